@@ -1,0 +1,173 @@
+"""The typed, frozen model of an operator's inventory.
+
+Built by ``homeops.inventory.loader.load_inventory`` from ``inventory/homeops.yaml`` and the
+talhelper ``talconfig.yaml`` it points at. Everything downstream (planners, gates, the simulator)
+takes these values, never raw dicts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from homeops.errors import ConfigError
+
+HostKind = Literal["proxmox", "truenas"]
+
+
+@dataclass(frozen=True)
+class VmRef:
+    """Where a Talos node runs as a Proxmox VM."""
+
+    host: str  # name of an SshHost of kind proxmox
+    vmid: int
+
+
+@dataclass(frozen=True)
+class Node:
+    hostname: str
+    ip: str  # the first address; the one talosctl -n gets
+    control_plane: bool
+    ips: tuple[str, ...] = ()
+    install_image: str | None = None  # full installer reference with tag, when known
+    talos_image_url: str | None = None  # installer repository without a tag (talconfig talosImageURL)
+    schematic_id: str | None = None
+    install_disk: str | None = None
+    vm: VmRef | None = None
+
+    @property
+    def role(self) -> Literal["controlplane", "worker"]:
+        return "controlplane" if self.control_plane else "worker"
+
+    @property
+    def label(self) -> str:
+        return f"{self.hostname} ({self.ip})"
+
+
+@dataclass(frozen=True)
+class SshHost:
+    name: str
+    address: str
+    kind: HostKind
+    port: int = 22
+    user: str = "root"
+    identity: Path | None = None  # private key file; None means ssh-agent
+    known_hosts: Path | None = None  # None means ~/.ssh/known_hosts
+    accept_new_host_key: bool = False  # opt-in, like ssh's StrictHostKeyChecking=accept-new
+    password_file: Path | None = None  # a SOPS file holding {password: ...}; never a literal
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class CustomGate:
+    """A user-defined health gate from the inventory.
+
+    ``kind == "jsonpath"``: ``kubectl get <resource> [-n namespace] -o jsonpath=<jsonpath>`` must print
+    ``expect``. ``kind == "command"``: ``command`` (argv) must exit 0.
+    """
+
+    name: str
+    kind: Literal["jsonpath", "command"]
+    timeout: float = 300.0
+    resource: str | None = None
+    namespace: str | None = None
+    jsonpath: str | None = None
+    expect: str | None = None
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Which optional gates run before and between node operations."""
+
+    ceph: bool = False
+    nas: bool = False
+    flux: bool = False
+    volsync: bool = False
+    proxmox: bool = True
+    custom: tuple[CustomGate, ...] = ()
+
+
+@dataclass(frozen=True)
+class UpgradePolicy:
+    max_unavailable: int = 1  # worker batch size
+    stability_seconds: float = 30.0  # gates must stay green this long after each node
+    reboot_timeout: float = 900.0  # node back (new boot ID) after an upgrade/reboot
+    ready_timeout: float = 600.0  # stage running + ready + k8s Ready after it is back
+    poll_interval: float = 5.0
+    vm_snapshot: bool = False  # Proxmox VM snapshot before each node
+    etcd_snapshot_to_nas: bool = False
+    nas_backup_dir: str = "/mnt/tank/backups/etcd"
+    nas_backup_keep: int = 10
+    gates: Gates = field(default_factory=Gates)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    endpoint: str  # https://VIP:6443
+    talos_version: str | None  # normalised "vX.Y.Z[-pre]" or None when unknown
+    kubernetes_version: str | None
+    talconfig: Path | None
+    talosconfig: Path
+    kubeconfig: Path
+    clusterconfig_dir: Path
+    age_key: Path | None = None
+    sops_config: Path | None = None
+
+    @property
+    def vip(self) -> str:
+        """The host part of the endpoint (the control-plane VIP or DNS name)."""
+        rest = self.endpoint.split("://", 1)[-1]
+        host = rest.split("/", 1)[0]
+        if host.startswith("["):
+            return host[1 : host.index("]")]
+        return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+@dataclass(frozen=True)
+class Inventory:
+    root: Path  # the inventory directory
+    cluster: Cluster
+    nodes: tuple[Node, ...]
+    hosts: tuple[SshHost, ...] = ()
+    policy: UpgradePolicy = field(default_factory=UpgradePolicy)
+    state_dir: Path = Path(".homeops")
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def control_planes(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.control_plane)
+
+    @property
+    def workers(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if not n.control_plane)
+
+    def node(self, name_or_ip: str) -> Node:
+        """Find a node by hostname or any of its IPs; a clear error names the choices."""
+        for n in self.nodes:
+            if name_or_ip == n.hostname or name_or_ip == n.ip or name_or_ip in n.ips:
+                return n
+        known = ", ".join(f"{n.hostname}={n.ip}" for n in self.nodes) or "none"
+        raise ConfigError(
+            f"no node named or addressed '{name_or_ip}'",
+            file=str(self.cluster.talconfig or self.root / "homeops.yaml"),
+            field="nodes",
+            hint=f"known nodes: {known}",
+        )
+
+    def host(self, name: str) -> SshHost:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        known = ", ".join(h.name for h in self.hosts) or "none"
+        raise ConfigError(
+            f"no SSH host named '{name}'",
+            file=str(self.root / "homeops.yaml"),
+            field="hosts",
+            hint=f"known hosts: {known}",
+        )
+
+    def hosts_of_kind(self, kind: HostKind) -> tuple[SshHost, ...]:
+        return tuple(h for h in self.hosts if h.kind == kind)

@@ -1,0 +1,100 @@
+"""Masking of secret values everywhere text leaves homeops (logs, errors, plans, reports).
+
+``Secret`` wraps a plaintext value so that ``str``/``repr``/f-strings show ``******``; only
+``.reveal()`` gives the value back. ``Masker`` holds the plaintexts known to be secret in this
+process and replaces them in any text before it is printed or logged. Runners register the
+values they pass to commands (``Runner.run(..., secrets=[...])``) so a failing command's
+message never shows them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+MASK = "******"
+
+T = TypeVar("T")
+
+
+class Secret(Generic[T]):
+    """A value that never prints. Compare and hash by value; reveal explicitly."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: T) -> None:
+        self._value = value
+
+    def reveal(self) -> T:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and bool(other._value == self._value)
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickling would write plaintext somewhere we do not control.
+        raise TypeError("Secret values cannot be pickled")
+
+
+class Masker:
+    """Replaces every registered secret string in a text with ``******``.
+
+    Thread-safe; short values (under 4 characters) are not registered because masking them would
+    garble ordinary output without protecting anything.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: set[str] = set()
+
+    def add(self, *values: str | Secret[str] | None) -> None:
+        with self._lock:
+            for value in values:
+                if value is None:
+                    continue
+                text = value.reveal() if isinstance(value, Secret) else value
+                if len(text) >= 4:
+                    self._values.add(text)
+                    # Multi-line secrets (keys, certificates) leak line by line too.
+                    for line in text.splitlines():
+                        if len(line.strip()) >= 8:
+                            self._values.add(line.strip())
+
+    def extend(self, values: Iterable[str]) -> None:
+        self.add(*values)
+
+    def mask(self, text: str) -> str:
+        if not text:
+            return text
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for value in values:
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
+
+
+#: The process-wide masker every runner, logger and error printer uses.
+MASKER = Masker()
+
+
+def mask(text: str) -> str:
+    """Mask every known secret in ``text`` (shortcut for ``MASKER.mask``)."""
+    return MASKER.mask(text)
