@@ -1,0 +1,37 @@
+"""Startup cost: median wall time of `inv --list` in this repository (target ≤ 0.30 s).
+
+Run: python bench/startup.py [--runs N]. Prints each figure, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    inv = shutil.which("inv") or str(Path(sys.executable).with_name("inv"))
+    subprocess.run([inv, "--list"], cwd=REPO, check=True, capture_output=True)  # warm the page cache
+    times = []
+    for _ in range(args.runs):
+        start = time.perf_counter()
+        subprocess.run([inv, "--list"], cwd=REPO, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    print(f"inv --list: median {median:.3f} s over {args.runs} runs (min {min(times):.3f}, max {max(times):.3f})")
+    print(json.dumps({"inv_list_median_s": round(median, 4)}))
+
+
+if __name__ == "__main__":
+    main()
