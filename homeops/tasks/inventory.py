@@ -1,7 +1,113 @@
-"""Tasks of the `inventory` namespace."""
+"""Tasks of the `inventory` namespace: show what homeops understood from the operator's files."""
 
 from __future__ import annotations
 
+import json as jsonlib
+import sys
+from typing import TYPE_CHECKING, Any
+
 from invoke.collection import Collection
+from invoke.tasks import task
+
+from homeops.tasks._common import inventory_dir, user_errors
+
+if TYPE_CHECKING:
+    from homeops.inventory.model import Inventory
 
 ns = Collection("inventory")
+
+
+@task(
+    help={
+        "inventory": "inventory directory (default: $HOMEOPS_INVENTORY, invoke config homeops.inventory, ./inventory)",
+        "talconfig": "read this talhelper talconfig.yaml; alone it needs no homeops.yaml",
+        "json": "print JSON instead of a table",
+    }
+)
+@user_errors
+def show(ctx: Any, inventory: str | None = None, talconfig: str | None = None, json: bool = False) -> None:
+    """Print the resolved cluster: name, endpoint, versions, nodes (role, IP, install image, VM) and SSH hosts."""
+    from pathlib import Path
+
+    from homeops.inventory.loader import inventory_from_talconfig, load_inventory
+
+    if talconfig and not inventory:
+        inv = inventory_from_talconfig(Path(talconfig))
+    else:
+        tal = Path(talconfig) if talconfig else None
+        inv = load_inventory(inventory_dir(ctx, inventory), talconfig=tal)
+    if json:
+        print(_dumps(inventory_as_dict(inv)))
+    else:
+        print(render_table(inv))
+        for warning in inv.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+
+
+ns.add_task(show)
+
+
+def _dumps(data: dict[str, Any]) -> str:
+    return jsonlib.dumps(data, indent=2)
+
+
+def inventory_as_dict(inv: Inventory) -> dict[str, Any]:
+    """The JSON shape of ``inventory.show --json`` (stable: tests and scripts read it)."""
+    cluster = inv.cluster
+    return {
+        "cluster": cluster.name,
+        "endpoint": cluster.endpoint,
+        "talosVersion": cluster.talos_version,
+        "kubernetesVersion": cluster.kubernetes_version,
+        "talconfig": str(cluster.talconfig) if cluster.talconfig else None,
+        "nodes": [
+            {
+                "hostname": n.hostname,
+                "ip": n.ip,
+                "ips": list(n.ips or (n.ip,)),
+                "controlPlane": n.control_plane,
+                "installImage": n.install_image,
+                "schematicId": n.schematic_id,
+                "installDisk": n.install_disk,
+                "vm": {"host": n.vm.host, "vmid": n.vm.vmid} if n.vm else None,
+            }
+            for n in inv.nodes
+        ],
+        "hosts": [
+            {"name": h.name, "address": h.address, "kind": h.kind, "port": h.port, "user": h.user} for h in inv.hosts
+        ],
+        "warnings": list(inv.warnings),
+    }
+
+
+def render_table(inv: Inventory) -> str:
+    """A plain-text summary that reads the same on a terminal, in a pipe and in CI logs."""
+    cluster = inv.cluster
+    lines = [
+        f"cluster     {cluster.name}",
+        f"endpoint    {cluster.endpoint}",
+        f"talos       {cluster.talos_version or '(unknown)'}",
+        f"kubernetes  {cluster.kubernetes_version or '(unknown)'}",
+    ]
+    if cluster.talconfig:
+        lines.append(f"talconfig   {cluster.talconfig}")
+    lines.append("")
+    rows: list[tuple[str, ...]] = [("HOSTNAME", "ROLE", "IP", "VM", "INSTALL IMAGE")]
+    for n in inv.nodes:
+        vm = f"{n.vm.host}/{n.vm.vmid}" if n.vm else "-"
+        rows.append((n.hostname, n.role, ", ".join(n.ips or (n.ip,)), vm, n.install_image or "(unknown)"))
+    lines.extend(_columns(rows))
+    if inv.hosts:
+        lines.append("")
+        host_rows: list[tuple[str, ...]] = [("HOST", "KIND", "ADDRESS", "USER")]
+        host_rows.extend((h.name, h.kind, f"{h.address}:{h.port}", h.user) for h in inv.hosts)
+        lines.extend(_columns(host_rows))
+    cps, workers = len(inv.control_planes), len(inv.workers)
+    lines.append("")
+    lines.append(f"{len(inv.nodes)} nodes: {cps} control plane, {workers} worker; {len(inv.warnings)} warning(s)")
+    return "\n".join(lines)
+
+
+def _columns(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]

@@ -1,0 +1,523 @@
+"""Loading ``inventory/homeops.yaml`` (and the talconfig it points at) into an ``Inventory``.
+
+``homeops.yaml`` says what talconfig.yaml does not: where the VMs run, how to reach the Proxmox and
+TrueNAS hosts, and how rolling operations behave. Paths are relative to the inventory directory;
+``~`` is expanded. Every value is type-checked; a wrong one is a one-line ``ConfigError`` naming
+the file and field (``homeops.yaml: hosts.pve1.port: must be an integer 1..65535, not 'ssh'``).
+Unknown keys are reported in ``Inventory.warnings`` and otherwise ignored.
+
+Format::
+
+    cluster:
+      talconfig: talos/talconfig.yaml        # nodes, versions, images come from here (optional)
+      talosconfig: talos/clusterconfig/talosconfig   # default: <talconfig dir>/clusterconfig/talosconfig
+      kubeconfig: kubeconfig                 # default: <inventory>/kubeconfig
+      ageKey: age.key                        # SOPS age identity file (optional)
+      sopsConfig: .sops.yaml                 # default: <inventory>/.sops.yaml when it exists
+      stateDir: .homeops                     # journals, locks, reports, simulator; default .homeops
+      # only without a talconfig:
+      name: home
+      endpoint: https://10.10.0.10:6443
+      talosVersion: v1.11.6
+      kubernetesVersion: v1.34.2
+
+    nodes:
+      # with a talconfig: an overlay per talconfig hostname
+      k8s-0: { vm: { host: pve1, vmid: 200 } }
+      # without one: the full list
+      # - { hostname: k8s-0, ip: 10.10.0.20, controlPlane: true, installImage: …, installDisk: /dev/sda,
+      #     vm: { host: pve1, vmid: 200 } }
+
+    hosts:
+      pve1: { address: 10.10.0.2, kind: proxmox, port: 22, user: root, identity: ~/.ssh/id_ed25519,
+              knownHosts: known_hosts, acceptNewHostKey: false, connectTimeout: 10 }
+      nas:  { address: 10.10.0.5, kind: truenas, passwordFile: nas.sops.yaml }
+
+    upgrade:
+      maxUnavailable: 1        # workers per batch
+      stabilitySeconds: 30
+      rebootTimeout: 900
+      readyTimeout: 600
+      pollInterval: 5
+      vmSnapshot: false
+      etcdSnapshotToNas: false
+      nasBackupDir: /mnt/tank/backups/etcd
+      nasBackupKeep: 10
+      gates:
+        proxmox: true
+        nas: false
+        flux: false
+        volsync: false
+        ceph: false
+        custom:
+          - { name: x, kind: jsonpath, resource: deployment/y, namespace: z, jsonpath: "{.status.readyReplicas}",
+              expect: "1", timeout: 120 }
+          - { name: ping, kind: command, command: [curl, -fsS, http://127.0.0.1:8080/healthz] }
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from homeops.errors import ConfigError
+from homeops.inventory.model import (
+    Cluster,
+    CustomGate,
+    Gates,
+    HostKind,
+    Inventory,
+    Node,
+    SshHost,
+    UpgradePolicy,
+    VmRef,
+)
+from homeops.inventory.versions import parse_version
+from homeops.inventory.yamlfile import YamlFloat, YamlInt, load_yaml
+
+if TYPE_CHECKING:
+    from homeops.inventory.talconfig import TalNode
+
+INVENTORY_FILE = "homeops.yaml"
+
+_CLUSTER_KEYS = {"talconfig", "talosconfig", "kubeconfig", "ageKey", "sopsConfig", "stateDir", "clusterconfigDir"}
+_BARE_CLUSTER_KEYS = {"name", "endpoint", "talosVersion", "kubernetesVersion"}
+_HOST_KEYS = {
+    "address", "port", "user", "kind", "identity", "knownHosts", "acceptNewHostKey", "passwordFile", "connectTimeout",
+}  # fmt: skip
+_NODE_KEYS = {"hostname", "ip", "ips", "controlPlane", "installImage", "installDisk", "schematicId", "vm"}
+_OVERLAY_KEYS = {"vm"}
+_VM_KEYS = {"host", "vmid"}
+_UPGRADE_KEYS = {
+    "maxUnavailable", "stabilitySeconds", "rebootTimeout", "readyTimeout", "pollInterval", "vmSnapshot",
+    "etcdSnapshotToNas", "nasBackupDir", "nasBackupKeep", "gates",
+}  # fmt: skip
+_GATE_KEYS = {"proxmox", "nas", "flux", "volsync", "ceph", "custom"}
+_CUSTOM_GATE_KEYS = {"name", "kind", "timeout", "resource", "namespace", "jsonpath", "expect", "command"}
+
+
+def load_inventory(directory: str | os.PathLike[str], *, talconfig: Path | None = None) -> Inventory:
+    """Load ``<directory>/homeops.yaml`` and its talconfig.
+
+    ``talconfig`` replaces ``cluster.talconfig``. When the directory has no homeops.yaml but a
+    talconfig is given, the inventory is that talconfig alone (no hosts, default policy).
+    """
+    root = Path(directory).expanduser()
+    path = root / INVENTORY_FILE
+    if not path.is_file():
+        if talconfig is not None:
+            return inventory_from_talconfig(talconfig, root=root)
+        if not root.is_dir():
+            raise ConfigError(
+                "inventory directory not found",
+                file=str(root),
+                hint="pass --inventory DIR, set HOMEOPS_INVENTORY, or run from the repo that holds inventory/",
+            )
+        raise ConfigError(
+            "not found",
+            file=str(path),
+            hint="create it (see the example inventory/homeops.yaml) or pass --talconfig PATH",
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot be read: {exc}", file=str(path)) from None
+    data = load_yaml(text, file=str(path))
+    return _InventoryReader(root, path, talconfig).read(data)
+
+
+def inventory_from_talconfig(
+    talconfig: str | os.PathLike[str],
+    *,
+    root: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    age_key_file: Path | None = None,
+) -> Inventory:
+    """An inventory made of one talconfig: its nodes and versions, no SSH hosts, the default policy."""
+    from homeops.inventory.talconfig import read_talconfig
+
+    tal_path = Path(talconfig).expanduser()
+    tc = read_talconfig(tal_path, environ=environ, age_key_file=age_key_file)
+    base = root if root is not None else tal_path.parent
+    clusterconfig = tal_path.parent / "clusterconfig"
+    cluster = Cluster(
+        name=tc.cluster_name,
+        endpoint=tc.endpoint,
+        talos_version=tc.talos_version,
+        kubernetes_version=tc.kubernetes_version,
+        talconfig=tal_path,
+        talosconfig=clusterconfig / "talosconfig",
+        kubeconfig=base / "kubeconfig",
+        clusterconfig_dir=clusterconfig,
+        age_key=age_key_file,
+    )
+    return Inventory(
+        root=base,
+        cluster=cluster,
+        nodes=tuple(n.to_node() for n in tc.nodes),
+        state_dir=base / ".homeops",
+        warnings=tc.warnings,
+    )
+
+
+@dataclass
+class _InventoryReader:
+    root: Path
+    path: Path
+    talconfig_override: Path | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def file(self) -> str:
+        return str(self.path)
+
+    def error(self, field_path: str, message: str, hint: str | None = None) -> ConfigError:
+        return ConfigError(message, file=self.file, field=field_path, hint=hint)
+
+    def warn(self, field_path: str, message: str) -> None:
+        self.warnings.append(f"{self.file}: {field_path}: {message}")
+
+    # -- typed getters ---------------------------------------------------------------------------------
+
+    def mapping(self, value: Any, where: str, allowed: set[str] | None = None) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.error(where, f"must be a mapping, not {_describe(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.error(where, f"keys must be strings, not {_describe(key)}")
+            if allowed is not None and key not in allowed:
+                self.warn(f"{where}.{key}", "unknown key (ignored)")
+        return value
+
+    def string(self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.error(f"{where}.{key}", "is required")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.error(f"{where}.{key}", f"must be a non-empty string, not {_describe(value)}")
+        return value.strip()
+
+    def path_value(self, data: Mapping[str, Any], key: str, where: str) -> Path | None:
+        text = self.string(data, key, where)
+        return self.resolve(text) if text else None
+
+    def resolve(self, text: str) -> Path:
+        path = Path(os.path.expanduser(text))
+        return path if path.is_absolute() else self.root / path
+
+    def boolean(self, data: Mapping[str, Any], key: str, where: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(f"{where}.{key}", f"must be true or false, not {_describe(value)}")
+        return value
+
+    def integer(self, data: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int | None) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+            bounds = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+            raise self.error(f"{where}.{key}", f"must be an integer {bounds}, not {_describe(value)}")
+        return int(value)
+
+    def seconds(self, data: Mapping[str, Any], key: str, where: str, default: float) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise self.error(f"{where}.{key}", f"must be a number of seconds > 0, not {_describe(value)}")
+        return float(value)
+
+    # -- sections --------------------------------------------------------------------------------------
+
+    def read(self, data: Any) -> Inventory:
+        if data is None:
+            data = {}
+        top = self.mapping(data, "(top level)", {"cluster", "nodes", "hosts", "upgrade"})
+        cluster_data = self.mapping(top.get("cluster"), "cluster", _CLUSTER_KEYS | _BARE_CLUSTER_KEYS)
+        hosts = self.hosts(top.get("hosts"))
+        talconfig_path = self.talconfig_override or self.path_value(cluster_data, "talconfig", "cluster")
+        age_key = self.path_value(cluster_data, "ageKey", "cluster")
+
+        if talconfig_path is not None:
+            from homeops.inventory.talconfig import read_talconfig
+
+            for key in sorted(_BARE_CLUSTER_KEYS & cluster_data.keys()):
+                self.warn(f"cluster.{key}", "ignored: the talconfig sets it")
+            tc = read_talconfig(talconfig_path, age_key_file=age_key)
+            name, endpoint = tc.cluster_name, tc.endpoint
+            talos_version: str | None = tc.talos_version
+            kubernetes_version = tc.kubernetes_version
+            nodes = self.overlay(top.get("nodes"), tc.nodes, talconfig_path, hosts)
+            tal_warnings = list(tc.warnings)
+            default_clusterconfig = talconfig_path.parent / "clusterconfig"
+        else:
+            name = self.string(cluster_data, "name", "cluster", required=True) or ""
+            endpoint = self.string(cluster_data, "endpoint", "cluster", required=True) or ""
+            talos_version = self.version(cluster_data, "talosVersion")
+            kubernetes_version = self.version(cluster_data, "kubernetesVersion")
+            nodes = self.node_list(top.get("nodes"), hosts)
+            tal_warnings = []
+            default_clusterconfig = self.root / "clusterconfig"
+
+        clusterconfig = self.path_value(cluster_data, "clusterconfigDir", "cluster") or default_clusterconfig
+        sops_config = self.path_value(cluster_data, "sopsConfig", "cluster")
+        if sops_config is None and (self.root / ".sops.yaml").is_file():
+            sops_config = self.root / ".sops.yaml"
+        cluster = Cluster(
+            name=name,
+            endpoint=endpoint,
+            talos_version=talos_version,
+            kubernetes_version=kubernetes_version,
+            talconfig=talconfig_path,
+            talosconfig=self.path_value(cluster_data, "talosconfig", "cluster") or clusterconfig / "talosconfig",
+            kubeconfig=self.path_value(cluster_data, "kubeconfig", "cluster") or self.root / "kubeconfig",
+            clusterconfig_dir=clusterconfig,
+            age_key=age_key,
+            sops_config=sops_config,
+        )
+        unmapped = [n.hostname for n in nodes if n.vm is None]
+        if unmapped and any(h.kind == "proxmox" for h in hosts.values()):
+            self.warn("nodes", f"no vm: {{host, vmid}} for {', '.join(unmapped)}; Proxmox steps will skip them")
+        policy = self.policy(top.get("upgrade"))
+        state_dir = self.path_value(cluster_data, "stateDir", "cluster") or self.root / ".homeops"
+        return Inventory(
+            root=self.root,
+            cluster=cluster,
+            nodes=nodes,
+            hosts=tuple(hosts.values()),
+            policy=policy,
+            state_dir=state_dir,
+            warnings=tuple(tal_warnings + self.warnings),
+        )
+
+    def version(self, data: Mapping[str, Any], key: str) -> str | None:
+        value = data.get(key)
+        if value is None:
+            self.warn(f"cluster.{key}", "not set; operations that need it will refuse")
+            return None
+        text = value.text if isinstance(value, YamlInt | YamlFloat) else value
+        if not isinstance(text, str):
+            raise self.error(f"cluster.{key}", f"must be a version string like v1.11.6, not {_describe(value)}")
+        return str(parse_version(text, file=self.file, field=f"cluster.{key}"))
+
+    def hosts(self, raw: Any) -> dict[str, SshHost]:
+        hosts: dict[str, SshHost] = {}
+        for name, spec in self.mapping(raw, "hosts").items():
+            where = f"hosts.{name}"
+            data = self.mapping(spec, where, _HOST_KEYS)
+            kind = self.string(data, "kind", where, required=True)
+            if kind not in ("proxmox", "truenas"):
+                raise self.error(f"{where}.kind", f"must be proxmox or truenas, not '{kind}'")
+            hosts[name] = SshHost(
+                name=name,
+                address=self.string(data, "address", where, required=True) or "",
+                kind=cast(HostKind, kind),
+                port=self.integer(data, "port", where, 22, 1, 65535),
+                user=self.string(data, "user", where) or "root",
+                identity=self.path_value(data, "identity", where),
+                known_hosts=self.path_value(data, "knownHosts", where),
+                accept_new_host_key=self.boolean(data, "acceptNewHostKey", where, False),
+                password_file=self.path_value(data, "passwordFile", where),
+                connect_timeout=self.seconds(data, "connectTimeout", where, 10.0),
+            )
+        return hosts
+
+    def vm(self, raw: Any, where: str, hosts: Mapping[str, SshHost]) -> VmRef | None:
+        if raw is None:
+            return None
+        data = self.mapping(raw, where, _VM_KEYS)
+        host = self.string(data, "host", where, required=True) or ""
+        if host not in hosts:
+            known = ", ".join(sorted(hosts)) or "none"
+            raise self.error(f"{where}.host", f"'{host}' is not under hosts:", hint=f"hosts defined: {known}")
+        if hosts[host].kind != "proxmox":
+            raise self.error(f"{where}.host", f"'{host}' is a {hosts[host].kind} host; VMs run on proxmox hosts")
+        if "vmid" not in data:
+            raise self.error(f"{where}.vmid", "is required")
+        return VmRef(host=host, vmid=self.integer(data, "vmid", where, 0, 100, 999_999_999))
+
+    def overlay(
+        self,
+        raw: Any,
+        tal_nodes: tuple[TalNode, ...],
+        talconfig_path: Path,
+        hosts: Mapping[str, SshHost],
+    ) -> tuple[Node, ...]:
+        if isinstance(raw, list):
+            raise self.error(
+                "nodes",
+                "is a list, but with a talconfig the nodes come from it",
+                hint="write nodes as a mapping hostname → {vm: {host, vmid}}",
+            )
+        overlays = self.mapping(raw, "nodes")
+        known = {n.hostname for n in tal_nodes}
+        for hostname in overlays:
+            if hostname not in known:
+                raise self.error(
+                    f"nodes.{hostname}",
+                    f"no node '{hostname}' in {talconfig_path}",
+                    hint=f"its nodes are {', '.join(sorted(known))}",
+                )
+        vms: dict[str, VmRef] = {}
+        nodes: list[Node] = []
+        for tal_node in tal_nodes:
+            where = f"nodes.{tal_node.hostname}"
+            data = self.mapping(overlays.get(tal_node.hostname), where, _OVERLAY_KEYS)
+            vm = self.vm(data.get("vm"), f"{where}.vm", hosts)
+            if vm is not None:
+                self.unique_vm(vm, where, vms)
+            nodes.append(tal_node.to_node(vm))
+        return tuple(nodes)
+
+    def unique_vm(self, vm: VmRef, where: str, seen: dict[str, VmRef]) -> None:
+        for other, ref in seen.items():
+            if ref == vm:
+                raise self.error(f"{where}.vm", f"VM {vm.vmid} on {vm.host} is also {other}'s")
+        seen[where] = vm
+
+    def node_list(self, raw: Any, hosts: Mapping[str, SshHost]) -> tuple[Node, ...]:
+        if raw is None:
+            raise self.error(
+                "nodes", "is required without a talconfig", hint="list the nodes, or set cluster.talconfig"
+            )
+        if not isinstance(raw, list):
+            raise self.error("nodes", f"must be a list of nodes without a talconfig, not {_describe(raw)}")
+        nodes: list[Node] = []
+        names: dict[str, str] = {}
+        vms: dict[str, VmRef] = {}
+        for index, item in enumerate(raw):
+            where = f"nodes[{index}]"
+            data = self.mapping(item, where, _NODE_KEYS)
+            hostname = self.string(data, "hostname", where, required=True) or ""
+            if hostname in names:
+                raise self.error(f"{where}.hostname", f"'{hostname}' is also {names[hostname]}")
+            names[hostname] = where
+            ips = self.ips(data, where)
+            vm = self.vm(data.get("vm"), f"{where}.vm", hosts)
+            if vm is not None:
+                self.unique_vm(vm, where, vms)
+            nodes.append(
+                Node(
+                    hostname=hostname,
+                    ip=ips[0],
+                    control_plane=self.boolean(data, "controlPlane", where, False),
+                    ips=ips,
+                    install_image=self.string(data, "installImage", where),
+                    schematic_id=self.string(data, "schematicId", where),
+                    install_disk=self.string(data, "installDisk", where),
+                    vm=vm,
+                )
+            )
+        if not any(n.control_plane for n in nodes):
+            self.warn("nodes", "no node has controlPlane: true")
+        return tuple(nodes)
+
+    def ips(self, data: Mapping[str, Any], where: str) -> tuple[str, ...]:
+        first = self.string(data, "ip", where)
+        extra = data.get("ips", [])
+        if not isinstance(extra, list) or not all(isinstance(x, str) and x.strip() for x in extra):
+            raise self.error(f"{where}.ips", f"must be a list of addresses, not {_describe(extra)}")
+        ips = tuple(dict.fromkeys([*([first] if first else []), *(x.strip() for x in extra)]))
+        if not ips:
+            raise self.error(f"{where}.ip", "is required")
+        return ips
+
+    def policy(self, raw: Any) -> UpgradePolicy:
+        where = "upgrade"
+        data = self.mapping(raw, where, _UPGRADE_KEYS)
+        defaults = UpgradePolicy()
+        return UpgradePolicy(
+            max_unavailable=self.integer(data, "maxUnavailable", where, defaults.max_unavailable, 1, None),
+            stability_seconds=self.non_negative(data, "stabilitySeconds", where, defaults.stability_seconds),
+            reboot_timeout=self.seconds(data, "rebootTimeout", where, defaults.reboot_timeout),
+            ready_timeout=self.seconds(data, "readyTimeout", where, defaults.ready_timeout),
+            poll_interval=self.seconds(data, "pollInterval", where, defaults.poll_interval),
+            vm_snapshot=self.boolean(data, "vmSnapshot", where, defaults.vm_snapshot),
+            etcd_snapshot_to_nas=self.boolean(data, "etcdSnapshotToNas", where, defaults.etcd_snapshot_to_nas),
+            nas_backup_dir=self.string(data, "nasBackupDir", where) or defaults.nas_backup_dir,
+            nas_backup_keep=self.integer(data, "nasBackupKeep", where, defaults.nas_backup_keep, 1, None),
+            gates=self.gates(data.get("gates")),
+        )
+
+    def non_negative(self, data: Mapping[str, Any], key: str, where: str, default: float) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise self.error(f"{where}.{key}", f"must be a number of seconds >= 0, not {_describe(value)}")
+        return float(value)
+
+    def gates(self, raw: Any) -> Gates:
+        where = "upgrade.gates"
+        data = self.mapping(raw, where, _GATE_KEYS)
+        defaults = Gates()
+        custom_raw = data.get("custom", [])
+        if not isinstance(custom_raw, list):
+            raise self.error(f"{where}.custom", f"must be a list of gates, not {_describe(custom_raw)}")
+        custom: list[CustomGate] = []
+        names: set[str] = set()
+        for index, item in enumerate(custom_raw):
+            gate = self.custom_gate(item, f"{where}.custom[{index}]")
+            if gate.name in names:
+                raise self.error(f"{where}.custom[{index}].name", f"'{gate.name}' is used by another gate")
+            names.add(gate.name)
+            custom.append(gate)
+        return Gates(
+            ceph=self.boolean(data, "ceph", where, defaults.ceph),
+            nas=self.boolean(data, "nas", where, defaults.nas),
+            flux=self.boolean(data, "flux", where, defaults.flux),
+            volsync=self.boolean(data, "volsync", where, defaults.volsync),
+            proxmox=self.boolean(data, "proxmox", where, defaults.proxmox),
+            custom=tuple(custom),
+        )
+
+    def custom_gate(self, raw: Any, where: str) -> CustomGate:
+        data = self.mapping(raw, where, _CUSTOM_GATE_KEYS)
+        name = self.string(data, "name", where, required=True) or ""
+        kind = self.string(data, "kind", where, required=True)
+        timeout = self.seconds(data, "timeout", where, 300.0)
+        if kind == "jsonpath":
+            resource = self.string(data, "resource", where, required=True)
+            jsonpath = self.string(data, "jsonpath", where, required=True)
+            expect = data.get("expect")
+            if not isinstance(expect, str):
+                raise self.error(
+                    f"{where}.expect",
+                    f"must be the expected output as a string, not {_describe(expect)}",
+                    hint='quote it, e.g. expect: "1"',
+                )
+            return CustomGate(
+                name=name,
+                kind="jsonpath",
+                timeout=timeout,
+                resource=resource,
+                namespace=self.string(data, "namespace", where),
+                jsonpath=jsonpath,
+                expect=expect,
+            )
+        if kind == "command":
+            command = data.get("command")
+            if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+                raise self.error(
+                    f"{where}.command",
+                    f"must be a non-empty list of strings (argv), not {_describe(command)}",
+                    hint="e.g. command: [curl, -fsS, http://127.0.0.1/healthz]",
+                )
+            return CustomGate(name=name, kind="command", timeout=timeout, command=tuple(command))
+        raise self.error(f"{where}.kind", f"must be jsonpath or command, not '{kind}'")
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"'{'true' if value else 'false'}'"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = getattr(value, "text", None)
+    return f"'{text if isinstance(text, str) else value}'"
