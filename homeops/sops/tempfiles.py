@@ -1,0 +1,70 @@
+"""Plaintext for tools that insist on a file: 0600 in a private 0700 directory, on tmpfs when there is one,
+gone when the block ends — normally, on an exception, on Ctrl-C, and on SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+PREFIX = "homeops-sops-"
+
+
+def private_base() -> str | None:
+    """/dev/shm when usable (never touches a disk), else the system temp dir."""
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return None
+
+
+def _shred(path: Path) -> None:
+    # On tmpfs this is belt and braces; on a disk-backed /tmp it keeps the blocks from holding plaintext.
+    with contextlib.suppress(OSError):
+        size = path.stat().st_size
+        with open(path, "r+b", buffering=0) as fh:
+            fh.write(b"\0" * size)
+            os.fsync(fh.fileno())
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt while plaintext is on disk so cleanup still runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def private_file(content: bytes, *, name: str = "plaintext", base: str | None = None) -> Iterator[Path]:
+    """Write ``content`` to a 0600 file in a fresh 0700 directory; remove both when the block exits."""
+    directory = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base if base is not None else private_base()))
+    path = directory / os.path.basename(name)
+    try:
+        with _sigterm_as_interrupt():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+            yield path
+    finally:
+        for child in directory.iterdir() if directory.exists() else ():
+            if child.is_file():
+                _shred(child)
+        shutil.rmtree(directory, ignore_errors=True)
