@@ -1,0 +1,921 @@
+"""Simulated Proxmox VE and TrueNAS hosts: their initial state and the behaviour of their shims.
+
+**Stdlib only** — the shims (``homeops/sim/hostbin/qm`` …) import this module with the OpenSSH
+container's Debian ``python3``, where the rest of homeops is not installed.
+
+``initial_host_state(inventory)`` builds the ``pve`` and ``nas`` sections of the sim state (schema
+in ``homeops.sim.store``). ``run_tool(tool, args, host, state)`` is what every shim does: it reads
+and changes ``state`` and returns ``(exit_code, stdout, stderr)`` shaped like the real tool's
+(``../shared/reference/cli-interfaces.md`` §3, §4). ``shim_main`` wraps it in a store transaction
+and logs the call to ``state["log"]``.
+
+Per-VM fields beyond the documented schema: ``boots`` (how many times the VM was started or
+rebooted) and ``started_at`` (sim time of the last start) — the fake ``talosctl`` can use them to
+notice a VM power-cycle. Host faults honoured here:
+
+``pve-host-down`` (target: host)  the host is unreachable (its shims answer like a failed ssh).
+``pve-not-quorate``               ``pvecm status`` says ``Quorate: No`` (exit 2); VM operations refuse.
+``nas-pool-degraded`` (target: pool or null = first pool)  ``zpool status -x`` and ``pool.query`` show it.
+``nfs-stopped``                   the NFS service is STOPPED and ``showmount`` fails.
+``vm-shutdown-hangs`` (target: vmid or node)  ACPI shutdown times out (exit 255) unless ``--forceStop 1``.
+``command-fails`` (params ``tool``, ``subcommand``, ``times``; target: host or null)  the next N calls fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+State = dict[str, Any]
+Outcome = tuple[int, str, str]
+
+SIM_DIR_ENV = "HOMEOPS_SIM_DIR"
+SIM_HOST_ENV = "HOMEOPS_SIM_HOST"
+HOST_FILE = "/etc/homeops/sim-host"
+STATE_MOUNT = "/var/lib/homeops-sim"
+
+TOOLS = ("qm", "pvecm", "pvesh", "zpool", "midclt", "showmount")
+
+GIB = 1024**3
+TIB = 1024**4
+
+# Proxmox "Perl die" exit status for a failed task or a refused command.
+PVE_FAIL = 255
+
+_CONFIGID = re.compile(r"^[a-z][a-z0-9_-]{1,39}$", re.IGNORECASE)
+
+
+# -- initial state ------------------------------------------------------------------------------
+
+
+def _mac(vmid: int) -> str:
+    return f"BC:24:11:00:{(vmid >> 8) & 0xFF:02X}:{vmid & 0xFF:02X}"
+
+
+def _vm_config(name: str, vmid: int, *, memory: int, cores: int, disk_gb: int, talos: bool) -> dict[str, str]:
+    config = {
+        "name": name,
+        "memory": str(memory),
+        "cores": str(cores),
+        "cpu": "host",
+        "ostype": "l26",
+        "scsihw": "virtio-scsi-single",
+        "scsi0": f"local-lvm:vm-{vmid}-disk-0,iothread=1,size={disk_gb}G",
+        "net0": f"virtio={_mac(vmid)},bridge=vmbr0",
+        "boot": "order=scsi0;ide2",
+        "ide2": "none,media=cdrom",
+        "serial0": "socket",
+        "smbios1": f"uuid=00000000-0000-4000-8000-{vmid:012d}",
+    }
+    if talos:
+        config["agent"] = "enabled=1"
+    return config
+
+
+def _vm(name: str, vmid: int, *, talos: bool, control_plane: bool = False) -> dict[str, Any]:
+    memory = 8192 if control_plane or not talos else 16384
+    return {
+        "name": name,
+        "status": "running",
+        "snapshots": [],
+        "config": _vm_config(name, vmid, memory=memory, cores=4, disk_gb=64 if talos else 32, talos=talos),
+        "boots": 1,
+        "started_at": None,
+    }
+
+
+def initial_host_state(inventory: Any) -> State:
+    """``{"pve": ..., "nas": ...}`` for an ``Inventory`` (or anything shaped like one).
+
+    Every Proxmox host gets the VMs of the Talos nodes mapped to it, plus one unrelated VM on the
+    first host (real clusters have them; status must not confuse them with nodes).
+    """
+    hosts = list(getattr(inventory, "hosts", ()) or ())
+    nodes = list(getattr(inventory, "nodes", ()) or ())
+    pve_hosts = [h for h in hosts if getattr(h, "kind", None) == "proxmox"]
+    for node in nodes:  # a VM mapped to a host the inventory does not list still needs a home
+        vm = getattr(node, "vm", None)
+        if vm is not None and all(h.name != vm.host for h in pve_hosts):
+            pve_hosts.append(_Named(vm.host, "proxmox", ""))
+    pve: State = {"cluster": {"name": "homeops-pve", "quorate": True, "config_version": 3}, "hosts": {}}
+    for index, host in enumerate(pve_hosts, start=1):
+        pve["hosts"][host.name] = {"up": True, "node_id": index, "address": getattr(host, "address", ""), "vms": {}}
+    for node in nodes:
+        vm = getattr(node, "vm", None)
+        if vm is None:
+            continue
+        vms = pve["hosts"][vm.host]["vms"]
+        vms[str(vm.vmid)] = _vm(node.hostname, int(vm.vmid), talos=True, control_plane=bool(node.control_plane))
+    if pve_hosts:
+        first = pve["hosts"][pve_hosts[0].name]["vms"]
+        taken = {int(v) for h in pve["hosts"].values() for v in h["vms"]}
+        vmid = next(i for i in range(100, 200) if i not in taken)
+        first[str(vmid)] = _vm("home-assistant", vmid, talos=False)
+    nas_host = next((h for h in hosts if getattr(h, "kind", None) == "truenas"), None)
+    return {"pve": pve, "nas": _nas_state(getattr(nas_host, "name", "nas"), nodes)}
+
+
+class _Named:
+    def __init__(self, name: str, kind: str, address: str) -> None:
+        self.name, self.kind, self.address = name, kind, address
+
+
+def _nas_state(hostname: str, nodes: Sequence[Any]) -> State:
+    import ipaddress  # only needed here; shims start faster without it
+
+    network = "10.0.0.0/24"
+    for node in nodes:
+        try:
+            network = str(ipaddress.ip_network(f"{node.ip}/24", strict=False))
+            break
+        except (ValueError, AttributeError):
+            continue
+    size, allocated = 8 * TIB, 3 * TIB
+
+    def dataset(name: str, used: int) -> State:
+        return {
+            "id": name,
+            "name": name,
+            "pool": "tank",
+            "type": "FILESYSTEM",
+            "mountpoint": f"/mnt/{name}",
+            "used": used,
+        }
+
+    return {
+        "up": True,
+        "hostname": hostname,
+        "pools": [
+            {
+                "id": 1,
+                "name": "tank",
+                "guid": "4419373154937516423",
+                "path": "/mnt/tank",
+                "status": "ONLINE",
+                "healthy": True,
+                "warning": False,
+                "status_code": "HEALTHY",
+                "status_detail": None,
+                "size": size,
+                "allocated": allocated,
+                "free": size - allocated,
+                "disks": ["sda", "sdb"],
+                "autotrim": {"value": "off"},
+            }
+        ],
+        "datasets": [
+            dataset("tank", allocated),
+            dataset("tank/k8s", 2 * TIB),
+            dataset("tank/backups", 512 * GIB),
+            dataset("tank/backups/etcd", 2 * GIB),
+        ],
+        "services": {"nfs": {"id": 11, "service": "nfs", "enable": True, "state": "RUNNING", "pids": [2413, 2414]}},
+        "exports": [{"id": 1, "path": "/mnt/tank/k8s", "networks": [network], "hosts": [], "enabled": True}],
+        "files": {},
+    }
+
+
+# -- state helpers ------------------------------------------------------------------------------
+
+
+def sim_now(state: State) -> float:
+    clock = state.get("clock") or {}
+    if clock.get("mode") == "virtual":
+        return float(clock.get("now") or 0.0)
+    return time.time()
+
+
+def _faults(state: State, name: str) -> list[State]:
+    return [f for f in state.get("faults") or [] if f.get("name") == name]
+
+
+def host_is_down(state: State, host: str) -> bool:
+    if any(f.get("target") in (None, host) for f in _faults(state, "pve-host-down")):
+        return True
+    pve_host = (state.get("pve") or {}).get("hosts", {}).get(host)
+    if pve_host is not None:
+        return not pve_host.get("up", True)
+    nas = state.get("nas") or {}
+    if nas.get("hostname") == host:
+        return not nas.get("up", True)
+    return False
+
+
+def _quorate(state: State) -> bool:
+    pve = state.get("pve") or {}
+    if _faults(state, "pve-not-quorate") or not pve.get("cluster", {}).get("quorate", True):
+        return False
+    hosts = pve.get("hosts", {})
+    up = sum(1 for name in hosts if not host_is_down(state, name))
+    return up * 2 > len(hosts)
+
+
+def _take_command_failure(state: State, tool: str, args: Sequence[str], host: str) -> bool:
+    """Consume one ``command-fails`` fault matching this call (tool, subcommand, host), if any."""
+    faults = state.get("faults") or []
+    for fault in list(faults):
+        if fault.get("name") != "command-fails":
+            continue
+        params = fault.get("params") or {}
+        if params.get("tool") not in (None, tool) or fault.get("target") not in (None, host):
+            continue
+        if params.get("subcommand") not in (None, args[0] if args else None):
+            continue
+        remaining = fault.get("remaining")
+        if remaining is None and params.get("times") is not None:
+            remaining = int(params["times"])
+        if remaining is not None:
+            remaining -= 1
+            fault["remaining"] = remaining
+            if remaining <= 0:
+                faults.remove(fault)
+        return True
+    return False
+
+
+# -- option parsing like PVE's Getopt::Long -----------------------------------------------------------
+
+
+class _Usage(Exception):
+    pass
+
+
+def _parse(args: Sequence[str], spec: dict[str, str], usage: str) -> tuple[list[str], dict[str, str]]:
+    """Split args into positionals and options; ``spec`` maps option name → "bool" | "str"."""
+    positionals: list[str] = []
+    options: dict[str, str] = {}
+    items = list(args)
+    while items:
+        item = items.pop(0)
+        if item.startswith("-") and len(item) > 1 and not item.lstrip("-").isdigit():
+            name, eq, value = item.lstrip("-").partition("=")
+            if name not in spec:
+                raise _Usage(f"Unknown option: {name}\n400 unable to parse option\n{usage}\n")
+            if not eq:
+                if spec[name] == "bool" and (not items or items[0].startswith("-") or items[0] not in ("0", "1")):
+                    value = "1"
+                elif items:
+                    value = items.pop(0)
+                else:
+                    raise _Usage(f"Option {name} requires an argument\n400 unable to parse option\n{usage}\n")
+            options[name] = value
+        else:
+            positionals.append(item)
+    return positionals, options
+
+
+# -- qm -------------------------------------------------------------------------------------------
+
+_QM_COMMANDS = {
+    "status": ("qm status <vmid> [OPTIONS]", {"verbose": "bool"}),
+    "config": ("qm config <vmid> [OPTIONS]", {"current": "bool", "snapshot": "str"}),
+    "start": ("qm start <vmid> [OPTIONS]", {"timeout": "str", "skiplock": "bool", "machine": "str"}),
+    "stop": (
+        "qm stop <vmid> [OPTIONS]",
+        {"timeout": "str", "keepActive": "bool", "overrule-shutdown": "bool", "skiplock": "bool"},
+    ),
+    "shutdown": (
+        "qm shutdown <vmid> [OPTIONS]",
+        {"timeout": "str", "forceStop": "bool", "keepActive": "bool", "skiplock": "bool"},
+    ),
+    "reboot": ("qm reboot <vmid> [OPTIONS]", {"timeout": "str"}),
+    "snapshot": ("qm snapshot <vmid> <snapname> [OPTIONS]", {"description": "str", "vmstate": "bool"}),
+    "listsnapshot": ("qm listsnapshot <vmid>", {}),
+    "rollback": ("qm rollback <vmid> <snapname> [OPTIONS]", {"start": "bool"}),
+    "delsnapshot": ("qm delsnapshot <vmid> <snapname> [OPTIONS]", {"force": "bool"}),
+    "list": ("qm list [OPTIONS]", {"full": "bool"}),
+    "destroy": (
+        "qm destroy <vmid> [OPTIONS]",
+        {"purge": "bool", "skiplock": "bool", "destroy-unreferenced-disks": "bool"},
+    ),
+}
+
+# Options qm create / qm set accept (a subset of the VM config keys; unknown ones fail like qm).
+_VM_KEYS = frozenset(
+    {"name", "memory", "cores", "sockets", "cpu", "ostype", "scsihw", "boot", "agent", "serial0", "bios"}
+    | {"machine", "onboot", "tags", "description", "efidisk0", "ide0", "ide2", "cdrom", "scsi0", "scsi1"}
+    | {"virtio0", "sata0", "net0", "net1", "smbios1", "vga", "numa", "balloon", "startup"}
+)
+
+
+def _vm_lookup(state: State, host: str, vmid_text: str) -> tuple[State | None, str]:
+    vms = state["pve"]["hosts"][host]["vms"]
+    vm = vms.get(vmid_text)
+    if vm is None:
+        return None, f"Configuration file 'nodes/{host}/qemu-server/{vmid_text}.conf' does not exist\n"
+    return vm, ""
+
+
+def _find_vm_anywhere(state: State, vmid_text: str) -> str | None:
+    for name, host in state["pve"]["hosts"].items():
+        if vmid_text in host["vms"]:
+            return str(name)
+    return None
+
+
+def _vm_fault(state: State, name: str, vmid: str, vm: State) -> bool:
+    return any(f.get("target") in (None, vmid, vm.get("name")) for f in _faults(state, name))
+
+
+def _start(vm: State, state: State) -> None:
+    vm["status"] = "running"
+    vm["boots"] = int(vm.get("boots") or 0) + 1
+    vm["started_at"] = sim_now(state)
+
+
+def _qm(args: Sequence[str], host: str, state: State) -> Outcome:
+    if not args:
+        return PVE_FAIL, "", "ERROR: no command specified\nUSAGE: qm <COMMAND> [ARGS] [OPTIONS]\n"
+    command, rest = args[0], args[1:]
+    if command in ("create", "set"):
+        return _qm_create_set(command, rest, host, state)
+    if command not in _QM_COMMANDS:
+        return PVE_FAIL, "", f"ERROR: unknown command 'qm {command}'\nUSAGE: qm <COMMAND> [ARGS] [OPTIONS]\n"
+    usage, spec = _QM_COMMANDS[command]
+    try:
+        positionals, options = _parse(rest, spec, usage)
+    except _Usage as exc:
+        return PVE_FAIL, "", str(exc)
+    if command == "list":
+        return 0, _qm_list(state["pve"]["hosts"][host]["vms"]), ""
+    needed = usage.count("<")
+    if len(positionals) != needed:
+        return PVE_FAIL, "", f"400 wrong number of arguments\n{usage}\n"
+    vmid = positionals[0]
+    if not vmid.isdigit():
+        return PVE_FAIL, "", f"400 Parameter verification failed.\nvmid: type check ('integer') failed - got '{vmid}'\n"
+    vm, missing = _vm_lookup(state, host, vmid)
+    if vm is None:
+        return PVE_FAIL, "", missing
+    mutating = command not in ("status", "config", "listsnapshot")
+    if mutating and not _quorate(state):
+        return PVE_FAIL, "", "cluster not ready - no quorum?\n"
+    status = vm["status"]
+    if command == "status":
+        return 0, f"status: {status}\n", ""
+    if command == "config":
+        config = vm["config"]
+        if "snapshot" in options:
+            snap = next((s for s in vm["snapshots"] if s["name"] == options["snapshot"]), None)
+            if snap is None:
+                return PVE_FAIL, "", f"snapshot '{options['snapshot']}' does not exist\n"
+            config = snap.get("config") or config
+        return 0, "".join(f"{k}: {v}\n" for k, v in sorted(config.items())), ""
+    if command == "start":
+        if status == "running":
+            return PVE_FAIL, "", f"VM {vmid} already running\n"
+        _start(vm, state)
+        return 0, "", ""
+    if command == "stop":
+        vm["status"] = "stopped"
+        return 0, "", ""
+    if command == "shutdown":
+        if status == "stopped":
+            return 0, "", ""
+        force = options.get("forceStop") == "1"
+        if status == "paused" and not force:
+            return PVE_FAIL, "", "VM is paused - cannot shutdown\n"
+        if _vm_fault(state, "vm-shutdown-hangs", vmid, vm) and not force:
+            return PVE_FAIL, "", "VM quit/powerdown failed - got timeout\n"
+        vm["status"] = "stopped"
+        return 0, "", ""
+    if command == "reboot":
+        if status != "running":
+            return PVE_FAIL, "", f"VM {vmid} not running\n"
+        _start(vm, state)
+        return 0, "", ""
+    if command == "listsnapshot":
+        return 0, _listsnapshot(vm), ""
+    if command == "snapshot":
+        name = positionals[1]
+        if not _CONFIGID.match(name) or name == "current":
+            return (
+                PVE_FAIL,
+                "",
+                f"400 Parameter verification failed.\nsnapname: invalid format - invalid configuration ID '{name}'\n",
+            )
+        if any(s["name"] == name for s in vm["snapshots"]):
+            return PVE_FAIL, "", f"snapshot name '{name}' already used\n"
+        parent = vm.get("parent")
+        vm["snapshots"].append(
+            {
+                "name": name,
+                "description": options.get("description", ""),
+                "snaptime": int(sim_now(state)),
+                "vmstate": 1 if options.get("vmstate") == "1" else 0,
+                "parent": parent,
+                "config": dict(vm["config"]),
+            }
+        )
+        vm["parent"] = name
+        return 0, "", ""
+    name = positionals[1]
+    snap = next((s for s in vm["snapshots"] if s["name"] == name), None)
+    if snap is None:
+        return PVE_FAIL, "", f"snapshot '{name}' does not exist\n"
+    if command == "rollback":
+        vm["config"] = dict(snap.get("config") or vm["config"])
+        vm["parent"] = name
+        if snap.get("vmstate") or options.get("start") == "1":
+            _start(vm, state)
+        else:
+            vm["status"] = "stopped"
+        return 0, "", ""
+    if command == "delsnapshot":
+        vm["snapshots"] = [s for s in vm["snapshots"] if s["name"] != name]
+        for other in vm["snapshots"]:
+            if other.get("parent") == name:
+                other["parent"] = snap.get("parent")
+        if vm.get("parent") == name:
+            vm["parent"] = snap.get("parent")
+        return 0, "", ""
+    # destroy
+    if status == "running":
+        return PVE_FAIL, "", f"VM {vmid} is running - destroy failed\n"
+    del state["pve"]["hosts"][host]["vms"][vmid]
+    return 0, "", ""
+
+
+def _qm_create_set(command: str, rest: Sequence[str], host: str, state: State) -> Outcome:
+    usage = f"qm {command} <vmid> [OPTIONS]"
+    spec = dict.fromkeys(_VM_KEYS, "str")
+    spec.update({"delete": "str", "start": "bool"})
+    try:
+        positionals, options = _parse(rest, spec, usage)
+    except _Usage as exc:
+        return PVE_FAIL, "", str(exc)
+    if len(positionals) != 1 or not positionals[0].isdigit():
+        return PVE_FAIL, "", f"400 wrong number of arguments\n{usage}\n"
+    vmid = positionals[0]
+    if not _quorate(state):
+        return PVE_FAIL, "", "cluster not ready - no quorum?\n"
+    if "cdrom" in options:
+        options["ide2"] = f"{options.pop('cdrom')},media=cdrom"
+    vms = state["pve"]["hosts"][host]["vms"]
+    if command == "create":
+        where = _find_vm_anywhere(state, vmid)
+        if where is not None:
+            return PVE_FAIL, "", f"unable to create VM {vmid} - VM {vmid} already exists on node '{where}'\n"
+        start = options.pop("start", "0") == "1"
+        options.pop("delete", None)
+        config = {k: _allocate_disk(k, v, vmid) for k, v in options.items()}
+        vms[vmid] = {"name": config.get("name", f"VM{vmid}"), "status": "stopped", "snapshots": [], "config": config}
+        vms[vmid]["boots"] = 0
+        vms[vmid]["started_at"] = None
+        if start:
+            _start(vms[vmid], state)
+        return 0, "", ""
+    vm, missing = _vm_lookup(state, host, vmid)
+    if vm is None:
+        return PVE_FAIL, "", missing
+    for key in [k for k in options.pop("delete", "").replace(";", ",").split(",") if k]:
+        vm["config"].pop(key, None)
+    options.pop("start", None)
+    for key, value in options.items():
+        vm["config"][key] = _allocate_disk(key, value, vmid)
+    vm["name"] = vm["config"].get("name", vm["name"])
+    return 0, "", ""
+
+
+def _allocate_disk(key: str, value: str, vmid: str) -> str:
+    """``local-lvm:64`` (allocate 64 GiB) becomes a volume reference, as qm create does."""
+    match = re.match(r"^([\w-]+):(\d+)(,.*)?$", value)
+    if (key[:4] in ("scsi", "virt", "sata", "efid") or key == "ide0") and match:
+        storage, size, extra = match.groups()
+        return f"{storage}:vm-{vmid}-disk-{key[-1]},size={size}G{extra or ''}"
+    return value
+
+
+def _qm_list(vms: State) -> str:
+    if not vms:
+        return ""
+    lines = [f"{'VMID':>10} {'NAME':<20} {'STATUS':<10} {'MEM(MB)':<10} {'BOOTDISK(GB)':>12} {'PID':<10}"]
+    for vmid in sorted(vms, key=int):
+        vm = vms[vmid]
+        size = re.search(r"size=(\d+)G", vm["config"].get("scsi0", ""))
+        pid = str(1000 + int(vmid)) if vm["status"] == "running" else "0"
+        mem = vm["config"].get("memory", "512")
+        disk = float(size.group(1)) if size else 0.0
+        lines.append(f"{vmid:>10} {vm['name']:<20} {vm['status']:<10} {mem:<10} {disk:>12.2f} {pid:<10}")
+    return "\n".join(lines) + "\n"
+
+
+def _listsnapshot(vm: State) -> str:
+    """The tree ``qm listsnapshot`` prints: each snapshot under its parent, ``current`` last."""
+    snaps = vm["snapshots"]
+    children: dict[str | None, list[State]] = {}
+    for snap in snaps:
+        children.setdefault(snap.get("parent"), []).append(snap)
+    lines: list[str] = []
+
+    def walk(parent: str | None, indent: int) -> None:
+        for snap in children.get(parent, []):
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(snap["snaptime"]))
+            description = (snap.get("description") or "").split("\n")[0]
+            lines.append(f"{' ' * indent}`-> {snap['name']:<20} {stamp:<23} {description}".rstrip())
+            walk(snap["name"], indent + 1)
+        if parent == vm.get("parent"):
+            lines.append(f"{' ' * indent}`-> {'current':<20} {'':<23} You are here!")
+
+    walk(None, 0)
+    return "\n".join(lines) + "\n"
+
+
+# -- pvecm / pvesh -----------------------------------------------------------------------------------
+
+
+def _pvecm(args: Sequence[str], host: str, state: State) -> Outcome:
+    if list(args) != ["status"]:
+        return (
+            PVE_FAIL,
+            "",
+            f"ERROR: unknown command 'pvecm {' '.join(args)}'\nUSAGE: pvecm <COMMAND> [ARGS] [OPTIONS]\n",
+        )
+    pve = state["pve"]
+    hosts = pve["hosts"]
+    up = [name for name in hosts if not host_is_down(state, name)]
+    quorate = _quorate(state)
+    expected = len(hosts)
+    quorum = expected // 2 + 1
+    local_id = hosts[host].get("node_id", 1)
+    stamp = time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(sim_now(state)))
+    out = [
+        "Cluster information",
+        "-------------------",
+        f"{'Name:':<17} {pve['cluster'].get('name', 'pve-cluster')}",
+        f"{'Config Version:':<17} {pve['cluster'].get('config_version', 3)}",
+        f"{'Transport:':<17} knet",
+        f"{'Secure auth:':<17} on",
+        "",
+        "Quorum information",
+        "------------------",
+        f"{'Date:':<17} {stamp}",
+        f"{'Quorum provider:':<17} corosync_votequorum",
+        f"{'Nodes:':<17} {len(up)}",
+        f"{'Node ID:':<17} 0x{local_id:08x}",
+        f"{'Ring ID:':<17} 1.5c",
+        f"{'Quorate:':<17} {'Yes' if quorate else 'No'}",
+        "",
+        "Votequorum information",
+        "----------------------",
+        f"{'Expected votes:':<17} {expected}",
+        f"{'Highest expected:':<17} {expected}",
+        f"{'Total votes:':<17} {len(up)}",
+        f"{'Quorum:':<17} {quorum} {'' if quorate else 'Activity blocked'}",
+        f"{'Flags:':<17} {'Quorate' if quorate else ''} ",
+        "",
+        "Membership information",
+        "----------------------",
+        "    Nodeid      Votes Name",
+    ]
+    for name in up:
+        local = " (local)" if name == host else ""
+        address = hosts[name].get("address") or name
+        out.append(f"0x{hosts[name].get('node_id', 1):08x}          1 {address}{local}")
+    return (0 if quorate else 2), "\n".join(out) + "\n", ""
+
+
+def _pvesh(args: Sequence[str], host: str, state: State) -> Outcome:
+    usage = "pvesh get <api_path> [OPTIONS] [FORMAT_OPTIONS]"
+    if not args or args[0] != "get":
+        return PVE_FAIL, "", f"ERROR: unknown command 'pvesh {' '.join(args[:1])}'\nUSAGE: {usage}\n"
+    spec = {"type": "str", "output-format": "str", "noborder": "bool", "noheader": "bool", "human-readable": "bool"}
+    try:
+        positionals, options = _parse(args[1:], spec, usage)
+    except _Usage as exc:
+        return PVE_FAIL, "", str(exc)
+    if positionals != ["/cluster/resources"]:
+        return PVE_FAIL, "", f"No '{'get'}' handler defined for '{' '.join(positionals)}'\n"
+    kind = options.get("type")
+    if kind not in (None, "vm", "storage", "node", "sdn"):
+        return PVE_FAIL, "", _enum_error("type", str(kind), "vm, storage, node, sdn")
+    fmt = options.get("output-format", "text")
+    if fmt not in ("json", "json-pretty", "text", "yaml"):
+        return PVE_FAIL, "", _enum_error("output-format", fmt, "text, json, json-pretty, yaml")
+    entries: list[State] = []
+    if kind in (None, "vm"):
+        for node, pve_host in state["pve"]["hosts"].items():
+            down = host_is_down(state, node)
+            for vmid, vm in sorted(pve_host["vms"].items(), key=lambda kv: int(kv[0])):
+                entries.append(_resource(node, int(vmid), vm, down, state))
+    if fmt == "json":
+        return 0, json.dumps(entries, separators=(",", ":"), sort_keys=True) + "\n", ""
+    if fmt == "json-pretty":
+        return 0, json.dumps(entries, indent=3, sort_keys=True) + "\n", ""
+    lines = [f"{e['id']:<12} {e['type']:<6} {e['node']:<8} {e['name']:<20} {e['status']}" for e in entries]
+    return 0, "\n".join(lines) + ("\n" if lines else ""), ""
+
+
+def _enum_error(option: str, value: str, allowed: str) -> str:
+    why = f"value '{value}' does not have a value in the enumeration '{allowed}'"
+    return f"400 Parameter verification failed.\n{option}: {why}\n"
+
+
+def _resource(node: str, vmid: int, vm: State, down: bool, state: State) -> State:
+    memory = int(vm["config"].get("memory", "512")) * 1024 * 1024
+    size = re.search(r"size=(\d+)G", vm["config"].get("scsi0", ""))
+    status = "unknown" if down else vm["status"]
+    running = status == "running"
+    started = vm.get("started_at")
+    uptime = int(max(0.0, sim_now(state) - started)) if running and started is not None else (3600 if running else 0)
+    return {
+        "id": f"qemu/{vmid}",
+        "type": "qemu",
+        "vmid": vmid,
+        "node": node,
+        "name": vm["name"],
+        "status": status,
+        "template": 0,
+        "cpu": 0.012 if running else 0,
+        "maxcpu": int(vm["config"].get("cores", "1")),
+        "mem": memory // 2 if running else 0,
+        "maxmem": memory,
+        "disk": 0,
+        "maxdisk": int(size.group(1)) * GIB if size else 0,
+        "netin": 0,
+        "netout": 0,
+        "diskread": 0,
+        "diskwrite": 0,
+        "uptime": uptime,
+    }
+
+
+# -- TrueNAS ---------------------------------------------------------------------------------------
+
+
+def _pools(state: State) -> list[State]:
+    nas = state["nas"]
+    pools: list[State] = [dict(p) for p in nas.get("pools", [])]
+    for fault in _faults(state, "nas-pool-degraded"):
+        target = fault.get("target")
+        for pool in pools:
+            if target in (None, pool["name"]) and (target is not None or pool is pools[0]):
+                pool.update(status="DEGRADED", healthy=False, warning=True, status_code="DEGRADED")
+                pool["status_detail"] = "One or more devices could not be used because the label is missing or invalid."
+    return pools
+
+
+def _zpool(args: Sequence[str], host: str, state: State) -> Outcome:
+    if not args or args[0] != "status":
+        return 2, "", f"unrecognized command '{args[0] if args else ''}'\nusage: zpool command args ...\n"
+    rest = list(args[1:])
+    flags = [a for a in rest if a.startswith("-")]
+    names = [a for a in rest if not a.startswith("-")]
+    if any(f not in ("-x", "-v", "-p", "-P") for f in flags):
+        return 2, "", f"invalid option '{flags[0].lstrip('-')[:1]}'\nusage:\n\tstatus [-x] [pool] ...\n"
+    pools = _pools(state)
+    for name in names:
+        if all(p["name"] != name for p in pools):
+            return 1, "", f"cannot open '{name}': no such pool\n"
+    chosen = [p for p in pools if not names or p["name"] in names]
+    if not chosen:
+        return 1, "", "no pools available\n"
+    if "-x" in flags:
+        sick = [p for p in chosen if not p["healthy"]]
+        if not sick:
+            text = f"pool '{names[0]}' is healthy\n" if len(names) == 1 else "all pools are healthy\n"
+            return 0, text, ""
+        chosen = sick
+    return 0, "\n".join(_zpool_status(p) for p in chosen), ""
+
+
+def _zpool_status(pool: State) -> str:
+    disks = pool.get("disks") or ["sda", "sdb"]
+    healthy = pool["healthy"]
+    lines = [f"  pool: {pool['name']}", f" state: {pool['status']}"]
+    if not healthy:
+        lines += [
+            "status: One or more devices could not be used because the label is missing or",
+            "\tinvalid.  Sufficient replicas exist for the pool to continue",
+            "\tfunctioning in a degraded state.",
+            "action: Replace the device using 'zpool replace'.",
+            "   see: https://openzfs.github.io/openzfs-docs/msg/ZFS-8000-4J",
+        ]
+    lines += [
+        "  scan: scrub repaired 0B in 00:10:02 with 0 errors on Sun Sep  1 00:10:03 2025",
+        "config:",
+        "",
+        "\tNAME        STATE     READ WRITE CKSUM",
+        f"\t{pool['name']:<11} {pool['status']:<8}     0     0     0",
+        f"\t  mirror-0  {pool['status']:<8}     0     0     0",
+    ]
+    for index, disk in enumerate(disks):
+        state = "UNAVAIL" if not healthy and index == len(disks) - 1 else "ONLINE"
+        lines.append(f"\t    {disk:<7} {state:<8}     0     0     0")
+    lines += ["", "errors: No known data errors", ""]
+    return "\n".join(lines)
+
+
+def _midclt_arg(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _filter(rows: list[State], filters: Any, options: Any, what: str) -> Outcome | Any:
+    if not isinstance(filters, list):
+        filters = []
+    ops: dict[str, Callable[[Any, Any], bool]] = {
+        "=": lambda a, b: bool(a == b),
+        "!=": lambda a, b: bool(a != b),
+        "^": lambda a, b: isinstance(a, str) and a.startswith(b),
+        "in": lambda a, b: a in b,
+    }
+    out = []
+    for row in rows:
+        if all(ops.get(op, ops["="])(row.get(field), value) for field, op, value in filters):
+            out.append(row)
+    if isinstance(options, dict) and options.get("get"):
+        if not out:
+            trace = "Traceback (most recent call last):\n  ...\nmiddlewared.service_exception.MatchNotFound\n"
+            return 1, "", f"[ENOENT] {what} not found\n{trace}"
+        return out[0]
+    return out
+
+
+def _midclt_print(value: Any) -> str:
+    # midclt prints str/int results raw — so a bool, an int subclass, prints as True/False — and
+    # everything else as one line of JSON.
+    if isinstance(value, str | int):
+        return f"{value}\n"
+    return json.dumps(value) + "\n"
+
+
+def _midclt(args: Sequence[str], host: str, state: State) -> Outcome:
+    items = [a for a in args if a not in ("-q", "-j")]
+    if not items or items[0] != "call" or len(items) < 2:
+        return 2, "", "usage: midclt [-h] [-q] [-u URI] ... {call,ping,subscribe,waitready,sql} ...\n"
+    method, params = items[1], [_midclt_arg(a) for a in items[2:]]
+    filters = params[0] if params else []
+    options = params[1] if len(params) > 1 else {}
+    nas = state["nas"]
+    nfs = dict(nas["services"]["nfs"])
+    if _faults(state, "nfs-stopped"):
+        nfs.update(state="STOPPED", pids=[])
+    value: Any
+    if method == "pool.query":
+        value = _filter(_pools(state), filters, options, "pool")
+    elif method == "pool.dataset.query":
+        rows = [_dataset_entry(d, _pools(state)) for d in nas.get("datasets", [])]
+        value = _filter(rows, filters, options, "dataset")
+    elif method == "service.query":
+        rows = [dict(nfs)]
+        value = _filter(rows, filters, options, "service")
+    elif method == "service.started":
+        if params != ["nfs"]:
+            return 1, "", f"[ENOENT] service {params[0] if params else ''!s} not found\n"
+        value = nfs["state"] == "RUNNING"
+    elif method == "sharing.nfs.query":
+        value = _filter([dict(e) for e in nas.get("exports", [])], filters, options, "share")
+    elif method == "system.info":
+        value = {"hostname": nas.get("hostname", "nas"), "version": "TrueNAS-SCALE-24.10.2"}
+    else:
+        return 1, "", f"[ENOMETHOD] Method {method!r} not found\n"
+    if isinstance(value, tuple):
+        code, out, err = value
+        return int(code), str(out), str(err)
+    return 0, _midclt_print(value), ""
+
+
+def _dataset_entry(dataset: State, pools: list[State]) -> State:
+    pool = next((p for p in pools if p["name"] == dataset["pool"]), None)
+    free = int(pool["free"]) if pool else 0
+    used = int(dataset.get("used", 0))
+
+    def prop(value: int) -> State:
+        return {"parsed": value, "rawvalue": str(value), "value": _human(value), "source": "NONE"}
+
+    return {
+        "id": dataset["id"],
+        "name": dataset["name"],
+        "pool": dataset["pool"],
+        "type": dataset.get("type", "FILESYSTEM"),
+        "mountpoint": dataset.get("mountpoint"),
+        "available": prop(free),
+        "used": prop(used),
+    }
+
+
+def _human(value: int) -> str:
+    size = float(value)
+    for unit in ("B", "K", "M", "G", "T", "P"):
+        if size < 1024 or unit == "P":
+            return f"{size:.3g}{unit}" if unit != "B" else f"{int(size)}B"
+        size /= 1024
+    return f"{value}B"
+
+
+def _showmount(args: Sequence[str], host: str, state: State) -> Outcome:
+    rest = list(args)
+    if not rest or rest[0] not in ("-e", "--exports"):
+        usage = "Usage: showmount [-adehv]\n       [--all] [--directories] [--exports]\n"
+        return 1, "", usage + "       [--no-headers] [--help] [--version] [host]\n"
+    target = rest[1] if len(rest) > 1 else "localhost"
+    if _faults(state, "nfs-stopped") or state["nas"]["services"]["nfs"]["state"] != "RUNNING":
+        return 1, "", "clnt_create: RPC: Program not registered\n"
+    exports = [e for e in state["nas"].get("exports", []) if e.get("enabled", True)]
+    width = max((len(e["path"]) for e in exports), default=0)
+    lines = [f"Export list for {target}:"]
+    for export in exports:
+        clients = ",".join([*export.get("networks", []), *export.get("hosts", [])]) or "(everyone)"
+        lines.append(f"{export['path']:<{width}} {clients}")
+    return 0, "\n".join(lines) + "\n", ""
+
+
+# -- dispatch ---------------------------------------------------------------------------------------
+
+_TOOLS: dict[str, Callable[[Sequence[str], str, State], Outcome]] = {
+    "qm": _qm,
+    "pvecm": _pvecm,
+    "pvesh": _pvesh,
+    "zpool": _zpool,
+    "midclt": _midclt,
+    "showmount": _showmount,
+}
+
+_FAIL_CODES = {"qm": PVE_FAIL, "pvesh": PVE_FAIL, "pvecm": 1, "zpool": 1, "midclt": 1, "showmount": 1}
+
+
+def run_tool(tool: str, args: Sequence[str], host: str, state: State) -> Outcome:
+    """One shim call on ``host``: changes ``state`` in place, returns ``(exit, stdout, stderr)``."""
+    if tool not in _TOOLS:
+        return 127, "", f"sh: 1: {tool}: not found\n"
+    pve_tool = tool in ("qm", "pvecm", "pvesh")
+    if host_is_down(state, host):
+        # Only reachable in a container whose host the sim marked down: answer like a dead ssh.
+        return 255, "", f"ssh: connect to host {host} port 22: No route to host\n"
+    if pve_tool and host not in (state.get("pve") or {}).get("hosts", {}):
+        return 127, "", f"sh: 1: {tool}: not found\n"
+    if not pve_tool and tool != "showmount" and state.get("nas", {}).get("hostname") not in (None, host):
+        return 127, "", f"sh: 1: {tool}: not found\n"
+    if _take_command_failure(state, tool, args, host):
+        if tool == "midclt":
+            return 1, "", "Failed to run middleware call. Daemon not running?\n"
+        return _FAIL_CODES[tool], "", f"{tool}: simulated failure (fault command-fails)\n"
+    return _TOOLS[tool](list(args), host, state)
+
+
+def shim_host() -> str:
+    name = os.environ.get(SIM_HOST_ENV)
+    if name:
+        return name
+    try:
+        return Path(HOST_FILE).read_text().strip()
+    except OSError:
+        return "localhost"
+
+
+def shim_sim_dir() -> str:
+    return os.environ.get(SIM_DIR_ENV) or STATE_MOUNT
+
+
+def execute(tool: str, argv: Sequence[str], host: str, store: Any) -> Outcome:
+    """One shim call as a transaction on ``store`` (a ``SimStore``), logged to ``state["log"]``."""
+    with store.transaction() as state:
+        code, out, err = run_tool(tool, argv, host, state)
+        state.setdefault("log", []).append(
+            {"t": sim_now(state), "tool": tool, "argv": [tool, *argv], "exit": code, "host": host}
+        )
+    return code, out, err
+
+
+def shim_main(tool: str, argv: Sequence[str]) -> int:
+    """Entry point of ``hostbin/<tool>``."""
+    store_mod = _store_module()
+    try:
+        code, out, err = execute(tool, argv, shim_host(), store_mod.SimStore(shim_sim_dir()))
+    except store_mod.SimNotRunning as exc:
+        sys.stderr.write(f"{tool}: {exc}\n")
+        return 1
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return code
+
+
+def _store_module() -> Any:
+    # Imported by path, not as homeops.sim.store: in a container only this directory is mounted, and
+    # locally it keeps a shim from importing the package (and whatever homeops/sim/__init__ pulls in).
+    import importlib
+
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.append(here)  # appended: a sim module must never shadow a stdlib one
+    return importlib.import_module("store")
+
+
+def local_host_runner(host_name: str, sim_dir: str | os.PathLike[str], *, in_process: bool = False) -> Any:
+    """A ``Runner`` that runs the shims locally, as if over SSH to ``host_name`` (no Docker needed).
+
+    By default each command runs the shim executable (the same argv, streams and exit codes as over
+    SSH); ``in_process=True`` runs the same shim logic without a new Python process (much faster).
+    """
+    from homeops.sim.hostrunner import ShimRunner
+
+    return ShimRunner(host_name, Path(sim_dir), in_process=in_process)
