@@ -1,7 +1,468 @@
-"""Tasks of the `sim` namespace."""
+"""Tasks of the `sim` namespace, and the top-level `demo`.
+
+``inv sim.up`` creates a simulated cluster from an inventory (fake talosctl/kubectl/… first on PATH
+for every later ``inv`` command on that inventory); ``sim.status``, ``sim.fault``, ``sim.log`` look
+at and change it; ``sim.down`` removes it. Heavy imports stay inside the task bodies.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from invoke.collection import Collection
+from invoke.tasks import task
+
+from homeops.tasks._common import inventory_dir, user_errors
 
 ns = Collection("sim")
+
+# Durations that look real in a terminal when the clock is the wall clock.
+REAL_DURATIONS = {
+    "upgrade_seconds": 1.0,
+    "reboot_seconds": 3.0,
+    "ready_seconds": 1.5,
+    "kubelet_restart_seconds": 0.5,
+    "poll_seconds": 0.1,
+}
+
+
+def _load(ctx: Any, inventory: str | None) -> Any:
+    from homeops.inventory.loader import load_inventory
+
+    return load_inventory(inventory_dir(ctx, inventory))
+
+
+def _sim_dir(inv: Any) -> Any:
+    from homeops.runtime import sim_dir
+
+    return sim_dir(inv).resolve()
+
+
+def _store(ctx: Any, inventory: str | None) -> Any:
+    from homeops.errors import SimError
+    from homeops.sim.store import SimStore
+
+    inv = _load(ctx, inventory)
+    store = SimStore(_sim_dir(inv))
+    if not store.exists():
+        raise SimError(f"no simulated cluster for {inv.root} (looked in {store.dir})", hint="start one: inv sim.up")
+    return store
+
+
+def start(
+    inventory_path: Any,
+    *,
+    hosts: bool = False,
+    talos_version: str | None = None,
+    kubernetes_version: str | None = None,
+    reboot_seconds: float | None = None,
+    ready_seconds: float | None = None,
+    virtual: bool = False,
+    ceph: bool = False,
+    say: Any = print,
+) -> Any:
+    """Create (or replace) the simulated cluster of an inventory; returns its ``SimStore``."""
+    from homeops.inventory.loader import load_inventory
+    from homeops.sim.state import SimOptions, initial_state
+    from homeops.sim.store import SimStore
+    from homeops.sim.tools import write_bin_dir
+
+    inv = load_inventory(inventory_path)
+    talos_version = _version_option(talos_version, "--talos-version")
+    kubernetes_version = _version_option(kubernetes_version, "--kubernetes-version")
+    directory = _sim_dir(inv)
+    store = SimStore(directory)
+    if store.exists():
+        say(f"replacing the simulated cluster in {directory}")
+        _stop_containers(directory, quiet=True)
+    config: dict[str, float] = {} if virtual else dict(REAL_DURATIONS)
+    if reboot_seconds is not None:
+        config["reboot_seconds"] = float(reboot_seconds)
+    if ready_seconds is not None:
+        config["ready_seconds"] = float(ready_seconds)
+    options = SimOptions(
+        talos_version=talos_version,
+        kubernetes_version=kubernetes_version,
+        clock_mode="virtual" if virtual else "real",
+        ceph=ceph,
+        config=config,
+    )
+    state = initial_state(inv, options)
+    write_bin_dir(directory / "bin")
+    store.create(state)
+    if hosts:
+        _start_hosts(inv, store, say)
+    elif inv.hosts:
+        say("Proxmox/TrueNAS hosts are simulated by local shims (pass --hosts for OpenSSH containers in Docker)")
+    return store
+
+
+def _version_option(value: str | None, flag: str) -> str | None:
+    import re
+
+    from homeops.errors import SimError
+
+    if value is None:
+        return None
+    if not re.fullmatch(r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?", value):
+        raise SimError(f"{flag} {value!r} is not a version like v1.11.6")
+    return value if value.startswith("v") else f"v{value}"
+
+
+def _start_hosts(inv: Any, store: Any, say: Any) -> None:
+    try:
+        from homeops.sim.containers import SimHosts, host_kinds
+
+        sim_hosts = SimHosts(store.dir, host_kinds(inv.hosts), workdir=store.dir / "ssh")
+        endpoints = sim_hosts.start()
+    except Exception as exc:  # no Docker, no image, …: the shims still work, and we say so
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        say(f"Docker is not available ({reason}): Proxmox/TrueNAS hosts are simulated by local shims instead")
+        return
+    with store.transaction() as state:
+        state["hosts_transport"] = {
+            name: {
+                "address": e.address,
+                "port": e.port,
+                "identity": e.identity,
+                "known_hosts": e.known_hosts,
+                "container_id": e.container_id,
+            }
+            for name, e in endpoints.items()
+        }
+    say("hosts: " + ", ".join(f"{n} on {e.address}:{e.port}" for n, e in sorted(endpoints.items())) + " (OpenSSH)")
+
+
+def _stop_containers(directory: Any, *, quiet: bool = False) -> int:
+    """Remove this sim's host containers (only these: other sims and test runs keep theirs)."""
+    from homeops.sim.store import SimStore
+
+    store = SimStore(directory)
+    if not store.exists():
+        return 0
+    ids = [v.get("container_id") for v in (store.read().get("hosts_transport") or {}).values()]
+    ids = [i for i in ids if i]
+    if not ids:
+        return 0
+    removed = 0
+    try:
+        import docker
+
+        client = docker.from_env()
+        for container_id in ids:
+            try:
+                client.containers.get(container_id).remove(force=True)
+                removed += 1
+            except docker.errors.NotFound:
+                continue
+    except Exception as exc:  # Docker gone meanwhile: nothing left to stop
+        if not quiet:
+            print(f"could not remove host containers: {exc}")
+    return removed
+
+
+@task(
+    help={
+        "inventory": "inventory directory (default: $HOMEOPS_INVENTORY or ./inventory)",
+        "hosts": "run the Proxmox/TrueNAS hosts as OpenSSH containers (needs Docker)",
+        "talos_version": "Talos version the nodes run (default: the talconfig's)",
+        "kubernetes_version": "Kubernetes version the nodes run (default: the talconfig's)",
+        "reboot_seconds": "how long a rebooting node is unreachable",
+        "ready_seconds": "how long a booted node takes to become ready",
+        "virtual": "virtual time: nothing takes wall-clock time (for tests and rehearsals in a hurry)",
+        "ceph": "add a Rook CephCluster (HEALTH_OK)",
+    }
+)
+@user_errors
+def up(
+    ctx: Any,
+    inventory: str | None = None,
+    hosts: bool = False,
+    talos_version: str | None = None,
+    kubernetes_version: str | None = None,
+    reboot_seconds: float | None = None,
+    ready_seconds: float | None = None,
+    virtual: bool = False,
+    ceph: bool = False,
+) -> None:
+    """Start a simulated cluster for an inventory; later `inv` commands on it use the fake tools."""
+    store = start(
+        inventory_dir(ctx, inventory),
+        hosts=hosts,
+        talos_version=talos_version,
+        kubernetes_version=kubernetes_version,
+        reboot_seconds=reboot_seconds,
+        ready_seconds=ready_seconds,
+        virtual=virtual,
+        ceph=ceph,
+    )
+    print(render_status(store.read()))
+    print(f"\nsimulated cluster up in {store.dir}; `inv sim.down` removes it")
+
+
+@task(help={"inventory": "inventory directory"})
+@user_errors
+def down(ctx: Any, inventory: str | None = None) -> None:
+    """Remove the simulated cluster (state, fake tools, host containers)."""
+    import shutil
+
+    inv = _load(ctx, inventory)
+    directory = _sim_dir(inv)
+    if not directory.exists():
+        print(f"no simulated cluster in {directory}")
+        return
+    removed = _stop_containers(directory)
+    shutil.rmtree(directory)
+    extra = f" and {removed} host container(s)" if removed else ""
+    print(f"removed the simulated cluster in {directory}{extra}")
+
+
+def _age(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
+
+
+def render_status(state: dict[str, Any]) -> str:
+    """Nodes, etcd, hosts and faults of a sim state as plain text."""
+    from homeops.sim import engine
+    from homeops.sim.tools._base import tabwrite
+
+    engine.advance(state)
+    t = engine.now(state)
+    members = engine.etcd_members(state)
+    leader = state["etcd"].get("leader")
+    rows = [["NODE", "IP", "ROLE", "TALOS", "K8S", "STAGE", "READY", "K8S NODE", "ETCD", "VM"]]
+    for hostname, node in sorted(state["nodes"].items()):
+        member = members.get(hostname)
+        etcd = (
+            "-"
+            if not node["control_plane"]
+            else (
+                "missing"
+                if member is None
+                else ("healthy" if member["healthy"] else "unhealthy") + (" leader" if leader == hostname else "")
+            )
+        )
+        k8s = state["k8s"]["nodes"].get(hostname, {})
+        k8s_text = {"True": "Ready", "False": "NotReady", "Unknown": "Unknown"}.get(k8s.get("ready"), "?")
+        if k8s.get("unschedulable"):
+            k8s_text += ",cordoned"
+        stage = node["stage"]
+        if node.get("pending") and node["pending"].get("back_at") is None and engine.is_down(state, node):
+            stage = "down (not coming back)"
+        elif node.get("pending") and engine.is_down(state, node):
+            stage = f"down ({_age(node['pending']['back_at'] - t)} left)"
+        vm = node.get("vm")
+        rows.append(
+            [
+                hostname,
+                node["ip"],
+                "controlplane" if node["control_plane"] else "worker",
+                node["talos_version"],
+                k8s.get("kubelet_version") or node["kubernetes_version"],
+                stage,
+                "yes" if node["ready"] else "no",
+                k8s_text,
+                etcd,
+                f"{vm['host']}/{vm['vmid']} {engine.vm_status(state, node)}" if vm else "-",
+            ]
+        )
+    out = [
+        f"cluster {state['cluster']['name']} ({state['cluster']['endpoint']}), "
+        f"clock: {state['clock']['mode']}, API: {'up' if engine.api_up(state) else 'DOWN'}",
+        "",
+        tabwrite(rows).rstrip(),
+    ]
+    pve = state.get("pve") or {}
+    if pve.get("hosts"):
+        hosts = ", ".join(f"{n} {'up' if h.get('up', True) else 'DOWN'}" for n, h in sorted(pve["hosts"].items()))
+        quorate = "quorate" if pve.get("cluster", {}).get("quorate", True) else "NOT QUORATE"
+        out.append(f"\nproxmox: {hosts}; cluster {quorate}")
+    nas = state.get("nas") or {}
+    if nas:
+        pools = ", ".join(f"{p['name']} {p.get('status')}" for p in nas.get("pools", []))
+        nfs = (nas.get("services", {}).get("nfs") or {}).get("state", "?")
+        out.append(f"truenas: {'up' if nas.get('up', True) else 'DOWN'}; pools {pools or 'none'}; nfs {nfs}")
+    if state.get("hosts_transport"):
+        out.append(
+            "hosts reached over SSH: "
+            + ", ".join(f"{n}={v['address']}:{v['port']}" for n, v in sorted(state["hosts_transport"].items()))
+        )
+    faults = state.get("faults") or []
+    out.append("\nfaults: " + ("none" if not faults else "; ".join(_fault_text(f) for f in faults)))
+    return "\n".join(out)
+
+
+def _fault_text(fault: dict[str, Any]) -> str:
+    params = {k: v for k, v in fault.get("params", {}).items() if k != "until"}
+    text = str(fault["name"]) + (f" on {fault['target']}" if fault.get("target") else "")
+    if params:
+        text += " " + " ".join(f"{k}={v}" for k, v in params.items())
+    if fault.get("remaining") is not None:
+        text += f" (x{fault['remaining']})"
+    return text
+
+
+@task(help={"inventory": "inventory directory", "json": "print the raw state as JSON"})
+@user_errors
+def status(ctx: Any, inventory: str | None = None, json: bool = False) -> None:
+    """Show the simulated nodes, versions, stages, etcd, hosts and active faults."""
+    store = _store(ctx, inventory)
+    with store.transaction() as state:
+        from homeops.sim import engine
+
+        engine.advance(state)
+    if json:
+        import json as json_module
+
+        print(json_module.dumps({k: v for k, v in state.items() if k != "log"}, indent=2, sort_keys=True))
+        return
+    print(render_status(state))
+
+
+@task(
+    positional=["name"],
+    help={
+        "name": "fault name; `list` shows them all; `all` with --clear clears every fault",
+        "target": "node (hostname or IP), Proxmox host or pool the fault applies to",
+        "times": "how many times it fires (default: until cleared; command-fails: 1)",
+        "seconds": "duration (api-unreachable) or extra seconds (node-slow-ready)",
+        "tool": "command-fails: which tool (talosctl, kubectl, qm, …)",
+        "subcommand": "command-fails: only this subcommand (e.g. upgrade)",
+        "clear": "remove the fault instead of injecting it",
+        "inventory": "inventory directory",
+    },
+)
+@user_errors
+def fault(
+    ctx: Any,
+    name: str,
+    target: str | None = None,
+    times: int | None = None,
+    seconds: float | None = None,
+    tool: str | None = None,
+    subcommand: str | None = None,
+    clear: bool = False,
+    inventory: str | None = None,
+) -> None:
+    """Inject (or --clear) a fault in the simulated cluster: `inv sim.fault list` names them."""
+    from homeops.sim import engine, faults
+
+    if name == "list":
+        for spec in faults.SPECS.values():
+            takes = f" [{', '.join('--' + p for p in spec.params)}]" if spec.params else ""
+            target_text = f" --target <{spec.target}>" if spec.target != "none" else ""
+            print(f"{spec.name}{target_text}{takes}: {spec.description}")
+        return
+    store = _store(ctx, inventory)
+    with store.transaction() as state:
+        engine.advance(state)
+        if clear:
+            count = faults.clear(state, None if name == "all" else name, target)
+            print(f"cleared {count} fault(s)")
+            return
+        params: dict[str, Any] = {"seconds": seconds, "tool": tool, "subcommand": subcommand}
+        record = faults.inject(state, name, target, params=params, times=times)
+    print(f"injected {_fault_text(record)}")
+
+
+@task(help={"inventory": "inventory directory", "tail": "only the last N commands", "tool": "only this tool"})
+@user_errors
+def log(ctx: Any, inventory: str | None = None, tail: int = 0, tool: str | None = None) -> None:
+    """Every command the fake tools and host shims ran, in order, with exit codes."""
+    import shlex
+
+    store = _store(ctx, inventory)
+    state = store.read()
+    entries = [e for e in state.get("log", []) if tool is None or e.get("tool") == tool]
+    if tail:
+        entries = entries[-tail:]
+    origin = float(state["clock"]["origin"])
+    for entry in entries:
+        offset = float(entry["t"]) - origin
+        print(f"+{offset:9.1f}s  exit {entry['exit']:<3} {shlex.join(entry['argv'])}")
+
+
+ns.add_task(up)
+ns.add_task(down)
+ns.add_task(status)
+ns.add_task(fault)
+ns.add_task(log)
+
+
+def _demo_inventory(ctx: Any, explicit: str | None) -> Any:
+    """--inventory as given, else a fresh copy of the example cluster bundled with homeops.
+
+    The copy is paced for watching: the example's 30-second stability window and 5-second polls
+    become 3 and 1 seconds (reboots take 3 s in the demo, not minutes).
+    """
+    import re
+    import shutil
+    from pathlib import Path
+
+    if explicit:
+        return inventory_dir(ctx, explicit)
+    bundled = Path(__file__).resolve().parent.parent / "sim" / "example"
+    target = Path(".homeops-demo") / "inventory"
+    if target.exists():
+        _stop_containers(target / ".homeops" / "sim", quiet=True)
+        shutil.rmtree(target)
+    shutil.copytree(bundled, target)
+    config = target / "homeops.yaml"
+    text = config.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^(\s*stabilitySeconds:\s*)\d+", r"\g<1>3", text)
+    text = re.sub(r"(?m)^(\s*pollInterval:\s*)\d+", r"\g<1>1", text)
+    config.write_text(text, encoding="utf-8")
+    return target
+
+
+@task(
+    help={
+        "inventory": "inventory to rehearse on (default: the example cluster)",
+        "reboot_seconds": "how long each node is down (default 3)",
+        "virtual": "virtual time (instant)",
+    }
+)
+@user_errors
+def demo(ctx: Any, inventory: str | None = None, reboot_seconds: float = 3.0, virtual: bool = False) -> None:
+    """Rehearse a rolling Talos upgrade on a simulated copy of the example cluster, with live progress."""
+    from homeops.inventory.loader import load_inventory
+    from homeops.sim.state import one_minor_behind
+
+    path = _demo_inventory(ctx, inventory)
+    inv = load_inventory(path)
+    target = inv.cluster.talos_version or "v1.11.6"
+    running = one_minor_behind(target)
+    print(
+        f"homeops demo: a simulated {len(inv.nodes)}-node cluster '{inv.cluster.name}' on Talos {running}; "
+        f"talconfig wants {target}\n"
+    )
+    store = start(path, talos_version=running, reboot_seconds=reboot_seconds, virtual=virtual)
+    print(render_status(store.read()))
+    print()
+    _run_main_job(ctx, path, inv, target)
+    print("\n" + render_status(store.read()))
+    print(
+        f"\nthe simulated cluster stays up: try `inv sim.status --inventory {path}`, `inv sim.fault list`, "
+        f"`inv sim.log --inventory {path}`; `inv sim.down --inventory {path}` removes it"
+    )
+
+
+def _run_main_job(ctx: Any, path: Any, inv: Any, target: str) -> None:
+    """The rolling upgrade, once ``inv talos.upgrade-cluster`` exists; until then, what it would do."""
+    from homeops.tasks import talos
+
+    job = talos.ns.tasks.get("upgrade-cluster")
+    if job is not None:
+        job(ctx, inventory=str(path), yes=True)
+        return
+    cps = [n.hostname for n in inv.control_planes]
+    workers = [n.hostname for n in inv.workers]
+    print(
+        f"the rolling upgrade to {target} would now: snapshot etcd, then upgrade the control planes one at a time "
+        f"({', '.join(cps)}), then the workers ({', '.join(workers)}), gating each node on etcd, Kubernetes, "
+        "Proxmox, TrueNAS and Flux health."
+    )
+    print(f"(`inv talos.upgrade-cluster --inventory {path}` runs it against this simulated cluster.)")
+
+
+top_level = [demo]
