@@ -51,7 +51,9 @@ def test_local_runner_missing_tool_is_a_clear_error() -> None:
 
 
 def test_check_raises_with_target_exit_code_and_last_error_line() -> None:
-    r = Result(("talosctl", "-n", "10.0.0.1", "version"), 1, "", "line one\nrpc error: code = Unavailable\n", 0.1, "local")
+    r = Result(
+        ("talosctl", "-n", "10.0.0.1", "version"), 1, "", "line one\nrpc error: code = Unavailable\n", 0.1, "local"
+    )
     with pytest.raises(CommandError) as exc:
         r.check("talosctl version")
     assert str(exc.value) == "talosctl version failed (exit 1): rpc error: code = Unavailable"

@@ -35,7 +35,10 @@ def run_task(*args: str, inv: Path) -> subprocess.CompletedProcess[str]:
     ("args", "expected"),
     [
         (["talos:upgrade-node", "IP=10.10.0.21"], ["talos.upgrade-node", "--node", "10.10.0.21"]),
-        (["talos:apply-node", "IP=10.10.0.22", "MODE=staged"], ["talos.apply-node", "--node", "10.10.0.22", "--mode", "staged"]),
+        (
+            ["talos:apply-node", "IP=10.10.0.22", "MODE=staged"],
+            ["talos.apply-node", "--node", "10.10.0.22", "--mode", "staged"],
+        ),
         (["talos:apply-node", "IP=10.10.0.22"], ["talos.apply-node", "--node", "10.10.0.22", "--mode", "auto"]),
         (["talos:upgrade-k8s"], ["talos.upgrade-k8s"]),
         (["talos:generate-config"], ["talos.generate-config"]),
@@ -54,7 +57,10 @@ def test_extra_flags_pass_through_after_double_dash(recorder: tuple[Path, Path])
     inv, log = recorder
     proc = subprocess.run(
         [TASK, "talos:upgrade-node", "IP=10.10.0.21", f"INV={inv}", "--", "--dry-run"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(log.read_text()) == ["talos.upgrade-node", "--node", "10.10.0.21", "--dry-run"]
