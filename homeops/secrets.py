@@ -9,11 +9,20 @@ message never shows them.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 MASK = "******"
+
+# Values that SOPS files encrypt wholesale (``encrypted_regex: .*``) but that are no secret: versions,
+# numbers and booleans. Masking them would turn "upgrade to v1.11.6" into "upgrade to ******"
+# everywhere, which hides what a plan does without protecting anything.
+# A long run of digits may be a PIN or an account number, so only short numbers are exempt.
+_NOT_SECRET = re.compile(
+    r"^(v?\d+(\.\d+)+([-+][0-9A-Za-z.-]+)?|v?\d{1,6}|true|false|yes|no|on|off|null)$", re.IGNORECASE
+)
 
 T = TypeVar("T")
 
@@ -66,7 +75,7 @@ class Masker:
                 if value is None:
                     continue
                 text = value.reveal() if isinstance(value, Secret) else value
-                if len(text) >= 4:
+                if len(text) >= 4 and not _NOT_SECRET.match(text.strip()):
                     self._values.add(text)
                     # Multi-line secrets (keys, certificates) leak line by line too.
                     for line in text.splitlines():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,16 @@ def _hermetic_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
         "HOMEOPS_INVENTORY",
     ):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_masker() -> Iterator[None]:
+    """The masker is process-wide; one test's secrets must not mask another test's output."""
+    from homeops.secrets import MASKER
+
+    MASKER.clear()
+    yield
+    MASKER.clear()
 
 
 @pytest.fixture

@@ -109,3 +109,18 @@ def test_fake_runner_matches_newest_rule_first_and_records() -> None:
     assert fake.commands() == ["talosctl -n x version", "kubectl apply"]
     with pytest.raises(AssertionError, match="no response for: helm"):
         fake.run(["helm", "list"])
+
+
+def test_masker_leaves_versions_numbers_and_booleans_alone() -> None:
+    MASKER.add("v1.11.6", "1.34.2", "true", "8080", "v1.12.0-beta.1", "realsecretvalue")
+    assert mask("upgrade to v1.11.6 / k8s 1.34.2 / port 8080 / true / v1.12.0-beta.1") == (
+        "upgrade to v1.11.6 / k8s 1.34.2 / port 8080 / true / v1.12.0-beta.1"
+    )
+    assert mask("token realsecretvalue") == "token ******"
+    MASKER.clear()
+
+
+def test_masker_still_masks_long_numbers() -> None:
+    MASKER.add("8492031766")
+    assert mask("pin 8492031766") == "pin ******"
+    MASKER.clear()
