@@ -2,7 +2,8 @@
 
 ``homeops.runtime.open_runtime`` calls ``attach`` when ``<state_dir>/sim/state.json`` exists. The
 local runner finds the fake tools first on ``PATH``; hosts are reached over real SSH when the sim
-started OpenSSH containers (``state["hosts_transport"]``), else through the host shims run locally.
+started OpenSSH containers (``state["hosts_transport"]``), else through the host shims' logic run
+in-process (no SSH, no process per command).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def host_factory(state: dict[str, Any], sim_dir: Path) -> HostRunnerFactory:
             )
         from homeops.sim.hosts import local_host_runner
 
-        runner: Runner = local_host_runner(spec.name, sim_dir)
+        # In-process: the same shim logic and log as over SSH, without a Python start per command.
+        runner: Runner = local_host_runner(spec.name, sim_dir, in_process=True)
         return runner
 
     return factory
@@ -59,7 +61,7 @@ def host_factory(state: dict[str, Any], sim_dir: Path) -> HostRunnerFactory:
 def attach(inventory: Inventory, sim_dir: str | os.PathLike[str], *, clock: Clock | None = None) -> Runtime:
     directory = Path(sim_dir).resolve()
     store = SimStore(directory)
-    state = store.read()
+    state = store.read(include_log=False)
     return Runtime(
         inventory=inventory,
         local=LocalRunner(env=sim_env(directory)),

@@ -19,13 +19,13 @@ class SimClock:
 
     @property
     def virtual(self) -> bool:
-        return bool(self.store.read()["clock"].get("mode") == "virtual")
+        return bool(self.store.read(include_log=False)["clock"].get("mode") == "virtual")
 
     def now(self) -> float:
-        return engine.now(self.store.read())
+        return engine.now(self.store.read(include_log=False))
 
     def monotonic(self) -> float:
-        state = self.store.read()
+        state = self.store.read(include_log=False)
         if state["clock"].get("mode") == "virtual":
             return float(state["clock"]["now"]) - float(state["clock"]["origin"])
         return time.monotonic()

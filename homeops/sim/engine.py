@@ -288,6 +288,15 @@ def _power(state: State, hostname: str, node: dict[str, Any], t: float) -> None:
     running = status == "running"
     if status == "absent":
         node["disk_blank"] = True
+    boots = _vm_record(state, node).get("boots")
+    if running and boots is not None and node.get("vm_boots") not in (None, boots) and not node.get("powered_off"):
+        # The VM started again without us seeing it stopped (`qm reboot`, or a stop and start between
+        # two looks): the guest went down all the same.
+        node["powered_off"] = True
+        node["pending"] = None
+        _go_down(state, hostname)
+    if boots is not None:
+        node["vm_boots"] = boots
     if not running and not node.get("powered_off"):
         node["powered_off"] = True
         node["pending"] = None
@@ -313,10 +322,14 @@ def _power(state: State, hostname: str, node: dict[str, Any], t: float) -> None:
             _become_ready(state, hostname)
 
 
-def _vm_started_at(state: State, node: dict[str, Any]) -> float | None:
+def _vm_record(state: State, node: dict[str, Any]) -> dict[str, Any]:
     vm = node.get("vm") or {}
     record = state.get("pve", {}).get("hosts", {}).get(vm.get("host"), {}).get("vms", {}).get(str(vm.get("vmid")))
-    value = (record or {}).get("started_at")
+    return record or {}
+
+
+def _vm_started_at(state: State, node: dict[str, Any]) -> float | None:
+    value = _vm_record(state, node).get("started_at")
     return float(value) if value is not None else None
 
 

@@ -39,7 +39,7 @@ class ShimRunner:
 
     def _check_up(self) -> None:
         try:
-            down = hosts.host_is_down(self._store.read(), self.target)
+            down = hosts.host_is_down(self._store.read(include_log=False), self.target)
         except SimNotRunning as exc:
             raise ConnectionFailed(f"simulated host {self.target}: {exc}") from exc
         if down:

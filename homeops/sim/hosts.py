@@ -6,8 +6,9 @@ container's Debian ``python3``, where the rest of homeops is not installed.
 ``initial_host_state(inventory)`` builds the ``pve`` and ``nas`` sections of the sim state (schema
 in ``homeops.sim.store``). ``run_tool(tool, args, host, state)`` is what every shim does: it reads
 and changes ``state`` and returns ``(exit_code, stdout, stderr)`` shaped like the real tool's
-(``../shared/reference/cli-interfaces.md`` §3, §4). ``shim_main`` wraps it in a store transaction
-and logs the call to ``state["log"]``.
+(``../shared/reference/cli-interfaces.md`` §3, §4). ``execute`` runs it on a ``SimStore`` (a
+transaction, or a read-only snapshot for calls that only look) and logs the call; ``shim_main`` is
+what each shim executable calls.
 
 Per-VM fields beyond the documented schema: ``boots`` (how many times the VM was started or
 rebooted) and ``started_at`` (sim time of the last start) — the fake ``talosctl`` can use them to
@@ -28,11 +29,15 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
 
-State = dict[str, Any]
+# typing.TYPE_CHECKING without importing typing or pathlib: each shim call is a new Python process
+# in a host container, and those imports cost more than the call's own work.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+State = dict[str, "Any"]
 Outcome = tuple[int, str, str]
 
 SIM_DIR_ENV = "HOMEOPS_SIM_DIR"
@@ -48,7 +53,8 @@ TIB = 1024**4
 # Proxmox "Perl die" exit status for a failed task or a refused command.
 PVE_FAIL = 255
 
-_CONFIGID = re.compile(r"^[a-z][a-z0-9_-]{1,39}$", re.IGNORECASE)
+# Patterns as text, compiled (and cached by re) on first use: most shim calls never need them.
+_CONFIGID = r"(?i)^[a-z][a-z0-9_-]{1,39}$"
 
 
 # -- initial state ------------------------------------------------------------------------------
@@ -300,7 +306,7 @@ _QM_COMMANDS = {
 _VM_KEYS = frozenset(
     {"name", "memory", "cores", "sockets", "cpu", "ostype", "scsihw", "boot", "agent", "serial0", "bios"}
     | {"machine", "onboot", "tags", "description", "efidisk0", "ide0", "ide2", "cdrom", "scsi0", "scsi1"}
-    | {"virtio0", "sata0", "net0", "net1", "smbios1", "vga", "numa", "balloon", "startup"}
+    | {"virtio0", "sata0", "net0", "net1", "smbios1", "vga", "numa", "balloon", "startup", "protection"}
 )
 
 
@@ -392,9 +398,11 @@ def _qm(args: Sequence[str], host: str, state: State) -> Outcome:
         return 0, "", ""
     if command == "listsnapshot":
         return 0, _listsnapshot(vm), ""
+    if command == "destroy":
+        return _qm_destroy(vmid, vm, options, host, state)
     if command == "snapshot":
         name = positionals[1]
-        if not _CONFIGID.match(name) or name == "current":
+        if not re.match(_CONFIGID, name) or name == "current":
             return (
                 PVE_FAIL,
                 "",
@@ -427,19 +435,37 @@ def _qm(args: Sequence[str], host: str, state: State) -> Outcome:
         else:
             vm["status"] = "stopped"
         return 0, "", ""
-    if command == "delsnapshot":
-        vm["snapshots"] = [s for s in vm["snapshots"] if s["name"] != name]
-        for other in vm["snapshots"]:
-            if other.get("parent") == name:
-                other["parent"] = snap.get("parent")
-        if vm.get("parent") == name:
-            vm["parent"] = snap.get("parent")
-        return 0, "", ""
-    # destroy
-    if status == "running":
-        return PVE_FAIL, "", f"VM {vmid} is running - destroy failed\n"
-    del state["pve"]["hosts"][host]["vms"][vmid]
+    # delsnapshot
+    vm["snapshots"] = [s for s in vm["snapshots"] if s["name"] != name]
+    for other in vm["snapshots"]:
+        if other.get("parent") == name:
+            other["parent"] = snap.get("parent")
+    if vm.get("parent") == name:
+        vm["parent"] = snap.get("parent")
     return 0, "", ""
+
+
+_DISK_KEY = r"^(scsi|virtio|sata|ide|efidisk|tpmstate|unused)\d+$"
+
+
+def _qm_destroy(vmid: str, vm: State, options: dict[str, str], host: str, state: State) -> Outcome:
+    """``qm destroy`` as qemu-server's ``destroy_vm``: refused while the VM runs (or is paused, which
+    is a running QEMU too) or is protected; removes the VM, its disks and snapshots; ``--purge``
+    also drops it from backup/replication/HA configuration and says so.
+    """
+    if vm["status"] != "stopped":
+        return PVE_FAIL, "", f"VM {vmid} is running - destroy failed\n"
+    if vm["config"].get("protection") == "1":
+        return PVE_FAIL, "", f"can't remove VM {vmid} - protection mode enabled\n"
+    out = []
+    for key, value in sorted(vm["config"].items()):
+        volume = re.match(r"^[\w-]+:(vm-\d+-disk-\d+)", value)
+        if re.match(_DISK_KEY, key) and volume and "media=cdrom" not in value:
+            out.append(f'  Logical volume "{volume.group(1)}" successfully removed.')
+    if options.get("purge") == "1":
+        out.append(f"purging VM {vmid} from related configurations..")
+    del state["pve"]["hosts"][host]["vms"][vmid]
+    return 0, "".join(line + "\n" for line in out), ""
 
 
 def _qm_create_set(command: str, rest: Sequence[str], host: str, state: State) -> Outcome:
@@ -867,7 +893,8 @@ def shim_host() -> str:
     if name:
         return name
     try:
-        return Path(HOST_FILE).read_text().strip()
+        with open(HOST_FILE, encoding="utf-8") as fh:
+            return fh.read().strip()
     except OSError:
         return "localhost"
 
@@ -876,14 +903,37 @@ def shim_sim_dir() -> str:
     return os.environ.get(SIM_DIR_ENV) or STATE_MOUNT
 
 
+# qm subcommands that only look; every pvecm/pvesh/zpool/midclt/showmount call only looks.
+_QM_LOOKS = frozenset({"status", "config", "listsnapshot", "list"})
+
+
+def only_looks(tool: str, argv: Sequence[str]) -> bool:
+    """True when the call cannot change the state (unless a ``command-fails`` fault fires)."""
+    if tool == "qm":
+        return bool(argv) and argv[0] in _QM_LOOKS
+    return tool in TOOLS
+
+
 def execute(tool: str, argv: Sequence[str], host: str, store: Any) -> Outcome:
-    """One shim call as a transaction on ``store`` (a ``SimStore``), logged to ``state["log"]``."""
+    """One shim call on ``store`` (a ``SimStore``), logged to its command log.
+
+    A call that only looks runs on a shared-lock snapshot and writes nothing but its log line, so
+    status looks on several hosts run side by side; anything else is a transaction.
+    """
+    if only_looks(tool, argv):
+        with store.snapshot() as state:
+            if not _faults(state, "command-fails"):
+                code, out, err = run_tool(tool, argv, host, state)
+                state["log"].append(_log_entry(state, tool, argv, code, host))
+                return code, out, err
     with store.transaction() as state:
         code, out, err = run_tool(tool, argv, host, state)
-        state.setdefault("log", []).append(
-            {"t": sim_now(state), "tool": tool, "argv": [tool, *argv], "exit": code, "host": host}
-        )
+        state["log"].append(_log_entry(state, tool, argv, code, host))
     return code, out, err
+
+
+def _log_entry(state: State, tool: str, argv: Sequence[str], code: int, host: str) -> State:
+    return {"t": sim_now(state), "tool": tool, "argv": [tool, *argv], "exit": code, "host": host}
 
 
 def shim_main(tool: str, argv: Sequence[str]) -> int:
@@ -900,14 +950,13 @@ def shim_main(tool: str, argv: Sequence[str]) -> int:
 
 
 def _store_module() -> Any:
-    # Imported by path, not as homeops.sim.store: in a container only this directory is mounted, and
-    # locally it keeps a shim from importing the package (and whatever homeops/sim/__init__ pulls in).
-    import importlib
+    if __package__:  # imported as homeops.sim.hosts (tests, in-process runners)
+        from homeops.sim import store
 
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.append(here)  # appended: a sim module must never shadow a stdlib one
-    return importlib.import_module("store")
+        return store
+    # A shim: hostbin/<tool> put this directory on sys.path (appended, so a sim module never shadows
+    # a stdlib one); in a container only this directory is mounted, not the homeops package.
+    return __import__("store")
 
 
 def local_host_runner(host_name: str, sim_dir: str | os.PathLike[str], *, in_process: bool = False) -> Any:
@@ -916,6 +965,8 @@ def local_host_runner(host_name: str, sim_dir: str | os.PathLike[str], *, in_pro
     By default each command runs the shim executable (the same argv, streams and exit codes as over
     SSH); ``in_process=True`` runs the same shim logic without a new Python process (much faster).
     """
+    from pathlib import Path
+
     from homeops.sim.hostrunner import ShimRunner
 
     return ShimRunner(host_name, Path(sim_dir), in_process=in_process)

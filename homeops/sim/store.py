@@ -4,7 +4,14 @@ Fake tools (``talosctl``, ``kubectl``… on this machine) and host shims (``qm``
 OpenSSH containers, which mount the state directory) all read and change the same file. Every
 change happens inside ``SimStore.transaction()``, which holds an exclusive ``fcntl`` lock on
 ``state.lock`` and rewrites ``state.json`` atomically (temp file + rename), so a reader never sees
-a half-written file and two writers never interleave.
+a half-written file and two writers never interleave. ``SimStore.snapshot()`` is the read-only
+counterpart (shared lock, nothing rewritten) for calls that only look.
+
+The command log is not in ``state.json`` but in the append-only ``log.jsonl`` beside it (one JSON
+object a line): it grows with every command, and rewriting it on every call made each simulated
+command slower than the one before. ``read()`` still returns it as ``state["log"]``; inside
+``transaction()``/``snapshot()``, ``state["log"]`` collects only the entries the block appends
+(they are added to the file, under the same lock, when the block ends), and ``log()`` reads it.
 
 This module is **stdlib only**: the shims run it with the container's Debian ``python3``.
 
@@ -28,8 +35,8 @@ Schema (``state.json``), top-level sections and who owns them:
 ``nas``       ``{"up": bool, "pools": [...], "datasets": [...], "services": {"nfs": {...}},
               "exports": [...], "files": {...}}``
 ``faults``    ``[{"name": str, "target": str|null, "params": {...}, "remaining": int|null}]``
-``log``       ``[{"t": float, "tool": str, "argv": [...], "exit": int}]`` — every command a fake tool
-              or shim ran, in order (tests assert on it).
+``log``       ``[{"t": float, "tool": str, "argv": [...], "exit": int, "host"?: str}]`` — every command a
+              fake tool or shim ran, in order (tests assert on it); stored in ``log.jsonl``.
 """
 
 from __future__ import annotations
@@ -38,36 +45,74 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+
+# typing.TYPE_CHECKING without importing typing (or pathlib, tempfile): every shim call starts a
+# Python process in a host container, and those imports were a third of its CPU time.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import Any, NoReturn
 
 STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
+LOG_FILE = "log.jsonl"
+_TEMP_FILE = ".state.json.tmp"  # one name is enough: it is only written under the exclusive lock
 
-State = dict[str, Any]
+State = dict[str, "Any"]
+LogEntry = dict[str, "Any"]
 
 
 class SimNotRunning(RuntimeError):
     """There is no simulated cluster in this directory (``inv sim.up`` creates one)."""
 
 
+class NewLogEntries(list[LogEntry]):
+    """``state["log"]`` inside ``transaction()``/``snapshot()``: holds only what the block appends.
+
+    Reading it would silently miss every older entry, so reading raises; ``SimStore.log()`` reads
+    the whole log. (``del log[:n]``, which an old log trimmer did, stays a harmless no-op.)
+    """
+
+    def _refuse(self, *_: object) -> NoReturn:
+        raise TypeError(
+            'state["log"] inside a SimStore transaction/snapshot only collects new entries; '
+            "read the command log with SimStore.log() or SimStore.read()"
+        )
+
+    __iter__ = __len__ = __getitem__ = __contains__ = __reversed__ = _refuse
+
+    def appended(self) -> list[LogEntry]:
+        return list.copy(self)
+
+
 class SimStore:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.dir = Path(directory)
+        self._dir = os.fspath(directory)
+        self._state_file = os.path.join(self._dir, STATE_FILE)
+        self._log_file = os.path.join(self._dir, LOG_FILE)
+
+    @property
+    def dir(self) -> Path:
+        from pathlib import Path
+
+        return Path(self._dir)
 
     @property
     def path(self) -> Path:
         return self.dir / STATE_FILE
 
+    @property
+    def log_path(self) -> Path:
+        return self.dir / LOG_FILE
+
     def exists(self) -> bool:
-        return self.path.is_file()
+        return os.path.isfile(self._state_file)
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / LOCK_FILE, "a+") as lock:
+        os.makedirs(self._dir, exist_ok=True)
+        with open(os.path.join(self._dir, LOCK_FILE), "a+") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 yield
@@ -75,44 +120,116 @@ class SimStore:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
     def _read(self) -> State:
+        """``state.json`` as stored; a state written before the log moved out still has ``"log"``."""
         try:
-            with open(self.path, encoding="utf-8") as fh:
-                data: State = json.load(fh)
+            with open(self._state_file, "rb") as fh:
+                data: State = json.loads(fh.read())
         except FileNotFoundError as exc:
-            raise SimNotRunning(f"no simulated cluster in {self.dir} (run: inv sim.up)") from exc
+            raise SimNotRunning(f"no simulated cluster in {self._dir} (run: inv sim.up)") from exc
         return data
 
     def _write(self, state: State) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".state.", suffix=".tmp")
+        # Compact json.dumps, not json.dump(indent=…): only the one-shot form uses the C encoder.
+        # No fsync: the temp file + rename already protects against a process dying mid-write, which
+        # is what a simulator needs; surviving a power cut is not worth a disk flush per command.
+        data = json.dumps({k: v for k, v in state.items() if k != "log"}, separators=(",", ":"), sort_keys=True)
+        tmp = os.path.join(self._dir, _TEMP_FILE)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(state, fh, indent=1, sort_keys=True)
-                fh.flush()
-                os.fsync(fh.fileno())
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(data)
             os.chmod(tmp, 0o666)  # the containers' shims run as root but may map other uids
-            os.replace(tmp, self.path)
+            os.replace(tmp, self._state_file)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
 
-    def read(self) -> State:
-        """A consistent snapshot (shared lock)."""
+    def _read_log(self) -> list[LogEntry]:
+        try:
+            with open(self._log_file, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        entries = []
+        # A line without its newline is still being appended (appenders hold only a shared lock).
+        for line in data.split(b"\n")[:-1]:
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue  # torn by a crash mid-append: the entry is lost, the rest of the log is not
+        return entries
+
+    def _append_log(self, entries: list[LogEntry], *, truncate: bool = False) -> None:
+        if not entries and not truncate:
+            return
+        data = "".join(json.dumps(e, separators=(",", ":"), sort_keys=True) + "\n" for e in entries).encode()
+        # O_APPEND makes each write land whole at the end, so appenders sharing the lock never interleave.
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if truncate else os.O_APPEND)
+        fd = os.open(self._log_file, flags, 0o666)
+        try:
+            with contextlib.suppress(PermissionError):
+                os.fchmod(fd, 0o666)  # as for state.json; a file another uid created stays as it is
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+    def read(self, *, include_log: bool = True) -> State:
+        """A consistent snapshot (shared lock); ``include_log=False`` skips reading the command log."""
         with self._locked(exclusive=False):
-            return self._read()
+            state = self._read()
+            legacy = state.pop("log", None) or []
+            if include_log:
+                state["log"] = [*legacy, *self._read_log()]
+            return state
+
+    def log(self) -> list[LogEntry]:
+        """Every command the fake tools and shims ran, in order."""
+        with self._locked(exclusive=False):
+            legacy = (self._read().get("log") or []) if self.exists() else []
+            return [*legacy, *self._read_log()]
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[State]:
-        """Yield the state for changing; written back atomically if the block does not raise."""
+        """Yield the state for changing; written back atomically if the block does not raise.
+
+        ``state["log"]`` is a ``NewLogEntries``: append to it; the entries go to ``log.jsonl``.
+        """
         with self._locked(exclusive=True):
             state = self._read()
+            legacy = state.pop("log", None)
+            if legacy:  # a state from before log.jsonl: move its log out, oldest entries first
+                self._append_log([*legacy, *self._read_log()], truncate=True)
+            new = state["log"] = NewLogEntries()
             yield state
             self._write(state)
+            self._append_log(new.appended())
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[State]:
+        """Yield the state for looking only (shared lock held for the block; nothing is written back).
+
+        What the block appends to ``state["log"]`` is added to ``log.jsonl`` — a call that only
+        looks still leaves its line in the command log without rewriting ``state.json``.
+        """
+        with self._locked(exclusive=False):
+            state = self._read()
+            state.pop("log", None)
+            new = state["log"] = NewLogEntries()
+            yield state
+            self._append_log(new.appended())
 
     def create(self, state: State) -> None:
+        """Write a new state (and its ``"log"``, usually empty, as the whole command log)."""
+        entries = state.get("log")
+        entries = entries.appended() if isinstance(entries, NewLogEntries) else list(entries or [])
         with self._locked(exclusive=True):
             self._write(state)
+            self._append_log(entries, truncate=True)
 
     def remove(self) -> None:
-        with self._locked(exclusive=True), contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        with self._locked(exclusive=True):
+            for path in (self._state_file, self._log_file):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)

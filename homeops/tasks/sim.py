@@ -26,6 +26,9 @@ REAL_DURATIONS = {
 }
 
 
+LOCAL_HOSTS = "Proxmox/TrueNAS hosts are simulated locally by the host shims, without SSH"
+
+
 def _load(ctx: Any, inventory: str | None) -> Any:
     from homeops.inventory.loader import load_inventory
 
@@ -93,7 +96,7 @@ def start(
     if hosts:
         _start_hosts(inv, store, say)
     elif inv.hosts:
-        say("Proxmox/TrueNAS hosts are simulated by local shims (pass --hosts for OpenSSH containers in Docker)")
+        say(f"{LOCAL_HOSTS} (pass --hosts for OpenSSH containers in Docker)")
     return store
 
 
@@ -113,11 +116,13 @@ def _start_hosts(inv: Any, store: Any, say: Any) -> None:
     try:
         from homeops.sim.containers import SimHosts, host_kinds
 
-        sim_hosts = SimHosts(store.dir, host_kinds(inv.hosts), workdir=store.dir / "ssh")
+        # persistent: the containers outlive this `inv` process (later commands reach them over SSH)
+        # and are never "stale"; `inv sim.down` removes them.
+        sim_hosts = SimHosts(store.dir, host_kinds(inv.hosts), workdir=store.dir / "ssh", persistent=True)
         endpoints = sim_hosts.start()
     except Exception as exc:  # no Docker, no image, …: the shims still work, and we say so
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        say(f"Docker is not available ({reason}): Proxmox/TrueNAS hosts are simulated by local shims instead")
+        say(f"Docker is not available ({reason}); {LOCAL_HOSTS}")
         return
     with store.transaction() as state:
         state["hosts_transport"] = {
@@ -140,7 +145,7 @@ def _stop_containers(directory: Any, *, quiet: bool = False) -> int:
     store = SimStore(directory)
     if not store.exists():
         return 0
-    ids = [v.get("container_id") for v in (store.read().get("hosts_transport") or {}).values()]
+    ids = [v.get("container_id") for v in (store.read(include_log=False).get("hosts_transport") or {}).values()]
     ids = [i for i in ids if i]
     if not ids:
         return 0
@@ -196,7 +201,7 @@ def up(
         virtual=virtual,
         ceph=ceph,
     )
-    print(render_status(store.read()))
+    print(render_status(store.read(include_log=False)))
     print(f"\nsimulated cluster up in {store.dir}; `inv sim.down` removes it")
 
 
@@ -372,11 +377,10 @@ def log(ctx: Any, inventory: str | None = None, tail: int = 0, tool: str | None 
     import shlex
 
     store = _store(ctx, inventory)
-    state = store.read()
-    entries = [e for e in state.get("log", []) if tool is None or e.get("tool") == tool]
+    origin = float(store.read(include_log=False)["clock"]["origin"])
+    entries = [e for e in store.log() if tool is None or e.get("tool") == tool]
     if tail:
         entries = entries[-tail:]
-    origin = float(state["clock"]["origin"])
     for entry in entries:
         offset = float(entry["t"]) - origin
         print(f"+{offset:9.1f}s  exit {entry['exit']:<3} {shlex.join(entry['argv'])}")
@@ -437,10 +441,10 @@ def demo(ctx: Any, inventory: str | None = None, reboot_seconds: float = 3.0, vi
         f"talconfig wants {target}\n"
     )
     store = start(path, talos_version=running, reboot_seconds=reboot_seconds, virtual=virtual)
-    print(render_status(store.read()))
+    print(render_status(store.read(include_log=False)))
     print()
     _run_main_job(ctx, path, inv, target)
-    print("\n" + render_status(store.read()))
+    print("\n" + render_status(store.read(include_log=False)))
     print(
         f"\nthe simulated cluster stays up: try `inv sim.status --inventory {path}`, `inv sim.fault list`, "
         f"`inv sim.log --inventory {path}`; `inv sim.down --inventory {path}` removes it"

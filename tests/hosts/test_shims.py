@@ -6,6 +6,7 @@ actual shim executables as processes, as the Docker-less simulator does.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from homeops.adapters import proxmox as pve
 from homeops.adapters import truenas as nas
 from homeops.errors import ConnectionFailed
 from homeops.runners import Result
-from homeops.sim.hosts import initial_host_state, local_host_runner, run_tool
+from homeops.sim.hosts import initial_host_state, local_host_runner, only_looks, run_tool
 from homeops.sim.store import SimStore
 from tests.hosts.simkit import add_fault, make_inventory, make_state, new_sim
 
@@ -117,6 +118,116 @@ def test_qm_create_talos_vm(state: dict[str, Any]) -> None:
     assert "VM 210 already exists on node 'pve3'" in clash.stderr and clash.exit_code == 255
     assert call(state, "pve3", *pve.qm_detach_iso(210)).exit_code == 0
     assert "ide2" not in pve.parse_qm_config(call(state, "pve3", "qm", "config", "210").stdout)
+
+
+def test_qm_destroy_like_qemu_server(state: dict[str, Any]) -> None:
+    vms = state["pve"]["hosts"]["pve2"]["vms"]
+    running = call(state, "pve2", "qm", "destroy", "201", "--purge")
+    assert (running.exit_code, running.stdout, running.stderr) == (255, "", "VM 201 is running - destroy failed\n")
+    assert call(state, "pve2", "qm", "snapshot", "201", "before").exit_code == 0
+    call(state, "pve2", "qm", "stop", "201")
+    call(state, "pve2", "qm", "set", "201", "--protection", "1")
+    protected = call(state, "pve2", "qm", "destroy", "201")
+    assert (protected.exit_code, protected.stderr) == (255, "can't remove VM 201 - protection mode enabled\n")
+    call(state, "pve2", "qm", "set", "201", "--delete", "protection")
+    purged = call(state, "pve2", "qm", "destroy", "201", "--purge")
+    assert (purged.exit_code, purged.stderr) == (0, "")
+    assert purged.stdout == (
+        '  Logical volume "vm-201-disk-0" successfully removed.\npurging VM 201 from related configurations..\n'
+    )
+    assert "201" not in vms  # its disks and snapshots went with it
+    gone = call(state, "pve2", "qm", "destroy", "201")
+    assert (gone.exit_code, gone.stderr) == (
+        255,
+        "Configuration file 'nodes/pve2/qemu-server/201.conf' does not exist\n",
+    )
+    assert call(state, "pve2", "qm", "destroy").exit_code == 255  # no vmid: usage, not a crash
+
+
+def test_qm_destroy_without_purge_and_of_a_paused_vm(state: dict[str, Any]) -> None:
+    state["pve"]["hosts"]["pve1"]["vms"]["203"]["status"] = "paused"  # a paused VM is a running QEMU
+    assert call(state, "pve1", "qm", "destroy", "203").stderr == "VM 203 is running - destroy failed\n"
+    call(state, "pve1", "qm", "stop", "203")
+    plain = call(state, "pve1", "qm", "destroy", "203", "--purge", "0")
+    assert plain.ok and "purging" not in plain.stdout and "vm-203-disk-0" in plain.stdout
+    assert sorted(state["pve"]["hosts"]["pve1"]["vms"]) == ["100", "200"]
+    recreated = call(state, "pve1", "qm", "create", "203", "--name", "k8s-3", "--scsi0", "local-lvm:64")
+    assert recreated.ok and state["pve"]["hosts"]["pve1"]["vms"]["203"]["status"] == "stopped"
+
+
+LOOKS = [
+    ("pve1", "qm", "status", "200"),
+    ("pve1", "qm", "config", "200"),
+    ("pve1", "qm", "listsnapshot", "200"),
+    ("pve1", "qm", "list"),
+    ("pve1", "qm", "status", "999"),
+    ("pve2", "pvecm", "status"),
+    ("pve2", "pvesh", "get", "/cluster/resources", "--type", "vm", "--output-format", "json"),
+    ("pve2", "pvesh", "get", "/nope"),
+    ("nas", "zpool", "status", "-x"),
+    ("nas", "zpool", "status", "tank"),
+    ("nas", "midclt", "call", "pool.query"),
+    ("nas", "midclt", "call", "pool.dataset.query", '[["id","=","tank"]]', '{"get": true}'),
+    ("nas", "midclt", "call", "service.query"),
+    ("nas", "midclt", "call", "service.started", "nfs"),
+    ("nas", "midclt", "call", "sharing.nfs.query"),
+    ("nas", "midclt", "call", "system.info"),
+    ("nas", "showmount", "-e", "localhost"),
+]
+
+
+@pytest.mark.parametrize("faults", [(), ("nas-pool-degraded", "nfs-stopped", "pve-not-quorate", "pve-host-down")])
+def test_calls_that_only_look_change_nothing(state: dict[str, Any], faults: tuple[str, ...]) -> None:
+    for name in faults:
+        fault(state, name, "pve3" if name == "pve-host-down" else None)
+    before = copy.deepcopy(state)
+    for host, *argv in LOOKS:
+        assert only_looks(argv[0], argv[1:]), argv
+        call(state, host, *argv)
+        assert state == before, f"{argv} changed the state"
+
+
+def test_calls_that_change_something_are_not_taken_for_looks() -> None:
+    for sub in (
+        "start",
+        "stop",
+        "shutdown",
+        "reboot",
+        "snapshot",
+        "rollback",
+        "delsnapshot",
+        "destroy",
+        "create",
+        "set",
+    ):
+        assert not only_looks("qm", [sub, "200"])
+    assert not only_looks("qm", [])
+    assert not only_looks("uptime", [])
+
+
+def test_a_look_through_the_shim_logs_without_rewriting_the_state(tmp_path: Path) -> None:
+    store = new_sim(tmp_path / "sim", make_inventory(tmp_path))
+    runner = local_host_runner("nas", tmp_path / "sim", in_process=True)
+    before = store.path.stat()
+    assert runner.run(["zpool", "status", "-x"]).stdout == "all pools are healthy\n"
+    assert runner.run(["midclt", "call", "service.started", "nfs"]).stdout == "True\n"
+    after = store.path.stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert [(e["argv"][0], e["host"], e["exit"]) for e in store.log()] == [("zpool", "nas", 0), ("midclt", "nas", 0)]
+    pve1 = local_host_runner("pve1", tmp_path / "sim", in_process=True)
+    assert pve1.run(["qm", "stop", "100"]).ok
+    assert store.path.stat().st_ino != after.st_ino  # a change is a transaction: state.json rewritten
+    assert store.read()["pve"]["hosts"]["pve1"]["vms"]["100"]["status"] == "stopped"
+
+
+def test_a_look_still_consumes_a_command_fails_fault(tmp_path: Path) -> None:
+    store = new_sim(tmp_path / "sim", make_inventory(tmp_path))
+    add_fault(store, "command-fails", None, remaining=1, tool="zpool")
+    runner = local_host_runner("nas", tmp_path / "sim", in_process=True)
+    assert runner.run(["zpool", "status", "-x"]).exit_code == 1
+    assert runner.run(["zpool", "status", "-x"]).exit_code == 0
+    assert store.read()["faults"] == []
+    assert [e["exit"] for e in store.log()] == [1, 0]
 
 
 def test_qm_list_table(state: dict[str, Any]) -> None:

@@ -139,6 +139,33 @@ def test_kubectl_reads(runner, kctl, sim: Sim):
     )
 
 
+def test_kubelet_reports_the_boot_id_of_the_current_boot(runner, kctl, tctl, sim: Sim):
+    from homeops.sim.hosts import local_host_runner
+
+    nodes = {n.name: n for n in kubectl_adapter.nodes(runner, kctl)}
+    assert len({n.boot_id for n in nodes.values()}) == 6 and all(n.boot_id for n in nodes.values())
+    for n in nodes.values():  # what the kubelet reports is the kernel's boot id, as talosctl reads it
+        assert n.boot_id == talosctl_adapter.boot_id(runner, tctl, n.internal_ip or "")
+    first = nodes["k8s-3"].boot_id
+    assert runner.run(tctl.reboot("10.10.0.23", wait=False)).ok
+    sim.advance(1)  # down: the API server still holds what the kubelet last posted
+    assert kubectl_adapter.node(runner, kctl, "k8s-3").boot_id == first
+    sim.advance(120)
+    second = kubectl_adapter.node(runner, kctl, "k8s-3").boot_id
+    assert second not in ("", first) and second == talosctl_adapter.boot_id(runner, tctl, "10.10.0.23")
+    pve1 = local_host_runner("pve1", sim.dir, in_process=True)  # a power cycle is a new boot too
+    assert pve1.run(["qm", "stop", "203"]).ok and pve1.run(["qm", "start", "203"]).ok
+    sim.advance(120)
+    third = kubectl_adapter.node(runner, kctl, "k8s-3")
+    assert third.ready == "True" and third.boot_id not in ("", first, second)
+    assert pve1.run(["qm", "reboot", "203"]).ok  # the hypervisor resets the guest: it boots again
+    sim.advance(1)
+    assert not sim.node("k8s-3")["ready"]
+    sim.advance(120)
+    assert kubectl_adapter.node(runner, kctl, "k8s-3").boot_id not in (first, second, third.boot_id)
+    assert kubectl_adapter.node(runner, kctl, "k8s-4").boot_id == nodes["k8s-4"].boot_id  # others did not reboot
+
+
 def test_kubectl_changes_and_waits(runner, kctl, sim: Sim):
     assert runner.run(kctl.cordon("k8s-3")).ok
     report = kubectl_adapter.drain(runner, kctl, "k8s-3", timeout=300)

@@ -11,9 +11,11 @@ from .simkit import Sim
 
 def test_rebuilt_control_plane_rejoins_etcd_after_its_stale_member_is_removed(sim: Sim):
     pve2 = local_host_runner("pve2", sim.dir)
+    assert pve2.run(["qm", "destroy", "201", "--purge"]).stderr == "VM 201 is running - destroy failed\n"
     assert pve2.run(["qm", "stop", "201"]).exit_code == 0
-    with sim.mutate() as state:  # what `qm destroy 201 --purge` does to the state
-        del state["pve"]["hosts"]["pve2"]["vms"]["201"]
+    destroyed = pve2.run(["qm", "destroy", "201", "--purge"])
+    assert destroyed.exit_code == 0, destroyed.stderr
+    assert "201" not in sim.state["pve"]["hosts"]["pve2"]["vms"]
     sim.advance(1)
     assert "no route to host" in sim.talosctl("version", "-n", "10.10.0.21")[2]
     create = [

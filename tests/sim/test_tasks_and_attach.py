@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import shutil
 import subprocess
@@ -32,7 +33,8 @@ def test_up_status_fault_log_down(inventory: Path, capsys: pytest.CaptureFixture
     ctx = Context()
     sim_tasks.up(ctx, inventory=str(inventory), talos_version="v1.10.9", virtual=True)
     out = capsys.readouterr().out
-    assert "simulated by local shims" in out and "k8s-5   10.10.0.25   worker         v1.10.9" in out
+    assert "hosts are simulated locally by the host shims, without SSH (pass --hosts" in out
+    assert "k8s-5   10.10.0.25   worker         v1.10.9" in out
     store = SimStore(inventory / ".homeops" / "sim")
     assert store.exists() and (store.dir / "bin" / "talosctl").is_file()
 
@@ -83,8 +85,8 @@ def test_up_with_hosts_falls_back_and_says_so_without_docker(inventory: Path, mo
     sim_tasks.up(Context(), inventory=str(inventory), hosts=True, virtual=True)
     out = capsys.readouterr().out
     assert (
-        "Docker is not available (Cannot connect to the Docker daemon): Proxmox/TrueNAS hosts are simulated by "
-        "local shims instead" in out
+        "Docker is not available (Cannot connect to the Docker daemon); Proxmox/TrueNAS hosts are simulated "
+        "locally by the host shims, without SSH" in out
     )
     assert "hosts_transport" not in SimStore(inventory / ".homeops" / "sim").read()
 
@@ -170,6 +172,84 @@ def test_up_with_hosts_reaches_them_over_real_ssh_and_down_removes_them(inventor
     ids = [v["container_id"] for v in transport.values()]
     remaining = {c.id for c in docker.from_env().containers.list(all=True)}
     assert not remaining & set(ids)
+
+
+def _inv(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """One `inv` command in a new process, as a user runs it (the repo's tasks.py in ``cwd``)."""
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.mark.docker
+def test_hosts_from_sim_up_outlive_its_process_and_sim_down_removes_them(inventory: Path, tmp_path: Path):
+    import docker
+
+    from homeops.sim import hostimage
+    from homeops.sim.containers import remove_stale
+
+    hostimage.ensure()
+    shutil.copy(REPO / "tasks.py", tmp_path / "tasks.py")
+    up = _inv("sim.up", "--hosts", "--virtual", "--inventory", str(inventory), cwd=tmp_path)
+    assert up.returncode == 0 and "(OpenSSH)" in up.stdout, up.stdout[-2000:] + up.stderr[-2000:]
+    transport = SimStore(inventory / ".homeops" / "sim").read(include_log=False)["hosts_transport"]
+    client = docker.from_env()
+    containers = {name: client.containers.get(v["container_id"]) for name, v in transport.items()}
+    try:
+        remove_stale()  # what another test session's cleanup does: the `inv sim.up` process is gone
+        for container in containers.values():
+            container.reload()
+            assert container.status == "running"
+        logins_before = containers["pve2"].logs().count(b"Accepted publickey for root")
+        status = _inv("pve.status", "--inventory", str(inventory), cwd=tmp_path)
+        assert status.returncode == 0, status.stdout[-2000:] + status.stderr[-2000:]
+        assert "quorate" in status.stdout and "k8s-1" in status.stdout
+        # the new process reached pve2 over SSH (sshd inside its container accepted the login)
+        assert containers["pve2"].logs().count(b"Accepted publickey for root") > logins_before
+        down = _inv("sim.down", "--inventory", str(inventory), cwd=tmp_path)
+        assert down.returncode == 0 and "and 4 host container(s)" in down.stdout, down.stdout + down.stderr
+        remaining = {c.id for c in client.containers.list(all=True)}
+        assert not remaining & {c.id for c in containers.values()}
+    finally:
+        for container in containers.values():
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+
+
+def test_sim_up_hosts_asks_for_containers_that_are_never_stale(inventory: Path, monkeypatch):
+    import homeops.sim.containers as containers
+
+    seen: dict[str, object] = {}
+
+    def start(self: containers.SimHosts) -> dict[str, object]:
+        seen["owner"] = self.owner
+        raise RuntimeError("no engine here")
+
+    monkeypatch.setattr(containers.SimHosts, "start", start)
+    sim_tasks.start(inventory, hosts=True, virtual=True, say=lambda _: None)
+    assert seen["owner"] == "persistent"
+
+
+def test_attach_without_docker_runs_the_host_shims_in_process(inventory: Path, monkeypatch):
+    from homeops.sim.hostrunner import ShimRunner
+
+    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a host command started a process")
+
+    monkeypatch.setattr(subprocess, "Popen", no_processes)
+    monkeypatch.setattr(subprocess, "run", no_processes)
+    with open_runtime(inventory) as runtime:
+        pve2 = runtime.host("pve2")
+        assert isinstance(pve2, ShimRunner) and pve2.in_process
+        assert pve2.run(["qm", "status", "201"]).stdout == "status: running\n"
+        assert runtime.host("nas").run(["zpool", "status", "-x"]).stdout == "all pools are healthy\n"
+    log = SimStore(inventory / ".homeops" / "sim").log()
+    assert [(e["host"], e["argv"]) for e in log] == [
+        ("pve2", ["qm", "status", "201"]),
+        ("nas", ["zpool", "status", "-x"]),
+    ]
 
 
 def test_up_normalises_and_checks_versions(inventory: Path):

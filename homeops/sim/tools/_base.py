@@ -2,7 +2,7 @@
 
 A tool is a function ``(inv: Invocation) -> None`` that writes to ``inv.out``/``inv.err`` and raises
 ``Fail`` to exit non-zero. ``run_tool`` wraps it: finds the simulator (``HOMEOPS_SIM_DIR``), fires
-``command-fails`` faults, and appends the invocation to ``state["log"]``.
+``command-fails`` faults, and appends the invocation to the command log.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class Invocation:
 
     def read(self) -> State:
         """A current snapshot for looking only (shared lock, nothing written)."""
-        state = self.store.read()
+        state = self.store.read(include_log=False)
         engine.advance(state)
         return state
 
@@ -281,7 +281,7 @@ def run_tool(
     try:
         fired = None
         # Only take the write lock when a command-fails fault exists: most calls just read.
-        if any(f["name"] == "command-fails" for f in store.read().get("faults", [])):
+        if any(f["name"] == "command-fails" for f in store.read(include_log=False).get("faults", [])):
             with store.transaction() as state:
                 engine.advance(state)
                 fired = faults.consume_command(state, tool, list(argv), _nodes_mentioned(state, argv))
@@ -298,10 +298,9 @@ def run_tool(
             inv.eprint(exc.message)
         code = exc.code
     if store.exists():
-        with store.transaction() as state:
-            state.setdefault("log", []).append(
-                {"t": engine.now(state), "tool": tool, "argv": [tool, *argv], "exit": code}
-            )
+        # A snapshot, not a transaction: the log line is appended to log.jsonl, state.json is untouched.
+        with store.snapshot() as state:
+            state["log"].append({"t": engine.now(state), "tool": tool, "argv": [tool, *argv], "exit": code})
     return code, inv.out.getvalue(), inv.err.getvalue()
 
 
