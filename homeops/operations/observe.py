@@ -1,0 +1,266 @@
+"""``ClusterObserver``: the facts of ``homeops.operations.facts``, collected with the tool adapters.
+
+One look costs few commands whatever the cluster size: machine status and versions of many nodes
+come from one multi-node ``talosctl`` call each (talosctl prints what the reachable nodes answered and
+exits 1 naming the others), Kubernetes nodes from one ``kubectl get nodes``. Boot IDs need one
+``talosctl read`` per node and are only read when a wait needs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from homeops.adapters import kubectl as k
+from homeops.adapters import talosctl as t
+from homeops.adapters._parse import UnexpectedOutput
+from homeops.errors import CommandError, ConnectionFailed
+from homeops.inventory.model import CustomGate, Inventory, Node
+from homeops.inventory.versions import Version
+from homeops.operations.facts import (
+    Check,
+    ClusterFacts,
+    EtcdFacts,
+    EtcdMemberFacts,
+    K8sNodeFacts,
+    NodeFacts,
+    Observer,
+)
+from homeops.runners import Result, Runner
+from homeops.runtime import Runtime
+
+
+class ClusterObserver:
+    """Build with a ``Runtime`` (or, equivalently, an inventory, a local runner and ``host(name)``)."""
+
+    def __init__(
+        self,
+        runtime: Runtime | Inventory,
+        local: Runner | None = None,
+        host: Callable[[str], Runner] | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> None:
+        if isinstance(runtime, Inventory):
+            if local is None or host is None:
+                raise TypeError("ClusterObserver(inventory, local, host): local and host are required")
+            by_name = host
+            runtime = Runtime(inventory=runtime, local=local, host_factory=lambda spec: by_name(spec.name))
+        self.runtime = runtime
+        self.inventory = inventory = runtime.inventory
+        self.local = runtime.local
+        self.timeout = timeout
+        self.tctl = t.Talosctl(inventory.cluster.talosconfig)
+        self.kctl = k.Kubectl(inventory.cluster.kubeconfig)
+        self._by_ip = {ip: n for n in inventory.nodes for ip in (n.ip, *n.ips)}
+
+    # ------------------------------------------------------------------------------------ talos
+
+    def _run(self, argv: Sequence[str]) -> Result:
+        return self.local.run(list(argv), timeout=self.timeout)
+
+    def nodes(self, nodes: Sequence[Node], *, boot_ids: bool = False, versions: bool = True) -> dict[str, NodeFacts]:
+        if not nodes:
+            return {}
+        ips = [n.ip for n in nodes]
+        status_result = self._run(self.tctl.machine_status(ips))
+        statuses = _parse_partial(status_result, t.parse_machine_status)
+        tags: dict[str, str] = {}
+        if versions and statuses:
+            tags = _parse_partial(self._run(self.tctl.version(ips)), t.parse_version)
+        out: dict[str, NodeFacts] = {}
+        for node in nodes:
+            status = statuses.get(node.ip)
+            if status is None and len(nodes) == 1 and len(statuses) == 1:
+                status = next(iter(statuses.values()))
+            if status is None:
+                out[node.hostname] = NodeFacts(node.hostname, node.ip, False, detail=_why(status_result, node.ip))
+                continue
+            version = tags.get(node.ip) or (next(iter(tags.values())) if len(nodes) == 1 and tags else None)
+            boot = None
+            if boot_ids:
+                try:
+                    boot = t.boot_id(self.local, self.tctl, node.ip, timeout=self.timeout)
+                except (CommandError, ConnectionFailed) as exc:
+                    out[node.hostname] = NodeFacts(node.hostname, node.ip, False, detail=_first_line(str(exc)))
+                    continue
+            unmet = ", ".join(c.name for c in status.unmet_conditions)
+            out[node.hostname] = NodeFacts(
+                node.hostname,
+                node.ip,
+                True,
+                stage=status.stage,
+                ready=status.ready,
+                version=version,
+                boot_id=boot,
+                detail=f"unmet: {unmet}" if unmet else "",
+            )
+        return out
+
+    def boot_ids(self, nodes: Sequence[Node]) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for node in nodes:
+            try:
+                out[node.hostname] = t.boot_id(self.local, self.tctl, node.ip, timeout=self.timeout)
+            except (CommandError, ConnectionFailed):
+                out[node.hostname] = None
+        return out
+
+    def etcd(self) -> EtcdFacts:
+        cps = self.inventory.control_planes
+        ips = [n.ip for n in cps]
+        result = self._run(self.tctl.etcd_status(ips))
+        statuses = _parse_partial(result, t.parse_etcd_status, empty=list)
+        members: list[t.EtcdMember] = []
+        for ip in ips:
+            try:
+                members = t.etcd_members(self.local, self.tctl, ip, timeout=self.timeout)
+                break
+            except (CommandError, ConnectionFailed):
+                continue
+        else:
+            raise ConnectionFailed("no control plane answered `talosctl etcd members`", hint="check the control planes")
+        by_id = {s.member_id: s for s in statuses}
+        # A member can be listed and even answer `etcd status` while Talos reports its etcd service
+        # unhealthy (still joining, or failing its health check): both must be green.
+        services = _parse_partial(self._run(self.tctl.get("service", ips, id="etcd")), t.parse_services_json)
+        health = {node: info for (node, sid), info in services.items() if sid == "etcd"}
+        ip_of = {n.hostname: n.ip for n in cps}
+        leader_id = next((s.leader_id for s in statuses if s.leader_id and s.leader_id != "0" * 16), None)
+        facts: list[EtcdMemberFacts] = []
+        leader = None
+        for member in members:
+            status = by_id.get(member.id)
+            service = health.get(ip_of.get(member.hostname, ""))
+            if status is None:
+                facts.append(EtcdMemberFacts(member.hostname, member.id, False, "no status (not answering)"))
+            elif status.errors:
+                facts.append(EtcdMemberFacts(member.hostname, member.id, False, "; ".join(status.errors)))
+            elif service is None or not service.running or service.health != "OK":
+                seen = f"service etcd {service.state}, health {service.health}" if service else "no etcd service"
+                facts.append(EtcdMemberFacts(member.hostname, member.id, False, seen))
+            else:
+                facts.append(EtcdMemberFacts(member.hostname, member.id, True))
+            if member.id == leader_id:
+                leader = member.hostname
+        alarms: list[str] = []
+        for ip in ips:
+            try:
+                found = t.etcd_alarms(self.local, self.tctl, ip, timeout=self.timeout)
+            except (CommandError, ConnectionFailed):
+                continue
+            alarms = [f"{a.alarm} on {self._host_of(a.node)}" for a in found]
+            break
+        return EtcdFacts(tuple(facts), leader, tuple(alarms))
+
+    def _host_of(self, ip: str) -> str:
+        node = self._by_ip.get(ip)
+        return node.hostname if node else ip
+
+    # ------------------------------------------------------------------------------------ kubernetes
+
+    def k8s_nodes(self) -> dict[str, K8sNodeFacts]:
+        found = k.nodes(self.local, self.kctl, timeout=self.timeout)
+        return {n.name: K8sNodeFacts(n.name, n.ready == "True", n.unschedulable, n.kubelet_version) for n in found}
+
+    def api(self) -> Check:
+        result = self._run(self.kctl.readyz())
+        if result.ok and k.parse_readyz(result.stdout):
+            return Check(True, f"/readyz ok on {self.inventory.cluster.vip}")
+        return Check(False, f"/readyz on {self.inventory.cluster.vip}: {result.last_error_line()}")
+
+    def ceph(self) -> Check:
+        health = k.ceph_health(self.local, self.kctl, timeout=self.timeout)
+        return Check(health.ok, health.summary())
+
+    def flux(self) -> Check:
+        objects = k.kustomizations(self.local, self.kctl, timeout=self.timeout)
+        bad = [
+            f"{o.namespace}/{o.name}: {o.message or o.ready}" for o in objects if o.ready != "True" and not o.suspended
+        ]
+        return Check(not bad, "; ".join(bad) if bad else f"{len(objects)} kustomizations Ready")
+
+    def volsync(self) -> Check:
+        sources = k.replication_sources(self.local, self.kctl, timeout=self.timeout)
+        busy = [f"{s.namespace}/{s.name}" for s in sources if s.synchronizing]
+        return Check(not busy, ("synchronizing: " + ", ".join(busy)) if busy else f"{len(sources)} sources idle")
+
+    def custom(self, gate: CustomGate) -> Check:
+        if gate.kind == "jsonpath":
+            argv = self.kctl.jsonpath(gate.resource or "", gate.jsonpath or "", gate.namespace)
+            result = self._run(argv)
+            if result.failed:
+                return Check(False, result.last_error_line())
+            value = result.stdout.strip()
+            return Check(value == (gate.expect or ""), f"{gate.jsonpath} = {value!r} (want {gate.expect!r})")
+        result = self.local.run(list(gate.command), timeout=gate.timeout)
+        return Check(result.ok, f"exit {result.exit_code}" + ("" if result.ok else f": {result.last_error_line()}"))
+
+    # ------------------------------------------------------------------------------------ hosts
+
+    def proxmox(self, host: str | None = None) -> Check:
+        from homeops.hostops import check_proxmox
+
+        found = check_proxmox(self.runtime, host, timeout=self.timeout)
+        return Check(found.ok, found.observed)
+
+    def nas(self) -> Check:
+        from homeops.hostops import check_nas
+
+        found = check_nas(self.runtime, timeout=self.timeout)
+        return Check(found.ok, found.observed)
+
+
+def cluster_facts(observer: Observer, inventory: Inventory) -> ClusterFacts:
+    """What planners need: every node's status and version, the etcd leader, the lowest kubelet version."""
+    nodes = observer.nodes(inventory.nodes)
+    leader = None
+    # Without an answer the etcd gate will say why; ordering then keeps inventory order.
+    with contextlib.suppress(CommandError, ConnectionFailed):
+        leader = observer.etcd().leader
+    kubernetes = None
+    try:
+        versions = [n.kubelet_version for n in observer.k8s_nodes().values() if n.kubelet_version]
+        parsed = sorted(Version.parse(v) for v in versions if _is_version(v))
+        kubernetes = str(parsed[0]) if parsed else None
+    except (CommandError, ConnectionFailed):
+        pass
+    return ClusterFacts(nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes)
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version.parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_partial(result: Result, parser: Callable[[str], Any], *, empty: Callable[[], Any] = dict) -> Any:
+    """Parse what the reachable nodes printed even when talosctl exited 1 for the others."""
+    if not result.stdout.strip():
+        if result.ok:
+            return empty()
+        if t.is_unreachable(result) or "rpc error" in result.stderr or "error" in result.stderr.lower():
+            return empty()
+        result.check()
+    try:
+        return parser(result.stdout)
+    except UnexpectedOutput:
+        if result.ok:
+            raise
+        return empty()
+
+
+def _why(result: Result, ip: str) -> str:
+    for line in (result.stderr + "\n" + result.stdout).splitlines():
+        if ip in line:
+            return _first_line(line.strip())
+    return result.last_error_line() if result.failed else "no answer"
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return re.sub(r"\s+", " ", line)[:200]

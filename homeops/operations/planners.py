@@ -1,0 +1,445 @@
+"""Pure planners: (inventory, observed facts, what the user asked) → ``Plan``. No I/O, no runners.
+
+Each planner decides the nodes, their order and batches, the exact commands with their flags, the
+gates before and after, and the waits; the executor only carries the plan out. Version paths and
+the Talos↔Kubernetes support matrix are checked here, so an impossible request fails before
+anything is touched.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from homeops.adapters import proxmox as pve
+from homeops.adapters.talosctl import Talosctl
+from homeops.errors import PlanError
+from homeops.gates import cluster_gates, node_gates
+from homeops.inventory.model import Inventory, Node
+from homeops.inventory.versions import Version
+from homeops.operations.facts import ClusterFacts, NodeFacts
+from homeops.operations.images import schematic_of, target_image
+from homeops.operations.ordering import rounds
+from homeops.plan import Command, Gate, Plan, Step, Wait
+from homeops.upgradepath import kubernetes_path, parse, talos_path
+
+APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "try")
+
+#: Not a program: the executor hands a Command starting with this to its uploader (SFTP to the NAS).
+UPLOAD = "sftp-upload"
+
+SINGLE_NODE_WARNING = (
+    "SINGLE CONTROL PLANE: etcd and the Kubernetes API are DOWN while this node reboots. "
+    "An etcd snapshot is taken first; keep it until the run has finished."
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked for; ``now`` names snapshots (planners never read the clock)."""
+
+    now: float
+    nodes: tuple[str, ...] = ()  # restrict to these (name or IP); empty means every node
+    version: str | None = None  # Talos target; default from the talconfig
+    image: str | None = None  # explicit installer (one node only)
+    max_unavailable: int | None = None
+    mode: str = "auto"  # apply-config mode
+    config_files: Mapping[str, Path] | None = None  # apply: hostname → machine config
+    kubernetes: str | None = None  # upgrade-k8s target
+
+
+def _stamp(now: float) -> str:
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+
+
+def _talosctl(inventory: Inventory) -> Talosctl:
+    return Talosctl(inventory.cluster.talosconfig)
+
+
+def _selected(inventory: Inventory, names: Sequence[str]) -> tuple[Node, ...]:
+    if not names:
+        return inventory.nodes
+    picked = {inventory.node(n).hostname for n in names}
+    return tuple(n for n in inventory.nodes if n.hostname in picked)
+
+
+def _facts_of(facts: ClusterFacts, node: Node) -> NodeFacts:
+    found = facts.nodes.get(node.hostname)
+    if found is None or not found.reachable or not found.version:
+        detail = found.describe() if found else "not observed"
+        where = f", VM {node.vm.vmid} on Proxmox host {node.vm.host}" if node.vm else ""
+        raise PlanError(
+            f"cannot read the Talos version of {node.hostname} ({node.ip}{where}): {detail}",
+            hint="every node must be reachable to plan; nothing was changed",
+        )
+    return found
+
+
+def node_waits(inventory: Inventory, node: Node, *, reboots: bool, version_check: bool) -> tuple[Wait, ...]:
+    policy = inventory.policy
+    waits: list[Wait] = []
+    if reboots:
+        waits.append(Wait("rebooted", f"{node.hostname} rebooted (boot ID changed)", policy.reboot_timeout))
+    running = f"{node.hostname} stage running and ready"
+    if version_check:
+        running += " on the target version (back on the old one = A/B rollback: stop)"
+    waits.append(Wait("running", running, policy.ready_timeout))
+    waits.append(Wait("k8s-ready", f"Kubernetes node {node.hostname} Ready and uncordoned", policy.ready_timeout))
+    if node.control_plane:
+        waits.append(Wait("etcd-member", f"etcd member {node.hostname} healthy, quorum back", policy.ready_timeout))
+    return tuple(waits)
+
+
+def _etcd_snapshot_step(inventory: Inventory, source: Node, now: float, batch: int) -> Step:
+    name = f"etcd-{inventory.cluster.name}-{_stamp(now)}.db"
+    path = inventory.state_dir / "etcd-snapshots" / name
+    commands = [Command(tuple(_talosctl(inventory).etcd_snapshot(source.ip, path)), timeout=600)]
+    nas = inventory.hosts_of_kind("truenas")
+    if inventory.policy.etcd_snapshot_to_nas and nas:
+        policy = inventory.policy
+        commands.append(nas_copy_command(nas[0].name, path, policy.nas_backup_dir, policy.nas_backup_keep))
+    return Step(
+        id="cluster:etcd-snapshot",
+        action="etcd-snapshot",
+        summary=f"etcd snapshot from {source.hostname} to {path} (verified non-empty)"
+        + (f", copied to {nas[0].name}:{inventory.policy.nas_backup_dir}" if len(commands) > 1 else ""),
+        node=source.hostname,
+        node_ip=source.ip,
+        control_plane=True,
+        batch=batch,
+        commands=tuple(commands),
+        artifact=str(path),
+    )
+
+
+def nas_copy_command(host: str, local: Path, directory: str, keep: int) -> Command:
+    """Upload the snapshot over SFTP, verify its size there, keep the newest ``keep`` (``hostops.nas_store_backup``)."""
+    remote = f"{directory.rstrip('/')}/{local.name}"
+    return Command((UPLOAD, str(local), remote, f"--keep={keep}"), on=host, timeout=600)
+
+
+def vm_snapshot_name(now: float) -> str:
+    # Proxmox snapshot names: a letter first, [A-Za-z0-9_-], at most 40 characters.
+    return f"homeops-{_stamp(now)}"
+
+
+def _vm_snapshot_step(inventory: Inventory, node: Node, now: float, batch: int, suffix: str) -> Step | None:
+    if not inventory.policy.vm_snapshot or node.vm is None:
+        return None
+    name = vm_snapshot_name(now)
+    argv = tuple(pve.qm_snapshot(node.vm.vmid, name, description=f"homeops before {suffix}"))
+    return Step(
+        id=f"{node.hostname}:vm-snapshot@{suffix}",
+        action="vm-snapshot",
+        summary=f"Proxmox snapshot {name} of VM {node.vm.vmid} on {node.vm.host}",
+        node=node.hostname,
+        node_ip=node.ip,
+        control_plane=node.control_plane,
+        batch=batch,
+        commands=(Command(argv, on=node.vm.host, timeout=600),),
+        gates_before=node_gates(inventory, node),
+        vm_host=node.vm.host,
+        artifact=name,
+    )
+
+
+def _warnings(inventory: Inventory) -> list[str]:
+    warnings = list(inventory.warnings)
+    if len(inventory.control_planes) == 1:
+        warnings.append(SINGLE_NODE_WARNING)
+    elif len(inventory.control_planes) == 2:
+        warnings.append("two control planes: etcd has no fault tolerance while one of them reboots")
+    return warnings
+
+
+def _max_unavailable(inventory: Inventory, request: Request) -> int:
+    value = request.max_unavailable if request.max_unavailable is not None else inventory.policy.max_unavailable
+    if value < 1:
+        raise PlanError(f"--max-unavailable must be at least 1 (got {value})")
+    return value
+
+
+# ----------------------------------------------------------------------------------- talos upgrade
+
+
+def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *, operation: str) -> Plan:
+    """Upgrade Talos on the selected nodes, minor by minor, skipping nodes already at the target."""
+    wanted = request.version or inventory.cluster.talos_version
+    if not wanted:
+        raise PlanError(
+            "no Talos version to upgrade to",
+            hint="set talosVersion in talconfig.yaml/talenv.yaml or pass --version vX.Y.Z",
+        )
+    target = parse(wanted, what="Talos version")
+    selected = _selected(inventory, request.nodes)
+    if request.image and len(selected) != 1:
+        raise PlanError("--image applies to one node; use --node with it")
+    kube = facts.kubernetes_version or inventory.cluster.kubernetes_version
+    kubernetes = parse(kube, what="Kubernetes version") if kube else None
+
+    paths: dict[str, tuple[Version, ...]] = {}
+    images: dict[tuple[str, str], str] = {}
+    skipped: list[tuple[str, str]] = []
+    for node in selected:
+        seen = _facts_of(facts, node)
+        current = parse(seen.version or "", what="Talos version")
+        final_image = target_image(node, str(target), override=request.image)
+        want_schematic = schematic_of(final_image)
+        path = talos_path(current, target, kubernetes)
+        if not path and want_schematic and seen.schematic and seen.schematic != want_schematic:
+            path = (target,)  # same version, different extensions: reinstall
+        if not path:
+            skipped.append(
+                (node.hostname, f"already at {current}" + (f" ({seen.schematic[:12]}…)" if seen.schematic else ""))
+            )
+            continue
+        paths[node.hostname] = path
+        for hop in path:
+            images[(node.hostname, str(hop))] = target_image(
+                node, str(hop), override=request.image if hop == target else None
+            )
+
+    size = _max_unavailable(inventory, request)
+    hops = sorted({hop for path in paths.values() for hop in path})
+    steps: list[Step] = []
+    batch = 0
+    snapshot_done = False
+    tctl = _talosctl(inventory)
+    gates_after = cluster_gates(inventory)
+    for hop in hops:
+        movers = [n for n in selected if hop in paths.get(n.hostname, ())]
+        for group in rounds(movers, leader=facts.etcd_leader, max_unavailable=size):
+            if not snapshot_done and any(n.control_plane for n in group):
+                source = _snapshot_source(inventory, facts)
+                steps.append(_etcd_snapshot_step(inventory, source, request.now, batch))
+                snapshot_done = True
+            for node in group:
+                vm = _vm_snapshot_step(inventory, node, request.now, batch, str(hop))
+                if vm:
+                    steps.append(vm)
+            for node in group:
+                path = paths[node.hostname]
+                index = path.index(hop)
+                before_version = str(path[index - 1]) if index else str(facts.nodes[node.hostname].version)
+                image = images[(node.hostname, str(hop))]
+                argv = tctl.upgrade(node.ip, image, wait=False)
+                steps.append(
+                    Step(
+                        id=f"{node.hostname}:upgrade@{hop}",
+                        action="upgrade",
+                        summary=f"upgrade {node.hostname} ({node.role}) {before_version} → {hop}",
+                        node=node.hostname,
+                        node_ip=node.ip,
+                        control_plane=node.control_plane,
+                        batch=batch,
+                        commands=(Command(tuple(argv), timeout=300),),
+                        waits=node_waits(inventory, node, reboots=True, version_check=True),
+                        gates_before=node_gates(inventory, node),
+                        gates_after=gates_after,
+                        from_version=before_version,
+                        to_version=str(hop),
+                        image=image,
+                        schematic=schematic_of(image),
+                        reboots=True,
+                        vm_host=node.vm.host if node.vm else None,
+                    )
+                )
+            batch += 1
+    if len(hops) > 1:
+        chain = " → ".join(str(h) for h in hops)
+        note = [f"Talos moves one minor release at a time: {chain}"]
+    else:
+        note = []
+    return Plan(
+        operation=operation,
+        cluster=inventory.cluster.name,
+        steps=tuple(steps),
+        preflight=_preflight(inventory),
+        stability_seconds=inventory.policy.stability_seconds,
+        poll_interval=inventory.policy.poll_interval,
+        warnings=tuple(_warnings(inventory) + note),
+        skipped=tuple(skipped),
+        target=f"Talos {target}",
+        options=(("version", str(target)), ("max_unavailable", str(size)))
+        + ((("image", request.image),) if request.image else ()),
+    )
+
+
+def _snapshot_source(inventory: Inventory, facts: ClusterFacts) -> Node:
+    """Snapshot from the etcd leader (upgraded last, so it is up while the others reboot)."""
+    for node in inventory.control_planes:
+        if node.hostname == facts.etcd_leader:
+            return node
+    if not inventory.control_planes:
+        raise PlanError("the inventory has no control-plane node", hint="mark one controlPlane: true in talconfig.yaml")
+    return inventory.control_planes[0]
+
+
+def _preflight(inventory: Inventory) -> tuple[Gate, ...]:
+    extra: list[Gate] = []
+    for node in inventory.nodes:
+        for gate in node_gates(inventory, node):
+            if all(g.target != gate.target for g in extra):
+                extra.append(gate)
+    return cluster_gates(inventory) + tuple(extra)
+
+
+# ----------------------------------------------------------------------------------- apply-config
+
+
+def default_config_file(inventory: Inventory, node: Node) -> Path:
+    """talhelper's default output name: ``<clusterconfig>/<clusterName>-<hostname>.yaml``."""
+    return inventory.cluster.clusterconfig_dir / f"{inventory.cluster.name}-{node.hostname}.yaml"
+
+
+def plan_apply(inventory: Inventory, facts: ClusterFacts, request: Request, *, operation: str) -> Plan:
+    """Apply each node's generated machine config in ``request.mode``, one node (or batch) at a time."""
+    if request.mode not in APPLY_MODES:
+        raise PlanError(f"--mode {request.mode} is not one of {', '.join(APPLY_MODES)}")
+    selected = _selected(inventory, request.nodes)
+    for node in selected:
+        _facts_of(facts, node)
+    tctl = _talosctl(inventory)
+    size = _max_unavailable(inventory, request)
+    reboots = request.mode in ("auto", "reboot")
+    steps: list[Step] = []
+    gates_after = cluster_gates(inventory)
+    snapshot_done = False
+    for batch, group in enumerate(rounds(selected, leader=facts.etcd_leader, max_unavailable=size)):
+        if reboots and not snapshot_done and any(n.control_plane for n in group):
+            steps.append(_etcd_snapshot_step(inventory, _snapshot_source(inventory, facts), request.now, batch))
+            snapshot_done = True
+        for node in group:
+            file = (request.config_files or {}).get(node.hostname) or default_config_file(inventory, node)
+            argv = tctl.apply_config(node.ip, file, mode=request.mode)  # type: ignore[arg-type]
+            verb = {"auto": "reboots only if needed", "reboot": "reboots", "staged": "on next reboot"}.get(
+                request.mode, "no reboot"
+            )
+            steps.append(
+                Step(
+                    id=f"{node.hostname}:apply",
+                    action="apply",
+                    summary=f"apply {file.name} to {node.hostname} ({node.role}), mode {request.mode} ({verb})",
+                    node=node.hostname,
+                    node_ip=node.ip,
+                    control_plane=node.control_plane,
+                    batch=batch,
+                    commands=(Command(tuple(argv), timeout=300),),
+                    waits=node_waits(inventory, node, reboots=reboots, version_check=False),
+                    gates_before=node_gates(inventory, node),
+                    gates_after=gates_after,
+                    from_version=facts.nodes[node.hostname].version,
+                    to_version=facts.nodes[node.hostname].version,
+                    reboots=reboots,
+                    vm_host=node.vm.host if node.vm else None,
+                    artifact=str(file),
+                )
+            )
+    return Plan(
+        operation=operation,
+        cluster=inventory.cluster.name,
+        steps=tuple(steps),
+        preflight=_preflight(inventory),
+        stability_seconds=inventory.policy.stability_seconds,
+        poll_interval=inventory.policy.poll_interval,
+        warnings=tuple(_warnings(inventory)),
+        target=f"machine config, mode {request.mode}",
+        options=(("mode", request.mode), ("max_unavailable", str(size))),
+    )
+
+
+# ----------------------------------------------------------------------------------- reboot
+
+
+def plan_reboot(inventory: Inventory, facts: ClusterFacts, request: Request, *, operation: str) -> Plan:
+    if len(request.nodes) != 1:
+        raise PlanError("reboot-node needs exactly one --node")
+    node = inventory.node(request.nodes[0])
+    _facts_of(facts, node)
+    steps: list[Step] = []
+    if node.control_plane:
+        steps.append(_etcd_snapshot_step(inventory, _snapshot_source(inventory, facts), request.now, 0))
+    argv = _talosctl(inventory).reboot(node.ip, wait=False)
+    steps.append(
+        Step(
+            id=f"{node.hostname}:reboot",
+            action="reboot",
+            summary=f"reboot {node.hostname} ({node.role})",
+            node=node.hostname,
+            node_ip=node.ip,
+            control_plane=node.control_plane,
+            batch=0,
+            commands=(Command(tuple(argv), timeout=300),),
+            waits=node_waits(inventory, node, reboots=True, version_check=False),
+            gates_before=node_gates(inventory, node),
+            gates_after=cluster_gates(inventory),
+            from_version=facts.nodes[node.hostname].version,
+            to_version=facts.nodes[node.hostname].version,
+            reboots=True,
+            vm_host=node.vm.host if node.vm else None,
+        )
+    )
+    return Plan(
+        operation=operation,
+        cluster=inventory.cluster.name,
+        steps=tuple(steps),
+        preflight=_preflight(inventory),
+        stability_seconds=inventory.policy.stability_seconds,
+        poll_interval=inventory.policy.poll_interval,
+        warnings=tuple(_warnings(inventory)),
+        target=f"reboot {node.hostname}",
+    )
+
+
+# ----------------------------------------------------------------------------------- kubernetes
+
+
+def plan_upgrade_k8s(inventory: Inventory, facts: ClusterFacts, request: Request, *, operation: str) -> Plan:
+    """One ``talosctl upgrade-k8s`` (it rolls the control plane and kubelets itself), then verify."""
+    wanted = request.kubernetes or inventory.cluster.kubernetes_version
+    if not wanted:
+        raise PlanError("no Kubernetes version to upgrade to", hint="set kubernetesVersion in talconfig or pass --to")
+    target = parse(wanted, what="Kubernetes version")
+    current_text = facts.kubernetes_version or inventory.cluster.kubernetes_version
+    if not current_text:
+        raise PlanError("cannot tell the running Kubernetes version", hint="check `kubectl get nodes` answers")
+    current = parse(current_text, what="Kubernetes version")
+    talos_versions = {parse(_facts_of(facts, n).version or "", what="Talos version") for n in inventory.nodes}
+    path: tuple[Version, ...] = ()
+    for talos in sorted(talos_versions):
+        path = kubernetes_path(current, target, talos)
+    if not inventory.control_planes:
+        raise PlanError("the inventory has no control-plane node")
+    cp = inventory.control_planes[0]
+    steps: list[Step] = []
+    if path:
+        argv = _talosctl(inventory).upgrade_k8s(cp.ip, str(target))
+        steps.append(
+            Step(
+                id=f"cluster:upgrade-k8s@{target}",
+                action="upgrade-k8s",
+                summary=f"upgrade Kubernetes {current} → {target} via {cp.hostname} (control plane, then kubelets)",
+                node=None,
+                node_ip=cp.ip,
+                batch=0,
+                commands=(Command(tuple(argv), timeout=3600),),
+                waits=(Wait("k8s-version", f"every kubelet reports {target}", inventory.policy.ready_timeout),),
+                gates_after=cluster_gates(inventory),
+                from_version=str(current),
+                to_version=str(target),
+            )
+        )
+    return Plan(
+        operation=operation,
+        cluster=inventory.cluster.name,
+        steps=tuple(steps),
+        preflight=_preflight(inventory),
+        stability_seconds=inventory.policy.stability_seconds,
+        poll_interval=inventory.policy.poll_interval,
+        warnings=tuple(_warnings(inventory)),
+        skipped=() if path else (("cluster", f"Kubernetes already at {current}"),),
+        target=f"Kubernetes {target}",
+        options=(("to", str(target)),),
+    )

@@ -1,0 +1,99 @@
+"""One node operation from the command line: observe → plan → show → (confirm) → execute.
+
+``run_operation`` is what every mutating ``talos.*`` task calls; it keeps the tasks thin and the
+flow identical for all of them (and for ``--resume``, which executes the journaled plan instead of
+planning anew).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from homeops.errors import Aborted, PlanError
+from homeops.executor import Executor, Outcome
+from homeops.inventory.model import Inventory
+from homeops.journal import Journal
+from homeops.operations.facts import ClusterFacts, Observer
+from homeops.operations.observe import ClusterObserver, cluster_facts
+from homeops.operations.planners import Request
+from homeops.plan import Plan
+from homeops.progress import for_stream
+from homeops.runtime import Runtime, open_runtime
+
+Planner = Callable[[Inventory, ClusterFacts, Request], Plan]
+
+
+@dataclass(frozen=True)
+class Options:
+    dry_run: bool = False
+    yes: bool = False
+    resume: bool = False
+    break_lock: bool = False
+
+
+def ask(question: str) -> bool:
+    """Ask on the terminal; without one, refuse (a script must say --yes)."""
+    if not sys.stdin or not sys.stdin.isatty():
+        raise Aborted("confirmation needed but stdin is not a terminal: nothing was changed", hint="pass --yes")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def executor_for(runtime: Runtime, observer: Observer, *, out: TextIO | None = None) -> Executor:
+    stream = out or sys.stdout
+
+    def upload(path: Path) -> str:
+        from homeops.hostops import nas_store_backup
+
+        return nas_store_backup(runtime, path).path
+
+    return Executor(
+        runtime.inventory,
+        observer,
+        local=runtime.local,
+        host=runtime.host,
+        clock=runtime.clock,
+        progress=for_stream(stream, clock=runtime.clock),
+        out=stream,
+        confirm=ask,
+        uploader=upload,
+    )
+
+
+def run_operation(
+    inventory_dir: Path,
+    operation: str,
+    planner: Planner,
+    request: Callable[[Runtime], Request],
+    options: Options,
+    *,
+    runtime: Runtime | None = None,
+    out: TextIO | None = None,
+) -> Outcome:
+    rt = runtime or open_runtime(inventory_dir)
+    try:
+        observer = ClusterObserver(rt)
+        executor = executor_for(rt, observer, out=out)
+        if options.resume:
+            journal = Journal.latest(rt.inventory.state_dir, operation, rt.clock, cluster=rt.inventory.cluster.name)
+            if journal is None:
+                raise PlanError(
+                    f"there is no earlier {operation} run to resume in {rt.inventory.state_dir / 'runs'}",
+                    hint="run it without --resume",
+                )
+            return executor.run(
+                journal.plan(), dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal
+            )
+        facts = cluster_facts(observer, rt.inventory)
+        plan = planner(rt.inventory, facts, request(rt))
+        return executor.run(plan, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
+    finally:
+        if runtime is None:
+            rt.close()

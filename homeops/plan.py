@@ -1,0 +1,216 @@
+"""The frozen description of a node operation, built by a planner and run by the executor.
+
+A ``Plan`` is a list of ``Step``s. A step targets one node (or the cluster) and says which commands
+it runs, which ``Wait``s must succeed after them, and which ``Gate``s must be green before and after.
+Steps sharing a ``batch`` number run together (workers, ``--max-unavailable``); batches run in order.
+
+Plans are values: ``render()`` is the dry-run output, ``to_dict``/``from_dict`` let the journal keep
+the exact plan an interrupted run was executing, so ``--resume`` continues *that* plan rather than
+re-planning from a half-upgraded cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from homeops.runners import render as render_argv
+
+GateKind = Literal[
+    "talos-nodes",  # every node reachable, stage running, ready
+    "etcd",  # healthy members == control planes, no alarms
+    "k8s-nodes",  # every Kubernetes node Ready
+    "api",  # the API answers /readyz on the VIP
+    "proxmox",  # Proxmox cluster quorate (and, with a target, that host up)
+    "nas",  # TrueNAS pools healthy and NFS running
+    "ceph",  # CephCluster HEALTH_OK
+    "flux",  # every Flux Kustomization Ready
+    "volsync",  # no VolSync ReplicationSource synchronizing
+    "custom",  # a user gate from the inventory (jsonpath or command)
+]
+
+WaitKind = Literal[
+    "rebooted",  # boot ID differs from the one read before the action
+    "running",  # stage running + ready (and the target version/schematic when the step sets one)
+    "k8s-ready",  # Kubernetes node Ready and uncordoned
+    "etcd-member",  # the node's etcd member healthy, quorum back
+    "k8s-version",  # every kubelet reports the target Kubernetes version
+]
+
+Action = Literal["etcd-snapshot", "vm-snapshot", "upgrade", "apply", "reboot", "upgrade-k8s"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One argv to run, locally or on an SSH host (``on`` is a host name)."""
+
+    argv: tuple[str, ...]
+    on: str = "local"
+    timeout: float | None = None
+
+    def render(self) -> str:
+        line = render_argv(self.argv)
+        return line if self.on == "local" else f"[{self.on}] {line}"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A health condition; ``target`` narrows it to one node or host."""
+
+    kind: GateKind
+    name: str
+    describe: str
+    target: str | None = None
+    timeout: float = 300.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.target})" if self.target else self.name
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Something to observe after a step's commands: what success is, and how long to try."""
+
+    kind: WaitKind
+    describe: str
+    timeout: float
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str  # stable across resume: "<node>:<action>[@<version>]"
+    action: Action
+    summary: str
+    node: str | None = None  # hostname; None for cluster-wide steps
+    node_ip: str | None = None
+    control_plane: bool = False
+    batch: int = 0
+    commands: tuple[Command, ...] = ()
+    waits: tuple[Wait, ...] = ()
+    gates_before: tuple[Gate, ...] = ()
+    gates_after: tuple[Gate, ...] = ()
+    from_version: str | None = None
+    to_version: str | None = None
+    image: str | None = None
+    schematic: str | None = None
+    reboots: bool = False  # the node goes away: read the boot ID before, count it unavailable
+    vm_host: str | None = None  # Proxmox host the node runs on (never two of one host at once)
+    artifact: str | None = None  # a file the step produces (etcd snapshot path)
+
+
+@dataclass(frozen=True)
+class Plan:
+    operation: str  # "upgrade-cluster", "upgrade-node", ...
+    cluster: str
+    steps: tuple[Step, ...]
+    preflight: tuple[Gate, ...] = ()
+    stability_seconds: float = 0.0
+    poll_interval: float = 5.0
+    warnings: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()  # (node, why) left out of the plan
+    target: str = ""  # human summary of where the plan goes, e.g. "Talos v1.11.6"
+    options: tuple[tuple[str, str], ...] = field(default=())  # what the user asked, for the journal
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def batches(self) -> Iterator[tuple[Step, ...]]:
+        """Steps grouped by batch number, in plan order."""
+        current: list[Step] = []
+        for step in self.steps:
+            if current and step.batch != current[0].batch:
+                yield tuple(current)
+                current = []
+            current.append(step)
+        if current:
+            yield tuple(current)
+
+    def nodes(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for step in self.steps:
+            if step.node and step.reboots:
+                seen.setdefault(step.node)
+        return tuple(seen)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        def gate(d: dict[str, Any]) -> Gate:
+            return Gate(**d)
+
+        def step(d: dict[str, Any]) -> Step:
+            d = dict(d)
+            d["commands"] = tuple(
+                Command(argv=tuple(c["argv"]), on=c["on"], timeout=c["timeout"]) for c in d["commands"]
+            )
+            d["waits"] = tuple(Wait(**w) for w in d["waits"])
+            d["gates_before"] = tuple(gate(g) for g in d["gates_before"])
+            d["gates_after"] = tuple(gate(g) for g in d["gates_after"])
+            return Step(**d)
+
+        data = dict(data)
+        data["steps"] = tuple(step(s) for s in data["steps"])
+        data["preflight"] = tuple(gate(g) for g in data["preflight"])
+        data["warnings"] = tuple(data["warnings"])
+        data["skipped"] = tuple((a, b) for a, b in data["skipped"])
+        data["options"] = tuple((a, b) for a, b in data["options"])
+        return cls(**data)
+
+    def fingerprint(self) -> str:
+        """Identifies the plan's content (not when it was made): same steps, same fingerprint."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def render(self) -> str:
+        """The full plan as text: every gate, every step's commands and waits, in order."""
+        out: list[str] = []
+        title = f"Plan: {self.operation} on cluster '{self.cluster}'"
+        if self.target:
+            title += f" → {self.target}"
+        out.append(title)
+        out.extend(f"  ! {w}" for w in self.warnings)
+        if self.preflight:
+            out.append("Preflight gates (all must be green before anything changes):")
+            out.extend(f"  - {g.label}: {g.describe}" for g in self.preflight)
+        for node, why in self.skipped:
+            out.append(f"Skip {node}: {why}")
+        if not self.steps:
+            out.append("Nothing to do.")
+            return "\n".join(out)
+        batches = list(self.batches())
+        for number, batch in enumerate(batches, 1):
+            names = ", ".join(s.node or "cluster" for s in batch)
+            out.append(f"[{number}/{len(batches)}] {names}")
+            for step in batch:
+                out.append(f"  • {step.summary}")
+                for gate in step.gates_before:
+                    out.append(f"      before: {gate.label}: {gate.describe}")
+                for command in step.commands:
+                    out.append(f"      $ {command.render()}")
+                for wait in step.waits:
+                    out.append(f"      wait ≤{wait.timeout:g}s: {wait.describe}")
+            after = _unique_gates(g for s in batch for g in s.gates_after)
+            for gate in after:
+                out.append(f"    after: {gate.label}: {gate.describe}")
+            if after and self.stability_seconds > 0:
+                out.append(f"    stable: the gates above stay green for {self.stability_seconds:g}s")
+        return "\n".join(out)
+
+
+def _unique_gates(gates: Iterator[Gate]) -> tuple[Gate, ...]:
+    seen: dict[tuple[str, str, str | None], Gate] = {}
+    for gate in gates:
+        seen.setdefault((gate.kind, gate.name, gate.target), gate)
+    return tuple(seen.values())
+
+
+def unique_gates(gates: Iterator[Gate] | tuple[Gate, ...]) -> tuple[Gate, ...]:
+    """Gates with duplicates (same kind, name, target) removed, first occurrence kept."""
+    return _unique_gates(iter(gates))

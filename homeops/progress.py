@@ -1,0 +1,163 @@
+"""What a running operation tells the person watching it.
+
+``Progress`` is the seam the executor reports through: which node (i/N), which step, what a wait is
+waiting for and for how long, gate results, and the end. ``LiveProgress`` redraws one status line
+with rich on a terminal and prints finished steps above it; ``PlainProgress`` prints one line per
+event (waits only when what they see changes, or every ``heartbeat`` seconds) for logs and CI;
+``NullProgress`` is for tests and benchmarks. ``for_stream`` picks live or plain by ``isatty``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Protocol, TextIO
+
+from homeops.clock import Clock, SystemClock
+from homeops.secrets import mask
+
+if TYPE_CHECKING:
+    from rich.live import Live
+
+    from homeops.plan import Gate, Plan, Step
+    from homeops.waits import WaitSpec
+
+
+class Progress(Protocol):
+    def started(self, plan: Plan, *, resumed: bool) -> None: ...
+
+    def step(self, step: Step, index: int, total: int, status: str) -> None:
+        """status: start, done, failed, skipped, resumed."""
+        ...
+
+    def waiting(self, spec: WaitSpec, elapsed: float, observed: str) -> None: ...
+
+    def gate(self, gate: Gate, ok: bool, observed: str) -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+    def finished(self, status: str, summary: str) -> None: ...
+
+
+class NullProgress:
+    def started(self, plan: Plan, *, resumed: bool) -> None:
+        return None
+
+    def step(self, step: Step, index: int, total: int, status: str) -> None:
+        return None
+
+    def waiting(self, spec: WaitSpec, elapsed: float, observed: str) -> None:
+        return None
+
+    def gate(self, gate: Gate, ok: bool, observed: str) -> None:
+        return None
+
+    def note(self, text: str) -> None:
+        return None
+
+    def finished(self, status: str, summary: str) -> None:
+        return None
+
+
+_ICON = {"start": "→", "done": "✓", "failed": "✗", "skipped": "·", "resumed": "↻"}
+
+
+class PlainProgress:
+    """One line per event, prefixed with the elapsed time of the run."""
+
+    def __init__(self, stream: TextIO | None = None, *, clock: Clock | None = None, heartbeat: float = 30.0) -> None:
+        self._out = stream or sys.stdout
+        self._clock = clock or SystemClock()
+        self._start = self._clock.monotonic()
+        self._heartbeat = heartbeat
+        self._last_wait: tuple[str, str] | None = None
+        self._last_wait_at = 0.0
+
+    def _print(self, text: str) -> None:
+        elapsed = self._clock.monotonic() - self._start
+        print(f"[{_clock_text(elapsed)}] {mask(text)}", file=self._out, flush=True)
+
+    def started(self, plan: Plan, *, resumed: bool) -> None:
+        verb = "resuming" if resumed else "starting"
+        nodes = len(plan.nodes())
+        self._print(f"{verb} {plan.operation} on '{plan.cluster}': {len(plan.steps)} steps, {nodes} nodes")
+
+    def step(self, step: Step, index: int, total: int, status: str) -> None:
+        self._last_wait = None
+        self._print(
+            f"{_ICON.get(status, status)} [{index}/{total}] {step.summary}"
+            + ("" if status == "start" else f" — {status}")
+        )
+
+    def waiting(self, spec: WaitSpec, elapsed: float, observed: str) -> None:
+        key = (spec.what, observed)
+        now = self._clock.monotonic()
+        if key == self._last_wait and now - self._last_wait_at < self._heartbeat:
+            return
+        self._last_wait = key
+        self._last_wait_at = now
+        self._print(f"  … waiting for {spec.what} ({_clock_text(elapsed)}/{_clock_text(spec.timeout)}): {observed}")
+
+    def gate(self, gate: Gate, ok: bool, observed: str) -> None:
+        self._print(f"  gate {gate.label}: {'green' if ok else 'red'} — {observed}")
+
+    def note(self, text: str) -> None:
+        self._print(text)
+
+    def finished(self, status: str, summary: str) -> None:
+        self._print(f"{status}: {summary}")
+
+
+class LiveProgress(PlainProgress):
+    """Rich on a terminal: finished events scroll, one status line shows node i/N, step, wait, elapsed."""
+
+    def __init__(self, stream: TextIO | None = None, *, clock: Clock | None = None) -> None:
+        super().__init__(stream, clock=clock)
+        from rich.console import Console
+
+        self._console = Console(file=self._out, highlight=False)
+        self._live: Live | None = None
+        self._current = ""
+
+    def _print(self, text: str) -> None:
+        elapsed = self._clock.monotonic() - self._start
+        self._console.print(f"[dim]{_clock_text(elapsed)}[/dim] {mask(text)}", markup=True, soft_wrap=True)
+
+    def _status(self, text: str) -> None:
+        from rich.live import Live
+        from rich.text import Text
+
+        line = Text(mask(text), style="bold cyan", overflow="ellipsis", no_wrap=True)
+        if self._live is None:
+            self._live = Live(line, console=self._console, refresh_per_second=8, transient=True)
+            self._live.start()
+        else:
+            self._live.update(line)
+
+    def step(self, step: Step, index: int, total: int, status: str) -> None:
+        if status == "start":
+            self._current = f"[{index}/{total}] {step.node or 'cluster'} · {step.action}"
+            self._status(self._current)
+        super().step(step, index, total, status)
+
+    def waiting(self, spec: WaitSpec, elapsed: float, observed: str) -> None:
+        self._status(f"{self._current} · waiting for {spec.what} · {_clock_text(elapsed)} · {observed}")
+
+    def finished(self, status: str, summary: str) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        super().finished(status, summary)
+
+
+def for_stream(stream: TextIO | None = None, *, clock: Clock | None = None) -> Progress:
+    out = stream or sys.stdout
+    if hasattr(out, "isatty") and out.isatty():
+        return LiveProgress(out, clock=clock)
+    return PlainProgress(out, clock=clock)
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

@@ -1,0 +1,131 @@
+"""The end-of-run report: per node before/after versions, durations and gates, as Markdown and JSON.
+
+Built from the journal only (never from memory), so a resumed run's report covers the steps its
+earlier, interrupted process did too. Written next to the journal:
+``<state_dir>/runs/<run_id>/report.md`` and ``report.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from homeops.journal import Journal, atomic_write_json
+
+
+@dataclass(frozen=True)
+class StepLine:
+    step: str
+    node: str
+    action: str
+    status: str
+    before: str | None
+    after: str | None
+    seconds: float | None
+    gates: tuple[str, ...]
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    run_id: str
+    operation: str
+    cluster: str
+    status: str
+    target: str
+    started: float
+    updated: float
+    error: str | None
+    steps: tuple[StepLine, ...]
+    preflight: tuple[str, ...]
+    artifacts: dict[str, str]
+
+    @property
+    def seconds(self) -> float:
+        return self.updated - self.started
+
+
+def build(journal: Journal) -> Report:
+    raw = journal.raw()
+    plan = journal.plan()
+    lines = []
+    for step in plan.steps:
+        record = raw["steps"][step.id]
+        data = record["data"]
+        seconds = None
+        if record["started"] is not None and record["finished"] is not None:
+            seconds = float(record["finished"]) - float(record["started"])
+        lines.append(
+            StepLine(
+                step=step.id,
+                node=step.node or "cluster",
+                action=step.action,
+                status=record["status"],
+                before=data.get("version_before", step.from_version),
+                after=data.get("version_after"),
+                seconds=seconds,
+                gates=tuple(data.get("gates", ())),
+                error=record["error"],
+            )
+        )
+    context = raw.get("context", {})
+    artifacts = {k: str(v) for k, v in context.items() if k in ("etcd_snapshot", "etcd_snapshot_nas", "vm_snapshot")}
+    return Report(
+        run_id=raw["run_id"],
+        operation=raw["operation"],
+        cluster=raw["cluster"],
+        status=raw["status"],
+        target=plan.target,
+        started=float(raw["created"]),
+        updated=float(raw["updated"]),
+        error=raw.get("error"),
+        steps=tuple(lines),
+        preflight=tuple(context.get("preflight", ())),
+        artifacts=artifacts,
+    )
+
+
+def to_markdown(report: Report) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started))
+    out = [
+        f"# {report.operation} on `{report.cluster}` — {report.status}",
+        "",
+        f"- run: `{report.run_id}` started {when}, {report.seconds:.0f}s",
+        f"- target: {report.target}" if report.target else "",
+    ]
+    if report.error:
+        out.append(f"- error: {report.error}")
+    for name, value in report.artifacts.items():
+        out.append(f"- {name.replace('_', ' ')}: `{value}`")
+    if report.preflight:
+        out += ["", "## Preflight", ""] + [f"- {line}" for line in report.preflight]
+    out += [
+        "",
+        "## Steps",
+        "",
+        "| node | action | status | before | after | time | gates |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for line in report.steps:
+        seconds = f"{line.seconds:.0f}s" if line.seconds is not None else ""
+        gates = "<br>".join(line.gates) if line.gates else ""
+        status = line.status + (f": {line.error}" if line.error else "")
+        cells = [line.node, line.action, status, line.before or "", line.after or "", seconds, gates]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(x for x in out if x is not None) + "\n"
+
+
+def write(journal: Journal) -> tuple[Path, Path]:
+    """Write report.md and report.json next to the journal; returns their paths."""
+    report = build(journal)
+    md = journal.directory / "report.md"
+    js = journal.directory / "report.json"
+    data: dict[str, Any] = asdict(report)
+    data["seconds"] = report.seconds
+    atomic_write_json(js, data)
+    tmp = md.with_suffix(".md.tmp")
+    tmp.write_text(to_markdown(report), encoding="utf-8")
+    tmp.replace(md)
+    return md, js
