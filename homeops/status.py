@@ -149,8 +149,16 @@ def gather(rt: Runtime) -> ClusterStatus:
         for n in inv.nodes
     )
     return ClusterStatus(
-        inv.cluster.name, inv.cluster.endpoint, rt.simulated, rows, api, etcd_facts, etcd_error, k8s_error,
-        pve_status, nas_status,
+        inv.cluster.name,
+        inv.cluster.endpoint,
+        rt.simulated,
+        rows,
+        api,
+        etcd_facts,
+        etcd_error,
+        k8s_error,
+        pve_status,
+        nas_status,
     )
 
 
@@ -164,12 +172,21 @@ def render(status: ClusterStatus) -> str:
     table = [header]
     for r in status.nodes:
         t = r.talos
-        k8s = "-" if r.k8s is None else ("Ready" if r.k8s.ready else "NotReady") + (",cordoned" if r.k8s.unschedulable else "")
+        if r.k8s is None:
+            k8s = "-"
+        else:
+            k8s = ("Ready" if r.k8s.ready else "NotReady") + (",cordoned" if r.k8s.unschedulable else "")
         table.append(
             (
-                r.hostname, r.ip, r.role, r.vm or "-",
-                t.version or "-", t.stage or ("unreachable" if not t.reachable else "-"),
-                "yes" if t.ready else "no", k8s, t.detail,
+                r.hostname,
+                r.ip,
+                r.role,
+                r.vm or "-",
+                t.version or "-",
+                t.stage or ("unreachable" if not t.reachable else "-"),
+                "yes" if t.ready else "no",
+                k8s,
+                t.detail,
             )
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
