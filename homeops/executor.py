@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,20 @@ class Outcome:
     report: Path | None = None
     report_json: Path | None = None
     notes: list[str] = field(default_factory=list)
+
+
+#: Where ``inv`` looks when no --inventory is given (``homeops.tasks._common.inventory_dir``).
+DEFAULT_INVENTORY = Path("inventory")
+
+
+def resume_command(plan: Plan, inventory: Inventory) -> str:
+    """The command that resumes ``plan``, naming the inventory unless it is the default one."""
+    command = f"inv talos.{plan.operation} --resume"
+    if inventory.root.resolve() != DEFAULT_INVENTORY.resolve():
+        # The user found this inventory with --inventory (or an env/config setting that may be gone
+        # in the next shell): the resume must point at the same journal, so name it explicitly.
+        command += f" --inventory {shlex.quote(str(inventory.root))}"
+    return command
 
 
 class Executor:
@@ -180,7 +195,7 @@ class Executor:
             write_report(journal)
             raise Aborted(
                 f"interrupted at {where}; the cluster was left as it is",
-                hint=f"continue with --resume (run {journal.run_id})",
+                hint=f"continue with: {resume_command(plan, self.inventory)} (run {journal.run_id})",
             ) from None
         except HomeopsError as exc:
             for step in current:
@@ -201,7 +216,7 @@ class Executor:
         if exc.hint:
             parts.append(exc.hint)
         parts.append("stopped before the next node; nothing else was touched")
-        parts.append(f"after fixing it, continue with: inv talos.{plan.operation} --resume")
+        parts.append(f"after fixing it, continue with: {resume_command(plan, self.inventory)}")
         context = journal.context
         vm = context.get("vm_snapshots") or {}
         for hostname in dict.fromkeys(s.node for s in current if s.reboots and s.node):

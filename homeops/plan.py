@@ -186,8 +186,7 @@ class Plan:
             return "\n".join(out)
         batches = list(self.batches())
         for number, batch in enumerate(batches, 1):
-            names = ", ".join(s.node or "cluster" for s in batch)
-            out.append(f"[{number}/{len(batches)}] {names}")
+            out.append(f"[{number}/{len(batches)}] {_batch_title(batch)}")
             for step in batch:
                 out.append(f"  • {step.summary}")
                 for gate in step.gates_before:
@@ -202,6 +201,17 @@ class Plan:
             if after and self.stability_seconds > 0:
                 out.append(f"    stable: the gates above stay green for {self.stability_seconds:g}s")
         return "\n".join(out)
+
+
+def _batch_title(batch: tuple[Step, ...]) -> str:
+    """The nodes a batch changes, each once and in order; the etcd snapshot reads as the cluster step it is."""
+    # The snapshot's node is only where it is read from, not a node the batch changes.
+    changed = [s for s in batch if s.action != "etcd-snapshot"]
+    names = ", ".join(dict.fromkeys(s.node or "cluster" for s in changed)) or "cluster"
+    for step in batch:
+        if step.action == "etcd-snapshot":
+            names += f" (etcd snapshot from {step.node} first)" if step.node else " (etcd snapshot first)"
+    return names
 
 
 def _unique_gates(gates: Iterator[Gate]) -> tuple[Gate, ...]:

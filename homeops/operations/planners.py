@@ -22,7 +22,7 @@ from homeops.inventory.versions import Version
 from homeops.operations.facts import ClusterFacts, NodeFacts
 from homeops.operations.images import schematic_of, target_image
 from homeops.operations.ordering import rounds
-from homeops.plan import Command, Gate, Plan, Step, Wait
+from homeops.plan import Action, Command, Gate, Plan, Step, Wait
 from homeops.upgradepath import kubernetes_path, parse, talos_path
 
 APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "try")
@@ -92,6 +92,46 @@ def node_waits(inventory: Inventory, node: Node, *, reboots: bool, version_check
     return tuple(waits)
 
 
+def _node_step(
+    inventory: Inventory,
+    node: Node,
+    *,
+    action: Action,
+    suffix: str = "",
+    batch: int,
+    summary: str,
+    commands: tuple[Command, ...],
+    waits: tuple[Wait, ...] = (),
+    gates_after: tuple[Gate, ...] = (),
+    from_version: str | None = None,
+    to_version: str | None = None,
+    image: str | None = None,
+    reboots: bool = False,
+    artifact: str | None = None,
+) -> Step:
+    """A step on one node: its identity, placement and node gates come from the node; callers state the rest."""
+    return Step(
+        id=f"{node.hostname}:{action}{suffix}",
+        action=action,
+        summary=summary,
+        node=node.hostname,
+        node_ip=node.ip,
+        control_plane=node.control_plane,
+        batch=batch,
+        commands=commands,
+        waits=waits,
+        gates_before=node_gates(inventory, node),
+        gates_after=gates_after,
+        from_version=from_version,
+        to_version=to_version,
+        image=image,
+        schematic=schematic_of(image),
+        reboots=reboots,
+        vm_host=node.vm.host if node.vm else None,
+        artifact=artifact,
+    )
+
+
 def _etcd_snapshot_step(inventory: Inventory, source: Node, now: float, batch: int) -> Step:
     name = f"etcd-{inventory.cluster.name}-{_stamp(now)}.db"
     path = inventory.state_dir / "etcd-snapshots" / name
@@ -130,17 +170,14 @@ def _vm_snapshot_step(inventory: Inventory, node: Node, now: float, batch: int, 
         return None
     name = vm_snapshot_name(now)
     argv = tuple(pve.qm_snapshot(node.vm.vmid, name, description=f"homeops before {suffix}"))
-    return Step(
-        id=f"{node.hostname}:vm-snapshot@{suffix}",
+    return _node_step(
+        inventory,
+        node,
         action="vm-snapshot",
-        summary=f"Proxmox snapshot {name} of VM {node.vm.vmid} on {node.vm.host}",
-        node=node.hostname,
-        node_ip=node.ip,
-        control_plane=node.control_plane,
+        suffix=f"@{suffix}",
         batch=batch,
+        summary=f"Proxmox snapshot {name} of VM {node.vm.vmid} on {node.vm.host}",
         commands=(Command(argv, on=node.vm.host, timeout=600),),
-        gates_before=node_gates(inventory, node),
-        vm_host=node.vm.host,
         artifact=name,
     )
 
@@ -152,6 +189,31 @@ def _warnings(inventory: Inventory) -> list[str]:
     elif len(inventory.control_planes) == 2:
         warnings.append("two control planes: etcd has no fault tolerance while one of them reboots")
     return warnings
+
+
+def _plan(
+    inventory: Inventory,
+    operation: str,
+    steps: Sequence[Step],
+    *,
+    target: str,
+    notes: Sequence[str] = (),
+    skipped: tuple[tuple[str, str], ...] = (),
+    options: tuple[tuple[str, str], ...] = (),
+) -> Plan:
+    """The fields every plan takes from the inventory; planners state only target, notes, skips and options."""
+    return Plan(
+        operation=operation,
+        cluster=inventory.cluster.name,
+        steps=tuple(steps),
+        preflight=_preflight(inventory),
+        stability_seconds=inventory.policy.stability_seconds,
+        poll_interval=inventory.policy.poll_interval,
+        warnings=tuple(_warnings(inventory)) + tuple(notes),
+        skipped=skipped,
+        target=target,
+        options=options,
+    )
 
 
 def _max_unavailable(inventory: Inventory, request: Request) -> int:
@@ -226,24 +288,20 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
                 image = images[(node.hostname, str(hop))]
                 argv = tctl.upgrade(node.ip, image, wait=False)
                 steps.append(
-                    Step(
-                        id=f"{node.hostname}:upgrade@{hop}",
+                    _node_step(
+                        inventory,
+                        node,
                         action="upgrade",
-                        summary=f"upgrade {node.hostname} ({node.role}) {before_version} → {hop}",
-                        node=node.hostname,
-                        node_ip=node.ip,
-                        control_plane=node.control_plane,
+                        suffix=f"@{hop}",
                         batch=batch,
+                        summary=f"upgrade {node.hostname} ({node.role}) {before_version} → {hop}",
                         commands=(Command(tuple(argv), timeout=300),),
                         waits=node_waits(inventory, node, reboots=True, version_check=True),
-                        gates_before=node_gates(inventory, node),
                         gates_after=gates_after,
                         from_version=before_version,
                         to_version=str(hop),
                         image=image,
-                        schematic=schematic_of(image),
                         reboots=True,
-                        vm_host=node.vm.host if node.vm else None,
                     )
                 )
             batch += 1
@@ -252,14 +310,11 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
         note = [f"Talos moves one minor release at a time: {chain}"]
     else:
         note = []
-    return Plan(
-        operation=operation,
-        cluster=inventory.cluster.name,
-        steps=tuple(steps),
-        preflight=_preflight(inventory),
-        stability_seconds=inventory.policy.stability_seconds,
-        poll_interval=inventory.policy.poll_interval,
-        warnings=tuple(_warnings(inventory) + note),
+    return _plan(
+        inventory,
+        operation,
+        steps,
+        notes=note,
         skipped=tuple(skipped),
         target=f"Talos {target}",
         options=(("version", str(target)), ("max_unavailable", str(size)))
@@ -318,33 +373,25 @@ def plan_apply(inventory: Inventory, facts: ClusterFacts, request: Request, *, o
                 request.mode, "no reboot"
             )
             steps.append(
-                Step(
-                    id=f"{node.hostname}:apply",
+                _node_step(
+                    inventory,
+                    node,
                     action="apply",
-                    summary=f"apply {file.name} to {node.hostname} ({node.role}), mode {request.mode} ({verb})",
-                    node=node.hostname,
-                    node_ip=node.ip,
-                    control_plane=node.control_plane,
                     batch=batch,
+                    summary=f"apply {file.name} to {node.hostname} ({node.role}), mode {request.mode} ({verb})",
                     commands=(Command(tuple(argv), timeout=300),),
                     waits=node_waits(inventory, node, reboots=reboots, version_check=False),
-                    gates_before=node_gates(inventory, node),
                     gates_after=gates_after,
                     from_version=facts.nodes[node.hostname].version,
                     to_version=facts.nodes[node.hostname].version,
                     reboots=reboots,
-                    vm_host=node.vm.host if node.vm else None,
                     artifact=str(file),
                 )
             )
-    return Plan(
-        operation=operation,
-        cluster=inventory.cluster.name,
-        steps=tuple(steps),
-        preflight=_preflight(inventory),
-        stability_seconds=inventory.policy.stability_seconds,
-        poll_interval=inventory.policy.poll_interval,
-        warnings=tuple(_warnings(inventory)),
+    return _plan(
+        inventory,
+        operation,
+        steps,
         target=f"machine config, mode {request.mode}",
         options=(("mode", request.mode), ("max_unavailable", str(size))),
     )
@@ -363,32 +410,24 @@ def plan_reboot(inventory: Inventory, facts: ClusterFacts, request: Request, *, 
         steps.append(_etcd_snapshot_step(inventory, _snapshot_source(inventory, facts), request.now, 0))
     argv = _talosctl(inventory).reboot(node.ip, wait=False)
     steps.append(
-        Step(
-            id=f"{node.hostname}:reboot",
+        _node_step(
+            inventory,
+            node,
             action="reboot",
-            summary=f"reboot {node.hostname} ({node.role})",
-            node=node.hostname,
-            node_ip=node.ip,
-            control_plane=node.control_plane,
             batch=0,
+            summary=f"reboot {node.hostname} ({node.role})",
             commands=(Command(tuple(argv), timeout=300),),
             waits=node_waits(inventory, node, reboots=True, version_check=False),
-            gates_before=node_gates(inventory, node),
             gates_after=cluster_gates(inventory),
             from_version=facts.nodes[node.hostname].version,
             to_version=facts.nodes[node.hostname].version,
             reboots=True,
-            vm_host=node.vm.host if node.vm else None,
         )
     )
-    return Plan(
-        operation=operation,
-        cluster=inventory.cluster.name,
-        steps=tuple(steps),
-        preflight=_preflight(inventory),
-        stability_seconds=inventory.policy.stability_seconds,
-        poll_interval=inventory.policy.poll_interval,
-        warnings=tuple(_warnings(inventory)),
+    return _plan(
+        inventory,
+        operation,
+        steps,
         target=f"reboot {node.hostname}",
     )
 
@@ -431,14 +470,10 @@ def plan_upgrade_k8s(inventory: Inventory, facts: ClusterFacts, request: Request
                 to_version=str(target),
             )
         )
-    return Plan(
-        operation=operation,
-        cluster=inventory.cluster.name,
-        steps=tuple(steps),
-        preflight=_preflight(inventory),
-        stability_seconds=inventory.policy.stability_seconds,
-        poll_interval=inventory.policy.poll_interval,
-        warnings=tuple(_warnings(inventory)),
+    return _plan(
+        inventory,
+        operation,
+        steps,
         skipped=() if path else (("cluster", f"Kubernetes already at {current}"),),
         target=f"Kubernetes {target}",
         options=(("to", str(target)),),

@@ -32,12 +32,38 @@ def _options(dry_run: bool, yes: bool, resume: bool, break_lock: bool) -> Any:
     return Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
 
 
-def _run(c: Any, inventory: str | None, operation: str, planner: Any, request: Any, options: Any) -> None:
+#: The planner (in homeops.operations.planners) behind each mutating task; named, so this module stays import-light.
+_PLANNERS = {
+    "upgrade-node": "plan_upgrade",
+    "upgrade-cluster": "plan_upgrade",
+    "apply-node": "plan_apply",
+    "apply-cluster": "plan_apply",
+    "upgrade-k8s": "plan_upgrade_k8s",
+    "reboot-node": "plan_reboot",
+}
+
+
+def _run(c: Any, inventory: str | None, operation: str, request: Any, options: Any) -> None:
+    """Observe, plan ``operation`` with its planner, show, confirm and execute (``run_operation``)."""
+    from functools import partial
+
+    from homeops.operations import planners
     from homeops.operations.session import run_operation
 
+    planner = partial(getattr(planners, _PLANNERS[operation]), operation=operation)
     outcome = run_operation(inventory_dir(c, inventory), operation, planner, request, options)
     if outcome.status == "nothing":
         print("nothing to do: every node is already where the plan would take it")
+
+
+def _asking(**asked: Any) -> Any:
+    """The planner request for what the user asked on the command line, stamped with the runtime's clock."""
+    from homeops.operations.planners import Request
+
+    def request(rt: Any) -> Request:
+        return Request(now=rt.clock.now(), **asked)
+
+    return request
 
 
 def _nodes(node: str | None) -> tuple[str, ...]:
@@ -65,15 +91,8 @@ def upgrade_node(
     inventory: str | None = None,
 ) -> None:
     """Upgrade Talos on one node: etcd snapshot (control plane), upgrade, wait back on the new version, gates."""
-    from functools import partial
-
-    from homeops.operations.planners import Request, plan_upgrade
-
-    def request(rt: Any) -> Request:
-        return Request(now=rt.clock.now(), nodes=_nodes(node), version=version, image=image)
-
-    planner = partial(plan_upgrade, operation="upgrade-node")
-    _run(c, inventory, "upgrade-node", planner, request, _options(dry_run, yes, resume, break_lock))
+    request = _asking(nodes=_nodes(node), version=version, image=image)
+    _run(c, inventory, "upgrade-node", request, _options(dry_run, yes, resume, break_lock))
 
 
 @task(
@@ -95,15 +114,8 @@ def upgrade_cluster(
     inventory: str | None = None,
 ) -> None:
     """Rolling Talos upgrade: control planes one at a time (etcd leader last), then workers in batches."""
-    from functools import partial
-
-    from homeops.operations.planners import Request, plan_upgrade
-
-    def request(rt: Any) -> Request:
-        return Request(now=rt.clock.now(), version=version, max_unavailable=max_unavailable)
-
-    planner = partial(plan_upgrade, operation="upgrade-cluster")
-    _run(c, inventory, "upgrade-cluster", planner, request, _options(dry_run, yes, resume, break_lock))
+    request = _asking(version=version, max_unavailable=max_unavailable)
+    _run(c, inventory, "upgrade-cluster", request, _options(dry_run, yes, resume, break_lock))
 
 
 def _apply(
@@ -115,10 +127,8 @@ def _apply(
     max_unavailable: int | None,
     options: Any,
 ) -> None:
-    from functools import partial
-
     from homeops.errors import ConfigError
-    from homeops.operations.planners import Request, default_config_file, plan_apply
+    from homeops.operations.planners import Request, default_config_file
 
     def request(rt: Any) -> Request:
         wanted = [rt.inventory.node(n) for n in nodes] if nodes else list(rt.inventory.nodes)
@@ -133,7 +143,7 @@ def _apply(
             )
         return Request(now=rt.clock.now(), nodes=nodes, mode=mode, config_files=files, max_unavailable=max_unavailable)
 
-    _run(c, inventory, operation, partial(plan_apply, operation=operation), request, options)
+    _run(c, inventory, operation, request, options)
 
 
 @task(help={**COMMON_HELP, "node": "the node (hostname or IP)", "mode": "auto | no-reboot | reboot | staged | try"})
@@ -186,15 +196,7 @@ def upgrade_k8s(
     inventory: str | None = None,
 ) -> None:
     """Upgrade Kubernetes with talosctl upgrade-k8s after checking the version path and support matrix."""
-    from functools import partial
-
-    from homeops.operations.planners import Request, plan_upgrade_k8s
-
-    def request(rt: Any) -> Request:
-        return Request(now=rt.clock.now(), kubernetes=to)
-
-    planner = partial(plan_upgrade_k8s, operation="upgrade-k8s")
-    _run(c, inventory, "upgrade-k8s", planner, request, _options(dry_run, yes, resume, break_lock))
+    _run(c, inventory, "upgrade-k8s", _asking(kubernetes=to), _options(dry_run, yes, resume, break_lock))
 
 
 @task(help={**COMMON_HELP, "node": "the node to reboot (hostname or IP)"})
@@ -209,15 +211,7 @@ def reboot_node(
     inventory: str | None = None,
 ) -> None:
     """Reboot one node and wait until it and the cluster are healthy again."""
-    from functools import partial
-
-    from homeops.operations.planners import Request, plan_reboot
-
-    def request(rt: Any) -> Request:
-        return Request(now=rt.clock.now(), nodes=_nodes(node))
-
-    planner = partial(plan_reboot, operation="reboot-node")
-    _run(c, inventory, "reboot-node", planner, request, _options(dry_run, yes, resume, break_lock))
+    _run(c, inventory, "reboot-node", _asking(nodes=_nodes(node)), _options(dry_run, yes, resume, break_lock))
 
 
 @task(help={"inventory": COMMON_HELP["inventory"]})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 
 from homeops.errors import Aborted, GateFailed, LockHeld, PlanError, WaitTimeout
+from homeops.executor import resume_command
 from homeops.journal import Journal
 from homeops.lock import ClusterLock
 
@@ -222,3 +225,24 @@ def test_resume_after_a_node_was_fixed_does_not_upgrade_it_again(rig: Rig) -> No
     assert outcome.status == "finished"
     assert sorted(upgraded_order(rig)) == sorted(f"k8s-{i}" for i in range(6))  # k8s-1 only once
     assert journal.step("k8s-1:upgrade@v1.11.6").data["resumed_after_failure"] is True
+
+
+def test_resume_hint_names_a_non_default_inventory(rig: Rig) -> None:
+    rig.cluster.faults.append(Fault("never-returns", "k8s-1"))
+    with pytest.raises(WaitTimeout) as info:
+        rig.executor.run(rig.plan(), yes=True)
+    root = rig.inventory.root
+    assert f"continue with: inv talos.upgrade-cluster --resume --inventory {root}" in str(info.value)
+
+
+def test_resume_command_omits_the_default_inventory_and_quotes_others(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = rig.plan()
+    monkeypatch.chdir(tmp_path)
+    default = dataclasses.replace(rig.inventory, root=Path("./inventory"))
+    assert resume_command(plan, default) == "inv talos.upgrade-cluster --resume"
+    absolute = dataclasses.replace(rig.inventory, root=tmp_path / "inventory")
+    assert resume_command(plan, absolute) == "inv talos.upgrade-cluster --resume"
+    spaced = dataclasses.replace(rig.inventory, root=Path("my lab"))
+    assert resume_command(plan, spaced) == "inv talos.upgrade-cluster --resume --inventory 'my lab'"

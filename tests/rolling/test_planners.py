@@ -196,6 +196,19 @@ def test_render_lists_nodes_commands_gates_waits(tmp_path: Path) -> None:
         assert piece in text
 
 
+def test_render_batch_headers_name_each_node_once_and_the_etcd_snapshot_as_a_cluster_step(tmp_path: Path) -> None:
+    inv = make_inventory(tmp_path, vm_snapshot=True, control_planes=3, workers=3, hosts=3, max_unavailable=2)
+    text = plan_upgrade(inv, facts_for(inv), Request(now=NOW), operation="upgrade-cluster").render()
+    headers = [line for line in text.splitlines() if line.startswith("[")]
+    assert headers == [
+        "[1/5] k8s-1 (etcd snapshot from k8s-0 first)",
+        "[2/5] k8s-2",
+        "[3/5] k8s-0",
+        "[4/5] k8s-3, k8s-4",
+        "[5/5] k8s-5",
+    ]
+
+
 def test_plan_round_trips_through_the_journal_format(tmp_path: Path) -> None:
     inv = make_inventory(tmp_path, vm_snapshot=True)
     plan = plan_upgrade(inv, facts_for(inv), Request(now=NOW), operation="upgrade-cluster")
