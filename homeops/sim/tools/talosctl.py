@@ -176,12 +176,17 @@ def _version_block(tag: str) -> str:
     )
 
 
-def _one_reachable(c: Ctx, state: State, *, insecure: bool = False) -> tuple[str, str]:
-    address = c.one()
+def require(state: State, address: str, prefix: str = "", *, insecure: bool = False) -> str:
+    """The node's hostname, or the command fails the way talosctl reports an unreachable node."""
     hostname, error = resolve(state, address, insecure=insecure)
     if hostname is None:
-        raise Fail(str(error))
-    return address, hostname
+        raise Fail(f"{prefix}{error}")
+    return hostname
+
+
+def _one_reachable(c: Ctx, state: State, *, insecure: bool = False) -> tuple[str, str]:
+    address = c.one()
+    return address, require(state, address, insecure=insecure)
 
 
 def cmd_read(c: Ctx) -> None:
@@ -420,9 +425,7 @@ def cmd_service(c: Ctx) -> None:
         engine.advance(state)
         address, hostname = _one_reachable(c, state) if c.args else (c.addresses()[0], None)
         if hostname is None:
-            hostname, error = resolve(state, address)
-            if hostname is None:
-                raise Fail(str(error))
+            hostname = require(state, address)
         services = _services(state, hostname)
         if c.args:
             sid = c.args[0]
@@ -504,9 +507,7 @@ def cmd_etcd(c: Ctx) -> None:
 
 
 def _cp_reachable(c: Ctx, state: State, address: str) -> str:
-    hostname, error = resolve(state, address)
-    if hostname is None:
-        raise Fail(f"{address}: {error}")
+    hostname = require(state, address, f"{address}: ")
     node = state["nodes"][hostname]
     if not node["control_plane"]:
         raise Fail(f"{address}: rpc error: code = Unknown desc = etcd is not running on worker nodes")
@@ -786,9 +787,7 @@ def cmd_upgrade(c: Ctx) -> None:
         if version is None:
             raise Fail(f'error validating installer image "{image}": failed to resolve image tag: not a Talos version')
         for address in c.addresses():
-            hostname, error = resolve(state, address, insecure=o["insecure"])
-            if hostname is None:
-                raise Fail(f"error performing upgrade: {error}")
+            hostname = require(state, address, "error performing upgrade: ", insecure=o["insecure"])
             node = state["nodes"][hostname]
             new_flow = minor(client_version(state)) >= 13 and minor(node["talos_version"]) >= 13 and not o.get("legacy")
             if minor(client_version(state)) >= 13 and not new_flow and not o.get("legacy"):
@@ -849,9 +848,7 @@ def cmd_reboot(c: Ctx) -> None:
     with c.inv.store.transaction() as state:
         engine.advance(state)
         for address in c.addresses():
-            hostname, error = resolve(state, address)
-            if hostname is None:
-                raise Fail(f"error executing reboot: {error}")
+            hostname = require(state, address, "error executing reboot: ")
             targets[address] = (hostname, state["nodes"][hostname]["boot_id"])
             engine.begin_reboot(state, hostname, kind="reboot", delay=1.0)
     if o["wait"] or o["debug"]:
@@ -867,9 +864,7 @@ def cmd_reset(c: Ctx) -> None:
     with c.inv.store.transaction() as state:
         engine.advance(state)
         for address in c.addresses():
-            hostname, error = resolve(state, address, insecure=o["insecure"])
-            if hostname is None:
-                raise Fail(f"error executing reset: {error}")
+            hostname = require(state, address, "error executing reset: ", insecure=o["insecure"])
             node = state["nodes"][hostname]
             members = state["etcd"]["members"]
             if node["control_plane"] and o["graceful"] and hostname in members:
@@ -922,9 +917,7 @@ def cmd_bootstrap(c: Ctx) -> None:
     with c.inv.store.transaction() as state:
         engine.advance(state)
         address = c.one()
-        hostname, error = resolve(state, address)
-        if hostname is None:
-            raise Fail(f"error executing bootstrap: {error}")
+        hostname = require(state, address, "error executing bootstrap: ")
         node = state["nodes"][hostname]
         if not node["control_plane"]:
             raise Fail(
@@ -986,9 +979,7 @@ def cmd_kubeconfig(c: Ctx) -> None:
     with c.inv.store.transaction() as state:
         engine.advance(state)
         address = c.one()
-        hostname, error = resolve(state, address)
-        if hostname is None:
-            raise Fail(f"error copying: {error}")
+        require(state, address, "error copying: ")
         name = o["force-context-name"] or state["cluster"]["name"]
         text = _kubeconfig_text(state, name)
     path = c.args[0] if c.args else os.path.join(c.inv.env.get("HOME", "~"), ".kube", "config")
@@ -1049,9 +1040,7 @@ def cmd_apply_config(c: Ctx) -> None:
     with c.inv.store.transaction() as state:
         engine.advance(state)
         for address in c.addresses():
-            hostname, error = resolve(state, address, insecure=o["insecure"])
-            if hostname is None:
-                raise Fail(f"error applying new configuration: {error}")
+            hostname = require(state, address, "error applying new configuration: ", insecure=o["insecure"])
             node = state["nodes"][hostname]
             role = "controlplane" if node["control_plane"] else "worker"
             if ctype and ctype != role:
@@ -1213,9 +1202,7 @@ def cmd_health(c: Ctx) -> None:
         engine.advance(state)
         if o["server"]:
             address = c.one()
-            hostname, error = resolve(state, address)
-            if hostname is None:
-                raise Fail(f"healthcheck error: {error}")
+            require(state, address, "healthcheck error: ")
         if not o["control-plane-nodes"] and not o["worker-nodes"]:
             c.inv.eprint(f"discovered nodes: {go_quote_list([n['ip'] for _, n in sorted(state['nodes'].items())])}")
         t0 = engine.now(state)
@@ -1252,9 +1239,7 @@ def cmd_upgrade_k8s(c: Ctx) -> None:
     with c.inv.store.transaction() as state:
         engine.advance(state)
         address = c.one()
-        hostname, error = resolve(state, address)
-        if hostname is None:
-            raise Fail(f"error upgrading Kubernetes: {error}")
+        hostname = require(state, address, "error upgrading Kubernetes: ")
         if not state["nodes"][hostname]["control_plane"]:
             raise Fail(f"error upgrading Kubernetes: node {address} is not a controlplane node")
         if not engine.api_up(state):
