@@ -33,9 +33,10 @@ def _map(value: Any) -> Map:
     return value if isinstance(value, Map) else Map()
 
 
-def sort_key(entry: str) -> str:
-    """How ``resources:`` entries are compared: without a leading ``./``, case-insensitively."""
-    return entry.removeprefix("./").casefold()
+def sort_key(entry: str) -> tuple[str, ...]:
+    """How ``resources:`` entries are compared: folder by folder (``app`` before ``app-x/``), without a
+    leading ``./``, case-insensitively."""
+    return tuple(part.casefold() for part in entry.removeprefix("./").rstrip("/").split("/"))
 
 
 class FileLinter:
