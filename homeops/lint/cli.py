@@ -103,6 +103,10 @@ def run_lint(
     return 1 if result.findings else 0
 
 
+def _writable(path: Path) -> bool:
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
 def _fix_order(base: Path, result: LintResult) -> list[str]:
     messages: list[str] = []
     targets = sorted({f.path for f in result.findings if f.rule == "sorted-resources"})
