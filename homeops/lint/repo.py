@@ -322,5 +322,7 @@ def _classify(repo: Repo) -> None:
             file.status, file.reason = "skipped", f"partial object ({repo.patch_files[rel]})"
         elif not file.docs:
             file.status, file.reason = "skipped", "empty (no YAML document)"
+        elif file.path.name in KUSTOMIZATION_FILES and _kustomize_config(file) is not None:
+            pass  # kustomize defaults apiVersion/kind: a bare kustomization.yaml is still one
         elif not any(True for _ in file.objects()):
             file.status, file.reason = "skipped", "not a Kubernetes object (no apiVersion/kind)"

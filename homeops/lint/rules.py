@@ -52,6 +52,10 @@ class FileLinter:
 
     def run(self) -> Iterator[Finding]:
         yield from self.yaml_header()
+        if self.file.path.name in KUSTOMIZATION_FILES:
+            for doc in self.file.docs:
+                if isinstance(doc.data, Map) and (is_kustomize_config(doc.data) or "apiVersion" not in doc.data):
+                    yield from self.sorted_resources(doc.data)
         for doc in self.file.objects():
             data = doc.data
             if not isinstance(data, Map):
@@ -60,8 +64,6 @@ class FileLinter:
             yield from self.raw_objects(data)
             if is_flux_ks(data):
                 yield from self.flux_kustomization(data)
-            if is_kustomize_config(data) and self.file.path.name in KUSTOMIZATION_FILES:
-                yield from self.sorted_resources(data)
             if data["kind"] == "HelmRelease":
                 yield from self.helm_values(data)
             for ctx in self.contexts:
