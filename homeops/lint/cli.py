@@ -99,6 +99,10 @@ def run_lint(
     else:
         for finding in result.findings:
             print(finding, file=out)
+    if only is None:  # the accounting: what was not linted as Kubernetes, and why
+        for account in result.files:
+            if account.status == "skipped":
+                print(f"{account.path}: skipped: {account.reason}", file=err)
     print(result.summary(), file=err)
     return 1 if result.findings else 0
 

@@ -138,7 +138,9 @@ class FileLinter:
                         "no-substitutefrom-secret",
                         f"Kustomization '{name}' substitutes from Secret '{source.get('name', '?')}'",
                     )
-        is_app_ks = self.file.path.name in ("ks.yaml", "ks.yml") or bool(self.repo.reached_by(self.file.rel))
+        # An app's Kustomization is deployed by another one (cluster-apps); the root ones that Flux's own
+        # bootstrap applies (flux/cluster, flux/meta) are not apps. Linting apps/ alone: by folder.
+        is_app_ks = bool(self.repo.reached_by(self.file.rel)) or "apps" in self.file.rel.split("/")[:-1]
         if is_app_ks and not spec.get("targetNamespace") and not self._fans_out(data):
             yield self._f(
                 data.line_of("spec"),
@@ -195,11 +197,12 @@ class FileLinter:
 
     def generic_images(self, data: Map) -> Iterator[Finding]:
         """``image:`` strings and ``{repository, tag}`` maps in other objects and charts' values."""
-        if is_kustomize_config(data):
-            return
+        if is_kustomize_config(data) or data["apiVersion"].startswith("image.toolkit.fluxcd.io/"):
+            return  # Flux image automation names repositories without a tag on purpose
         for node, _ in _walk_maps(data, ()):
             image = node.get("image")
-            if isinstance(image, str):
+            tag_beside = any("tag" in str(k).lower() or "version" in str(k).lower() for k in node if k != "image")
+            if isinstance(image, str) and not tag_beside:
                 problem = self._image_problem(image)
                 if problem:
                     yield self._f(node.line_of("image"), "pinned-image", problem)

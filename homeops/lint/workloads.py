@@ -108,7 +108,8 @@ def chart_of(repo: Repo, hr: Map, variables: Mapping[str, str]) -> str | None:
             return url
         if chart:
             return str(chart)
-    return None
+    # The source lives outside the linted tree (e.g. flux/repositories/): its name is all we know.
+    return name if name == APP_TEMPLATE else None
 
 
 def find_objects(repo: Repo, kind: str, name: str) -> Iterator[Map]:
