@@ -165,7 +165,8 @@ def _kustomization_in(repo: Repo, folder: Path) -> YamlFile | None:
 
 def _kustomize_config(file: YamlFile) -> Map | None:
     for doc in file.docs:
-        if isinstance(doc.data, Map) and (is_kustomize_config(doc.data) or "resources" in doc.data):
+        # kustomize defaults apiVersion/kind, so any mapping in a kustomization.yaml is one
+        if isinstance(doc.data, Map) and (is_kustomize_config(doc.data) or "apiVersion" not in doc.data):
             return doc.data
     return None
 
@@ -314,10 +315,11 @@ def _reach_generated(repo: Repo, folder: Path, reached: set[str], seen: set[Path
 
 def _classify(repo: Repo) -> None:
     for rel, file in repo.files.items():
-        if file.status == "parse-error":
-            continue
         if rel in repo.generator_inputs:
+            # Flux hands these bytes to the app unparsed: whatever YAML dialect they use is the app's business
             file.status, file.reason = "skipped", f"app config ({repo.generator_inputs[rel]})"
+        elif file.status == "parse-error":
+            continue
         elif rel in repo.patch_files:
             file.status, file.reason = "skipped", f"partial object ({repo.patch_files[rel]})"
         elif not file.docs:

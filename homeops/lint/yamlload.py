@@ -79,6 +79,19 @@ class _GoConstructor(SafeConstructor):
         data = Map()
         data.line = node.start_mark.line + 1
         yield data
+        own = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
+        seen: dict[object, int] = {}
+        for key_node in own:
+            if isinstance(key_node, yaml.ScalarNode):
+                if key_node.value in seen:
+                    # go-yaml v3 (kustomize's kyaml) rejects this; PyYAML would silently keep the last one
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"mapping key {key_node.value!r} already defined at line {seen[key_node.value]}",
+                        key_node.start_mark,
+                    )
+                seen[key_node.value] = key_node.start_mark.line + 1
         self.flatten_mapping(node)
         for key_node, value_node in node.value:
             key = self.construct_object(key_node, deep=True)

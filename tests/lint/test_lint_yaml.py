@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -61,11 +63,32 @@ def test_garbage_never_raises(text: str) -> None:
 
 
 @pytest.mark.parametrize("root", [BJWS, BUROA], ids=["bjw-s", "buroa"])
-def test_every_real_file_loads(root: object) -> None:
-    from pathlib import Path
-
-    assert isinstance(root, Path)
+def test_every_real_file_loads(root: Path) -> None:
     files = sorted(root.rglob("*.y*ml"))
     assert len(files) > 300
     failed = [f for f in files if isinstance(load_documents(f.read_text(encoding="utf-8")), ParseError)]
     assert failed == []
+
+
+def test_a_duplicate_key_is_rejected_like_kustomize_does_but_merge_keys_may_be_overridden() -> None:
+    loaded = load_documents("a: 1\nb: 2\na: 3\n")
+    assert loaded == ParseError(3, "mapping key 'a' already defined at line 1")
+    assert docs("x: &x {a: 1, b: 2}\ny:\n  <<: *x\n  a: 5\n")[0] == {"x": {"a": 1, "b": 2}, "y": {"a": 5, "b": 2}}
+
+
+def test_an_app_config_fed_to_configmapgenerator_is_skipped_even_if_it_does_not_parse(tmp_path: Path) -> None:
+    from homeops.lint.engine import lint_repo
+    from tests.lint.lint_helpers import write
+
+    write(
+        tmp_path,
+        "app/kustomization.yaml",
+        "---\nconfigMapGenerator:\n  - name: c\n    files:\n      - cfg=config.yaml\n",
+    )
+    write(tmp_path, "app/config.yaml", "key: 1\nkey: 2\n")
+    write(tmp_path, "app/broken.yaml", "---\nkey: 1\nkey: 2\n")
+    result = lint_repo(tmp_path)
+    status = {f.path: (f.status, f.reason) for f in result.files}
+    assert status["app/config.yaml"][0] == "skipped" and "configMapGenerator input" in status["app/config.yaml"][1]
+    assert status["app/broken.yaml"][0] == "parse-error"
+    assert [(f.path, f.rule) for f in result.findings] == [("app/broken.yaml", "parse-error")]
