@@ -99,10 +99,9 @@ class Repo:
         return self._by_kind.get(kind, [])
 
     def rel(self, path: Path) -> str | None:
-        try:
-            return path.resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            return None
+        clean = os.path.normpath(path)
+        prefix = str(self.root).rstrip("/") + "/"
+        return clean[len(prefix) :] if clean.startswith(prefix) else None
 
     def variables_for(self, rel: str) -> list[dict[str, str]]:
         """Substitution variables of each Flux Kustomization that deploys ``rel`` (one empty set if none)."""
@@ -210,7 +209,7 @@ def _resolve_flux_path(repo: Repo, spec_path: str) -> Path | None:
     for base in (repo.root, *repo.root.parents):
         candidate = base / clean
         if candidate.is_dir():
-            return candidate.resolve()
+            return _norm(candidate)
         if (base / ".git").exists():
             break
     return None
@@ -231,7 +230,7 @@ def _index_flux(repo: Repo) -> None:
             components: list[Path] = []
             if path_dir is not None:
                 for comp in _entries(spec, "components"):
-                    cdir = (path_dir / comp).resolve()
+                    cdir = _norm(path_dir / comp)
                     if cdir.is_dir():
                         components.append(cdir)
             repo.flux.append(
@@ -256,6 +255,11 @@ def _index_flux(repo: Repo) -> None:
             repo.contexts.setdefault(rel, []).append(ks)
 
 
+def _norm(path: Path) -> Path:
+    """``a/b/../c`` → ``a/c`` without touching the disk (resolve() costs a syscall per part)."""
+    return Path(os.path.normpath(path))
+
+
 def _as_map(value: Any) -> Map:
     return value if isinstance(value, Map) else Map()
 
@@ -268,7 +272,7 @@ def _as_text(value: Any) -> str:
 
 def _reach_folder(repo: Repo, folder: Path, reached: set[str], seen: set[Path]) -> None:
     """Files a kustomize build of ``folder`` reads (Flux's generated kustomization where there is none)."""
-    folder = folder.resolve()
+    folder = _norm(folder)
     if folder in seen:
         return
     seen.add(folder)
@@ -284,7 +288,7 @@ def _reach_folder(repo: Repo, folder: Path, reached: set[str], seen: set[Path]) 
         for entry in _entries(config, key):
             if "://" in entry or entry.startswith(("github.com/", "git@")):
                 continue
-            target = (folder / entry).resolve()
+            target = _norm(folder / entry)
             if target.is_dir():
                 _reach_folder(repo, target, reached, seen)
             else:
