@@ -40,7 +40,7 @@ def sort_key(entry: str) -> tuple[str, ...]:
 
 
 class FileLinter:
-    """Runs every rule on one file. ``app_dirs`` marks files deployed as app resources."""
+    """Runs every rule on one file, once per Flux Kustomization that deploys it (its variables differ)."""
 
     def __init__(self, repo: Repo, file: YamlFile) -> None:
         self.repo = repo
