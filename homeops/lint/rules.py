@@ -259,13 +259,14 @@ class FileLinter:
 
     def _container(self, w: Workload, c: Container) -> Iterator[Finding]:
         label = f"container '{c.name}' of {w.kind} '{w.name}'"
+        userns = " (hostUsers: false limits it to the pod's user namespace)" if c.user_namespace else ""
         yield from self._pinned(w, c, label)
         sc, pod = c.security, c.pod_security
         uid = resolve_scalar(sc["runAsUser"] if "runAsUser" in sc else pod.get("runAsUser"), w.variables)
         nonroot = resolve_scalar(sc["runAsNonRoot"] if "runAsNonRoot" in sc else pod.get("runAsNonRoot"), w.variables)
         uid_int = _as_int(uid)
         if uid_int == 0:
-            yield self._f(c.line, "rootless", f"{label} runs as UID 0")
+            yield self._f(c.line, "rootless", f"{label} runs as UID 0{userns}")
         elif nonroot in (True, "true") or (uid_int is not None and uid_int > 0):
             pass
         elif is_unresolved(uid) or is_unresolved(nonroot):
@@ -273,7 +274,9 @@ class FileLinter:
         elif nonroot in (False, "false"):
             yield self._f(c.line, "rootless", f"{label} sets runAsNonRoot: false")
         else:
-            yield self._f(c.line, "rootless", f"{label} sets neither runAsNonRoot: true nor a non-zero runAsUser")
+            yield self._f(
+                c.line, "rootless", f"{label} sets neither runAsNonRoot: true nor a non-zero runAsUser{userns}"
+            )
         caps = sc.get("capabilities")
         drop = caps.get("drop") if isinstance(caps, Mapping) else None
         if not (isinstance(drop, list) and any(str(d).upper() == "ALL" for d in drop)):

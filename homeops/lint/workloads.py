@@ -42,6 +42,7 @@ class Container:
     security: Mapping[str, Any]  # the container's securityContext, or {}
     pod_security: Mapping[str, Any]  # the pod's securityContext, or {}
     init: bool
+    user_namespace: bool = False  # pod hostUsers: false — UID 0 inside is not root on the node
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,7 @@ def _manifest(rel: str, data: Map, variables: Mapping[str, str]) -> Workload | N
                     _security(item.get("securityContext")),
                     pod_sc,
                     init,
+                    pod.get("hostUsers") is False,
                 )
             )
     claims: list[Claim] = []
@@ -256,6 +258,7 @@ def _app_template(rel: str, hr: Map, variables: Mapping[str, str]) -> Iterator[W
                         _security(merged.get("securityContext")),
                         pod_sc,
                         init,
+                        pod.get("hostUsers") is False,
                     )
                 )
         claims = [c for c in _app_template_claims(str(cid), persistence, release, variables)]
