@@ -1,0 +1,82 @@
+"""``lint_repo``: every rule over every YAML file, with exceptions applied and each file accounted for."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from homeops.lint.config import LintConfig, inline_ignores
+from homeops.lint.findings import PARSE_ERROR, RULES, Finding
+from homeops.lint.repo import Repo, load_repo
+from homeops.lint.rules import FileLinter
+
+
+@dataclass(frozen=True)
+class FileAccount:
+    path: str
+    status: str  # linted | skipped | parse-error
+    reason: str
+
+
+@dataclass(frozen=True)
+class LintResult:
+    root: Path
+    findings: tuple[Finding, ...]
+    files: tuple[FileAccount, ...]
+    suppressed: int
+
+    def counts(self) -> dict[str, int]:
+        return dict(sorted(Counter(f.rule for f in self.findings).items()))
+
+    def summary(self) -> str:
+        """One line: how many files were linted / skipped / unparsable, and the findings per rule."""
+        status = Counter(f.status for f in self.files)
+        reasons = Counter(f.reason.split(" (")[0] for f in self.files if f.status == "skipped")
+        skipped = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
+        per_rule = ", ".join(f"{rule} {n}" for rule, n in self.counts().items()) or "none"
+        return (
+            f"repo.lint: {len(self.files)} YAML files: {status['linted']} linted, {status['skipped']} skipped"
+            f"{f' ({skipped})' if skipped else ''}, {status['parse-error']} parse errors; "
+            f"{len(self.findings)} findings ({per_rule}); {self.suppressed} silenced by exceptions"
+        )
+
+
+def lint_repo(
+    path: str | Path,
+    *,
+    rules: Iterable[str] | None = None,
+    config: LintConfig | None = None,
+    only: Iterable[str] | None = None,
+    repo: Repo | None = None,
+) -> LintResult:
+    """Lint the YAML files under ``path``. ``only``: report just these files (relative paths); the
+    whole tree is still read, because a rule may need another file (the PVC a Deployment mounts)."""
+    repo = repo or load_repo(path)
+    config = config or LintConfig()
+    wanted = frozenset(rules) if rules else frozenset(RULES)
+    keep = frozenset(only) if only is not None else None
+    findings: set[Finding] = set()
+    suppressed = 0
+    for rel, file in sorted(repo.files.items()):
+        if keep is not None and rel not in keep:
+            continue
+        if file.status == "parse-error":
+            line = file.error.line if file.error else 1
+            findings.add(Finding(rel, line, PARSE_ERROR, f"YAML does not parse: {file.reason}"))
+            continue
+        if file.status != "linted":
+            continue
+        ignores = inline_ignores(file.text)
+        for finding in set(FileLinter(repo, file).run()):
+            if finding.rule not in wanted:
+                continue
+            if not config.allows(finding) or (ignores is not None and ignores.silences(finding)):
+                suppressed += 1
+                continue
+            findings.add(finding)
+    accounts = tuple(
+        FileAccount(rel, f.status, f.reason) for rel, f in sorted(repo.files.items()) if keep is None or rel in keep
+    )
+    return LintResult(repo.root, tuple(sorted(findings)), accounts, suppressed)
