@@ -236,7 +236,15 @@ def test_talhelper_adapter_on_the_example_inventory(runner, sim: Sim, tmp_path):
     assert generated.talosconfig == f"{talos / 'clusterconfig'}/talosconfig"
     assert (talos / "clusterconfig" / "home-k8s-0.yaml").read_text().count(f"image: {IMG}:v1.11.6") == 1
     again = talhelper_adapter.parse_genconfig(runner.run([*argv, "--dry-run"]).stdout)
-    assert again.dry_run and not again.changed and len(again.unchanged) == 7
+    # talhelper v3.1.16 pkg/generate/config.go: a dry run compares the six node files, not the talosconfig
+    assert again.dry_run and not again.changed and len(again.unchanged) == 6
+    node0 = talos / "clusterconfig" / "home-k8s-0.yaml"
+    node0.write_text(node0.read_text().replace(f"{IMG}:v1.11.6", f"{IMG}:v1.10.9"))
+    changed = talhelper_adapter.parse_genconfig(runner.run([*argv, "--dry-run"]).stdout)
+    # the diff header is "a"+absPath: the parsed path keeps its leading "/"
+    assert changed.changed == (str(node0.resolve()),)
+    assert changed.diffs[0][1].startswith(f"--- a{node0.resolve()}\n+++ b{node0.resolve()}\n")
+    runner.run(argv)
     argv = talhelper_adapter.gencommand(
         "upgrade",
         config_file=talos / "talconfig.yaml",
