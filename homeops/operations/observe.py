@@ -55,6 +55,16 @@ class ClusterObserver:
         self.tctl = t.Talosctl(inventory.cluster.talosconfig)
         self.kctl = k.Kubectl(inventory.cluster.kubeconfig)
         self._by_ip = {ip: n for n in inventory.nodes for ip in (n.ip, *n.ips)}
+        self._client: tuple[str | None] | None = None
+
+    def talosctl_client(self) -> str | None:
+        """talosctl's own version (``version --client --short``), asked once per observer, i.e. per run."""
+        if self._client is None:
+            try:
+                self._client = (t.client_version(self.local, self.tctl, timeout=self.timeout),)
+            except (CommandError, ConnectionFailed):
+                self._client = (None,)  # planners then build only flags every version accepts
+        return self._client[0]
 
     # ------------------------------------------------------------------------------------ talos
 
@@ -229,7 +239,9 @@ def cluster_facts(observer: Observer, inventory: Inventory) -> ClusterFacts:
         kubernetes = str(parsed[0]) if parsed else None
     except (CommandError, ConnectionFailed):
         pass
-    return ClusterFacts(nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes)
+    ask_client = getattr(observer, "talosctl_client", None)  # not part of the Observer protocol: test fakes lack it
+    client = ask_client() if callable(ask_client) else None
+    return ClusterFacts(nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes, talosctl_client=client)
 
 
 def _is_version(text: str) -> bool:

@@ -321,7 +321,7 @@ def test_snapshot_helper_and_version_helpers() -> None:
         FakeRunner()
         .on("etcd snapshot", (0, snap["stdout"], ""))
         .on(r"^talosctl version --talosconfig", (0, ver["stdout"], ""))
-        .on("version --client", (0, "Client:\n\tTalos v1.11.6\n", ""))
+        .on("version --client", (0, "Client:\nTalos v1.11.6\n", ""))
     )
     info = t.etcd_snapshot(runner, tc(), "10.10.0.20", "/backups/db.snapshot")
     assert (info.bytes, info.revision, info.keys) == (2015264, 4193, 1287)
