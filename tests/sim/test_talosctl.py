@@ -399,8 +399,19 @@ def test_apply_config_modes_and_dry_run(sim: Sim):
     code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.23", "-f", str(cfg), "--dry-run")
     assert code == 0 and err.startswith("Dry run summary:\nApplied configuration with a reboot (skipped in dry-run).")
     assert "-        disk: /dev/sda\n+        disk: /dev/vda" in err
+    # talos v1.11.6 v1alpha1_server.go (NO_REBOOT and TRY) / v1alpha1_runtime.go CanApplyImmediate
     code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.23", "-f", str(cfg), "--mode=no-reboot")
-    assert code == 1 and "rpc error: code = InvalidArgument" in err
+    assert code == 1 and err.startswith(
+        "error applying new configuration: rpc error: code = InvalidArgument desc = "
+        "this config change can't be applied in immediate mode\ndiff:\n"
+    )
+    code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.23", "-f", str(cfg), "--mode=try")
+    assert code == 1 and "this config change can't be applied in immediate mode" in err
+    # auto mode: a reboot, with the same reason appended to the mode details
+    code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.23", "-f", str(cfg))
+    assert code == 0 and err.startswith(
+        "Applied configuration with a reboot: this config change can't be applied in immediate mode\ndiff:\n"
+    )
     assert sim.talosctl("apply-config", "-n", "10.10.0.23")[2] == "no filename supplied for configuration\n"
     code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.20", "-f", str(cfg))
     assert code == 1 and "machine type can't be changed from controlplane to worker" in err
