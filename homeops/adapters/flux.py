@@ -16,7 +16,9 @@ get_helmrelease,reconcile,reconcile_with_source}.go`` and ``pkg/printers/table_p
   Errors are ``✗ <message>`` and exit 1: ``resource is suspended``, ``… reconciliation failed``,
   ``… not found``, ``timed out waiting for the condition`` / ``context deadline exceeded``.
 * Kinds: ``kustomization``, ``helmrelease``, ``source git|oci|helm|bucket|chart``. ``--with-source``
-  exists for kustomization and helmrelease only. ``--timeout`` is a global flag (default 5m).
+  exists for kustomization, helmrelease and ``source chart`` (flux2 v2.7.0
+  ``cmd/flux/reconcile_source_chart.go``: "reconcile HelmChart source"). ``--timeout`` is a global
+  flag (default 5m).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ _KINDS: dict[str, tuple[str, ...]] = {
     "source bucket": ("source", "bucket"),
     "source chart": ("source", "chart"),
 }
-_WITH_SOURCE = ("kustomization", "helmrelease")
+_WITH_SOURCE = ("kustomization", "helmrelease", "source chart")
 
 
 def _globals(kubeconfig: Path | str | None, context: str | None) -> list[str]:

@@ -458,6 +458,9 @@ def parse_readyz(text: str) -> bool:
 # =========================================================================== classifiers and call helpers
 
 _UNREACHABLE = (
+    # kubectl 1.32 (client-go): "The connection to the server 10.0.0.10:6443 was refused - did you
+    # specify the right host or port?" — "connection refused" itself does not appear in it.
+    "the connection to the server",
     "connection refused",
     "i/o timeout",
     "no route to host",

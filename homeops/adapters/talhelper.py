@@ -163,7 +163,9 @@ class TalosctlCommand:
 _GENERATED = re.compile(r"^generated config for (?P<host>\S+) in (?P<path>\S+)\s*$")
 _CLIENT = re.compile(r"^generated client config in (?P<path>\S+)\s*$")
 _NO_CHANGES = re.compile(r"^no changes found on (?P<path>\S+)\s*$")
-_DIFF_HEAD = re.compile(r"^--- (?:a/)?(?P<path>\S+)")
+# pkg/generate/config.go computeDiff (v3.1.16): gotextdiff.ToUnified("a"+absPath, "b"+absPath, …), and
+# absPath starts with "/": the header is "--- a/abs/path.yaml" and the path keeps its leading "/".
+_DIFF_HEAD = re.compile(r"^--- a(?P<path>/\S+)")
 
 
 def parse_genconfig(text: str) -> GenconfigResult:
@@ -230,13 +232,35 @@ def fatal_message(stderr: str) -> str | None:
     return message
 
 
+_FIELD = re.compile(r'^field: "(?P<field>.*)"\s*$')
+
+
 def config_issues(stdout: str) -> tuple[str, ...]:
-    """The validation issues listed after ``There are issues with your Talhelper config file:``."""
+    """The validation issues listed after ``There are issues with your Talhelper config file:``.
+
+    pkg/config/loader.go (v3.1.16) groups them by field: a ``field: "<name>"`` line, then one
+    ``  * <message>`` line per issue (``  * WARNING: …`` for warnings). Errors come first; an issue
+    whose text does not name its field gets it as a prefix.
+    """
     lines = strip_ansi(stdout).splitlines()
-    for i, line in enumerate(lines):
-        if "There are issues with your Talhelper config file" in line:
-            return tuple(ln.strip().lstrip("-* ").strip() for ln in lines[i + 1 :] if ln.strip())
-    return ()
+    start = next((i for i, ln in enumerate(lines) if "There are issues with your Talhelper config file" in ln), None)
+    if start is None:
+        return ()
+    errors: list[str] = []
+    warnings: list[str] = []
+    field_name = ""
+    for raw in lines[start + 1 :]:
+        line = raw.strip()
+        if m := _FIELD.match(line):
+            field_name = m["field"]
+            continue
+        text = line.lstrip("-* ").strip()
+        if not text:
+            continue
+        if field_name and field_name not in text:
+            text = f"{field_name}: {text}"
+        (warnings if "WARNING:" in text else errors).append(text)
+    return tuple(errors + warnings)
 
 
 def raise_for(result: Result, *, config_file: Path | str, what: str) -> None:

@@ -6,20 +6,31 @@ Behaviour relied on (reference: cli-interfaces.md §1 and §7, read from siderol
   global flags hang off each API command, not the root, so they must follow the subcommand; a
   talosctl without ``--nodes`` would fan out to every node talhelper wrote into the talosconfig.
 * talosctl exits 1 on *every* error, so failures are classified by their text
-  (``is_unreachable``, ``is_already_bootstrapped``, ``is_quorum_refusal``, …). A multi-node read
-  still prints what the answering nodes said and lists the others in a multierror
-  (``\t* <node>: <error>``): ``machine_statuses``/``etcd_statuses``/``server_versions`` return both
-  as a ``PerNode`` value instead of failing the whole read for one node down.
+  (``is_unreachable``, ``is_already_bootstrapped``, ``is_quorum_refusal``, …).
+* Multi-node reads do not fail uniformly (talos v1.11.6 ``pkg/machinery/client/reply.go``
+  ``FilterMessages``; ``cmd/talosctl/pkg/talos/helpers/resources.go`` ``ForEachResource``):
+  ``version``, ``etcd status|members|alarm list`` and ``service`` exit **0** when one node answers and
+  print a ``WARNING: N error(s) occurred:`` multierror (``\t* <node>: <error>``) on stderr for the
+  others; ``get`` resolves the resource type on the *first* node and aborts with nothing printed (and
+  no node name) when that one is down, and names no node in the errors of later ones. So per-node
+  truth never comes from the exit code: a node absent from the output did not answer (its WARNING
+  line, when there is one, is the reason), and ``get`` asks each silent node again on its own
+  (``PerNode``).
 * ``get -o json`` prints a *stream* of pretty-printed objects (keys ``node``, ``metadata``, ``spec``).
 * Tables (``etcd members``, ``etcd status``, ``upgrade --wait=false``) come from Go's tabwriter with a
   padding of 3: parse by header name, never by position (v1.11 inserted ``PROTOCOL``/``STORAGE``).
 * ``--wait`` (default true on upgrade/reboot/reset) cannot be combined with ``--insecure``; homeops
   always writes ``--wait=true|false`` explicitly.
-* Version gates (``client_version``): ``reboot --mode=force`` needs ≥1.12; ``upgrade --drain`` and
-  ``reboot --drain`` need ≥1.13; ``apply-config --mode=interactive`` is gone in 1.13 (and never works
-  unattended); in ≥1.13 ``upgrade --stage/--force`` only act in the legacy flow, so they need
-  ``legacy=True``; ``kubeconfig -`` (stdout) needs ≥1.10. With no client version known, only flags
-  valid in every supported version are built; the rest is a ``PlanError`` asking for it.
+* Version gates (``client_version``): ``reboot --mode=force`` needs ≥1.12; ``upgrade --reboot-mode
+  force`` exists only in the v1.13 LifecycleService flow (before, and with ``--legacy``, talosctl
+  refuses it: "invalid reboot mode"); ``upgrade --drain`` and ``reboot --drain`` need ≥1.13;
+  ``apply-config --mode=interactive`` is gone in 1.13 (and never works unattended); in ≥1.13
+  ``upgrade --stage/--force`` only act in the legacy flow, so they need ``legacy=True``;
+  ``kubeconfig -`` (stdout) needs ≥1.10. With no client version known, only flags valid in every
+  supported version are built; the rest is a ``PlanError`` asking for it.
+* talosctl ≥1.13 ``upgrade``: ``--drain`` defaults to true and turns ``--wait`` on (``upgrade.go``
+  v1.13.9 ``RunE``), so an upgrade that sends and returns (``wait=False``) is built with
+  ``--drain=false``; homeops' own waits then follow the reboot.
 """
 
 from __future__ import annotations
@@ -250,7 +261,7 @@ class Talosctl:
         argv = [*self._cmd(["upgrade"], node), "--image", image]
         argv += self._wait_flags(wait=wait, insecure=insecure, timeout=timeout, what="upgrade")
         if reboot_mode is not None:
-            argv += ["--reboot-mode", self._reboot_mode(reboot_mode, "upgrade")]
+            argv += ["--reboot-mode", self._upgrade_reboot_mode(reboot_mode, legacy=legacy)]
         if legacy:
             self._at_least(13, "upgrade --legacy")
             argv.append("--legacy")
@@ -263,10 +274,32 @@ class Talosctl:
                     hint="pass legacy=True to use it, or leave it off",
                 )
             argv.append(flag)
+        if drain is None and not wait and self._is_at_least(13):
+            drain = False  # --drain (default true in 1.13) would turn --wait back on
         if drain is not None:
             self._at_least(13, "upgrade --drain")
+            if drain and not wait:
+                raise PlanError(
+                    "talosctl upgrade --drain turns --wait on in talosctl ≥ 1.13; it cannot go with wait=False",
+                    hint="pass drain=False (homeops waits for the reboot itself) or wait=True",
+                )
             argv.append(f"--drain={'true' if drain else 'false'}")
         return argv
+
+    def _upgrade_reboot_mode(self, mode: str, *, legacy: bool) -> str:
+        # talos upgrade.go: up to v1.12 (and in the v1.13 --legacy/fallback flow) the mode is looked up
+        # in UpgradeRequest_RebootMode (DEFAULT, POWERCYCLE); only the v1.13 LifecycleService flow
+        # takes RebootRequest modes, which add FORCE.
+        if mode not in ("default", "powercycle", "force"):
+            raise PlanError(f"talosctl upgrade: reboot mode {mode!r} is not one of default, powercycle, force")
+        if mode == "force":
+            self._at_least(13, "upgrade --reboot-mode=force")
+            if legacy:
+                raise PlanError(
+                    "talosctl upgrade --reboot-mode=force does not exist in the legacy upgrade flow",
+                    hint="use default or powercycle with legacy=True",
+                )
+        return mode
 
     def _reboot_mode(self, mode: str, what: str) -> str:
         if mode not in ("default", "powercycle", "force"):
@@ -535,10 +568,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class PerNode(Generic[T]):
-    """A read fanned out to several nodes: facts from those that answered, an error for each that did not.
+    """A read fanned out to several nodes: facts from those that answered, a reason for each that did not.
 
-    talosctl prints what the answering nodes returned and exits 1 with a multierror listing the
-    rest, so one node down does not hide the others.
+    Whatever the exit code, a node absent from the output did not answer: ``errors`` holds its
+    WARNING/error text (or ``no answer`` when talosctl named no reason).
     """
 
     facts: Mapping[str, T]
@@ -550,7 +583,8 @@ class PerNode(Generic[T]):
 
     @property
     def unreachable(self) -> tuple[str, ...]:
-        return tuple(n for n, e in self.errors.items() if any(m in e.lower() for m in _UNREACHABLE))
+        """Every node that did not answer, in the order asked."""
+        return tuple(self.errors)
 
 
 # =========================================================================== parsers
@@ -612,7 +646,10 @@ def parse_version(text: str) -> dict[str, str]:
             node = m.group(1)
         elif (m := _TAG_LINE.match(line)) and node is not None:
             tags[node] = m.group(1)
-    if not tags and "Server:" in text:
+    # version.go prints "Client:" and "Server:" before it connects: when no node answers the Server
+    # block is empty (the reasons are on stderr). Lines in it without a NODE/Tag are not that.
+    server = text.split("Server:", 1)[1] if "Server:" in text else ""
+    if not tags and server.strip():
         raise UnexpectedOutput("talosctl version", f"no NODE/Tag pairs in the Server block: {excerpt(text)}")
     return tags
 
@@ -904,7 +941,10 @@ _NODE_ERROR = re.compile(r"^\s*\*\s*(?P<node>\S+?): (?P<msg>.+)$")
 
 
 def parse_node_errors(stderr: str) -> dict[str, str]:
-    """Per-node errors from talosctl's multierror (``N errors occurred:`` then ``\\t* <node>: <error>``)."""
+    """Per-node errors from talosctl's multierror (``N errors occurred:`` then ``\\t* <node>: <error>``).
+
+    The same text is an error (exit 1, every node failed) or a ``WARNING:`` (exit 0, some answered).
+    """
     errors: dict[str, str] = {}
     for line in strip_ansi(stderr).splitlines():
         if m := _NODE_ERROR.match(line):
@@ -1131,7 +1171,18 @@ def bootstrap(
     return "bootstrapped"
 
 
-def _fan_out(
+def _node_errors_and_facts(
+    result: Result, nodes: Sequence[str], *, what: str, parse: Callable[[str], Mapping[str, T]]
+) -> tuple[dict[str, T], dict[str, str]]:
+    label = ",".join(nodes)
+    errors = parse_node_errors(result.stderr)
+    if result.failed and not errors:
+        run_checked_result(result, what=what, node=label)  # nothing per node: the whole call failed; raises
+    facts = parsed(result, parse, target=label) if result.stdout.strip() else {}
+    return {n: facts[n] for n in nodes if n in facts}, errors
+
+
+def _filtered(
     runner: Runner,
     argv: Sequence[str],
     nodes: Sequence[str],
@@ -1140,23 +1191,59 @@ def _fan_out(
     parse: Callable[[str], Mapping[str, T]],
     timeout: float | None,
 ) -> PerNode[T]:
-    label = ",".join(nodes)
+    """A command whose replies go through FilterMessages: one call, WARNING lines for the silent nodes."""
     result = runner.run(list(argv), timeout=timeout)
-    errors = parse_node_errors(result.stderr) if result.failed else {}
-    if result.failed and not errors:
-        run_checked_result(result, what=what, node=label)  # the whole call failed: raises
-    facts = parsed(result, parse, target=label) if result.stdout.strip() else {}
-    missing = {n: "no answer" for n in nodes if n not in facts and n not in errors}
-    return PerNode({n: facts[n] for n in nodes if n in facts}, {**errors, **missing})
+    facts, errors = _node_errors_and_facts(result, nodes, what=what, parse=parse)
+    missing = {n: errors.get(n, "no answer") for n in nodes if n not in facts}
+    return PerNode(facts, missing)
+
+
+def _per_node_get(
+    runner: Runner,
+    argv_for: Callable[[Sequence[str]], list[str]],
+    nodes: Sequence[str],
+    *,
+    what: str,
+    parse: Callable[[str], Mapping[str, T]],
+    timeout: float | None,
+) -> PerNode[T]:
+    """``talosctl get`` on several nodes: one call, then one call per node that did not answer.
+
+    ``get`` aborts with nothing printed when ``nodes[0]`` is down and names no node in later errors,
+    so only a call of its own tells which node failed and why.
+    """
+    result = runner.run(argv_for(nodes), timeout=timeout)
+    facts: dict[str, T] = {}
+    if result.stdout.strip():
+        found = parsed(result, parse, target=",".join(nodes))
+        facts = {n: found[n] for n in nodes if n in found}
+    errors: dict[str, str] = {}
+    for node in nodes:
+        if node in facts:
+            continue
+        single = result if len(nodes) == 1 else runner.run(argv_for([node]), timeout=timeout)
+        answer = parsed(single, parse, target=node) if single.stdout.strip() else {}
+        if node in answer:
+            facts[node] = answer[node]
+        else:
+            errors[node] = _error_line(single) if single.failed else "no answer"
+    return PerNode({n: facts[n] for n in nodes if n in facts}, errors)
+
+
+def _error_line(result: Result) -> str:
+    """The error of a one-node call, without the multierror decoration."""
+    lines = [ln.strip().removeprefix("* ") for ln in strip_ansi(result.stderr).splitlines() if ln.strip()]
+    lines = [ln for ln in lines if not re.fullmatch(r"(?:WARNING: )?\d+ errors? occurred:", ln)]
+    return lines[-1] if lines else result.last_error_line()
 
 
 def machine_statuses(
     runner: Runner, tctl: Talosctl, nodes: Sequence[str], *, timeout: float | None = 30
 ) -> PerNode[MachineStatus]:
-    """MachineStatus of several nodes in one call; unreachable nodes land in ``errors``."""
-    return _fan_out(
+    """MachineStatus of several nodes (one call while all answer); the silent ones land in ``errors``."""
+    return _per_node_get(
         runner,
-        tctl.machine_status(nodes),
+        tctl.machine_status,
         nodes,
         what="talosctl get machinestatus",
         parse=parse_machine_status,
@@ -1164,10 +1251,24 @@ def machine_statuses(
     )
 
 
+def services(
+    runner: Runner, tctl: Talosctl, nodes: Sequence[str], id: str, *, timeout: float | None = 30
+) -> PerNode[ServiceInfo]:
+    """One service on several nodes, from ``get service <id>`` (same per-node rules as machine status)."""
+
+    def by_node(text: str) -> dict[str, ServiceInfo]:
+        return {node: info for (node, sid), info in parse_services_json(text).items() if sid == id}
+
+    def argv_for(some: Sequence[str]) -> list[str]:
+        return tctl.get("service", some, id=id)
+
+    return _per_node_get(runner, argv_for, nodes, what=f"talosctl get service {id}", parse=by_node, timeout=timeout)
+
+
 def server_versions(
     runner: Runner, tctl: Talosctl, nodes: Sequence[str], *, timeout: float | None = 30
 ) -> PerNode[str]:
-    return _fan_out(runner, tctl.version(nodes), nodes, what="talosctl version", parse=parse_version, timeout=timeout)
+    return _filtered(runner, tctl.version(nodes), nodes, what="talosctl version", parse=parse_version, timeout=timeout)
 
 
 def etcd_statuses(
@@ -1178,4 +1279,6 @@ def etcd_statuses(
     def by_node(text: str) -> dict[str, EtcdStatus]:
         return {s.node: s for s in parse_etcd_status(text)}
 
-    return _fan_out(runner, tctl.etcd_status(nodes), nodes, what="talosctl etcd status", parse=by_node, timeout=timeout)
+    return _filtered(
+        runner, tctl.etcd_status(nodes), nodes, what="talosctl etcd status", parse=by_node, timeout=timeout
+    )

@@ -89,6 +89,7 @@ class ClusterFacts:
     nodes: Mapping[str, NodeFacts] = field(default_factory=dict)  # by hostname
     etcd_leader: str | None = None
     kubernetes_version: str | None = None  # the lowest kubelet version seen
+    talosctl_client: str | None = None  # talosctl's own version: its flags differ (1.13 upgrade --drain)
 
 
 class Observer(Protocol):

@@ -1,9 +1,11 @@
 """``ClusterObserver``: the facts of ``homeops.operations.facts``, collected with the tool adapters.
 
 One look costs few commands whatever the cluster size: machine status and versions of many nodes
-come from one multi-node ``talosctl`` call each (talosctl prints what the reachable nodes answered and
-exits 1 naming the others), Kubernetes nodes from one ``kubectl get nodes``. Boot IDs need one
-``talosctl read`` per node and are only read when a wait needs them.
+come from one multi-node ``talosctl`` call each, Kubernetes nodes from one ``kubectl get nodes``.
+Per-node truth never comes from talosctl's exit code (see ``adapters.talosctl``): ``version`` and
+``etcd status`` exit 0 with a WARNING for a silent node, and ``get`` aborts when the first node is
+down, so a node that did not answer is asked again on its own and reported unreachable with its
+own reason. Boot IDs need one ``talosctl read`` per node and are only read when a wait needs them.
 """
 
 from __future__ import annotations
@@ -11,11 +13,9 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from homeops.adapters import kubectl as k
 from homeops.adapters import talosctl as t
-from homeops.adapters._parse import UnexpectedOutput
 from homeops.errors import CommandError, ConnectionFailed
 from homeops.inventory.model import CustomGate, Inventory, Node
 from homeops.inventory.versions import Version
@@ -55,6 +55,16 @@ class ClusterObserver:
         self.tctl = t.Talosctl(inventory.cluster.talosconfig)
         self.kctl = k.Kubectl(inventory.cluster.kubeconfig)
         self._by_ip = {ip: n for n in inventory.nodes for ip in (n.ip, *n.ips)}
+        self._client: tuple[str | None] | None = None
+
+    def talosctl_client(self) -> str | None:
+        """talosctl's own version (``version --client --short``), asked once per observer, i.e. per run."""
+        if self._client is None:
+            try:
+                self._client = (t.client_version(self.local, self.tctl, timeout=self.timeout),)
+            except (CommandError, ConnectionFailed):
+                self._client = (None,)  # planners then build only flags every version accepts
+        return self._client[0]
 
     # ------------------------------------------------------------------------------------ talos
 
@@ -65,20 +75,18 @@ class ClusterObserver:
         if not nodes:
             return {}
         ips = [n.ip for n in nodes]
-        status_result = self._run(self.tctl.machine_status(ips))
-        statuses = _parse_partial(status_result, t.parse_machine_status)
-        tags: dict[str, str] = {}
-        if versions and statuses:
-            tags = _parse_partial(self._run(self.tctl.version(ips)), t.parse_version)
+        statuses = t.machine_statuses(self.local, self.tctl, ips, timeout=self.timeout)
+        answering = [ip for ip in ips if ip in statuses.facts]
+        tags: t.PerNode[str] = t.PerNode({})
+        if versions and answering:
+            tags = t.server_versions(self.local, self.tctl, answering, timeout=self.timeout)
         out: dict[str, NodeFacts] = {}
         for node in nodes:
-            status = statuses.get(node.ip)
-            if status is None and len(nodes) == 1 and len(statuses) == 1:
-                status = next(iter(statuses.values()))
+            status = statuses.facts.get(node.ip)
             if status is None:
-                out[node.hostname] = NodeFacts(node.hostname, node.ip, False, detail=_why(status_result, node.ip))
+                reason = _first_line(statuses.errors.get(node.ip, "no answer"))
+                out[node.hostname] = NodeFacts(node.hostname, node.ip, False, detail=reason)
                 continue
-            version = tags.get(node.ip) or (next(iter(tags.values())) if len(nodes) == 1 and tags else None)
             boot = None
             if boot_ids:
                 try:
@@ -93,7 +101,7 @@ class ClusterObserver:
                 True,
                 stage=status.stage,
                 ready=status.ready,
-                version=version,
+                version=tags.facts.get(node.ip),
                 boot_id=boot,
                 detail=f"unmet: {unmet}" if unmet else "",
             )
@@ -111,8 +119,7 @@ class ClusterObserver:
     def etcd(self) -> EtcdFacts:
         cps = self.inventory.control_planes
         ips = [n.ip for n in cps]
-        result = self._run(self.tctl.etcd_status(ips))
-        statuses = _parse_partial(result, t.parse_etcd_status, empty=list)
+        statuses = t.etcd_statuses(self.local, self.tctl, ips, timeout=self.timeout)
         members: list[t.EtcdMember] = []
         for ip in ips:
             try:
@@ -122,24 +129,29 @@ class ClusterObserver:
                 continue
         else:
             raise ConnectionFailed("no control plane answered `talosctl etcd members`", hint="check the control planes")
-        by_id = {s.member_id: s for s in statuses}
+        by_id = {s.member_id: s for s in statuses.facts.values()}
         # A member can be listed and even answer `etcd status` while Talos reports its etcd service
         # unhealthy (still joining, or failing its health check): both must be green.
-        services = _parse_partial(self._run(self.tctl.get("service", ips, id="etcd")), t.parse_services_json)
-        health = {node: info for (node, sid), info in services.items() if sid == "etcd"}
+        services = t.services(self.local, self.tctl, ips, "etcd", timeout=self.timeout)
         ip_of = {n.hostname: n.ip for n in cps}
-        leader_id = next((s.leader_id for s in statuses if s.leader_id and s.leader_id != "0" * 16), None)
+        leader_id = next((s.leader_id for s in by_id.values() if s.leader_id and s.leader_id != "0" * 16), None)
         facts: list[EtcdMemberFacts] = []
         leader = None
         for member in members:
+            ip = ip_of.get(member.hostname, "")
             status = by_id.get(member.id)
-            service = health.get(ip_of.get(member.hostname, ""))
+            service = services.facts.get(ip)
             if status is None:
-                facts.append(EtcdMemberFacts(member.hostname, member.id, False, "no status (not answering)"))
+                why = statuses.errors.get(ip) or services.errors.get(ip) or "no status"
+                facts.append(EtcdMemberFacts(member.hostname, member.id, False, f"not answering: {_first_line(why)}"))
             elif status.errors:
                 facts.append(EtcdMemberFacts(member.hostname, member.id, False, "; ".join(status.errors)))
             elif service is None or not service.running or service.health != "OK":
-                seen = f"service etcd {service.state}, health {service.health}" if service else "no etcd service"
+                seen = (
+                    f"service etcd {service.state}, health {service.health}"
+                    if service
+                    else f"service etcd unknown: {_first_line(services.errors.get(ip, 'no answer'))}"
+                )
                 facts.append(EtcdMemberFacts(member.hostname, member.id, False, seen))
             else:
                 facts.append(EtcdMemberFacts(member.hostname, member.id, True))
@@ -227,7 +239,9 @@ def cluster_facts(observer: Observer, inventory: Inventory) -> ClusterFacts:
         kubernetes = str(parsed[0]) if parsed else None
     except (CommandError, ConnectionFailed):
         pass
-    return ClusterFacts(nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes)
+    ask_client = getattr(observer, "talosctl_client", None)  # not part of the Observer protocol: test fakes lack it
+    client = ask_client() if callable(ask_client) else None
+    return ClusterFacts(nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes, talosctl_client=client)
 
 
 def _is_version(text: str) -> bool:
@@ -236,29 +250,6 @@ def _is_version(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _parse_partial(result: Result, parser: Callable[[str], Any], *, empty: Callable[[], Any] = dict) -> Any:
-    """Parse what the reachable nodes printed even when talosctl exited 1 for the others."""
-    if not result.stdout.strip():
-        if result.ok:
-            return empty()
-        if t.is_unreachable(result) or "rpc error" in result.stderr or "error" in result.stderr.lower():
-            return empty()
-        result.check()
-    try:
-        return parser(result.stdout)
-    except UnexpectedOutput:
-        if result.ok:
-            raise
-        return empty()
-
-
-def _why(result: Result, ip: str) -> str:
-    for line in (result.stderr + "\n" + result.stdout).splitlines():
-        if ip in line:
-            return _first_line(line.strip())
-    return result.last_error_line() if result.failed else "no answer"
 
 
 def _first_line(text: str) -> str:

@@ -54,8 +54,9 @@ def _stamp(now: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
 
 
-def _talosctl(inventory: Inventory) -> Talosctl:
-    return Talosctl(inventory.cluster.talosconfig)
+def _talosctl(inventory: Inventory, facts: ClusterFacts | None = None) -> Talosctl:
+    client = facts.talosctl_client if facts else None  # decides version-dependent flags (1.13: --drain=false)
+    return Talosctl(inventory.cluster.talosconfig, client_version=client)
 
 
 def _selected(inventory: Inventory, names: Sequence[str]) -> tuple[Node, ...]:
@@ -268,7 +269,7 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
     steps: list[Step] = []
     batch = 0
     snapshot_done = False
-    tctl = _talosctl(inventory)
+    tctl = _talosctl(inventory, facts)
     gates_after = cluster_gates(inventory)
     for hop in hops:
         movers = [n for n in selected if hop in paths.get(n.hostname, ())]

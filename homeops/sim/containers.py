@@ -10,9 +10,15 @@ file. ``endpoints`` gives per host ``{address, port, identity, known_hosts}`` �
 Hosts can be failed the ways real ones fail: ``stop`` (host down: connection refused), ``pause``
 (hung: connect times out), ``recreate`` (reinstalled: same address and port, new host key).
 
-testcontainers' Ryuk reaper is disabled (it would pull an image from a registry); containers carry
-the label ``homeops.sim.hosts`` (and their owner process) and ``close()`` removes them;
-``remove_stale()`` removes those whose owner died without cleaning up, and only those.
+Ports: Docker picks each host port itself (``127.0.0.1`` with no port), so hosts started in
+parallel — or by other processes — never race for one; the port is read back and pinned from then
+on. Docker gives a restarted container a *new* random port, so ``start_again`` brings a stopped host
+back as a fresh container bound to the pinned port, carrying over its ``/etc/ssh`` (same host key).
+
+Containers carry the label ``homeops.sim.hosts`` (and their owner process and this set's run id)
+and ``close()`` removes them; a start that fails for one host removes every container of the set,
+started or only created. ``remove_stale()`` removes those whose owner died without cleaning up, and
+only those. No Docker engine is ``DockerUnavailable``; any other failure is a plain ``SimError``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -84,6 +91,27 @@ def generate_client_key(directory: Path) -> tuple[Path, str]:
     return path, line
 
 
+class DockerUnavailable(SimError):
+    """No Docker engine answers (only this means "Docker is not available")."""
+
+
+@dataclass(frozen=True)
+class HostContainer:
+    """One running host container (docker-py), with the few calls tests and failures need."""
+
+    wrapped: Any
+
+    def exec(self, command: list[str]) -> tuple[int, bytes]:
+        result = self.wrapped.exec_run(command)
+        return int(result.exit_code), bytes(result.output or b"")
+
+    def get_wrapped_container(self) -> Any:
+        return self.wrapped
+
+    def get_container_id(self) -> str:
+        return str(self.wrapped.id)
+
+
 def _docker_client() -> Any:
     import docker
 
@@ -91,7 +119,7 @@ def _docker_client() -> Any:
         client = docker.from_env()
         client.ping()
     except Exception as exc:  # docker raises several unrelated types for "no engine"
-        raise SimError(
+        raise DockerUnavailable(
             f"no Docker engine reachable ({' '.join(str(exc).split())[:160]})",
             hint="start dockerd (scripts/test does), or run the simulator without --hosts",
         ) from exc
@@ -149,22 +177,21 @@ class SimHosts:
         self.image = image
         #: Label on every container; ``persistent`` sims (``inv sim.up --hosts``) are never "stale".
         self.owner = "persistent" if persistent else _owner()
+        #: Labels every container of this set, so a failed start can find even the ones never started.
+        self.run_id = uuid.uuid4().hex
         self.known_hosts = self.workdir / "known_hosts"
         self.identity, self._public_key = generate_client_key(self.workdir / "client")
-        self._containers: dict[str, Any] = {}
+        self._containers: dict[str, HostContainer] = {}
         self._ports: dict[str, int] = {}
         self.endpoints: dict[str, HostEndpoint] = {}
         self._lock = threading.Lock()
+        self._client: Any = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> dict[str, HostEndpoint]:
-        """Start every host (in parallel) and wait until each sshd answers."""
-        from testcontainers.core.config import testcontainers_config
-
-        # Ryuk would be pulled from a registry; we label and remove our containers ourselves.
-        testcontainers_config.ryuk_disabled = True
-        client = _docker_client()
+        """Start every host (in parallel) and wait until each sshd answers; all or nothing."""
+        self._client = client = _docker_client()
         try:
             client.images.get(self.image)
         except Exception as exc:
@@ -174,33 +201,59 @@ class SimHosts:
             ) from exc
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.known_hosts.touch()
+        failures: dict[str, BaseException] = {}
         with ThreadPoolExecutor(max_workers=max(1, len(self.kinds))) as pool:
-            list(pool.map(self._start_one, self.kinds))
+            futures = {name: pool.submit(self._start_one, name) for name in self.kinds}
+            for name, future in futures.items():
+                error = future.exception()
+                if error is not None:
+                    failures[name] = error
+        if failures:
+            self._discard_all()
+            name, first = next(iter(failures.items()))
+            reason = " ".join(str(first).split())[:200] or type(first).__name__
+            raise SimError(
+                f"simulated host {name} did not start ({reason}); every host container of this start was removed",
+                hint="see `docker ps -a --filter label=homeops.sim.hosts`; run it again",
+            ) from first
         self._save()
         return dict(self.endpoints)
 
-    def _start_one(self, name: str, port: int | None = None) -> HostEndpoint:
-        from testcontainers.core.container import DockerContainer
-
-        container = (
-            DockerContainer(self.image)
-            .with_env("HOMEOPS_AUTHORIZED_KEY", self._public_key)
-            .with_env("HOMEOPS_SIM_HOST", name)
-            .with_volume_mapping(str(self.sim_dir), hostimage.STATE_MOUNT, "rw")
-            .with_volume_mapping(str(SIM_LIB), hostimage.SIM_LIB_MOUNT, "ro")
-            .with_kwargs(labels={LABEL: "1", f"{LABEL}.name": name, f"{LABEL}.owner": self.owner}, hostname=name)
+    def _create(self, name: str, port: int | None, etc_ssh: bytes | None = None) -> HostContainer:
+        """Create and start one host container; ``port=None`` lets Docker pick a free host port."""
+        labels = {LABEL: "1", f"{LABEL}.name": name, f"{LABEL}.owner": self.owner, f"{LABEL}.run": self.run_id}
+        created = self._client.containers.create(
+            self.image,
+            environment={"HOMEOPS_AUTHORIZED_KEY": self._public_key, "HOMEOPS_SIM_HOST": name},
+            volumes={
+                str(self.sim_dir): {"bind": hostimage.STATE_MOUNT, "mode": "rw"},
+                str(SIM_LIB): {"bind": hostimage.SIM_LIB_MOUNT, "mode": "ro"},
+            },
+            labels=labels,
+            hostname=name,
+            # 127.0.0.1 only: a simulated root login must never be reachable from the network.
+            ports={"22/tcp": ("127.0.0.1", port)},
+            detach=True,
         )
-        # 127.0.0.1 only: a simulated root login must never be reachable from the network. The port is
-        # pinned (not Docker's random pick) so a stopped and restarted host keeps its address.
-        container.ports["22/tcp"] = ("127.0.0.1", port or _free_port())  # type: ignore[assignment]
-        container.start()
         try:
-            host_port = int(container.get_exposed_port(22))
-            _wait_for_banner("127.0.0.1", host_port, READY_TIMEOUT, name)
-            host_key = self._read_host_key(container, name)
+            if etc_ssh is not None:
+                created.put_archive("/etc", etc_ssh)  # the host key survives, as across a reboot
+            created.start()
         except BaseException:
-            container.stop()
+            with contextlib.suppress(Exception):
+                created.remove(force=True)  # created but not started (e.g. its port is taken)
             raise
+        return HostContainer(created)
+
+    def _start_one(self, name: str, port: int | None = None, etc_ssh: bytes | None = None) -> HostEndpoint:
+        container = self._create(name, port, etc_ssh)
+        with self._lock:
+            self._containers[name] = container  # known before it is ready, so a failure removes it
+        wrapped = container.wrapped
+        wrapped.reload()
+        host_port = int(wrapped.ports["22/tcp"][0]["HostPort"])
+        _wait_for_banner("127.0.0.1", host_port, READY_TIMEOUT, name)
+        host_key = self._read_host_key(container, name)
         endpoint = HostEndpoint(
             name=name,
             kind=self.kinds[name],
@@ -211,13 +264,26 @@ class SimHosts:
             container_id=container.get_container_id(),
         )
         with self._lock:
-            self._containers[name] = container
             self._ports[name] = host_port
             self.endpoints[name] = endpoint
             self._write_known_host(name, host_port, host_key)
         return endpoint
 
-    def _read_host_key(self, container: Any, name: str) -> str:
+    def _discard_all(self) -> None:
+        """Remove every container of this set: those we hold and any other carrying our run id."""
+        with self._lock:
+            held = list(self._containers.values())
+            self._containers.clear()
+            self.endpoints.clear()
+        for container in held:
+            with contextlib.suppress(Exception):
+                container.wrapped.remove(force=True)
+        with contextlib.suppress(Exception):
+            for found in self._client.containers.list(all=True, filters={"label": f"{LABEL}.run={self.run_id}"}):
+                with contextlib.suppress(Exception):
+                    found.remove(force=True)
+
+    def _read_host_key(self, container: HostContainer, name: str) -> str:
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             code, output = container.exec(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"])
@@ -240,7 +306,7 @@ class SimHosts:
 
     # -- failures --------------------------------------------------------------------------------
 
-    def _container(self, name: str) -> Any:
+    def _container(self, name: str) -> HostContainer:
         try:
             return self._containers[name]
         except KeyError:
@@ -249,20 +315,33 @@ class SimHosts:
 
     def stop(self, name: str) -> None:
         """Host down: the container stops, its port refuses connections."""
-        self._container(name).get_wrapped_container().stop(timeout=1)
+        self._container(name).wrapped.stop(timeout=1)
 
     def start_again(self, name: str) -> None:
-        """Bring a stopped host back on the same port (and, as after a reboot, the same host key)."""
-        wrapped = self._container(name).get_wrapped_container()
-        wrapped.start()
-        _wait_for_banner("127.0.0.1", self._ports[name], READY_TIMEOUT, name)
+        """Bring a stopped host back on the same port and, as after a reboot, with the same host key.
+
+        Docker would give the restarted container a new random port, so a new container is bound to
+        the pinned one and gets the old container's ``/etc/ssh``.
+        """
+        old = self._container(name).wrapped
+        chunks, _ = old.get_archive("/etc/ssh")
+        etc_ssh = b"".join(chunks)
+        old.remove(force=True)
+        try:
+            self._start_one(name, self._ports[name], etc_ssh)
+        except BaseException as exc:
+            raise SimError(
+                f"simulated host {name} could not come back on 127.0.0.1:{self._ports[name]} "
+                f"({' '.join(str(exc).split())[:160]})"
+            ) from exc
+        self._save()
 
     def pause(self, name: str) -> None:
         """Host hung: TCP connects, SSH never answers."""
-        self._container(name).get_wrapped_container().pause()
+        self._container(name).wrapped.pause()
 
     def unpause(self, name: str) -> None:
-        self._container(name).get_wrapped_container().unpause()
+        self._container(name).wrapped.unpause()
 
     def recreate(self, name: str, *, update_known_hosts: bool = False) -> HostEndpoint:
         """Host reinstalled: a new container on the same port with a NEW host key.
@@ -271,7 +350,7 @@ class SimHosts:
         """
         old_key = _known_key(self.known_hosts, self._ports[name])
         port = self._ports[name]
-        self._container(name).stop()
+        self._container(name).wrapped.remove(force=True)
         endpoint = self._start_one(name, port)
         if not update_known_hosts and old_key is not None:
             with self._lock:
@@ -288,7 +367,7 @@ class SimHosts:
             self._containers.clear()
         for container in containers:
             with contextlib.suppress(Exception):  # already gone is fine when tearing down
-                container.stop()
+                container.wrapped.remove(force=True)
         endpoints = self.sim_dir / ENDPOINTS_FILE
         endpoints.unlink(missing_ok=True)
 
@@ -307,12 +386,6 @@ def load_endpoints(sim_dir: str | Path) -> dict[str, HostEndpoint]:
         return {}
     data = json.loads(path.read_text())
     return {name: HostEndpoint(**values) for name, values in data.items()}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_banner(address: str, port: int, timeout: float, name: str) -> None:
@@ -351,4 +424,13 @@ def host_kinds(hosts: Iterable[Any]) -> dict[str, str]:
     return {h.name: h.kind for h in hosts}
 
 
-__all__ = ["HostEndpoint", "SimHosts", "generate_client_key", "host_kinds", "load_endpoints", "remove_stale"]
+__all__ = [
+    "DockerUnavailable",
+    "HostContainer",
+    "HostEndpoint",
+    "SimHosts",
+    "generate_client_key",
+    "host_kinds",
+    "load_endpoints",
+    "remove_stale",
+]

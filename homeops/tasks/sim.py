@@ -113,16 +113,18 @@ def _version_option(value: str | None, flag: str) -> str | None:
 
 
 def _start_hosts(inv: Any, store: Any, say: Any) -> None:
-    try:
-        from homeops.sim.containers import SimHosts, host_kinds
+    from homeops.sim.containers import DockerUnavailable, SimHosts, host_kinds
 
+    try:
         # persistent: the containers outlive this `inv` process (later commands reach them over SSH)
         # and are never "stale"; `inv sim.down` removes them.
         sim_hosts = SimHosts(store.dir, host_kinds(inv.hosts), workdir=store.dir / "ssh", persistent=True)
         endpoints = sim_hosts.start()
-    except Exception as exc:  # no Docker, no image, …: the shims still work, and we say so
+    except Exception as exc:  # the shims still work, and we say why the containers are not there
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-        say(f"Docker is not available ({reason}); {LOCAL_HOSTS}")
+        # Only a missing engine is "Docker is not available"; a failed start (port, image) says what failed.
+        what = "Docker is not available" if isinstance(exc, DockerUnavailable) else "host containers did not start"
+        say(f"{what} ({reason}); {LOCAL_HOSTS}")
         return
     with store.transaction() as state:
         state["hosts_transport"] = {

@@ -60,6 +60,8 @@ def test_flux_reconcile_argv() -> None:
     assert flux.reconcile("source git", "flux-system")[:5] == ["flux", "reconcile", "source", "git", "flux-system"]
     with pytest.raises(PlanError, match="no --with-source"):
         flux.reconcile("source git", "flux-system", with_source=True)
+    # flux2 v2.7.0 cmd/flux/reconcile_source_chart.go registers --with-source ("reconcile HelmChart source")
+    assert flux.reconcile("source chart", "flux-system-podinfo", with_source=True)[-1] == "--with-source"
     with pytest.raises(PlanError, match="not one of"):
         flux.reconcile("deployment", "x")
     with pytest.raises(PlanError, match="object name"):

@@ -55,15 +55,29 @@ def test_talosctl_command_flag_access() -> None:
 
 
 def test_run_genconfig_config_issues_become_config_error() -> None:
+    """talhelper v3.1.16 pkg/config/loader.go: issues grouped under ``field: "<name>"`` lines (not issues
+    themselves), each message ``  * …`` (validator.go formatError); genconfig.go then log.Fatalf's
+    "failed to parse config file: please fix issues with your config file"."""
     issues = (
-        "There are issues with your Talhelper config file:\n- field: 'nodes[0].ipAddress' is required\n- field: x\n"
+        "There are issues with your Talhelper config file:\n"
+        'field: "clusterName"\n'
+        '  * "clusterName" is required to be not empty\n'
+        'field: "nodes[0].ipAddress"\n'
+        "  * WARNING: no IP address set\n"
+        'field: "endpoint"\n'
+        '  * "endpoint" is required to be not empty\n'
     )
-    fatal = "2025/09/01 10:00:00 please fix issues with your config file\n"
+    fatal = "2025/09/01 10:00:00 failed to parse config file: please fix issues with your config file\n"
+    assert th.config_issues(issues) == (
+        '"clusterName" is required to be not empty',
+        '"endpoint" is required to be not empty',
+        "nodes[0].ipAddress: WARNING: no IP address set",
+    )
     runner = FakeRunner().on("genconfig", (1, issues, fatal))
     with pytest.raises(ConfigError) as info:
         th.run_genconfig(runner, "talos/talconfig.yaml", out_dir="o")
     message = str(info.value)
-    assert message.startswith("talos/talconfig.yaml: field: 'nodes[0].ipAddress' is required (+1 more)")
+    assert message.startswith('talos/talconfig.yaml: "clusterName" is required to be not empty (+2 more)')
     assert "\n" not in message
 
 

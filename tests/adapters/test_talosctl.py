@@ -129,6 +129,34 @@ def test_drain_needs_1_13() -> None:
     assert tc("v1.13.0-alpha.2").reboot("10.0.0.11", drain=True)[-1] == "--drain=true"
 
 
+def test_upgrade_without_wait_passes_drain_false_to_a_1_13_client() -> None:
+    """talos v1.13.9 cmd/talosctl/cmd/talos/upgrade.go RunE: ``--drain`` defaults to true and sets
+    ``wait = true``, so ``--wait=false`` alone would block until the node is back (and drain it)."""
+    argv = tc("v1.13.9").upgrade("10.0.0.11", IMAGE)
+    assert argv[-2:] == ["--wait=false", "--drain=false"]
+    assert not any(a.startswith("--drain") for a in tc("v1.12.11").upgrade("10.0.0.11", IMAGE))
+    assert not any(a.startswith("--drain") for a in tc("v1.13.9").upgrade("10.0.0.11", IMAGE, wait=True))
+    with pytest.raises(PlanError, match="turns --wait on"):
+        tc("v1.13.9").upgrade("10.0.0.11", IMAGE, drain=True)
+    # --drain is parsed in RunE before the --legacy branch: the legacy flow needs it too
+    assert tc("v1.13.9").upgrade("10.0.0.11", IMAGE, legacy=True)[-1] == "--drain=false"
+
+
+def test_upgrade_reboot_mode_force_only_in_the_1_13_flow() -> None:
+    """talos v1.12.11/v1.11.6 upgrade.go: the mode is looked up in UpgradeRequest_RebootMode (DEFAULT,
+    POWERCYCLE) — "invalid reboot mode: force"; v1.13.9 takes RebootRequest modes (with FORCE) except
+    in upgradeLegacy, which still uses UpgradeRequest_RebootMode."""
+    with pytest.raises(PlanError, match=r"≥ 1\.13"):
+        tc("v1.12.11").upgrade("10.0.0.11", IMAGE, reboot_mode="force")
+    with pytest.raises(PlanError, match="client version is unknown"):
+        tc(None).upgrade("10.0.0.11", IMAGE, reboot_mode="force")
+    with pytest.raises(PlanError, match="legacy upgrade flow"):
+        tc("v1.13.9").upgrade("10.0.0.11", IMAGE, reboot_mode="force", legacy=True)
+    argv = tc("v1.13.9").upgrade("10.0.0.11", IMAGE, reboot_mode="force")
+    assert argv[argv.index("--reboot-mode") + 1] == "force"
+    assert "powercycle" in tc("v1.12.11").upgrade("10.0.0.11", IMAGE, reboot_mode="powercycle")
+
+
 def test_legacy_flags_in_1_13_need_legacy_flow() -> None:
     with pytest.raises(PlanError, match="legacy"):
         tc("v1.13.9").upgrade("10.0.0.11", IMAGE, force=True)
@@ -293,7 +321,7 @@ def test_snapshot_helper_and_version_helpers() -> None:
         FakeRunner()
         .on("etcd snapshot", (0, snap["stdout"], ""))
         .on(r"^talosctl version --talosconfig", (0, ver["stdout"], ""))
-        .on("version --client", (0, "Client:\n\tTalos v1.11.6\n", ""))
+        .on("version --client", (0, "Client:\nTalos v1.11.6\n", ""))
     )
     info = t.etcd_snapshot(runner, tc(), "10.10.0.20", "/backups/db.snapshot")
     assert (info.bytes, info.revision, info.keys) == (2015264, 4193, 1287)
@@ -364,22 +392,93 @@ def test_service_json_and_version_tuple() -> None:
     assert t.version_tuple("v1.13.0-alpha.2") == (1, 13) and t.version_tuple("1.9.6") == (1, 9)
 
 
-def test_fan_out_keeps_answers_from_nodes_that_answered() -> None:
-    fx = fixture("machine_status", "v1.13_three_nodes_one_booting")
-    objs = [o for o in fx["stdout"].split("}\n{") if '"node": "10.10.0.21"' not in o]
-    stdout = "}\n{".join(objs)
-    assert '"10.10.0.21"' not in stdout and stdout.count('"node"') == 2
-    stderr = (
-        "error getting resources: 1 error occurred:\n\t* 10.10.0.21: rpc error: code = Unavailable desc = "
-        "connection error: dial tcp 10.10.0.21:50000: connect: no route to host\n\n"
+def _dial_error(ip: str) -> str:
+    """What apid answers for a node it cannot reach (a gRPC Unavailable with the dial error)."""
+    return (
+        'rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: '
+        f'dial tcp {ip}:50000: connect: no route to host"'
     )
-    runner = FakeRunner().on("get machinestatus", (1, stdout, stderr))
-    out = t.machine_statuses(runner, tc(), ["10.10.0.20", "10.10.0.21", "10.10.0.22", "10.10.0.23"])
+
+
+def _statuses_without(*missing: str) -> str:
+    fx = fixture("machine_status", "v1.13_three_nodes_one_booting")
+    objs = fx["stdout"].split("}\n{")
+    kept = [o for o in objs if not any(f'"node": "{ip}"' in o for ip in missing)]
+    return "}\n{".join(kept) if kept and len(kept) < len(objs) else fx["stdout"]
+
+
+def _one_status(ip: str) -> str:
+    fx = fixture("machine_status", "v1.13_three_nodes_one_booting")
+    obj = next(o for o in t.parse_json_stream(fx["stdout"], what="x") if o["node"] == ip)
+    return json.dumps(obj, indent=4, sort_keys=True) + "\n"
+
+
+def test_get_with_the_first_node_down_asks_each_node_on_its_own() -> None:
+    """talos v1.11.6 cmd/talosctl/pkg/talos/helpers/resources.go ForEachResource: the resource type is
+    resolved on nodes[0] first; when it is down, nothing is printed for any node, the error carries
+    no node prefix, and talosctl exits 1. Only a call per node tells which one is down."""
+    nodes = ["10.10.0.20", "10.10.0.21", "10.10.0.22"]
+    runner = (
+        FakeRunner()
+        .on(r"get machinestatus .*--nodes 10\.10\.0\.20,", (1, "", _dial_error("10.10.0.20") + "\n"))
+        .on(r"get machinestatus .*--nodes 10\.10\.0\.20 ", (1, "", _dial_error("10.10.0.20") + "\n"))
+        .on(r"get machinestatus .*--nodes 10\.10\.0\.21 ", (0, _one_status("10.10.0.21"), ""))
+        .on(r"get machinestatus .*--nodes 10\.10\.0\.22 ", (0, _one_status("10.10.0.22"), ""))
+    )
+    out = t.machine_statuses(runner, tc(), nodes)
+    assert sorted(out.facts) == ["10.10.0.21", "10.10.0.22"]
+    assert out.unreachable == ("10.10.0.20",)
+    assert "dial tcp 10.10.0.20:50000: connect: no route to host" in out.errors["10.10.0.20"]
+    assert len(runner.calls) == 4  # the multi-node call, then one per node
+
+
+def test_get_with_a_later_node_down_keeps_the_answers_and_asks_only_that_node() -> None:
+    """ForEachResource (v1.11.6) + get.go: answered nodes print; the later node's error is collected in a
+    multierror of bare gRPC errors (no node name) and talosctl exits 1."""
+    stderr = "1 error occurred:\n\t* " + _dial_error("10.10.0.21") + "\n\n"
+    runner = (
+        FakeRunner()
+        .on(r"get machinestatus .*--nodes 10\.10\.0\.20,", (1, _statuses_without("10.10.0.21"), stderr))
+        .on(r"get machinestatus .*--nodes 10\.10\.0\.21 ", (1, "", _dial_error("10.10.0.21") + "\n"))
+    )
+    out = t.machine_statuses(runner, tc(), ["10.10.0.20", "10.10.0.21", "10.10.0.22"])
+    assert sorted(out.facts) == ["10.10.0.20", "10.10.0.22"] and out.facts["10.10.0.22"].stage == "upgrading"
+    assert out.unreachable == ("10.10.0.21",) and "10.10.0.21:50000" in out.errors["10.10.0.21"]
+    assert len(runner.calls) == 2
+
+
+def test_filtered_commands_exit_0_with_a_warning_for_the_node_that_did_not_answer() -> None:
+    """talos v1.11.6 pkg/machinery/client/reply.go FilterMessages + cmd/talosctl/cmd/talos/etcd.go and
+    version.go: with one node answering, the others become ``WARNING: <multierror>`` on stderr (pkg/cli
+    output.go Warning) and the command exits 0. The node absent from stdout is unreachable, with the
+    WARNING text as its reason — not "no answer", and whatever the exit code."""
+    status = fixture("etcd_status", "v1.11_code_three_nodes_one_error")
+    rows = [ln for ln in status["stdout"].splitlines(keepends=True) if "10.10.0.21" not in ln]
+    warning = "WARNING: 1 error occurred:\n\t* 10.10.0.21: " + _dial_error("10.10.0.21") + "\n\n\n"
+    version = fixture("version", "v1.11_two_nodes_mixed")["stdout"].split("\tNODE:        10.10.0.21")[0]
+    runner = FakeRunner().on("etcd status", (0, "".join(rows), warning)).on("version", (0, version, warning))
+    nodes = ["10.10.0.20", "10.10.0.21", "10.10.0.22"]
+    out = t.etcd_statuses(runner, tc(), nodes)
     assert sorted(out.facts) == ["10.10.0.20", "10.10.0.22"]
-    assert out.facts["10.10.0.22"].stage == "upgrading"
-    assert out.unreachable == ("10.10.0.21",)
-    assert out.errors["10.10.0.23"] == "no answer" and not out.ok
-    assert runner.calls[0].argv[6] == "10.10.0.20,10.10.0.21,10.10.0.22,10.10.0.23"
+    assert out.unreachable == ("10.10.0.21",) and out.errors["10.10.0.21"] == _dial_error("10.10.0.21")
+    tags = t.server_versions(runner, tc(), ["10.10.0.20", "10.10.0.21"])
+    assert tags.facts == {"10.10.0.20": "v1.11.6"} and tags.unreachable == ("10.10.0.21",)
+    assert len(runner.calls) == 2
+
+
+def test_version_with_every_node_down_reports_each_instead_of_raising() -> None:
+    """version.go (v1.11.6) prints ``Client:`` and ``Server:`` before it connects; when no node answers
+    FilterMessages returns nil and the command fails with "error getting version: <multierror>"."""
+    client = fixture("version", "v1.11_two_nodes_mixed")["stdout"].split("Server:")[0]
+    stderr = (
+        "error getting version: 2 errors occurred:\n"
+        f"\t* 10.10.0.20: {_dial_error('10.10.0.20')}\n\t* 10.10.0.21: {_dial_error('10.10.0.21')}\n\n\n"
+    )
+    runner = FakeRunner().on("version", (1, client + "Server:\n", stderr))
+    assert t.parse_version(client + "Server:\n") == {}
+    out = t.server_versions(runner, tc(), ["10.10.0.20", "10.10.0.21"])
+    assert out.facts == {} and out.unreachable == ("10.10.0.20", "10.10.0.21")
+    assert "10.10.0.21:50000" in out.errors["10.10.0.21"]
 
 
 def test_fan_out_whole_call_failure_raises() -> None:

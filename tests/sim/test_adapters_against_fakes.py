@@ -236,7 +236,15 @@ def test_talhelper_adapter_on_the_example_inventory(runner, sim: Sim, tmp_path):
     assert generated.talosconfig == f"{talos / 'clusterconfig'}/talosconfig"
     assert (talos / "clusterconfig" / "home-k8s-0.yaml").read_text().count(f"image: {IMG}:v1.11.6") == 1
     again = talhelper_adapter.parse_genconfig(runner.run([*argv, "--dry-run"]).stdout)
-    assert again.dry_run and not again.changed and len(again.unchanged) == 7
+    # talhelper v3.1.16 pkg/generate/config.go: a dry run compares the six node files, not the talosconfig
+    assert again.dry_run and not again.changed and len(again.unchanged) == 6
+    node0 = talos / "clusterconfig" / "home-k8s-0.yaml"
+    node0.write_text(node0.read_text().replace(f"{IMG}:v1.11.6", f"{IMG}:v1.10.9"))
+    changed = talhelper_adapter.parse_genconfig(runner.run([*argv, "--dry-run"]).stdout)
+    # the diff header is "a"+absPath: the parsed path keeps its leading "/"
+    assert changed.changed == (str(node0.resolve()),)
+    assert changed.diffs[0][1].startswith(f"--- a{node0.resolve()}\n+++ b{node0.resolve()}\n")
+    runner.run(argv)
     argv = talhelper_adapter.gencommand(
         "upgrade",
         config_file=talos / "talconfig.yaml",
@@ -249,3 +257,36 @@ def test_talhelper_adapter_on_the_example_inventory(runner, sim: Sim, tmp_path):
     argv = talhelper_adapter.genurl_installer(talos / "talconfig.yaml", env_files=[talos / "talenv.yaml"])
     lines = runner.run(argv).stdout.splitlines()
     assert lines[0] == f"k8s-0: {IMG}:v1.11.6" and len(lines) == 6
+
+
+def test_upgrade_helper_with_a_v113_client_returns_once_the_reboot_is_requested(make_sim):
+    """talos v1.13.9 upgrade.go: --drain (default true) forces --wait. The adapter, told the client's
+    version (``version --client --short``), adds --drain=false; without it talosctl 1.13 waits it all out."""
+    sim = make_sim(client_version="v1.13.9", talos_version="v1.13.0")
+    runner = SimRunner(sim.dir)
+    probe = talosctl_adapter.Talosctl(sim.dir / "talosconfig")
+    client = talosctl_adapter.client_version(runner, probe)
+    tctl = talosctl_adapter.Talosctl(sim.dir / "talosconfig", client_version=client)
+    t0 = sim.state["clock"]["now"]
+    ack = talosctl_adapter.upgrade(runner, tctl, "10.10.0.23", f"{IMG}:v1.13.9")
+    assert ack == talosctl_adapter.UpgradeAck("10.10.0.23", "accepted", "")
+    assert sim.state["clock"]["now"] == t0 and sim.node("k8s-3")["stage"] == "upgrading"
+    # what homeops sent before: --wait=false alone; talosctl 1.13 drains and waits for the node anyway
+    legacy_argv = talosctl_adapter.Talosctl(sim.dir / "talosconfig").upgrade("10.10.0.24", f"{IMG}:v1.13.9")
+    assert "--drain=false" not in legacy_argv
+    result = runner.run(legacy_argv)
+    assert result.ok and "k8s-4: node drained" in result.stderr
+    assert sim.state["clock"]["now"] > t0 + 30  # it waited through the whole reboot
+
+
+def test_per_node_reads_against_the_fake_with_the_first_node_down(runner, tctl, sim: Sim):
+    """talos v1.11.6 helpers/resources.go (get) and client/reply.go (etcd status, version)."""
+    with sim.mutate() as state:
+        state["pve"]["hosts"]["pve1"]["vms"]["200"]["status"] = "stopped"
+    nodes = ["10.10.0.20", "10.10.0.21", "10.10.0.22"]
+    statuses = talosctl_adapter.machine_statuses(runner, tctl, nodes)
+    assert statuses.unreachable == ("10.10.0.20",) and sorted(statuses.facts) == nodes[1:]
+    etcd = talosctl_adapter.etcd_statuses(runner, tctl, nodes)
+    assert etcd.unreachable == ("10.10.0.20",) and "10.10.0.20:50000" in etcd.errors["10.10.0.20"]
+    versions = talosctl_adapter.server_versions(runner, tctl, nodes)
+    assert versions.unreachable == ("10.10.0.20",) and set(versions.facts.values()) == {"v1.11.6"}

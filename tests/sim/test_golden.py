@@ -100,6 +100,27 @@ CASES: dict[str, tuple[str, list[str], Setup]] = {
     ),
     "talosctl-upgrade-unknown-flag": ("talosctl", ["upgrade", "-n", "10.10.0.21", "--foo"], _none),
     "talosctl-node-down": ("talosctl", ["get", "machinestatus", "-n", "10.10.0.21", "-o", "json"], _node_down),
+    # helpers/resources.go ForEachResource (v1.11.6): the type is resolved on nodes[0]; it is down → nothing
+    "talosctl-get-first-node-down": (
+        "talosctl",
+        ["get", "machinestatus", "-n", "10.10.0.21,10.10.0.20", "-o", "json"],
+        _node_down,
+    ),
+    # a later node down: the others print, the bare gRPC error is collected, exit 1
+    "talosctl-get-later-node-down": (
+        "talosctl",
+        ["get", "machinestatus", "-n", "10.10.0.20,10.10.0.21", "-o", "json"],
+        _node_down,
+    ),
+    # client/reply.go FilterMessages + pkg/cli Warning: one node answered → WARNING, exit 0
+    "talosctl-version-one-node-down": ("talosctl", ["version", "-n", "10.10.0.20,10.10.0.21"], _node_down),
+    "talosctl-etcd-status-one-node-down": (
+        "talosctl",
+        ["etcd", "status", "-n", "10.10.0.20,10.10.0.21,10.10.0.22"],
+        _node_down,
+    ),
+    # version.go prints "Server:" before connecting: a total failure still has the header
+    "talosctl-version-all-down": ("talosctl", ["version", "-n", "10.10.0.21"], _node_down),
     "talosctl-reboot-wait": ("talosctl", ["reboot", "-n", "10.10.0.24", "--wait=true"], _none),
     "talosctl-apply-config-auto": (
         "talosctl",
@@ -278,8 +299,9 @@ SHAPES: dict[str, dict[str, list[str]]] = {
     "talosctl-upgrade-nowait": {
         "stdout": [
             r"^NODE {3,}ACK {3,}STARTED$",
+            # upgrade.go runUpgradeNoWait: time.Now() in Go's default format, then a padded empty cell
             r"^\S+ {3,}Upgrade request received {3,}"
-            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC m=\+\d+\.\d{9} {3}$",
         ]
     },
     "talosctl-upgrade-wait": {
@@ -307,11 +329,42 @@ SHAPES: dict[str, dict[str, list[str]]] = {
     },
     "talosctl-node-down": {
         "stderr": [
-            r"^1 error occurred:$",
-            r"^\t\* 10\.10\.0\.21: rpc error: code = Unavailable "
-            r'desc = connection error: desc = "transport: Error while dialing: dial tcp '
+            r'^rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp '
             r'10\.10\.0\.21:50000: connect: no route to host"$',
         ]
+    },
+    "talosctl-get-first-node-down": {
+        "stderr": [
+            r'^rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp '
+            r'10\.10\.0\.21:50000: connect: no route to host"$',
+        ]
+    },
+    "talosctl-get-later-node-down": {
+        "stderr": [
+            r"^1 error occurred:$",
+            r'^\t\* rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: '
+            r'dial tcp 10\.10\.0\.21:50000: connect: no route to host"$',
+        ]
+    },
+    "talosctl-version-one-node-down": {
+        "stdout": [r"^(Client|Server):$", r"^\t(Tag|SHA|Built|Go version|OS/Arch|NODE|Enabled):\s+\S*$"],
+        "stderr": [
+            r"^WARNING: 1 error occurred:$",
+            r"^\t\* 10\.10\.0\.21: rpc error: code = Unavailable desc = connection error: .*10\.10\.0\.21:50000",
+        ],
+    },
+    "talosctl-etcd-status-one-node-down": {
+        "stderr": [
+            r"^WARNING: 1 error occurred:$",
+            r"^\t\* 10\.10\.0\.21: rpc error: code = Unavailable desc = connection error: .*10\.10\.0\.21:50000",
+        ],
+    },
+    "talosctl-version-all-down": {
+        "stdout": [r"^(Client|Server):$", r"^\t(Tag|SHA|Built|Go version|OS/Arch):\s+\S*$"],
+        "stderr": [
+            r"^error getting version: 1 error occurred:$",
+            r"^\t\* 10\.10\.0\.21: rpc error: code = Unavailable desc = connection error: .*10\.10\.0\.21:50000",
+        ],
     },
     "talosctl-apply-config-auto": {"stderr": [r"^Applied configuration without a reboot$"]},
     "talosctl-apply-config-insecure-configured": {
@@ -393,6 +446,9 @@ EXPECTED_EXIT = {
     "talosctl-upgrade-wait-insecure": 1,
     "talosctl-upgrade-unknown-flag": 1,
     "talosctl-node-down": 1,
+    "talosctl-get-first-node-down": 1,
+    "talosctl-get-later-node-down": 1,
+    "talosctl-version-all-down": 1,
     "talosctl-apply-config-insecure-configured": 1,
     "talosctl-bootstrap-already": 1,
     "talhelper-gencommand-unknown-node": 1,

@@ -200,6 +200,12 @@ def test_flux_get_and_reconcile(sim: Sim):
         sim.run("flux", "get", "helmreleases", "-n", "kube-system")[1].splitlines()[0].split("\t")[0].strip() == "NAME"
     )
     assert sim.run("flux", "get", "kustomizations", "--bogus") == (1, "", "✗ unknown flag: --bogus\n")
+    # flux2 v2.7.0: --with-source is registered on kustomization, helmrelease and source chart only
+    assert sim.run("flux", "reconcile", "source", "git", "flux-system", "--with-source") == (
+        1,
+        "",
+        "✗ unknown flag: --with-source\n",
+    )
 
 
 def test_helmfile_sync_and_template(sim: Sim):

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
+from homeops.sim import faults
+
 from .simkit import Sim
 
 IMG = "factory.talos.dev/metal-installer/ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"
@@ -113,10 +115,47 @@ def test_down_node_answers_like_the_real_client(sim: Sim):
     code, out, err = sim.talosctl("read", "/proc/sys/kernel/random/boot_id", "-n", "10.10.0.21")
     assert (code, out) == (1, "")
     assert UNREACHABLE in err
-    # multi-node: the answering node's output is printed, the error collected, exit 1
+    # get, a later node down (talos v1.11.6 helpers/resources.go ForEachResource + get.go): the answering
+    # node prints, the bare gRPC error (no node prefix) is collected in a multierror, exit 1
     code, out, err = sim.talosctl("get", "ms", "-n", "10.10.0.20,10.10.0.21", "-o", "json")
     assert code == 1 and [o["node"] for o in json_stream(out)] == ["10.10.0.20"]
-    assert err.startswith("1 error occurred:\n\t* 10.10.0.21: rpc error: code = Unavailable")
+    assert err == f"1 error occurred:\n\t* {UNREACHABLE}\n"
+    # get, the FIRST node down: the type is resolved there first, so nothing is printed for any node
+    assert sim.talosctl("get", "ms", "-n", "10.10.0.21,10.10.0.20", "-o", "json") == (1, "", UNREACHABLE + "\n")
+
+
+def test_one_node_down_is_a_warning_and_exit_0_where_talosctl_filters_messages(sim: Sim):
+    """talos v1.11.6 pkg/machinery/client/reply.go FilterMessages; version.go, etcd.go, service.go call
+    cli.Warning (pkg/cli/output.go) when some node answered: the command exits 0."""
+    with sim.mutate() as state:
+        state["pve"]["hosts"]["pve2"]["vms"]["201"]["status"] = "stopped"
+    warning = f"WARNING: 1 error occurred:\n\t* 10.10.0.21: {UNREACHABLE}\n\n\n"
+    for argv in (
+        ["version", "-n", "10.10.0.20,10.10.0.21"],
+        ["etcd", "status", "-n", "10.10.0.20,10.10.0.21"],
+        ["etcd", "members", "-n", "10.10.0.20,10.10.0.21"],
+        ["etcd", "alarm", "list", "-n", "10.10.0.21,10.10.0.20"],
+        ["service", "etcd", "-n", "10.10.0.20,10.10.0.21"],
+        ["service", "-n", "10.10.0.21,10.10.0.20"],
+    ):
+        code, out, err = sim.talosctl(*argv)
+        assert (code, err) == (0, warning), argv
+        nodes = set(re.findall(r"^\s*(?:NODE:?\s+)?(10\.10\.0\.\d+)\s", out, re.M))  # who answered
+        assert "10.10.0.21" not in nodes and ("10.10.0.20" in nodes or argv[1] == "alarm"), argv
+    # every node failed: an error, exit 1 — and version has printed "Server:" before it connected
+    code, out, err = sim.talosctl("version", "-n", "10.10.0.21")
+    assert code == 1 and out.endswith("\nServer:\n")
+    assert err == f"error getting version: 1 error occurred:\n\t* 10.10.0.21: {UNREACHABLE}\n"
+
+
+def test_service_health_is_fail_when_running_and_unhealthy(sim: Sim):
+    """pkg/machinery/formatters/formatters.go HealthStatus (v1.11.6): "?" only while unknown, else OK/Fail."""
+    with sim.mutate() as state:
+        faults.inject(state, "etcd-unhealthy", "k8s-2")
+    _, out, _ = sim.talosctl("service", "etcd", "-n", "10.10.0.22")
+    assert re.search(r"^HEALTH {3}Fail$", out, re.M)
+    _, out, _ = sim.talosctl("service", "-n", "10.10.0.22")
+    assert re.search(r"^10\.10\.0\.22 {3}etcd {3,}Running {3}Fail ", out, re.M)
 
 
 def test_upgrade_wait_false_prints_the_ack_table_and_starts_the_upgrade(sim: Sim):
@@ -124,7 +163,12 @@ def test_upgrade_wait_false_prints_the_ack_table_and_starts_the_upgrade(sim: Sim
     assert (code, err) == (0, "")
     lines = out.splitlines()
     assert lines[0].split() == ["NODE", "ACK", "STARTED"]
-    assert re.match(r"^10\.10\.0\.24   Upgrade request received   \d{4}-\d\d-\d\dT", lines[1])
+    # upgrade.go runUpgradeNoWait (v1.11.6): "%s\t%s\t%s\t\n" with time.Now() — Go's default format
+    assert re.fullmatch(
+        r"10\.10\.0\.24   Upgrade request received   "
+        r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)? \+0000 UTC m=\+\d+\.\d{9}   ",
+        lines[1],
+    )
     assert sim.node("k8s-4")["stage"] == "upgrading"
     sim.advance(60)
     assert sim.node("k8s-4")["talos_version"] == "v1.12.0" and sim.node("k8s-4")["image"] == f"{IMG}:v1.12.0"
@@ -187,11 +231,58 @@ def test_v113_flags_exist_only_for_a_v113_client(make_sim: Callable[..., Sim]):
     assert code == 0 and "New upgrade API is not available, falling back to legacy" in err
 
 
-def test_v113_flow_on_a_v113_node_drains_and_reports_completion(make_sim: Callable[..., Sim]):
+def test_v113_flow_on_a_v113_node_drains_waits_and_uncordons(make_sim: Callable[..., Sim]):
+    """talos v1.13.9 upgrade.go: --drain (default true) forces --wait; the reporter writes to stderr
+    (pkg/reporter); image pull, "<node>: upgrade completed", drain (nodedrain.go), reboot, uncordon."""
     sim = make_sim(client_version="v1.13.9", talos_version="v1.13.0")
-    code, out, _ = sim.talosctl("upgrade", "-n", "10.10.0.23", "-i", f"{IMG}:v1.13.9")
-    assert (code, out) == (0, "10.10.0.23: upgrade completed\n")
+    boot = sim.node("k8s-3")["boot_id"]
+    code, out, err = sim.talosctl("upgrade", "-n", "10.10.0.23", "-i", f"{IMG}:v1.13.9")
+    assert (code, out) == (0, "")
+    lines = err.splitlines()
+    assert lines[:6] == [
+        f"10.10.0.23: pulled image {IMG}:v1.13.9",
+        "10.10.0.23: upgrade completed",
+        "k8s-3: cordoning node",
+        "k8s-3: node cordoned",
+        "k8s-3: draining node",
+        "k8s-3: node drained",
+    ]
+    assert lines[-2:] == ["k8s-3: uncordoning node", "k8s-3: node uncordoned"]
+    assert sim.node("k8s-3")["boot_id"] != boot and sim.node("k8s-3")["talos_version"] == "v1.13.9"
     assert not sim.state["k8s"]["nodes"]["k8s-3"]["unschedulable"]  # uncordoned again
+
+
+def test_v113_flow_with_drain_false_and_wait_false_returns_after_requesting_the_reboot(make_sim: Callable[..., Sim]):
+    """talos v1.13.9 upgrade.go upgradeViaLifecycleService → rebootInternal(wait=false): talosctl sends the
+    reboot and returns; nothing is cordoned; the node comes back on its own."""
+    sim = make_sim(client_version="v1.13.9", talos_version="v1.13.0")
+    t0 = sim.state["clock"]["now"]
+    code, out, err = sim.talosctl(
+        "upgrade", "-n", "10.10.0.23", "-i", f"{IMG}:v1.13.9", "--wait=false", "--drain=false"
+    )
+    assert (code, out) == (0, "")
+    assert err == f"10.10.0.23: pulled image {IMG}:v1.13.9\n10.10.0.23: upgrade completed\n"
+    assert sim.state["clock"]["now"] == t0  # no simulated time spent waiting
+    assert sim.node("k8s-3")["stage"] == "upgrading" and not sim.state["k8s"]["nodes"]["k8s-3"]["unschedulable"]
+    sim.advance(120)
+    assert sim.node("k8s-3")["talos_version"] == "v1.13.9" and sim.node("k8s-3")["ready"]
+
+
+def test_upgrade_reboot_mode_force_exists_only_in_the_v113_flow(make_sim: Callable[..., Sim]):
+    """talos v1.12.11 upgrade.go: UpgradeRequest_RebootMode has DEFAULT and POWERCYCLE only ("invalid
+    reboot mode: force"); v1.13.9 accepts RebootRequest modes, but upgradeLegacy still refuses force."""
+    v112 = make_sim(client_version="v1.12.11", talos_version="v1.12.0")
+    argv = ["upgrade", "-n", "10.10.0.23", "-i", f"{IMG}:v1.12.11", "--wait=false", "--reboot-mode", "force"]
+    assert v112.talosctl(*argv) == (1, "", "invalid reboot mode: force\n")
+    assert v112.node("k8s-3")["stage"] == "running"
+    assert v112.talosctl("reboot", "-n", "10.10.0.23", "--mode", "force", "--wait=false")[0] == 0  # reboot: fine
+    v113 = make_sim(client_version="v1.13.9", talos_version="v1.13.0")
+    argv = ["upgrade", "-n", "10.10.0.23", "-i", f"{IMG}:v1.13.9", "--wait=false", "--drain=false", "-m", "force"]
+    assert v113.talosctl(*argv)[0] == 0
+    code, _, err = v113.talosctl(
+        *argv[:4], "-n", "10.10.0.24", "--wait=false", "--drain=false", "-m", "force", "--legacy"
+    )
+    assert code == 1 and err.endswith("invalid reboot mode: force\n")
 
 
 def test_reboot_wait_and_no_wait(sim: Sim):
@@ -308,8 +399,19 @@ def test_apply_config_modes_and_dry_run(sim: Sim):
     code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.23", "-f", str(cfg), "--dry-run")
     assert code == 0 and err.startswith("Dry run summary:\nApplied configuration with a reboot (skipped in dry-run).")
     assert "-        disk: /dev/sda\n+        disk: /dev/vda" in err
+    # talos v1.11.6 v1alpha1_server.go (NO_REBOOT and TRY) / v1alpha1_runtime.go CanApplyImmediate
     code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.23", "-f", str(cfg), "--mode=no-reboot")
-    assert code == 1 and "rpc error: code = InvalidArgument" in err
+    assert code == 1 and err.startswith(
+        "error applying new configuration: rpc error: code = InvalidArgument desc = "
+        "this config change can't be applied in immediate mode\ndiff:\n"
+    )
+    code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.23", "-f", str(cfg), "--mode=try")
+    assert code == 1 and "this config change can't be applied in immediate mode" in err
+    # auto mode: a reboot, with the same reason appended to the mode details
+    code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.23", "-f", str(cfg))
+    assert code == 0 and err.startswith(
+        "Applied configuration with a reboot: this config change can't be applied in immediate mode\ndiff:\n"
+    )
     assert sim.talosctl("apply-config", "-n", "10.10.0.23")[2] == "no filename supplied for configuration\n"
     code, _, err = sim.talosctl("apply-config", "-n", "10.10.0.20", "-f", str(cfg))
     assert code == 1 and "machine type can't be changed from controlplane to worker" in err

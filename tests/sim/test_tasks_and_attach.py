@@ -79,16 +79,31 @@ def test_up_with_hosts_falls_back_and_says_so_without_docker(inventory: Path, mo
     import homeops.sim.containers as containers
 
     def no_docker(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("Cannot connect to the Docker daemon")
+        raise containers.DockerUnavailable("no Docker engine reachable (Cannot connect to the Docker daemon)")
 
     monkeypatch.setattr(containers.SimHosts, "start", no_docker)
     sim_tasks.up(Context(), inventory=str(inventory), hosts=True, virtual=True)
     out = capsys.readouterr().out
     assert (
-        "Docker is not available (Cannot connect to the Docker daemon); Proxmox/TrueNAS hosts are simulated "
-        "locally by the host shims, without SSH" in out
+        "Docker is not available (no Docker engine reachable (Cannot connect to the Docker daemon)); "
+        "Proxmox/TrueNAS hosts are simulated locally by the host shims, without SSH" in out
     )
     assert "hosts_transport" not in SimStore(inventory / ".homeops" / "sim").read()
+
+
+def test_up_with_hosts_never_calls_a_failed_start_docker_not_available(inventory: Path, monkeypatch, capsys):
+    """Issue 11 finding 6: a port clash reported "Docker is not available (500 …)"."""
+    import homeops.sim.containers as containers
+    from homeops.errors import SimError
+
+    def clash(*args: object, **kwargs: object) -> None:
+        raise SimError("simulated host pve2 did not start (500 Server Error: Bind for 127.0.0.1:37831 failed)")
+
+    monkeypatch.setattr(containers.SimHosts, "start", clash)
+    sim_tasks.up(Context(), inventory=str(inventory), hosts=True, virtual=True)
+    out = capsys.readouterr().out
+    assert "Docker is not available" not in out
+    assert "host containers did not start (simulated host pve2 did not start (500 Server Error" in out
 
 
 def test_open_runtime_attaches_to_the_sim(inventory: Path):

@@ -104,6 +104,9 @@ def cmd_get(inv: Invocation, opts: dict[str, Any], args: list[str]) -> None:
 
 
 def cmd_reconcile(inv: Invocation, opts: dict[str, Any], args: list[str]) -> None:
+    if args[:2] == ["source", "git"] and opts["with-source"]:
+        # flux2 v2.7.0: only kustomization, helmrelease and source chart register --with-source
+        raise Fail("✗ unknown flag: --with-source")
     if args[:2] == ["source", "git"]:
         name = args[2] if len(args) > 2 else ""
         with inv.store.transaction() as state:

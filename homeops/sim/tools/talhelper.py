@@ -117,12 +117,14 @@ def load_talconfig(inv: Invocation, opts: Mapping[str, Any]) -> dict[str, Any]:
         config = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise _fatal(inv, f"failed to unmarshal config file: {str(exc).splitlines()[0]}") from None
-    problems = [f"  * {key} is required" for key in ("clusterName", "endpoint", "nodes") if not config.get(key)]
-    if problems:
+    missing = [key for key in ("clusterName", "endpoint", "nodes") if not config.get(key)]
+    if missing:
+        # pkg/config/loader.go + validator.go (v3.1.16): grouped by field, then log.Fatalf in the command.
         inv.print("There are issues with your Talhelper config file:")
-        for p in problems:
-            inv.print(p)
-        raise _fatal(inv, "please fix issues with your config file")
+        for key in missing:
+            inv.print(f'field: "{key}"')
+            inv.print(f'  * "{key}" is required to be not empty')
+        raise _fatal(inv, "failed to parse config file: please fix issues with your config file")
     talos = str(config.get("talosVersion") or "v1.13.9")
     config["talosVersion"] = talos if talos.startswith("v") else f"v{talos}"
     return dict(config)
@@ -214,7 +216,9 @@ def cmd_genconfig(inv: Invocation, opts: dict[str, Any]) -> None:
         (f"{out_dir}/talosconfig", _talosconfig(config, not opts["disable-nodes-section"]), "generated client config")
     )
     if opts["dry-run"]:
-        for path, content, _ in files:
+        # pkg/generate/config.go (v3.1.16): node files only (no talosconfig in a dry run), each diffed
+        # against its absolute path as "a"+abs / "b"+abs, printed with fmt.Println.
+        for path, content, _ in files[:-1]:
             try:
                 with open(inv.path(path), encoding="utf-8") as fh:
                     old = fh.read()
@@ -223,7 +227,11 @@ def cmd_genconfig(inv: Invocation, opts: dict[str, Any]) -> None:
             if old == content:
                 inv.print(f"no changes found on {path}")
             else:
-                inv.out.write("".join(difflib.unified_diff(old.splitlines(True), content.splitlines(True), path, path)))
+                absolute = os.path.abspath(inv.path(path))
+                diff = difflib.unified_diff(
+                    old.splitlines(True), content.splitlines(True), "a" + absolute, "b" + absolute
+                )
+                inv.print("".join(diff))
         return
     os.makedirs(inv.path(out_dir), exist_ok=True)
     for path, content, label in files:

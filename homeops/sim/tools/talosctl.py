@@ -3,6 +3,12 @@
 Reference: cli-interfaces.md §1. The simulated client version is ``state["config"]["client_version"]``
 (the talconfig's ``talosVersion``): flags that only exist from v1.12/v1.13 are unknown before.
 Every error exits 1. A node that is down answers like the real apid proxy (``no route to host``).
+Several nodes fail like talosctl v1.11.6 (``pkg/machinery/client/reply.go`` ``FilterMessages``,
+``cmd/talosctl/pkg/talos/helpers/resources.go`` ``ForEachResource``): ``version``, ``etcd status|
+members|alarm list`` and ``service`` print what the answering nodes said, a ``WARNING:`` multierror
+for the others on stderr, and exit 0 — only when no node answers is it an error; ``get`` resolves
+the resource type on the first node and fails with nothing printed when that one is down, and its
+per-node errors carry no node name.
 ``--talosconfig`` is read only for its context's ``nodes:`` when ``--nodes`` is missing; a missing
 file is not an error here (the simulator has no certificates to check), so a rehearsal can run
 before ``talhelper genconfig`` ever wrote one.
@@ -15,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -78,6 +85,25 @@ def multierror(errors: Sequence[str]) -> str:
     """hashicorp/go-multierror's text."""
     head = "1 error occurred:" if len(errors) == 1 else f"{len(errors)} errors occurred:"
     return head + "".join(f"\n\t* {e}" for e in errors) + "\n\n"
+
+
+def filtered(c: Ctx, errors: Sequence[str], answered: bool, prefix: str) -> None:
+    """FilterMessages: some node answered → WARNING and exit 0; none did → the error, exit 1."""
+    if not errors:
+        return
+    if answered:
+        # cli.Warning("%s", err): the multierror text ends in "\n\n", Warning adds one more.
+        c.inv.err.write("WARNING: " + multierror(errors) + "\n")
+        return
+    raise Fail(prefix + multierror(errors).rstrip("\n"))
+
+
+def go_time_now(t: float) -> str:
+    """Go's ``time.Now().String()`` in UTC: nanoseconds without trailing zeros and the monotonic reading."""
+    whole = int(t)
+    nanos = f"{round((t - whole) * 1e9):09d}".rstrip("0")
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + (f".{nanos}" if nanos else "")
+    return f"{stamp} +0000 UTC m=+0.{(whole * 7919) % 1000000000:09d}"
 
 
 class Ctx:
@@ -150,22 +176,21 @@ def cmd_version(c: Ctx) -> None:
             c.inv.print(_version_block(client))
         if o["client"]:
             return
+        # version.go prints "Server:" before it connects, so even a total failure has the header.
+        c.inv.print("Server:")
         errors: list[str] = []
-        printed = False
+        answered = False
         for address in c.addresses():
             hostname, error = resolve(state, address, insecure=o["insecure"])
             if hostname is None:
                 errors.append(f"{address}: {error}")
                 continue
-            if not printed:
-                c.inv.print("Server:")
-                printed = True
+            answered = True
             node = state["nodes"][hostname]
             c.inv.print(f"\tNODE:        {address}")
             c.inv.print(_version_block(node["talos_version"]))
             c.inv.print("\tEnabled:     RBAC")
-    if errors:
-        raise Fail("error getting version: " + multierror(errors).rstrip("\n"))
+    filtered(c, errors, answered, "error getting version: ")
 
 
 def _version_block(tag: str) -> str:
@@ -354,11 +379,6 @@ def cmd_get(c: Ctx) -> None:
     o = c.opts
     if not c.args or len(c.args) > 2:
         raise UsageError(f"accepts between 1 and 2 arg(s), received {len(c.args)}")
-    rtype = _resource_type(c.args[0])
-    if rtype is None:
-        raise Fail(
-            f'error getting resources: failed to resolve resource: resource type "{c.args[0]}" is not registered'
-        )
     output = o["output"]
     if output not in ("table", "yaml", "json") and not output.startswith("jsonpath="):
         raise Fail(f'error getting resources: output format "{output}" is not supported')
@@ -368,14 +388,24 @@ def cmd_get(c: Ctx) -> None:
     errors: list[str] = []
     with c.inv.store.transaction() as state:
         engine.advance(state)
-        for address in c.addresses():
+        addresses = c.addresses()
+        # ForEachResource resolves the type on nodes[0] first: if that node is down, nothing is
+        # printed for any node and the error names none.
+        _, first_error = resolve(state, addresses[0], insecure=o["insecure"])
+        if first_error is not None:
+            raise Fail(first_error)
+        rtype = _resource_type(c.args[0])
+        if rtype is None:
+            raise Fail(f'rpc error: code = NotFound desc = resource "{c.args[0]}" is not registered')
+        for address in addresses:
             hostname, error = resolve(state, address, insecure=o["insecure"])
             if hostname is None:
-                errors.append(f"{address}: {error}")
+                errors.append(error or "")  # get's callback collects the bare gRPC error
                 continue
             found = [r for r in _resources(state, hostname, rtype) if ident is None or r[0]["id"] == ident]
             if ident is not None and not found:
-                errors.append(f'{address}: resource {rtype} "{ident}" not found')
+                ns = RESOURCES[rtype][0]
+                errors.append(f"rpc error: code = NotFound desc = resource {rtype}({ns}/{ident}@undefined) NotFound")
             for metadata, spec, columns in found:
                 if output == "json":
                     docs.append(
@@ -420,47 +450,63 @@ def _yaml_doc(address: str, metadata: dict[str, Any], spec: Any) -> str:
     return "\n".join(lines) + "\n" + body
 
 
+def _health(running: bool, healthy: bool) -> str:
+    # formatters.go HealthStatus: "?" while the health is unknown (the service never ran a check),
+    # "OK" when healthy, "Fail" otherwise.
+    if not running:
+        return "?"
+    return "OK" if healthy else "Fail"
+
+
 def cmd_service(c: Ctx) -> None:
+    errors: list[str] = []
+    answered = False
     with c.inv.store.transaction() as state:
         engine.advance(state)
-        address, hostname = _one_reachable(c, state) if c.args else (c.addresses()[0], None)
-        if hostname is None:
-            hostname = require(state, address)
-        services = _services(state, hostname)
-        if c.args:
+        list_rows = [["NODE", "SERVICE", "STATE", "HEALTH", "LAST CHANGE", "LAST EVENT"]]
+        info_rows: list[list[str]] = []
+        for address in c.addresses():
+            hostname, error = resolve(state, address)
+            if hostname is None:
+                errors.append(f"{address}: {error}")
+                continue
+            answered = True
+            services = _services(state, hostname)
+            if not c.args:
+                for sid, running, healthy in services:
+                    list_rows.append(
+                        [
+                            address,
+                            sid,
+                            "Running" if running else "Preparing",
+                            _health(running, healthy),
+                            "1h0m0s ago",
+                            "Health check successful" if healthy else "Waiting",
+                        ]
+                    )
+                continue
             sid = c.args[0]
             match = [s for s in services if s[0] == sid]
             if not match:
-                raise Fail(f'rpc error: code = NotFound desc = service "{sid}" not registered')
+                errors.append(f'{address}: rpc error: code = NotFound desc = service "{sid}" not registered')
+                continue
             _, running, healthy = match[0]
             state_text = "Running" if running else ("Preparing" if sid == "etcd" else "Waiting")
-            health = "OK" if healthy else "?"
             event = "Health check successful" if healthy else "Waiting for etcd to be bootstrapped or to join"
-            c.inv.out.write(
-                tabwrite(
-                    [
-                        ["NODE", address],
-                        ["ID", sid],
-                        ["STATE", state_text],
-                        ["HEALTH", health],
-                        ["EVENTS", f"[{state_text}]: {event} (1m ago)"],
-                    ]
-                )
-            )
-            return
-        rows = [["NODE", "SERVICE", "STATE", "HEALTH", "LAST CHANGE", "LAST EVENT"]]
-        for sid, running, healthy in services:
-            rows.append(
-                [
-                    address,
-                    sid,
-                    "Running" if running else "Preparing",
-                    "OK" if healthy else "?",
-                    "1h0m0s ago",
-                    "Health check successful" if healthy else "Waiting",
-                ]
-            )
-        c.inv.out.write(tabwrite(rows))
+            info_rows += [
+                ["NODE", address],
+                ["ID", sid],
+                ["STATE", state_text],
+                ["HEALTH", _health(running, healthy)],
+                ["EVENTS", f"[{state_text}]: {event} (1m0s ago)"],
+            ]
+    if not c.args and answered:
+        c.inv.out.write(tabwrite(list_rows))
+    elif info_rows:
+        c.inv.out.write(tabwrite(info_rows))
+    filtered(c, errors, answered and (not c.args or bool(info_rows)), "error listing services: ")
+    if c.args and not info_rows:
+        raise Fail(f'service "{c.args[0]}" is not registered on any nodes')
 
 
 # ── etcd ─────────────────────────────────────────────────────────────────────────────────────────
@@ -524,6 +570,7 @@ def _urls(state: State, hostname: str, port: int) -> str:
 def _etcd_members(c: Ctx) -> None:
     rows = [["NODE", "ID", "HOSTNAME", "PEER URLS", "CLIENT URLS", "LEARNER"]]
     errors = []
+    answered = False
     with c.inv.store.transaction() as state:
         engine.advance(state)
         for address in c.addresses():
@@ -532,6 +579,7 @@ def _etcd_members(c: Ctx) -> None:
             except Fail as exc:
                 errors.append(exc.message)
                 continue
+            answered = True
             for hostname, member in sorted(engine.etcd_members(state).items(), key=lambda kv: kv[1]["id"]):
                 rows.append(
                     [
@@ -545,8 +593,7 @@ def _etcd_members(c: Ctx) -> None:
                 )
     if len(rows) > 1:
         c.inv.out.write(tabwrite(rows))
-    if errors:
-        raise Fail("error getting members: " + multierror(errors).rstrip("\n"))
+    filtered(c, errors, answered, "error getting members: ")
 
 
 def _etcd_status(c: Ctx) -> None:
@@ -582,8 +629,7 @@ def _etcd_status(c: Ctx) -> None:
             rows.append([*row, ", ".join(alarm_errors)])
     if len(rows) > 1:
         c.inv.out.write(tabwrite(rows))
-    if errors:
-        raise Fail("error getting status: " + multierror(errors).rstrip("\n"))
+    filtered(c, errors, len(rows) > 1, "error getting status: ")
 
 
 def _etcd_snapshot(c: Ctx, path: str) -> None:
@@ -669,15 +715,23 @@ def _etcd_leave(c: Ctx) -> None:
 
 def _etcd_alarm_list(c: Ctx) -> None:
     rows = [["NODE", "MEMBER", "ALARM"]]
+    errors: list[str] = []
+    answered = False
     with c.inv.store.transaction() as state:
         engine.advance(state)
         for address in c.addresses():
-            _cp_reachable(c, state, address)
+            try:
+                _cp_reachable(c, state, address)
+            except Fail as exc:
+                errors.append(exc.message)
+                continue
+            answered = True
             for alarm in state["etcd"].get("alarms", []):
                 if alarm.get("member"):
                     rows.append([address, alarm["member"], alarm["alarm"]])
     if len(rows) > 1:
         c.inv.out.write(tabwrite(rows))
+    filtered(c, errors, answered, "error getting alarms: ")
 
 
 def _etcd_alarm_disarm(c: Ctx) -> None:
@@ -742,11 +796,6 @@ def _track(c: Ctx, targets: dict[str, tuple[str, str]], timeout: float, *, first
         raise Fail("")
 
 
-def _image_version(image: str) -> str | None:
-    m = re.search(r":(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)(?:@sha256:[0-9a-f]+)?$", image)
-    return m.group(1) if m else None
-
-
 def _validate_etcd_for_upgrade(state: State, hostname: str) -> str | None:
     if any(
         n.get("pending")
@@ -770,74 +819,113 @@ def _validate_etcd_for_upgrade(state: State, hostname: str) -> str | None:
     return None
 
 
+LEGACY_UPGRADE_MODES = ("default", "powercycle")  # machine.UpgradeRequest_RebootMode
+REBOOT_REQUEST_MODES = ("default", "powercycle", "force")  # machine.RebootRequest_Mode (v1.12+)
+
+
 def cmd_upgrade(c: Ctx) -> None:
+    """``upgrade``: the legacy flow (talosctl ≤ 1.12, ``--legacy``, or a server older than 1.13) and the
+    v1.13 LifecycleService flow (talos ``cmd/talosctl/cmd/talos/upgrade.go`` at v1.11.6 and v1.13.9)."""
     o = c.opts
-    if o["wait"] and o["insecure"]:
+    v113 = minor(client_version(c.inv.read())) >= 13
+    # The v1.13 flags exist only for a v1.13 client (the dispatcher adds them).
+    drain, legacy, no_reboot = o.get("drain", False), o.get("legacy", False), o.get("no-reboot", False)
+    wait = o["wait"] or o["debug"] or drain  # v1.13 RunE: --drain (default true) forces --wait
+    if wait and o["insecure"]:
         raise Fail("cannot use --wait and --insecure together")
-    if o["reboot-mode"] not in REBOOT_MODES(c):
-        raise Fail(f"invalid reboot mode: {o['reboot-mode']}")
-    wait = o["wait"] or o["debug"]
-    acks: list[list[str]] = []
-    targets: dict[str, tuple[str, str]] = {}
-    new_flow = False
+    mode = o["reboot-mode"]
+    if v113 and mode.lower() not in REBOOT_REQUEST_MODES:
+        raise UsageError(f'invalid argument "{mode}" for "-m, --reboot-mode" flag: unknown value {mode!r}')
+    if legacy:
+        c.inv.eprint(
+            "WARNING: Forcing use of legacy upgrade method. This flag is deprecated and will be removed in Talos 1.18."
+        )
     with c.inv.store.transaction() as state:
         engine.advance(state)
         image = o["image"] or f"ghcr.io/siderolabs/installer:{client_version(state)}"
+        new_flow = v113 and not legacy
+        if new_flow:
+            # TalosVersionCheck: the new API needs every node > 1.13.0-alpha.2; else the legacy flow.
+            for address in c.addresses():
+                hostname, error = resolve(state, address)
+                if hostname is None:
+                    raise Fail(f"error checking Talos version compatibility: {address}: {error}")
+                if minor(state["nodes"][hostname]["talos_version"]) < 13:
+                    c.inv.eprint("New upgrade API is not available, falling back to legacy")
+                    new_flow = False
+                    break
+    if not new_flow and mode.lower() not in LEGACY_UPGRADE_MODES:
+        raise Fail(f"invalid reboot mode: {mode}")
+    targets = _start_upgrades(c, image, new_flow=new_flow)
+    if not new_flow:
+        if not wait:
+            return
+        _track(c, targets, o["timeout"], first_task="stopAllServices")
+        return
+    drained = [h for h, _ in targets.values()] if drain and not no_reboot else []
+    if no_reboot:
+        return
+    if not wait:
+        return  # rebootInternal(wait=false): the reboot is requested, talosctl returns
+    _track(c, targets, o["timeout"], first_task="stopAllServices")
+    with c.inv.store.transaction() as state:
+        for hostname in drained:
+            c.inv.eprint(f"{hostname}: uncordoning node")
+            state["nodes"][hostname]["cordoned"] = False
+            state["k8s"]["nodes"][hostname]["unschedulable"] = False
+            c.inv.eprint(f"{hostname}: node uncordoned")
+
+
+def _start_upgrades(c: Ctx, image: str, *, new_flow: bool) -> dict[str, tuple[str, str]]:
+    o = c.opts
+    drain, no_reboot = o.get("drain", False) and not o.get("no-reboot", False), o.get("no-reboot", False)
+    acks: list[list[str]] = []
+    targets: dict[str, tuple[str, str]] = {}
+    with c.inv.store.transaction() as state:
+        engine.advance(state)
         version = _image_version(image)
         if version is None:
             raise Fail(f'error validating installer image "{image}": failed to resolve image tag: not a Talos version')
         for address in c.addresses():
-            hostname = require(state, address, "error performing upgrade: ", insecure=o["insecure"])
+            pulling = f"error pulling upgrade image: error from node {address}: "
+            prefix = pulling if new_flow else "error performing upgrade: "
+            hostname = require(state, address, prefix, insecure=o["insecure"])
             node = state["nodes"][hostname]
-            new_flow = minor(client_version(state)) >= 13 and minor(node["talos_version"]) >= 13 and not o.get("legacy")
-            if minor(client_version(state)) >= 13 and not new_flow and not o.get("legacy"):
-                c.inv.eprint("New upgrade API is not available, falling back to legacy")
-            if node["control_plane"] and not o["force"]:
+            if node["control_plane"] and not (o["force"] and not new_flow):
                 refusal = _validate_etcd_for_upgrade(state, hostname)
                 if refusal:
                     raise Fail(f"error performing upgrade: rpc error: code = Unknown desc = {refusal}")
-            if new_flow and o.get("drain", True):
-                node["cordoned"] = True
-                state["k8s"]["nodes"][hostname]["unschedulable"] = True
             targets[address] = (hostname, node["boot_id"])
+            acks.append([address, "Upgrade request received", go_time_now(engine.now(state)), ""])
+        if new_flow:
+            for address in targets:
+                c.inv.eprint(f"{address}: pulled image {image}")
+            for address in targets:
+                c.inv.eprint(f"{address}: upgrade completed")
+            if drain:
+                for hostname, _ in targets.values():
+                    for line in ("cordoning node", "node cordoned", "draining node", "node drained"):
+                        c.inv.eprint(f"{hostname}: {line}")
+                    state["nodes"][hostname]["cordoned"] = True
+                    state["k8s"]["nodes"][hostname]["unschedulable"] = True
+            if no_reboot:
+                return targets
+        for hostname, _ in targets.values():
             engine.begin_reboot(state, hostname, kind="upgrade", to_version=version, to_image=image)
-            if new_flow:
-                node["pending"]["uncordon"] = bool(o.get("drain", True))
-            acks.append([address, "Upgrade request received", rfc3339(engine.now(state))])
-    if new_flow:
-        _v113_progress(c, targets, o["timeout"], image)
-        return
-    if not wait:
+    if not new_flow and not (o["wait"] or o["debug"]):
+        # runUpgradeNoWait: "%s\t%s\t%s\t\n" with time.Now() — Go's default time format, padded.
         c.inv.out.write(tabwrite([["NODE", "ACK", "STARTED"], *acks]))
-        return
-    _track(c, targets, o["timeout"], first_task="stopAllServices")
+    return targets
 
 
-def _v113_progress(c: Ctx, targets: dict[str, tuple[str, str]], timeout: float, image: str) -> None:
-    for address in targets:
-        c.inv.eprint(f"{address}: pulling {image}")
-        c.inv.eprint(f"{address}: image pulled")
-
-    def check(state: State) -> bool:
-        ok = True
-        for hostname, boot_id in targets.values():
-            node = state["nodes"][hostname]
-            if not (node["ready"] and node["stage"] == "running" and node["boot_id"] != boot_id):
-                ok = False
-            elif node["cordoned"] and not node.get("pending"):
-                node["cordoned"] = False
-                state["k8s"]["nodes"][hostname]["unschedulable"] = False
-        return ok
-
-    if not c.inv.wait_until(check, timeout):
-        raise Fail("context deadline exceeded")
-    for address in targets:
-        c.inv.print(f"{address}: upgrade completed")
+def _image_version(image: str) -> str | None:
+    m = re.search(r":(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)(?:@sha256:[0-9a-f]+)?$", image)
+    return m.group(1) if m else None
 
 
 def REBOOT_MODES(c: Ctx) -> tuple[str, ...]:
-    modes = ("default", "powercycle")
-    return modes + (("force",) if minor(client_version(c.inv.read())) >= 12 else ())
+    """``reboot --mode``: RebootRequest modes; ``force`` from v1.12."""
+    return REBOOT_REQUEST_MODES if minor(client_version(c.inv.read())) >= 12 else LEGACY_UPGRADE_MODES
 
 
 def cmd_reboot(c: Ctx) -> None:
@@ -1059,8 +1147,15 @@ def cmd_apply_config(c: Ctx) -> None:
                 continue
             old = node.get("config_text", "")
             mode = o["mode"]
+            # v1alpha1_server.go ApplyConfiguration / v1alpha1_runtime.go CanApplyImmediate (v1.11.6).
+            immediate_error = ""
+            if _needs_reboot(old, text):
+                change = "".join(difflib.unified_diff(old.splitlines(True), text.splitlines(True), "a", "b"))
+                immediate_error = f"this config change can't be applied in immediate mode\ndiff:\n{change}"
+            reason = ""
             if mode == "auto":
-                mode = "reboot" if _needs_reboot(old, text) else "no-reboot"
+                mode = "reboot" if immediate_error else "no-reboot"
+                reason = f": {immediate_error}" if immediate_error else ""
             if o["dry_run"]:
                 diff = "".join(difflib.unified_diff(old.splitlines(True), text.splitlines(True), "a", "b"))
                 detail = _mode_detail(mode, o["timeout"])
@@ -1068,10 +1163,10 @@ def cmd_apply_config(c: Ctx) -> None:
                     f"Dry run summary:\n{detail} (skipped in dry-run).\n\nConfig diff:\n\n{diff or 'No changes.'}"
                 )
                 continue
-            if mode == "no-reboot" and _needs_reboot(old, text):
+            if mode in ("no-reboot", "try") and immediate_error:
                 raise Fail(
-                    "error applying new configuration: rpc error: code = InvalidArgument desc = apply "
-                    "configuration without reboot is not supported: machine.install changes require a reboot"
+                    "error applying new configuration: rpc error: code = InvalidArgument desc = "
+                    + immediate_error.rstrip("\n")
                 )
             node["config_text"] = text
             node["config_version"] = int(node["config_version"]) + 1
@@ -1079,7 +1174,7 @@ def cmd_apply_config(c: Ctx) -> None:
                 node["staged_config"] = True
             elif mode == "reboot":
                 engine.begin_reboot(state, hostname, kind="reboot", delay=1.0)
-            messages.append(_mode_detail(mode, o["timeout"]))
+            messages.append(_mode_detail(mode, o["timeout"]) + reason)
     for message in messages:
         c.inv.eprint(message)
 
