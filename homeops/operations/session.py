@@ -67,7 +67,7 @@ def executor_for(
     *,
     out: TextIO | None = None,
     task: str | None = None,
-    confirm: Callable[[str], bool] = ask,
+    confirm: Callable[[str], bool] | None = None,
     resume_with: str | None = None,
     render: Callable[[Plan, str], str] | None = None,
 ) -> Executor:
@@ -89,7 +89,7 @@ def executor_for(
         clock=runtime.clock,
         progress=for_stream(stream, clock=runtime.clock, banner=SIMULATED if runtime.simulated else ""),
         out=stream,
-        confirm=confirm,
+        confirm=confirm or ask,
         uploader=upload,
         simulated=runtime.simulated,
         task=task,
