@@ -7,9 +7,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from invoke.collection import Collection
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import task
 
 if TYPE_CHECKING:
     from homeops.inventory.model import Inventory
