@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from homeops.clock import Clock
-from homeops.errors import Aborted, CommandError, ConnectionFailed, GateFailed, HomeopsError
+from homeops.errors import Aborted, CommandError, ConnectionFailed, GateFailed, HomeopsError, Interrupted
 from homeops.gates import GateResult, hold_green, preflight, wait_green
 from homeops.inventory.model import Inventory
 from homeops.journal import Journal
@@ -33,6 +33,7 @@ from homeops.lock import ClusterLock
 from homeops.operations.conditions import probe_for
 from homeops.operations.facts import Check, NodeFacts, Observer
 from homeops.plan import Command, Gate, Plan, Step, WaitKind, unique_gates
+from homeops.privatefs import make_private, private_dir
 from homeops.progress import NullProgress, Progress
 from homeops.report import write as write_report
 from homeops.runners import Result, Runner
@@ -190,10 +191,10 @@ class Executor:
                 self._run_batch(plan, journal, todo, index, total)
                 current = []
         except KeyboardInterrupt:
-            where = ", ".join(s.id for s in current) or "between steps"
+            where = ", ".join(s.id for s in current if not journal.done(s.id)) or "between steps"
             journal.finish("interrupted", f"interrupted at {where}")
             write_report(journal)
-            raise Aborted(
+            raise Interrupted(
                 f"interrupted at {where}; the cluster was left as it is",
                 hint=f"continue with: {resume_command(plan, self.inventory)} (run {journal.run_id})",
             ) from None
@@ -397,9 +398,10 @@ class Executor:
 
     def _etcd_snapshot(self, journal: Journal, step: Step) -> None:
         path = Path(step.artifact or "")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, root=self.inventory.state_dir)
         take, *copies = step.commands
         self._run_command(take, what="etcd snapshot", target=step.node)
+        make_private(path)  # talosctl writes it 0644; it holds every Kubernetes secret
         size = path.stat().st_size if path.is_file() else 0
         if size <= 0:
             raise GateFailed(

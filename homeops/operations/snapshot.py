@@ -9,6 +9,7 @@ from pathlib import Path
 from homeops.adapters import talosctl as t
 from homeops.errors import CommandError, ConnectionFailed, GateFailed, PlanError
 from homeops.operations.facts import Observer
+from homeops.privatefs import make_private, private_dir
 from homeops.runtime import Runtime
 
 
@@ -50,8 +51,9 @@ def take_etcd_snapshot(
             raise PlanError("the inventory has no control-plane node")
         source = next((n for n in cps if n.hostname == leader), cps[0])
     path = snapshot_path(inventory.state_dir, inventory.cluster.name, runtime.clock.now())
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, root=inventory.state_dir)
     info = t.etcd_snapshot(runtime.local, t.Talosctl(inventory.cluster.talosconfig), source.ip, path)
+    make_private(path)  # talosctl writes it 0644; it holds every Kubernetes secret
     size = path.stat().st_size if path.is_file() else 0
     if size <= 0:
         raise GateFailed(

@@ -23,6 +23,7 @@ def mask(text: str) -> str:
 
     return mask_secrets(text)
 
+
 # Durations that look real in a terminal when the clock is the wall clock.
 REAL_DURATIONS = {
     "upgrade_seconds": 1.0,

@@ -51,9 +51,7 @@ def _run(c: Any, inventory: str | None, operation: str, request: Any, options: A
     from homeops.operations.session import run_operation
 
     planner = partial(getattr(planners, _PLANNERS[operation]), operation=operation)
-    outcome = run_operation(inventory_dir(c, inventory), operation, planner, request, options)
-    if outcome.status == "nothing":
-        print("nothing to do: every node is already where the plan would take it")
+    run_operation(inventory_dir(c, inventory), operation, planner, request, options)  # the plan says "Nothing to do."
 
 
 def _asking(**asked: Any) -> Any:

@@ -39,3 +39,13 @@ def test_resume_after_manual_recovery_in_virtual_time(inv: Path) -> None:
     assert cycled.code == 0, cycled
     resumed = run_inv("talos.reboot-node", "--node", "k8s-4", "--yes", "--resume", "--inventory", str(inv))
     assert resumed.crashed is None and resumed.code == 0, resumed
+
+
+def test_times_and_seconds_reach_the_fault_as_numbers(inv: Path) -> None:
+    """Defect 12/8: `sim.fault command-fails --times 3` raised TypeError ('<' between str and int);
+    `--seconds abc` was stored and surfaced later as a ValueError inside an upgrade error."""
+    ran = run_inv("sim.fault", "command-fails", "--tool", "talosctl", "--times", "3", "--inventory", str(inv))
+    assert ran.crashed is None and ran.code == 0, ran
+    assert "(x3)" in ran.out
+    ran = run_inv("sim.fault", "node-slow-ready", "--target", "k8s-3", "--seconds", "abc", "--inventory", str(inv))
+    assert ran.code == 2 and ran.err.startswith("error: --seconds:"), ran
