@@ -16,7 +16,8 @@ what failed, where (file / field / node / host) and what to do next. Tasks turn 
     ├── GateFailed                a health gate is red (which gate, on what, what was observed)
     ├── WaitTimeout               a wait ran out of time (what it waited for, what it last saw)
     ├── LockHeld                  another run holds the cluster lock (who, since when)
-    ├── Aborted                   the user said no, or pressed Ctrl-C
+    ├── Aborted                   the user said no (or could not be asked)
+    │   └── Interrupted           the user pressed Ctrl-C (exit 130)
     └── SimError                  the simulator was misused (not running, unknown fault, …)
 
 Subclasses also inherit the matching built-in where one exists (``TimeoutError``,
@@ -136,7 +137,11 @@ class LockHeld(HomeopsError):
 
 
 class Aborted(HomeopsError):
-    """The user declined the confirmation or interrupted the run."""
+    """The user declined the confirmation (or none could be asked): nothing was changed."""
+
+
+class Interrupted(Aborted):
+    """Ctrl-C (or SIGTERM) stopped the run; 130 is the shell's code for SIGINT."""
 
     exit_code = 130
 

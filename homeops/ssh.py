@@ -46,6 +46,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("homeops.ssh")
 
+# paramiko logs every failed handshake at ERROR with a traceback; with no handler configured,
+# logging's last-resort handler prints those to the user's stderr, next to our one-line error.
+# A NullHandler keeps them quiet unless the user configures logging (they then reach the root).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
 _CHUNK = 65536
 
 # known_hosts key types → the host-key algorithms that prove them (RSA keys sign with SHA-2 now).

@@ -44,10 +44,16 @@ class Quorum:
     nodes: int | None  # members seen now
     expected_votes: int | None
     total_votes: int | None
+    quorum: int | None = field(default=None, compare=False)  # votes needed ("Quorum:" line)
 
     def describe(self) -> str:
         votes = f"{self.total_votes}/{self.expected_votes} votes" if self.expected_votes else "votes ?"
-        return f"{'quorate' if self.quorate else 'NOT quorate'} ({votes})"
+        if self.quorate:
+            return f"quorate ({votes})"
+        if self.total_votes is not None and self.quorum is not None and self.total_votes < self.quorum:
+            return f"NOT quorate ({votes}, quorum needs {self.quorum})"
+        # every vote present and still not quorate: say what pvecm said rather than contradict it
+        return f"NOT quorate (pvecm status says Quorate: No, with {votes})"
 
 
 @dataclass(frozen=True)
@@ -291,6 +297,7 @@ def parse_pvecm_status(result: Result) -> Quorum:
         nodes=_int(fields.get("Nodes")),
         expected_votes=_int(fields.get("Expected votes")),
         total_votes=_int(fields.get("Total votes")),
+        quorum=_int(fields.get("Quorum")),
     )
 
 

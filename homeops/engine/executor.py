@@ -34,7 +34,7 @@ from homeops.engine.plan import Command, Gate, Plan, Step, unique_gates
 from homeops.engine.progress import NullProgress, Progress
 from homeops.engine.report import write as write_report
 from homeops.engine.waits import WaitSpec, wait_for
-from homeops.errors import Aborted, CommandError, ConnectionFailed, GateFailed, HomeopsError
+from homeops.errors import Aborted, CommandError, ConnectionFailed, GateFailed, HomeopsError, Interrupted
 from homeops.runners import Result, Runner
 
 #: How often a mutating command is retried when it failed before reaching the node (unreachable).
@@ -211,10 +211,10 @@ class Executor:
                 self._run_batch(plan, journal, todo, index, total)
                 current = []
         except KeyboardInterrupt:
-            where = ", ".join(s.id for s in current) or "between steps"
+            where = ", ".join(s.id for s in current if not journal.done(s.id)) or "between steps"
             journal.finish("interrupted", f"interrupted at {where}")
             write_report(journal)
-            raise Aborted(
+            raise Interrupted(
                 f"interrupted at {where}; the cluster was left as it is",
                 hint=f"continue with: {self._resume_hint(journal)} (run {journal.run_id})",
             ) from None

@@ -19,7 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from homeops.clock import Clock, SystemClock
-from homeops.errors import LockHeld
+from homeops.errors import ConfigError, LockHeld
+from homeops.privatefs import private_dir
+
+UNREADABLE = "(unreadable lock file)"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    # a zombie has exited and only waits to be reaped: it will never release the lock
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[:1] != ["Z"]
     return True
 
 
@@ -63,6 +69,7 @@ class ClusterLock:
     """Acquire with ``acquire()`` (or as a context manager); ``release()`` only removes our own lock."""
 
     def __init__(self, state_dir: Path, cluster: str, *, operation: str, clock: Clock | None = None) -> None:
+        self.state_dir = state_dir
         self.path = state_dir / "locks" / f"{cluster}.lock"
         self.cluster = cluster
         self.operation = operation
@@ -75,9 +82,14 @@ class ClusterLock:
             return LockInfo(**data)
         except FileNotFoundError:
             return None
+        except IsADirectoryError:
+            raise LockHeld(
+                f"the cluster lock {self.path} is a directory, not a lock file",
+                hint=f"if no homeops run is using it, remove it by hand: rmdir {self.path}",
+            ) from None
         except (OSError, ValueError, TypeError):
             # Unreadable means a crash mid-write by a very old version or a hand edit: treat as unknown holder.
-            return LockInfo(pid=0, host="?", user="?", since=0.0, operation="unknown")
+            return LockInfo(pid=0, host="?", user="?", since=0.0, operation=UNREADABLE)
 
     def is_stale(self, info: LockInfo) -> bool:
         """True when the holder is provably gone: same host and the pid is dead or reused."""
@@ -93,7 +105,10 @@ class ClusterLock:
         ``break_lock`` removes a stale lock or one held from another host (never a live local one).
         ``adopt_run`` takes over a stale lock left by that run (``--resume`` of a killed run).
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            private_dir(self.path.parent, root=self.state_dir)
+        except OSError as exc:
+            raise _unwritable(self.path, exc) from None
         pid = os.getpid()
         info = LockInfo(
             pid=pid,
@@ -106,8 +121,10 @@ class ClusterLock:
         )
         for _ in range(3):
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except OSError as exc:
+                if not isinstance(exc, FileExistsError):
+                    raise _unwritable(self.path, exc) from None
                 holder = self.read()
                 if holder is None:
                     continue  # released between our open and read: try again
@@ -118,8 +135,12 @@ class ClusterLock:
                 local_live = holder.host == info.host and not stale
                 adoptable = stale and adopt_run is not None and holder.run_id == adopt_run
                 if adoptable or (break_lock and not local_live):
-                    with contextlib.suppress(FileNotFoundError):
+                    try:
                         self.path.unlink()
+                    except FileNotFoundError:
+                        pass
+                    except OSError as exc:
+                        raise _unwritable(self.path, exc) from None
                     continue
                 raise _held_error(self, holder, stale=stale, local_live=local_live, break_lock=break_lock) from None
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -147,7 +168,20 @@ class ClusterLock:
         self.release()
 
 
+def _unwritable(path: Path, exc: OSError) -> ConfigError:
+    return ConfigError(
+        f"cannot write the cluster lock ({exc.strerror or exc}); nothing was changed",
+        file=str(path),
+        hint="make the state dir writable, or set cluster.stateDir in homeops.yaml",
+    )
+
+
 def _held_error(lock: ClusterLock, holder: LockInfo, *, stale: bool, local_live: bool, break_lock: bool) -> LockHeld:
+    if holder.operation == UNREADABLE:
+        return LockHeld(
+            f"cluster '{lock.cluster}' has an unreadable lock file {lock.path}",
+            hint="if no homeops run is active, re-run with --break-lock",
+        )
     if stale:
         return LockHeld(
             f"cluster '{lock.cluster}' has a stale lock from {holder.describe()}: that process is gone",

@@ -64,7 +64,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from homeops.errors import ConfigError
+from homeops.errors import ConfigError, HomeopsError
+from homeops.inventory import checks
 from homeops.inventory.model import (
     Cluster,
     CustomGate,
@@ -108,6 +109,18 @@ def load_inventory(directory: str | os.PathLike[str], *, talconfig: Path | None 
     """
     root = Path(directory).expanduser()
     path = root / INVENTORY_FILE
+    try:
+        return _load(root, path, talconfig)
+    except HomeopsError:
+        raise
+    except OSError as exc:  # EACCES on the directory, a vanished file, …: the user's to fix, not a traceback
+        where = exc.filename or str(path)
+        raise ConfigError(f"cannot be read: {exc.strerror or exc}", file=str(where)) from None
+
+
+def _load(root: Path, path: Path, talconfig: Path | None) -> Inventory:
+    if path.is_dir():
+        raise ConfigError("is a directory, not a file", file=str(path), hint="homeops.yaml must be a YAML file")
     if not path.is_file():
         if talconfig is not None:
             return inventory_from_talconfig(talconfig, root=root)
@@ -258,6 +271,9 @@ class _InventoryReader:
         else:
             name = self.string(cluster_data, "name", "cluster", required=True) or ""
             endpoint = self.string(cluster_data, "endpoint", "cluster", required=True) or ""
+            bad = checks.endpoint_problem(endpoint)
+            if bad:
+                raise self.error("cluster.endpoint", bad)
             talos_version = self.version(cluster_data, "talosVersion")
             kubernetes_version = self.version(cluster_data, "kubernetesVersion")
             nodes = self.node_list(top.get("nodes"), hosts)
@@ -313,12 +329,20 @@ class _InventoryReader:
             kind = self.string(data, "kind", where, required=True)
             if kind not in ("proxmox", "truenas"):
                 raise self.error(f"{where}.kind", f"must be proxmox or truenas, not '{kind}'")
+            address = self.string(data, "address", where, required=True) or ""
+            bad = checks.address_problem(address)
+            if bad:
+                raise self.error(f"{where}.address", bad)
+            user = self.string(data, "user", where) or "root"
+            bad = checks.user_problem(user)
+            if bad:
+                raise self.error(f"{where}.user", bad)
             hosts[name] = SshHost(
                 name=name,
-                address=self.string(data, "address", where, required=True) or "",
+                address=address,
                 kind=cast(HostKind, kind),
                 port=self.integer(data, "port", where, 22, 1, 65535),
-                user=self.string(data, "user", where) or "root",
+                user=user,
                 identity=self.path_value(data, "identity", where),
                 known_hosts=self.path_value(data, "knownHosts", where),
                 accept_new_host_key=self.boolean(data, "acceptNewHostKey", where, False),
@@ -378,6 +402,12 @@ class _InventoryReader:
         for other, ref in seen.items():
             if ref == vm:
                 raise self.error(f"{where}.vm", f"VM {vm.vmid} on {vm.host} is also {other}'s")
+            if ref.vmid == vm.vmid:
+                raise self.error(
+                    f"{where}.vm.vmid",
+                    f"vmid {vm.vmid} is also {other}'s (on {ref.host})",
+                    hint="a Proxmox cluster numbers its VMs cluster-wide: each vmid names one VM",
+                )
         seen[where] = vm
 
     def node_list(self, raw: Any, hosts: Mapping[str, SshHost]) -> tuple[Node, ...]:
@@ -389,15 +419,31 @@ class _InventoryReader:
             raise self.error("nodes", f"must be a list of nodes without a talconfig, not {_describe(raw)}")
         nodes: list[Node] = []
         names: dict[str, str] = {}
+        ip_owner: dict[str, str] = {}
         vms: dict[str, VmRef] = {}
         for index, item in enumerate(raw):
             where = f"nodes[{index}]"
             data = self.mapping(item, where, _NODE_KEYS)
             hostname = self.string(data, "hostname", where, required=True) or ""
+            bad = checks.hostname_problem(hostname)
+            if bad:
+                raise self.error(f"{where}.hostname", bad)
             if hostname in names:
                 raise self.error(f"{where}.hostname", f"'{hostname}' is also {names[hostname]}")
             names[hostname] = where
             ips = self.ips(data, where)
+            for ip in ips:
+                if ip in ip_owner:
+                    raise self.error(
+                        f"{where}.ip",
+                        f"{ip} is also {ip_owner[ip]}'s address",
+                        hint="each node needs its own IP: a rolling upgrade would reach the same machine twice",
+                    )
+                ip_owner[ip] = hostname
+            image = self.string(data, "installImage", where)
+            bad = checks.image_problem(image) if image else None
+            if bad:
+                raise self.error(f"{where}.installImage", bad)
             vm = self.vm(data.get("vm"), f"{where}.vm", hosts)
             if vm is not None:
                 self.unique_vm(vm, where, vms)
@@ -407,7 +453,7 @@ class _InventoryReader:
                     ip=ips[0],
                     control_plane=self.boolean(data, "controlPlane", where, False),
                     ips=ips,
-                    install_image=self.string(data, "installImage", where),
+                    install_image=image,
                     schematic_id=self.string(data, "schematicId", where),
                     install_disk=self.string(data, "installDisk", where),
                     vm=vm,
@@ -425,6 +471,10 @@ class _InventoryReader:
         ips = tuple(dict.fromkeys([*([first] if first else []), *(x.strip() for x in extra)]))
         if not ips:
             raise self.error(f"{where}.ip", "is required")
+        for ip in ips:
+            bad = checks.ip_problem(ip)
+            if bad:
+                raise self.error(f"{where}.ip" if ip == first else f"{where}.ips", bad)
         return ips
 
     def policy(self, raw: Any) -> UpgradePolicy:

@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from homeops.errors import ConfigError, SecretError
-from homeops.inventory import envsubst
+from homeops.inventory import checks, envsubst
 from homeops.inventory.model import Node, VmRef
 from homeops.inventory.schematic import (
     DEFAULT_REGISTRY,
@@ -187,6 +187,7 @@ class _Env:
         self._values: dict[str, str] | None = None
         self.used: list[Path] = []
         self.problems: list[str] = []  # env files that could not be used, one line each
+        self.undecrypted = False  # one of them is sops-encrypted and the key could not open it
         self.warnings: list[str] = []
 
     def values(self) -> dict[str, str]:
@@ -229,6 +230,7 @@ class _Env:
             data = decrypt_file(path, age_key_file=self._age_key)
         except SecretError as exc:
             self.problems.append(f"{path} could not be decrypted: {_cause(exc, path)}")
+            self.undecrypted = True
             return None
         values = _env_from_decrypted(data)
         if values is None:
@@ -304,6 +306,9 @@ class _Reader:
 
         cluster_name = self._needed_str(doc, "clusterName", marks)
         endpoint = self._needed_str(doc, "endpoint", marks)
+        bad_endpoint = checks.endpoint_problem(endpoint)
+        if bad_endpoint:
+            raise self.error(bad_endpoint, "endpoint")
         talos_version = self._talos_version(doc, marks)
         self._version_for_images = talos_version
         kubernetes_version = self._kubernetes_version(doc, marks)
@@ -403,7 +408,10 @@ class _Reader:
         message = f"{variables} {'is' if len(names) == 1 else 'are'} not set (value '{shown}')"
         if self.env.problems:
             message += f"; {'; '.join(self.env.problems)}"
-            hint = "give the age key (cluster.ageKey in homeops.yaml, or SOPS_AGE_KEY_FILE) or set the variable"
+            if self.env.undecrypted:
+                hint = "give the age key (cluster.ageKey in homeops.yaml, or SOPS_AGE_KEY_FILE) or set the variable"
+            else:
+                hint = "make the file readable by this user, or set the variable in the environment"
         else:
             env_file = self.base / DEFAULT_ENV_FILES[0]
             hint = f"define {names[0]} in {env_file} or in the environment"
@@ -464,6 +472,7 @@ class _Reader:
         spec = self._image_factory(clean.get("imageFactory"))
         result: list[TalNode] = []
         seen: dict[str, int] = {}
+        ip_owner: dict[str, str] = {}
         for index, raw in enumerate(raw_nodes):
             where = f"nodes[{index}]"
             if not isinstance(raw, dict):
@@ -472,6 +481,9 @@ class _Reader:
             marks.pop(f"{where}.hostname", None)
             if not hostname:
                 raise self.error("is missing", f"{where}.hostname", hint="every node needs a hostname")
+            bad = checks.hostname_problem(hostname)
+            if bad:
+                raise self.error(bad, f"{where}.hostname")
             if hostname in seen:
                 raise self.error(
                     f"'{hostname}' is also nodes[{seen[hostname]}]",
@@ -485,6 +497,17 @@ class _Reader:
             if not ips:
                 hint = f"give {hostname} the IP talosctl reaches it on"
                 raise self.error("is missing", f"{where}.ipAddress", hint=hint)
+            for ip in ips:
+                bad = checks.ip_problem(ip)
+                if bad:
+                    raise self.error(bad, f"{where}.ipAddress")
+                if ip in ip_owner:
+                    raise self.error(
+                        f"{ip} is also {ip_owner[ip]}'s address",
+                        f"{where}.ipAddress",
+                        hint="each node needs its own IP: a rolling upgrade would reach the same machine twice",
+                    )
+                ip_owner[ip] = hostname
             control_plane = self._bool(raw.get("controlPlane", False), f"{where}.controlPlane", marks)
             node_clean = clean["nodes"][index]
             result.append(self._node(node_clean, where, hostname, ips, control_plane, groups[control_plane], spec))
@@ -602,6 +625,9 @@ class _Reader:
             if "${" in talos_image_url:
                 self.warn(f"{where}.talosImageURL", "holds an unset variable; install image unknown")
                 return None, None
+            bad_image = checks.image_problem(talos_image_url)
+            if bad_image:
+                raise self.error(bad_image, f"{where}.talosImageURL")
             last = talos_image_url.rsplit("/", 1)[-1]
             if ":" in last or "@" in last:
                 self.warn(

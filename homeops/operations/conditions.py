@@ -22,6 +22,7 @@ from homeops.engine.plan import Step, WaitKind
 from homeops.engine.waits import Observation
 from homeops.inventory.model import Inventory, Node
 from homeops.operations.facts import Observer
+from homeops.operations.identity import hostnames_at, impostor
 
 Probe = Callable[[], Observation[None]]
 
@@ -38,6 +39,17 @@ def _combine(parts: Sequence[tuple[str, Observation[None]]]) -> Observation[None
 
 def _version_matches(seen: str | None, wanted: str | None) -> bool:
     return wanted is None or (seen or "").lstrip("v") == wanted.lstrip("v")
+
+
+def _identity(node: Node, observer: Observer, inventory: Inventory, version: str | None) -> Observation[None]:
+    """Success is judged on the node targeted: fail if another inventory node answers at its IP."""
+    seen = hostnames_at(observer, [node]).get(node.hostname)
+    other = impostor(node, seen, [n.hostname for n in inventory.nodes])
+    if other:
+        return Observation.failed(
+            f"the machine at {node.ip} reports hostname {other}, not {node.hostname}: the step reached another node"
+        )
+    return Observation[None].ok(f"running, ready, {version}")
 
 
 def probe_for(
@@ -112,7 +124,7 @@ def probe_for(
                         )
                     )
                 else:
-                    parts.append((node.hostname, Observation[None].ok(f"running, ready, {seen.version}")))
+                    parts.append((node.hostname, _identity(node, observer, inventory, seen.version)))
             return _combine(parts)
 
         return running

@@ -44,10 +44,17 @@ def schematic_of(image: str | None) -> str | None:
 def target_image(node: Node, version: str, *, override: str | None = None) -> str:
     """The installer reference for ``node`` at ``version``."""
     if override:
-        if image_tag(override) is None:
+        tag = image_tag(override)
+        if tag is None:
             raise PlanError(
                 f"--image {override} has no tag",
                 hint=f"add the version, e.g. {override}:{version}",
+            )
+        if tag.lstrip("v") != version.lstrip("v"):
+            # installing another version than planned skips the version path and its checks
+            raise PlanError(
+                f"--image tag {tag} is not the planned target {version}; nothing was sent",
+                hint=f"use {untagged(override)}:{version}, or pass --version {tag} to plan for it",
             )
         return override
     if node.talos_image_url:

@@ -23,6 +23,7 @@ from homeops.inventory.model import Inventory
 from homeops.operations.facts import ClusterFacts, Observer
 from homeops.operations.observe import ClusterObserver, cluster_facts
 from homeops.operations.planners import Request
+from homeops.operations.saved_settings import resume_notice
 from homeops.runtime import Runtime, open_runtime
 
 Planner = Callable[[Inventory, ClusterFacts, Request], Plan]
@@ -120,6 +121,9 @@ def run_operation(
                     f"there is no earlier {operation} run to resume in {rt.inventory.state_dir / 'runs'}",
                     hint="run it without --resume",
                 )
+            notice = resume_notice(journal.plan(), rt.inventory.policy)
+            if notice:
+                print(notice, file=out or sys.stdout)
             return executor.run(
                 journal.plan(), dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal
             )

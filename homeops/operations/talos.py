@@ -29,6 +29,7 @@ from homeops.operations import vm as _vm  # noqa: F401  (registers vm-snapshot, 
 from homeops.operations.conditions import probe_for
 from homeops.operations.facts import Observer
 from homeops.operations.health import ClusterWorld
+from homeops.privatefs import make_private, private_dir
 from homeops.runners import Result, Runner
 
 NODE_WAITS = ("rebooted", "running", "k8s-ready", "etcd-member")
@@ -169,9 +170,10 @@ class EtcdSnapshot(_Talosctl):
     def run(self, ctx: StepContext, step: Step) -> None:
         world = _world(ctx)
         path = Path(step.artifact or "")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, root=world.inventory.state_dir)
         take, *copies = step.commands
         result = ctx.send(take, what="etcd snapshot", target=step.node)
+        make_private(path)  # talosctl writes it 0644; it holds every Kubernetes secret
         size = path.stat().st_size if path.is_file() else 0
         if size <= 0:
             raise GateFailed(

@@ -114,7 +114,7 @@ def attach(inventory: Inventory, sim_dir: str | os.PathLike[str], *, clock: Cloc
     return Runtime(
         inventory=inventory,
         local=LocalRunner(env=sim_env(directory)),
-        clock=clock or SimClock(store),
+        clock=clock or SimClock.for_command(store),
         simulated=True,
         host_factory=host_factory(state, directory),
     )

@@ -17,6 +17,14 @@ class SimClock:
     def __init__(self, store: SimStore) -> None:
         self.store = store
 
+    @classmethod
+    def for_command(cls, store: SimStore) -> SimClock:
+        """The clock of a new command: in virtual time, the time between commands passes first."""
+        with store.transaction() as state:
+            engine.advance(state)
+            engine.settle(state)
+        return cls(store)
+
     @property
     def virtual(self) -> bool:
         return bool(self.store.read(include_log=False)["clock"].get("mode") == "virtual")

@@ -255,6 +255,31 @@ def next_event(state: State) -> float | None:
     return min(times) if times else None
 
 
+def settle(state: State) -> float:
+    """Virtual time only: jump to when every node transition that will finish has finished.
+
+    Between two commands an operator takes minutes (power-cycles a VM, waits for a slow node);
+    virtual time only moves when a command sleeps, so without this a node recovered by hand stays
+    "booting" forever. A node that never comes back stays down. Returns the seconds skipped.
+    """
+    if state["clock"].get("mode") != "virtual":
+        return 0.0
+    t = now(state)
+    due = [
+        float(value)
+        for node in state["nodes"].values()
+        if node.get("pending")
+        for value in (node["pending"].get("ready_at"), node["pending"].get("back_at"))
+        if value is not None
+    ]
+    target = max(due, default=t)
+    if target <= t:
+        return 0.0
+    state["clock"]["now"] = target
+    advance(state)
+    return target - t
+
+
 def advance(state: State, t: float | None = None) -> None:
     """Apply every transition due by ``t`` (default: the state's own now)."""
     t = now(state) if t is None else t

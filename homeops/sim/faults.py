@@ -124,6 +124,11 @@ def _check_target(state: State, spec: FaultSpec, target: str | None) -> str | No
         vm = state["nodes"][hostname].get("vm") if hostname else None
         return str(vm["vmid"]) if vm else target
     if spec.target == "pool":
+        pools = [str(p.get("name")) for p in state.get("nas", {}).get("pools", [])]
+        if target not in pools:
+            raise SimError(
+                f"fault '{spec.name}': no simulated pool '{target}'", hint=f"known pools: {', '.join(pools) or 'none'}"
+            )
         return target
     raise SimError(f"fault '{spec.name}' takes no target (got '{target}')")
 

@@ -36,6 +36,7 @@ from homeops.sops.errors import (
     NotSopsFile,
     SopsConfigError,
     SopsFormatError,
+    SopsWriteError,
     TamperedValue,
     UnsupportedKeyType,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "SopsConfigError",
     "SopsFile",
     "SopsFormatError",
+    "SopsWriteError",
     "TamperedValue",
     "UnsupportedKeyType",
     "check_tree",

@@ -21,6 +21,7 @@ from homeops.sops.errors import (
     NotSopsFile,
     SopsConfigError,
     SopsFormatError,
+    SopsWriteError,
     UnsupportedKeyType,
 )
 from homeops.sops.keys import KeyRing, load_keyring
@@ -301,18 +302,29 @@ def _parse_plaintext(data: bytes, *, file: str, fmt: str) -> list[Branch]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` (through a symlink, as sops does) with ``data``; on failure the file is untouched."""
+    if path.is_symlink():
+        path = path.resolve()
     tmp = path.with_name(f".{path.name}.homeops-tmp")
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    except OSError as exc:
+        raise SopsWriteError(
+            f"{path}: cannot write ({exc.strerror or exc}); the file is unchanged",
+            hint="check the directory's permissions",
+        ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            raise SopsWriteError(f"{path}: cannot write ({exc.strerror or exc}); the file is unchanged") from None
         raise
 
 

@@ -7,7 +7,8 @@ SecretError (homeops.errors)
 │   └── UnsupportedKeyType  only PGP/KMS/… recipients, which homeops does not speak (128)
 ├── MacMismatch          values were changed after encryption, or the MAC is missing (51)
 ├── SopsConfigError      .sops.yaml missing, unreadable or without a matching rule (61)
-└── AlreadyEncrypted     ``encrypt`` was asked to encrypt a sops file again (1)
+├── AlreadyEncrypted     ``encrypt`` was asked to encrypt a sops file again (1)
+└── SopsWriteError       the result could not be written (read-only directory, full disk); file unchanged
 """
 
 from __future__ import annotations
@@ -55,3 +56,7 @@ class TamperedValue(SecretError):
     """A value's GCM tag does not verify: the ciphertext or its key path was changed (sops: 'Error decrypting tree')."""
 
     exit_code = 25
+
+
+class SopsWriteError(SecretError):
+    """The encrypted result could not be written; the file on disk is the one from before."""

@@ -17,7 +17,10 @@ PREFIX = "homeops-sops-"
 
 
 def private_base() -> str | None:
-    """/dev/shm when usable (never touches a disk), else the system temp dir."""
+    """$HOMEOPS_SOPS_TMP, else /dev/shm when usable (never touches a disk), else the system temp dir."""
+    chosen = os.environ.get("HOMEOPS_SOPS_TMP")
+    if chosen:
+        return chosen
     shm = "/dev/shm"
     if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
         return shm
@@ -52,10 +55,60 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _pid_is_gone(pid: int) -> bool:
+    """True when no process ``pid`` runs (a zombie counts as gone: it will never clean up)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
+def sweep_stale(base: str | None = None) -> int:
+    """Remove private dirs left by runs that died without cleaning up (kill -9, power loss).
+
+    Only our own directories (same owner, named ``homeops-sops-<pid>-…``) whose process is gone;
+    returns how many were removed.
+    """
+    root = Path(base if base is not None else (private_base() or tempfile.gettempdir()))
+    removed = 0
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return 0
+    for entry in entries:
+        pid_text = entry.name[len(PREFIX) :].split("-", 1)[0]
+        if not entry.name.startswith(PREFIX) or not pid_text.isdigit():
+            continue
+        try:
+            info = entry.lstat()
+        except OSError:
+            continue
+        if info.st_uid != os.getuid() or not entry.is_dir() or entry.is_symlink():
+            continue
+        if not _pid_is_gone(int(pid_text)):
+            continue
+        for child in entry.iterdir():
+            if child.is_file() and not child.is_symlink():
+                _shred(child)
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def private_file(content: bytes, *, name: str = "plaintext", base: str | None = None) -> Iterator[Path]:
     """Write ``content`` to a 0600 file in a fresh 0700 directory; remove both when the block exits."""
-    directory = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base if base is not None else private_base()))
+    base = base if base is not None else private_base()
+    sweep_stale(base)
+    # the pid in the name lets a later run tell a dead run's leftovers from a live run's files
+    directory = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base))
     path = directory / os.path.basename(name)
     try:
         with _sigterm_as_interrupt():

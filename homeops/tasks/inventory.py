@@ -7,9 +7,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from invoke.collection import Collection
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import task
 
 if TYPE_CHECKING:
     from homeops.inventory.model import Inventory
@@ -36,12 +36,15 @@ def show(ctx: Any, inventory: str | None = None, talconfig: str | None = None, j
     else:
         tal = Path(talconfig) if talconfig else None
         inv = load_inventory(inventory_dir(ctx, inventory), talconfig=tal)
+    from homeops.secrets import mask
+
+    # values from an encrypted talenv.sops.yaml are secrets here as much as in errors and plans
     if json:
-        print(_dumps(inventory_as_dict(inv)))
+        print(mask(_dumps(inventory_as_dict(inv))))
     else:
-        print(render_table(inv))
+        print(mask(render_table(inv)))
         for warning in inv.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(mask(f"warning: {warning}"), file=sys.stderr)
 
 
 ns.add_task(show)

@@ -10,11 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 from invoke.collection import Collection
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import task
 
 ns = Collection("sim")
+
+
+def mask(text: str) -> str:
+    """Values from an encrypted talenv.sops.yaml reach the sim state (endpoint, IPs): mask them here too."""
+    from homeops.secrets import mask as mask_secrets
+
+    return mask_secrets(text)
+
 
 # Durations that look real in a terminal when the clock is the wall clock.
 REAL_DURATIONS = {
@@ -205,7 +213,7 @@ def up(
         virtual=virtual,
         ceph=ceph,
     )
-    print(render_status(store.read(include_log=False)))
+    print(mask(render_status(store.read(include_log=False))))
     print(f"\nsimulated cluster up in {store.dir}; `inv sim.down` removes it")
 
 
@@ -323,9 +331,9 @@ def status(ctx: Any, inventory: str | None = None, json: bool = False) -> None:
     if json:
         import json as json_module
 
-        print(json_module.dumps({k: v for k, v in state.items() if k != "log"}, indent=2, sort_keys=True))
+        print(mask(json_module.dumps({k: v for k, v in state.items() if k != "log"}, indent=2, sort_keys=True)))
         return
-    print(render_status(state))
+    print(mask(render_status(state)))
 
 
 @task(
@@ -445,10 +453,10 @@ def demo(ctx: Any, inventory: str | None = None, reboot_seconds: float = 3.0, vi
         f"talconfig wants {target}\n"
     )
     store = start(path, talos_version=running, reboot_seconds=reboot_seconds, virtual=virtual)
-    print(render_status(store.read(include_log=False)))
+    print(mask(render_status(store.read(include_log=False))))
     print()
     _run_main_job(ctx, path, inv, target)
-    print("\n" + render_status(store.read(include_log=False)))
+    print("\n" + mask(render_status(store.read(include_log=False))))
     print(
         f"\nthe simulated cluster stays up: try `inv sim.status --inventory {path}`, `inv sim.fault list`, "
         f"`inv sim.log --inventory {path}`; `inv sim.down --inventory {path}` removes it"

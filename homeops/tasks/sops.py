@@ -13,9 +13,9 @@ from typing import Any
 
 from invoke.collection import Collection
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import task
 
 ns = Collection("sops")
 
@@ -117,6 +117,7 @@ def edit(c: Any, file: str, inventory: str | None = None) -> None:
     import shlex
     import subprocess
 
+    from homeops.errors import ToolNotFound
     from homeops.sops import load, plaintext_file, update_file
     from homeops.sops.errors import SopsFormatError
 
@@ -125,10 +126,25 @@ def edit(c: Any, file: str, inventory: str | None = None) -> None:
     editor = os.environ.get("EDITOR") or os.environ.get("VISUAL") or "vi"
     with plaintext_file(file, age_key_file=key) as tmp:
         before = tmp.read_bytes()
-        code = subprocess.call([*shlex.split(editor), str(tmp)])
+        try:
+            code = subprocess.call([*shlex.split(editor), str(tmp)])
+        except (OSError, ValueError) as exc:  # no such editor, not executable, unbalanced quotes in $EDITOR
+            reason = getattr(exc, "strerror", None) or exc
+            raise ToolNotFound(
+                f"{file}: cannot start editor {editor!r} ({reason}); nothing was changed",
+                hint="set EDITOR to an installed editor, e.g. EDITOR=nano",
+            ) from None
         if code != 0:
             raise SopsFormatError(f"{file}: editor {editor!r} exited with {code}; nothing was changed")
-        after = tmp.read_bytes()
+        try:
+            after = tmp.read_bytes()
+        except OSError as exc:
+            raise SopsFormatError(
+                f"{file}: the editor removed or hid the temporary file ({exc.strerror}); nothing was changed"
+            ) from None
+        if not after.strip():
+            # what sops says too: an empty save is far more often a slip than "delete every secret"
+            raise SopsFormatError(f"{file}: file was empty, not saving; nothing was changed")
         if after == before:
             print(f"{file}: no changes", file=sys.stderr)
             return

@@ -11,9 +11,9 @@ from typing import Any
 
 from invoke.collection import Collection
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import task
 
 ns = Collection("talos")
 
@@ -51,11 +51,9 @@ def _run(c: Any, inventory: str | None, operation: str, request: Any, options: A
     from homeops.operations.session import run_operation
 
     planner = partial(getattr(planners, _PLANNERS[operation]), operation=operation)
-    outcome = run_operation(
+    run_operation(  # the plan says "Nothing to do."
         inventory_dir(c, inventory), operation, planner, request, options, task=f"talos.{operation}"
     )
-    if outcome.status == "nothing":
-        print("nothing to do: every node is already where the plan would take it")
 
 
 def _asking(**asked: Any) -> Any:

@@ -49,7 +49,7 @@ def test_pve_status_json_and_exit_1_when_host_down(store: SimStore, capsys: pyte
 def test_pve_vm_needs_yes_when_not_interactive(store: SimStore, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(Exit) as info:
         pve_tasks.vm(Context(), "shutdown", node="k8s-2")
-    assert info.value.code == 130
+    assert info.value.code == 1  # not 130: that is SIGINT's code (issue 10)
     assert str(info.value.message) == "error: shutdown of k8s-2's VM needs confirmation — re-run with --yes"
     assert all(e["argv"][1] == "status" for e in store.read()["log"])
 

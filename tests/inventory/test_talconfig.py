@@ -313,7 +313,11 @@ def test_unknown_keys_are_kept_with_a_warning(tmp_path: Path) -> None:
         ("nodes:\n  - {ipAddress: 10.0.0.1}\n", "nodes[0].hostname", "is missing"),
         ("nodes:\n  - {hostname: n}\n", "nodes[0].ipAddress", "is missing"),
         ("nodes:\n  - {hostname: n, ipAddress: 10.0.0.1, controlPlane: 'yes'}\n", "nodes[0].controlPlane", "true or"),
-        ("nodes:\n  - {hostname: n, ipAddress: a}\n  - {hostname: n, ipAddress: b}\n", "nodes[1].hostname", "also"),
+        (
+            "nodes:\n  - {hostname: n, ipAddress: 10.0.0.1}\n  - {hostname: n, ipAddress: 10.0.0.2}\n",
+            "nodes[1].hostname",
+            "also",
+        ),
         ("nodes: {n: 1}\n", "nodes", "must be a list"),
     ],
 )
