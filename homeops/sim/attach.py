@@ -80,7 +80,8 @@ def check_fingerprint(inventory: Inventory, state: dict[str, Any], sim_dir: Path
         )
     elif seen != inventory_fingerprint(inventory):
         raise SimError(
-            f"the simulated cluster in {sim_dir} was started for another version of {inventory.root / 'homeops.yaml'}: "
+            f"the simulated cluster in {sim_dir} was started for other nodes or hosts than "
+            f"{inventory.root / 'homeops.yaml'} names now: "
             "its hosts may be real now, so nothing is sent to the simulator or to them",
             hint=f"remove it with {down}, or start it again with `inv sim.up`",
         )

@@ -18,6 +18,7 @@ Fields beyond the schema in ``homeops.sim.store`` (all additive):
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,15 +82,22 @@ def _schematic(node: Node) -> str | None:
 
 
 def inventory_fingerprint(inventory: Inventory) -> str:
-    """What a sim was started for: the inventory files that say which hosts and nodes exist
-    (``homeops.sim.attach`` refuses a sim whose inventory has changed since: its hosts may be real now)."""
+    """What a sim was started for: which cluster, nodes and hosts exist and where they are reached.
+
+    ``homeops.sim.attach`` refuses a sim whose world changed since (its hosts may be real now). Policy
+    (timeouts, gates, snapshots) is left out: tuning it between runs is ordinary and changes no address.
+    """
     import hashlib
 
-    digest = hashlib.sha256()
-    for path in (inventory.root / "homeops.yaml", inventory.cluster.talconfig):
-        if path is not None and path.is_file():
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    world = {
+        "cluster": [inventory.cluster.name, inventory.cluster.endpoint],
+        "nodes": sorted(
+            [n.hostname, n.ip, n.control_plane, list(n.ips), n.vm.host if n.vm else None, n.vm.vmid if n.vm else None]
+            for n in inventory.nodes
+        ),
+        "hosts": sorted([h.name, h.address, h.port, h.user, h.kind] for h in inventory.hosts),
+    }
+    return hashlib.sha256(json.dumps(world, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def initial_state(inventory: Inventory, options: SimOptions | None = None) -> State:

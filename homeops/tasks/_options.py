@@ -204,6 +204,14 @@ def _fault_name(text: str) -> str:
     return text
 
 
+def _lint_rule(text: str) -> str:
+    from homeops.lint.findings import RULES
+
+    if text not in RULES:
+        raise _Bad("one of " + ", ".join(RULES))
+    return text
+
+
 _SIM_TOOLS = ("talosctl", "talhelper", "kubectl", "flux", "helmfile", "qm", "pvecm", "pvesh", "zpool", "midclt")
 
 WHOLE = "a whole number"
@@ -217,6 +225,8 @@ OPTIONS: dict[str, Kind] = {
     "talconfig": Kind("a talconfig file", _file, ("", "/nonexistent/talconfig.yaml")),
     "root": Kind("a directory", _directory, ("", "/nonexistent/dir")),
     "file": Kind("a file", _file, ("", "/nonexistent/file.yaml")),
+    "path": Kind("a directory", _directory, ("", "/nonexistent/dir")),
+    "rule": Kind("a lint rule name", _lint_rule, ("", "no-such-rule")),
     "node": Kind("a node (hostname or IP)", _node_list, (" , ", "k8s-0;reboot")),
     "target": Kind("a node, host or pool name", _name_or_ip, ("", "10.10.0.299")),
     "version": Kind("a version like v1.11.6", _matching(_VERSION), ("latest", "v1.11")),
@@ -250,7 +260,11 @@ class Task(_InvokeTask[Any]):
         opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
         flag = opts["names"][0]
         opts["names"] = [flag] + ([SHORT_FLAGS[name]] if name in SHORT_FLAGS else [])
-        if opts.get("kind") is not bool and not isinstance(default, bool):
+        if opts.get("kind") is list:
+            # invoke appends repeated values only while the kind *is* list: the task checks them with each()
+            if name not in OPTIONS:
+                raise TypeError(f"task option {name!r} has no entry in homeops.tasks._options.OPTIONS")
+        elif opts.get("kind") is not bool and not isinstance(default, bool):
             kind = OPTIONS.get(name)
             if kind is None:
                 raise TypeError(f"task option {name!r} has no entry in homeops.tasks._options.OPTIONS")
@@ -278,6 +292,18 @@ class Task(_InvokeTask[Any]):
         for names, text in context.help_tuples():
             lines.append(f"  {names:<30} {text or ''}")
         return "\n".join(lines)
+
+
+def each(name: str, values: Iterable[str] | None) -> list[Any]:
+    """The values of a repeatable option, each checked like a single one (a bad one: exit 2, one line)."""
+    kind, flag = OPTIONS[name], "--" + name.replace("_", "-")
+    checked = []
+    for text in values or ():
+        try:
+            checked.append(kind.parse(text))
+        except _Bad as bad:
+            raise usage_error(flag, f"{text!r} is not {kind.what}{bad.detail}") from None
+    return checked
 
 
 def task(*args: Any, **kwargs: Any) -> Callable[..., Any]:

@@ -12,9 +12,9 @@ from typing import Any
 
 from invoke.collection import Collection
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import each, task
 
 ns = Collection("repo")
 
@@ -47,10 +47,10 @@ def lint(
 
     code = run_lint(
         path=path,
-        rules=rule or (),
+        rules=each("rule", rule),
         as_json=json,
         fix_order=fix_order,
-        files=file or None,
+        files=each("file", file) or None,
         inventory=inventory_dir(c, inventory),
         inventory_explicit=bool(inventory),
     )

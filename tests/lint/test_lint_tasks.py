@@ -92,7 +92,12 @@ def test_wrong_path(tmp_path: Path) -> None:
 
 
 def test_wrong_rule(tmp_path: Path) -> None:
-    one_line_error(inv("repo.lint", "--path", str(tmp_path), "--rule", "rwo_recreate"), "unknown rule 'rwo_recreate'")
+    one_line_error(
+        inv("repo.lint", "--path", str(tmp_path), "--rule", "rwo_recreate"),
+        "--rule",
+        "'rwo_recreate' is not a lint rule name",
+        "rwo-recreate",
+    )
 
 
 def test_wrong_json_combination_prints_no_partial_json(tmp_path: Path) -> None:

@@ -157,16 +157,16 @@ def test_nothing_to_do_is_said_once(tmp_path: Path) -> None:
 
 def test_interrupt_names_only_the_step_that_was_not_done(sim_inv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ctrl-C after a node's vm-snapshot finished named vm-snapshot as interrupted."""
-    from homeops import executor
+    from homeops.engine import executor
 
-    real = executor.Executor._start_node_step
+    real = executor.Executor._look_before_sending
 
     def interrupt(self: object, *args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(executor.Executor, "_start_node_step", interrupt)
+    monkeypatch.setattr(executor.Executor, "_look_before_sending", interrupt)
     ran = run_inv("talos.upgrade-node", "--node", "k8s-4", "--yes", "--inventory", str(sim_inv))
-    monkeypatch.setattr(executor.Executor, "_start_node_step", real)
+    monkeypatch.setattr(executor.Executor, "_look_before_sending", real)
     assert ran.code == 130, ran
     assert "interrupted at" in ran.err
     assert "vm-snapshot" not in ran.err.split("interrupted at", 1)[1].split(";", 1)[0], ran.err
