@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from homeops.sim import bootstrap as bootstrap_sim
 from homeops.sim import engine
 from homeops.sim.tools._base import (
     Fail,
@@ -672,7 +673,7 @@ def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
             label = kind.lower() + (f".{group}" if group else "")
             key = f"{label}/{(doc.get('metadata') or {}).get('namespace', '')}/{name}"
             existed = key in applied
-            applied[key] = doc
+            applied[key] = bootstrap_sim.redact(doc)  # state.json is on disk: no Secret value in clear
             if o["server-side"]:
                 inv.print(f"{label}/{name} serverside-applied")
             else:
