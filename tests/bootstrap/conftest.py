@@ -29,3 +29,12 @@ def make_blank(tmp_path: Path) -> Callable[..., Sim]:
 @pytest.fixture
 def blank_sim(make_blank: Callable[..., Sim]) -> Sim:
     return make_blank()
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Sim:
+    """A running (not blank) simulated example cluster."""
+    inventory = example_inventory(tmp_path / "inventory")
+    directory = tmp_path / "sim"
+    SimStore(directory).create(initial_state(inventory, SimOptions()))
+    return Sim(directory, inventory)
