@@ -623,3 +623,24 @@ def diff_server_side(
 def parse_flux_instances(text: str) -> list[FluxObject]:
     """Flux Operator FluxInstances (``kubectl get fluxinstances -A -o json``), Ready from their condition."""
     return parse_kustomizations(text, kind="FluxInstance")
+
+
+def parse_helm_release_records(text: str) -> dict[str, int]:
+    """Helm's release Secrets (``-l owner=helm``) → the newest deployed revision per release name.
+
+    Helm 3 stores each revision as Secret ``sh.helm.release.v1.<name>.v<N>`` labelled
+    ``owner=helm, name=<name>, status=<deployed|superseded|failed|…>, version=<N>``.
+    """
+    what = "kubectl get secrets -l owner=helm"
+    out: dict[str, int] = {}
+    for item in _items(parse_json_object(text, what=what), what):
+        labels = (item.get("metadata") or {}).get("labels") or {}
+        if labels.get("owner") != "helm" or labels.get("status") != "deployed":
+            continue
+        try:
+            revision = int(labels.get("version", "0"))
+        except ValueError:
+            raise UnexpectedOutput(what, f"version label {labels.get('version')!r} is not a number") from None
+        name = str(labels.get("name", ""))
+        out[name] = max(out.get(name, 0), revision)
+    return out

@@ -62,6 +62,7 @@ for _aliases, _info in (
         ("helmreleases", "helmrelease", "hr", "helmreleases.helm.toolkit.fluxcd.io"),
         ("helmreleases", "HelmRelease", True, "helm.toolkit.fluxcd.io/v2"),
     ),
+    (("secrets", "secret"), ("secrets", "Secret", True, "v1")),
     (
         ("fluxinstances", "fluxinstance", "fluxinstances.fluxcd.controlplane.io"),
         ("fluxinstances", "FluxInstance", True, "fluxcd.controlplane.io/v1"),
@@ -316,6 +317,8 @@ def _objects(state: State, plural: str) -> list[Obj]:
         ]
     if plural == "fluxinstances":
         return kubectl_bootstrap.flux_instance_objects(state, _meta)
+    if plural == "secrets":
+        return kubectl_bootstrap.secret_objects(state, _meta)
     if plural == "replicationsources":
         return [
             {

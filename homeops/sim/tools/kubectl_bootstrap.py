@@ -113,3 +113,33 @@ def flux_instance_objects(state: State, meta: Any) -> list[Obj]:
             "status": status,
         }
     ]
+
+
+def secret_objects(state: State, meta: Any) -> list[Obj]:
+    """Helm's release records (``sh.helm.release.v1.<name>.v<revision>``, labels owner/name/status/version)
+    and the Secrets applied with kubectl — metadata only: the sim never keeps Secret values."""
+    out: list[Obj] = []
+    for key, release in sorted(state["k8s"].get("helm_releases", {}).items()):
+        namespace, name = key.split("/", 1)
+        revision = int(release.get("revision", 1))
+        labels = {"name": name, "owner": "helm", "status": "deployed", "version": str(revision)}
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": meta(state, f"sh.helm.release.v1.{name}.v{revision}", namespace, labels=labels),
+                "type": "helm.sh/release.v1",
+            }
+        )
+    for key, doc in sorted(state["k8s"].get("applied", {}).items()):
+        if key.startswith("secret/"):
+            m = doc.get("metadata") or {}
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": meta(state, str(m.get("name")), str(m.get("namespace") or "default")),
+                    "type": str(doc.get("type") or "Opaque"),
+                }
+            )
+    return out
