@@ -346,8 +346,12 @@ _NO_MATCH = "no releases found that matches specified selector"
 def error_summary(stderr: str) -> str:
     """The most useful line of a helmfile failure: the last ``in <file>: …`` or ``Error:`` line."""
     lines = [ln.strip() for ln in strip_ansi(stderr).splitlines() if ln.strip()]
-    for line in reversed(lines):
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
         if _IN_FILE.search(line) or line.lower().startswith(("error", "err:")):
+            # helm's multierror ("1 error occurred:") puts the cause on the next line, as "* <cause>"
+            if line.endswith("occurred:") and i + 1 < len(lines) and lines[i + 1].startswith("*"):
+                return f"{line} {lines[i + 1]}"
             return line
     return lines[-1] if lines else "(no output)"
 
