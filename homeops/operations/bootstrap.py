@@ -804,12 +804,22 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
     )
 
 
-def prepare(runtime: Runtime, stages: Sequence[str], *, recover_from: Path | None = None) -> BootstrapWorld:
+def prepare(
+    runtime: Runtime, stages: Sequence[str], *, recover_from: Path | None = None, skip_hash_check: bool = False
+) -> BootstrapWorld:
     """Read and check every input before anything runs: settings, helmfile (+ files), secrets, kubeconfig."""
     inv = runtime.inventory
     settings = bi.load_settings(inv)
     spec = bi.load_helmfile(settings) if "apps" in stages else None
-    world = BootstrapWorld(runtime, settings, spec, recover_from=recover_from)
+    if recover_from is not None and not Path(recover_from).is_file():
+        raise ConfigError("etcd snapshot not found", file=str(recover_from), hint="give the path of a snapshot file")
+    world = BootstrapWorld(
+        runtime,
+        settings,
+        spec,
+        recover_from=Path(recover_from).resolve() if recover_from else None,
+        skip_hash_check=skip_hash_check,
+    )
     if "apps" in stages:
         world.secrets()  # a SOPS file the key cannot decrypt is refused now, naming it
     if "talos" in stages and (inv.cluster.talconfig is None or not inv.cluster.talconfig.is_file()):

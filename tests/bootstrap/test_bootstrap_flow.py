@@ -243,3 +243,23 @@ def test_no_plaintext_secret_on_disk_or_in_any_output(lab: Lab, capsys):
             texts.append(path.read_text(encoding="utf-8", errors="replace"))
     for value in SECRET_VALUES:
         assert not [t for t in texts if value in t]
+
+
+def test_recover_from_a_snapshot_is_the_etcd_step_of_a_rebuild(lab: Lab, tmp_path: Path):
+    from homeops.inventory.loader import load_inventory
+    from homeops.sim.state import initial_state
+
+    # an etcd snapshot of the cluster as it was (taken from a running simulated copy of it)
+    before = tmp_path / "before"
+    SimStore(before).create(initial_state(load_inventory(lab.inventory)))
+    snapshot = tmp_path / "db.snapshot"
+    taken = SimRunner(before).run(["talosctl", "etcd", "snapshot", str(snapshot), "--nodes", "10.10.0.20"])
+    assert taken.ok, taken.stderr
+    out = lab.run("talos", dry_run=True, recover_from=snapshot)
+    assert f"--recover-from {snapshot}" in out and "bootstrap etcd on k8s-0, restoring the snapshot" in out
+    lab.run("talos", recover_from=snapshot)
+    [argv] = [
+        e["argv"] for e in lab.log() if e["argv"][0] == "talosctl" and "bootstrap" in e["argv"] and e["exit"] == 0
+    ]
+    assert argv[-2:] == ["--recover-from", str(snapshot)]
+    assert lab.store.read()["etcd"]["revision"] == SimStore(before).read()["etcd"]["revision"]
