@@ -106,6 +106,9 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
 def test_all_from_maintenance_mode_to_flux_ready_then_nothing_to_do(lab: Lab):
     out = lab.run()
     assert "finished: bootstrap-all done" in out and out.startswith("[SIMULATED] Plan: bootstrap-all")
+    # a progress line names the release being waited for, with its own timeout
+    assert "syncing release kube-system/cilium: waiting for it (up to 900s)" in out
+    assert "etcd on k8s-0" not in out or "AlreadyExists" not in out
     effective = lab.effective()
     assert all(effective[f"apply-config 10.10.0.{20 + i}"] == 1 for i in range(6))
     assert effective["bootstrap 10.10.0.20"] == 1 and effective["kubeconfig 10.10.0.20"] == 1
