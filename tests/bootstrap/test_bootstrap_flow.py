@@ -115,6 +115,9 @@ def test_all_from_maintenance_mode_to_flux_ready_then_nothing_to_do(lab: Lab):
     assert [effective[f"sync {r}"] for r in RELEASES] == [1] * 5
     state = lab.store.read()
     assert state["flux"]["instance"]["ready"] and all(n["ready"] == "True" for n in state["k8s"]["nodes"].values())
+    # the user's own kubeconfig is never written (talosctl kubeconfig --merge=false into a private file first)
+    assert not (Path.home() / ".kube").exists()
+    assert oct((lab.inventory / "kubeconfig").stat().st_mode & 0o777) == "0o600"
     # every kubectl/helmfile call named the inventory's kubeconfig explicitly
     kubeconfig = str(lab.inventory.resolve() / "kubeconfig")
     for entry in lab.log():
