@@ -95,7 +95,9 @@ class BootstrapWorld:
     def api(self, server: str | None) -> Check:
         """``/readyz`` through the inventory's kubeconfig (``server``: one control plane instead of the VIP)."""
         if not self.inventory.cluster.kubeconfig.exists():
-            return Check(False, "no kubeconfig yet")
+            return Check(
+                False, f"no kubeconfig yet at {self.inventory.cluster.kubeconfig} (`inv bootstrap.talos` fetches it)"
+            )
         argv = self.kctl.readyz()
         if server:
             argv = [*argv[:-3], "--server", server, *argv[-3:]]
@@ -620,8 +622,8 @@ def observe(world: BootstrapWorld, stages: Sequence[str]) -> Observed:
     etcd = tuple(world.etcd_members()) if configured else ()
     identity = bi.check_kubeconfig(inv)
     api = identity is not None and world.api(None).ok
-    if not api:
-        return Observed(modes, etcd, identity is not None, False)
+    if not api or "apps" not in stages:
+        return Observed(modes, etcd, identity is not None, api)
     registered = world.registered()
     secrets = {str(s.path): world.changes(s.text) for s in world.secrets()}
     count, stream = world.crds()

@@ -158,6 +158,8 @@ def test_talos_then_apps_separately_and_dry_run_prints_every_command(lab: Lab):
     out = lab.run("apps")
     assert "Preflight gates (all must be green before anything changes):\n  - kubernetes-api" in out
     assert "finished: bootstrap-apps done" in out
+    for which in ("talos", "apps"):
+        assert f"nothing to do: the cluster is already bootstrapped ({which})" in lab.run(which)
 
 
 @pytest.mark.parametrize(
