@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import homeops.runtime
+from homeops.clock import FakeClock
+from homeops.engine.journal import Journal
 from homeops.errors import HomeopsError
 from homeops.sim import faults
 from homeops.sim.runner import SimRunner
@@ -26,6 +28,13 @@ from homeops.tasks.bootstrap import run_bootstrap
 REPO = Path(__file__).resolve().parents[2]
 SECRET_VALUES = ("homeops-example-bootstrap-token-7f3a9c2e41",)
 RELEASES = ("cilium", "coredns", "cert-manager", "flux-operator", "flux-instance")
+STAGE_STEP = {
+    "apply-config": "k8s-1:apply-insecure",
+    "bootstrap": "cluster:etcd",
+    "kubeconfig": "cluster:kubeconfig",
+    "sync": "release:cilium",
+    "flux": "cluster:flux",
+}
 
 
 def mutating(argv: list[str]) -> bool:
@@ -189,6 +198,16 @@ def test_each_fault_stops_at_its_stage_and_resume_finishes_each_step_once(
     lab.fault(fault, target)
     error = lab.fail()
     assert message in error and "inv bootstrap.all --resume" in error
+    journal = Journal.latest(lab.inventory / ".homeops", "bootstrap-all", FakeClock())
+    assert journal is not None and journal.status == "failed"
+    failed = {r.id for r in journal.steps() if r.status == "failed"}
+    assert STAGE_STEP[stage] in failed
+    assert all(
+        journal.done(s.id)
+        for s in journal.plan().steps[
+            : [s.id for s in journal.plan().steps].index(min(failed, key=[s.id for s in journal.plan().steps].index))
+        ]
+    )  # everything before the stage finished
     if fault == "kubeconfig-wrong-cluster":
         assert "https://10.99.0.10:6443" in error and not (lab.inventory / "kubeconfig").exists()
     if fault == "bootstrap-already":
