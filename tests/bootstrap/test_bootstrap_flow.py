@@ -148,6 +148,7 @@ def test_all_from_maintenance_mode_to_flux_ready_then_nothing_to_do(lab: Lab):
 def test_talos_then_apps_separately_and_dry_run_prints_every_command(lab: Lab):
     out = lab.run("all", dry_run=True)
     assert "dry run: nothing was changed" in out
+    assert "Required once cluster:api is done: kubernetes-api" in out  # no API gate before the bootstrap
     for text in (
         "talhelper genconfig",
         "apply-config",
@@ -259,8 +260,15 @@ def test_a_node_answering_neither_way_is_refused_naming_it(lab: Lab):
     assert not [e for e in lab.log() if mutating([str(a) for a in e["argv"]])]  # type: ignore[union-attr]
 
 
-def test_no_plaintext_secret_on_disk_or_in_any_output(lab: Lab, capsys):
+def test_no_plaintext_secret_on_disk_or_in_any_output(lab: Lab, capsys, monkeypatch, tmp_path: Path):
+    from homeops.sops import tempfiles
+
+    private = tmp_path / "private"
+    private.mkdir()
+    used: list[str] = []
+    monkeypatch.setattr(tempfiles, "private_base", lambda: used.append("x") or str(private))  # genconfig's talsecret
     out = lab.run()
+    assert used and not list(private.iterdir())  # it was used, and the private plaintext file is gone
     texts = [out, capsys.readouterr().out]
     for path in lab.inventory.rglob("*"):
         if path.is_file():
