@@ -34,10 +34,9 @@ from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
-from homeops.errors import CommandError, ConfigError, ConnectionFailed, HomeopsError, PlanError
+from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
-from homeops.runners import Result
 from homeops.runtime import Runtime
 
 API_GATE = Gate("bootstrap-api", "kubernetes-api", "the Kubernetes API answers /readyz on the VIP", None, 60.0)
@@ -485,6 +484,9 @@ class SecretApply(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         _world(ctx).apply(self._secret(ctx, step).text)
 
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return f"{Path(step.artifact or '').name} applied"
+
 
 class Crds(_Kind):
     name = "bootstrap-crds"
@@ -528,8 +530,8 @@ class Release(_Kind):
         result = ctx.runner(command).run(list(command.argv), timeout=command.timeout, env=world.kube_env)
         hf.raise_for(result, file=world.settings.helmfile, what="helmfile sync")
 
-    def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
-        return None
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return f"{step.artifact} deployed"
 
     def sent_already(self, ctx: StepContext, step: Step, record: StepRecord) -> bool:
         before = int(record.marker or 0) if (record.marker or "0").isdigit() else 0
