@@ -364,7 +364,17 @@ class Kubeconfig(_Kind):
         private = world.state_dir / "bootstrap" / "kubeconfig.new"
         private.parent.mkdir(parents=True, exist_ok=True)
         private.unlink(missing_ok=True)
-        result = world.runtime.local.run(world.tctl.kubeconfig(node.ip, private, force=True, merge=False), timeout=60)
+        argv = world.tctl.kubeconfig(node.ip, private, force=True, merge=False)
+        deadline = ctx.clock.now() + world.inventory.policy.ready_timeout
+        while True:
+            result = world.runtime.local.run(argv, timeout=60)
+            # Before the cluster is up talosctl says "error copying: …" (or cannot reach the node): retry,
+            # as cluster-template's `until talhelper gencommand kubeconfig | bash` does.
+            transient = result.failed and (tc.is_unreachable(result) or "error copying" in result.stderr)
+            if not transient or ctx.clock.now() >= deadline:
+                break
+            ctx.progress.note(f"talosctl kubeconfig from {node.hostname}: not yet ({result.last_error_line()[:80]})")
+            ctx.clock.sleep(_poll(ctx))
         tc.run_checked_result(result, what="talosctl kubeconfig", node=node.hostname)
         try:
             identity = bi.read_identity(private)

@@ -295,3 +295,10 @@ def test_recover_from_a_snapshot_is_the_etcd_step_of_a_rebuild(lab: Lab, tmp_pat
     ]
     assert argv[-2:] == ["--recover-from", str(snapshot)]
     assert lab.store.read()["etcd"]["revision"] == SimStore(before).read()["etcd"]["revision"]
+
+
+def test_kubeconfig_fetch_is_retried_while_talosctl_cannot_copy_it_yet(lab: Lab):
+    with lab.store.transaction() as state:
+        faults.inject(state, "command-fails", None, params={"tool": "talosctl", "subcommand": "kubeconfig"}, times=2)
+    out = lab.run("talos")
+    assert out.count("talosctl kubeconfig from k8s-0: not yet") == 2 and "finished: bootstrap-talos done" in out
