@@ -14,8 +14,11 @@ Health policy: before the API exists no gate is required (it is reported only); 
 step is done the API gate is required like any other. Every kubectl/helmfile/flux call gets the
 inventory's kubeconfig explicitly; a kubeconfig of another cluster is refused before anything runs.
 
-``plan_bootstrap`` is what disaster recovery reuses: ``recover_from`` makes the etcd step
-``talosctl bootstrap --recover-from <snapshot>`` (see /work/notes/bootstrap-api.md).
+Disaster recovery reuses the Talos stages: ``prepare(rt, ("talos",), recover_from=snapshot)``, then
+``plan_bootstrap(world, observe(world, stages), stages, operation)``; the etcd step becomes
+``talosctl bootstrap --recover-from <snapshot>``. A release already deployed is not synced again:
+after the bootstrap, Flux owns it. The kubeconfig is fetched before the API wait: ``/readyz`` is
+asked with it (on each control plane's address, then the VIP).
 """
 
 from __future__ import annotations
