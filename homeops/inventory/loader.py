@@ -250,7 +250,7 @@ class _InventoryReader:
     def read(self, data: Any) -> Inventory:
         if data is None:
             data = {}
-        top = self.mapping(data, "(top level)", {"cluster", "nodes", "hosts", "upgrade"})
+        top = self.mapping(data, "(top level)", {"cluster", "nodes", "hosts", "upgrade", "bootstrap"})
         cluster_data = self.mapping(top.get("cluster"), "cluster", _CLUSTER_KEYS | _BARE_CLUSTER_KEYS)
         hosts = self.hosts(top.get("hosts"))
         talconfig_path = self.talconfig_override or self.path_value(cluster_data, "talconfig", "cluster")
