@@ -33,6 +33,7 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")  # RFC 1123 subdomain, as Kubernetes names
 _SNAPSHOT = re.compile(r"[A-Za-z][A-Za-z0-9_-]{1,39}")  # Proxmox's snapshot-name rule
 
 
@@ -225,6 +226,10 @@ OPTIONS: dict[str, Kind] = {
     "talconfig": Kind("a talconfig file", _file, ("", "/nonexistent/talconfig.yaml")),
     "root": Kind("a directory", _directory, ("", "/nonexistent/dir")),
     "file": Kind("a file", _file, ("", "/nonexistent/file.yaml")),
+    "kustomization": Kind(
+        "a Kubernetes object name", _matching(_K8S_NAME, "lower case, RFC 1123"), ("", "Flux_System")
+    ),
+    "namespace": Kind("a namespace", _matching(_K8S_NAME, "lower case, RFC 1123"), ("", "Flux System")),
     "path": Kind("a directory", _directory, ("", "/nonexistent/dir")),
     "rule": Kind("a lint rule name", _lint_rule, ("", "no-such-rule")),
     "node": Kind("a node (hostname or IP)", _node_list, (" , ", "k8s-0;reboot")),

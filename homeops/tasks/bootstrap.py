@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from invoke.collection import Collection
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import task
 
 ns = Collection("bootstrap")
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from invoke.collection import Collection
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import task
 
 ns = Collection("flux")
 
@@ -57,7 +57,7 @@ def reconcile(
     kustomization: str = "flux-system",
     namespace: str = "flux-system",
     with_source: bool = False,
-    timeout: float = 300,
+    timeout: int = 300,
     inventory: str | None = None,
 ) -> None:
     """Reconcile a Flux Kustomization now and wait for it (fails naming it when it does not become Ready)."""
