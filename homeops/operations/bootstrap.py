@@ -828,12 +828,38 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
     )
 
 
+def check_repository(settings: bi.BootstrapSettings, *, skip: bool = False) -> None:
+    """Refuse to deploy a repository ``repo.validate`` finds broken: Flux would stall on it right after bootstrap.
+
+    The repository root is the folder that holds ``kubernetes/apps`` (``bootstrap.appsDir``'s grandparent).
+    """
+    if skip or settings.apps_dir is None:
+        return
+    from homeops.lint.validate import validate_repo
+
+    root = settings.apps_dir.parent.parent
+    problems = validate_repo(root)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PlanError(
+            f"repo.validate: {root / problems[0].path}:{problems[0].line}: {problems[0].message}{more}",
+            hint=f"fix it (inv repo.validate --path {root}), or pass --skip-validate to bootstrap anyway",
+        )
+
+
 def prepare(
-    runtime: Runtime, stages: Sequence[str], *, recover_from: Path | None = None, skip_hash_check: bool = False
+    runtime: Runtime,
+    stages: Sequence[str],
+    *,
+    recover_from: Path | None = None,
+    skip_hash_check: bool = False,
+    skip_validate: bool = False,
 ) -> BootstrapWorld:
-    """Read and check every input before anything runs: settings, helmfile (+ files), secrets, kubeconfig."""
+    """Read and check every input before anything runs: settings, repository, helmfile, secrets, kubeconfig."""
     inv = runtime.inventory
     settings = bi.load_settings(inv)
+    if "apps" in stages:
+        check_repository(settings, skip=skip_validate)
     spec = bi.load_helmfile(settings) if "apps" in stages else None
     if recover_from is not None and not Path(recover_from).is_file():
         raise ConfigError("etcd snapshot not found", file=str(recover_from), hint="give the path of a snapshot file")

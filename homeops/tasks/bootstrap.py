@@ -24,6 +24,7 @@ HELP = {
     "yes": "do not ask for confirmation",
     "resume": "continue the last interrupted or failed run of this task at the step where it stopped",
     "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+    "skip_validate": "bootstrap the apps even when repo.validate finds the repository broken",
 }
 STAGES = {"talos": ("talos",), "apps": ("apps",), "all": ("talos", "apps")}
 
@@ -38,6 +39,7 @@ def run_bootstrap(
     break_lock: bool = False,
     out: Any = None,
     recover_from: Any = None,
+    skip_validate: bool = False,
 ) -> Any:
     """Observe → plan → show → confirm → execute one bootstrap task (``which``: talos, apps or all)."""
     import sys
@@ -57,7 +59,7 @@ def run_bootstrap(
 
     # Absolute: talhelper runs in the talconfig's directory, and the journal must name the same files on resume.
     with open_runtime(Path(inventory).resolve()) as rt:
-        world = ops.prepare(rt, stages, recover_from=recover_from)
+        world = ops.prepare(rt, stages, recover_from=recover_from, skip_validate=skip_validate)
         executor = Executor(
             world,
             local=rt.local,
@@ -93,9 +95,16 @@ def _task(which: str, doc: str) -> Any:
         yes: bool = False,
         resume: bool = False,
         break_lock: bool = False,
+        skip_validate: bool = False,
     ) -> None:
         run_bootstrap(
-            inventory_dir(c, inventory), which, dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock
+            inventory_dir(c, inventory),
+            which,
+            dry_run=dry_run,
+            yes=yes,
+            resume=resume,
+            break_lock=break_lock,
+            skip_validate=skip_validate,
         )
 
     body.__name__ = which

@@ -249,6 +249,18 @@ def test_bad_input_is_refused_before_anything_changes(lab: Lab):
     assert not lab.log()
 
 
+def test_a_repository_repo_validate_rejects_is_refused_unless_skip_validate(lab: Lab):
+    broken = lab.inventory / "kubernetes" / "apps" / "default" / "kustomization.yaml"
+    broken.write_text(broken.read_text() + "resources: [\n")  # unclosed flow sequence: Flux cannot parse it
+    error = lab.fail("apps")
+    assert error.startswith("repo.validate: ") and "kubernetes/apps/default/kustomization.yaml" in error
+    assert "--skip-validate" in error
+    assert not lab.log()
+    lab.run("talos", skip_validate=False)  # the Talos stage does not deploy the repository: not checked
+    lab.run("apps", skip_validate=True)
+    assert lab.effective()["sync flux-instance"] == 1
+
+
 def test_a_node_answering_neither_way_is_refused_naming_it(lab: Lab):
     with lab.store.transaction() as state:
         state["pve"]["hosts"]["pve2"]["vms"]["204"]["status"] = "stopped"
