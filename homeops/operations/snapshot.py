@@ -9,6 +9,7 @@ from pathlib import Path
 from homeops.adapters import talosctl as t
 from homeops.errors import CommandError, ConnectionFailed, GateFailed, PlanError
 from homeops.operations.facts import Observer
+from homeops.operations.snapshotsum import write_sidecar
 from homeops.runtime import Runtime
 
 
@@ -57,10 +58,12 @@ def take_etcd_snapshot(
         raise GateFailed(
             "etcd-snapshot", f"{path} is missing or empty after talosctl reported success", target=source.hostname
         )
+    sidecar = write_sidecar(path)  # dr.check and dr.rebuild verify the copies against it
     nas = None
     if inventory.policy.etcd_snapshot_to_nas if to_nas is None else to_nas:
         from homeops.hostops import nas_store_backup
 
         stored = nas_store_backup(runtime, path)
+        nas_store_backup(runtime, sidecar, suffix=".db.sha256")
         nas = f"{stored.host}:{stored.path}"
     return SavedSnapshot(path, size, source.hostname, info.revision, nas)

@@ -84,13 +84,20 @@ def _vm_config(name: str, vmid: int, *, memory: int, cores: int, disk_gb: int, t
     return config
 
 
-def _vm(name: str, vmid: int, *, talos: bool, control_plane: bool = False) -> dict[str, Any]:
+def _vm(name: str, vmid: int, *, talos: bool, control_plane: bool = False, ref: Any = None) -> dict[str, Any]:
     memory = 8192 if control_plane or not talos else 16384
+    disk = getattr(ref, "disk", None)  # "<storage>:<GiB>" and the MAC come from the inventory when it says
+    storage, size = disk.split(":") if disk else ("local-lvm", "64" if talos else "32")
+    config = _vm_config(name, vmid, memory=memory, cores=4, disk_gb=int(size), talos=talos)
+    config["scsi0"] = config["scsi0"].replace("local-lvm:", f"{storage}:", 1)
+    mac = getattr(ref, "mac", None)
+    if mac:
+        config["net0"] = f"virtio={mac},bridge=vmbr0"
     return {
         "name": name,
         "status": "running",
         "snapshots": [],
-        "config": _vm_config(name, vmid, memory=memory, cores=4, disk_gb=64 if talos else 32, talos=talos),
+        "config": config,
         "boots": 1,
         "started_at": None,
     }
@@ -117,7 +124,7 @@ def initial_host_state(inventory: Any) -> State:
         if vm is None:
             continue
         vms = pve["hosts"][vm.host]["vms"]
-        vms[str(vm.vmid)] = _vm(node.hostname, int(vm.vmid), talos=True, control_plane=bool(node.control_plane))
+        vms[str(vm.vmid)] = _vm(node.hostname, int(vm.vmid), talos=True, control_plane=bool(node.control_plane), ref=vm)
     if pve_hosts:
         first = pve["hosts"][pve_hosts[0].name]["vms"]
         taken = {int(v) for h in pve["hosts"].values() for v in h["vms"]}

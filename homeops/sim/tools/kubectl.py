@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from homeops.sim import engine
+from homeops.sim import apps_data, engine
 from homeops.sim.tools._base import (
     Fail,
     Flag,
@@ -60,13 +60,10 @@ for _aliases, _info in (
         ("helmreleases", "helmrelease", "hr", "helmreleases.helm.toolkit.fluxcd.io"),
         ("helmreleases", "HelmRelease", True, "helm.toolkit.fluxcd.io/v2"),
     ),
-    (
-        ("replicationsources", "replicationsource", "replicationsources.volsync.backube"),
-        ("replicationsources", "ReplicationSource", True, "volsync.backube/v1alpha1"),
-    ),
 ):
     for _alias in _aliases:
         TYPES[_alias] = _info
+TYPES.update(apps_data.TYPES)  # VolSync, populated PVCs, CloudNativePG
 
 
 def api_unreachable(state: State) -> str:
@@ -304,30 +301,8 @@ def _objects(state: State, plural: str) -> list[Obj]:
             }
             for h in state["flux"]["helmreleases"]
         ]
-    if plural == "replicationsources":
-        return [
-            {
-                "apiVersion": "volsync.backube/v1alpha1",
-                "kind": "ReplicationSource",
-                "metadata": _meta(state, r["name"], r["namespace"]),
-                "spec": {"sourcePVC": r["name"], "trigger": {"schedule": r["schedule"]}},
-                "status": {
-                    "conditions": [
-                        {
-                            "lastTransitionTime": r["last_sync"],
-                            "message": "Synchronization in-progress"
-                            if r["synchronizing"]
-                            else "Waiting for next scheduled synchronization",
-                            "reason": "SyncInProgress" if r["synchronizing"] else "WaitingForSchedule",
-                            "status": "True" if r["synchronizing"] else "False",
-                            "type": "Synchronizing",
-                        }
-                    ],
-                    "lastSyncTime": r["last_sync"],
-                },
-            }
-            for r in state["k8s"].get("replicationsources", [])
-        ]
+    if plural in apps_data.PLURALS:
+        return apps_data.objects(state, plural)
     return []
 
 
@@ -769,6 +744,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], list[Flag]]] = {
             Flag("wait", None, "bool", False),
         ],
     ),
+    "patch": (apps_data.cmd_patch, apps_data.PATCH_FLAGS),
     "exec": (
         cmd_exec,
         [Flag("stdin", "i", "bool", False), Flag("tty", "t", "bool", False), Flag("container", "c", "str", "")],
