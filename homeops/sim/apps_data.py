@@ -340,7 +340,8 @@ def _obj(
 ) -> Obj:
     meta = _meta(state, record, **({"labels": labels} if labels else {}), **(extra or {}))
     # custom resources reach kubectl as unstructured JSON maps, which Go encodes with sorted keys
-    return _sorted({"apiVersion": api, "kind": kind, "metadata": meta, "spec": spec, "status": status})
+    obj: Obj = _sorted({"apiVersion": api, "kind": kind, "metadata": meta, "spec": spec, "status": status})
+    return obj
 
 
 def _sorted(value: Any) -> Any:
