@@ -36,10 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from homeops.executor import Executor
 from homeops.inventory.model import Cluster, Gates, Inventory, Node, SshHost, UpgradePolicy, VmRef
 from homeops.operations.observe import ClusterObserver, cluster_facts
 from homeops.operations.planners import Request, plan_upgrade
+from homeops.operations.talos import node_executor
 from homeops.runtime import Runtime
 from homeops.sim.clock import SimClock
 from homeops.sim.hosts import local_host_runner
@@ -122,7 +122,7 @@ def run(*, control_planes: int, workers: int, hosts: int, k: int, r: float, s: f
         plan = plan_upgrade(inv, facts, Request(now=runtime.clock.now()), operation="upgrade-cluster")
         plan_seconds = time.perf_counter() - start
         rounds = sum(1 for batch in plan.batches() if any(step.reboots for step in batch))
-        executor = Executor(
+        executor = node_executor(
             inv, observer, local=runtime.local, host=runtime.host, clock=runtime.clock, out=io.StringIO()
         )
         start = time.perf_counter()

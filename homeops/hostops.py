@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -22,9 +21,11 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from homeops.adapters import proxmox as pve
 from homeops.adapters import truenas as nas
+from homeops.engine.text import one_line
 from homeops.errors import CommandError, ConfigError, ConnectionFailed, GateFailed, HomeopsError, PlanError
 from homeops.fanout import fanout
 from homeops.inventory.model import Node
+from homeops.operations.snapshot import vm_snapshot_name
 from homeops.runners import Result, Runner, render
 from homeops.runtime import Runtime
 from homeops.ssh import RemoteFile
@@ -124,10 +125,6 @@ class ProxmoxStatus:
         }
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
 def proxmox_status(runtime: Runtime, *, timeout: float = STATUS_TIMEOUT) -> ProxmoxStatus:
     """Quorum as each Proxmox host sees it, and every VM with the Talos node it runs."""
     names = [h.name for h in runtime.inventory.hosts_of_kind("proxmox")]
@@ -144,7 +141,7 @@ def proxmox_status(runtime: Runtime, *, timeout: float = STATUS_TIMEOUT) -> Prox
     for name in names:
         outcome = outcomes[name]
         if outcome.error is not None:
-            hosts.append(PveHostStatus(name, False, error=_one_line(outcome.error)))
+            hosts.append(PveHostStatus(name, False, error=one_line(outcome.error, None)))
             continue
         quorum, listing = outcome.unwrap()
         hosts.append(PveHostStatus(name, True, quorum))
@@ -253,9 +250,9 @@ def nas_status(runtime: Runtime, *, timeout: float = STATUS_TIMEOUT) -> NasStatu
         nfs = nas.parse_service(_checked(runner.run(nas.service_query("nfs"), timeout=timeout), "service.query"))
         dataset = _backup_dataset(runtime, runner, timeout)
     except ConnectionFailed as exc:
-        return NasStatus(name, False, error=_one_line(exc))
+        return NasStatus(name, False, error=one_line(exc, None))
     except HomeopsError as exc:  # reachable, but the middleware or a tool failed
-        return NasStatus(name, True, error=_one_line(exc))
+        return NasStatus(name, True, error=one_line(exc, None))
     shown = runner.run(nas.showmount_exports(), timeout=timeout)
     exports = nas.parse_showmount(shown.stdout) if shown.ok else ()
     exports_error = None if shown.ok else shown.last_error_line()
@@ -307,7 +304,7 @@ def check_proxmox(runtime: Runtime, host_name: str | None = None, *, timeout: fl
         try:
             quorum = pve.parse_pvecm_status(runtime.host(name).run(pve.pvecm_status(), timeout=timeout))
         except HomeopsError as exc:
-            errors.append(f"{name}: {_one_line(exc)}")
+            errors.append(f"{name}: {one_line(exc, None)}")
             continue
         where = f"host {name} up, cluster " if host_name else f"cluster (asked {name}) "
         return HostCheck("proxmox", quorum.quorate, where + quorum.describe(), host_name)
@@ -326,7 +323,7 @@ def check_nas(runtime: Runtime, *, timeout: float = STATUS_TIMEOUT) -> HostCheck
         zpool = nas.parse_zpool_status_x(runner.run(nas.zpool_status_x(), timeout=timeout))
         nfs = nas.parse_service(_checked(runner.run(nas.service_query("nfs"), timeout=timeout), "service.query"))
     except HomeopsError as exc:
-        return HostCheck("nas", False, f"{name}: {_one_line(exc)}", name)
+        return HostCheck("nas", False, f"{name}: {one_line(exc, None)}", name)
     status = NasStatus(name, True, pools=pools, zpool=zpool, nfs=nfs)
     return HostCheck("nas", status.ok, status.describe(), name)
 
@@ -355,10 +352,6 @@ class VmActionPlan:
 
     def render(self) -> list[str]:
         return [f"[{self.host}] {render(argv)}" for argv in self.commands]
-
-
-def default_snapshot_name(now: float) -> str:
-    return "homeops-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
 
 
 def plan_vm_action(
@@ -396,7 +389,7 @@ def plan_vm_action(
         summary = f"{node.hostname}: {decision.reason}" + ("" if decision.run else " — nothing to do")
         return VmActionPlan(node.hostname, host, vmid, typed, status, summary, commands)
     if typed == "snapshot":
-        name = snapshot or default_snapshot_name(runtime.clock.now())
+        name = snapshot or vm_snapshot_name(runtime.clock.now())
         argv = pve.qm_snapshot(vmid, name, description=description or f"homeops snapshot of {node.hostname}")
         summary = f"{node.hostname}: snapshot VM {vmid} on {host} as '{name}' (VM stays {status})"
         return VmActionPlan(node.hostname, host, vmid, typed, status, summary, (tuple(argv),), name)
@@ -433,12 +426,13 @@ def execute_vm_action(runtime: Runtime, plan: VmActionPlan, *, timeout: float | 
     results = []
     for argv in plan.commands:
         # A shutdown may legitimately take its whole --timeout; give the SSH command a margin on top.
-        limit = timeout if timeout is not None else _command_timeout(argv)
+        limit = timeout if timeout is not None else command_timeout(argv)
         results.append(pve.check(runner.run(argv, timeout=limit), " ".join(argv[:3])))
     return results
 
 
-def _command_timeout(argv: Sequence[str]) -> float:
+def command_timeout(argv: Sequence[str]) -> float:
+    """How long a ``qm`` command may run: its own --timeout plus a margin, else 300 s."""
     if "--timeout" in argv:
         return float(argv[argv.index("--timeout") + 1]) + 60.0
     return 300.0
@@ -535,7 +529,7 @@ __all__ = [
     "VmView",
     "check_nas",
     "check_proxmox",
-    "default_snapshot_name",
+    "command_timeout",
     "execute_vm_action",
     "list_snapshots",
     "nas_fetch_backup",

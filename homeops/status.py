@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from homeops.engine.text import one_line
 from homeops.errors import HomeopsError
 from homeops.operations.facts import Check, EtcdFacts, K8sNodeFacts, NodeFacts
 from homeops.operations.observe import ClusterObserver
@@ -93,10 +94,6 @@ class ClusterStatus:
         }
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
 def gather(rt: Runtime) -> ClusterStatus:
     from homeops import hostops
 
@@ -107,13 +104,13 @@ def gather(rt: Runtime) -> ClusterStatus:
         try:
             return observer.etcd(), None
         except HomeopsError as exc:
-            return None, _one_line(exc)
+            return None, one_line(exc, None)
 
     def k8s() -> tuple[dict[str, K8sNodeFacts], str | None]:
         try:
             return observer.k8s_nodes(), None
         except HomeopsError as exc:
-            return {}, _one_line(exc)
+            return {}, one_line(exc, None)
 
     def proxmox() -> dict[str, Any] | None:
         return hostops.proxmox_status(rt).to_dict() if inv.hosts_of_kind("proxmox") else None

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from homeops.engine.plan import Step, WaitKind
+from homeops.engine.waits import Observation
 from homeops.inventory.model import Inventory, Node
 from homeops.operations.facts import Observer
-from homeops.plan import Step, WaitKind
-from homeops.waits import Observation
 
 Probe = Callable[[], Observation[None]]
 

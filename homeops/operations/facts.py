@@ -12,7 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from homeops.engine.gates import Check
 from homeops.inventory.model import CustomGate, Node
+
+__all__ = ["Check", "ClusterFacts", "EtcdFacts", "EtcdMemberFacts", "K8sNodeFacts", "NodeFacts", "Observer"]
 
 
 @dataclass(frozen=True)
@@ -72,14 +75,6 @@ class K8sNodeFacts:
     ready: bool
     unschedulable: bool = False
     kubelet_version: str | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    """The outcome of one look at an optional gate (Proxmox, NAS, Ceph, Flux, VolSync, custom)."""
-
-    ok: bool
-    observed: str
 
 
 @dataclass(frozen=True)

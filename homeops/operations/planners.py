@@ -8,27 +8,26 @@ anything is touched.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from homeops.adapters import proxmox as pve
 from homeops.adapters.talosctl import Talosctl
+from homeops.engine.plan import Action, Command, Gate, Plan, Step, Wait
 from homeops.errors import PlanError
-from homeops.gates import cluster_gates, node_gates
 from homeops.inventory.model import Inventory, Node
 from homeops.inventory.versions import Version
 from homeops.operations.facts import ClusterFacts, NodeFacts
+from homeops.operations.health import cluster_gates, node_gates
 from homeops.operations.images import schematic_of, target_image
 from homeops.operations.ordering import rounds
-from homeops.plan import Action, Command, Gate, Plan, Step, Wait
+from homeops.operations.snapshot import UPLOAD as UPLOAD  # re-exported: planners' callers import it from here
+from homeops.operations.snapshot import etcd_snapshot_step, vm_snapshot_name
+from homeops.operations.snapshot import nas_copy_command as nas_copy_command
 from homeops.upgradepath import kubernetes_path, parse, talos_path
 
 APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "try")
-
-#: Not a program: the executor hands a Command starting with this to its uploader (SFTP to the NAS).
-UPLOAD = "sftp-upload"
 
 SINGLE_NODE_WARNING = (
     "SINGLE CONTROL PLANE: etcd and the Kubernetes API are DOWN while this node reboots. "
@@ -48,10 +47,6 @@ class Request:
     mode: str = "auto"  # apply-config mode
     config_files: Mapping[str, Path] | None = None  # apply: hostname → machine config
     kubernetes: str | None = None  # upgrade-k8s target
-
-
-def _stamp(now: float) -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
 
 
 def _talosctl(inventory: Inventory) -> Talosctl:
@@ -130,39 +125,6 @@ def _node_step(
         vm_host=node.vm.host if node.vm else None,
         artifact=artifact,
     )
-
-
-def _etcd_snapshot_step(inventory: Inventory, source: Node, now: float, batch: int) -> Step:
-    name = f"etcd-{inventory.cluster.name}-{_stamp(now)}.db"
-    path = inventory.state_dir / "etcd-snapshots" / name
-    commands = [Command(tuple(_talosctl(inventory).etcd_snapshot(source.ip, path)), timeout=600)]
-    nas = inventory.hosts_of_kind("truenas")
-    if inventory.policy.etcd_snapshot_to_nas and nas:
-        policy = inventory.policy
-        commands.append(nas_copy_command(nas[0].name, path, policy.nas_backup_dir, policy.nas_backup_keep))
-    return Step(
-        id="cluster:etcd-snapshot",
-        action="etcd-snapshot",
-        summary=f"etcd snapshot from {source.hostname} to {path} (verified non-empty)"
-        + (f", copied to {nas[0].name}:{inventory.policy.nas_backup_dir}" if len(commands) > 1 else ""),
-        node=source.hostname,
-        node_ip=source.ip,
-        control_plane=True,
-        batch=batch,
-        commands=tuple(commands),
-        artifact=str(path),
-    )
-
-
-def nas_copy_command(host: str, local: Path, directory: str, keep: int) -> Command:
-    """Upload the snapshot over SFTP, verify its size there, keep the newest ``keep`` (``hostops.nas_store_backup``)."""
-    remote = f"{directory.rstrip('/')}/{local.name}"
-    return Command((UPLOAD, str(local), remote, f"--keep={keep}"), on=host, timeout=600)
-
-
-def vm_snapshot_name(now: float) -> str:
-    # Proxmox snapshot names: a letter first, [A-Za-z0-9_-], at most 40 characters.
-    return f"homeops-{_stamp(now)}"
 
 
 def _vm_snapshot_step(inventory: Inventory, node: Node, now: float, batch: int, suffix: str) -> Step | None:
@@ -275,7 +237,7 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
         for group in rounds(movers, leader=facts.etcd_leader, max_unavailable=size):
             if not snapshot_done and any(n.control_plane for n in group):
                 source = _snapshot_source(inventory, facts)
-                steps.append(_etcd_snapshot_step(inventory, source, request.now, batch))
+                steps.append(etcd_snapshot_step(inventory, source, request.now, batch))
                 snapshot_done = True
             for node in group:
                 vm = _vm_snapshot_step(inventory, node, request.now, batch, str(hop))
@@ -364,7 +326,7 @@ def plan_apply(inventory: Inventory, facts: ClusterFacts, request: Request, *, o
     snapshot_done = False
     for batch, group in enumerate(rounds(selected, leader=facts.etcd_leader, max_unavailable=size)):
         if reboots and not snapshot_done and any(n.control_plane for n in group):
-            steps.append(_etcd_snapshot_step(inventory, _snapshot_source(inventory, facts), request.now, batch))
+            steps.append(etcd_snapshot_step(inventory, _snapshot_source(inventory, facts), request.now, batch))
             snapshot_done = True
         for node in group:
             file = (request.config_files or {}).get(node.hostname) or default_config_file(inventory, node)
@@ -407,7 +369,7 @@ def plan_reboot(inventory: Inventory, facts: ClusterFacts, request: Request, *, 
     _facts_of(facts, node)
     steps: list[Step] = []
     if node.control_plane:
-        steps.append(_etcd_snapshot_step(inventory, _snapshot_source(inventory, facts), request.now, 0))
+        steps.append(etcd_snapshot_step(inventory, _snapshot_source(inventory, facts), request.now, 0))
     argv = _talosctl(inventory).reboot(node.ip, wait=False)
     steps.append(
         _node_step(

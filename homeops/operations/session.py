@@ -7,21 +7,22 @@ planning anew).
 
 from __future__ import annotations
 
+import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from homeops.engine.executor import SIMULATED, Executor, Outcome
+from homeops.engine.journal import Journal
+from homeops.engine.plan import Plan
+from homeops.engine.progress import for_stream
 from homeops.errors import Aborted, PlanError
-from homeops.executor import Executor, Outcome
 from homeops.inventory.model import Inventory
-from homeops.journal import Journal
 from homeops.operations.facts import ClusterFacts, Observer
 from homeops.operations.observe import ClusterObserver, cluster_facts
 from homeops.operations.planners import Request
-from homeops.plan import Plan
-from homeops.progress import for_stream
 from homeops.runtime import Runtime, open_runtime
 
 Planner = Callable[[Inventory, ClusterFacts, Request], Plan]
@@ -35,6 +36,20 @@ class Options:
     break_lock: bool = False
 
 
+#: Where ``inv`` looks when no --inventory is given (``homeops.tasks._common.inventory_dir``).
+DEFAULT_INVENTORY = Path("inventory")
+
+
+def resume_command(task: str, inventory_root: Path) -> str:
+    """The command that resumes a run of ``task`` (``talos.upgrade-cluster``), naming a non-default inventory."""
+    command = f"inv {task} --resume"
+    if inventory_root.resolve() != DEFAULT_INVENTORY.resolve():
+        # The user found this inventory with --inventory (or an env/config setting that may be gone
+        # in the next shell): the resume must point at the same journal, so name it explicitly.
+        command += f" --inventory {shlex.quote(str(inventory_root))}"
+    return command
+
+
 def ask(question: str) -> bool:
     """Ask on the terminal; without one, refuse (a script must say --yes)."""
     if not sys.stdin or not sys.stdin.isatty():
@@ -46,24 +61,42 @@ def ask(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def executor_for(runtime: Runtime, observer: Observer, *, out: TextIO | None = None) -> Executor:
+def executor_for(
+    runtime: Runtime,
+    observer: Observer,
+    *,
+    out: TextIO | None = None,
+    task: str | None = None,
+    confirm: Callable[[str], bool] | None = None,
+    resume_with: str | None = None,
+    render: Callable[[Plan, str], str] | None = None,
+) -> Executor:
+    """The engine's executor for the cluster workflows, wired to ``runtime`` (real or SIMULATED)."""
+    from homeops.operations.talos import node_executor
+
     stream = out or sys.stdout
 
     def upload(path: Path) -> str:
         from homeops.hostops import nas_store_backup
 
-        return nas_store_backup(runtime, path).path
+        # sha256 sidecars get their own retention, so they go when their snapshot goes
+        suffix = ".db.sha256" if path.name.endswith(".sha256") else ".db"
+        return nas_store_backup(runtime, path, suffix=suffix).path
 
-    return Executor(
+    return node_executor(
         runtime.inventory,
         observer,
         local=runtime.local,
         host=runtime.host,
         clock=runtime.clock,
-        progress=for_stream(stream, clock=runtime.clock),
+        progress=for_stream(stream, clock=runtime.clock, banner=SIMULATED if runtime.simulated else ""),
         out=stream,
-        confirm=ask,
+        confirm=confirm or ask,
         uploader=upload,
+        simulated=runtime.simulated,
+        task=task,
+        resume_with=resume_with,
+        render=render,
     )
 
 
@@ -76,11 +109,12 @@ def run_operation(
     *,
     runtime: Runtime | None = None,
     out: TextIO | None = None,
+    task: str | None = None,
 ) -> Outcome:
     rt = runtime or open_runtime(inventory_dir)
     try:
         observer = ClusterObserver(rt)
-        executor = executor_for(rt, observer, out=out)
+        executor = executor_for(rt, observer, out=out, task=task)
         if options.resume:
             journal = Journal.latest(rt.inventory.state_dir, operation, rt.clock, cluster=rt.inventory.cluster.name)
             if journal is None:

@@ -1,16 +1,80 @@
-"""``talos.etcd-snapshot``: a timestamped etcd snapshot, verified non-empty, optionally kept on the NAS."""
+"""Snapshots: the one place they are named, the etcd snapshot step, and ``talos.etcd-snapshot``.
+
+Every snapshot homeops takes is stamped by ``stamp(now)`` (UTC, ``%Y%m%dT%H%M%SZ``): etcd snapshot
+files ``etcd-<cluster>-<stamp>.db`` and Proxmox VM snapshots ``homeops-<stamp>``, whether a rolling
+plan or ``inv pve.vm snapshot`` takes them. ``talos.etcd-snapshot`` is a one-step plan of the same
+``etcd-snapshot`` step kind a rolling upgrade uses (``homeops.operations.talos``), run by the engine.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from homeops.adapters import talosctl as t
-from homeops.errors import CommandError, ConnectionFailed, GateFailed, PlanError
+from homeops.engine.plan import Command, Health, Plan, Step
+from homeops.errors import CommandError, ConnectionFailed, PlanError
+from homeops.inventory.model import Inventory, Node
 from homeops.operations.facts import Observer
-from homeops.operations.snapshotsum import write_sidecar
-from homeops.runtime import Runtime
+from homeops.operations.health import cluster_gates
+
+if TYPE_CHECKING:
+    from homeops.runtime import Runtime
+
+#: Not a program: the etcd-snapshot step kind hands a Command starting with this to its uploader (SFTP to the NAS).
+UPLOAD = "sftp-upload"
+
+
+def stamp(now: float) -> str:
+    """The UTC time stamp in every snapshot name."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+
+
+def vm_snapshot_name(now: float) -> str:
+    # Proxmox snapshot names: a letter first, [A-Za-z0-9_-], at most 40 characters.
+    return f"homeops-{stamp(now)}"
+
+
+def etcd_snapshot_path(state_dir: Path, cluster: str, now: float) -> Path:
+    return state_dir / "etcd-snapshots" / f"etcd-{cluster}-{stamp(now)}.db"
+
+
+def snapshot_path(state_dir: Path, cluster: str, now: float) -> Path:
+    """Where an etcd snapshot taken at ``now`` is saved (the name ``etcd_snapshot_path`` gives)."""
+    return etcd_snapshot_path(state_dir, cluster, now)
+
+
+def nas_copy_command(host: str, local: Path, directory: str, keep: int) -> Command:
+    """Upload the snapshot over SFTP, verify its size there, keep the newest ``keep`` (``hostops.nas_store_backup``)."""
+    remote = f"{directory.rstrip('/')}/{local.name}"
+    return Command((UPLOAD, str(local), remote, f"--keep={keep}"), on=host, timeout=600)
+
+
+def etcd_snapshot_step(
+    inventory: Inventory, source: Node, now: float, batch: int, *, to_nas: bool | None = None
+) -> Step:
+    path = etcd_snapshot_path(inventory.state_dir, inventory.cluster.name, now)
+    commands = [Command(tuple(t.Talosctl(inventory.cluster.talosconfig).etcd_snapshot(source.ip, path)), timeout=600)]
+    nas = inventory.hosts_of_kind("truenas")
+    copy = inventory.policy.etcd_snapshot_to_nas if to_nas is None else to_nas
+    if copy and nas:
+        policy = inventory.policy
+        commands.append(nas_copy_command(nas[0].name, path, policy.nas_backup_dir, policy.nas_backup_keep))
+    return Step(
+        id="cluster:etcd-snapshot",
+        action="etcd-snapshot",
+        summary=f"etcd snapshot from {source.hostname} to {path} (verified non-empty)"
+        + (f", copied to {nas[0].name}:{inventory.policy.nas_backup_dir}" if len(commands) > 1 else ""),
+        node=source.hostname,
+        node_ip=source.ip,
+        control_plane=True,
+        batch=batch,
+        commands=tuple(commands),
+        artifact=str(path),
+        batch_note=f"etcd snapshot from {source.hostname} first",
+    )
 
 
 @dataclass(frozen=True)
@@ -27,43 +91,64 @@ class SavedSnapshot:
         return text + (f"; copied to {self.nas}" if self.nas else "")
 
 
-def snapshot_path(state_dir: Path, cluster: str, now: float) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    return state_dir / "etcd-snapshots" / f"etcd-{cluster}-{stamp}.db"
-
-
-def take_etcd_snapshot(
-    runtime: Runtime, observer: Observer, *, node: str | None = None, to_nas: bool | None = None
-) -> SavedSnapshot:
-    inventory = runtime.inventory
+def plan_etcd_snapshot(
+    inventory: Inventory, leader: str | None, now: float, *, node: str | None = None, to_nas: bool | None = None
+) -> Plan:
+    """One step: a snapshot from ``node`` (default: the etcd leader). The cluster gates are reported, not required:
+    a backup is wanted most when the cluster is not all green."""
     if node:
         source = inventory.node(node)
         if not source.control_plane:
             raise PlanError(f"{source.hostname} is a worker; etcd runs on the control planes")
     else:
-        leader = None
-        try:
-            leader = observer.etcd().leader
-        except (CommandError, ConnectionFailed):
-            leader = None
         cps = inventory.control_planes
         if not cps:
             raise PlanError("the inventory has no control-plane node")
         source = next((n for n in cps if n.hostname == leader), cps[0])
-    path = snapshot_path(inventory.state_dir, inventory.cluster.name, runtime.clock.now())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    info = t.etcd_snapshot(runtime.local, t.Talosctl(inventory.cluster.talosconfig), source.ip, path)
-    size = path.stat().st_size if path.is_file() else 0
-    if size <= 0:
-        raise GateFailed(
-            "etcd-snapshot", f"{path} is missing or empty after talosctl reported success", target=source.hostname
-        )
-    sidecar = write_sidecar(path)  # dr.check and dr.rebuild verify the copies against it
-    nas = None
-    if inventory.policy.etcd_snapshot_to_nas if to_nas is None else to_nas:
-        from homeops.hostops import nas_store_backup
+    step = etcd_snapshot_step(inventory, source, now, 0, to_nas=to_nas)
+    return Plan(
+        operation="etcd-snapshot",
+        cluster=inventory.cluster.name,
+        steps=(step,),
+        poll_interval=inventory.policy.poll_interval,
+        target=f"etcd snapshot {Path(step.artifact or '').name}",
+        health=Health(allowed_red=cluster_gates(inventory)),
+    )
 
-        stored = nas_store_backup(runtime, path)
-        nas_store_backup(runtime, sidecar, suffix=".db.sha256")
-        nas = f"{stored.host}:{stored.path}"
-    return SavedSnapshot(path, size, source.hostname, info.revision, nas)
+
+def take_etcd_snapshot(
+    runtime: Runtime,
+    observer: Observer,
+    *,
+    node: str | None = None,
+    to_nas: bool | None = None,
+    dry_run: bool = False,
+    yes: bool = True,
+    break_lock: bool = False,
+    out: TextIO | None = None,
+) -> SavedSnapshot | None:
+    """``talos.etcd-snapshot``: the one-step plan, run by the engine (lock, journal, report); None on a dry run."""
+    from homeops.operations.session import executor_for
+
+    leader = None
+    if not node:
+        try:
+            leader = observer.etcd().leader
+        except (CommandError, ConnectionFailed):
+            leader = None
+    plan = plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
+    executor = executor_for(runtime, observer, out=out, task="talos.etcd-snapshot")
+    outcome = executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
+    if outcome.journal is None:
+        return None
+    (step,) = plan.steps
+    record = outcome.journal.step(step.id)
+    path = Path(step.artifact or "")
+    revision, size = record.data.get("revision"), record.data.get("bytes")
+    return SavedSnapshot(
+        path=path,
+        size=size if isinstance(size, int) else 0,
+        source=step.node or "",
+        revision=revision if isinstance(revision, int) else None,
+        nas=outcome.journal.artifacts.get("etcd_snapshot_nas"),
+    )

@@ -67,6 +67,8 @@ def render_status(result: Any) -> str:
         "force_stop": "shutdown: hard-stop the VM if it has not shut down within --timeout",
         "yes": "do not ask before stop, shutdown, reboot or rollback",
         "dry_run": "show what would run, change nothing",
+        "allow_quorum_loss": "take a control plane's VM down even when etcd would lose quorum (reported, not refused)",
+        "break_lock": "remove a stale cluster lock (its process is gone) before starting",
         "inventory": INVENTORY_HELP,
     },
 )
@@ -80,15 +82,22 @@ def vm(
     force_stop: bool = False,
     yes: bool = False,
     dry_run: bool = False,
+    allow_quorum_loss: bool = False,
+    break_lock: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Power, snapshot or roll back the Proxmox VM of one Talos node.
 
     The VM's state is read first: starting a running VM or stopping a stopped one does nothing.
-    Destructive actions (stop, shutdown, reboot, rollback) ask for confirmation unless --yes.
+    Destructive actions (stop, shutdown, reboot, rollback) ask for confirmation unless --yes, take
+    the cluster lock, and refuse to take down a control plane when etcd would lose quorum. Every
+    action is journaled with a report under the inventory's state dir.
     """
     from homeops.errors import Aborted, PlanError
-    from homeops.hostops import execute_vm_action, list_snapshots, plan_vm_action
+    from homeops.hostops import list_snapshots, plan_vm_action
+    from homeops.operations.observe import ClusterObserver
+    from homeops.operations.session import executor_for
+    from homeops.operations.vm import plan_vm, render_vm_plan
     from homeops.runtime import open_runtime
 
     if not node:
@@ -105,23 +114,37 @@ def vm(
             if not snaps:
                 print(f"{node}: no snapshots")
             return
-        plan = plan_vm_action(rt, node, action, snapshot=snapshot, timeout=seconds, force_stop=force_stop)
-        print(plan.summary)
-        for line in plan.render():
-            print(f"  {line}")
-        if plan.noop:
+        decided = plan_vm_action(rt, node, action, snapshot=snapshot, timeout=seconds, force_stop=force_stop)
+        if decided.noop:
+            print(decided.summary)
             return
-        if dry_run:
-            print("dry run: nothing was changed")
-            return
-        if plan.destructive and not yes:
+
+        def confirm(question: str) -> bool:
+            if not decided.destructive:
+                return True  # start and snapshot change no running workload: no question
             if not sys.stdin.isatty():
-                raise Aborted(f"{action} of {plan.node}'s VM needs confirmation", hint="re-run with --yes")
-            answer = input(f"{action} VM {plan.vmid} ({plan.node}) on {plan.host}? [y/N] ").strip().lower()
-            if answer not in ("y", "yes"):
-                raise Aborted("nothing was changed")
-        execute_vm_action(rt, plan)
-    print(f"done: {action} {plan.node} (VM {plan.vmid} on {plan.host})")
+                raise Aborted(f"{action} of {decided.node}'s VM needs confirmation", hint="re-run with --yes")
+            # The engine's question names the world (SIMULATED); the VM's own words say what happens.
+            world = "[SIMULATED] " if question.startswith("[") else ""
+            where = f"{world}{action} VM {decided.vmid} ({decided.node}) on {decided.host}?"
+            answer = input(f"{where} [y/N] ").strip().lower()
+            return answer in ("y", "yes")
+
+        plan = plan_vm(rt.inventory, decided, allow_quorum_loss=allow_quorum_loss)
+        again = f"inv pve.vm --node {decided.node} {action}" + (f" --snapshot {decided.snapshot}" if snapshot else "")
+        executor = executor_for(
+            rt,
+            ClusterObserver(rt),
+            confirm=confirm,
+            resume_with=again + " (it looks again first)",
+            render=render_vm_plan,
+        )
+        outcome = executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
+    if outcome.status == "finished":
+        print(
+            ("[SIMULATED] " if rt.simulated else "")
+            + f"done: {action} {decided.node} (VM {decided.vmid} on {decided.host})"
+        )
 
 
 ns = Collection("pve")

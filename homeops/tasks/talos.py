@@ -51,7 +51,9 @@ def _run(c: Any, inventory: str | None, operation: str, request: Any, options: A
     from homeops.operations.session import run_operation
 
     planner = partial(getattr(planners, _PLANNERS[operation]), operation=operation)
-    outcome = run_operation(inventory_dir(c, inventory), operation, planner, request, options)
+    outcome = run_operation(
+        inventory_dir(c, inventory), operation, planner, request, options, task=f"talos.{operation}"
+    )
     if outcome.status == "nothing":
         print("nothing to do: every node is already where the plan would take it")
 
@@ -218,16 +220,16 @@ def reboot_node(
 @user_errors
 def health(c: Any, inventory: str | None = None) -> None:
     """Check every gate a node operation would check (read-only); exits 1 when one is red."""
-    from homeops.gates import cluster_gates, evaluate, node_gates
+    from homeops.engine.plan import unique_gates
+    from homeops.operations.health import cluster_gates, evaluate, node_gates
     from homeops.operations.observe import ClusterObserver
-    from homeops.plan import unique_gates
     from homeops.runtime import open_runtime
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
         observer = ClusterObserver(rt)
         inv = rt.inventory
         gates = unique_gates(cluster_gates(inv) + tuple(g for n in inv.nodes for g in node_gates(inv, n)))
-        results = [evaluate(g, observer, inv) for g in gates]
+        results = [evaluate(g, observer, inv, simulated=rt.simulated) for g in gates]
     width = max(len(r.gate.label) for r in results)
     for result in results:
         mark = "✓" if result.ok else "✗"
@@ -242,18 +244,36 @@ def health(c: Any, inventory: str | None = None) -> None:
         "inventory": COMMON_HELP["inventory"],
         "node": "control plane to take it from (default: the etcd leader)",
         "to_nas": "also copy it to the NAS backup directory (default: upgrade.etcdSnapshotToNas)",
+        "dry_run": COMMON_HELP["dry_run"],
+        "yes": "do not ask for confirmation (a snapshot changes nothing, so it asks only on a terminal)",
+        "break_lock": COMMON_HELP["break_lock"],
     }
 )
 @user_errors
-def etcd_snapshot(c: Any, node: str | None = None, to_nas: bool | None = None, inventory: str | None = None) -> None:
-    """Save an etcd snapshot under <state_dir>/etcd-snapshots (timestamped, verified non-empty)."""
+def etcd_snapshot(
+    c: Any,
+    node: str | None = None,
+    to_nas: bool | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    break_lock: bool = False,
+    inventory: str | None = None,
+) -> None:
+    """Save an etcd snapshot under <state_dir>/etcd-snapshots (timestamped, verified non-empty), journaled."""
+    import sys
+
     from homeops.operations.observe import ClusterObserver
     from homeops.operations.snapshot import take_etcd_snapshot
     from homeops.runtime import open_runtime
 
+    # Reading a snapshot changes nothing: a script need not say --yes, a person at a terminal is asked.
+    ask = not yes and sys.stdin is not None and sys.stdin.isatty()
     with open_runtime(inventory_dir(c, inventory)) as rt:
-        saved = take_etcd_snapshot(rt, ClusterObserver(rt), node=node, to_nas=to_nas)
-    print(saved.describe())
+        saved = take_etcd_snapshot(
+            rt, ClusterObserver(rt), node=node, to_nas=to_nas, dry_run=dry_run, yes=not ask, break_lock=break_lock
+        )
+    if saved is not None:
+        print(("[SIMULATED] " if rt.simulated else "") + saved.describe())
 
 
 @task(

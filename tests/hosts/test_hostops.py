@@ -146,16 +146,16 @@ def test_plan_vm_action_is_idempotent_and_changes_nothing(sim: tuple[Runtime, Si
 def test_snapshot_and_rollback(sim: tuple[Runtime, SimStore]) -> None:
     rt, _ = sim
     snap = plan_vm_action(rt, "k8s-0", "snapshot")
-    assert snap.snapshot == "homeops-20251009-085320" and not snap.destructive
+    assert snap.snapshot == "homeops-20251009T085320Z" and not snap.destructive
     execute_vm_action(rt, snap)
-    assert [s.name for s in list_snapshots(rt, "k8s-0")] == ["homeops-20251009-085320"]
-    with pytest.raises(PlanError, match=r"has no snapshot 'nope'.*its snapshots: homeops-20251009-085320"):
+    assert [s.name for s in list_snapshots(rt, "k8s-0")] == ["homeops-20251009T085320Z"]
+    with pytest.raises(PlanError, match=r"has no snapshot 'nope'.*its snapshots: homeops-20251009T085320Z"):
         plan_vm_action(rt, "k8s-0", "rollback", snapshot="nope")
     with pytest.raises(PlanError, match="needs --snapshot"):
         plan_vm_action(rt, "k8s-0", "rollback")
-    rollback = plan_vm_action(rt, "k8s-0", "rollback", snapshot="homeops-20251009-085320")
+    rollback = plan_vm_action(rt, "k8s-0", "rollback", snapshot="homeops-20251009T085320Z")
     assert rollback.destructive and rollback.commands == (
-        ("qm", "rollback", "200", "homeops-20251009-085320", "--start", "1"),
+        ("qm", "rollback", "200", "homeops-20251009T085320Z", "--start", "1"),
     )
     execute_vm_action(rt, rollback)
 

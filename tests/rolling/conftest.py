@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from homeops.clock import FakeClock
-from homeops.executor import Executor
+from homeops.engine.executor import Executor
+from homeops.engine.plan import Plan
 from homeops.inventory.model import Inventory
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.plan import Plan
+from homeops.operations.talos import node_executor
 
 from .fakes import FakeCluster, make_inventory
 
@@ -43,7 +44,7 @@ def rig_factory(tmp_path: Path) -> Callable[..., Rig]:
         clock = FakeClock()
         cluster = FakeCluster(inventory, clock, **fake_kwargs)  # type: ignore[arg-type]
         out = io.StringIO()
-        executor = Executor(
+        executor = node_executor(
             inventory, cluster, local=cluster, host=lambda name: cluster, clock=clock, out=out, confirm=lambda q: True
         )
         return Rig(inventory, clock, cluster, executor, out)

@@ -275,7 +275,7 @@ class FakeCluster:
     # ---------------------------------------------------------------------------- Runner
 
     def red_gates(self) -> tuple[str, ...]:
-        from homeops.gates import cluster_gates, evaluate
+        from homeops.operations.health import cluster_gates, evaluate
 
         saved = self.looks
         inv = self.gate_inventory or self.inventory

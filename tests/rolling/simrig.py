@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from homeops.clock import Clock
-from homeops.executor import Executor
+from homeops.engine.executor import Executor
+from homeops.engine.plan import Plan
+from homeops.engine.progress import PlainProgress
 from homeops.inventory.loader import load_inventory
 from homeops.inventory.model import Gates, Inventory
 from homeops.operations.observe import ClusterObserver, cluster_facts
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.plan import Plan
-from homeops.progress import PlainProgress
+from homeops.operations.talos import node_executor
 from homeops.runners import Result
 from homeops.runtime import Runtime
 from homeops.sim import faults
@@ -128,7 +129,7 @@ class SimRig:
     def executor(self, clock: Clock | None = None) -> Executor:
         from homeops.hostops import nas_store_backup
 
-        return Executor(
+        return node_executor(
             self.inventory,
             self.observer,
             local=self.runtime.local,

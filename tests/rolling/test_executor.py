@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from homeops.engine.journal import Journal
+from homeops.engine.lock import ClusterLock
 from homeops.errors import Aborted, GateFailed, LockHeld, PlanError, WaitTimeout
-from homeops.executor import resume_command
-from homeops.journal import Journal
-from homeops.lock import ClusterLock
+from homeops.operations.session import resume_command
 
 from .conftest import Rig
 from .fakes import Fault
@@ -238,11 +238,11 @@ def test_resume_hint_names_a_non_default_inventory(rig: Rig) -> None:
 def test_resume_command_omits_the_default_inventory_and_quotes_others(
     rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = rig.plan()
+    task = f"talos.{rig.plan().operation}"
     monkeypatch.chdir(tmp_path)
     default = dataclasses.replace(rig.inventory, root=Path("./inventory"))
-    assert resume_command(plan, default) == "inv talos.upgrade-cluster --resume"
+    assert resume_command(task, default.root) == "inv talos.upgrade-cluster --resume"
     absolute = dataclasses.replace(rig.inventory, root=tmp_path / "inventory")
-    assert resume_command(plan, absolute) == "inv talos.upgrade-cluster --resume"
+    assert resume_command(task, absolute.root) == "inv talos.upgrade-cluster --resume"
     spaced = dataclasses.replace(rig.inventory, root=Path("my lab"))
-    assert resume_command(plan, spaced) == "inv talos.upgrade-cluster --resume --inventory 'my lab'"
+    assert resume_command(task, spaced.root) == "inv talos.upgrade-cluster --resume --inventory 'my lab'"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from homeops.clock import FakeClock
+from homeops.engine.journal import Journal, atomic_write_json
+from homeops.engine.lock import ClusterLock
+from homeops.engine.plan import Command, Plan, Step
 from homeops.errors import ConfigError, LockHeld
-from homeops.journal import Journal, atomic_write_json
-from homeops.lock import ClusterLock
-from homeops.plan import Command, Plan, Step
 
 
 def small_plan() -> Plan:
@@ -37,16 +37,16 @@ def small_plan() -> Plan:
 def test_journal_records_steps_and_survives_reload(tmp_path: Path) -> None:
     clock = FakeClock()
     journal = Journal.create(tmp_path, small_plan(), clock)
-    journal.step_started("k8s-0:upgrade@v1.11.6", boot_id_before="b1")
+    journal.step_started("k8s-0:upgrade@v1.11.6", marker="b1")
     clock.advance(5)
-    journal.step_done("k8s-0:upgrade@v1.11.6", version_after="v1.11.6")
-    journal.step_started("k8s-1:upgrade@v1.11.6", boot_id_before="b2")
+    journal.step_done("k8s-0:upgrade@v1.11.6", after="v1.11.6")
+    journal.step_started("k8s-1:upgrade@v1.11.6", marker="b2")
 
     again = Journal.load(journal.path, clock)
     assert again.plan() == small_plan()
     assert again.done("k8s-0:upgrade@v1.11.6") and not again.done("k8s-1:upgrade@v1.11.6")
     record = again.step("k8s-0:upgrade@v1.11.6")
-    assert record.finished - record.started == 5 and record.data == {"boot_id_before": "b1", "version_after": "v1.11.6"}
+    assert record.finished - record.started == 5 and (record.marker, record.after) == ("b1", "v1.11.6")
     assert again.step("k8s-1:upgrade@v1.11.6").status == "running"
     assert again.step("k8s-2:upgrade@v1.11.6").status == "pending"
     assert Journal.latest(tmp_path, "upgrade-cluster", clock).run_id == journal.run_id

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from homeops.engine.plan import Plan
 from homeops.errors import PlanError
 from homeops.inventory.model import Gates, VmRef
 from homeops.operations.facts import ClusterFacts, NodeFacts
@@ -20,7 +21,6 @@ from homeops.operations.planners import (
     plan_upgrade,
     plan_upgrade_k8s,
 )
-from homeops.plan import Plan
 
 from .fakes import SCHEMATIC, make_inventory
 

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 from homeops.clock import FakeClock
-from homeops.journal import Journal
-from homeops.plan import Command, Gate, Plan, Step
-from homeops.progress import LiveProgress, PlainProgress, for_stream
-from homeops.report import write
+from homeops.engine.journal import Journal
+from homeops.engine.plan import Command, Gate, Plan, Step
+from homeops.engine.progress import LiveProgress, PlainProgress, for_stream
+from homeops.engine.report import write
+from homeops.engine.waits import WaitSpec
 from homeops.secrets import MASKER
-from homeops.waits import WaitSpec
 
 STEP = Step(
     id="k8s-1:upgrade@v1.11.6",
@@ -81,10 +81,11 @@ def test_for_stream_picks_live_on_a_terminal() -> None:
 def test_report_markdown_and_json(tmp_path: Path) -> None:
     clock = FakeClock()
     journal = Journal.create(tmp_path, PLAN, clock)
-    journal.set_context(preflight=["etcd: green — 3/3 members healthy"], etcd_snapshot="/x/etcd.db")
-    journal.step_started(STEP.id, boot_id_before="b1", version_before="v1.10.9")
+    journal.set_preflight(["etcd: green — 3/3 members healthy"])
+    journal.add_artifact("etcd_snapshot", "/x/etcd.db")
+    journal.step_started(STEP.id, marker="b1", before="v1.10.9")
     clock.advance(83)
-    journal.step_done(STEP.id, version_after="v1.11.6", gates=["etcd: green — 3/3 members healthy"])
+    journal.step_done(STEP.id, after="v1.11.6", gates=["etcd: green — 3/3 members healthy"])
     journal.finish("finished")
     md, js = write(journal)
     data = json.loads(js.read_text())

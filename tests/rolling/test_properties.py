@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from homeops.clock import FakeClock
 from homeops.errors import HomeopsError
-from homeops.executor import Executor
 from homeops.operations.planners import Request, plan_upgrade
+from homeops.operations.talos import node_executor
 
 from .fakes import FakeCluster, Fault, make_inventory
 
@@ -50,7 +50,7 @@ def test_never_two_control_planes_out_and_never_past_a_red_gate(
     inventory = make_inventory(tmp, max_unavailable=max_unavailable)
     clock = FakeClock()
     cluster = FakeCluster(inventory, clock)
-    executor = Executor(inventory, cluster, local=cluster, host=lambda n: cluster, clock=clock, out=io.StringIO())
+    executor = node_executor(inventory, cluster, local=cluster, host=lambda n: cluster, clock=clock, out=io.StringIO())
     plan = plan_upgrade(inventory, cluster.facts(), Request(now=clock.now()), operation="upgrade-cluster")
     cluster.faults.extend(faults)
 

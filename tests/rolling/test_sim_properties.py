@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from homeops.errors import HomeopsError
-from homeops.gates import cluster_gates, evaluate
 from homeops.inventory.model import Gates
+from homeops.operations.health import cluster_gates, evaluate
 from homeops.operations.observe import ClusterObserver
 from homeops.runtime import Runtime
 from homeops.sim.runner import SimRunner

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from homeops.clock import FakeClock
+from homeops.engine.waits import Observation, WaitSpec, wait_for
 from homeops.errors import CommandError, GateFailed, WaitTimeout
-from homeops.gates import cluster_gates, hold_green, preflight, wait_green
-from homeops.waits import Observation, WaitSpec, wait_for
+from homeops.operations.health import cluster_gates, hold_green, preflight, wait_green
 
 from .fakes import FakeCluster, Fault, make_inventory
 

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 from tenacity import RetryCallState, RetryError, Retrying, retry_if_exception_type, retry_if_result
 
 from homeops.clock import Clock
+from homeops.engine.text import one_line
 from homeops.errors import CommandError, ConnectionFailed, GateFailed, WaitTimeout
 
 T = TypeVar("T")
@@ -93,7 +94,7 @@ def wait_for(
         try:
             observation = probe()
         except tuple(transient) as exc:
-            last[0] = _one_line(str(exc))
+            last[0] = one_line(str(exc))
             raise
         last[0] = observation.observed
         if observation.failure:
@@ -144,8 +145,4 @@ def check_once(
     try:
         return probe()
     except tuple(transient) as exc:
-        return Observation.waiting(_one_line(str(exc)))
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+        return Observation.waiting(one_line(str(exc)))

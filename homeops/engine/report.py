@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from homeops.journal import Journal, atomic_write_json
+from homeops.engine.journal import Journal, atomic_write_json
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Report:
     steps: tuple[StepLine, ...]
     preflight: tuple[str, ...]
     artifacts: dict[str, str]
+    backend: str = "real"
+    reported: tuple[str, ...] = ()  # allowed-red gates, as seen at preflight
 
     @property
     def seconds(self) -> float:
@@ -48,50 +50,51 @@ class Report:
 
 
 def build(journal: Journal) -> Report:
-    raw = journal.raw()
+    record = journal.record()
     plan = journal.plan()
     lines = []
     for step in plan.steps:
-        record = raw["steps"][step.id]
-        data = record["data"]
+        done = record.steps[step.id]
         seconds = None
-        if record["started"] is not None and record["finished"] is not None:
-            seconds = float(record["finished"]) - float(record["started"])
+        if done.started is not None and done.finished is not None:
+            seconds = float(done.finished) - float(done.started)
         lines.append(
             StepLine(
                 step=step.id,
                 node=step.node or "cluster",
                 action=step.action,
-                status=record["status"],
-                before=data.get("version_before", step.from_version),
-                after=data.get("version_after"),
+                status=done.status,
+                before=done.before or step.from_version,
+                after=done.after,
                 seconds=seconds,
-                gates=tuple(data.get("gates", ())),
-                error=record["error"],
+                gates=tuple(done.gates),
+                error=done.error,
             )
         )
-    context = raw.get("context", {})
-    artifacts = {k: str(v) for k, v in context.items() if k in ("etcd_snapshot", "etcd_snapshot_nas", "vm_snapshot")}
     return Report(
-        run_id=raw["run_id"],
-        operation=raw["operation"],
-        cluster=raw["cluster"],
-        status=raw["status"],
+        run_id=record.run_id,
+        operation=record.operation,
+        cluster=record.cluster,
+        status=record.status,
         target=plan.target,
-        started=float(raw["created"]),
-        updated=float(raw["updated"]),
-        error=raw.get("error"),
+        started=record.created,
+        updated=record.updated,
+        error=record.error,
         steps=tuple(lines),
-        preflight=tuple(context.get("preflight", ())),
-        artifacts=artifacts,
+        preflight=tuple(record.preflight),
+        artifacts=dict(record.artifacts),
+        backend=record.backend,
+        reported=tuple(record.reported),
     )
 
 
 def to_markdown(report: Report) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started))
-    out = [
-        f"# {report.operation} on `{report.cluster}` — {report.status}",
+    simulated = report.backend == "simulated"
+    out: list[str | None] = [
+        f"# {report.operation} on `{report.cluster}` — {report.status}" + (" — SIMULATED" if simulated else ""),
         "",
+        "- SIMULATED: this run acted on the homeops simulator, not on real machines" if simulated else None,
         f"- run: `{report.run_id}` started {when}, {report.seconds:.0f}s",
         f"- target: {report.target}" if report.target else "",
     ]
@@ -101,6 +104,8 @@ def to_markdown(report: Report) -> str:
         out.append(f"- {name.replace('_', ' ')}: `{value}`")
     if report.preflight:
         out += ["", "## Preflight", ""] + [f"- {line}" for line in report.preflight]
+    if report.reported:
+        out += ["", "## Reported only (allowed red)", ""] + [f"- {line}" for line in report.reported]
     out += [
         "",
         "## Steps",

@@ -1,4 +1,4 @@
-"""Health gates: which ones a plan has, and how to tell green from red.
+"""The cluster's health gates: which ones a node operation has, and how to look at each.
 
 Core gates always apply to node operations: every Talos node reachable, running and ready; etcd
 with as many healthy members as there are control planes and no alarms; every Kubernetes node Ready;
@@ -6,35 +6,29 @@ the API answering ``/readyz`` on the VIP. The inventory's ``upgrade.gates`` swit
 Proxmox quorum (and the node's host up), TrueNAS pools and NFS, Ceph, Flux, VolSync, and custom
 JSONPath/command gates with their own timeouts.
 
-``preflight`` looks once (retrying only a look that *errored*, never a red answer) and refuses to
-start; ``wait_green`` waits between nodes until all gates are green together; ``hold_green`` is the
-stability window: green must last ``seconds``, a red look restarts the window, and each gate's own
-timeout bounds the whole thing.
+``ClusterWorld`` is what the engine's executor acts on for these workflows: the inventory's state
+dir, and ``look(gate)`` through the observer. Against the simulator a custom *command* gate is never
+run (it would run on this machine, against the real world): it is reported as simulated.
+``preflight``/``wait_green``/``hold_green``/``evaluate`` here take (observer, inventory), as the
+tasks and tests hold them, and call the engine's generic ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from homeops.clock import Clock
-from homeops.errors import CommandError, ConnectionFailed, GateFailed
+from homeops.engine import gates as engine_gates
+from homeops.engine.gates import Check, GateResult
+from homeops.engine.plan import Gate
 from homeops.inventory.model import Inventory, Node
-from homeops.operations.facts import Check, Observer
-from homeops.plan import Gate
+from homeops.operations.facts import Observer
+from homeops.runners import Runner
 
-GateReporter = Callable[[Gate, Check], None]
-
-
-@dataclass(frozen=True)
-class GateResult:
-    gate: Gate
-    ok: bool
-    observed: str
-    errored: bool = False  # the look itself failed (tool error, timeout) rather than seeing red
-
-
-# --------------------------------------------------------------------------------- definitions
+SIMULATED_COMMAND_GATE = "SIMULATED: command gate not run (it would run on this machine, not in the simulator)"
 
 
 def cluster_gates(inventory: Inventory, *, timeout: float | None = None) -> tuple[Gate, ...]:
@@ -82,19 +76,8 @@ def node_gates(inventory: Inventory, node: Node, *, timeout: float | None = None
     return (Gate("proxmox", "proxmox-host", f"Proxmox host {node.vm.host} up and quorate", node.vm.host, limit),)
 
 
-# --------------------------------------------------------------------------------- evaluation
-
-
-def evaluate(gate: Gate, observer: Observer, inventory: Inventory) -> GateResult:
-    """One look at ``gate``. Never raises for a tool or connection error: that is a red, errored look."""
-    try:
-        check = _evaluate(gate, observer, inventory)
-    except (CommandError, ConnectionFailed) as exc:
-        return GateResult(gate, False, _one_line(str(exc)), errored=True)
-    return GateResult(gate, check.ok, check.observed)
-
-
-def _evaluate(gate: Gate, observer: Observer, inventory: Inventory) -> Check:
+def look(gate: Gate, observer: Observer, inventory: Inventory) -> Check:
+    """One look at one of the cluster gates above (raises on a tool or connection error)."""
     kind = gate.kind
     if kind == "talos-nodes":
         wanted = [n for n in inventory.nodes if gate.target in (None, n.hostname)]
@@ -146,126 +129,72 @@ def _evaluate(gate: Gate, observer: Observer, inventory: Inventory) -> Check:
     return Check(False, f"unknown gate kind {kind!r}")
 
 
-def _fail(result: GateResult, *, hint: str | None = None) -> GateFailed:
-    return GateFailed(result.gate.name, result.observed, target=result.gate.target, hint=hint)
+@dataclass
+class ClusterWorld:
+    """The engine's ``World`` for cluster workflows: inventory, observer, and how the run reaches things."""
+
+    inventory: Inventory
+    observer: Observer
+    simulated: bool = False
+    uploader: Callable[[Path], str] | None = None  # copies a backup to the NAS, returns where
+    host: Callable[[str], Runner] | None = None  # the runner of an SSH host, for gates that ask one
+
+    @property
+    def state_dir(self) -> Path:
+        return self.inventory.state_dir
+
+    def look(self, gate: Gate) -> Check:
+        if self.simulated and gate.kind == "custom":
+            custom = next((c for c in self.inventory.policy.gates.custom if c.name == gate.target), None)
+            if custom is not None and custom.kind != "jsonpath":
+                return Check(True, SIMULATED_COMMAND_GATE)
+        extra = _GATE_LOOKS.get(gate.kind)
+        if extra is not None:
+            return extra(gate, self)
+        return look(gate, self.observer, self.inventory)
+
+
+#: Gate kinds a workflow adds (``register_gate``), looked at with the world they run in.
+_GATE_LOOKS: dict[str, Callable[[Gate, ClusterWorld], Check]] = {}
+
+
+def register_gate(kind: str, look: Callable[[Gate, ClusterWorld], Check]) -> None:
+    """Teach ``ClusterWorld.look`` a gate kind of another workflow (the VM workflow's etcd-quorum)."""
+    _GATE_LOOKS[kind] = look
+
+
+def _looker(observer: Observer, inventory: Inventory, simulated: bool) -> engine_gates.GateLook:
+    return ClusterWorld(inventory, observer, simulated=simulated).look
+
+
+def evaluate(gate: Gate, observer: Observer, inventory: Inventory, *, simulated: bool = False) -> GateResult:
+    return engine_gates.evaluate(gate, _looker(observer, inventory, simulated))
 
 
 def preflight(
-    gates: Sequence[Gate],
-    observer: Observer,
-    inventory: Inventory,
-    *,
-    clock: Clock,
-    retries: int = 3,
-    interval: float = 2.0,
-    report: GateReporter | None = None,
+    gates: Sequence[Gate], observer: Observer, inventory: Inventory, *, clock: Clock, **kw: Any
 ) -> tuple[GateResult, ...]:
-    """Check every gate once; a look that errored is retried; any red gate raises ``GateFailed``."""
-    results: list[GateResult] = []
-    for gate in gates:
-        result = evaluate(gate, observer, inventory)
-        for _ in range(retries - 1):
-            if not result.errored:
-                break
-            clock.sleep(interval)
-            result = evaluate(gate, observer, inventory)
-        if report:
-            report(gate, Check(result.ok, result.observed))
-        results.append(result)
-        if not result.ok:
-            raise _fail(result, hint="nothing was changed; fix this and run again")
-    return tuple(results)
+    return engine_gates.preflight(gates, _looker(observer, inventory, False), clock=clock, **kw)
 
 
 def wait_green(
-    gates: Sequence[Gate],
-    observer: Observer,
-    inventory: Inventory,
-    *,
-    clock: Clock,
-    interval: float,
-    report: GateReporter | None = None,
-    hint: str | None = None,
+    gates: Sequence[Gate], observer: Observer, inventory: Inventory, *, clock: Clock, **kw: Any
 ) -> tuple[GateResult, ...]:
-    """Wait until every gate is green in the same look; a gate red past its own timeout raises ``GateFailed``."""
-    return _green_look(gates, observer, inventory, clock=clock, interval=interval, report=report, hint=hint)[0]
-
-
-def _green_look(
-    gates: Sequence[Gate],
-    observer: Observer,
-    inventory: Inventory,
-    *,
-    clock: Clock,
-    interval: float,
-    report: GateReporter | None,
-    hint: str | None,
-) -> tuple[tuple[GateResult, ...], float]:
-    """Like ``wait_green``; also returns when the all-green look *began* (its evidence dates from then)."""
-    start = clock.monotonic()
-    while True:
-        began = clock.monotonic()
-        results = tuple(evaluate(g, observer, inventory) for g in gates)
-        red = [r for r in results if not r.ok]
-        if not red:
-            return results, began
-        elapsed = clock.monotonic() - start
-        for result in red:
-            if elapsed >= result.gate.timeout:
-                raise _fail(result, hint=hint)
-            if report:
-                report(result.gate, Check(False, result.observed))
-        remaining = min(r.gate.timeout for r in red) - elapsed
-        clock.sleep(max(0.0, min(interval, remaining)))
+    return engine_gates.wait_green(gates, _looker(observer, inventory, False), clock=clock, **kw)
 
 
 def hold_green(
-    gates: Sequence[Gate],
-    observer: Observer,
-    inventory: Inventory,
-    *,
-    seconds: float,
-    clock: Clock,
-    interval: float,
-    report: GateReporter | None = None,
-    hint: str | None = None,
+    gates: Sequence[Gate], observer: Observer, inventory: Inventory, *, clock: Clock, **kw: Any
 ) -> tuple[GateResult, ...]:
-    """The stability window: every gate green, continuously, for ``seconds``; red restarts the window.
-
-    The window opens when the first all-green look began and closes with a look that begins at least
-    ``seconds`` later; looks in between are ``interval`` apart.
-    """
-    kw = {"clock": clock, "interval": interval, "report": report, "hint": hint}
-    results, window_start = _green_look(gates, observer, inventory, **kw)  # type: ignore[arg-type]
-    if seconds <= 0 or not gates:
-        return results
-    budget_end = clock.monotonic() + max(g.timeout for g in gates) + seconds
-    while True:
-        left = seconds - (clock.monotonic() - window_start)
-        if left <= 0:
-            return results
-        clock.sleep(min(interval, left))
-        results = tuple(evaluate(g, observer, inventory) for g in gates)
-        red = [r for r in results if not r.ok]
-        if not red:
-            continue
-        if clock.monotonic() >= budget_end:
-            raise _fail(red[0], hint=hint)
-        if report:
-            for result in red:
-                report(result.gate, Check(False, result.observed + " (stability window restarts)"))
-        results, window_start = _green_look(gates, observer, inventory, **kw)  # type: ignore[arg-type]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:300]
+    return engine_gates.hold_green(gates, _looker(observer, inventory, False), clock=clock, **kw)
 
 
 __all__ = [
-    "GateResult",
+    "ClusterWorld",
     "cluster_gates",
     "evaluate",
     "hold_green",
+    "look",
     "node_gates",
     "preflight",
     "wait_green",

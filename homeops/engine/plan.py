@@ -1,8 +1,10 @@
-"""The frozen description of a node operation, built by a planner and run by the executor.
+"""The frozen description of a run, built by a workflow's planner and run by the executor.
 
 A ``Plan`` is a list of ``Step``s. A step targets one node (or the cluster) and says which commands
 it runs, which ``Wait``s must succeed after them, and which ``Gate``s must be green before and after.
 Steps sharing a ``batch`` number run together (workers, ``--max-unavailable``); batches run in order.
+A step's ``action`` names its step kind (``homeops.engine.kinds``): the workflow that planned it says
+what that kind does. The plan's ``Health`` says which gates may be red and which a step brings up.
 
 Plans are values: ``render()`` is the dry-run output, ``to_dict``/``from_dict`` let the journal keep
 the exact plan an interrupted run was executing, so ``--resume`` continues *that* plan rather than
@@ -13,34 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from homeops.runners import render as render_argv
 
-GateKind = Literal[
-    "talos-nodes",  # every node reachable, stage running, ready
-    "etcd",  # healthy members == control planes, no alarms
-    "k8s-nodes",  # every Kubernetes node Ready
-    "api",  # the API answers /readyz on the VIP
-    "proxmox",  # Proxmox cluster quorate (and, with a target, that host up)
-    "nas",  # TrueNAS pools healthy and NFS running
-    "ceph",  # CephCluster HEALTH_OK
-    "flux",  # every Flux Kustomization Ready
-    "volsync",  # no VolSync ReplicationSource synchronizing
-    "custom",  # a user gate from the inventory (jsonpath or command)
-]
-
-WaitKind = Literal[
-    "rebooted",  # boot ID differs from the one read before the action
-    "running",  # stage running + ready (and the target version/schematic when the step sets one)
-    "k8s-ready",  # Kubernetes node Ready and uncordoned
-    "etcd-member",  # the node's etcd member healthy, quorum back
-    "k8s-version",  # every kubelet reports the target Kubernetes version
-]
-
-Action = Literal["etcd-snapshot", "vm-snapshot", "upgrade", "apply", "reboot", "upgrade-k8s"]
+#: Gate kinds, wait kinds and step kinds are names a workflow registers; the engine only matches them.
+GateKind = str
+WaitKind = str
+Action = str
 
 
 @dataclass(frozen=True)
@@ -98,8 +82,25 @@ class Step:
     image: str | None = None
     schematic: str | None = None
     reboots: bool = False  # the node goes away: read the boot ID before, count it unavailable
-    vm_host: str | None = None  # Proxmox host the node runs on (never two of one host at once)
-    artifact: str | None = None  # a file the step produces (etcd snapshot path)
+    vm_host: str | None = None  # the machine the node runs on (never two of one host at once)
+    artifact: str | None = None  # what the step produces (a file, a snapshot name)
+    batch_note: str = ""  # a step that prepares its batch says so in the batch title, e.g. "backup first"
+
+
+@dataclass(frozen=True)
+class Health:
+    """The plan's health policy beyond ``preflight`` and the steps' own gates (which must be green).
+
+    ``allowed_red`` gates are looked at and reported (plan, progress, report) but never stop a run:
+    disaster recovery runs exactly when they are red. ``required_after`` pairs a step ID with a gate
+    that step brings up (the API after a bootstrap): from then on it must be green like the others.
+    """
+
+    allowed_red: tuple[Gate, ...] = ()
+    required_after: tuple[tuple[str, Gate], ...] = ()
+
+    def required_now(self, done: Callable[[str], bool]) -> tuple[Gate, ...]:
+        return tuple(gate for step_id, gate in self.required_after if done(step_id))
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,7 @@ class Plan:
     skipped: tuple[tuple[str, str], ...] = ()  # (node, why) left out of the plan
     target: str = ""  # human summary of where the plan goes, e.g. "Talos v1.11.6"
     options: tuple[tuple[str, str], ...] = field(default=())  # what the user asked, for the journal
+    health: Health = field(default_factory=Health)
 
     @property
     def empty(self) -> bool:
@@ -156,6 +158,11 @@ class Plan:
             return Step(**d)
 
         data = dict(data)
+        health = data.get("health") or {}
+        data["health"] = Health(
+            allowed_red=tuple(gate(g) for g in health.get("allowed_red", ())),
+            required_after=tuple((sid, gate(g)) for sid, g in health.get("required_after", ())),
+        )
         data["steps"] = tuple(step(s) for s in data["steps"])
         data["preflight"] = tuple(gate(g) for g in data["preflight"])
         data["warnings"] = tuple(data["warnings"])
@@ -168,17 +175,27 @@ class Plan:
         blob = json.dumps(self.to_dict(), sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def render(self) -> str:
-        """The full plan as text: every gate, every step's commands and waits, in order."""
+    def render(self, *, banner: str = "") -> str:
+        """The full plan as text: every gate, every step's commands and waits, in order.
+
+        ``banner`` (e.g. ``SIMULATED``) names the world the plan acts on, in its title line.
+        """
         out: list[str] = []
         title = f"Plan: {self.operation} on cluster '{self.cluster}'"
         if self.target:
             title += f" → {self.target}"
+        if banner:
+            title = f"[{banner}] {title}"
         out.append(title)
         out.extend(f"  ! {w}" for w in self.warnings)
         if self.preflight:
             out.append("Preflight gates (all must be green before anything changes):")
             out.extend(f"  - {g.label}: {g.describe}" for g in self.preflight)
+        if self.health.allowed_red:
+            out.append("Reported only (may be red, never stop the run):")
+            out.extend(f"  - {g.label}: {g.describe}" for g in self.health.allowed_red)
+        for step_id, gate in self.health.required_after:
+            out.append(f"Required once {step_id} is done: {gate.label}: {gate.describe}")
         for node, why in self.skipped:
             out.append(f"Skip {node}: {why}")
         if not self.steps:
@@ -204,13 +221,13 @@ class Plan:
 
 
 def _batch_title(batch: tuple[Step, ...]) -> str:
-    """The nodes a batch changes, each once and in order; the etcd snapshot reads as the cluster step it is."""
-    # The snapshot's node is only where it is read from, not a node the batch changes.
-    changed = [s for s in batch if s.action != "etcd-snapshot"]
+    """The nodes a batch changes, each once and in order; a step that prepares the batch says so."""
+    # A preparing step's node is only where it reads from, not a node the batch changes.
+    changed = [s for s in batch if not s.batch_note]
     names = ", ".join(dict.fromkeys(s.node or "cluster" for s in changed)) or "cluster"
     for step in batch:
-        if step.action == "etcd-snapshot":
-            names += f" (etcd snapshot from {step.node} first)" if step.node else " (etcd snapshot first)"
+        if step.batch_note:
+            names += f" ({step.batch_note})"
     return names
 
 

@@ -5,6 +5,7 @@ waiting for and for how long, gate results, and the end. ``LiveProgress`` redraw
 with rich on a terminal and prints finished steps above it; ``PlainProgress`` prints one line per
 event (waits only when what they see changes, or every ``heartbeat`` seconds) for logs and CI;
 ``NullProgress`` is for tests and benchmarks. ``for_stream`` picks live or plain by ``isatty``.
+A ``banner`` (``SIMULATED``) prefixes every line, so no line of a simulated run reads as a real one.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from homeops.secrets import mask
 if TYPE_CHECKING:
     from rich.live import Live
 
-    from homeops.plan import Gate, Plan, Step
-    from homeops.waits import WaitSpec
+    from homeops.engine.plan import Gate, Plan, Step
+    from homeops.engine.waits import WaitSpec
 
 
 class Progress(Protocol):
@@ -64,8 +65,11 @@ _ICON = {"start": "→", "done": "✓", "failed": "✗", "skipped": "·", "resum
 class PlainProgress:
     """One line per event, prefixed with the elapsed time of the run."""
 
-    def __init__(self, stream: TextIO | None = None, *, clock: Clock | None = None, heartbeat: float = 30.0) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, *, clock: Clock | None = None, heartbeat: float = 30.0, banner: str = ""
+    ) -> None:
         self._out = stream or sys.stdout
+        self._prefix = f"[{banner}] " if banner else ""
         self._clock = clock or SystemClock()
         self._start = self._clock.monotonic()
         self._heartbeat = heartbeat
@@ -74,7 +78,7 @@ class PlainProgress:
 
     def _print(self, text: str) -> None:
         elapsed = self._clock.monotonic() - self._start
-        print(f"[{_clock_text(elapsed)}] {mask(text)}", file=self._out, flush=True)
+        print(f"{self._prefix}[{_clock_text(elapsed)}] {mask(text)}", file=self._out, flush=True)
 
     def started(self, plan: Plan, *, resumed: bool) -> None:
         verb = "resuming" if resumed else "starting"
@@ -110,8 +114,8 @@ class PlainProgress:
 class LiveProgress(PlainProgress):
     """Rich on a terminal: finished events scroll, one status line shows node i/N, step, wait, elapsed."""
 
-    def __init__(self, stream: TextIO | None = None, *, clock: Clock | None = None) -> None:
-        super().__init__(stream, clock=clock)
+    def __init__(self, stream: TextIO | None = None, *, clock: Clock | None = None, banner: str = "") -> None:
+        super().__init__(stream, clock=clock, banner=banner)
         from rich.console import Console
 
         self._console = Console(file=self._out, highlight=False)
@@ -120,13 +124,14 @@ class LiveProgress(PlainProgress):
 
     def _print(self, text: str) -> None:
         elapsed = self._clock.monotonic() - self._start
-        self._console.print(f"[dim]{_clock_text(elapsed)}[/dim] {mask(text)}", markup=True, soft_wrap=True)
+        prefix = f"[bold magenta]{self._prefix.replace('[', chr(92) + '[')}[/bold magenta]" if self._prefix else ""
+        self._console.print(f"{prefix}[dim]{_clock_text(elapsed)}[/dim] {mask(text)}", markup=True, soft_wrap=True)
 
     def _status(self, text: str) -> None:
         from rich.live import Live
         from rich.text import Text
 
-        line = Text(mask(text), style="bold cyan", overflow="ellipsis", no_wrap=True)
+        line = Text(self._prefix + mask(text), style="bold cyan", overflow="ellipsis", no_wrap=True)
         if self._live is None:
             self._live = Live(line, console=self._console, refresh_per_second=8, transient=True)
             self._live.start()
@@ -149,11 +154,11 @@ class LiveProgress(PlainProgress):
         super().finished(status, summary)
 
 
-def for_stream(stream: TextIO | None = None, *, clock: Clock | None = None) -> Progress:
+def for_stream(stream: TextIO | None = None, *, clock: Clock | None = None, banner: str = "") -> Progress:
     out = stream or sys.stdout
     if hasattr(out, "isatty") and out.isatty():
-        return LiveProgress(out, clock=clock)
-    return PlainProgress(out, clock=clock)
+        return LiveProgress(out, clock=clock, banner=banner)
+    return PlainProgress(out, clock=clock, banner=banner)
 
 
 def _clock_text(seconds: float) -> str:

@@ -1,0 +1,15 @@
+"""The engine every workflow runs on: plan → dry-run → confirm → lock → journal → gates/steps/waits → report.
+
+It knows no tool. A workflow (``homeops.operations.<workflow>``) plans ``Plan``s whose steps name
+step kinds it registered (``homeops.engine.kinds``), and gives the executor a ``World``: where its
+state lives and how to look at a gate. Modules:
+
+* ``plan``     — ``Plan``, ``Step``, ``Command``, ``Gate``, ``Wait``, ``Health`` (frozen values);
+* ``kinds``    — ``StepKind``, ``Look``, ``WaitTerms``, ``StepContext``, ``register``;
+* ``executor`` — ``Executor``, ``World``, ``Outcome``;
+* ``gates``    — ``Check``, preflight / wait-until-green / stability window;
+* ``waits``    — waits with success and failure conditions on an injected clock;
+* ``journal``  — typed, schema-versioned run records; ``lock`` — one run per cluster;
+* ``progress`` / ``report`` — what the watcher sees, and the Markdown/JSON report;
+* ``text``     — ``one_line``.
+"""

@@ -1,0 +1,261 @@
+"""The Talos node-operations workflow: the step kinds its planners use, registered with the engine.
+
+* ``upgrade`` / ``apply`` / ``reboot`` change a node (lockstep): the look before sending reads every
+  node of the batch (running, ready, its boot ID); waits: rebooted → running (on the target version;
+  back on the old one is an A/B rollback and fails at once) → Kubernetes Ready → etcd member healthy.
+  Resume never sends twice: a node whose boot ID changed, or that runs the target, got the command.
+* ``etcd-snapshot`` saves a snapshot (verified non-empty) and copies it to the NAS when asked;
+  ``talos.etcd-snapshot`` is the same kind as a one-step plan.
+* ``vm-snapshot`` (registered by ``homeops.operations.vm``) snapshots a node's Proxmox VM before it
+  changes; a failed node's rollback line names it.
+* ``upgrade-k8s`` runs ``talosctl upgrade-k8s`` and waits until every kubelet reports the target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from homeops.adapters import talosctl
+from homeops.clock import Clock
+from homeops.engine.executor import Executor
+from homeops.engine.journal import StepRecord
+from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
+from homeops.engine.plan import Plan, Step, Wait
+from homeops.engine.progress import Progress
+from homeops.errors import CommandError, GateFailed, HomeopsError
+from homeops.inventory.model import Inventory
+from homeops.operations import vm as _vm  # noqa: F401  (registers vm-snapshot, which rolling plans use)
+from homeops.operations.conditions import probe_for
+from homeops.operations.facts import Observer
+from homeops.operations.health import ClusterWorld
+from homeops.operations.snapshotsum import write_sidecar
+from homeops.runners import Result, Runner
+
+NODE_WAITS = ("rebooted", "running", "k8s-ready", "etcd-member")
+
+TERMS: dict[str, WaitTerms] = {
+    "rebooted": WaitTerms(
+        "a new boot ID",
+        hint="the node did not come back: check its console (Proxmox) and `talosctl dmesg`",
+    ),
+    "running": WaitTerms(
+        "stage running, ready, on the expected version",
+        "it comes back on the old version (A/B rollback) or another version",
+        "see `talosctl -n <ip> dmesg` and `talosctl -n <ip> get machinestatus`",
+    ),
+    "k8s-ready": WaitTerms(
+        "the Kubernetes node Ready and schedulable",
+        hint="check `kubectl describe node`; uncordon with `kubectl uncordon <node>` once healthy",
+    ),
+    "etcd-member": WaitTerms(
+        "its etcd member healthy and every control plane's member healthy",
+        "an etcd alarm is raised",
+        "check `talosctl -n <ip> etcd status` and `talosctl -n <ip> service etcd`",
+    ),
+    "k8s-version": WaitTerms(
+        "every kubelet on the target version",
+        hint="re-run `inv talos.upgrade-k8s`; talosctl upgrade-k8s is safe to restart",
+    ),
+}
+
+
+def _world(ctx: StepContext) -> ClusterWorld:
+    world = ctx.world
+    assert isinstance(world, ClusterWorld), f"talos steps need a ClusterWorld, got {type(world).__name__}"
+    return world
+
+
+class _Talosctl(StepKind):
+    """Errors talosctl reports: a quorum refusal is final, an unreachable node had nothing reach it."""
+
+    terms = TERMS
+
+    def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
+        if talosctl.is_quorum_refusal(result):
+            return CommandError(
+                f"{what} on {target} refused by Talos to protect etcd quorum: {result.last_error_line()}",
+                command=result.command,
+                exit_code=result.exit_code,
+                target=target,
+                hint="wait until every etcd member is healthy and no other node is upgrading",
+            )
+        return None
+
+    def unreachable(self, result: Result) -> bool:
+        return talosctl.is_unreachable(result)
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        world = _world(ctx)
+        boot_ids = {s.node or "": ctx.journal.step(s.id).marker for s in steps}
+        return probe_for(wait_kind, steps, inventory=world.inventory, observer=world.observer, boot_ids=boot_ids)
+
+
+class NodeChange(_Talosctl):
+    """A talosctl command that changes one node; the node's boot ID is the marker."""
+
+    lockstep = True
+    wait_order = NODE_WAITS
+    look_gate = "node-ready"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            ctx.send(command, what=f"talosctl {step.action}", target=step.node)
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        world = _world(ctx)
+        nodes = [world.inventory.node(s.node or "") for s in steps]
+        seen = world.observer.nodes(nodes, boot_ids=True, versions=False)
+        looks = {}
+        for step, node in zip(steps, nodes, strict=True):
+            facts = seen[node.hostname]
+            ready = facts.running_ready and bool(facts.boot_id)
+            looks[step.id] = Look(ready, facts.describe(), marker=facts.boot_id, before=step.from_version)
+        return looks
+
+    def _seen(self, ctx: StepContext, step: Step) -> tuple[bool, str | None, str | None]:
+        world = _world(ctx)
+        node = world.inventory.node(step.node or "")
+        seen = ctx.retrying(lambda: world.observer.nodes([node], boot_ids=True))[node.hostname]
+        return seen.running_ready, seen.boot_id, seen.version
+
+    def sent_already(self, ctx: StepContext, step: Step, record: StepRecord) -> bool:
+        ready, boot_id, version = self._seen(ctx, step)
+        # Down, rebooting or already back with a new boot: the command reached the node.
+        if not ready or (boot_id and boot_id != record.marker):
+            return True
+        return step.action == "upgrade" and version == step.to_version
+
+    def arrived(self, ctx: StepContext, step: Step, record: StepRecord) -> bool:
+        if not step.node:
+            return False
+        ready, boot_id, version = self._seen(ctx, step)
+        if not ready or boot_id == record.marker:
+            return False
+        return step.action != "upgrade" or (version or "").lstrip("v") == (step.to_version or "").lstrip("v")
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        # The `running` wait verified the version: the target for an upgrade, unchanged otherwise.
+        before = record.before or step.from_version
+        return step.to_version if step.action == "upgrade" else before
+
+
+class Upgrade(NodeChange):
+    name = "upgrade"
+
+
+class Reboot(NodeChange):
+    name = "reboot"
+
+
+class Apply(NodeChange):
+    name = "apply"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            result = ctx.send(command, what=f"talosctl {step.action}", target=step.node)
+            with contextlib.suppress(CommandError):
+                applied = talosctl.parse_apply_result(result.stderr)
+                ctx.journal.note(step.id, applied_mode=applied.mode, no_reboot=not applied.reboot)
+
+    def skips(self, wait: Wait, record: StepRecord) -> bool:
+        return wait.kind == "rebooted" and bool(record.data.get("no_reboot"))
+
+
+class EtcdSnapshot(_Talosctl):
+    """Save an etcd snapshot to ``step.artifact``, verify it is not empty, copy it to the NAS if planned."""
+
+    name = "etcd-snapshot"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        world = _world(ctx)
+        path = Path(step.artifact or "")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        take, *copies = step.commands
+        result = ctx.send(take, what="etcd snapshot", target=step.node)
+        size = path.stat().st_size if path.is_file() else 0
+        if size <= 0:
+            raise GateFailed(
+                "etcd-snapshot",
+                f"the snapshot {path} is missing or empty",
+                target=step.node,
+                hint="check `talosctl etcd status`; nothing else was changed",
+            )
+        revision = None
+        with contextlib.suppress(HomeopsError):
+            revision = talosctl.parse_snapshot(result.stdout).revision
+        ctx.journal.note(step.id, bytes=size, revision=revision)
+        ctx.journal.add_artifact("etcd_snapshot", str(path))
+        sidecar = write_sidecar(path)  # dr.check and dr.rebuild verify every copy against it
+        for copy in copies:
+            if world.uploader is None:
+                raise GateFailed("etcd-snapshot-copy", "no uploader configured", target=copy.on)
+            remote = world.uploader(path)
+            world.uploader(sidecar)
+            ctx.journal.add_artifact("etcd_snapshot_nas", f"{copy.on}:{remote}")
+        ctx.progress.note(f"etcd snapshot {path} ({size} bytes)")
+
+    def hints(self, ctx: StepContext, steps: Sequence[Step]) -> list[str]:
+        path = ctx.journal.artifacts.get("etcd_snapshot")
+        return [f"etcd snapshot: {path}"] if path else []
+
+
+class UpgradeK8s(_Talosctl):
+    name = "upgrade-k8s"
+    wait_order = ("k8s-version",)
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            ctx.send(command, what="talosctl upgrade-k8s", target=step.node_ip)
+
+
+for _kind in (Upgrade(), Apply(), Reboot(), EtcdSnapshot(), UpgradeK8s()):
+    register(_kind)
+
+
+def node_executor(
+    inventory: Inventory,
+    observer: Observer,
+    *,
+    local: Runner,
+    host: Callable[[str], Runner],
+    clock: Clock,
+    progress: Progress | None = None,
+    out: TextIO | None = None,
+    confirm: Callable[[str], bool] | None = None,
+    preflight_retries: int = 3,
+    uploader: Callable[[Path], str] | None = None,
+    simulated: bool = False,
+    task: str | None = None,
+    resume_with: str | None = None,
+    render: Callable[[Plan, str], str] | None = None,
+) -> Executor:
+    """The engine's executor for the cluster workflows' plans.
+
+    ``task`` names the task whose ``--resume`` continues a run (``resume_with``: the whole command,
+    for a task without --resume); ``render`` shows a plan its own way (a one-VM action).
+    """
+    from homeops.operations.session import resume_command
+
+    world = ClusterWorld(inventory, observer, simulated=simulated, uploader=uploader, host=host)
+
+    def resume(plan: Plan) -> str:
+        if resume_with is not None:
+            return resume_with
+        return resume_command(task or f"talos.{plan.operation}", inventory.root)
+
+    return Executor(
+        world,
+        local=local,
+        host=host,
+        clock=clock,
+        progress=progress,
+        out=out,
+        confirm=confirm,
+        preflight_retries=preflight_retries,
+        backend="simulated" if simulated else "real",
+        resume_with=resume,
+        render=render,
+    )
