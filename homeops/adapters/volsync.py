@@ -81,6 +81,11 @@ def trigger_manual(kctl: Kubectl, namespace: str, name: str, value: str) -> list
     return _merge_patch(kctl, SOURCES, namespace, name, {"spec": {"trigger": {"manual": _token(value)}}})
 
 
+def release_manual(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    """Remove ``spec.trigger.manual`` (merge patch ``null``): a source with a schedule follows it again."""
+    return _merge_patch(kctl, SOURCES, namespace, name, {"spec": {"trigger": {"manual": None}}})
+
+
 def trigger_restore(
     kctl: Kubectl, namespace: str, name: str, value: str, *, restore_as_of: str | None = None
 ) -> list[str]:
