@@ -214,6 +214,12 @@ def nas_snapshots(runtime: Runtime) -> tuple[list[SnapshotFile], set[str]]:
     return dbs, {f.name for f in files}
 
 
+def nas_host_name(runtime: Runtime) -> str | None:
+    from homeops.hostops import nas_host
+
+    return nas_host(runtime)
+
+
 def snapshot_findings(runtime: Runtime, now: float) -> list[Finding]:
     inventory = runtime.inventory
     limit = inventory.dr.snapshot_max_age
