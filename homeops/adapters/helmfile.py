@@ -1,33 +1,43 @@
-"""helmfile: argv builders and parsers for ``sync``, ``apply`` and ``template`` (bootstrap:apps).
+"""helmfile: argv builders and parsers for ``list``, ``template``, ``sync`` and ``apply`` (bootstrap:apps),
+and a reader for the bootstrap helmfile itself (release order from ``needs:``, files that must exist).
 
-Not in cli-interfaces.md; relied on from helmfile/helmfile (v0.16x and v1.x docs and test
-expectations, read through the search corpus):
+Read from helmfile/helmfile source (v0.169.2, v1.1.7, v1.5.5, v1.6.0, v1.7.1–v1.7.4):
 
 * Global flags go *before* the subcommand: ``--file``, ``--environment``, ``--selector`` (repeatable;
-  ``name=cilium``), ``--kube-context``. ``--skip-deps`` and ``--hide-notes`` are subcommand flags.
-* ``sync``/``apply`` end with a summary on stdout, a table under ``UPDATED RELEASES:`` (and
-  ``DELETED RELEASES:`` / ``FAILED RELEASES:``). Older releases print ``NAME CHART VERSION``;
-  newer ones ``NAME NAMESPACE CHART VERSION DURATION`` with ``DURATION`` right-aligned and
-  ``VERSION`` possibly empty — so rows are parsed by header name, tolerating the empty VERSION cell.
-* Progress (``Upgrading release=cilium, chart=cilium/cilium``, ``Building dependency …``,
-  ``Templating release=…``) goes to stderr; failures end with ``in <file>: …`` naming the
-  helmfile and release, exit code non-zero (1, or helm's own code passed through).
-* ``template`` prints the rendered manifests to stdout as YAML documents, each preceded by a
-  ``# Source: <chart>/templates/<file>`` comment from helm.
+  ``name=cilium``), ``--kubeconfig`` and ``--kube-context`` (``cmd/root.go``). ``--skip-deps``,
+  ``--hide-notes``, ``--include-crds`` are subcommand flags.
+* Every log line goes to **stderr**: ``cmd/root.go`` builds the zap logger on ``os.Stderr`` (message
+  only, no level or time). That includes ``Upgrading release=…``, helm's own captured output, and the
+  affected-releases summary ``state.go DisplayAffectedReleases`` (info level, so ``--quiet`` hides
+  it). stdout gets ``helm template`` output and ``list`` only.
+* Summary section headers: ``UPDATED RELEASES:`` (…``REINSTALLED``, ``DELETED``, ``FAILED``,
+  ``FAILED TO DELETE``) up to v1.5.x; from v1.6.0 ``kubedog.HeaderDivider`` —
+  ``========== Updated Releases ==========``; from v1.7.1 the title centered in ``=`` as wide as the
+  table. v1.6+ wraps it in ANSI bold-blue unless ``--no-color``/``NO_COLOR``. Columns
+  ``NAME NAMESPACE CHART VERSION DURATION`` (prettytable, 3-space separator, DURATION right-aligned;
+  deleted sections ``NAME NAMESPACE DURATION``); v0.x printed ``NAME CHART VERSION``. Cells may be
+  empty (namespace, version), so rows are cut at the header's column positions.
+* A failed release ends with ``in <file>: failed processing release <name>: …``, exit 1; a selector
+  that matches nothing exits 3 (``err: no releases found that matches specified selector(…)``).
+* ``list --output json`` prints ``[{name, namespace, enabled, installed, labels, chart, version}]``;
+  ``template`` prints the rendered manifests on stdout, each preceded by helm's ``# Source:`` comment.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from homeops.adapters._parse import UnexpectedOutput, excerpt, strip_ansi
-from homeops.errors import CommandError, PlanError
+from homeops.errors import CommandError, ConfigError, PlanError
 from homeops.runners import Result, Runner
 
 TOOL = "helmfile"
+_SELECTOR = re.compile(r"[A-Za-z0-9_.\-/]+!?=[A-Za-z0-9_.\-/]*(,[A-Za-z0-9_.\-/]+!?=[A-Za-z0-9_.\-/]*)*")
 
 
 def _globals(
@@ -36,16 +46,17 @@ def _globals(
     selectors: Sequence[str],
     kube_context: str | None,
     binary: str,
+    kubeconfig: Path | str | None = None,
 ) -> list[str]:
     argv = [binary, "--file", str(file)]
     if environment:
         argv += ["--environment", environment]
     for selector in selectors:
-        if not re.fullmatch(
-            r"[A-Za-z0-9_.\-/]+!?=[A-Za-z0-9_.\-/]*(,[A-Za-z0-9_.\-/]+!?=[A-Za-z0-9_.\-/]*)*", selector
-        ):
+        if not _SELECTOR.fullmatch(selector):
             raise PlanError(f"helmfile selector {selector!r} is not key=value[,key=value] (e.g. name=cilium)")
         argv += ["--selector", selector]
+    if kubeconfig is not None:
+        argv += ["--kubeconfig", str(kubeconfig)]
     if kube_context:
         argv += ["--kube-context", kube_context]
     return argv
@@ -59,9 +70,10 @@ def sync(
     skip_deps: bool = False,
     hide_notes: bool = True,
     kube_context: str | None = None,
+    kubeconfig: Path | str | None = None,
     binary: str = TOOL,
 ) -> list[str]:
-    argv = [*_globals(file, environment, selectors, kube_context, binary), "sync"]
+    argv = [*_globals(file, environment, selectors, kube_context, binary, kubeconfig), "sync"]
     if skip_deps:
         argv.append("--skip-deps")
     if hide_notes:
@@ -76,9 +88,10 @@ def apply(
     selectors: Sequence[str] = (),
     skip_deps: bool = False,
     kube_context: str | None = None,
+    kubeconfig: Path | str | None = None,
     binary: str = TOOL,
 ) -> list[str]:
-    argv = [*_globals(file, environment, selectors, kube_context, binary), "apply", "--suppress-diff"]
+    argv = [*_globals(file, environment, selectors, kube_context, binary, kubeconfig), "apply", "--suppress-diff"]
     if skip_deps:
         argv.append("--skip-deps")
     return argv
@@ -90,13 +103,35 @@ def template(
     environment: str | None = None,
     selectors: Sequence[str] = (),
     skip_deps: bool = False,
+    include_crds: bool = False,
     kube_context: str | None = None,
+    kubeconfig: Path | str | None = None,
     binary: str = TOOL,
 ) -> list[str]:
-    argv = [*_globals(file, environment, selectors, kube_context, binary), "template"]
+    argv = [*_globals(file, environment, selectors, kube_context, binary, kubeconfig), "template"]
     if skip_deps:
         argv.append("--skip-deps")
+    if include_crds:
+        argv.append("--include-crds")
     return argv
+
+
+def list_releases(
+    file: Path | str,
+    *,
+    environment: str | None = None,
+    selectors: Sequence[str] = (),
+    binary: str = TOOL,
+) -> list[str]:
+    """``helmfile list --output json`` (``--skip-charts``: nothing is downloaded to list)."""
+    return [*_globals(file, environment, selectors, None, binary), "list", "--skip-charts", "--output", "json"]
+
+
+def release_selector(name: str) -> str:
+    """The selector of exactly one release (``name=cilium``), refusing names a selector cannot carry."""
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]+", name):
+        raise PlanError(f"helmfile release name {name!r} cannot be selected with name=<release>")
+    return f"name={name}"
 
 
 # =========================================================================== facts
@@ -116,10 +151,12 @@ class SyncResult:
     updated: tuple[Release, ...] = ()
     deleted: tuple[Release, ...] = ()
     failed: tuple[Release, ...] = ()
+    reinstalled: tuple[Release, ...] = ()
+    delete_failed: tuple[Release, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.delete_failed
 
 
 @dataclass(frozen=True)
@@ -130,62 +167,116 @@ class Manifest:
     source: str | None  # the chart template it came from (helm's "# Source:" comment)
 
 
+@dataclass(frozen=True)
+class ListedRelease:
+    name: str
+    namespace: str
+    enabled: bool
+    installed: bool
+    labels: str
+    chart: str
+    version: str
+
+
 # =========================================================================== parsers
 
-_SECTION = re.compile(r"^(UPDATED|DELETED|FAILED) RELEASES:\s*$")
+# Section keys of SyncResult, by the header text of each era.
+_OLD_HEADERS = {
+    "UPDATED RELEASES:": "updated",
+    "REINSTALLED RELEASES:": "reinstalled",
+    "DELETED RELEASES:": "deleted",
+    "FAILED RELEASES:": "failed",
+    "FAILED TO DELETE RELEASES:": "delete_failed",
+}
+_DIVIDER_TITLES = {
+    "Updated Releases": "updated",
+    "Reinstalled Releases": "reinstalled",
+    "Deleted Releases": "deleted",
+    "Failed Releases": "failed",
+    "Failed to Delete Releases": "delete_failed",
+}
+_DIVIDER = re.compile(r"^=+ (?P<title>[A-Za-z ]+?) =+$")
+
+
+def _section(line: str) -> str | None:
+    """The SyncResult field a summary header line opens (any helmfile era), else None."""
+    text = line.strip()
+    if text in _OLD_HEADERS:
+        return _OLD_HEADERS[text]
+    m = _DIVIDER.match(text)
+    return _DIVIDER_TITLES.get(m.group("title")) if m else None
 
 
 def _release_rows(header: str, rows: list[str]) -> list[Release]:
-    names = re.findall(r"\S+", header)
+    """Cut each row at the header's column starts: prettytable pads every cell to its column."""
+    spans = [(m.group(0), m.start()) for m in re.finditer(r"\S+", header)]
+    names = [name for name, _ in spans]
+    if len(set(names)) != len(names) or "NAME" not in names:
+        raise UnexpectedOutput("helmfile", f"release table header {excerpt(header)} is not NAME … columns")
+    starts = [start for _, start in spans]
     releases = []
     for row in rows:
-        cells = re.split(r"\s{2,}|\t", row.strip())
-        if len(cells) == len(names) - 1 and "VERSION" in names:
-            # VERSION is the one column helmfile leaves empty (local charts).
-            cells.insert(names.index("VERSION"), "")
-        if len(cells) != len(names):
+        if len(row.rstrip()) < starts[0] or row[: starts[0]].strip():
             raise UnexpectedOutput("helmfile", f"release row {excerpt(row)} does not match header {excerpt(header)}")
-        cell = dict(zip(names, cells, strict=True))
+        cells: dict[str, str] = {}
+        for i, name in enumerate(names):
+            end = starts[i + 1] if i + 1 < len(starts) else None
+            cells[name] = row[starts[i] : end].strip()
+        # DURATION is right-aligned under its header, so a longer value can start left of the header
+        # word and spill into the previous cell: give back what is on that cell's right edge.
+        if "DURATION" in names and names.index("DURATION") > 0:
+            prev = names[names.index("DURATION") - 1]
+            value = row[starts[names.index(prev)] : starts[names.index("DURATION")]]
+            head, sep, tail = value.rstrip().rpartition("   ")
+            if sep and re.fullmatch(r"[0-9hms.]+", tail.strip()):
+                cells[prev], cells["DURATION"] = head.strip(), tail.strip() + cells["DURATION"]
+        if not cells["NAME"] or " " in cells["NAME"]:
+            raise UnexpectedOutput("helmfile", f"release row {excerpt(row)} does not match header {excerpt(header)}")
         releases.append(
             Release(
-                name=cell.get("NAME", ""),
-                namespace=cell.get("NAMESPACE", ""),
-                chart=cell.get("CHART", ""),
-                version=cell.get("VERSION", ""),
-                duration=cell.get("DURATION", ""),
+                name=cells["NAME"],
+                namespace=cells.get("NAMESPACE", ""),
+                chart=cells.get("CHART", ""),
+                version=cells.get("VERSION", ""),
+                duration=cells.get("DURATION", ""),
             )
         )
     return releases
 
 
-def parse_sync(stdout: str) -> SyncResult:
-    """The release summary tables at the end of ``helmfile sync|apply``."""
-    sections: dict[str, list[Release]] = {"UPDATED": [], "DELETED": [], "FAILED": []}
-    lines = strip_ansi(stdout).splitlines()
+def parse_sync(stderr: str) -> SyncResult:
+    """The affected-releases summary that ``helmfile sync|apply`` logs to **stderr** (any era's header)."""
+    sections: dict[str, list[Release]] = {k: [] for k in _DIVIDER_TITLES.values()}
+    lines = strip_ansi(stderr).splitlines()
     i = 0
     while i < len(lines):
-        m = _SECTION.match(lines[i].strip())
-        if not m or i + 1 >= len(lines):
+        key = _section(lines[i])
+        if key is None:
             i += 1
             continue
+        if i + 1 >= len(lines) or not lines[i + 1].strip().startswith("NAME"):
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            raise UnexpectedOutput("helmfile", f"{lines[i].strip()} without a NAME header: {excerpt(following)}")
         header = lines[i + 1]
-        if not header.strip().startswith("NAME"):
-            raise UnexpectedOutput("helmfile", f"{m.group(1)} RELEASES without a NAME header: {excerpt(header)}")
         j = i + 2
         rows = []
-        while j < len(lines) and lines[j].strip() and not _SECTION.match(lines[j].strip()):
+        while j < len(lines) and lines[j].strip() and _section(lines[j]) is None:
             rows.append(lines[j])
             j += 1
-        sections[m.group(1)].extend(_release_rows(header, rows))
+        sections[key].extend(_release_rows(header, rows))
         i = j
-    return SyncResult(tuple(sections["UPDATED"]), tuple(sections["DELETED"]), tuple(sections["FAILED"]))
+    return SyncResult(**{k: tuple(v) for k, v in sections.items()})
 
 
 def parse_template(stdout: str) -> list[Manifest]:
     """Kinds and names of the rendered manifests (``yaml`` is imported here only)."""
+    return [manifest for manifest, _ in _documents(stdout)]
+
+
+def _documents(stdout: str) -> list[tuple[Manifest, str]]:
     import yaml
 
-    manifests: list[Manifest] = []
+    out: list[tuple[Manifest, str]] = []
     for chunk in re.split(r"^---\s*$", stdout, flags=re.MULTILINE):
         if not chunk.strip():
             continue
@@ -200,46 +291,281 @@ def parse_template(stdout: str) -> list[Manifest]:
         if not isinstance(doc, dict) or "kind" not in doc:
             raise UnexpectedOutput("helmfile template", f"a document without kind: {excerpt(chunk)}")
         meta = doc.get("metadata") or {}
-        manifests.append(
-            Manifest(
-                kind=str(doc["kind"]),
-                name=str(meta.get("name", "")),
-                namespace=meta.get("namespace"),
-                source=source_match.group(1) if source_match else None,
+        manifest = Manifest(
+            kind=str(doc["kind"]),
+            name=str(meta.get("name", "")),
+            namespace=meta.get("namespace"),
+            source=source_match.group(1) if source_match else None,
+        )
+        out.append((manifest, chunk.strip("\n")))
+    return out
+
+
+def crds_only(stdout: str) -> tuple[list[Manifest], str]:
+    """The CustomResourceDefinitions of a ``helmfile template`` output, and them alone as a YAML stream.
+
+    What cluster-template does with ``yq 'select(.kind == "CustomResourceDefinition")'``, without yq.
+    """
+    picked = [(m, text) for m, text in _documents(stdout) if m.kind == "CustomResourceDefinition"]
+    return [m for m, _ in picked], "".join(f"---\n{text}\n" for _, text in picked)
+
+
+def parse_list(stdout: str) -> list[ListedRelease]:
+    """``helmfile list --output json``."""
+    import json
+
+    try:
+        data = json.loads(stdout or "null")
+    except json.JSONDecodeError as exc:
+        raise UnexpectedOutput("helmfile list", f"not JSON ({exc.msg}): {excerpt(stdout)}") from None
+    if not isinstance(data, list):
+        raise UnexpectedOutput("helmfile list", f"not a JSON list: {excerpt(stdout)}")
+    out = []
+    for item in data:
+        if not isinstance(item, dict) or not item.get("name"):
+            raise UnexpectedOutput("helmfile list", f"a release without a name: {excerpt(str(item))}")
+        out.append(
+            ListedRelease(
+                name=str(item["name"]),
+                namespace=str(item.get("namespace") or ""),
+                enabled=bool(item.get("enabled", True)),
+                installed=bool(item.get("installed", True)),
+                labels=str(item.get("labels") or ""),
+                chart=str(item.get("chart") or ""),
+                version=str(item.get("version") or ""),
             )
         )
-    return manifests
+    return out
 
 
 _IN_FILE = re.compile(r"in (?P<file>\S+?): (?P<msg>.+)$")
 _FAILED_RELEASE = re.compile(r'failed processing release (?P<release>[^:\s]+)|release "(?P<quoted>[^"]+)"')
+_NO_MATCH = "no releases found that matches specified selector"
 
 
 def error_summary(stderr: str) -> str:
     """The most useful line of a helmfile failure: the last ``in <file>: …`` or ``Error:`` line."""
     lines = [ln.strip() for ln in strip_ansi(stderr).splitlines() if ln.strip()]
-    for line in reversed(lines):
+    for i in range(len(lines) - 1, -1, -1):
+        line = lines[i]
         if _IN_FILE.search(line) or line.lower().startswith(("error", "err:")):
+            # helm's multierror ("1 error occurred:") puts the cause on the next line, as "* <cause>"
+            if line.endswith("occurred:") and i + 1 < len(lines) and lines[i + 1].startswith("*"):
+                return f"{line} {lines[i + 1]}"
             return line
     return lines[-1] if lines else "(no output)"
+
+
+def failed_release(stderr: str) -> str | None:
+    """The release named by ``failed processing release X`` in a helmfile failure, if any."""
+    for line in strip_ansi(stderr).splitlines():
+        if m := _FAILED_RELEASE.search(line):
+            return m.group("release") or m.group("quoted")
+    return None
 
 
 def raise_for(result: Result, *, file: Path | str, what: str = "helmfile") -> None:
     if result.ok:
         return
-    line = error_summary(result.stderr or result.stdout)
-    release = None
-    if m := _FAILED_RELEASE.search(line):
-        release = m.group("release") or m.group("quoted")
+    text = result.stderr or result.stdout
+    line = error_summary(text)
+    release = failed_release(text)
     on = f" (release {release})" if release else ""
+    hint = "re-run with the same selector once fixed: helmfile sync is idempotent"
+    if _NO_MATCH in text:
+        hint = "check the release names and labels in the helmfile (helmfile list)"
     raise CommandError(
         f"{what} {file}{on} failed (exit {result.exit_code}): {line}",
         command=result.command,
         exit_code=result.exit_code,
         stderr=result.stderr,
         target=release,
-        hint="re-run with the same selector once fixed: helmfile sync is idempotent",
+        hint=hint,
     )
+
+
+# =========================================================================== the helmfile itself
+
+
+@dataclass(frozen=True)
+class ReleaseSpec:
+    """One release of a helmfile, as far as ordering and pre-flight checks need it."""
+
+    name: str
+    namespace: str
+    chart: str
+    version: str = ""
+    needs: tuple[str, ...] = ()
+    values: tuple[str, ...] = ()  # values *files* (inline values maps are not files)
+    hooks: tuple[str, ...] = ()  # events, e.g. ("postsync",)
+    timeout: int | None = None  # seconds: release.timeout, else helmDefaults.timeout
+    installed: bool = True
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}/{self.name}" if self.namespace else self.name
+
+
+@dataclass(frozen=True)
+class HelmfileSpec:
+    path: str
+    releases: tuple[ReleaseSpec, ...]
+    repositories: Mapping[str, str] = field(default_factory=dict)  # name → url
+    default_timeout: int | None = None
+
+
+# Go template actions alone on a line ({{ if … }}, {{ end }}) are dropped; inline ones become a
+# placeholder. Enough to read names, charts, needs and files, which bootstrap helmfiles keep literal.
+_TEMPLATE_LINE = re.compile(r"^\s*\{\{-?.*-?\}\}\s*$")
+_TEMPLATE_INLINE = re.compile(r"\{\{[^}]*\}\}")
+
+
+def _int_or_none(value: Any, where: str, path: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"timeout {value!r} is not a number of seconds", file=path, field=where) from None
+
+
+def parse_helmfile(text: str, path: str) -> HelmfileSpec:
+    """Releases, repositories and defaults of a helmfile (``---``-separated parts are merged)."""
+    import yaml
+
+    text = "\n".join(ln for ln in text.splitlines() if not _TEMPLATE_LINE.match(ln))
+    text = _TEMPLATE_INLINE.sub("templated", text)
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {' '.join(str(exc).split())[:160]}", file=path) from None
+    releases: list[ReleaseSpec] = []
+    repositories: dict[str, str] = {}
+    default_timeout: int | None = None
+    for doc in docs:
+        if not isinstance(doc, dict):
+            raise ConfigError("a document is not a mapping", file=path)
+        for repo in doc.get("repositories") or []:
+            if isinstance(repo, dict) and repo.get("name"):
+                repositories[str(repo["name"])] = str(repo.get("url", ""))
+        defaults = doc.get("helmDefaults") or {}
+        if isinstance(defaults, dict) and "timeout" in defaults:
+            default_timeout = _int_or_none(defaults["timeout"], "helmDefaults.timeout", path)
+        for n, raw in enumerate(doc.get("releases") or []):
+            where = f"releases[{n}]"
+            if not isinstance(raw, dict) or not raw.get("name"):
+                raise ConfigError("a release without a name", file=path, field=where)
+            name = str(raw["name"])
+            if not raw.get("chart"):
+                raise ConfigError(f"release {name} has no chart", file=path, field=f"{where}.chart")
+            needs = raw.get("needs") or []
+            values = raw.get("values") or []
+            if not isinstance(needs, list) or not isinstance(values, list):
+                raise ConfigError(f"release {name}: needs and values must be lists", file=path, field=where)
+            events = tuple(
+                str(e) for hook in raw.get("hooks") or [] if isinstance(hook, dict) for e in hook.get("events") or []
+            )
+            releases.append(
+                ReleaseSpec(
+                    name=name,
+                    namespace=str(raw.get("namespace") or ""),
+                    chart=str(raw["chart"]),
+                    version=str(raw.get("version") or ""),
+                    needs=tuple(str(x) for x in needs),
+                    values=tuple(str(v) for v in values if isinstance(v, str)),
+                    hooks=events,
+                    timeout=_int_or_none(raw.get("timeout"), f"{where}.timeout", path),
+                    installed=raw.get("installed", True) is not False,
+                )
+            )
+    if not releases:
+        raise ConfigError("has no releases", file=path)
+    seen: set[str] = set()
+    for release in releases:
+        if release.id in seen:
+            raise ConfigError(f"release {release.id} is defined twice", file=path)
+        seen.add(release.id)
+    spec = HelmfileSpec(path, tuple(releases), repositories, default_timeout)
+    sync_order(spec)  # unknown needs and cycles are input errors: refuse them here
+    return spec
+
+
+def load_helmfile(path: Path | str) -> HelmfileSpec:
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError("is a directory: name one helmfile (helmfile.d parts are synced separately)", file=str(p))
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("bootstrap helmfile not found", file=str(p), hint="create it or fix its path") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(p)) from None
+    return parse_helmfile(text, str(p))
+
+
+def _resolve_need(spec: HelmfileSpec, release: ReleaseSpec, need: str) -> ReleaseSpec:
+    # helmfile's release id is [kubecontext/]namespace/name; a bare name is accepted when unique.
+    parts = need.split("/")
+    wanted = "/".join(parts[-2:]) if len(parts) >= 2 else need
+    hits = [r for r in spec.releases if r.id == wanted or (len(parts) == 1 and r.name == need)]
+    if len(hits) != 1:
+        why = "no release" if not hits else "more than one release"
+        raise ConfigError(
+            f"release {release.name} needs {need!r}, but there is {why} with that id",
+            file=spec.path,
+            field=f"{release.name}.needs",
+        )
+    return hits[0]
+
+
+def sync_order(spec: HelmfileSpec) -> list[ReleaseSpec]:
+    """Every installed release after all it needs; ties keep the file's order (helmfile's DAG, one at a time)."""
+    deps = {r.id: [_resolve_need(spec, r, n).id for n in r.needs] for r in spec.releases}
+    by_id = {r.id: r for r in spec.releases}
+    order: list[ReleaseSpec] = []
+    state: dict[str, str] = {}
+
+    def visit(rid: str, path: list[str]) -> None:
+        if state.get(rid) == "done":
+            return
+        if state.get(rid) == "visiting":
+            cycle = " → ".join([*path[path.index(rid) :], rid])
+            raise ConfigError(f"needs: form a cycle: {cycle}", file=spec.path)
+        state[rid] = "visiting"
+        for dep in deps[rid]:
+            visit(dep, [*path, rid])
+        state[rid] = "done"
+        order.append(by_id[rid])
+
+    for release in spec.releases:
+        visit(release.id, [])
+    return [r for r in order if r.installed]
+
+
+def missing_files(spec: HelmfileSpec, exists: Callable[[str], bool] = os.path.exists) -> list[str]:
+    """One line per release whose local chart, values file or chart repository is missing."""
+    base = os.path.dirname(spec.path)
+    problems = []
+    for release in spec.releases:
+        chart = release.chart
+        if chart.startswith(("./", "../", "/")):
+            where = chart if os.path.isabs(chart) else os.path.join(base, chart)
+            if not exists(where):
+                problems.append(f"{spec.path}: release {release.name}: chart {chart} not found ({where})")
+        elif not chart.startswith("oci://") and "/" in chart:
+            repo = chart.split("/", 1)[0]
+            if repo not in spec.repositories:
+                problems.append(
+                    f"{spec.path}: release {release.name}: chart {chart} names repository {repo!r}, "
+                    "which the helmfile does not define"
+                )
+        for value in release.values:
+            if "templated" in value:
+                continue
+            where = value if os.path.isabs(value) else os.path.join(base, value)
+            if not exists(where):
+                problems.append(f"{spec.path}: release {release.name}: values file {value} not found ({where})")
+    return problems
 
 
 # =========================================================================== call helpers
@@ -253,14 +579,22 @@ def run_sync(
     selectors: Sequence[str] = (),
     skip_deps: bool = False,
     kube_context: str | None = None,
+    kubeconfig: Path | str | None = None,
     timeout: float | None = 1800,
     env: dict[str, str] | None = None,
 ) -> SyncResult:
-    argv = sync(file, environment=environment, selectors=selectors, skip_deps=skip_deps, kube_context=kube_context)
+    argv = sync(
+        file,
+        environment=environment,
+        selectors=selectors,
+        skip_deps=skip_deps,
+        kube_context=kube_context,
+        kubeconfig=kubeconfig,
+    )
     result = runner.run(argv, timeout=timeout, env=env)
     raise_for(result, file=file, what="helmfile sync")
     try:
-        return parse_sync(result.stdout)
+        return parse_sync(result.stderr)
     except UnexpectedOutput as exc:
         raise exc.at(command=result.command, target=None) from None
 
@@ -272,13 +606,38 @@ def run_template(
     environment: str | None = None,
     selectors: Sequence[str] = (),
     skip_deps: bool = False,
+    include_crds: bool = False,
+    kubeconfig: Path | str | None = None,
     timeout: float | None = 600,
     env: dict[str, str] | None = None,
 ) -> list[Manifest]:
-    argv = template(file, environment=environment, selectors=selectors, skip_deps=skip_deps)
+    argv = template(
+        file,
+        environment=environment,
+        selectors=selectors,
+        skip_deps=skip_deps,
+        include_crds=include_crds,
+        kubeconfig=kubeconfig,
+    )
     result = runner.run(argv, timeout=timeout, env=env)
     raise_for(result, file=file, what="helmfile template")
     try:
         return parse_template(result.stdout)
+    except UnexpectedOutput as exc:
+        raise exc.at(command=result.command, target=None) from None
+
+
+def run_list(
+    runner: Runner,
+    file: Path | str,
+    *,
+    environment: str | None = None,
+    timeout: float | None = 120,
+    env: dict[str, str] | None = None,
+) -> list[ListedRelease]:
+    result = runner.run(list_releases(file, environment=environment), timeout=timeout, env=env)
+    raise_for(result, file=file, what="helmfile list")
+    try:
+        return parse_list(result.stdout)
     except UnexpectedOutput as exc:
         raise exc.at(command=result.command, target=None) from None

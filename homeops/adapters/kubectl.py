@@ -178,6 +178,10 @@ class Kubectl:
             argv.append("--force-conflicts")
         return argv
 
+    def diff_server_side(self, file_or_stdin: Path | str = "-", *, field_manager: str = "homeops") -> list[str]:
+        """``kubectl diff --server-side``: exit 0 nothing would change, 1 something would, >1 an error."""
+        return self._cmd("diff", "--server-side", f"--field-manager={field_manager}", "--filename", str(file_or_stdin))
+
 
 # =========================================================================== facts
 
@@ -598,3 +602,45 @@ def apply_server_side(
     result = runner.run(kctl.apply_server_side("-", field_manager=field_manager), timeout=timeout, stdin=manifest)
     check_result(result, what="kubectl apply --server-side", target=None, unreachable=is_unreachable)
     return parse_applied(result.stdout)
+
+
+def diff_server_side(
+    runner: Runner, kctl: Kubectl, manifest: str, *, field_manager: str = "homeops", timeout: float | None = 120
+) -> bool:
+    """Whether a server-side apply of ``manifest`` (given on stdin) would change anything.
+
+    kubectl diff exits 1 for "differences found" and >1 for errors (an unreachable API is 2), so
+    exit 1 is an answer, not a failure. Its output is not kept: kubectl masks Secret data there, but
+    nothing here needs the lines.
+    """
+    result = runner.run(kctl.diff_server_side("-", field_manager=field_manager), timeout=timeout, stdin=manifest)
+    if result.exit_code in (0, 1):
+        return result.exit_code == 1
+    check_result(result, what="kubectl diff --server-side", target=None, unreachable=is_unreachable)
+    return True  # not reached: check_result raised
+
+
+def parse_flux_instances(text: str) -> list[FluxObject]:
+    """Flux Operator FluxInstances (``kubectl get fluxinstances -A -o json``), Ready from their condition."""
+    return parse_kustomizations(text, kind="FluxInstance")
+
+
+def parse_helm_release_records(text: str) -> dict[str, int]:
+    """Helm's release Secrets (``-l owner=helm``) → the newest deployed revision per release name.
+
+    Helm 3 stores each revision as Secret ``sh.helm.release.v1.<name>.v<N>`` labelled
+    ``owner=helm, name=<name>, status=<deployed|superseded|failed|…>, version=<N>``.
+    """
+    what = "kubectl get secrets -l owner=helm"
+    out: dict[str, int] = {}
+    for item in _items(parse_json_object(text, what=what), what):
+        labels = (item.get("metadata") or {}).get("labels") or {}
+        if labels.get("owner") != "helm" or labels.get("status") != "deployed":
+            continue
+        try:
+            revision = int(labels.get("version", "0"))
+        except ValueError:
+            raise UnexpectedOutput(what, f"version label {labels.get('version')!r} is not a number") from None
+        name = str(labels.get("name", ""))
+        out[name] = max(out.get(name, 0), revision)
+    return out

@@ -1179,3 +1179,26 @@ def etcd_statuses(
         return {s.node: s for s in parse_etcd_status(text)}
 
     return _fan_out(runner, tctl.etcd_status(nodes), nodes, what="talosctl etcd status", parse=by_node, timeout=timeout)
+
+
+# =========================================================================== maintenance mode
+
+NodeMode = Literal["maintenance", "configured"]
+
+
+def is_cert_required(result: Result) -> bool:
+    """An ``--insecure`` call refused by a configured node: it speaks mutual TLS only ("certificate required")."""
+    return result.failed and "certificate required" in _text(result)
+
+
+def node_mode(runner: Runner, tctl: Talosctl, node: str, *, timeout: float | None = 30) -> NodeMode:
+    """Is the node in maintenance mode (answers ``--insecure``) or configured (refuses it with TLS)?
+
+    Probes ``get machinestatus --insecure`` (MachineStatus is readable by the maintenance API's
+    read-only role). An unreachable node raises ``ConnectionFailed`` naming it.
+    """
+    result = runner.run(tctl.machine_status(node, insecure=True), timeout=timeout)
+    if is_cert_required(result):
+        return "configured"
+    run_checked_result(result, what="talosctl get machinestatus --insecure", node=node)
+    return "maintenance"

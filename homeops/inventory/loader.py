@@ -247,7 +247,7 @@ class _InventoryReader:
     def read(self, data: Any) -> Inventory:
         if data is None:
             data = {}
-        top = self.mapping(data, "(top level)", {"cluster", "nodes", "hosts", "upgrade", "dr"})
+        top = self.mapping(data, "(top level)", {"cluster", "nodes", "hosts", "upgrade", "bootstrap", "dr"})
         cluster_data = self.mapping(top.get("cluster"), "cluster", _CLUSTER_KEYS | _BARE_CLUSTER_KEYS)
         hosts = self.hosts(top.get("hosts"))
         talconfig_path = self.talconfig_override or self.path_value(cluster_data, "talconfig", "cluster")

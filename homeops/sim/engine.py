@@ -103,6 +103,10 @@ def api_up(state: State) -> bool:
     """The Kubernetes API behind the VIP answers: no ``api-unreachable`` fault, a control plane up, etcd quorate."""
     if any(f["name"] == "api-unreachable" for f in state.get("faults", [])):
         return False
+    from homeops.sim import bootstrap  # a blank cluster has no API server until bootstrapped
+
+    if not bootstrap.api_serving(state, now(state)):
+        return False
     if not any(n["control_plane"] and not is_down(state, n) for n in state["nodes"].values()):
         return False
     return etcd_quorate(state)
@@ -252,6 +256,9 @@ def next_event(state: State) -> float | None:
     for job in state.get("jobs", []):
         if job["at"] > t:
             times.append(float(job["at"]))
+    from homeops.sim import bootstrap
+
+    times += bootstrap.next_times(state, t)
     return min(times) if times else None
 
 
@@ -279,6 +286,9 @@ def advance(state: State, t: float | None = None) -> None:
             _become_ready(state, hostname)
     _run_jobs(state, t)
     _join_etcd(state)
+    from homeops.sim import bootstrap
+
+    bootstrap.derive(state, t)
     _derive_workloads(state)
 
 

@@ -13,6 +13,7 @@ act in one of two ways:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,7 +21,9 @@ from homeops.errors import SimError
 from homeops.sim import engine
 
 State = dict[str, Any]
-TargetKind = Literal["node", "controlplane", "pve-host", "pool", "node-or-host", "vm", "app", "cnpg-cluster", "none"]
+TargetKind = Literal[
+    "node", "controlplane", "pve-host", "pool", "node-or-host", "vm", "release", "app", "cnpg-cluster", "none"
+]
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,34 @@ SPECS: dict[str, FaultSpec] = {
             "snapshot-missing-on-nas", "none", "the newest etcd snapshot is gone from the NAS", target_required=False
         ),
         FaultSpec("snapshot-corrupt", "none", "the newest etcd snapshot's bytes are damaged", target_required=False),
+        # bootstrap (homeops.sim.bootstrap)
+        FaultSpec(
+            "node-stuck-in-maintenance",
+            "node",
+            "an insecure apply-config is accepted but the node reboots back into maintenance mode",
+        ),
+        FaultSpec(
+            "bootstrap-already",
+            "controlplane",
+            "the node holds stale etcd data: talosctl bootstrap answers AlreadyExists and etcd never forms there",
+        ),
+        FaultSpec(
+            "helm-hook-hangs",
+            "release",
+            "the helm release's hooks never finish: helmfile sync of it runs into its timeout",
+        ),
+        FaultSpec(
+            "kubeconfig-wrong-cluster",
+            "none",
+            "talosctl kubeconfig hands out the kubeconfig of another cluster (other endpoint and CA)",
+            target_required=False,
+        ),
+        FaultSpec(
+            "flux-not-ready",
+            "none",
+            "the FluxInstance and flux-system Kustomization never become Ready",
+            target_required=False,
+        ),
     )
 }
 
@@ -142,6 +173,10 @@ def _check_target(state: State, spec: FaultSpec, target: str | None) -> str | No
         from homeops.sim import apps_data
 
         return apps_data.check_target(state, spec.name, target)
+    if spec.target == "release":
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", target):
+            raise SimError(f"fault '{spec.name}': {target!r} is not a helm release name")
+        return target
     raise SimError(f"fault '{spec.name}' takes no target (got '{target}')")
 
 

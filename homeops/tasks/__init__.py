@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from homeops.tasks import bootstrap, cluster, dr, inventory, nas, pve, sim, sops, talos, volsync
+from homeops.tasks import bootstrap, cluster, dr, flux, inventory, nas, pve, sim, sops, talos, volsync
 
 ns = Collection()
-for _module in (talos, bootstrap, dr, volsync, pve, nas, sops, cluster, inventory, sim):
+for _module in (talos, bootstrap, flux, dr, volsync, pve, nas, sops, cluster, inventory, sim):
     ns.add_collection(_module.ns)
 for _task in getattr(sim, "top_level", ()):
     ns.add_task(_task)

@@ -23,6 +23,9 @@ REAL_DURATIONS = {
     "ready_seconds": 1.5,
     "kubelet_restart_seconds": 0.5,
     "poll_seconds": 0.1,
+    "api_seconds": 2.0,
+    "flux_ready_seconds": 3.0,
+    "helm_seconds": 0.5,
 }
 
 
@@ -62,6 +65,7 @@ def start(
     ready_seconds: float | None = None,
     virtual: bool = False,
     ceph: bool = False,
+    blank: bool = False,
     say: Any = print,
 ) -> Any:
     """Create (or replace) the simulated cluster of an inventory; returns its ``SimStore``."""
@@ -91,6 +95,10 @@ def start(
         config=config,
     )
     state = initial_state(inv, options)
+    if blank:
+        from homeops.sim.bootstrap import blank as blank_cluster
+
+        blank_cluster(state)
     write_bin_dir(directory / "bin")
     store.create(state)
     if hosts:
@@ -176,6 +184,7 @@ def _stop_containers(directory: Any, *, quiet: bool = False) -> int:
         "ready_seconds": "how long a booted node takes to become ready",
         "virtual": "virtual time: nothing takes wall-clock time (for tests and rehearsals in a hurry)",
         "ceph": "add a Rook CephCluster (HEALTH_OK)",
+        "blank": "VMs in Talos maintenance mode: nothing configured, no etcd, no Kubernetes (for bootstrap.*)",
     }
 )
 @user_errors
@@ -189,6 +198,7 @@ def up(
     ready_seconds: float | None = None,
     virtual: bool = False,
     ceph: bool = False,
+    blank: bool = False,
 ) -> None:
     """Start a simulated cluster for an inventory; later `inv` commands on it use the fake tools."""
     store = start(
@@ -200,6 +210,7 @@ def up(
         ready_seconds=ready_seconds,
         virtual=virtual,
         ceph=ceph,
+        blank=blank,
     )
     print(render_status(store.read(include_log=False)))
     print(f"\nsimulated cluster up in {store.dir}; `inv sim.down` removes it")

@@ -67,7 +67,7 @@ PARSERS: dict[str, dict[str, Callable[[Fixture], Any]]] = {
         "drain": lambda fx: kubectl.parse_drain(fx["stdout"], fx["stderr"]),
     },
     "helmfile": {
-        "sync": lambda fx: _with(s := helmfile.parse_sync(fx["stdout"]), ok=s.ok),
+        "sync": lambda fx: _with(s := helmfile.parse_sync(fx["stderr"]), ok=s.ok),
         "template": lambda fx: helmfile.parse_template(fx["stdout"]),
     },
     "flux": {

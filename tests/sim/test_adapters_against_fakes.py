@@ -213,7 +213,7 @@ def test_helmfile_adapter(runner, sim: Sim):
         "releases:\n  - name: cilium\n    namespace: kube-system\n    chart: cilium/cilium\n    version: 1.18.2\n"
     )
     result = runner.run(helmfile_adapter.sync(sim.dir / "helmfile.yaml"))
-    synced = helmfile_adapter.parse_sync(result.stdout)
+    synced = helmfile_adapter.parse_sync(result.stderr)  # the summary is on stderr, as helmfile logs it
     assert result.ok and [(r.name, r.namespace, r.version) for r in synced.updated] == [
         ("cilium", "kube-system", "1.18.2")
     ]

@@ -384,7 +384,17 @@ SHAPES: dict[str, dict[str, list[str]]] = {
     "kubectl-uncordon-already": {"stdout": [r"^node/k8s-3 already uncordoned$"]},
     "kubectl-unknown-flag": {"stderr": [r"^error: unknown flag: --foo$", r"^See 'kubectl get --help' for usage\.$"]},
     "flux-reconcile-with-source": {"stderr": [r"^(►|✔|◎) .+$"]},
-    "helmfile-sync": {"stderr": [r"^Upgrading release=\S+, chart=\S+, namespace=\S+$"]},
+    # helmfile logs everything on stderr: its own lines, helm's captured output, the summary (state.go)
+    "helmfile-sync": {
+        "stderr": [
+            r"^Upgrading release=\S+, chart=\S+, namespace=\S+$",
+            r'^Release "\S+" (does not exist\. Installing it now\.|has been upgraded\. Happy Helming!)$',
+            r"^(NAME|NAMESPACE|STATUS|REVISION|TEST SUITE): \S+$",
+            r"^UPDATED RELEASES:$",
+            r"^NAME +NAMESPACE +CHART +VERSION +DURATION$",
+            r"^\S+ +\S+ +\S+ +\S+ +\d+s$",
+        ]
+    },
 }
 JSON_STREAMS = {k for k in CASES if k.startswith("talosctl-get") and k.endswith("-json")}
 JSON_DOCS = {k for k in CASES if k.startswith("kubectl-get") and k.endswith("-json")}

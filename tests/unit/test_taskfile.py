@@ -44,6 +44,9 @@ def run_task(*args: str, inv: Path) -> subprocess.CompletedProcess[str]:
         (["talos:generate-config"], ["talos.generate-config"]),
         (["talos:reboot-node", "IP=k8s-1"], ["talos.reboot-node", "--node", "k8s-1"]),
         (["talos:upgrade-cluster"], ["talos.upgrade-cluster"]),
+        (["reconcile"], ["flux.reconcile", "--with-source"]),
+        (["bootstrap:talos"], ["bootstrap.talos"]),
+        (["bootstrap:apps"], ["bootstrap.apps"]),
     ],
 )
 def test_classic_commands_map_to_inv_tasks(recorder: tuple[Path, Path], args: list[str], expected: list[str]) -> None:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from homeops.sim import apps_data, engine
+from homeops.sim import bootstrap as bootstrap_sim
+from homeops.sim.tools import kubectl_bootstrap
 from homeops.sim.tools._base import (
     Fail,
     Flag,
@@ -59,6 +61,11 @@ for _aliases, _info in (
     (
         ("helmreleases", "helmrelease", "hr", "helmreleases.helm.toolkit.fluxcd.io"),
         ("helmreleases", "HelmRelease", True, "helm.toolkit.fluxcd.io/v2"),
+    ),
+    (("secrets", "secret"), ("secrets", "Secret", True, "v1")),
+    (
+        ("fluxinstances", "fluxinstance", "fluxinstances.fluxcd.controlplane.io"),
+        ("fluxinstances", "FluxInstance", True, "fluxcd.controlplane.io/v1"),
     ),
 ):
     for _alias in _aliases:
@@ -234,7 +241,11 @@ def _objects(state: State, plural: str) -> list[Obj]:
     if plural == "deployments":
         return [deployment_obj(state, d) for d in k8s["deployments"]]
     if plural == "namespaces":
-        names = sorted({p["namespace"] for p in k8s["pods"]} | {"default", "flux-system"})
+        names = sorted(
+            {p["namespace"] for p in k8s["pods"]}
+            | kubectl_bootstrap.applied_namespaces(state)
+            | ({"default", "kube-system"} if "bootstrap" in state else {"default", "flux-system"})
+        )
         return [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(state, n), "status": {"phase": "Active"}}
             for n in names
@@ -301,6 +312,10 @@ def _objects(state: State, plural: str) -> list[Obj]:
             }
             for h in state["flux"]["helmreleases"]
         ]
+    if plural == "fluxinstances":
+        return kubectl_bootstrap.flux_instance_objects(state, _meta)
+    if plural == "secrets":
+        return kubectl_bootstrap.secret_objects(state, _meta)
     if plural in apps_data.PLURALS:
         return apps_data.objects(state, plural)
     return []
@@ -612,7 +627,7 @@ def cmd_drain(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
         raise Fail(refusal)
 
 
-def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
+def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str], *, diff: bool = False) -> None:
     import yaml
 
     if not o["filename"]:
@@ -631,6 +646,9 @@ def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
             docs += [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
         except yaml.YAMLError as exc:
             raise Fail(f"error: error parsing {f}: {str(exc).splitlines()[0]}") from None
+    if diff:
+        kubectl_bootstrap.cmd_diff(inv, o, args, docs)
+        return
     with inv.store.transaction() as state:
         engine.advance(state)
         _require_api(state)
@@ -647,7 +665,7 @@ def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
             label = kind.lower() + (f".{group}" if group else "")
             key = f"{label}/{(doc.get('metadata') or {}).get('namespace', '')}/{name}"
             existed = key in applied
-            applied[key] = doc
+            applied[key] = bootstrap_sim.redact(doc)  # state.json is on disk: no Secret value in clear
             if o["server-side"]:
                 inv.print(f"{label}/{name} serverside-applied")
             else:
@@ -745,6 +763,16 @@ COMMANDS: dict[str, tuple[Callable[..., None], list[Flag]]] = {
         ],
     ),
     "patch": (apps_data.cmd_patch, apps_data.PATCH_FLAGS),
+    "diff": (
+        lambda i, o, a: cmd_apply(i, o, a, diff=True),
+        [
+            Flag("filename", "f", "array", []),
+            Flag("server-side", None, "bool", False),
+            Flag("force-conflicts", None, "bool", False),
+            Flag("field-manager", None, "str", ""),
+            Flag("prune", None, "bool", False),
+        ],
+    ),
     "exec": (
         cmd_exec,
         [Flag("stdin", "i", "bool", False), Flag("tty", "t", "bool", False), Flag("container", "c", "str", "")],

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from homeops.sim import bootstrap as bootstrap_sim
 from homeops.sim import engine
 from homeops.sim.tools._base import (
     Fail,
@@ -928,7 +929,7 @@ def cmd_bootstrap(c: Ctx) -> None:
             raise Fail(
                 "error executing bootstrap: rpc error: code = FailedPrecondition desc = bootstrap is not available yet"
             )
-        if node.get("etcd_data"):
+        if node.get("etcd_data") or bootstrap_sim.stale_etcd(state, hostname):
             raise Fail(
                 "error executing bootstrap: rpc error: code = AlreadyExists desc = etcd data directory is not empty"
             )
@@ -982,6 +983,8 @@ def cmd_kubeconfig(c: Ctx) -> None:
         require(state, address, "error copying: ")
         name = o["force-context-name"] or state["cluster"]["name"]
         text = _kubeconfig_text(state, name)
+        if any(f["name"] == "kubeconfig-wrong-cluster" for f in state.get("faults", [])):
+            text = bootstrap_sim.other_cluster_kubeconfig(name)
     path = c.args[0] if c.args else os.path.join(c.inv.env.get("HOME", "~"), ".kube", "config")
     if path == "-":
         if o["merge"]:
@@ -1049,10 +1052,18 @@ def cmd_apply_config(c: Ctx) -> None:
                     f"can't be changed from {role} to {ctype}"
                 )
             if node.get("maintenance"):
+                # internal/app/maintenance/server.go: only auto/reboot/try; success replies without ModeDetails
+                if o["mode"] not in ("auto", "reboot", "try"):
+                    raise Fail(
+                        "error applying new configuration: rpc error: code = Unimplemented desc = apply "
+                        f"configuration --mode='{o['mode']}' is not supported in maintenance mode"
+                    )
                 if o["dry_run"]:
-                    messages.append("Dry run summary:\nApplied configuration with a reboot (skipped in dry-run).")
+                    messages.append(
+                        "Dry run summary:\nNode is running in maintenance mode and does not have a config yet."
+                    )
                     continue
-                node["maintenance"] = False
+                node["maintenance"] = bootstrap_sim.stays_in_maintenance(state, hostname)
                 node["config_text"] = text
                 pending = engine.begin_reboot(state, hostname, kind="install", delay=2.0)
                 pending["ready_at"] = (pending["back_at"] or 0) + engine.config(state, "ready_seconds")

@@ -1,0 +1,265 @@
+"""bootstrap.talos / bootstrap.apps / bootstrap.all on a blank simulated cluster, through the real engine.
+
+Commands run in-process (``SimRunner``) for speed; ``test_bootstrap_cli.py`` runs the same through
+the real ``inv`` and ``task`` binaries. Each fault of the bootstrap stops the run at its stage with a
+one-line message naming the node or release; ``--resume`` after clearing it finishes the run, and
+the simulator's command log shows every mutating command that took effect exactly once.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import homeops.runtime
+from homeops.errors import HomeopsError
+from homeops.sim import faults
+from homeops.sim.runner import SimRunner
+from homeops.sim.store import SimStore
+from homeops.tasks import sim as sim_tasks
+from homeops.tasks.bootstrap import run_bootstrap
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET_VALUES = ("homeops-example-bootstrap-token-7f3a9c2e41",)
+RELEASES = ("cilium", "coredns", "cert-manager", "flux-operator", "flux-instance")
+
+
+def mutating(argv: list[str]) -> bool:
+    tool, words = argv[0], argv[1:]
+    if tool == "talosctl":
+        return any(w in words for w in ("apply-config", "bootstrap", "kubeconfig", "upgrade", "reboot", "reset"))
+    if tool == "kubectl":
+        return any(w in words for w in ("apply", "create", "delete", "patch", "cordon", "drain"))
+    if tool == "helmfile":
+        return any(w in words for w in ("sync", "apply", "destroy"))
+    return tool == "talhelper" and "genconfig" in words
+
+
+class Lab:
+    def __init__(self, root: Path) -> None:
+        self.inventory = root
+        self.store = SimStore(root / ".homeops" / "sim")
+
+    def run(self, which: str = "all", **kw: object) -> str:
+        out = io.StringIO()
+        try:
+            run_bootstrap(self.inventory, which, yes=True, out=out, **kw)  # type: ignore[arg-type]
+        finally:
+            self.output = out.getvalue()
+        return self.output
+
+    def fail(self, which: str = "all", **kw: object) -> str:
+        with pytest.raises(HomeopsError) as info:
+            self.run(which, **kw)
+        message = str(info.value)
+        assert "\n" not in message
+        return message
+
+    def log(self) -> list[dict[str, object]]:
+        return self.store.log()
+
+    def effective(self) -> Counter[str]:
+        """Mutating commands that succeeded, by a short name."""
+        names: Counter[str] = Counter()
+        for entry in self.log():
+            argv = [str(a) for a in entry["argv"]]  # type: ignore[union-attr]
+            if entry["exit"] != 0 or not mutating(argv):
+                continue
+            if argv[0] == "helmfile":
+                names[f"sync {argv[argv.index('--selector') + 1].split('=')[1]}"] += 1
+            elif argv[0] == "talosctl":
+                verb = next(w for w in argv[1:] if not w.startswith("-"))
+                node = argv[argv.index("--nodes") + 1] if "--nodes" in argv else ""
+                names[f"{verb} {node}"] += 1
+            else:
+                names[" ".join(a for a in argv[1:3] if not a.startswith("-"))] += 1
+        return names
+
+    def fault(self, name: str, target: str | None = None, *, clear: bool = False) -> None:
+        with self.store.transaction() as state:
+            if clear:
+                faults.clear(state, name)
+            else:
+                faults.inject(state, name, target)
+
+
+@pytest.fixture
+def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
+    root = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
+    sim_tasks.start(root, virtual=True, blank=True, say=lambda _: None)
+    real_open = homeops.runtime.open_runtime
+
+    def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
+        rt = real_open(directory, **kw)  # type: ignore[arg-type]
+        rt.local = SimRunner(root / ".homeops" / "sim")  # the same fake tools, in-process
+        return rt
+
+    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    return Lab(root)
+
+
+def test_all_from_maintenance_mode_to_flux_ready_then_nothing_to_do(lab: Lab):
+    out = lab.run()
+    assert "finished: bootstrap-all done" in out and out.startswith("[SIMULATED] Plan: bootstrap-all")
+    effective = lab.effective()
+    assert all(effective[f"apply-config 10.10.0.{20 + i}"] == 1 for i in range(6))
+    assert effective["bootstrap 10.10.0.20"] == 1 and effective["kubeconfig 10.10.0.20"] == 1
+    assert [effective[f"sync {r}"] for r in RELEASES] == [1] * 5
+    state = lab.store.read()
+    assert state["flux"]["instance"]["ready"] and all(n["ready"] == "True" for n in state["k8s"]["nodes"].values())
+    # every kubectl/helmfile call named the inventory's kubeconfig explicitly
+    kubeconfig = str(lab.inventory.resolve() / "kubeconfig")
+    for entry in lab.log():
+        argv = [str(a) for a in entry["argv"]]  # type: ignore[union-attr]
+        if argv[0] in ("kubectl", "helmfile", "flux"):
+            assert argv[argv.index("--kubeconfig") + 1] == kubeconfig, argv
+    # the order of the apps stage: registered → namespaces → secrets → CRDs → releases in needs: order
+    syncs = [
+        str(e["argv"][2 + 2]).split("=")[1] for e in lab.log() if e["argv"][0] == "helmfile" and "sync" in e["argv"]
+    ]  # type: ignore[index]
+    assert syncs == list(RELEASES)
+
+    before = len(lab.log())
+    out = lab.run()
+    assert "nothing to do: the cluster is already bootstrapped (talos, apps)" in out
+    assert not [e for e in lab.log()[before:] if mutating([str(a) for a in e["argv"]])]  # type: ignore[union-attr]
+
+
+def test_talos_then_apps_separately_and_dry_run_prints_every_command(lab: Lab):
+    out = lab.run("all", dry_run=True)
+    assert "dry run: nothing was changed" in out
+    for text in (
+        "talhelper genconfig",
+        "apply-config",
+        "--insecure",
+        "talosctl bootstrap",
+        "talosctl kubeconfig",
+        "kubectl --kubeconfig",
+        "apply --server-side",
+        "template --include-crds",
+        "--selector name=flux-instance",
+    ):
+        assert text in out, text
+    assert not [e for e in lab.log() if mutating([str(a) for a in e["argv"]])]  # type: ignore[union-attr]
+    out = lab.run("talos")
+    assert "Reported only (may be red, never stop the run):\n  - kubernetes-api" in out
+    assert "finished: bootstrap-talos done" in out
+    out = lab.run("apps")
+    assert "Preflight gates (all must be green before anything changes):\n  - kubernetes-api" in out
+    assert "finished: bootstrap-apps done" in out
+
+
+@pytest.mark.parametrize(
+    ("fault", "target", "message", "stage"),
+    [
+        ("node-stuck-in-maintenance", "k8s-1", "k8s-1 rebooted back into maintenance mode", "apply-config"),
+        ("bootstrap-already", "k8s-0", "talosctl bootstrap on k8s-0 answered AlreadyExists", "bootstrap"),
+        (
+            "kubeconfig-wrong-cluster",
+            None,
+            "talosctl kubeconfig from k8s-0 returned another cluster's kubeconfig",
+            "kubeconfig",
+        ),
+        (
+            "helm-hook-hangs",
+            "cilium",
+            "(release cilium) failed (exit 1): Error: INSTALLATION FAILED: post-install hooks failed: 1 error "
+            "occurred: * timed out waiting for the condition",
+            "sync",
+        ),
+        ("flux-not-ready", None, "FluxInstance flux-system/flux not Ready", "flux"),
+    ],
+)
+def test_each_fault_stops_at_its_stage_and_resume_finishes_each_step_once(
+    lab: Lab, fault: str, target: str | None, message: str, stage: str
+):
+    lab.fault(fault, target)
+    error = lab.fail()
+    assert message in error and "inv bootstrap.all --resume" in error
+    if fault == "kubeconfig-wrong-cluster":
+        assert "https://10.99.0.10:6443" in error and not (lab.inventory / "kubeconfig").exists()
+    if fault == "bootstrap-already":
+        assert "stale etcd data" in error
+    done_before = lab.effective()
+    lab.fault(fault, clear=True)
+    out = lab.run(resume=True)
+    assert "finished: bootstrap-all done" in out
+    effective = lab.effective()
+    # exactly once each: the step that failed was repeated only where its first attempt took no effect
+    # (the refused fetch of the other cluster's kubeconfig was run, but nothing of it was kept)
+    fetches = 2 if fault == "kubeconfig-wrong-cluster" else 1
+    assert effective["bootstrap 10.10.0.20"] == 1 and effective["kubeconfig 10.10.0.20"] == fetches
+    assert [effective[f"sync {r}"] for r in RELEASES] == [1] * 5
+    expected_applies = {f"apply-config 10.10.0.{20 + i}": 1 for i in range(6)}
+    if fault == "node-stuck-in-maintenance":
+        expected_applies["apply-config 10.10.0.21"] = 2  # accepted, but the node came back unconfigured
+    assert {k: v for k, v in effective.items() if k.startswith("apply-config")} == expected_applies
+    # nothing that had succeeded before the fault ran again
+    for name, count in done_before.items():
+        if name.startswith(("sync", "bootstrap", "kubeconfig")) and not name.startswith(stage):
+            assert effective[name] == count, name
+    assert lab.store.read()["flux"]["instance"]["ready"]
+
+
+def test_a_kubeconfig_of_another_cluster_refuses_the_run_before_anything_changes(lab: Lab):
+    (lab.inventory / "kubeconfig").write_text(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: https://10.20.0.10:6443\n"
+        "contexts:\n- name: admin@lab\n  context:\n    cluster: lab\ncurrent-context: admin@lab\n"
+    )
+    error = lab.fail()
+    assert "kubeconfig: points at https://10.20.0.10:6443" in error and "cluster home" in error
+    assert not lab.log()
+
+
+def test_bad_input_is_refused_before_anything_changes(lab: Lab):
+    (lab.inventory / "bootstrap" / "values" / "flux-instance.yaml").unlink()
+    assert "release flux-instance: values file ./values/flux-instance.yaml not found" in lab.fail()
+    (lab.inventory / "bootstrap" / "helmfile.yaml").unlink()
+    assert "bootstrap/helmfile.yaml: bootstrap helmfile not found" in lab.fail()
+    assert not lab.log()
+
+
+def test_a_node_answering_neither_way_is_refused_naming_it(lab: Lab):
+    with lab.store.transaction() as state:
+        state["pve"]["hosts"]["pve2"]["vms"]["204"]["status"] = "stopped"
+    error = lab.fail()
+    assert (
+        error.startswith("error: ") is False
+        and "k8s-4 (10.10.0.24) answers neither in maintenance mode nor with a config" in error
+    )
+    assert not [e for e in lab.log() if mutating([str(a) for a in e["argv"]])]  # type: ignore[union-attr]
+
+
+def test_no_plaintext_secret_on_disk_or_in_any_output(lab: Lab, capsys):
+    out = lab.run()
+    texts = [out, capsys.readouterr().out]
+    for path in lab.inventory.rglob("*"):
+        if path.is_file():
+            texts.append(path.read_text(encoding="utf-8", errors="replace"))
+    for value in SECRET_VALUES:
+        assert not [t for t in texts if value in t]
+
+
+def test_recover_from_a_snapshot_is_the_etcd_step_of_a_rebuild(lab: Lab, tmp_path: Path):
+    from homeops.inventory.loader import load_inventory
+    from homeops.sim.state import initial_state
+
+    # an etcd snapshot of the cluster as it was (taken from a running simulated copy of it)
+    before = tmp_path / "before"
+    SimStore(before).create(initial_state(load_inventory(lab.inventory)))
+    snapshot = tmp_path / "db.snapshot"
+    taken = SimRunner(before).run(["talosctl", "etcd", "snapshot", str(snapshot), "--nodes", "10.10.0.20"])
+    assert taken.ok, taken.stderr
+    out = lab.run("talos", dry_run=True, recover_from=snapshot)
+    assert f"--recover-from {snapshot}" in out and "bootstrap etcd on k8s-0, restoring the snapshot" in out
+    lab.run("talos", recover_from=snapshot)
+    [argv] = [
+        e["argv"] for e in lab.log() if e["argv"][0] == "talosctl" and "bootstrap" in e["argv"] and e["exit"] == 0
+    ]
+    assert argv[-2:] == ["--recover-from", str(snapshot)]
+    assert lab.store.read()["etcd"]["revision"] == SimStore(before).read()["etcd"]["revision"]

@@ -1,0 +1,86 @@
+"""SIGKILL during the helm stage, then --resume: releases already synced are not synced again.
+
+Real processes and the simulator's real clock: `inv bootstrap.all` runs until it is syncing coredns
+(whose hooks hang, fault helm-hook-hangs), is killed with SIGKILL (its whole process group, the fake
+helmfile included), the fault is cleared, and `inv bootstrap.all --resume` finishes the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+INV = str(Path(sys.executable).with_name("inv"))
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "TALOSCONFIG")}
+
+
+def _syncs(inventory: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in (inventory / ".homeops" / "sim" / "log.jsonl").read_text().splitlines():
+        entry = json.loads(line)
+        argv = entry["argv"]
+        if entry["tool"] == "helmfile" and "sync" in argv and entry["exit"] == 0:
+            name = argv[argv.index("--selector") + 1].split("=", 1)[1]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _step_status(inventory: Path, step: str) -> str | None:
+    for path in (inventory / ".homeops" / "runs").glob("*/journal.json"):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        record = data.get("steps", {}).get(step)
+        if record:
+            return str(record.get("status"))
+    return None
+
+
+@pytest.mark.slow
+def test_sigkill_in_the_helm_stage_then_resume_does_not_sync_again(tmp_path: Path):
+    inventory = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventory", inventory, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
+    shutil.copy(REPO / "tasks.py", tmp_path / "tasks.py")
+    run = lambda *a: subprocess.run([INV, *a, "--inventory", str(inventory)], cwd=tmp_path, env=_env(),  # noqa: E731
+                                    capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert run("sim.up", "--blank").returncode == 0  # the real clock: reboots and waits take (short) real time
+    assert run("sim.fault", "helm-hook-hangs", "--target", "coredns").returncode == 0
+    output = (tmp_path / "first-run.log").open("w")
+    proc = subprocess.Popen(
+        [INV, "bootstrap.all", "--yes", "--inventory", str(inventory)],
+        cwd=tmp_path, env=_env(), stdout=output, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while _step_status(inventory, "release:coredns") != "running":
+            assert proc.poll() is None, (tmp_path / "first-run.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the run never reached the coredns release"
+            time.sleep(0.2)
+        time.sleep(1.0)  # helmfile is now waiting for coredns' hooks
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        output.close()
+    assert proc.returncode == -signal.SIGKILL
+    assert _syncs(inventory) == {"cilium": 1}
+    assert run("sim.fault", "helm-hook-hangs", "--clear").returncode == 0
+    resumed = run("bootstrap.all", "--resume", "--yes")
+    assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
+    assert "finished: bootstrap-all done" in resumed.stdout
+    assert _syncs(inventory) == {n: 1 for n in ("cilium", "coredns", "cert-manager", "flux-operator", "flux-instance")}

@@ -1,0 +1,111 @@
+"""Bootstrap inputs: refused before anything changes, with one line naming the file/release/field."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+from pathlib import Path
+
+import pytest
+
+from homeops.errors import ConfigError, HomeopsError
+from homeops.inventory.loader import load_inventory
+from homeops.operations import bootstrap_inputs as bi
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE_SECRET_VALUE = "homeops-example-bootstrap-token-7f3a9c2e41"  # in inventory/bootstrap/cluster-secrets
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    target = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventory", target, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
+    return target
+
+
+def test_the_bundled_example_carries_the_same_bootstrap_files():
+    bundled = REPO / "homeops" / "sim" / "example"
+    for sub in ("bootstrap", "kubernetes"):
+        for path in sorted((REPO / "inventory" / sub).rglob("*")):
+            if path.is_file():
+                rel = path.relative_to(REPO / "inventory")
+                assert filecmp.cmp(bundled / rel, path, shallow=False), rel
+    assert filecmp.cmp(bundled / "homeops.yaml", REPO / "inventory" / "homeops.yaml", shallow=False)
+
+
+def test_example_settings_namespaces_and_helmfile(inventory: Path):
+    inv = load_inventory(inventory)
+    assert not inv.warnings  # the bootstrap: section is known to the loader
+    settings = bi.load_settings(inv)
+    assert settings.helmfile == inventory / "bootstrap" / "helmfile.yaml" and settings.release_timeout == 900
+    assert bi.namespaces(settings) == ["cert-manager", "default", "flux-system", "kube-system"]
+    spec = bi.load_helmfile(settings)
+    from homeops.adapters.helmfile import sync_order
+
+    assert [r.name for r in sync_order(spec)] == ["cilium", "coredns", "cert-manager", "flux-operator", "flux-instance"]
+
+
+def test_a_release_without_its_values_file_is_refused_naming_both(inventory: Path):
+    (inventory / "bootstrap" / "values" / "coredns.yaml").unlink()
+    with pytest.raises(ConfigError) as info:
+        bi.load_helmfile(bi.load_settings(load_inventory(inventory)))
+    assert "helmfile.yaml: release coredns: values file ./values/coredns.yaml not found" in str(info.value)
+
+
+def test_secrets_decrypt_in_memory_and_never_show_in_repr(inventory: Path):
+    inv = load_inventory(inventory)
+    secrets = bi.decrypt_secrets(inv, bi.load_settings(inv))
+    assert [(s.namespace, s.name) for s in secrets] == [("flux-system", "sops-age"), ("flux-system", "cluster-secrets")]
+    assert EXAMPLE_SECRET_VALUE in secrets[1].text
+    assert EXAMPLE_SECRET_VALUE not in repr(secrets)
+
+
+def test_a_secret_the_key_cannot_decrypt_is_refused_naming_the_file(inventory: Path, tmp_path: Path):
+    import pyrage
+
+    other = tmp_path / "other.key"
+    other.write_text(str(pyrage.x25519.Identity.generate()) + "\n", encoding="utf-8")  # not a recipient
+    text = (inventory / "homeops.yaml").read_text().replace("ageKey: age.key", f"ageKey: {other}")
+    (inventory / "homeops.yaml").write_text(text)
+    inv = load_inventory(inventory)
+    with pytest.raises(HomeopsError) as info:
+        bi.decrypt_secrets(inv, bi.load_settings(inv))
+    assert "sops-age.sops.yaml" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_kubeconfig_of_another_cluster_is_refused_naming_it(inventory: Path):
+    inv = load_inventory(inventory)
+    kc = inv.cluster.kubeconfig
+    kc.write_text(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: https://10.20.0.10:6443\n"
+        "    certificate-authority-data: TEFCCg==\ncontexts:\n- name: admin@lab\n  context:\n    cluster: lab\n"
+        "current-context: admin@lab\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        bi.check_kubeconfig(inv)
+    assert str(info.value).startswith(
+        f"{kc}: points at https://10.20.0.10:6443 (context admin@lab, cluster lab), not this inventory's "
+        "https://10.10.0.10:6443 (cluster home)"
+    )
+    # same endpoint, other CA than the one recorded at bootstrap: a rebuilt or another cluster
+    kc.write_text(kc.read_text().replace("10.20.0.10", "10.10.0.10"))
+    bi.remember_ca(inv, "0" * 64)
+    with pytest.raises(ConfigError, match="different cluster CA"):
+        bi.check_kubeconfig(inv)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("bootstrap:\n  helmfiles: x\n", "bootstrap: unknown key 'helmfiles'"),
+        ("bootstrap:\n  releaseTimeout: -1\n", "bootstrap.releaseTimeout: must be a positive number"),
+        ("bootstrap:\n  namespaces: [Bad_NS]\n", "bootstrap.namespaces: 'Bad_NS' is not a namespace name"),
+    ],
+)
+def test_bad_bootstrap_settings(inventory: Path, section: str, message: str):
+    text = (inventory / "homeops.yaml").read_text()
+    text = text[: text.index("\n# Bootstrap of a new")] + "\n" + section
+    (inventory / "homeops.yaml").write_text(text)
+    with pytest.raises(ConfigError) as info:
+        bi.load_settings(load_inventory(inventory))
+    assert message in str(info.value)
