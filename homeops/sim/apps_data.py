@@ -13,9 +13,9 @@ Status is *derived* from these records and the simulated time, the way the contr
 left it (cli-interfaces.md §11, §12): a scheduled source has synced at its last tick; a manual
 trigger (``kubectl patch … spec.trigger.manual``) runs one sync of ``duration`` seconds, and while
 it is set the schedule is ignored, as in VolSync; a destination restores for ``duration`` seconds
-after ``begin_restores`` and then names its ``latestImage``, which binds its PVC; a CNPG cluster
-restoring on deploy walks ``Setting up primary`` → ``Waiting for the instances to become active``
-→ ``Creating a new replica`` → ``Cluster in healthy state``.
+after ``begin_restores`` (or after Flux comes up in a rebuilt cluster) and then names its
+``latestImage``, which binds its PVC; a CNPG cluster restoring on deploy walks ``Setting up primary``
+→ ``Waiting for the instances to become active`` → ``Creating a new replica`` → ``Cluster in healthy state``.
 
 Faults (registered in ``homeops.sim.faults``, applied here):
 
@@ -184,8 +184,16 @@ def _source_status(record: State, t: float) -> tuple[Obj, float | None]:
     return status, last
 
 
-def _destination_status(record: State, t: float) -> tuple[Obj, bool]:
-    started = record.get("restore_started")
+def _restore_start(state: State, record: State) -> float | None:
+    """When this restore began: ``begin_restores``, or Flux coming up in a (re)built cluster (its apps are
+    deployed then, and a destination with ``trigger.manual: restore-once`` restores on creation)."""
+    instance = (state.get("flux") or {}).get("instance") or {}
+    times = [float(x) for x in (record.get("restore_started"), instance.get("ready_at")) if x is not None]
+    return max(times) if times else None
+
+
+def _destination_status(state: State, record: State, t: float) -> tuple[Obj, bool]:
+    started = _restore_start(state, record)
     done = started is None or t >= started + float(record["duration"])
     finished = (started or 0.0) + float(record["duration"]) if started is not None else None
     status: Obj = {
@@ -220,7 +228,7 @@ def _destination_status(record: State, t: float) -> tuple[Obj, bool]:
 
 
 def _postgres_phase(state: State, record: State, t: float) -> tuple[str, str]:
-    started = record.get("restore_started")
+    started = _restore_start(state, record)
     name = record["name"]
     if _faulted(state, "cnpg-never-healthy", record):
         return "Setting up primary", f"Creating primary instance {name}-1"
@@ -269,7 +277,7 @@ def objects(state: State, plural: str) -> list[Obj]:
             out.append(_obj(state, r, "ReplicationSource", "volsync.backube/v1alpha1", spec, status))
     elif plural == "replicationdestinations":
         for r in apps.get("destinations", []):
-            status, _ = _destination_status(r, t)
+            status, _ = _destination_status(state, r, t)
             spec = {
                 "restic": {"copyMethod": r["copy_method"], "repository": f"{r['pvc']}-volsync-secret"},
                 "trigger": {"manual": r["manual"]},
@@ -280,7 +288,7 @@ def objects(state: State, plural: str) -> list[Obj]:
         by_name = {(d["namespace"], d["name"]): d for d in apps.get("destinations", [])}
         for c in apps.get("claims", []):
             dst = by_name.get((c["namespace"], c["destination"]))
-            bound = dst is not None and _destination_status(dst, t)[1]
+            bound = dst is not None and _destination_status(state, dst, t)[1]
             ref = {"apiGroup": "volsync.backube", "kind": "ReplicationDestination", "name": c["destination"]}
             spec = {"accessModes": ["ReadWriteOnce"], "dataSource": ref, "dataSourceRef": ref}
             status = {"phase": "Bound" if bound else "Pending"}
