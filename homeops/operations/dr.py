@@ -27,20 +27,23 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Protocol, TextIO
 
 from homeops.adapters import cnpg
 from homeops.adapters import kubectl as k
 from homeops.adapters import talosctl as t
 from homeops.adapters import volsync as vs
+from homeops.engine.executor import Outcome
+from homeops.engine.gates import Check
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import drcheck, snapshotsum
+from homeops.operations.bootstrap import API_GATE, BootstrapWorld
 from homeops.operations.health import ClusterWorld, cluster_gates
 from homeops.operations.runbook import RecoveryStep, recovery_steps
 from homeops.runners import Result, Runner
@@ -189,10 +192,10 @@ def plan_rebuild(
             continue
         node = inventory.node(rs.node or "")
         steps.append(_node_step(node, rs, batch, request.maintenance_timeout))
-    batch += 1
-    for stage in stages:
-        batch += 1
-        steps.append(_rebatch(stage, batch))
+    base = batch + 1
+    for stage in stages:  # keep the stages' own grouping (nodes configured together stay together)
+        steps.append(_rebatch(stage, base + stage.batch))
+        batch = max(batch, base + stage.batch)
     for rs in recovery:
         if rs.stage == "data":
             batch += 1
@@ -229,8 +232,6 @@ def plan_rebuild(
 
 
 def _rebatch(step: Step, batch: int) -> Step:
-    from dataclasses import replace
-
     return replace(step, batch=batch)
 
 
@@ -254,9 +255,13 @@ def _node_step(node: Node, rs: RecoveryStep, batch: int, timeout: float) -> Step
 # ----------------------------------------------------------------------------------- step kinds
 
 
-def _world(ctx: StepContext) -> ClusterWorld:
-    world = ctx.world
-    assert isinstance(world, ClusterWorld), f"DR steps need a ClusterWorld, got {type(world).__name__}"
+class _HasInventory(Protocol):
+    @property
+    def inventory(self) -> Inventory: ...
+
+
+def _world(ctx: StepContext) -> _HasInventory:
+    world: _HasInventory = ctx.world
     return world
 
 
@@ -361,12 +366,15 @@ class DrData(StepKind):
         kctl = k.Kubectl(world.inventory.cluster.kubeconfig)
         runner = ctx.runner(Command(("kubectl",)))
         deadline = ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 3600.0)
-        poll = max(5.0, world.inventory.policy.poll_interval)
+        poll = max(5.0, world.inventory.policy.poll_interval)  # restores take minutes
+        said: list[str] = []
         while True:
             done, pending, detail = self._look(runner, kctl, step.artifact or "")
             if not pending or ctx.clock.monotonic() >= deadline:
                 break
-            ctx.progress.note(f"{step.summary}: waiting for {', '.join(pending)}")
+            if pending != said:  # say it when it changes, not every poll
+                ctx.progress.note(f"{step.summary}: waiting for {', '.join(pending)}")
+                said = pending
             ctx.clock.sleep(poll)
         ctx.journal.note(step.id, restored=done, not_restored=pending, detail=detail)
         for line in detail:
@@ -426,10 +434,220 @@ for _kind in (DrReset(), DrRecreateVm(), DrData()):
     register(_kind)
 
 
+# ----------------------------------------------------------------------------------- the whole chain
+
+
+@dataclass
+class DrWorld(BootstrapWorld):
+    """The bootstrap stages' world (their kinds require it) that also looks at the cluster's gates."""
+
+    cluster_world: ClusterWorld | None = None
+
+    def look(self, gate: Gate) -> Check:
+        if gate.kind == API_GATE.kind or self.cluster_world is None:
+            return BootstrapWorld.look(self, gate)
+        return self.cluster_world.look(gate)
+
+
+def rebuild_world(runtime: Runtime, snapshot: ChosenSnapshot, stages: Sequence[str]) -> DrWorld:
+    from homeops.operations.bootstrap import prepare
+    from homeops.operations.observe import ClusterObserver
+
+    base = prepare(runtime, stages, recover_from=snapshot.path)
+    cluster = ClusterWorld(runtime.inventory, ClusterObserver(runtime), simulated=runtime.simulated, host=runtime.host)
+    return DrWorld(base.runtime, base.settings, base.spec, recover_from=base.recover_from, cluster_world=cluster)
+
+
+def chain_stages(inventory: Inventory, request: RebuildRequest) -> tuple[str, ...]:
+    """All nodes: Talos and apps. Only workers: their Talos configs; the cluster itself is left as it is."""
+    wanted = _nodes(inventory, request)
+    cps = {n.hostname for n in inventory.control_planes}
+    if cps <= wanted:
+        return ("talos", "apps")
+    if cps & wanted:
+        raise PlanError(
+            f"rebuilding some control planes ({', '.join(sorted(cps & wanted))}) but not all is not supported",
+            hint="rebuild every control plane (omit --nodes), or only workers",
+        )
+    return ("talos",)
+
+
+def plan_chain(world: DrWorld, snapshot: ChosenSnapshot, request: RebuildRequest) -> Plan:
+    """nodes → Talos (apply, etcd from the snapshot, kubeconfig, API) → apps → data, one plan."""
+    from homeops.operations import bootstrap
+
+    inventory = world.inventory
+    stages = chain_stages(inventory, request)
+    wanted = _nodes(inventory, request)
+    # Planned before the nodes stage runs: the bootstrap planner must see the nodes as they will be.
+    full = stages == ("talos", "apps")
+    seen = bootstrap.Observed(
+        modes={n.hostname: "maintenance" if n.hostname in wanted else "configured" for n in inventory.nodes},
+        etcd=() if full else ("kept",),
+        kubeconfig=not full,
+        api=not full,
+    )
+    staged = bootstrap.plan_bootstrap(world, seen, stages, "dr-rebuild")
+    plan = plan_rebuild(inventory, snapshot, request, stages=staged.steps)
+    if not full:  # workers only: no data stage, the cluster's data was never lost
+        plan = replace(plan, steps=tuple(s for s in plan.steps if s.action != "dr-data"))
+    return replace(plan, health=Health(allowed_red=(API_GATE,), required_after=staged.health.required_after))
+
+
+def run_rebuild(
+    inventory_dir: Path,
+    *,
+    from_snapshot: str = "latest",
+    recreate_vms: bool = False,
+    nodes: Sequence[str] = (),
+    dry_run: bool = False,
+    yes: bool = False,
+    resume: bool = False,
+    break_lock: bool = False,
+    out: TextIO | None = None,
+    task: str = "dr.rebuild",
+    runtime: Runtime | None = None,
+) -> Outcome:
+    """Preflight (refuses before touching anything) → plan → show → confirm → execute, journaled."""
+    import sys
+
+    from homeops.engine.executor import SIMULATED, Executor
+    from homeops.engine.journal import Journal
+    from homeops.engine.progress import for_stream
+    from homeops.operations.session import ask, resume_command
+    from homeops.runtime import open_runtime
+
+    stream = out or sys.stdout
+    rt = runtime or open_runtime(Path(inventory_dir).resolve())
+    try:
+        journal = None
+        if resume:
+            journal = Journal.latest(rt.inventory.state_dir, "dr-rebuild", rt.clock, cluster=rt.inventory.cluster.name)
+            if journal is None:
+                raise PlanError("there is no earlier dr.rebuild run to resume", hint="run it without --resume")
+            options = dict(journal.plan().options)
+            from_snapshot = options.get("from_snapshot", "none")
+            nodes = tuple(n for n in options.get("nodes", "").split(",") if n)
+            recreate_vms = options.get("recreate_vms") == "yes"
+        request = RebuildRequest(rt.clock.now(), recreate_vms=recreate_vms, nodes=tuple(nodes))
+        snapshot = choose_snapshot(rt, from_snapshot)
+        preflight(rt, request)
+        world = rebuild_world(rt, snapshot, chain_stages(rt.inventory, request))
+        executor = Executor(
+            world,
+            local=rt.local,
+            host=rt.host,
+            clock=rt.clock,
+            progress=for_stream(stream, clock=rt.clock, banner=SIMULATED if rt.simulated else ""),
+            out=stream,
+            confirm=ask,
+            backend="simulated" if rt.simulated else "real",
+            resume_with=resume_command(task, rt.inventory.root),
+        )
+        if journal is not None:
+            return executor.run(journal.plan(), dry_run=dry_run, yes=yes, break_lock=break_lock, resume=journal)
+        plan = plan_chain(world, snapshot, request)
+        plan = replace(plan, options=(*plan.options, ("nodes", ",".join(request.nodes))))
+        return executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
+    finally:
+        if runtime is None:
+            rt.close()
+
+
+# ----------------------------------------------------------------------------------- rehearsal
+
+
+@dataclass(frozen=True)
+class Rehearsal:
+    outcome: Outcome
+    inventory: Path  # the copy it ran on
+    recovery_seconds: float  # simulated time from the run's start to its end: the measured recovery time
+    step_seconds: float  # the report's steps, batch by batch, summed (see stage_seconds)
+    wall_seconds: float  # what the rehearsal cost on this machine (homeops' own work)
+    data: tuple[str, ...] = ()  # what the data stage said was restored, and what was not
+
+
+def rehearse(
+    inventory_dir: Path,
+    *,
+    faults: Sequence[str] = (),
+    hosts: bool = False,
+    out: TextIO | None = None,
+) -> Rehearsal:
+    """The rebuild, practised: a copy of the inventory on a fresh simulator (never the real state dir),
+    an etcd snapshot copied to the simulated NAS, then every Talos VM lost (and ``faults``: ``name`` or
+    ``name:target``), then ``dr.rebuild --recreate-vms --yes`` from the NAS copy.
+    """
+    import io
+    import shutil
+    import time
+
+    from homeops.engine.report import build
+    from homeops.inventory.loader import load_inventory
+    from homeops.operations.observe import ClusterObserver
+    from homeops.operations.snapshot import take_etcd_snapshot
+    from homeops.runtime import open_runtime
+    from homeops.sim import faults as sim_faults
+    from homeops.sim.backups import FILE_FAULTS, damage, lose_the_vms
+    from homeops.tasks.sim import start
+
+    source = load_inventory(Path(inventory_dir))
+    if not source.hosts_of_kind("truenas"):
+        raise PlanError("a rehearsal restores from the NAS copy of a snapshot, and this inventory has no TrueNAS host")
+    work = source.state_dir.resolve() / "rehearsal" / "inventory"
+    if work.parent.exists():
+        shutil.rmtree(work.parent)  # the last rehearsal's copy (its containers went with `sim.up`'s replace)
+    shutil.copytree(source.root, work, ignore=shutil.ignore_patterns(".homeops", source.state_dir.name))
+    store = start(work, virtual=True, hosts=hosts, say=lambda _: None)
+    with open_runtime(work) as rt:
+        take_etcd_snapshot(rt, ClusterObserver(rt), to_nas=True, out=io.StringIO())
+        for path in drcheck.snapshot_dir(rt.inventory).iterdir():
+            path.unlink()  # the rebuild must fetch the NAS copy
+        with store.transaction() as state:
+            lose_the_vms(state)
+            for spec in faults:
+                name, _, target = spec.partition(":")
+                if name not in FILE_FAULTS:
+                    sim_faults.inject(state, name, target or None)
+        for spec in faults:
+            if spec.partition(":")[0] in FILE_FAULTS:
+                damage(rt, spec.partition(":")[0])
+    began = time.monotonic()
+    outcome = run_rebuild(work, recreate_vms=True, yes=True, out=out)
+    wall = time.monotonic() - began
+    assert outcome.journal is not None
+    report = build(outcome.journal)
+    said: list[str] = []
+    for step_id in ("data:volsync", "data:cnpg"):
+        if any(s.id == step_id for s in outcome.plan.steps):
+            detail = outcome.journal.step(step_id).data.get("detail")
+            said += [str(line) for line in detail] if isinstance(detail, list) else []
+    return Rehearsal(outcome, work, report.seconds, stage_seconds(outcome), wall, tuple(said))
+
+
+def stage_seconds(outcome: Outcome) -> float:
+    """The run's batches' durations, summed: steps of one batch run side by side (every VM at once),
+    so it is each batch's first start to its last end that adds up to the recovery time."""
+    assert outcome.journal is not None
+    spans: dict[int, tuple[float, float]] = {}
+    for step in outcome.plan.steps:
+        record = outcome.journal.step(step.id)
+        if record.started is None or record.finished is None:
+            continue
+        start, end = float(record.started), float(record.finished)
+        first, last = spans.get(step.batch, (start, end))
+        spans[step.batch] = (min(first, start), max(last, end))
+    return sum(end - start for start, end in spans.values())
+
+
 __all__ = [
     "ChosenSnapshot",
+    "DrWorld",
     "RebuildRequest",
     "choose_snapshot",
+    "plan_chain",
     "plan_rebuild",
     "preflight",
+    "rehearse",
+    "run_rebuild",
 ]

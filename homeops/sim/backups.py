@@ -72,3 +72,26 @@ def damage(runtime: Runtime, fault: str) -> str:
             transfer.upload(copy, f"{directory}/{remote}")
         done.append(f"{host}:{directory}/{remote}")
     return "damaged " + (", ".join(done) if done else "nothing: there is no etcd snapshot yet")
+
+
+def lose_the_vms(state: dict[str, object]) -> None:
+    """The bad day, for a rehearsal: the cluster ran on after its last snapshot, then every Talos VM was
+    lost (the Proxmox cluster dropped them). What is left is a blank slate, as ``sim.up --blank`` makes,
+    without the VMs; the data apps' restores start once the rebuilt cluster's Flux is up.
+    """
+    from typing import Any, cast
+
+    from homeops.sim import bootstrap
+
+    s = cast(dict[str, Any], state)
+    etcd = s["etcd"]
+    etcd["revision"] = int(etcd["revision"]) + 517  # writes after the snapshot: the restore must not have them
+    etcd["data"]["total_keys"] = int(etcd["data"]["total_keys"]) + 40
+    bootstrap.blank(s)
+    for node in s["nodes"].values():
+        vm = node.get("vm")
+        if not vm:
+            continue
+        s["pve"]["hosts"][vm["host"]]["vms"].pop(str(vm["vmid"]), None)
+        node["disk_blank"] = True
+        node["vm_boots"] = -1

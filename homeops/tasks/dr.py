@@ -55,6 +55,80 @@ def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> 
     print(f"wrote {target} ({len(text.splitlines())} lines)")
 
 
+@task(
+    help={
+        "from_snapshot": "etcd snapshot to restore: a file, a snapshot name, latest (default; local or on the NAS) "
+        "or none (a fresh cluster)",
+        "recreate_vms": "destroy and recreate each Talos VM with its vmid, disk and MAC (default: reset the nodes)",
+        "nodes": "only these nodes (comma-separated; all control planes, or only workers)",
+        "dry_run": "print the whole chain with every command, change nothing",
+        "yes": "do not ask for confirmation",
+        "resume": "continue the last dr.rebuild after a failure or a kill",
+        "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+        "inventory": INVENTORY_HELP,
+    }
+)
+@user_errors
+def rebuild(
+    c: Any,
+    from_snapshot: str = "latest",
+    recreate_vms: bool = False,
+    nodes: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    resume: bool = False,
+    break_lock: bool = False,
+    inventory: str | None = None,
+) -> None:
+    """Rebuild the cluster: preflight → nodes to maintenance mode → Talos with etcd from the snapshot → apps → data.
+
+    Refuses before touching anything when the snapshot is missing or does not match its sha256, the age
+    key or talhelper fail, or a Proxmox host is down. Journaled; --resume continues after a failure or a kill.
+    """
+    from homeops.operations.dr import run_rebuild
+
+    run_rebuild(
+        inventory_dir(c, inventory),
+        from_snapshot=from_snapshot,
+        recreate_vms=recreate_vms,
+        nodes=tuple(n.strip() for n in (nodes or "").split(",") if n.strip()),
+        dry_run=dry_run,
+        yes=yes,
+        resume=resume,
+        break_lock=break_lock,
+    )
+
+
+@task(
+    iterable=["fault"],
+    help={
+        "fault": "a simulator fault to add to the disaster: NAME or NAME:TARGET (repeatable; inv sim.fault list)",
+        "hosts": "run the Proxmox and TrueNAS hosts as OpenSSH containers (Docker) instead of in-process shims",
+        "inventory": INVENTORY_HELP,
+    },
+)
+@user_errors
+def rehearse(c: Any, fault: list[str] | None = None, hosts: bool = False, inventory: str | None = None) -> None:
+    """Practise the recovery on a simulator built from this inventory (a copy; the real state dir is not
+    touched): snapshot to the simulated NAS, every Talos VM lost, then dr.rebuild --recreate-vms.
+    Ends with the report and the measured recovery time.
+    """
+    from homeops.operations.dr import rehearse as run
+
+    result = run(inventory_dir(c, inventory), faults=tuple(fault or ()), hosts=hosts)
+    minutes, seconds = divmod(round(result.recovery_seconds), 60)
+    print(f"[SIMULATED] rehearsal on {result.inventory}")
+    for line in result.data:
+        print(f"  {line}")
+    print(
+        f"[SIMULATED] recovered in {minutes}m{seconds:02d}s of simulated time "
+        f"(its stages add up to {result.step_seconds:.0f}s); homeops itself ran for {result.wall_seconds:.1f}s; "
+        f"report: {result.outcome.report}"
+    )
+
+
 ns = Collection("dr")
 ns.add_task(check)
 ns.add_task(runbook)
+ns.add_task(rebuild)
+ns.add_task(rehearse)
