@@ -320,7 +320,9 @@ class DrReset(_ToMaintenance):
 
 
 class DrRecreateVm(_ToMaintenance):
-    """qm stop/destroy/create/start; a VM that is already gone skips stop and destroy."""
+    """qm stop/destroy/create/start. Each command that took effect is journaled, so a run killed half-way
+    resumes after it: the VM it already recreated is never destroyed again. A VM that is already gone
+    skips stop and destroy."""
 
     name = "dr-recreate-vm"
 
@@ -329,12 +331,23 @@ class DrRecreateVm(_ToMaintenance):
 
         node = _world(ctx).inventory.node(step.node or "")
         assert node.vm is not None
+        if "found_vm" not in ctx.journal.step(step.id).data:
+            ctx.journal.note(step.id, found_vm=self._exists(ctx, step.commands[0], node.vm.vmid))
         for command in step.commands:
-            word = command.argv[1] if len(command.argv) > 1 else ""
-            if word in ("stop", "destroy") and not self._exists(ctx, command, node.vm.vmid):
+            done = ctx.journal.step(step.id).data
+            word = command.argv[1]  # stop, destroy, create, set, start: each once in the step
+            if done.get(f"sent {word}"):
+                continue
+            exists = self._exists(ctx, command, node.vm.vmid)
+            ours = done.get("sent create") or not done.get("found_vm")  # the VM there now is the new one
+            if word in ("stop", "destroy") and (ours or not exists):
+                continue
+            if word == "create" and exists and (done.get("sent destroy") or not done.get("found_vm")):
+                ctx.journal.note(step.id, **{"sent create": True})  # ours: created before a kill
                 continue
             result = ctx.send(command, what=" ".join(command.argv[:3]), target=step.node)
             pve.check(result, " ".join(command.argv[:3]))
+            ctx.journal.note(step.id, **{f"sent {word}": True})
 
     @staticmethod
     def _exists(ctx: StepContext, like: Command, vmid: int) -> bool:
