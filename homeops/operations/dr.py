@@ -567,6 +567,22 @@ def run_rebuild(
             rt.close()
 
 
+def runbook_plans(runtime: Runtime) -> dict[str, Plan]:
+    """dr.rebuild's two plans (reset, recreate the VMs) for the snapshot the operator will pick, ``$SNAPSHOT``:
+    what ``dr.runbook`` prints. Planned from the inventory alone; nothing is looked at or run."""
+    from homeops.operations.runbook import SNAPSHOT_VAR
+
+    placeholder = drcheck.snapshot_dir(runtime.inventory) / SNAPSHOT_VAR
+    snapshot = ChosenSnapshot(placeholder, "runbook")
+    plans = {}
+    for variant in ("reset", "recreate"):
+        request = RebuildRequest(runtime.clock.now(), recreate_vms=variant == "recreate")
+        world = rebuild_world(runtime, ChosenSnapshot(None, "none"), chain_stages(runtime.inventory, request))
+        world.recover_from = placeholder  # bootstrap.prepare checks the file; this one is picked later
+        plans[variant] = plan_chain(world, snapshot, request)
+    return plans
+
+
 # ----------------------------------------------------------------------------------- rehearsal
 
 
@@ -663,4 +679,5 @@ __all__ = [
     "preflight",
     "rehearse",
     "run_rebuild",
+    "runbook_plans",
 ]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,7 @@ from homeops.adapters import proxmox as pve
 from homeops.adapters import talhelper as th
 from homeops.adapters import talosctl as t
 from homeops.adapters import volsync
+from homeops.engine.plan import Plan
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import snapshotsum
 
@@ -57,6 +59,8 @@ class RecoveryStep:
     check: str  # what a person looks for afterwards
     checks: tuple[Action, ...] = ()  # the read-only commands that show it
     node: str | None = None
+    pipe: str = ""  # how a person feeds the first command's stdin ("PIPE": the commands are one pipeline)
+    after: str = ""  # a line a person runs after the commands (what the step kind does itself)
 
 
 def _look(argv: list[str], on: str | None = None) -> Action:
@@ -332,6 +336,52 @@ def _rel(inventory: Inventory, path: Path) -> str:
         return str(path)
 
 
+_STAGE_OF = {"dr-reset": "nodes", "dr-recreate-vm": "nodes", "dr-data": "data"}
+_TALOS = ("bootstrap-genconfig", "bootstrap-apply", "bootstrap-etcd", "bootstrap-kubeconfig", "bootstrap-api")
+
+
+def _from_plan(inventory: Inventory, plan: Plan, book: tuple[RecoveryStep, ...]) -> tuple[RecoveryStep, ...]:
+    """The plan's steps as runbook steps (preflight looks kept from ``book``; checks from it where it has one)."""
+    known = {s.id: s for s in book}
+    root = str(inventory.root).rstrip("/") + "/"
+    key = inventory.cluster.age_key
+    # what the step kinds do around their command, spelled out for a person
+    pipes = {**_PIPES, "bootstrap-genconfig": f"SOPS_AGE_KEY_FILE={_rel(inventory, key)} " if key else ""}
+    after = {
+        "bootstrap-kubeconfig": (
+            f"mv {_rel(inventory, inventory.state_dir / 'bootstrap' / 'kubeconfig.new')} "
+            f"{_rel(inventory, inventory.cluster.kubeconfig)}   # once its endpoint and CA are this cluster's"
+        )
+    }
+    steps = [s for s in book if s.stage == "preflight" and s.id != "preflight:genconfig"]
+    for step in plan.steps:
+        stage: Stage = _STAGE_OF.get(step.action) or ("talos" if step.action in _TALOS else "apps")  # type: ignore[assignment]
+        mine = known.get(step.id)
+        waits = "; ".join(w.describe for w in step.waits)
+        steps.append(
+            RecoveryStep(
+                step.id,
+                stage,
+                (step.summary[:1].upper() + step.summary[1:]).replace(root, ""),
+                tuple(Action(c.argv, None if c.on == "local" else c.on) for c in step.commands),
+                mine.check if mine else (f"wait until {waits}" if waits else "exit 0"),
+                mine.checks if mine else (),
+                step.node,
+                pipe=pipes.get(step.action, ""),
+                after=after.get(step.action, ""),
+            )
+        )
+    return tuple(steps)
+
+
+# What homeops hands on stdin, spelled out for a person (the plan's command reads `-f -`).
+_PIPES = {
+    "bootstrap-secret": "sops --decrypt <the file named above> | ",
+    "bootstrap-namespaces": "kubectl create namespace <each one named above> --dry-run=client -o yaml | ",
+    "bootstrap-crds": "PIPE",  # its two commands are one pipeline: helmfile template | kubectl apply
+}
+
+
 # -- rendering -------------------------------------------------------------------------------------
 
 _VAR = re.compile(r"\$\{?[A-Z_][A-Z0-9_]*\}?")
@@ -360,10 +410,17 @@ def command_line(inventory: Inventory, action: Action) -> str:
     return f"ssh{port} {host.user}@{host.address} {shlex.quote(line)}"
 
 
-def render_runbook(inventory: Inventory) -> str:
-    """The Markdown runbook: both node paths (reset, or recreate the VMs), every command in order."""
+def render_runbook(inventory: Inventory, plans: Mapping[str, Plan] | None = None) -> str:
+    """The Markdown runbook: both node paths (reset, or recreate the VMs), every command in order.
+
+    ``plans`` (``{"reset": plan, "recreate": plan}``, dr.rebuild's plans for ``$SNAPSHOT``) makes the
+    runbook print exactly their steps and commands; without them it is built from ``recovery_steps``.
+    """
     reset = recovery_steps(inventory, recreate_vms=False)
     recreate = recovery_steps(inventory, recreate_vms=True)
+    if plans is not None:
+        reset = _from_plan(inventory, plans["reset"], reset)
+        recreate = _from_plan(inventory, plans["recreate"], recreate)
     cluster = inventory.cluster
     out = [
         f"# Emergency restore runbook: cluster `{cluster.name}`",
@@ -465,8 +522,15 @@ def _render_nodes(
 
 def _render_step(inventory: Inventory, step: RecoveryStep, level: str = "###") -> list[str]:
     out = ["", f"{level} {step.title}", ""]
-    if step.actions:
-        out += ["```sh", *(command_line(inventory, a) for a in step.actions), "```", ""]
+    lines = [command_line(inventory, a) for a in step.actions]
+    if step.pipe == "PIPE":
+        lines = [" | ".join(lines)]
+    elif step.pipe and lines:
+        lines[0] = step.pipe + lines[0]
+    if step.after:
+        lines.append(step.after)
+    if lines:
+        out += ["```sh", *lines, "```", ""]
     out.append(f"Check: {step.check}")
     if step.checks:
         out += ["", "```sh", *(command_line(inventory, a) for a in step.checks), "```"]

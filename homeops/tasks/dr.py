@@ -40,12 +40,21 @@ def check(c: Any, inventory: str | None = None, json: bool = False) -> None:
 @user_errors
 def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> None:
     """The recovery plan for this inventory as a Markdown runbook a person can follow by hand."""
+    import sys
     from pathlib import Path
 
-    from homeops.inventory.loader import load_inventory
+    from homeops.errors import HomeopsError
+    from homeops.operations.dr import runbook_plans
     from homeops.operations.runbook import render_runbook
+    from homeops.runtime import open_runtime
 
-    text = render_runbook(load_inventory(inventory_dir(c, inventory)))
+    with open_runtime(inventory_dir(c, inventory).resolve()) as rt:
+        try:
+            plans = runbook_plans(rt)
+        except HomeopsError as exc:  # no bootstrap inputs: the Talos and apps steps come from the inventory alone
+            print(f"note: the runbook is not dr.rebuild's plan: {exc}", file=sys.stderr)
+            plans = None
+        text = render_runbook(rt.inventory, plans)
     if output is None:
         print(text, end="")
         return

@@ -211,3 +211,38 @@ def test_a_proxmox_host_down_mid_run_stops_it_and_resume_finishes(inventory: Pat
     done = effective(store_of(work))
     assert sorted(k for k in done if k.startswith("qm create")) == [f"qm create {200 + i}" for i in range(6)]
     assert set(done.values()) == {1}
+
+
+def test_the_runbook_prints_every_command_of_the_dry_run_plan(inventory: Path, crash: Crash) -> None:
+    from invoke.context import Context
+
+    from homeops.operations.dr import runbook_plans
+    from homeops.operations.runbook import Action, command_line, render_runbook
+    from homeops.runtime import open_runtime
+    from homeops.tasks import sim as sim_tasks
+    from homeops.tasks import talos as talos_tasks
+
+    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    talos_tasks.etcd_snapshot(Context(), inventory=str(inventory))
+    out = io.StringIO()
+    dry = {
+        variant: run_rebuild(inventory, recreate_vms=variant == "recreate", dry_run=True, out=out)
+        for variant in ("reset", "recreate")
+    }
+    assert all(o.status == "dry-run" for o in dry.values())
+    with open_runtime(inventory) as rt:
+        plans = runbook_plans(rt)
+        text = render_runbook(rt.inventory, plans)
+    snapshot = str(inventory / ".homeops" / "etcd-snapshots" / "etcd-home-20251009T085320Z.db")
+    placeholder = str(inventory / ".homeops" / "etcd-snapshots" / "$SNAPSHOT")
+    for variant, outcome in dry.items():
+        runbook_steps = {s.id: s for s in plans[variant].steps}
+        assert [s.id for s in outcome.plan.steps] == list(runbook_steps)  # the same steps, in the same order
+        for step in outcome.plan.steps:
+            for command in step.commands:
+                argv = tuple(placeholder if a == snapshot else a for a in command.argv)
+                assert argv in [c.argv for c in runbook_steps[step.id].commands], (step.id, argv)
+                line = command_line(rt.inventory, Action(argv, None if command.on == "local" else command.on))
+                assert line in text, line
+    for i in range(6):
+        assert f"10.10.0.{20 + i}" in text and f"qm create {200 + i} --name k8s-{i}" in text
