@@ -246,3 +246,32 @@ def test_the_runbook_prints_every_command_of_the_dry_run_plan(inventory: Path, c
                 assert line in text, line
     for i in range(6):
         assert f"10.10.0.{20 + i}" in text and f"qm create {200 + i} --name k8s-{i}" in text
+
+
+def test_a_node_that_never_reaches_maintenance_mode_stops_the_run_naming_it(inventory: Path, crash: Crash) -> None:
+    with pytest.raises(Exception, match=r"waiting for maintenance on .*k8s-4: .*no route to host") as info:
+        rehearse(inventory, faults=("node-never-returns:k8s-4",), out=io.StringIO())
+    assert "inv dr.rebuild --resume --inventory" in str(info.value)
+    work = inventory / ".homeops" / "rehearsal" / "inventory"
+    assert not any(e["argv"][0] == "talosctl" and "apply-config" in e["argv"] for e in store_of(work).log())
+
+
+@pytest.mark.docker
+def test_rehearse_over_the_ssh_host_containers(inventory: Path, crash: Crash) -> None:
+    from invoke.context import Context
+
+    from homeops.sim import hostimage
+    from homeops.tasks import sim as sim_tasks
+
+    hostimage.ensure()
+    work = inventory / ".homeops" / "rehearsal" / "inventory"
+    try:
+        result = rehearse(inventory, hosts=True, out=io.StringIO())
+        assert result.outcome.status == "finished"
+        store = store_of(result)
+        creates = [e for e in store.log() if e["argv"][:2] == ["qm", "create"]]
+        assert sorted(e["host"] for e in creates) == ["pve1", "pve1", "pve2", "pve2", "pve3", "pve3"]
+        assert store.read(include_log=False)["etcd"]["revision"] == SNAPSHOT_REVISION
+        assert "hosts_transport" in store.read(include_log=False)  # qm and SFTP went over real SSH
+    finally:
+        sim_tasks.down(Context(), inventory=str(work))
