@@ -271,7 +271,10 @@ def _in_maintenance(ctx: StepContext, node: Node) -> tuple[bool, str]:
     argv = talos.machine_status(node.ip, insecure=True)
     result = ctx.runner(Command(tuple(argv))).run(argv, timeout=30)
     if result.failed:
-        return False, result.last_error_line() or f"exit {result.exit_code}"
+        text = result.last_error_line() or f"exit {result.exit_code}"
+        if "certificate required" in text:
+            return False, "configured (answers only with a client certificate)"
+        return False, "unreachable: " + text
     try:
         statuses = t.parse_machine_status(result.stdout)
     except HomeopsError as exc:
@@ -295,7 +298,7 @@ class _ToMaintenance(StepKind):
         for step in steps:
             node = _world(ctx).inventory.node(step.node or "")
             there, seen = _in_maintenance(ctx, node)
-            looks[step.id] = Look(True, seen, done=there, before=seen)
+            looks[step.id] = Look(True, seen, done=there, before=seen.split(":")[0].split(" (")[0])
         return looks
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
