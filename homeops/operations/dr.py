@@ -604,6 +604,7 @@ def rehearse(
     *,
     faults: Sequence[str] = (),
     hosts: bool = False,
+    yes: bool = True,
     out: TextIO | None = None,
 ) -> Rehearsal:
     """The rebuild, practised: a copy of the inventory on a fresh simulator (never the real state dir),
@@ -645,7 +646,7 @@ def rehearse(
             if spec.partition(":")[0] in FILE_FAULTS:
                 damage(rt, spec.partition(":")[0])
     began = time.monotonic()
-    outcome = run_rebuild(work, recreate_vms=True, yes=True, out=out)
+    outcome = run_rebuild(work, recreate_vms=True, yes=yes, out=out)
     wall = time.monotonic() - began
     assert outcome.journal is not None
     report = build(outcome.journal)

@@ -113,18 +113,21 @@ def rebuild(
     help={
         "fault": "a simulator fault to add to the disaster: NAME or NAME:TARGET (repeatable; inv sim.fault list)",
         "hosts": "run the Proxmox and TrueNAS hosts as OpenSSH containers (Docker) instead of in-process shims",
+        "yes": "do not ask before the (simulated) rebuild",
         "inventory": INVENTORY_HELP,
     },
 )
 @user_errors
-def rehearse(c: Any, fault: list[str] | None = None, hosts: bool = False, inventory: str | None = None) -> None:
+def rehearse(
+    c: Any, fault: list[str] | None = None, hosts: bool = False, yes: bool = False, inventory: str | None = None
+) -> None:
     """Practise the recovery on a simulator built from this inventory (a copy; the real state dir is not
     touched): snapshot to the simulated NAS, every Talos VM lost, then dr.rebuild --recreate-vms.
     Ends with the report and the measured recovery time.
     """
     from homeops.operations.dr import rehearse as run
 
-    result = run(inventory_dir(c, inventory), faults=tuple(fault or ()), hosts=hosts)
+    result = run(inventory_dir(c, inventory), faults=tuple(fault or ()), hosts=hosts, yes=yes)
     minutes, seconds = divmod(round(result.recovery_seconds), 60)
     print(f"[SIMULATED] rehearsal on {result.inventory}")
     for line in result.data:

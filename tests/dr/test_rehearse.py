@@ -275,3 +275,32 @@ def test_rehearse_over_the_ssh_host_containers(inventory: Path, crash: Crash) ->
         assert "hosts_transport" in store.read(include_log=False)  # qm and SFTP went over real SSH
     finally:
         sim_tasks.down(Context(), inventory=str(work))
+
+
+@pytest.mark.slow
+def test_inv_dr_rehearse_yes_as_users_run_it(inventory: Path) -> None:
+    import subprocess
+    import sys
+
+    shutil.copy(REPO / "tasks.py", inventory.parent / "tasks.py")
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "dr.rehearse", "--yes", "--inventory", str(inventory)],
+        cwd=inventory.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("[SIMULATED] recovered in 5m05s of simulated time (its stages add up to 305s)"), last
+    refused = subprocess.run(
+        [sys.executable, "-m", "invoke", "dr.rehearse", "--inventory", str(inventory)],
+        cwd=inventory.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert refused.returncode == 130 and "pass --yes" in refused.stderr, refused.stderr[-1000:]
