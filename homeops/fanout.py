@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from homeops.engine.text import one_line
 from homeops.errors import HomeopsError
 
 T = TypeVar("T")
@@ -63,7 +64,7 @@ class FanoutResult(Mapping[str, HostOutcome[T]]):
     def raise_for_failures(self, what: str = "operation") -> None:
         if not self.failed:
             return
-        parts = "; ".join(f"{host}: {' '.join(str(err).split())}" for host, err in self.failed.items())
+        parts = "; ".join(f"{host}: {one_line(err, None)}" for host, err in self.failed.items())
         raise HomeopsError(f"{what} failed on {len(self.failed)} of {len(self)} host(s): {parts}")
 
 

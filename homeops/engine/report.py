@@ -58,32 +58,18 @@ def build(journal: Journal) -> Report:
         seconds = None
         if done.started is not None and done.finished is not None:
             seconds = float(done.finished) - float(done.started)
-        lines.append(
-            StepLine(
-                step=step.id,
-                node=step.node or "cluster",
-                action=step.action,
-                status=done.status,
-                before=done.before or step.from_version,
-                after=done.after,
-                seconds=seconds,
-                gates=tuple(done.gates),
-                error=done.error,
-            )
-        )
+        before = done.before or step.from_version
+        line = (step.id, step.node or "cluster", step.action, done.status, before, done.after, seconds)
+        lines.append(StepLine(*line, gates=tuple(done.gates), error=done.error))
+    same = {name: getattr(record, name) for name in ("run_id", "operation", "cluster", "status", "error", "backend")}
     return Report(
-        run_id=record.run_id,
-        operation=record.operation,
-        cluster=record.cluster,
-        status=record.status,
+        **same,
         target=plan.target,
         started=record.created,
         updated=record.updated,
-        error=record.error,
         steps=tuple(lines),
         preflight=tuple(record.preflight),
         artifacts=dict(record.artifacts),
-        backend=record.backend,
         reported=tuple(record.reported),
     )
 

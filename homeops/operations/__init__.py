@@ -1,11 +1,15 @@
-"""Node operations: facts, pure planners, wait conditions, the adapter-backed observer, task sessions.
+"""Workflows on the engine (``homeops.engine``): node operations, VM actions, snapshots, and their facts.
 
 * ``facts``      — what is observed (``NodeFacts``, ``EtcdFacts``, …) and the ``Observer`` protocol;
+* ``health``     — the cluster gates, how to look at each, and ``ClusterWorld`` (the engine's world);
 * ``planners``   — (inventory, facts, request) → ``Plan`` for upgrade / apply / reboot / upgrade-k8s;
+* ``talos``      — the step kinds those plans use (registered with the engine) and ``node_executor``;
+* ``vm``         — ``pve.vm`` actions as one-step plans, the etcd-quorum gate, the VM step kinds;
+* ``snapshot``   — the one snapshot namer, the etcd snapshot step, ``talos.etcd-snapshot``;
 * ``ordering``   — control planes one at a time (etcd leader last), worker batches, one VM per host;
 * ``images``     — the installer image of each node, from the talconfig;
 * ``conditions`` — what each wait waits for, and what makes it fail at once;
 * ``observe``    — ``ClusterObserver``: the facts via the talosctl/kubectl adapters and host checks;
-* ``session``    — observe → plan → show → confirm → execute, as the ``talos.*`` tasks run it;
-* ``snapshot``, ``genconfig`` — ``talos.etcd-snapshot`` and ``talos.generate-config``.
+* ``session``    — observe → plan → show → confirm → execute, as the tasks run it; resume commands;
+* ``genconfig``  — ``talos.generate-config``.
 """

@@ -420,7 +420,14 @@ class ApiReady(_Kind):
         return look
 
 
-class NodesRegistered(_Kind):
+class _WaitOnly(_Kind):
+    """A step that only waits: its commands (shown in the plan) are what its probe runs, nothing is sent."""
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        return None
+
+
+class NodesRegistered(_WaitOnly):
     name = "bootstrap-nodes"
     wait_order = ("registered",)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
@@ -541,7 +548,7 @@ class Release(_Kind):
         return look
 
 
-class FluxReady(_Kind):
+class FluxReady(_WaitOnly):
     name = "bootstrap-flux"
     wait_order = ("flux",)
     terms: ClassVar[Mapping[str, WaitTerms]] = {

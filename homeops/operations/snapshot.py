@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING
 
 from homeops.adapters import talosctl as t
 from homeops.engine.plan import Command, Health, Plan, Step
@@ -21,6 +21,7 @@ from homeops.operations.facts import Observer
 from homeops.operations.health import cluster_gates
 
 if TYPE_CHECKING:
+    from homeops.operations.session import Options
     from homeops.runtime import Runtime
 
 #: Not a program: the etcd-snapshot step kind hands a Command starting with this to its uploader (SFTP to the NAS).
@@ -116,37 +117,40 @@ def plan_etcd_snapshot(
     )
 
 
+def etcd_leader(observer: Observer) -> str | None:
+    """The etcd leader to snapshot from, when etcd answers (else the first control plane is used)."""
+    try:
+        return observer.etcd().leader
+    except (CommandError, ConnectionFailed):
+        return None
+
+
 def take_etcd_snapshot(
-    runtime: Runtime,
-    observer: Observer,
-    *,
-    node: str | None = None,
-    to_nas: bool | None = None,
-    dry_run: bool = False,
-    yes: bool = True,
-    break_lock: bool = False,
-    out: TextIO | None = None,
-) -> SavedSnapshot | None:
+    runtime: Runtime, observer: Observer, *, node: str | None = None, to_nas: bool | None = None
+) -> SavedSnapshot:
+    """A snapshot now (no question: it changes nothing in the cluster), through the engine."""
+    from homeops.operations.session import Options
+
+    leader = None if node else etcd_leader(observer)
+    plan = plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
+    saved = run_etcd_snapshot(runtime, observer, plan, Options(yes=True))
+    assert saved is not None, "only a dry run saves nothing"
+    return saved
+
+
+def run_etcd_snapshot(runtime: Runtime, observer: Observer, plan: Plan, options: Options) -> SavedSnapshot | None:
     """``talos.etcd-snapshot``: the one-step plan, run by the engine (lock, journal, report); None on a dry run."""
     from homeops.operations.session import executor_for
 
-    leader = None
-    if not node:
-        try:
-            leader = observer.etcd().leader
-        except (CommandError, ConnectionFailed):
-            leader = None
-    plan = plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
-    executor = executor_for(runtime, observer, out=out, task="talos.etcd-snapshot")
-    outcome = executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
+    executor = executor_for(runtime, observer, task="talos.etcd-snapshot")
+    outcome = executor.run(plan, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
     if outcome.journal is None:
         return None
     (step,) = plan.steps
     record = outcome.journal.step(step.id)
-    path = Path(step.artifact or "")
     revision, size = record.data.get("revision"), record.data.get("bytes")
     return SavedSnapshot(
-        path=path,
+        path=Path(step.artifact or ""),
         size=size if isinstance(size, int) else 0,
         source=step.node or "",
         revision=revision if isinstance(revision, int) else None,

@@ -16,15 +16,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 from homeops.adapters import talosctl
-from homeops.clock import Clock
 from homeops.engine.executor import Executor
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Plan, Step, Wait
-from homeops.engine.progress import Progress
 from homeops.errors import CommandError, GateFailed, HomeopsError
 from homeops.inventory.model import Inventory
 from homeops.operations import vm as _vm  # noqa: F401  (registers vm-snapshot, which rolling plans use)
@@ -219,23 +217,17 @@ def node_executor(
     inventory: Inventory,
     observer: Observer,
     *,
-    local: Runner,
     host: Callable[[str], Runner],
-    clock: Clock,
-    progress: Progress | None = None,
-    out: TextIO | None = None,
-    confirm: Callable[[str], bool] | None = None,
-    preflight_retries: int = 3,
     uploader: Callable[[Path], str] | None = None,
     simulated: bool = False,
     task: str | None = None,
     resume_with: str | None = None,
-    render: Callable[[Plan, str], str] | None = None,
+    **engine: Any,
 ) -> Executor:
-    """The engine's executor for the cluster workflows' plans.
+    """The engine's ``Executor`` for the cluster workflows' plans (``engine``: its other keyword arguments).
 
     ``task`` names the task whose ``--resume`` continues a run (``resume_with``: the whole command,
-    for a task without --resume); ``render`` shows a plan its own way (a one-VM action).
+    for a task without --resume); ``simulated`` makes the run say SIMULATED everywhere.
     """
     from homeops.operations.session import resume_command
 
@@ -246,16 +238,4 @@ def node_executor(
             return resume_with
         return resume_command(task or f"talos.{plan.operation}", inventory.root)
 
-    return Executor(
-        world,
-        local=local,
-        host=host,
-        clock=clock,
-        progress=progress,
-        out=out,
-        confirm=confirm,
-        preflight_retries=preflight_retries,
-        backend="simulated" if simulated else "real",
-        resume_with=resume,
-        render=render,
-    )
+    return Executor(world, host=host, backend="simulated" if simulated else "real", resume_with=resume, **engine)

@@ -81,6 +81,18 @@ def _schematic(node: Node) -> str | None:
     return m.group(1) if m else None
 
 
+def inventory_fingerprint(inventory: Inventory) -> str:
+    """What a sim was started for: the inventory files that say which hosts and nodes exist
+    (``homeops.sim.attach`` refuses a sim whose inventory has changed since: its hosts may be real now)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in (inventory.root / "homeops.yaml", inventory.cluster.talconfig):
+        if path is not None and path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def initial_state(inventory: Inventory, options: SimOptions | None = None) -> State:
     opts = options or SimOptions()
     talos = opts.talos_version or inventory.cluster.talos_version or DEFAULT_TALOS
@@ -88,6 +100,7 @@ def initial_state(inventory: Inventory, options: SimOptions | None = None) -> St
     client = opts.client_version or inventory.cluster.talos_version or talos
     state: State = {
         "version": 1,
+        "inventory_fingerprint": inventory_fingerprint(inventory),
         "seed": opts.seed,
         "id_counter": 0,
         "clock": {"mode": opts.clock_mode, "now": START, "origin": START},

@@ -70,11 +70,13 @@ def start(
 ) -> Any:
     """Create (or replace) the simulated cluster of an inventory; returns its ``SimStore``."""
     from homeops.inventory.loader import load_inventory
+    from homeops.sim.attach import refuse_unfinished_real_run
     from homeops.sim.state import SimOptions, initial_state
     from homeops.sim.store import SimStore
     from homeops.sim.tools import write_bin_dir
 
     inv = load_inventory(inventory_path)
+    refuse_unfinished_real_run(inv)
     talos_version = _version_option(talos_version, "--talos-version")
     kubernetes_version = _version_option(kubernetes_version, "--kubernetes-version")
     directory = _sim_dir(inv)

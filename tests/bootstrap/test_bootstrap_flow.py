@@ -106,12 +106,18 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
 def test_all_from_maintenance_mode_to_flux_ready_then_nothing_to_do(lab: Lab):
     out = lab.run()
     assert "finished: bootstrap-all done" in out and out.startswith("[SIMULATED] Plan: bootstrap-all")
+    # a progress line names the release being waited for, with its own timeout
+    assert "syncing release kube-system/cilium: waiting for it (up to 900s)" in out
+    assert "etcd on k8s-0" not in out or "AlreadyExists" not in out
     effective = lab.effective()
     assert all(effective[f"apply-config 10.10.0.{20 + i}"] == 1 for i in range(6))
     assert effective["bootstrap 10.10.0.20"] == 1 and effective["kubeconfig 10.10.0.20"] == 1
     assert [effective[f"sync {r}"] for r in RELEASES] == [1] * 5
     state = lab.store.read()
     assert state["flux"]["instance"]["ready"] and all(n["ready"] == "True" for n in state["k8s"]["nodes"].values())
+    # the user's own kubeconfig is never written (talosctl kubeconfig --merge=false into a private file first)
+    assert not (Path.home() / ".kube").exists()
+    assert oct((lab.inventory / "kubeconfig").stat().st_mode & 0o777) == "0o600"
     # every kubectl/helmfile call named the inventory's kubeconfig explicitly
     kubeconfig = str(lab.inventory.resolve() / "kubeconfig")
     for entry in lab.log():

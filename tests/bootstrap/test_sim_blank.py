@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from homeops.sim import engine, faults
 
 CP = "10.10.0.20"
@@ -165,3 +167,20 @@ def test_flux_not_ready_fault_keeps_the_flux_instance_unready(blank_sim, tmp_pat
         faults.clear(state, "flux-not-ready")
         engine.advance(state)
         assert state["flux"]["instance"]["ready"] is True
+
+
+def test_node_mode_adapter_against_the_fake(blank_sim, tmp_path):
+    from homeops.adapters import talosctl as tc
+    from homeops.errors import ConnectionFailed
+    from homeops.sim.runner import SimRunner
+
+    runner = SimRunner(blank_sim.dir)
+    tctl = tc.Talosctl(tmp_path / "talosconfig")
+    assert tc.node_mode(runner, tctl, CP) == "maintenance"
+    _apply_all(blank_sim, tmp_path)
+    blank_sim.advance(60)
+    assert tc.node_mode(runner, tctl, CP) == "configured"  # "remote error: tls: certificate required"
+    with blank_sim.mutate() as state:
+        state["pve"]["hosts"]["pve1"]["vms"]["203"]["status"] = "stopped"  # k8s-3's VM
+    with pytest.raises(ConnectionFailed, match=r"10\.10\.0\.23"):
+        tc.node_mode(runner, tctl, WORKER)
