@@ -611,7 +611,6 @@ def rehearse(
     an etcd snapshot copied to the simulated NAS, then every Talos VM lost (and ``faults``: ``name`` or
     ``name:target``), then ``dr.rebuild --recreate-vms --yes`` from the NAS copy.
     """
-    import io
     import shutil
     import time
 
@@ -633,7 +632,7 @@ def rehearse(
     shutil.copytree(source.root, work, ignore=shutil.ignore_patterns(".homeops", source.state_dir.name))
     store = start(work, virtual=True, hosts=hosts, say=lambda _: None)
     with open_runtime(work) as rt:
-        take_etcd_snapshot(rt, ClusterObserver(rt), to_nas=True, out=io.StringIO())
+        take_etcd_snapshot(rt, ClusterObserver(rt), to_nas=True)
         for path in drcheck.snapshot_dir(rt.inventory).iterdir():
             path.unlink()  # the rebuild must fetch the NAS copy
         with store.transaction() as state:

@@ -25,6 +25,14 @@ class DrSim:
         self.root = root
         self.store: SimStore = sim_tasks.start(root, virtual=True, hosts=hosts, say=lambda _: None)
 
+    def edit(self, old: str, new: str) -> None:
+        """Change homeops.yaml, then start the sim again (a sim older than its homeops.yaml is refused)."""
+        config = self.root / "homeops.yaml"
+        text = config.read_text()
+        assert old in text, old
+        config.write_text(text.replace(old, new))
+        self.store = sim_tasks.start(self.root, virtual=True, say=lambda _: None)
+
     def runtime(self) -> Runtime:
         return open_runtime(self.root)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 from invoke.context import Context
 from invoke.exceptions import Exit
 
@@ -113,11 +112,8 @@ def test_red_when_a_volsync_source_is_stale(drsim: DrSim) -> None:
 
 
 def test_per_app_volsync_limit_from_homeops_yaml(drsim: DrSim) -> None:
+    drsim.edit("  backupPool: tank", "  volsyncMaxAgeHoursByApp: { default/immich-data: 0.5 }\n  backupPool: tank")
     drsim.snapshot()
-    config = drsim.root / "homeops.yaml"
-    data = yaml.safe_load(config.read_text())
-    data["dr"]["volsyncMaxAgeHoursByApp"] = {"default/immich-data": 0.5}
-    config.write_text(yaml.safe_dump(data))
     assert failures(drsim.check()) == {"volsync default/immich-data": "stale: last sync 53m ago (limit 30m)"}
 
 
@@ -138,15 +134,13 @@ def test_red_when_the_snapshot_is_corrupt(drsim: DrSim, capsys: pytest.CaptureFi
 
 
 def test_vm_specs_must_be_recorded_and_agree_with_proxmox(drsim: DrSim) -> None:
+    drsim.edit('vmid: 202, mac: "BC:24:11:00:00:CA", disk: local-lvm:64', "vmid: 202")
+    with drsim.store.transaction() as state:  # someone changed VM 201's NIC in Proxmox
+        state["pve"]["hosts"]["pve2"]["vms"]["201"]["config"]["net0"] = "virtio=BC:24:11:00:00:99,bridge=vmbr0"
     drsim.snapshot()
-    config = drsim.root / "homeops.yaml"
-    text = config.read_text()
-    text = text.replace('vmid: 201, mac: "BC:24:11:00:00:C9"', 'vmid: 201, mac: "BC:24:11:00:00:99"')
-    text = text.replace('vmid: 202, mac: "BC:24:11:00:00:CA", disk: local-lvm:64', "vmid: 202")
-    config.write_text(text)
     report = drsim.check()
     assert failures(report) == {
-        "vm-spec k8s-1 (VM 201 on pve2)": "mac BC:24:11:00:00:99 in homeops.yaml, BC:24:11:00:00:C9 on Proxmox",
+        "vm-spec k8s-1 (VM 201 on pve2)": "mac BC:24:11:00:00:C9 in homeops.yaml, BC:24:11:00:00:99 on Proxmox",
         "vm-spec k8s-2 (VM 202 on pve3)": "homeops.yaml does not record its mac and disk",
     }
     (missing,) = [f for f in report.failures if f.subject.startswith("k8s-2")]

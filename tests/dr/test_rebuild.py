@@ -53,10 +53,7 @@ def test_a_bad_snapshot_is_refused_before_anything_is_touched(drsim: DrSim, faul
 
 
 def test_preflight_refuses_without_the_vm_specs_a_recreate_needs(drsim: DrSim) -> None:
-    config = drsim.root / "homeops.yaml"
-    config.write_text(
-        config.read_text().replace('vmid: 203, mac: "BC:24:11:00:00:CB", disk: local-lvm:64', "vmid: 203")
-    )
+    drsim.edit('vmid: 203, mac: "BC:24:11:00:00:CB", disk: local-lvm:64', "vmid: 203")
     with drsim.runtime() as rt:
         assert preflight(rt, RebuildRequest(rt.clock.now()))  # a reset needs no VM spec
         with pytest.raises(PlanError, match=r"refused before touching anything: vm-spec k8s-3 \(VM 203 on pve1\)"):
