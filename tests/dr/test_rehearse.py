@@ -304,3 +304,25 @@ def test_inv_dr_rehearse_yes_as_users_run_it(inventory: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert refused.returncode == 130 and "pass --yes" in refused.stderr, refused.stderr[-1000:]
+
+
+def test_nodes_rebuilds_only_workers_or_every_control_plane(inventory: Path, crash: Crash) -> None:
+    from invoke.context import Context
+
+    from homeops.tasks import sim as sim_tasks
+    from homeops.tasks import talos as talos_tasks
+
+    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    talos_tasks.etcd_snapshot(Context(), inventory=str(inventory))
+    outcome = run_rebuild(inventory, nodes=("k8s-4", "k8s-5"), dry_run=True, out=io.StringIO())
+    ids = [s.id for s in outcome.plan.steps]
+    # the two workers back to maintenance and configured again; the running cluster's etcd and apps untouched
+    assert ids == [
+        "node:k8s-4:reset",
+        "node:k8s-5:reset",
+        "cluster:genconfig",
+        "k8s-4:apply-insecure",
+        "k8s-5:apply-insecure",
+    ]
+    with pytest.raises(PlanError, match=r"rebuilding some control planes \(k8s-1\) but not all is not supported"):
+        run_rebuild(inventory, nodes=("k8s-1", "k8s-4"), dry_run=True, out=io.StringIO())
