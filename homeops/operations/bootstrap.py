@@ -14,8 +14,11 @@ Health policy: before the API exists no gate is required (it is reported only); 
 step is done the API gate is required like any other. Every kubectl/helmfile/flux call gets the
 inventory's kubeconfig explicitly; a kubeconfig of another cluster is refused before anything runs.
 
-``plan_bootstrap`` is what disaster recovery reuses: ``recover_from`` makes the etcd step
-``talosctl bootstrap --recover-from <snapshot>`` (see /work/notes/bootstrap-api.md).
+Disaster recovery reuses the Talos stages: ``prepare(rt, ("talos",), recover_from=snapshot)``, then
+``plan_bootstrap(world, observe(world, stages), stages, operation)``; the etcd step becomes
+``talosctl bootstrap --recover-from <snapshot>``. A release already deployed is not synced again:
+after the bootstrap, Flux owns it. The kubeconfig is fetched before the API wait: ``/readyz`` is
+asked with it (on each control plane's address, then the VIP).
 """
 
 from __future__ import annotations
@@ -34,10 +37,9 @@ from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
-from homeops.errors import CommandError, ConfigError, ConnectionFailed, HomeopsError, PlanError
+from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
-from homeops.runners import Result
 from homeops.runtime import Runtime
 
 API_GATE = Gate("bootstrap-api", "kubernetes-api", "the Kubernetes API answers /readyz on the VIP", None, 60.0)
@@ -95,7 +97,9 @@ class BootstrapWorld:
     def api(self, server: str | None) -> Check:
         """``/readyz`` through the inventory's kubeconfig (``server``: one control plane instead of the VIP)."""
         if not self.inventory.cluster.kubeconfig.exists():
-            return Check(False, "no kubeconfig yet")
+            return Check(
+                False, f"no kubeconfig yet at {self.inventory.cluster.kubeconfig} (`inv bootstrap.talos` fetches it)"
+            )
         argv = self.kctl.readyz()
         if server:
             argv = [*argv[:-3], "--server", server, *argv[-3:]]
@@ -363,7 +367,17 @@ class Kubeconfig(_Kind):
         private = world.state_dir / "bootstrap" / "kubeconfig.new"
         private.parent.mkdir(parents=True, exist_ok=True)
         private.unlink(missing_ok=True)
-        result = world.runtime.local.run(world.tctl.kubeconfig(node.ip, private, force=True, merge=False), timeout=60)
+        argv = world.tctl.kubeconfig(node.ip, private, force=True, merge=False)
+        deadline = ctx.clock.now() + world.inventory.policy.ready_timeout
+        while True:
+            result = world.runtime.local.run(argv, timeout=60)
+            # Before the cluster is up talosctl says "error copying: …" (or cannot reach the node): retry,
+            # as cluster-template's `until talhelper gencommand kubeconfig | bash` does.
+            transient = result.failed and (tc.is_unreachable(result) or "error copying" in result.stderr)
+            if not transient or ctx.clock.now() >= deadline:
+                break
+            ctx.progress.note(f"talosctl kubeconfig from {node.hostname}: not yet ({result.last_error_line()[:80]})")
+            ctx.clock.sleep(_poll(ctx))
         tc.run_checked_result(result, what="talosctl kubeconfig", node=node.hostname)
         try:
             identity = bi.read_identity(private)
@@ -483,6 +497,9 @@ class SecretApply(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         _world(ctx).apply(self._secret(ctx, step).text)
 
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return f"{Path(step.artifact or '').name} applied"
+
 
 class Crds(_Kind):
     name = "bootstrap-crds"
@@ -526,8 +543,8 @@ class Release(_Kind):
         result = ctx.runner(command).run(list(command.argv), timeout=command.timeout, env=world.kube_env)
         hf.raise_for(result, file=world.settings.helmfile, what="helmfile sync")
 
-    def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
-        return None
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return f"{step.artifact} deployed"
 
     def sent_already(self, ctx: StepContext, step: Step, record: StepRecord) -> bool:
         before = int(record.marker or 0) if (record.marker or "0").isdigit() else 0
@@ -620,8 +637,8 @@ def observe(world: BootstrapWorld, stages: Sequence[str]) -> Observed:
     etcd = tuple(world.etcd_members()) if configured else ()
     identity = bi.check_kubeconfig(inv)
     api = identity is not None and world.api(None).ok
-    if not api:
-        return Observed(modes, etcd, identity is not None, False)
+    if not api or "apps" not in stages:
+        return Observed(modes, etcd, identity is not None, api)
     registered = world.registered()
     secrets = {str(s.path): world.changes(s.text) for s in world.secrets()}
     count, stream = world.crds()

@@ -99,6 +99,8 @@ def status(c: Any, inventory: str | None = None, all_objects: bool = False) -> N
         simulated = rt.simulated
     shown = objects if all_objects else [o for o in objects if o.ready != "True" or o.suspended]
     prefix = "[SIMULATED] " if simulated else ""
+    if not objects:
+        raise Exit(f"{prefix}no Flux objects found: is Flux installed? (`inv bootstrap.apps` installs it)", code=1)
     if not shown:
         print(f"{prefix}all {len(objects)} Flux objects Ready")
         return

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import homeops.runtime
+from homeops.clock import FakeClock
+from homeops.engine.journal import Journal
 from homeops.errors import HomeopsError
 from homeops.sim import faults
 from homeops.sim.runner import SimRunner
@@ -26,6 +28,13 @@ from homeops.tasks.bootstrap import run_bootstrap
 REPO = Path(__file__).resolve().parents[2]
 SECRET_VALUES = ("homeops-example-bootstrap-token-7f3a9c2e41",)
 RELEASES = ("cilium", "coredns", "cert-manager", "flux-operator", "flux-instance")
+STAGE_STEP = {
+    "apply-config": "k8s-1:apply-insecure",
+    "bootstrap": "cluster:etcd",
+    "kubeconfig": "cluster:kubeconfig",
+    "sync": "release:cilium",
+    "flux": "cluster:flux",
+}
 
 
 def mutating(argv: list[str]) -> bool:
@@ -139,6 +148,7 @@ def test_all_from_maintenance_mode_to_flux_ready_then_nothing_to_do(lab: Lab):
 def test_talos_then_apps_separately_and_dry_run_prints_every_command(lab: Lab):
     out = lab.run("all", dry_run=True)
     assert "dry run: nothing was changed" in out
+    assert "Required once cluster:api is done: kubernetes-api" in out  # no API gate before the bootstrap
     for text in (
         "talhelper genconfig",
         "apply-config",
@@ -158,6 +168,8 @@ def test_talos_then_apps_separately_and_dry_run_prints_every_command(lab: Lab):
     out = lab.run("apps")
     assert "Preflight gates (all must be green before anything changes):\n  - kubernetes-api" in out
     assert "finished: bootstrap-apps done" in out
+    for which in ("talos", "apps"):
+        assert f"nothing to do: the cluster is already bootstrapped ({which})" in lab.run(which)
 
 
 @pytest.mark.parametrize(
@@ -187,6 +199,13 @@ def test_each_fault_stops_at_its_stage_and_resume_finishes_each_step_once(
     lab.fault(fault, target)
     error = lab.fail()
     assert message in error and "inv bootstrap.all --resume" in error
+    journal = Journal.latest(lab.inventory / ".homeops", "bootstrap-all", FakeClock())
+    assert journal is not None and journal.status == "failed"
+    failed = {r.id for r in journal.steps() if r.status == "failed"}
+    assert STAGE_STEP[stage] in failed
+    order = [step.id for step in journal.plan().steps]
+    first_failed = min(order.index(step_id) for step_id in failed)
+    assert all(journal.done(step_id) for step_id in order[:first_failed])  # every stage before it finished
     if fault == "kubeconfig-wrong-cluster":
         assert "https://10.99.0.10:6443" in error and not (lab.inventory / "kubeconfig").exists()
     if fault == "bootstrap-already":
@@ -241,8 +260,15 @@ def test_a_node_answering_neither_way_is_refused_naming_it(lab: Lab):
     assert not [e for e in lab.log() if mutating([str(a) for a in e["argv"]])]  # type: ignore[union-attr]
 
 
-def test_no_plaintext_secret_on_disk_or_in_any_output(lab: Lab, capsys):
+def test_no_plaintext_secret_on_disk_or_in_any_output(lab: Lab, capsys, monkeypatch, tmp_path: Path):
+    from homeops.sops import tempfiles
+
+    private = tmp_path / "private"
+    private.mkdir()
+    used: list[str] = []
+    monkeypatch.setattr(tempfiles, "private_base", lambda: used.append("x") or str(private))  # genconfig's talsecret
     out = lab.run()
+    assert used and not list(private.iterdir())  # it was used, and the private plaintext file is gone
     texts = [out, capsys.readouterr().out]
     for path in lab.inventory.rglob("*"):
         if path.is_file():
@@ -269,3 +295,10 @@ def test_recover_from_a_snapshot_is_the_etcd_step_of_a_rebuild(lab: Lab, tmp_pat
     ]
     assert argv[-2:] == ["--recover-from", str(snapshot)]
     assert lab.store.read()["etcd"]["revision"] == SimStore(before).read()["etcd"]["revision"]
+
+
+def test_kubeconfig_fetch_is_retried_while_talosctl_cannot_copy_it_yet(lab: Lab):
+    with lab.store.transaction() as state:
+        faults.inject(state, "command-fails", None, params={"tool": "talosctl", "subcommand": "kubeconfig"}, times=2)
+    out = lab.run("talos")
+    assert out.count("talosctl kubeconfig from k8s-0: not yet") == 2 and "finished: bootstrap-talos done" in out

@@ -77,3 +77,11 @@ def test_status_lists_what_is_not_ready_and_exits_1(inventory: Path, capsys):
         flux_tasks.status(Context(), inventory=str(inventory))
     out = capsys.readouterr().out
     assert "HelmRelease  default    immich  False" in out and "cilium" not in out
+
+
+def test_status_without_any_flux_object_is_not_all_ready(inventory: Path):
+    _kubeconfig(inventory)
+    with SimStore(inventory / ".homeops" / "sim").transaction() as state:
+        state["flux"] = {"kustomizations": [], "helmreleases": []}
+    with pytest.raises(Exit, match="no Flux objects found"):
+        flux_tasks.status(Context(), inventory=str(inventory))

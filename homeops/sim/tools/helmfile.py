@@ -116,8 +116,9 @@ class Log:
         self.inv = inv
         level = "debug" if opts["debug"] else ("warn" if opts["quiet"] else str(opts["log-level"] or "info"))
         self.info_on = level in ("debug", "info")
-        no_color = opts["no-color"] or "NO_COLOR" in inv.env or inv.env.get("HELMFILE_NO_COLOR") == "true"
-        self.color = not no_color
+        # pkg/config/global.go NoColor(): --no-color; else --color beats HELMFILE_NO_COLOR=true and NO_COLOR (non-empty)
+        env_off = inv.env.get("HELMFILE_NO_COLOR") == "true" or bool(inv.env.get("NO_COLOR"))
+        self.color = not (opts["no-color"] or (not opts["color"] and env_off))
 
     def info(self, text: str) -> None:
         if self.info_on:
