@@ -336,7 +336,7 @@ def _rel(inventory: Inventory, path: Path) -> str:
         return str(path)
 
 
-_STAGE_OF = {"dr-reset": "nodes", "dr-recreate-vm": "nodes", "dr-data": "data"}
+_STAGE_OF: dict[str, Stage] = {"dr-reset": "nodes", "dr-recreate-vm": "nodes", "dr-data": "data"}
 _TALOS = ("bootstrap-genconfig", "bootstrap-apply", "bootstrap-etcd", "bootstrap-kubeconfig", "bootstrap-api")
 
 
@@ -355,7 +355,7 @@ def _from_plan(inventory: Inventory, plan: Plan, book: tuple[RecoveryStep, ...])
     }
     steps = [s for s in book if s.stage == "preflight" and s.id != "preflight:genconfig"]
     for step in plan.steps:
-        stage: Stage = _STAGE_OF.get(step.action) or ("talos" if step.action in _TALOS else "apps")  # type: ignore[assignment]
+        stage = _STAGE_OF.get(step.action) or ("talos" if step.action in _TALOS else "apps")
         mine = known.get(step.id)
         waits = "; ".join(w.describe for w in step.waits)
         steps.append(
