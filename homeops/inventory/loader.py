@@ -23,7 +23,7 @@ Format::
 
     nodes:
       # with a talconfig: an overlay per talconfig hostname
-      k8s-0: { vm: { host: pve1, vmid: 200 } }
+      k8s-0: { vm: { host: pve1, vmid: 200, mac: "BC:24:11:00:00:C8", disk: local-lvm:64 } }  # mac, disk: for dr
       # without one: the full list
       # - { hostname: k8s-0, ip: 10.10.0.20, controlPlane: true, installImage: …, installDisk: /dev/sda,
       #     vm: { host: pve1, vmid: 200 } }
@@ -53,12 +53,20 @@ Format::
           - { name: x, kind: jsonpath, resource: deployment/y, namespace: z, jsonpath: "{.status.readyReplicas}",
               expect: "1", timeout: 120 }
           - { name: ping, kind: command, command: [curl, -fsS, http://127.0.0.1:8080/healthz] }
+
+    dr:                        # what `inv dr.check` holds the backups to
+      snapshotMaxAgeHours: 26  # newest etcd snapshot, locally and on the NAS
+      volsyncMaxAgeHours: 26   # each VolSync ReplicationSource's last sync …
+      volsyncMaxAgeHoursByApp: { default/immich-data: 2 }   # … unless set per namespace/name
+      backupPool: tank         # default: the pool of upgrade.nasBackupDir
+      minFreeGiB: 10
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +77,7 @@ from homeops.inventory import checks
 from homeops.inventory.model import (
     Cluster,
     CustomGate,
+    DrPolicy,
     Gates,
     HostKind,
     Inventory,
@@ -92,7 +101,8 @@ _HOST_KEYS = {
 }  # fmt: skip
 _NODE_KEYS = {"hostname", "ip", "ips", "controlPlane", "installImage", "installDisk", "schematicId", "vm"}
 _OVERLAY_KEYS = {"vm"}
-_VM_KEYS = {"host", "vmid"}
+_VM_KEYS = {"host", "vmid", "mac", "disk"}
+_DR_KEYS = {"snapshotMaxAgeHours", "volsyncMaxAgeHours", "volsyncMaxAgeHoursByApp", "backupPool", "minFreeGiB"}
 _UPGRADE_KEYS = {
     "maxUnavailable", "stabilitySeconds", "rebootTimeout", "readyTimeout", "pollInterval", "vmSnapshot",
     "etcdSnapshotToNas", "nasBackupDir", "nasBackupKeep", "gates",
@@ -250,7 +260,7 @@ class _InventoryReader:
     def read(self, data: Any) -> Inventory:
         if data is None:
             data = {}
-        top = self.mapping(data, "(top level)", {"cluster", "nodes", "hosts", "upgrade", "bootstrap"})
+        top = self.mapping(data, "(top level)", {"cluster", "nodes", "hosts", "upgrade", "bootstrap", "dr"})
         cluster_data = self.mapping(top.get("cluster"), "cluster", _CLUSTER_KEYS | _BARE_CLUSTER_KEYS)
         hosts = self.hosts(top.get("hosts"))
         talconfig_path = self.talconfig_override or self.path_value(cluster_data, "talconfig", "cluster")
@@ -309,6 +319,7 @@ class _InventoryReader:
             policy=policy,
             state_dir=state_dir,
             warnings=tuple(tal_warnings + self.warnings),
+            dr=self.dr(top.get("dr")),
         )
 
     def version(self, data: Mapping[str, Any], key: str) -> str | None:
@@ -363,7 +374,14 @@ class _InventoryReader:
             raise self.error(f"{where}.host", f"'{host}' is a {hosts[host].kind} host; VMs run on proxmox hosts")
         if "vmid" not in data:
             raise self.error(f"{where}.vmid", "is required")
-        return VmRef(host=host, vmid=self.integer(data, "vmid", where, 0, 100, 999_999_999))
+        mac = self.string(data, "mac", where)
+        if mac is not None and not re.fullmatch(r"(?:[0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}", mac):
+            raise self.error(f"{where}.mac", f"must be a MAC address like BC:24:11:00:02:01, not '{mac}'")
+        disk = self.string(data, "disk", where)
+        if disk is not None and not re.fullmatch(r"[\w.-]+:\d+", disk):
+            raise self.error(f"{where}.disk", f"must be <storage>:<GiB> like local-lvm:64, not '{disk}'")
+        vmid = self.integer(data, "vmid", where, 0, 100, 999_999_999)
+        return VmRef(host=host, vmid=vmid, mac=mac.upper() if mac else None, disk=disk)
 
     def overlay(
         self,
@@ -400,7 +418,7 @@ class _InventoryReader:
 
     def unique_vm(self, vm: VmRef, where: str, seen: dict[str, VmRef]) -> None:
         for other, ref in seen.items():
-            if ref == vm:
+            if (ref.host, ref.vmid) == (vm.host, vm.vmid):
                 raise self.error(f"{where}.vm", f"VM {vm.vmid} on {vm.host} is also {other}'s")
             if ref.vmid == vm.vmid:
                 raise self.error(
@@ -408,6 +426,8 @@ class _InventoryReader:
                     f"vmid {vm.vmid} is also {other}'s (on {ref.host})",
                     hint="a Proxmox cluster numbers its VMs cluster-wide: each vmid names one VM",
                 )
+            if vm.mac and ref.mac == vm.mac:
+                raise self.error(f"{where}.vm.mac", f"{vm.mac} is also {other}'s; each VM needs its own MAC")
         seen[where] = vm
 
     def node_list(self, raw: Any, hosts: Mapping[str, SshHost]) -> tuple[Node, ...]:
@@ -523,6 +543,34 @@ class _InventoryReader:
             proxmox=self.boolean(data, "proxmox", where, defaults.proxmox),
             custom=tuple(custom),
         )
+
+    def dr(self, raw: Any) -> DrPolicy:
+        data = self.mapping(raw, "dr", _DR_KEYS)
+        d = DrPolicy()
+        by_app = self.mapping(data.get("volsyncMaxAgeHoursByApp"), "dr.volsyncMaxAgeHoursByApp")
+        where_app = "dr.volsyncMaxAgeHoursByApp"
+        for app in by_app:
+            if app.count("/") != 1:
+                raise self.error(f"{where_app}.{app}", "must be namespace/name of a ReplicationSource")
+        return DrPolicy(
+            snapshot_max_age=self.hours(data, "snapshotMaxAgeHours", "dr", d.snapshot_max_age),
+            volsync_max_age=self.hours(data, "volsyncMaxAgeHours", "dr", d.volsync_max_age),
+            volsync_max_age_by_app=tuple((app, self.hours(by_app, app, where_app, 0.0)) for app in sorted(by_app)),
+            backup_pool=self.string(data, "backupPool", "dr"),
+            min_free_bytes=int(self.gib(data, "minFreeGiB", "dr", d.min_free_bytes)),
+        )
+
+    def gib(self, data: Mapping[str, Any], key: str, where: str, default_bytes: int) -> float:
+        value = data.get(key, default_bytes / 1024**3)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise self.error(f"{where}.{key}", f"must be a number of GiB >= 0, not {_describe(value)}")
+        return float(value) * 1024**3
+
+    def hours(self, data: Mapping[str, Any], key: str, where: str, default_seconds: float) -> float:
+        value = data.get(key, default_seconds / 3600)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise self.error(f"{where}.{key}", f"must be a number of hours > 0, not {_describe(value)}")
+        return float(value) * 3600
 
     def custom_gate(self, raw: Any, where: str) -> CustomGate:
         data = self.mapping(raw, where, _CUSTOM_GATE_KEYS)

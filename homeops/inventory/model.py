@@ -22,6 +22,8 @@ class VmRef:
 
     host: str  # name of an SshHost of kind proxmox
     vmid: int
+    mac: str | None = None  # net0 MAC, kept on a rebuild so DHCP reservations still match
+    disk: str | None = None  # boot disk as "<storage>:<GiB>", e.g. local-lvm:64
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,20 @@ class UpgradePolicy:
 
 
 @dataclass(frozen=True)
+class DrPolicy:
+    """Limits ``dr.check`` holds the backups to (homeops.yaml ``dr:``)."""
+
+    snapshot_max_age: float = 26 * 3600.0  # newest etcd snapshot, locally and on the NAS
+    volsync_max_age: float = 26 * 3600.0  # every ReplicationSource's lastSyncTime, unless overridden
+    volsync_max_age_by_app: tuple[tuple[str, float], ...] = ()  # ("namespace/name", seconds)
+    backup_pool: str | None = None  # the NAS pool holding backups; None: the pool of nasBackupDir
+    min_free_bytes: int = 10 * 1024**3
+
+    def volsync_limit(self, namespace: str, name: str) -> float:
+        return dict(self.volsync_max_age_by_app).get(f"{namespace}/{name}", self.volsync_max_age)
+
+
+@dataclass(frozen=True)
 class Cluster:
     name: str
     endpoint: str  # https://VIP:6443
@@ -135,6 +151,7 @@ class Inventory:
     policy: UpgradePolicy = field(default_factory=UpgradePolicy)
     state_dir: Path = Path(".homeops")
     warnings: tuple[str, ...] = ()
+    dr: DrPolicy = field(default_factory=DrPolicy)
 
     @property
     def control_planes(self) -> tuple[Node, ...]:

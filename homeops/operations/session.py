@@ -80,7 +80,9 @@ def executor_for(
     def upload(path: Path) -> str:
         from homeops.hostops import nas_store_backup
 
-        return nas_store_backup(runtime, path).path
+        # sha256 sidecars get their own retention, so they go when their snapshot goes
+        suffix = ".db.sha256" if path.name.endswith(".sha256") else ".db"
+        return nas_store_backup(runtime, path, suffix=suffix).path
 
     return node_executor(
         runtime.inventory,

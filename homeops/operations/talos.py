@@ -29,6 +29,7 @@ from homeops.operations import vm as _vm  # noqa: F401  (registers vm-snapshot, 
 from homeops.operations.conditions import probe_for
 from homeops.operations.facts import Observer
 from homeops.operations.health import ClusterWorld
+from homeops.operations.snapshotsum import write_sidecar
 from homeops.privatefs import make_private, private_dir
 from homeops.runners import Result, Runner
 
@@ -187,10 +188,13 @@ class EtcdSnapshot(_Talosctl):
             revision = talosctl.parse_snapshot(result.stdout).revision
         ctx.journal.note(step.id, bytes=size, revision=revision)
         ctx.journal.add_artifact("etcd_snapshot", str(path))
+        sidecar = write_sidecar(path)  # dr.check and dr.rebuild verify every copy against it
+        make_private(sidecar)
         for copy in copies:
             if world.uploader is None:
                 raise GateFailed("etcd-snapshot-copy", "no uploader configured", target=copy.on)
             remote = world.uploader(path)
+            world.uploader(sidecar)
             ctx.journal.add_artifact("etcd_snapshot_nas", f"{copy.on}:{remote}")
         ctx.progress.note(f"etcd snapshot {path} ({size} bytes)")
 

@@ -21,7 +21,9 @@ from homeops.errors import SimError
 from homeops.sim import engine
 
 State = dict[str, Any]
-TargetKind = Literal["node", "controlplane", "pve-host", "pool", "node-or-host", "vm", "release", "none"]
+TargetKind = Literal[
+    "node", "controlplane", "pve-host", "pool", "node-or-host", "vm", "release", "app", "cnpg-cluster", "none"
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,19 @@ SPECS: dict[str, FaultSpec] = {
         FaultSpec("nas-pool-degraded", "pool", "a TrueNAS pool is DEGRADED", target_required=False),
         FaultSpec("nfs-stopped", "none", "the TrueNAS NFS service is stopped", target_required=False),
         FaultSpec("ceph-warn", "none", "the Rook CephCluster reports HEALTH_WARN", target_required=False),
+        # data apps and backups: homeops.sim.apps_data, homeops.sim.backups
+        FaultSpec(
+            "volsync-stale",
+            "app",
+            "a VolSync ReplicationSource's mover has failed for SECONDS (default 2 days): its last sync is old",
+            ("seconds",),
+            target_required=False,
+        ),
+        FaultSpec("cnpg-never-healthy", "cnpg-cluster", "a CloudNativePG cluster's restore never finishes"),
+        FaultSpec(
+            "snapshot-missing-on-nas", "none", "the newest etcd snapshot is gone from the NAS", target_required=False
+        ),
+        FaultSpec("snapshot-corrupt", "none", "the newest etcd snapshot's bytes are damaged", target_required=False),
         # bootstrap (homeops.sim.bootstrap)
         FaultSpec(
             "node-stuck-in-maintenance",
@@ -159,6 +174,10 @@ def _check_target(state: State, spec: FaultSpec, target: str | None) -> str | No
                 f"fault '{spec.name}': no simulated pool '{target}'", hint=f"known pools: {', '.join(pools) or 'none'}"
             )
         return target
+    if spec.target in ("app", "cnpg-cluster"):
+        from homeops.sim import apps_data
+
+        return apps_data.check_target(state, spec.name, target)
     if spec.target == "release":
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", target):
             raise SimError(f"fault '{spec.name}': {target!r} is not a helm release name")
@@ -275,7 +294,11 @@ def _consume_exact(state: State, fault: dict[str, Any]) -> dict[str, Any]:
 
 def _apply(state: State, fault: dict[str, Any], *, on: bool) -> None:
     name, target = fault["name"], fault["target"]
-    if name == "pve-host-down":
+    if name == "volsync-stale":
+        from homeops.sim import apps_data
+
+        apps_data.apply_fault(state, fault, on=on)
+    elif name == "pve-host-down":
         host = state.get("pve", {}).get("hosts", {}).get(target)
         if host is not None:
             host["up"] = not on

@@ -84,13 +84,20 @@ def _vm_config(name: str, vmid: int, *, memory: int, cores: int, disk_gb: int, t
     return config
 
 
-def _vm(name: str, vmid: int, *, talos: bool, control_plane: bool = False) -> dict[str, Any]:
+def _vm(name: str, vmid: int, *, talos: bool, control_plane: bool = False, ref: Any = None) -> dict[str, Any]:
     memory = 8192 if control_plane or not talos else 16384
+    disk = getattr(ref, "disk", None)  # "<storage>:<GiB>" and the MAC come from the inventory when it says
+    storage, size = disk.split(":") if disk else ("local-lvm", "64" if talos else "32")
+    config = _vm_config(name, vmid, memory=memory, cores=4, disk_gb=int(size), talos=talos)
+    config["scsi0"] = config["scsi0"].replace("local-lvm:", f"{storage}:", 1)
+    mac = getattr(ref, "mac", None)
+    if mac:
+        config["net0"] = f"virtio={mac},bridge=vmbr0"
     return {
         "name": name,
         "status": "running",
         "snapshots": [],
-        "config": _vm_config(name, vmid, memory=memory, cores=4, disk_gb=64 if talos else 32, talos=talos),
+        "config": config,
         "boots": 1,
         "started_at": None,
     }
@@ -117,7 +124,7 @@ def initial_host_state(inventory: Any) -> State:
         if vm is None:
             continue
         vms = pve["hosts"][vm.host]["vms"]
-        vms[str(vm.vmid)] = _vm(node.hostname, int(vm.vmid), talos=True, control_plane=bool(node.control_plane))
+        vms[str(vm.vmid)] = _vm(node.hostname, int(vm.vmid), talos=True, control_plane=bool(node.control_plane), ref=vm)
     if pve_hosts:
         first = pve["hosts"][pve_hosts[0].name]["vms"]
         taken = {int(v) for h in pve["hosts"].values() for v in h["vms"]}
@@ -465,6 +472,13 @@ def _qm_destroy(vmid: str, vm: State, options: dict[str, str], host: str, state:
     if options.get("purge") == "1":
         out.append(f"purging VM {vmid} from related configurations..")
     del state["pve"]["hosts"][host]["vms"][vmid]
+    for node in (state.get("nodes") or {}).values():
+        ref = node.get("vm") or {}
+        if ref.get("host") == host and str(ref.get("vmid")) == vmid:
+            # Its disk is gone: the next VM with this vmid boots blank, and the sim engine sees the
+            # power cycle even when destroy, create and start all happen between two of its looks.
+            node["disk_blank"] = True
+            node["vm_boots"] = -1
     return 0, "".join(line + "\n" for line in out), ""
 
 
@@ -490,7 +504,7 @@ def _qm_create_set(command: str, rest: Sequence[str], host: str, state: State) -
             return PVE_FAIL, "", f"unable to create VM {vmid} - VM {vmid} already exists on node '{where}'\n"
         start = options.pop("start", "0") == "1"
         options.pop("delete", None)
-        config = {k: _allocate_disk(k, v, vmid) for k, v in options.items()}
+        config = {k: _net(k, _allocate_disk(k, v, vmid), vmid) for k, v in options.items()}
         vms[vmid] = {"name": config.get("name", f"VM{vmid}"), "status": "stopped", "snapshots": [], "config": config}
         vms[vmid]["boots"] = 0
         vms[vmid]["started_at"] = None
@@ -504,9 +518,22 @@ def _qm_create_set(command: str, rest: Sequence[str], host: str, state: State) -
         vm["config"].pop(key, None)
     options.pop("start", None)
     for key, value in options.items():
-        vm["config"][key] = _allocate_disk(key, value, vmid)
+        vm["config"][key] = _net(key, _allocate_disk(key, value, vmid), vmid)
     vm["name"] = vm["config"].get("name", vm["name"])
     return 0, "", ""
+
+
+def _net(key: str, value: str, vmid: str) -> str:
+    """``virtio,bridge=vmbr0,macaddr=X`` is stored as Proxmox prints it: ``virtio=X,bridge=vmbr0``
+    (without a macaddr Proxmox generates one; the sim's is derived from the vmid)."""
+    if not re.match(r"^net\d+$", key):
+        return value
+    parts = value.split(",")
+    model, _, mac = parts[0].partition("=")
+    rest = [p for p in parts[1:] if not p.startswith("macaddr=")]
+    given = [p.split("=", 1)[1] for p in parts[1:] if p.startswith("macaddr=")]
+    mac = (given[0] if given else mac or _mac(int(vmid))).upper()
+    return ",".join([f"{model}={mac}", *rest])
 
 
 def _allocate_disk(key: str, value: str, vmid: str) -> str:

@@ -13,7 +13,8 @@ Fields beyond the schema in ``homeops.sim.store`` (all additive):
   ``config_version``/``config_text``/``staged_config`` (apply-config), ``powered_off``/``disk_blank``
   (following the Proxmox VM);
 * ``etcd``: ``bootstrapped``; a member may be ``stale`` (its node was wiped but not removed);
-* ``k8s``: ``deployments``, ``replicationsources``, ``helm_releases``, ``applied`` (kubectl apply).
+* ``k8s``: ``deployments``, ``helm_releases``, ``applied`` (kubectl apply);
+* ``apps``: the data apps (VolSync, CloudNativePG), see ``homeops.sim.apps_data``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeops.inventory.model import Inventory, Node
-from homeops.sim import engine
+from homeops.sim import apps_data, engine
 
 State = dict[str, Any]
 
@@ -129,7 +130,7 @@ def initial_state(inventory: Inventory, options: SimOptions | None = None) -> St
             "bootstrapped": True,
             "data": {"total_keys": 1287, "total_size": 3035136},
         },
-        "k8s": {"nodes": {}, "pods": [], "deployments": [], "cephcluster": None, "replicationsources": []},
+        "k8s": {"nodes": {}, "pods": [], "deployments": [], "cephcluster": None},
         "flux": {"kustomizations": [], "helmreleases": []},
         "pve": {},
         "nas": {},
@@ -256,22 +257,7 @@ def _workloads(state: State, inventory: Inventory) -> None:
                 }
             )
             slot += 1
-    k8s["replicationsources"] = [
-        {
-            "namespace": "default",
-            "name": "immich-data",
-            "synchronizing": False,
-            "last_sync": "2025-10-09T06:00:00Z",
-            "schedule": "0 * * * *",
-        },
-        {
-            "namespace": "default",
-            "name": "paperless-data",
-            "synchronizing": False,
-            "last_sync": "2025-10-09T06:00:00Z",
-            "schedule": "0 * * * *",
-        },
-    ]
+    apps_data.seed(state)  # VolSync sources/destinations, populated PVCs, CloudNativePG clusters
 
 
 def _flux(state: State) -> None:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from invoke.collection import Collection
 
-from homeops.tasks import bootstrap, cluster, dr, flux, inventory, nas, pve, repo, sim, sops, talos
+from homeops.tasks import bootstrap, cluster, dr, flux, inventory, nas, pve, repo, sim, sops, talos, volsync
 
 ns = Collection()
-for _module in (talos, bootstrap, flux, dr, pve, nas, sops, cluster, inventory, sim, repo):
+for _module in (talos, bootstrap, flux, dr, volsync, pve, nas, sops, cluster, inventory, sim, repo):
     ns.add_collection(_module.ns)
 for _task in getattr(sim, "top_level", ()):
     ns.add_task(_task)

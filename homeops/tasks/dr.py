@@ -1,7 +1,146 @@
-"""Tasks of the `dr` namespace."""
+"""Tasks of the ``dr`` namespace: disaster recovery."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from invoke.collection import Collection
+from invoke.exceptions import Exit
+from invoke.tasks import task
+
+from homeops.tasks._common import inventory_dir, user_errors
+
+INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke config homeops.inventory, ./inventory)"
+
+
+@task(help={"inventory": INVENTORY_HELP, "json": "print the findings as JSON instead of a table"})
+@user_errors
+def check(c: Any, inventory: str | None = None, json: bool = False) -> None:
+    """Could this cluster be rebuilt right now? Age key, genconfig, etcd snapshots (local and NAS),
+    VM specs, VolSync freshness, the backup pool.
+
+    Read-only. Exits 1 when a recovery would fail, naming each cause.
+    """
+    from homeops.operations.drcheck import run_check
+    from homeops.runtime import open_runtime
+
+    with open_runtime(inventory_dir(c, inventory)) as rt:
+        report = run_check(rt)
+    print(report.to_json() if json else report.render())
+    if not report.ok:
+        raise Exit(code=1)
+
+
+@task(
+    help={
+        "inventory": INVENTORY_HELP,
+        "output": "write the runbook here (default: print it)",
+    }
+)
+@user_errors
+def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> None:
+    """The recovery plan for this inventory as a Markdown runbook a person can follow by hand."""
+    import sys
+    from pathlib import Path
+
+    from homeops.errors import HomeopsError
+    from homeops.operations.dr import runbook_plans
+    from homeops.operations.runbook import render_runbook
+    from homeops.runtime import open_runtime
+
+    with open_runtime(inventory_dir(c, inventory).resolve()) as rt:
+        try:
+            plans = runbook_plans(rt)
+        except HomeopsError as exc:  # no bootstrap inputs: the Talos and apps steps come from the inventory alone
+            print(f"note: the runbook is not dr.rebuild's plan: {exc}", file=sys.stderr)
+            plans = None
+        text = render_runbook(rt.inventory, plans)
+    if output is None:
+        print(text, end="")
+        return
+    target = Path(output)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target} ({len(text.splitlines())} lines)")
+
+
+@task(
+    help={
+        "from_snapshot": "etcd snapshot to restore: a file, a snapshot name, latest (default; local or on the NAS) "
+        "or none (a fresh cluster)",
+        "recreate_vms": "destroy and recreate each Talos VM with its vmid, disk and MAC (default: reset the nodes)",
+        "nodes": "only these nodes (comma-separated; all control planes, or only workers)",
+        "dry_run": "print the whole chain with every command, change nothing",
+        "yes": "do not ask for confirmation",
+        "resume": "continue the last dr.rebuild after a failure or a kill",
+        "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+        "inventory": INVENTORY_HELP,
+    }
+)
+@user_errors
+def rebuild(
+    c: Any,
+    from_snapshot: str = "latest",
+    recreate_vms: bool = False,
+    nodes: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    resume: bool = False,
+    break_lock: bool = False,
+    inventory: str | None = None,
+) -> None:
+    """Rebuild the cluster: preflight → nodes to maintenance mode → Talos with etcd from the snapshot → apps → data.
+
+    Refuses before touching anything when the snapshot is missing or does not match its sha256, the age
+    key or talhelper fail, or a Proxmox host is down. Journaled; --resume continues after a failure or a kill.
+    """
+    from homeops.operations.dr import run_rebuild
+
+    run_rebuild(
+        inventory_dir(c, inventory),
+        from_snapshot=from_snapshot,
+        recreate_vms=recreate_vms,
+        nodes=tuple(n.strip() for n in (nodes or "").split(",") if n.strip()),
+        dry_run=dry_run,
+        yes=yes,
+        resume=resume,
+        break_lock=break_lock,
+    )
+
+
+@task(
+    iterable=["fault"],
+    help={
+        "fault": "a simulator fault to add to the disaster: NAME or NAME:TARGET (repeatable; inv sim.fault list)",
+        "hosts": "run the Proxmox and TrueNAS hosts as OpenSSH containers (Docker) instead of in-process shims",
+        "yes": "do not ask before the (simulated) rebuild",
+        "inventory": INVENTORY_HELP,
+    },
+)
+@user_errors
+def rehearse(
+    c: Any, fault: list[str] | None = None, hosts: bool = False, yes: bool = False, inventory: str | None = None
+) -> None:
+    """Practise the recovery on a simulator built from this inventory (a copy; the real state dir is not
+    touched): snapshot to the simulated NAS, every Talos VM lost, then dr.rebuild --recreate-vms.
+    Ends with the report and the measured recovery time.
+    """
+    from homeops.operations.dr import rehearse as run
+
+    result = run(inventory_dir(c, inventory), faults=tuple(fault or ()), hosts=hosts, yes=yes)
+    minutes, seconds = divmod(round(result.recovery_seconds), 60)
+    print(f"[SIMULATED] rehearsal on {result.inventory}")
+    for line in result.data:
+        print(f"  {line}")
+    print(
+        f"[SIMULATED] recovered in {minutes}m{seconds:02d}s of simulated time "
+        f"(its stages add up to {result.step_seconds:.0f}s); homeops itself ran for {result.wall_seconds:.1f}s; "
+        f"report: {result.outcome.report}"
+    )
+
 
 ns = Collection("dr")
+ns.add_task(check)
+ns.add_task(runbook)
+ns.add_task(rebuild)
+ns.add_task(rehearse)

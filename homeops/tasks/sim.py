@@ -391,6 +391,12 @@ def fault(
         params: dict[str, Any] = {"seconds": seconds, "tool": tool, "subcommand": subcommand}
         record = faults.inject(state, name, target, params=params, times=times)
     print(f"injected {_fault_text(record)}")
+    if name in ("snapshot-missing-on-nas", "snapshot-corrupt"):
+        from homeops.runtime import open_runtime
+        from homeops.sim.backups import damage
+
+        with open_runtime(_load(ctx, inventory).root) as rt:
+            print(damage(rt, name))
 
 
 @task(help={"inventory": "inventory directory", "tail": "only the last N commands", "tool": "only this tool"})

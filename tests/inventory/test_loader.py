@@ -28,7 +28,10 @@ def test_example_inventory() -> None:
     assert c.sops_config == EXAMPLE_INVENTORY / ".sops.yaml"
     assert [n.hostname for n in inv.control_planes] == ["k8s-0", "k8s-1", "k8s-2"]
     assert [n.hostname for n in inv.workers] == ["k8s-3", "k8s-4", "k8s-5"]
-    assert [n.vm for n in inv.nodes] == [VmRef(f"pve{i % 3 + 1}", 200 + i) for i in range(6)]
+    assert [n.vm for n in inv.nodes] == [
+        VmRef(f"pve{i % 3 + 1}", 200 + i, mac=f"BC:24:11:00:00:{200 + i:02X}", disk="local-lvm:64") for i in range(6)
+    ]
+    assert (inv.dr.snapshot_max_age, inv.dr.backup_pool, inv.dr.min_free_bytes) == (26 * 3600, "tank", 10 * 1024**3)
     assert inv.node("10.10.0.23").hostname == "k8s-3"
     assert {n.install_image for n in inv.nodes} == {f"factory.talos.dev/metal-installer/{QEMU_ID}:v1.11.6"}
     assert {n.schematic_id for n in inv.nodes} == {QEMU_ID}
@@ -66,8 +69,8 @@ def edit(inv_dir: Path, old: str, new: str) -> Path:
     return path
 
 
-K0 = "k8s-0: { vm: { host: pve1, vmid: 200 } }"
-K1 = "k8s-1: { vm: { host: pve2, vmid: 201 } }"
+K0 = "k8s-0: { vm: { host: pve1, vmid: 200"
+K1 = "k8s-1: { vm: { host: pve2, vmid: 201"
 PVE1 = "user: root, knownHosts"
 
 
@@ -83,6 +86,11 @@ PVE1 = "user: root, knownHosts"
         (K0, K0.replace(", vmid: 200", ""), "nodes.k8s-0.vm.vmid: is required"),
         (K0, K0.replace("200", "20"), "nodes.k8s-0.vm.vmid: must be an integer 100..999999999, not '20'"),
         (K1, K0.replace("k8s-0", "k8s-1"), "nodes.k8s-1.vm: VM 200 on pve1 is also nodes.k8s-0's"),
+        ('mac: "BC:24:11:00:00:C8"', "mac: BC-24", "nodes.k8s-0.vm.mac: must be a MAC address like BC:24:11:00:02:01"),
+        ("disk: local-lvm:64 } }\n  k8s-1", "disk: 64G } }\n  k8s-1", "nodes.k8s-0.vm.disk: must be <storage>:<GiB>"),
+        ('"BC:24:11:00:00:C9"', '"bc:24:11:00:00:c8"', "nodes.k8s-1.vm.mac: BC:24:11:00:00:C8 is also nodes.k8s-0's"),
+        ("snapshotMaxAgeHours: 26", "snapshotMaxAgeHours: 0", "dr.snapshotMaxAgeHours: must be a number of hours > 0"),
+        ("minFreeGiB: 10", "minFreeGiB: lots", "dr.minFreeGiB: must be a number of GiB >= 0, not 'lots'"),
         ("maxUnavailable: 1 ", "maxUnavailable: 0 ", "upgrade.maxUnavailable: must be an integer >= 1, not '0'"),
         ("rebootTimeout: 900", "rebootTimeout: -5", "upgrade.rebootTimeout: must be a number of seconds > 0, not '-5'"),
         ("vmSnapshot: true ", "vmSnapshot: yes ", "upgrade.vmSnapshot: must be true or false, not 'yes'"),
@@ -196,8 +204,12 @@ def test_bare_talconfig_inventory(realworld: Path) -> None:
 
 
 def test_nodes_without_vm_mapping_warn_when_proxmox_hosts_exist(inv_dir: Path) -> None:
-    edit(inv_dir, "  k8s-4: { vm: { host: pve2, vmid: 204 } }\n", "")
-    edit(inv_dir, "  k8s-5: { vm: { host: pve3, vmid: 205 } }\n", "  k8s-5:\n")
+    edit(inv_dir, '  k8s-4: { vm: { host: pve2, vmid: 204, mac: "BC:24:11:00:00:CC", disk: local-lvm:64 } }\n', "")
+    edit(
+        inv_dir,
+        '  k8s-5: { vm: { host: pve3, vmid: 205, mac: "BC:24:11:00:00:CD", disk: local-lvm:64 } }\n',
+        "  k8s-5:\n",
+    )
     inv = load_inventory(inv_dir)
     assert inv.node("k8s-4").vm is None and inv.node("k8s-5").vm is None
     assert inv.warnings == (

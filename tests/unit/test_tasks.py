@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 
-NAMESPACES = ("talos", "bootstrap", "dr", "pve", "nas", "sops", "cluster", "inventory", "sim")
+NAMESPACES = ("talos", "bootstrap", "dr", "volsync", "pve", "nas", "sops", "cluster", "inventory", "sim")
 
 
 def inv(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

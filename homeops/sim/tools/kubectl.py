@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from homeops.sim import apps_data, engine
 from homeops.sim import bootstrap as bootstrap_sim
-from homeops.sim import engine
 from homeops.sim.tools import kubectl_bootstrap
 from homeops.sim.tools._base import (
     Fail,
@@ -67,13 +67,10 @@ for _aliases, _info in (
         ("fluxinstances", "fluxinstance", "fluxinstances.fluxcd.controlplane.io"),
         ("fluxinstances", "FluxInstance", True, "fluxcd.controlplane.io/v1"),
     ),
-    (
-        ("replicationsources", "replicationsource", "replicationsources.volsync.backube"),
-        ("replicationsources", "ReplicationSource", True, "volsync.backube/v1alpha1"),
-    ),
 ):
     for _alias in _aliases:
         TYPES[_alias] = _info
+TYPES.update(apps_data.TYPES)  # VolSync, populated PVCs, CloudNativePG
 
 
 def api_unreachable(state: State) -> str:
@@ -319,30 +316,8 @@ def _objects(state: State, plural: str) -> list[Obj]:
         return kubectl_bootstrap.flux_instance_objects(state, _meta)
     if plural == "secrets":
         return kubectl_bootstrap.secret_objects(state, _meta)
-    if plural == "replicationsources":
-        return [
-            {
-                "apiVersion": "volsync.backube/v1alpha1",
-                "kind": "ReplicationSource",
-                "metadata": _meta(state, r["name"], r["namespace"]),
-                "spec": {"sourcePVC": r["name"], "trigger": {"schedule": r["schedule"]}},
-                "status": {
-                    "conditions": [
-                        {
-                            "lastTransitionTime": r["last_sync"],
-                            "message": "Synchronization in-progress"
-                            if r["synchronizing"]
-                            else "Waiting for next scheduled synchronization",
-                            "reason": "SyncInProgress" if r["synchronizing"] else "WaitingForSchedule",
-                            "status": "True" if r["synchronizing"] else "False",
-                            "type": "Synchronizing",
-                        }
-                    ],
-                    "lastSyncTime": r["last_sync"],
-                },
-            }
-            for r in state["k8s"].get("replicationsources", [])
-        ]
+    if plural in apps_data.PLURALS:
+        return apps_data.objects(state, plural)
     return []
 
 
@@ -787,6 +762,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], list[Flag]]] = {
             Flag("wait", None, "bool", False),
         ],
     ),
+    "patch": (apps_data.cmd_patch, apps_data.PATCH_FLAGS),
     "diff": (
         lambda i, o, a: cmd_apply(i, o, a, diff=True),
         [

@@ -1,0 +1,299 @@
+"""VolSync through kubectl: ReplicationSource/Destination status, the manual trigger, populated PVCs.
+
+Behaviour relied on (cli-interfaces.md §11; backube/volsync ``api/v1alpha1``, checked at HEAD):
+
+* ``spec.trigger.manual`` wins over ``schedule`` when non-empty; a sync starts when it differs
+  from ``status.lastManualSync``, and on success ``lastManualSync := manual``.
+* ``status.lastSyncTime`` is set on **success only**; ``lastSyncStartTime`` while a sync runs;
+  ``latestMoverStatus.result`` is ``Successful`` or ``Failed``; condition ``Synchronizing`` with
+  reasons ``SyncInProgress``, ``WaitingForSchedule``, ``WaitingForManual``, ``CleaningUp``, ``Error``.
+* A ReplicationDestination's result is ``status.latestImage`` (a VolumeSnapshot, or the PVC with
+  ``copyMethod: Direct``). Both movers exit 0 when no snapshot matches: restic's log then says
+  ``No eligible snapshots found`` and the "restored" volume is empty.
+* An app PVC restored by the volume populator has ``spec.dataSourceRef`` of kind
+  ``ReplicationDestination`` and stays Pending until it is populated; the populator's events on it
+  are ``VolSyncPopulator*``, and the bound PVC is annotated ``volsync.backube/populated-from``.
+
+Argv builders take a ``Kubectl`` (for ``--kubeconfig``/``--context``) and never run anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from homeops.adapters._parse import UnexpectedOutput, parse_json_object
+from homeops.adapters.kubectl import Kubectl, _condition, _items
+from homeops.errors import PlanError
+
+SOURCES = "replicationsources.volsync.backube"
+DESTINATIONS = "replicationdestinations.volsync.backube"
+PVCS = "persistentvolumeclaims"
+POPULATED_FROM = "volsync.backube/populated-from"
+NO_SNAPSHOT = "No eligible snapshots"
+
+# An RFC3339 time for restic's restoreAsOf; kopia compares it as a string, so only UTC "…Z".
+_RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+
+
+def parse_time(value: Any) -> float | None:
+    """``2025-10-09T06:00:00Z`` (metav1.Time) → seconds since the epoch; None when absent or not a time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def format_time(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- argv builders
+
+
+def get_sources(kctl: Kubectl, namespace: str | None = None) -> list[str]:
+    return kctl.get_json(SOURCES, namespace=namespace, all_namespaces=namespace is None)
+
+
+def get_source(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    return kctl.get_json(SOURCES, name, namespace=namespace)
+
+
+def get_destinations(kctl: Kubectl, namespace: str | None = None) -> list[str]:
+    return kctl.get_json(DESTINATIONS, namespace=namespace, all_namespaces=namespace is None)
+
+
+def get_destination(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    return kctl.get_json(DESTINATIONS, name, namespace=namespace)
+
+
+def get_pvcs(kctl: Kubectl, namespace: str | None = None) -> list[str]:
+    return kctl.get_json(PVCS, namespace=namespace, all_namespaces=namespace is None)
+
+
+def trigger_manual(kctl: Kubectl, namespace: str, name: str, value: str) -> list[str]:
+    """``kubectl patch`` setting ``spec.trigger.manual`` (a new value starts one sync)."""
+    return _merge_patch(kctl, SOURCES, namespace, name, {"spec": {"trigger": {"manual": _token(value)}}})
+
+
+def release_manual(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    """Remove ``spec.trigger.manual`` (merge patch ``null``): a source with a schedule follows it again."""
+    return _merge_patch(kctl, SOURCES, namespace, name, {"spec": {"trigger": {"manual": None}}})
+
+
+def trigger_restore(
+    kctl: Kubectl, namespace: str, name: str, value: str, *, restore_as_of: str | None = None
+) -> list[str]:
+    """Re-run a ReplicationDestination (new ``spec.trigger.manual``), optionally as of a point in time."""
+    spec: dict[str, Any] = {"trigger": {"manual": _token(value)}}
+    if restore_as_of is not None:
+        if not _RFC3339_Z.match(restore_as_of):
+            raise PlanError(
+                f"restore time {restore_as_of!r} is not an RFC3339 UTC time like 2025-10-09T06:00:00Z",
+                hint="kopia compares it as a string, so give it in UTC with a trailing Z",
+            )
+        spec["restic"] = {"restoreAsOf": restore_as_of}
+    return _merge_patch(kctl, DESTINATIONS, namespace, name, {"spec": spec})
+
+
+def _token(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,62}", value):
+        raise PlanError(f"manual trigger {value!r} must be a short token of letters, digits and ._:-")
+    return value
+
+
+def _merge_patch(kctl: Kubectl, kind: str, namespace: str, name: str, patch: dict[str, Any]) -> list[str]:
+    name = Kubectl._name(name, "patch")
+    body = json.dumps(patch, separators=(",", ":"), sort_keys=True)
+    return kctl._cmd("patch", kind, name, "--type", "merge", "--patch", body, namespace=namespace)
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What a ReplicationSource or ReplicationDestination reports about its last sync."""
+
+    namespace: str
+    name: str
+    manual: str | None  # spec.trigger.manual
+    schedule: str | None
+    last_manual_sync: str | None
+    last_sync_time: float | None  # success only
+    last_sync_start_time: float | None  # set while a sync runs
+    last_sync_duration: str | None
+    next_sync_time: float | None
+    result: str | None  # latestMoverStatus.result: Successful | Failed
+    reason: str  # the Synchronizing condition's reason
+    message: str
+    logs: str
+    paused: bool
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def synchronizing(self) -> bool:
+        return self.reason == "SyncInProgress"
+
+    @property
+    def manual_done(self) -> bool:
+        """The manual trigger (if any) has been served: ``lastManualSync == spec.trigger.manual``."""
+        return not self.manual or self.manual == self.last_manual_sync
+
+
+@dataclass(frozen=True)
+class Source(SyncState):
+    source_pvc: str | None = None
+
+    def problems(self, now: float, max_age: float) -> list[str]:
+        """What makes this source unfit to restore from (cli-interfaces.md §11.5); empty when fine."""
+        out = []
+        if self.last_sync_time is None:
+            out.append("never synced successfully")
+        elif now - self.last_sync_time > max_age:
+            out.append(f"last sync {format_age(now - self.last_sync_time)} ago (limit {format_age(max_age)})")
+        if self.result == "Failed":
+            out.append("the last mover run failed")
+        if self.reason == "Error":
+            out.append(f"error: {self.message or 'no message'}")
+        if self.paused:
+            out.append("paused")
+        return out
+
+
+@dataclass(frozen=True)
+class Destination(SyncState):
+    copy_method: str | None = None
+    latest_image: tuple[str, str] | None = None  # (kind, name)
+    restore_as_of: str | None = None
+    previous: int | None = None
+
+    @property
+    def restored(self) -> bool:
+        """The restore asked for has finished with an image to populate from."""
+        return self.manual_done and self.latest_image is not None and self.result != "Failed" and not self.empty
+
+    @property
+    def empty(self) -> bool:
+        """restic found no snapshot: the RD "succeeded" with an empty volume."""
+        return NO_SNAPSHOT in self.logs
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A PersistentVolumeClaim, as far as the volume populator is concerned."""
+
+    namespace: str
+    name: str
+    phase: str  # Pending | Bound | Lost
+    source_kind: str | None  # spec.dataSourceRef.kind
+    source_name: str | None
+    populated_from: str | None  # the annotation on a populated PVC
+
+    @property
+    def from_volsync(self) -> bool:
+        return self.source_kind == "ReplicationDestination"
+
+    @property
+    def populated(self) -> bool:
+        return self.phase == "Bound"
+
+
+def format_age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def _common(item: dict[str, Any], what: str) -> dict[str, Any]:
+    meta = item.get("metadata") or {}
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise UnexpectedOutput(what, "an object without metadata.name")
+    spec = item.get("spec") or {}
+    status = item.get("status") or {}
+    trigger = spec.get("trigger") or {}
+    mover = status.get("latestMoverStatus") or {}
+    sync = _condition(item, "Synchronizing") or {}
+    return {
+        "namespace": str(meta.get("namespace", "")),
+        "name": name,
+        "manual": trigger.get("manual") or None,
+        "schedule": trigger.get("schedule") or None,
+        "last_manual_sync": status.get("lastManualSync") or None,
+        "last_sync_time": parse_time(status.get("lastSyncTime")),
+        "last_sync_start_time": parse_time(status.get("lastSyncStartTime")),
+        "last_sync_duration": status.get("lastSyncDuration"),
+        "next_sync_time": parse_time(status.get("nextSyncTime")),
+        "result": mover.get("result") or None,
+        "reason": str(sync.get("reason", "")),
+        "message": str(sync.get("message", "")),
+        "logs": str(mover.get("logs", "")),
+        "paused": bool(spec.get("paused", False)),
+    }
+
+
+def parse_sources(text: str) -> list[Source]:
+    """``kubectl get replicationsources -o json`` (a List, or one object)."""
+    what = "kubectl get replicationsources"
+    out = []
+    for item in _items(parse_json_object(text, what=what), what):
+        out.append(Source(**_common(item, what), source_pvc=(item.get("spec") or {}).get("sourcePVC")))
+    return out
+
+
+def parse_destinations(text: str) -> list[Destination]:
+    what = "kubectl get replicationdestinations"
+    out = []
+    for item in _items(parse_json_object(text, what=what), what):
+        spec = item.get("spec") or {}
+        mover: dict[str, Any] = (
+            next((spec[m] for m in ("restic", "kopia", "rclone", "rsync", "rsyncTLS") if m in spec), {}) or {}
+        )
+        image = (item.get("status") or {}).get("latestImage") or {}
+        previous = mover.get("previous")
+        out.append(
+            Destination(
+                **_common(item, what),
+                copy_method=mover.get("copyMethod"),
+                latest_image=(str(image.get("kind", "")), str(image["name"])) if image.get("name") else None,
+                restore_as_of=mover.get("restoreAsOf"),
+                previous=int(previous) if isinstance(previous, int) else None,
+            )
+        )
+    return out
+
+
+def parse_claims(text: str) -> list[Claim]:
+    what = "kubectl get persistentvolumeclaims"
+    out = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        ref = (item.get("spec") or {}).get("dataSourceRef") or {}
+        out.append(
+            Claim(
+                namespace=str(meta.get("namespace", "")),
+                name=str(meta.get("name", "")),
+                phase=str((item.get("status") or {}).get("phase", "Pending")),
+                source_kind=ref.get("kind"),
+                source_name=ref.get("name"),
+                populated_from=(meta.get("annotations") or {}).get(POPULATED_FROM),
+            )
+        )
+    return out

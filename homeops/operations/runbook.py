@@ -1,0 +1,537 @@
+"""The recovery of this inventory as steps with their exact commands, and as a Markdown runbook.
+
+``recovery_steps(inventory, snapshot=…, recreate_vms=…)`` is pure: from the inventory alone it
+lists, in order, what a rebuild does — preflight, nodes (reset to maintenance mode, or destroy and
+recreate each VM with its vmid, disk and MAC), Talos (apply configs, ``bootstrap --recover-from``,
+kubeconfig), apps, data — each step with the commands it runs (built by the same adapters homeops
+runs) and what to check after it. ``dr.rebuild``'s planner turns these steps into its plan, and
+``render_runbook`` prints them for a person to follow by hand on the day homeops itself is not
+available, so the runbook and the dry run cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from homeops.adapters import kubectl as k
+from homeops.adapters import proxmox as pve
+from homeops.adapters import talhelper as th
+from homeops.adapters import talosctl as t
+from homeops.adapters import volsync
+from homeops.engine.plan import Plan
+from homeops.inventory.model import Inventory, Node
+from homeops.operations import snapshotsum
+
+Stage = Literal["preflight", "nodes", "talos", "apps", "data"]
+STAGES: tuple[tuple[Stage, str], ...] = (
+    ("preflight", "Preflight: refuse before touching anything"),
+    ("nodes", "Nodes: back to maintenance mode"),
+    ("talos", "Talos: configs, etcd restored from the snapshot, the Kubernetes API"),
+    ("apps", "Apps: GitOps back in charge"),
+    ("data", "Data: volumes and databases restored"),
+)
+SNAPSHOT_VAR = "$SNAPSHOT"  # the runbook's stand-in for the snapshot file the operator picked
+WIPE = ("STATE", "EPHEMERAL")  # STATE too: the node must come back with no config, in maintenance mode
+
+
+@dataclass(frozen=True)
+class Action:
+    """One command: on the operator's machine (``on is None``) or over SSH on a host of the inventory."""
+
+    argv: tuple[str, ...]
+    on: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    mutating: bool = True
+    cwd: str | None = None  # run from this directory (the runbook's `cd`)
+
+
+@dataclass(frozen=True)
+class RecoveryStep:
+    id: str  # the id of the matching step in dr.rebuild's plan
+    stage: Stage
+    title: str
+    actions: tuple[Action, ...]
+    check: str  # what a person looks for afterwards
+    checks: tuple[Action, ...] = ()  # the read-only commands that show it
+    node: str | None = None
+    pipe: str = ""  # how a person feeds the first command's stdin ("PIPE": the commands are one pipeline)
+    after: str = ""  # a line a person runs after the commands (what the step kind does itself)
+
+
+def _look(argv: list[str], on: str | None = None) -> Action:
+    return Action(tuple(argv), on, mutating=False)
+
+
+def iso_volume(inventory: Inventory, node: Node) -> str:
+    schematic = node.schematic_id or "metal"
+    version = inventory.cluster.talos_version or "v1.11.6"
+    return f"local:iso/talos-{schematic[:12]}-{version}-metal-amd64.iso"
+
+
+def iso_url(inventory: Inventory, node: Node) -> str:
+    version = inventory.cluster.talos_version or "v1.11.6"
+    if node.schematic_id:
+        return f"https://factory.talos.dev/image/{node.schematic_id}/{version}/metal-amd64.iso"
+    return f"https://github.com/siderolabs/talos/releases/download/{version}/metal-amd64.iso"
+
+
+def vm_spec(inventory: Inventory, node: Node) -> pve.TalosVmSpec:
+    if node.vm is None:
+        raise ValueError(f"{node.hostname} has no VM")
+    storage, size = (node.vm.disk or "local-lvm:64").split(":")
+    return pve.TalosVmSpec(
+        vmid=node.vm.vmid,
+        name=node.hostname,
+        iso=iso_volume(inventory, node),
+        disk_gb=int(size),
+        storage=storage,
+        mac=node.vm.mac,
+    )
+
+
+def config_file(inventory: Inventory, node: Node) -> Path:
+    """Where ``talhelper genconfig`` writes this node's machine config."""
+    return inventory.cluster.clusterconfig_dir / f"{inventory.cluster.name}-{node.hostname}.yaml"
+
+
+def recovery_steps(
+    inventory: Inventory, *, snapshot: str | None = SNAPSHOT_VAR, recreate_vms: bool = False
+) -> tuple[RecoveryStep, ...]:
+    """The rebuild, in order. ``snapshot=None`` is a fresh cluster (plain ``talosctl bootstrap``)."""
+    talos = t.Talosctl(inventory.cluster.talosconfig)
+    kctl = k.Kubectl(inventory.cluster.kubeconfig)
+    cluster = inventory.cluster
+    nas = inventory.hosts_of_kind("truenas")
+    pves = inventory.hosts_of_kind("proxmox")
+    steps: list[RecoveryStep] = []
+
+    # -- preflight -------------------------------------------------------------------------------
+    env = (("SOPS_AGE_KEY_FILE", str(cluster.age_key)),) if cluster.age_key else ()
+    secret = _talsecret(inventory)
+    if secret is not None:
+        steps.append(
+            RecoveryStep(
+                "preflight:age-key",
+                "preflight",
+                "The age key decrypts the Talos secrets",
+                (),
+                "`sops` exits 0 (it prints nothing here); `Failed to get the data key` means the wrong key",
+                (Action(("sops", "--decrypt", "--output", "/dev/null", str(secret)), env=env, mutating=False),),
+            )
+        )
+    if pves:
+        steps.append(
+            RecoveryStep(
+                "preflight:proxmox",
+                "preflight",
+                "The Proxmox cluster is quorate and every host answers",
+                (),
+                "`Quorate: Yes` on every host",
+                tuple(_look(pve.pvecm_status(), h.name) for h in pves),
+            )
+        )
+    if snapshot is not None:
+        local_dir = inventory.state_dir / "etcd-snapshots"
+        fetch: list[Action] = []
+        if nas:
+            remote = f"{inventory.policy.nas_backup_dir.rstrip('/')}/{snapshot}"
+            box = nas[0]
+            source = f"{box.user}@{box.address}:{remote}"
+            fetch.append(
+                Action(
+                    ("scp", *_scp_port(box.port), source, source + snapshotsum.SIDECAR, str(local_dir) + "/"),
+                    mutating=False,
+                )
+            )
+        verify = Action(("sha256sum", "--check", snapshot + snapshotsum.SIDECAR), mutating=False, cwd=str(local_dir))
+        steps.append(
+            RecoveryStep(
+                "preflight:snapshot",
+                "preflight",
+                "The etcd snapshot is here and its hash matches",
+                tuple(fetch),
+                f"`{snapshot}: OK`; anything else: the file is damaged, pick another one",
+                (verify,),
+            )
+        )
+    steps.append(
+        RecoveryStep(
+            "preflight:genconfig",
+            "preflight",
+            "Render the Talos machine configs",
+            (
+                Action(
+                    tuple(
+                        th.genconfig(
+                            cluster.talconfig or inventory.root / "talos/talconfig.yaml",
+                            out_dir=cluster.clusterconfig_dir,
+                            secret_file=secret,
+                        )
+                    ),
+                    env=env,
+                ),
+            ),
+            f"one `{cluster.name}-<node>.yaml` per node and a `talosconfig` in "
+            f"`{_rel(inventory, cluster.clusterconfig_dir)}`",
+        )
+    )
+
+    # -- nodes ------------------------------------------------------------------------------------
+    for node in inventory.nodes:
+        maintenance = (_look(talos.machine_status(node.ip, insecure=True)),)
+        seen = f"`stage` is `maintenance` for {node.hostname} ({node.ip})"
+        if recreate_vms and node.vm is not None:
+            spec = vm_spec(inventory, node)
+            on = node.vm.host
+            vmid = node.vm.vmid
+            actions = (
+                Action(tuple(pve.qm_stop(vmid, overrule_shutdown=True)), on),
+                Action(("qm", "destroy", str(vmid), "--purge"), on),
+                *(Action(tuple(argv), on) for argv in pve.qm_create_talos(spec)),
+                Action(tuple(pve.qm_start(vmid)), on),
+            )
+            steps.append(
+                RecoveryStep(
+                    f"node:{node.hostname}:recreate-vm",
+                    "nodes",
+                    f"Recreate VM {vmid} ({node.hostname}) on {on} with MAC {spec.mac or 'new'} and "
+                    f"{spec.storage}:{spec.disk_gb}G, boot the Talos ISO",
+                    actions,
+                    f"`qm config {vmid}` shows net0 `{spec.mac}`; then {seen}",
+                    (_look(pve.qm_config(vmid), on), *maintenance),
+                    node.hostname,
+                )
+            )
+        else:
+            steps.append(
+                RecoveryStep(
+                    f"node:{node.hostname}:reset",
+                    "nodes",
+                    f"Reset {node.hostname} ({node.ip}) to maintenance mode (wipes {' and '.join(WIPE)})",
+                    (Action(tuple(talos.reset(node.ip, graceful=False, reboot=True, wipe=WIPE))),),
+                    seen,
+                    maintenance,
+                    node.hostname,
+                )
+            )
+
+    # -- talos -------------------------------------------------------------------------------------
+    for node in inventory.nodes:
+        steps.append(
+            RecoveryStep(
+                f"talos:{node.hostname}:apply",
+                "talos",
+                f"Apply {node.hostname}'s config ({_rel(inventory, config_file(inventory, node))})",
+                (Action(tuple(talos.apply_config(node.ip, config_file(inventory, node), insecure=True))),),
+                "no output, exit 0; the node installs and reboots"
+                + ("; etcd waits (`Preparing`) until the bootstrap" if node.control_plane else ""),
+                (_look(talos.service(node.ip, "etcd")),) if node.control_plane else (),
+                node.hostname,
+            )
+        )
+    first = inventory.control_planes[0] if inventory.control_planes else None
+    if first is not None:
+        recover = str(inventory.state_dir / "etcd-snapshots" / snapshot) if snapshot is not None else None
+        what = f"from {snapshot}" if snapshot is not None else "as a fresh cluster (no snapshot)"
+        steps.append(
+            RecoveryStep(
+                "talos:bootstrap",
+                "talos",
+                f"Bootstrap etcd on {first.hostname} ({first.ip}) {what}",
+                (Action(tuple(talos.bootstrap(first.ip, recover_from=recover))),),
+                "`recovering from snapshot …: hash …, revision …` then exit 0; retry while it says "
+                "`bootstrap is not available yet`; `AlreadyExists` means it was done",
+                (_look(talos.etcd_members(first.ip)), _look(talos.service(first.ip, "etcd"))),
+                first.hostname,
+            )
+        )
+        steps.append(
+            RecoveryStep(
+                "talos:kubeconfig",
+                "talos",
+                "Fetch the kubeconfig and wait for every node",
+                (Action(tuple(talos.kubeconfig(first.ip, cluster.kubeconfig))),),
+                f"all {len(inventory.nodes)} nodes `Ready` (nodes stay NotReady until the CNI runs)",
+                (
+                    _look(k.Kubectl(cluster.kubeconfig).get_nodes()),
+                    _look(
+                        talos.health(
+                            first.ip,
+                            control_planes=[n.ip for n in inventory.control_planes],
+                            workers=[n.ip for n in inventory.workers],
+                        )
+                    ),
+                ),
+                first.hostname,
+            )
+        )
+
+    # -- apps and data ------------------------------------------------------------------------------
+    steps.append(
+        RecoveryStep(
+            "apps:flux",
+            "apps",
+            "Bootstrap the apps (CRDs, then cilium → coredns → … → flux-instance; `inv bootstrap.apps`, or your "
+            "repo's bootstrap script) and let Flux reconcile",
+            (),
+            "every Kustomization `Ready=True` (`flux get ks -A`)",
+            (_look(kctl.get_kustomizations()),),
+        )
+    )
+    steps.append(
+        RecoveryStep(
+            "data:volsync",
+            "data",
+            "Wait for the VolSync restores (ReplicationDestinations feeding the app PVCs)",
+            (),
+            "each ReplicationDestination has `status.latestImage` and `lastManualSync` equal to its "
+            "`spec.trigger.manual`; each app PVC is `Bound`; restic logs do not say `No eligible snapshots`",
+            (_look(volsync.get_destinations(kctl)), _look(volsync.get_pvcs(kctl))),
+        )
+    )
+    steps.append(
+        RecoveryStep(
+            "data:cnpg",
+            "data",
+            "Wait for the CloudNativePG clusters that restore on deploy",
+            (),
+            "`status.phase` is `Cluster in healthy state`; stuck in `Setting up primary`: read the "
+            "`<cluster>-1-full-recovery` job's logs",
+            (
+                _look(
+                    [
+                        "kubectl",
+                        "--kubeconfig",
+                        str(cluster.kubeconfig),
+                        "get",
+                        "clusters.postgresql.cnpg.io",
+                        "--all-namespaces",
+                    ]
+                ),
+            ),
+        )
+    )
+    return tuple(steps)
+
+
+def _talsecret(inventory: Inventory) -> Path | None:
+    from homeops.operations.drcheck import talsecret
+
+    return talsecret(inventory)
+
+
+def _scp_port(port: int) -> tuple[str, ...]:
+    return () if port == 22 else ("-P", str(port))
+
+
+def _rel(inventory: Inventory, path: Path) -> str:
+    try:
+        return str(path.relative_to(inventory.root)) or "."
+    except ValueError:
+        return str(path)
+
+
+_STAGE_OF: dict[str, Stage] = {"dr-reset": "nodes", "dr-recreate-vm": "nodes", "dr-data": "data"}
+_TALOS = ("bootstrap-genconfig", "bootstrap-apply", "bootstrap-etcd", "bootstrap-kubeconfig", "bootstrap-api")
+
+
+def _from_plan(inventory: Inventory, plan: Plan, book: tuple[RecoveryStep, ...]) -> tuple[RecoveryStep, ...]:
+    """The plan's steps as runbook steps (preflight looks kept from ``book``; checks from it where it has one)."""
+    known = {s.id: s for s in book}
+    root = str(inventory.root).rstrip("/") + "/"
+    key = inventory.cluster.age_key
+    # what the step kinds do around their command, spelled out for a person
+    pipes = {**_PIPES, "bootstrap-genconfig": f"SOPS_AGE_KEY_FILE={_rel(inventory, key)} " if key else ""}
+    after = {
+        "bootstrap-kubeconfig": (
+            f"mv {_rel(inventory, inventory.state_dir / 'bootstrap' / 'kubeconfig.new')} "
+            f"{_rel(inventory, inventory.cluster.kubeconfig)}   # once its endpoint and CA are this cluster's"
+        )
+    }
+    steps = [s for s in book if s.stage == "preflight" and s.id != "preflight:genconfig"]
+    for step in plan.steps:
+        stage = _STAGE_OF.get(step.action) or ("talos" if step.action in _TALOS else "apps")
+        mine = known.get(step.id)
+        waits = "; ".join(w.describe for w in step.waits)
+        steps.append(
+            RecoveryStep(
+                step.id,
+                stage,
+                (step.summary[:1].upper() + step.summary[1:]).replace(root, ""),
+                tuple(Action(c.argv, None if c.on == "local" else c.on) for c in step.commands),
+                mine.check if mine else (f"wait until {waits}" if waits else "exit 0"),
+                mine.checks if mine else (),
+                step.node,
+                pipe=pipes.get(step.action, ""),
+                after=after.get(step.action, ""),
+            )
+        )
+    return tuple(steps)
+
+
+# What homeops hands on stdin, spelled out for a person (the plan's command reads `-f -`).
+_PIPES = {
+    "bootstrap-secret": "sops --decrypt <the file named above> | ",
+    "bootstrap-namespaces": "kubectl create namespace <each one named above> --dry-run=client -o yaml | ",
+    "bootstrap-crds": "PIPE",  # its two commands are one pipeline: helmfile template | kubectl apply
+}
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+_VAR = re.compile(r"\$\{?[A-Z_][A-Z0-9_]*\}?")
+
+
+def _quote(arg: str) -> str:
+    """shlex quoting, except that a ``$VAR`` the runbook defines still expands (double quotes)."""
+    if _VAR.search(arg) and not re.search(r'["\\`]', arg):
+        return f'"{arg}"'
+    return shlex.quote(arg)
+
+
+def command_line(inventory: Inventory, action: Action) -> str:
+    """The shell line a person types: paths relative to the inventory, SSH spelled out."""
+    root = str(inventory.root).rstrip("/") + "/"
+    words = [a[len(root) :] if a.startswith(root) else a for a in action.argv]
+    env = [f"{k}={_quote(v[len(root) :] if v.startswith(root) else v)}" for k, v in action.env]
+    line = " ".join([*env, *(_quote(w) for w in words)])
+    if action.cwd is not None:
+        cwd = action.cwd[len(root) :] if action.cwd.startswith(root) else action.cwd
+        line = f"(cd {_quote(cwd)} && {line})"
+    if action.on is None:
+        return line
+    host = inventory.host(action.on)
+    port = "" if host.port == 22 else f" -p {host.port}"
+    return f"ssh{port} {host.user}@{host.address} {shlex.quote(line)}"
+
+
+def render_runbook(inventory: Inventory, plans: Mapping[str, Plan] | None = None) -> str:
+    """The Markdown runbook: both node paths (reset, or recreate the VMs), every command in order.
+
+    ``plans`` (``{"reset": plan, "recreate": plan}``, dr.rebuild's plans for ``$SNAPSHOT``) makes the
+    runbook print exactly their steps and commands; without them it is built from ``recovery_steps``.
+    """
+    reset = recovery_steps(inventory, recreate_vms=False)
+    recreate = recovery_steps(inventory, recreate_vms=True)
+    if plans is not None:
+        reset = _from_plan(inventory, plans["reset"], reset)
+        recreate = _from_plan(inventory, plans["recreate"], recreate)
+    cluster = inventory.cluster
+    out = [
+        f"# Emergency restore runbook: cluster `{cluster.name}`",
+        "",
+        "Generated by `inv dr.runbook` from `homeops.yaml` — regenerate it after every inventory change.",
+        "It is the same sequence `inv dr.rebuild` runs; use it when homeops itself is not available.",
+        "Run every command from the inventory directory; commands for a Proxmox or TrueNAS host go over SSH.",
+        "",
+        "## The cluster",
+        "",
+        f"- API endpoint: `{cluster.endpoint}`; Talos {cluster.talos_version or '?'}, "
+        f"Kubernetes {cluster.kubernetes_version or '?'}",
+        f"- talosconfig `{_rel(inventory, cluster.talosconfig)}`, kubeconfig `{_rel(inventory, cluster.kubeconfig)}`, "
+        f"age key `{_rel(inventory, cluster.age_key) if cluster.age_key else '(default SOPS location)'}`",
+        "",
+        "| node | role | IP | VM | host | MAC | disk |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for node in inventory.nodes:
+        vm = node.vm
+        out.append(
+            f"| {node.hostname} | {node.role} | {node.ip} | {vm.vmid if vm else '-'} | {vm.host if vm else '-'} | "
+            f"{(vm.mac if vm else None) or '-'} | {(vm.disk if vm else None) or '-'} |"
+        )
+    out += ["", "| host | kind | address |", "|---|---|---|"]
+    out += [f"| {h.name} | {h.kind} | {h.user}@{h.address}:{h.port} |" for h in inventory.hosts]
+    out += ["", "## 0. Pick the snapshot", ""]
+    nas = inventory.hosts_of_kind("truenas")
+    directory = inventory.policy.nas_backup_dir.rstrip("/")
+    if nas:
+        host = nas[0]
+        listing = Action(("ls", "-1t", directory), host.name, mutating=False)
+        out += [
+            "The newest etcd snapshot on the NAS (or a local one in "
+            f"`{_rel(inventory, inventory.state_dir / 'etcd-snapshots')}`):",
+            "",
+            "```sh",
+            command_line(inventory, listing),
+            f"SNAPSHOT=etcd-{cluster.name}-YYYYmmddTHHMMSSZ.db   # the file you pick",
+            "```",
+        ]
+    else:
+        out += [
+            f"Pick a file in `{_rel(inventory, inventory.state_dir / 'etcd-snapshots')}` "
+            f"and set `SNAPSHOT=etcd-{cluster.name}-YYYYmmddTHHMMSSZ.db`.",
+        ]
+    out += [
+        "",
+        "Without any usable snapshot, skip `--recover-from` in the bootstrap step: the cluster starts empty and "
+        "Flux rebuilds it from Git.",
+    ]
+    number = 0
+    for stage, heading in STAGES:
+        number += 1
+        out += ["", f"## {number}. {heading}"]
+        if stage == "nodes":
+            out += _render_nodes(inventory, reset, recreate)
+            continue
+        for step in (s for s in reset if s.stage == stage):
+            out += _render_step(inventory, step)
+    out += [
+        "",
+        "## After",
+        "",
+        "- Take a new etcd snapshot (`inv talos.etcd-snapshot`) and run `inv dr.check` until it is green.",
+        "- Note how long each stage took: that is your recovery time.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def _render_nodes(
+    inventory: Inventory, reset: tuple[RecoveryStep, ...], recreate: tuple[RecoveryStep, ...]
+) -> list[str]:
+    out = [
+        "",
+        "Each node must end in Talos maintenance mode. **A** if its VM still exists, **B** if it was lost.",
+        "B destroys the VM: only with the VM really gone or broken (when it no longer exists, `qm stop` and",
+        "`qm destroy` fail with `does not exist`: go on with `qm create`).",
+        "",
+        "Before B, once per Proxmox host, the Talos ISO must be in its `local` storage:",
+        "",
+        "```sh",
+    ]
+    for host in inventory.hosts_of_kind("proxmox"):
+        node = next((n for n in inventory.nodes if n.vm and n.vm.host == host.name), None)
+        if node is None:
+            continue
+        iso = iso_volume(inventory, node).split("iso/", 1)[1]
+        fetch = Action(("wget", "-nc", "-O", f"/var/lib/vz/template/iso/{iso}", iso_url(inventory, node)), host.name)
+        out.append(command_line(inventory, fetch))
+    out.append("```")
+    for label, steps in (("A. VMs intact: reset", reset), ("B. VMs lost: recreate", recreate)):
+        out += ["", f"### {label}"]
+        for step in (s for s in steps if s.stage == "nodes"):
+            out += _render_step(inventory, step, level="####")
+    return out
+
+
+def _render_step(inventory: Inventory, step: RecoveryStep, level: str = "###") -> list[str]:
+    out = ["", f"{level} {step.title}", ""]
+    lines = [command_line(inventory, a) for a in step.actions]
+    if step.pipe == "PIPE":
+        lines = [" | ".join(lines)]
+    elif step.pipe and lines:
+        lines[0] = step.pipe + lines[0]
+    if step.after:
+        lines.append(step.after)
+    if lines:
+        out += ["```sh", *lines, "```", ""]
+    out.append(f"Check: {step.check}")
+    if step.checks:
+        out += ["", "```sh", *(command_line(inventory, a) for a in step.checks), "```"]
+    return out

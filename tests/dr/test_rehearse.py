@@ -1,0 +1,328 @@
+"""dr.rehearse / dr.rebuild end to end on the simulated example cluster (fake tools in-process for speed).
+
+The disaster: the cluster ran on after its last etcd snapshot (copied to the simulated NAS), then
+every Talos VM was lost. The rebuild recreates the VMs over qm, restores etcd from the NAS copy,
+bootstraps the apps and waits for the data; faults and kills show where it stops and how it resumes.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import homeops.runtime
+from homeops.errors import PlanError
+from homeops.operations.dr import Rehearsal, rehearse, run_rebuild
+from homeops.runners import Result
+from homeops.sim import faults
+from homeops.sim.runner import SimRunner
+from homeops.sim.store import SimStore
+
+REPO = Path(__file__).resolve().parents[2]
+SNAPSHOT_REVISION = 4193  # the example sim's etcd revision when the snapshot is taken
+
+
+class Crash:
+    """Raise KeyboardInterrupt (the engine's SIGKILL stand-in) right after a matching command ran."""
+
+    def __init__(self) -> None:
+        self.words: tuple[str, ...] | None = None
+
+    def after(self, *words: str) -> None:
+        self.words = words
+
+    def check(self, argv: Sequence[str]) -> None:
+        if self.words and all(w in argv for w in self.words):
+            self.words = None
+            raise KeyboardInterrupt
+
+
+class Hooked:
+    def __init__(self, inner: Any, crash: Crash) -> None:
+        self.inner, self.crash, self.target = inner, crash, getattr(inner, "target", None)
+
+    def run(self, argv: Sequence[str], **kw: Any) -> Result:
+        result: Result = self.inner.run(argv, **kw)
+        self.crash.check(argv)
+        return result
+
+    def __getattr__(self, name: str) -> Any:  # upload/download/listdir/remove of the host runners
+        return getattr(self.inner, name)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def crash(monkeypatch: pytest.MonkeyPatch) -> Crash:
+    hook = Crash()
+    real = homeops.runtime.open_runtime
+
+    def open_runtime(directory: object, **kw: Any) -> homeops.runtime.Runtime:
+        rt = real(directory, **kw)  # type: ignore[arg-type]
+        if rt.simulated:
+            rt.local = Hooked(SimRunner(rt.inventory.state_dir / "sim"), hook)  # type: ignore[assignment]
+            factory = rt.host_factory
+            assert factory is not None
+            rt.host_factory = lambda spec: Hooked(factory(spec), hook)  # type: ignore[assignment,return-value]
+        return rt
+
+    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    return hook
+
+
+@pytest.fixture
+def inventory(tmp_path: Path) -> Path:
+    root = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
+    return root
+
+
+def store_of(result_or_dir: Rehearsal | Path) -> SimStore:
+    work = result_or_dir.inventory if isinstance(result_or_dir, Rehearsal) else result_or_dir
+    return SimStore(work / ".homeops" / "sim")
+
+
+MUTATING_TALOS = ("apply-config", "bootstrap", "kubeconfig", "reset")
+
+
+def effective(store: SimStore, since: int = 0) -> Counter[str]:
+    """Mutating commands that took effect, by a short name (the simulator's own command log)."""
+    names: Counter[str] = Counter()
+    for entry in store.log()[since:]:
+        argv = [str(a) for a in entry["argv"]]
+        if entry["exit"] != 0:
+            continue
+        if argv[0] == "qm" and argv[1] in ("create", "destroy", "start", "stop"):
+            names[f"qm {argv[1]} {argv[2]}"] += 1
+        elif argv[0] == "talosctl" and any(w in argv for w in MUTATING_TALOS):
+            verb = next(w for w in argv[1:] if w in MUTATING_TALOS)
+            names[f"{verb} {argv[argv.index('--nodes') + 1]}"] += 1
+        elif argv[0] == "helmfile" and "sync" in argv:
+            names[f"sync {argv[argv.index('--selector') + 1].split('=')[1]}"] += 1
+    return names
+
+
+def test_rehearse_rebuilds_the_lost_cluster_from_the_nas_snapshot(inventory: Path, crash: Crash) -> None:
+    out = io.StringIO()
+    result = rehearse(inventory, out=out)
+    assert result.outcome.status == "finished", out.getvalue()[-3000:]
+    assert result.inventory != inventory and not (inventory / ".homeops" / "sim").exists()  # a copy was used
+    store = store_of(result)
+    state = store.read(include_log=False)
+    # etcd holds the snapshot's data, not the writes made after it
+    assert state["etcd"]["revision"] == SNAPSHOT_REVISION
+    assert sorted(state["etcd"]["members"]) == ["k8s-0", "k8s-1", "k8s-2"]
+    assert all(n["stage"] == "running" and n["ready"] for n in state["nodes"].values())
+    done = effective(store)
+    for i in range(6):  # each lost VM recreated once with its MAC, on its host; nothing to stop or destroy
+        host = f"pve{i % 3 + 1}"
+        assert (done[f"qm create {200 + i}"], done[f"qm start {200 + i}"], done[f"qm destroy {200 + i}"]) == (1, 1, 0)
+        vm = state["pve"]["hosts"][host]["vms"][str(200 + i)]
+        assert vm["config"]["net0"] == f"virtio=BC:24:11:00:00:{200 + i:02X},bridge=vmbr0"
+        assert done[f"apply-config 10.10.0.{20 + i}"] == 1
+    bootstraps = [e["argv"] for e in store.log() if e["argv"][0] == "talosctl" and "bootstrap" in e["argv"]]
+    assert bootstraps[-1][-2:] == [
+        "--recover-from",
+        str(result.inventory / ".homeops" / "etcd-snapshots" / "etcd-home-20251009T085320Z.db"),
+    ]
+    assert "nas:/mnt/tank/backups/etcd" in out.getvalue()  # the NAS copy is what was restored
+    assert result.data == (
+        "restored default/immich-data-dst at 2025-10-09T08:57:25Z → volsync-immich-data-dst-dest-20251009085725, "
+        "PVC immich-data Bound",
+        "restored default/paperless-data-dst at 2025-10-09T08:57:25Z → "
+        "volsync-paperless-data-dst-dest-20251009085725, PVC paperless-data Bound",
+        "healthy default/immich-postgres from immich-postgres-v2: Cluster in healthy state; 3/3 instances ready",
+    )
+    # the report's stages add up to the measured recovery time
+    assert result.recovery_seconds > 0
+    assert abs(result.step_seconds - result.recovery_seconds) <= 0.05 * result.recovery_seconds
+
+
+def test_a_database_that_never_becomes_healthy_is_reported_and_the_rest_finishes(inventory: Path, crash: Crash) -> None:
+    result = rehearse(inventory, faults=("cnpg-never-healthy:immich-postgres",), out=io.StringIO())
+    assert result.outcome.status == "finished"
+    assert result.data[-1].startswith("NOT healthy default/immich-postgres: Setting up primary")
+    assert [line.split(" ")[0] for line in result.data[:2]] == ["restored", "restored"]
+
+
+@pytest.mark.parametrize("fault", ["snapshot-corrupt", "snapshot-missing-on-nas"])
+def test_a_bad_snapshot_is_refused_at_preflight_with_nothing_touched(inventory: Path, crash: Crash, fault: str) -> None:
+    with pytest.raises(PlanError) as info:
+        rehearse(inventory, faults=(fault,), out=io.StringIO())
+    assert "snapshot" in str(info.value)
+    store = store_of(inventory / ".homeops" / "rehearsal" / "inventory")
+    assert +effective(store) == Counter(), "a mutating command ran"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("qm", "create", "202"),  # nodes stage, in the middle of the VMs
+        ("bootstrap", "--recover-from"),  # Talos stage: etcd restored, nothing after it yet
+        ("sync", "name=coredns"),  # apps stage
+        ("get", "replicationdestinations.volsync.backube"),  # data stage
+    ],
+)
+def test_killed_at_each_stage_then_resumed_each_step_is_done_exactly_once(
+    inventory: Path, crash: Crash, words: tuple[str, ...]
+) -> None:
+    crash.after(*words)
+    with pytest.raises(BaseException) as info:  # the engine re-raises the interrupt (or its Aborted)
+        rehearse(inventory, out=io.StringIO())
+    assert not isinstance(info.value, AssertionError)
+    work = inventory / ".homeops" / "rehearsal" / "inventory"
+    outcome = run_rebuild(work, resume=True, yes=True, out=io.StringIO())
+    assert outcome.status == "finished"
+    store = store_of(work)
+    done = effective(store)
+    assert {k: v for k, v in done.items() if v != 1} == {}, done
+    assert len([k for k in done if k.startswith("qm create")]) == 6
+    assert len([k for k in done if k.startswith("sync ")]) == 5
+    assert store.read(include_log=False)["etcd"]["revision"] == SNAPSHOT_REVISION
+
+
+def test_a_proxmox_host_down_mid_run_stops_it_and_resume_finishes(inventory: Path, crash: Crash) -> None:
+    work = inventory / ".homeops" / "rehearsal" / "inventory"
+
+    def host_down() -> None:
+        with store_of(work).transaction() as state:
+            faults.inject(state, "pve-host-down", "pve3")
+
+    class Down(Crash):
+        def check(self, argv: Sequence[str]) -> None:
+            if list(argv[:3]) == ["qm", "create", "200"]:
+                host_down()
+
+    crash.__class__ = Down
+    with pytest.raises(Exception, match="pve3"):
+        rehearse(inventory, out=io.StringIO())
+    with store_of(work).transaction() as state:
+        faults.clear(state, "pve-host-down")
+    crash.__class__ = Crash
+    outcome = run_rebuild(work, resume=True, yes=True, out=io.StringIO())
+    assert outcome.status == "finished"
+    done = effective(store_of(work))
+    assert sorted(k for k in done if k.startswith("qm create")) == [f"qm create {200 + i}" for i in range(6)]
+    assert set(done.values()) == {1}
+
+
+def test_the_runbook_prints_every_command_of_the_dry_run_plan(inventory: Path, crash: Crash) -> None:
+    from invoke.context import Context
+
+    from homeops.operations.dr import runbook_plans
+    from homeops.operations.runbook import Action, command_line, render_runbook
+    from homeops.runtime import open_runtime
+    from homeops.tasks import sim as sim_tasks
+    from homeops.tasks import talos as talos_tasks
+
+    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    talos_tasks.etcd_snapshot(Context(), inventory=str(inventory))
+    out = io.StringIO()
+    dry = {
+        variant: run_rebuild(inventory, recreate_vms=variant == "recreate", dry_run=True, out=out)
+        for variant in ("reset", "recreate")
+    }
+    assert all(o.status == "dry-run" for o in dry.values())
+    with open_runtime(inventory) as rt:
+        plans = runbook_plans(rt)
+        text = render_runbook(rt.inventory, plans)
+    snapshot = str(inventory / ".homeops" / "etcd-snapshots" / "etcd-home-20251009T085320Z.db")
+    placeholder = str(inventory / ".homeops" / "etcd-snapshots" / "$SNAPSHOT")
+    for variant, outcome in dry.items():
+        runbook_steps = {s.id: s for s in plans[variant].steps}
+        assert [s.id for s in outcome.plan.steps] == list(runbook_steps)  # the same steps, in the same order
+        for step in outcome.plan.steps:
+            for command in step.commands:
+                argv = tuple(placeholder if a == snapshot else a for a in command.argv)
+                assert argv in [c.argv for c in runbook_steps[step.id].commands], (step.id, argv)
+                line = command_line(rt.inventory, Action(argv, None if command.on == "local" else command.on))
+                assert line in text, line
+    for i in range(6):
+        assert f"10.10.0.{20 + i}" in text and f"qm create {200 + i} --name k8s-{i}" in text
+
+
+def test_a_node_that_never_reaches_maintenance_mode_stops_the_run_naming_it(inventory: Path, crash: Crash) -> None:
+    with pytest.raises(Exception, match=r"waiting for maintenance on .*k8s-4: .*no route to host") as info:
+        rehearse(inventory, faults=("node-never-returns:k8s-4",), out=io.StringIO())
+    assert "inv dr.rebuild --resume --inventory" in str(info.value)
+    work = inventory / ".homeops" / "rehearsal" / "inventory"
+    assert not any(e["argv"][0] == "talosctl" and "apply-config" in e["argv"] for e in store_of(work).log())
+
+
+@pytest.mark.docker
+def test_rehearse_over_the_ssh_host_containers(inventory: Path, crash: Crash) -> None:
+    from invoke.context import Context
+
+    from homeops.sim import hostimage
+    from homeops.tasks import sim as sim_tasks
+
+    hostimage.ensure()
+    work = inventory / ".homeops" / "rehearsal" / "inventory"
+    try:
+        result = rehearse(inventory, hosts=True, out=io.StringIO())
+        assert result.outcome.status == "finished"
+        store = store_of(result)
+        creates = [e for e in store.log() if e["argv"][:2] == ["qm", "create"]]
+        assert sorted(e["host"] for e in creates) == ["pve1", "pve1", "pve2", "pve2", "pve3", "pve3"]
+        assert store.read(include_log=False)["etcd"]["revision"] == SNAPSHOT_REVISION
+        assert "hosts_transport" in store.read(include_log=False)  # qm and SFTP went over real SSH
+    finally:
+        sim_tasks.down(Context(), inventory=str(work))
+
+
+@pytest.mark.slow
+def test_inv_dr_rehearse_yes_as_users_run_it(inventory: Path) -> None:
+    import subprocess
+    import sys
+
+    shutil.copy(REPO / "tasks.py", inventory.parent / "tasks.py")
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "dr.rehearse", "--yes", "--inventory", str(inventory)],
+        cwd=inventory.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("[SIMULATED] recovered in 5m05s of simulated time (its stages add up to 305s)"), last
+    refused = subprocess.run(
+        [sys.executable, "-m", "invoke", "dr.rehearse", "--inventory", str(inventory)],
+        cwd=inventory.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert refused.returncode == 130 and "pass --yes" in refused.stderr, refused.stderr[-1000:]
+
+
+def test_nodes_rebuilds_only_workers_or_every_control_plane(inventory: Path, crash: Crash) -> None:
+    from invoke.context import Context
+
+    from homeops.tasks import sim as sim_tasks
+    from homeops.tasks import talos as talos_tasks
+
+    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    talos_tasks.etcd_snapshot(Context(), inventory=str(inventory))
+    outcome = run_rebuild(inventory, nodes=("k8s-4", "k8s-5"), dry_run=True, out=io.StringIO())
+    ids = [s.id for s in outcome.plan.steps]
+    # the two workers back to maintenance and configured again; the running cluster's etcd and apps untouched
+    assert ids == [
+        "node:k8s-4:reset",
+        "node:k8s-5:reset",
+        "cluster:genconfig",
+        "k8s-4:apply-insecure",
+        "k8s-5:apply-insecure",
+    ]
+    with pytest.raises(PlanError, match=r"rebuilding some control planes \(k8s-1\) but not all is not supported"):
+        run_rebuild(inventory, nodes=("k8s-1", "k8s-4"), dry_run=True, out=io.StringIO())
