@@ -182,6 +182,31 @@ def _file(text: str) -> str:
     return text
 
 
+def _new_file(text: str) -> str:
+    if not text.strip():
+        raise _Bad("empty")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise _Bad("it is a directory")
+    if not path.parent.is_dir():
+        raise _Bad(f"its folder {path.parent} does not exist")
+    return text
+
+
+def _snapshot_source(text: str) -> str:
+    if text in ("latest", "none"):
+        return text
+    return _file(text)
+
+
+def _fault_spec(text: str) -> str:
+    name, colon, target = text.partition(":")
+    _fault_name(name)
+    if colon and not _TOKEN.fullmatch(target):
+        raise _Bad("the target after ':' is a node, host, pool or release name")
+    return text
+
+
 def _yes_no(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("yes", "true", "on", "1"):
@@ -230,6 +255,11 @@ OPTIONS: dict[str, Kind] = {
         "a Kubernetes object name", _matching(_K8S_NAME, "lower case, RFC 1123"), ("", "Flux_System")
     ),
     "namespace": Kind("a namespace", _matching(_K8S_NAME, "lower case, RFC 1123"), ("", "Flux System")),
+    "output": Kind("a file to write", _new_file, ("", "/nonexistent/dir/runbook.md")),
+    "from_snapshot": Kind("latest, none or a snapshot file", _snapshot_source, ("", "/nonexistent/etcd.db")),
+    "nodes": Kind("node names, comma-separated", _node_list, (" , ", "k8s-0;reboot")),
+    "fault": Kind("a fault (NAME or NAME:TARGET)", _fault_spec, ("", "no-such-fault")),
+    "app": Kind("an app name", _matching(_K8S_NAME, "lower case, RFC 1123"), ("", "My App")),
     "path": Kind("a directory", _directory, ("", "/nonexistent/dir")),
     "rule": Kind("a lint rule name", _lint_rule, ("", "no-such-rule")),
     "node": Kind("a node (hostname or IP)", _node_list, (" , ", "k8s-0;reboot")),

@@ -6,9 +6,9 @@ from typing import Any
 
 from invoke.collection import Collection
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import each, task
 
 INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke config homeops.inventory, ./inventory)"
 
@@ -127,7 +127,7 @@ def rehearse(
     """
     from homeops.operations.dr import rehearse as run
 
-    result = run(inventory_dir(c, inventory), faults=tuple(fault or ()), hosts=hosts, yes=yes)
+    result = run(inventory_dir(c, inventory), faults=tuple(each("fault", fault)), hosts=hosts, yes=yes)
     minutes, seconds = divmod(round(result.recovery_seconds), 60)
     print(f"[SIMULATED] rehearsal on {result.inventory}")
     for line in result.data:

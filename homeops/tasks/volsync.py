@@ -6,9 +6,9 @@ from typing import Any
 
 from invoke.collection import Collection
 from invoke.exceptions import Exit
-from invoke.tasks import task
 
 from homeops.tasks._common import inventory_dir, user_errors
+from homeops.tasks._options import task
 
 INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke config homeops.inventory, ./inventory)"
 
@@ -30,7 +30,7 @@ def backup(
     c: Any,
     namespace: str | None = None,
     app: str | None = None,
-    timeout: float = 7200.0,
+    timeout: int = 7200,
     dry_run: bool = False,
     yes: bool = False,
     resume: bool = False,
