@@ -40,10 +40,10 @@ def _inventory(tmp: Path, poll: float) -> Path:
 
 def in_process(reboot: float, ready: float, api: float, helm: float, flux: float) -> dict[str, float]:
     import homeops.runtime
+    from homeops.operations.bootstrap import run_bootstrap
     from homeops.sim.runner import SimRunner
     from homeops.sim.store import SimStore
     from homeops.tasks import sim as sim_tasks
-    from homeops.tasks.bootstrap import run_bootstrap
 
     with tempfile.TemporaryDirectory() as tmp:
         root = _inventory(Path(tmp), round(reboot / 40, 3))

@@ -24,23 +24,26 @@ asked with it (on each control plane's address, then the VIP).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TextIO
 
 from homeops.adapters import helmfile as hf
 from homeops.adapters import kubectl as kc
 from homeops.adapters import talosctl as tc
+from homeops.engine.executor import SIMULATED, Executor, Outcome
 from homeops.engine.gates import Check
-from homeops.engine.journal import StepRecord
+from homeops.engine.journal import Journal, StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
+from homeops.engine.progress import for_stream
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
-from homeops.runtime import Runtime
+from homeops.runtime import Runtime, open_runtime
 
 API_GATE = Gate("bootstrap-api", "kubernetes-api", "the Kubernetes API answers /readyz on the VIP", None, 60.0)
 FIELD_MANAGER = "homeops-bootstrap"
@@ -880,3 +883,55 @@ def prepare(
         )
     bi.check_kubeconfig(inv)
     return world
+
+
+#: What each bootstrap task runs: bootstrap.talos, bootstrap.apps, bootstrap.all.
+TASK_STAGES = {"talos": ("talos",), "apps": ("apps",), "all": ("talos", "apps")}
+
+
+def run_bootstrap(
+    inventory: Path,
+    which: str,
+    *,
+    dry_run: bool = False,
+    yes: bool = False,
+    resume: bool = False,
+    break_lock: bool = False,
+    out: TextIO | None = None,
+    recover_from: Path | None = None,
+    skip_validate: bool = False,
+) -> Outcome:
+    """Observe → plan → show → confirm → execute one bootstrap task (``which``: talos, apps or all)."""
+    from homeops.operations.session import ask, resume_command
+
+    stages = TASK_STAGES[which]
+    operation = f"bootstrap-{which}"
+    stream = out or sys.stdout
+    # Absolute: talhelper runs in the talconfig's directory, and the journal must name the same files on resume.
+    with open_runtime(Path(inventory).resolve()) as rt:
+        world = prepare(rt, stages, recover_from=recover_from, skip_validate=skip_validate)
+        executor = Executor(
+            world,
+            local=rt.local,
+            host=rt.host,
+            clock=rt.clock,
+            progress=for_stream(stream, clock=rt.clock, banner=SIMULATED if rt.simulated else ""),
+            out=stream,
+            confirm=ask,
+            backend="simulated" if rt.simulated else "real",
+            resume_with=resume_command(f"bootstrap.{which}", rt.inventory.root),
+        )
+        if resume:
+            journal = Journal.latest(rt.inventory.state_dir, operation, rt.clock, cluster=rt.inventory.cluster.name)
+            if journal is None:
+                raise PlanError(
+                    f"there is no earlier {operation} run to resume in {rt.inventory.state_dir / 'runs'}",
+                    hint="run it without --resume",
+                )
+            return executor.run(journal.plan(), dry_run=dry_run, yes=yes, break_lock=break_lock, resume=journal)
+        plan = plan_bootstrap(world, observe(world, stages), stages, operation)
+        outcome = executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
+        if outcome.status == "nothing":
+            banner = "[SIMULATED] " if rt.simulated else ""
+            print(f"{banner}nothing to do: the cluster is already bootstrapped ({', '.join(stages)})", file=stream)
+        return outcome

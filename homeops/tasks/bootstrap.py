@@ -26,65 +26,6 @@ HELP = {
     "break_lock": "remove a stale cluster lock (its process is gone) before starting",
     "skip_validate": "bootstrap the apps even when repo.validate finds the repository broken",
 }
-STAGES = {"talos": ("talos",), "apps": ("apps",), "all": ("talos", "apps")}
-
-
-def run_bootstrap(
-    inventory: Any,
-    which: str,
-    *,
-    dry_run: bool = False,
-    yes: bool = False,
-    resume: bool = False,
-    break_lock: bool = False,
-    out: Any = None,
-    recover_from: Any = None,
-    skip_validate: bool = False,
-) -> Any:
-    """Observe → plan → show → confirm → execute one bootstrap task (``which``: talos, apps or all)."""
-    import sys
-
-    from homeops.engine.executor import SIMULATED, Executor
-    from homeops.engine.journal import Journal
-    from homeops.engine.progress import for_stream
-    from homeops.errors import PlanError
-    from homeops.operations import bootstrap as ops
-    from homeops.operations.session import ask, resume_command
-    from homeops.runtime import open_runtime
-
-    stages = STAGES[which]
-    operation = f"bootstrap-{which}"
-    stream = out or sys.stdout
-    from pathlib import Path
-
-    # Absolute: talhelper runs in the talconfig's directory, and the journal must name the same files on resume.
-    with open_runtime(Path(inventory).resolve()) as rt:
-        world = ops.prepare(rt, stages, recover_from=recover_from, skip_validate=skip_validate)
-        executor = Executor(
-            world,
-            local=rt.local,
-            host=rt.host,
-            clock=rt.clock,
-            progress=for_stream(stream, clock=rt.clock, banner=SIMULATED if rt.simulated else ""),
-            out=stream,
-            confirm=ask,
-            backend="simulated" if rt.simulated else "real",
-            resume_with=resume_command(f"bootstrap.{which}", rt.inventory.root),
-        )
-        if resume:
-            journal = Journal.latest(rt.inventory.state_dir, operation, rt.clock, cluster=rt.inventory.cluster.name)
-            if journal is None:
-                raise PlanError(
-                    f"there is no earlier {operation} run to resume in {rt.inventory.state_dir / 'runs'}",
-                    hint="run it without --resume",
-                )
-            return executor.run(journal.plan(), dry_run=dry_run, yes=yes, break_lock=break_lock, resume=journal)
-        plan = ops.plan_bootstrap(world, ops.observe(world, stages), stages, operation)
-        outcome = executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
-        if outcome.status == "nothing":
-            banner = "[SIMULATED] " if rt.simulated else ""
-            print(f"{banner}nothing to do: the cluster is already bootstrapped ({', '.join(stages)})", file=stream)
-        return outcome
 
 
 def _task(which: str, doc: str) -> Any:
@@ -97,6 +38,8 @@ def _task(which: str, doc: str) -> Any:
         break_lock: bool = False,
         skip_validate: bool = False,
     ) -> None:
+        from homeops.operations.bootstrap import run_bootstrap
+
         run_bootstrap(
             inventory_dir(c, inventory),
             which,

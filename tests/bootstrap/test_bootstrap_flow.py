@@ -19,11 +19,11 @@ import homeops.runtime
 from homeops.clock import FakeClock
 from homeops.engine.journal import Journal
 from homeops.errors import HomeopsError
+from homeops.operations.bootstrap import run_bootstrap
 from homeops.sim import faults
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
 from homeops.tasks import sim as sim_tasks
-from homeops.tasks.bootstrap import run_bootstrap
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_VALUES = ("homeops-example-bootstrap-token-7f3a9c2e41",)
