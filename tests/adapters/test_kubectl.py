@@ -189,3 +189,30 @@ def test_node_change_flags_exist_in_the_real_kubectl(command: str) -> None:
     for flag in flags:
         assert f"{flag}=" in helps or f"{flag}=" in globals_, f"kubectl {command} has no {flag}"
     assert "kubectl " + command + " NODE" in helps
+
+
+def test_kustomize_argv_is_local_and_names_the_folder() -> None:
+    assert k.kustomize(Path("/repo/apps/web"), binary="/venv/bin/kubectl") == [
+        "/venv/bin/kubectl",
+        "kustomize",
+        "/repo/apps/web",
+    ]
+    assert "--kubeconfig" not in k.kustomize("apps")  # a local build: no cluster
+
+
+@pytest.mark.parametrize(
+    ("stderr", "line"),
+    [
+        # kubectl ≥ 1.3x logs the failure through klog: the err="…" field is the message.
+        (
+            'E0101 00:00:00.000000   1 run.go:72] "command failed" err="accumulating resources: '
+            'open \\"/r/missing.yaml\\": no such file"\n',
+            'error: accumulating resources: open "/r/missing.yaml": no such file',
+        ),
+        ("error: no kustomization file\n", "error: no kustomization file"),
+        ("something odd\nlast words\n", "last words"),
+        ("", "(no output)"),
+    ],
+)
+def test_kustomize_error_is_kubectls_own_line(stderr: str, line: str) -> None:
+    assert k.kustomize_error(stderr) == line
