@@ -116,7 +116,8 @@ def _k8s_back(world: ClusterWorld, steps: Sequence[Step]) -> Probe:
         ]
         if waiting:
             return Observation[None].waiting("; ".join(waiting))
-        return Observation[None].ok("; ".join(f"{n}: Ready" + (", cordoned" * k8s[n].unschedulable) for n in names))
+        seen = [f"{n}: Ready, cordoned" if k8s[n].unschedulable else f"{n}: Ready" for n in names]
+        return Observation[None].ok("; ".join(seen))
 
     return back
 
