@@ -5,8 +5,9 @@
   exception for the whole status.
 * ``check_proxmox(runtime, host)`` / ``check_nas(runtime)`` — one look for the rolling gates:
   ``HostCheck(ok, observed)``; a host or tool failure is a red look with the reason, never a raise.
-* ``plan_vm_action`` then ``execute_vm_action`` — plan-then-execute for ``inv pve.vm``: the plan
-  reads the VM's state, applies the idempotency rules and lists the exact commands.
+* ``plan_vm_action`` — the decision for ``inv pve.vm``: it reads the VM's state, applies the
+  idempotency rules and lists the exact commands; ``homeops.operations.vm`` runs them as an engine
+  plan (dry-run, lock, journal, etcd-quorum gate).
 * ``nas_store_backup`` / ``nas_fetch_backup`` — SFTP upload with size check and retention.
 """
 
@@ -328,7 +329,7 @@ def check_nas(runtime: Runtime, *, timeout: float = STATUS_TIMEOUT) -> HostCheck
     return HostCheck("nas", status.ok, status.describe(), name)
 
 
-# -- VM actions (plan, then execute) ----------------------------------------------------------------
+# -- VM actions (decided here, run as engine plans by homeops.operations.vm) ------------------------
 
 
 @dataclass(frozen=True)
@@ -420,19 +421,12 @@ def list_snapshots(runtime: Runtime, node_name: str) -> tuple[pve.Snapshot, ...]
     return pve.parse_listsnapshot(pve.check(result, f"qm listsnapshot {node.vm.vmid}").stdout)
 
 
-def execute_vm_action(runtime: Runtime, plan: VmActionPlan, *, timeout: float | None = None) -> list[Result]:
-    """Run the plan's commands in order; the first failure raises with Proxmox's reason."""
-    runner = runtime.host(plan.host)
-    results = []
-    for argv in plan.commands:
-        # A shutdown may legitimately take its whole --timeout; give the SSH command a margin on top.
-        limit = timeout if timeout is not None else command_timeout(argv)
-        results.append(pve.check(runner.run(argv, timeout=limit), " ".join(argv[:3])))
-    return results
-
-
 def command_timeout(argv: Sequence[str]) -> float:
-    """How long a ``qm`` command may run: its own --timeout plus a margin, else 300 s."""
+    """How long a ``qm`` command may run: its own --timeout plus a margin, else 300 s.
+
+    A shutdown may legitimately take its whole --timeout; the SSH command gets a margin on top.
+    ``homeops.operations.vm`` runs the commands (through the engine).
+    """
     if "--timeout" in argv:
         return float(argv[argv.index("--timeout") + 1]) + 60.0
     return 300.0
@@ -530,7 +524,6 @@ __all__ = [
     "check_nas",
     "check_proxmox",
     "command_timeout",
-    "execute_vm_action",
     "list_snapshots",
     "nas_fetch_backup",
     "nas_list_backups",

@@ -183,6 +183,14 @@ class Kubectl:
         return self._cmd("diff", "--server-side", f"--field-manager={field_manager}", "--filename", str(file_or_stdin))
 
 
+def kustomize(folder: Path | str, *, binary: str = TOOL) -> list[str]:
+    """``kubectl kustomize DIR``: the build Flux's kustomize-controller does (without substitution).
+
+    Local: no kubeconfig, no cluster.
+    """
+    return [binary, "kustomize", str(folder)]
+
+
 # =========================================================================== facts
 
 
@@ -445,6 +453,22 @@ def parse_drain(stdout: str, stderr: str = "") -> DrainResult:
         elif line.startswith("error:") or line.startswith("There are pending pods"):
             errors.append(line)
     return DrainResult(node, cordoned, drained, tuple(evicted), tuple(blocked), tuple(errors))
+
+
+_KLOG_ERR = re.compile(r'\berr="((?:[^"\\]|\\.)*)"')
+
+
+def kustomize_error(stderr: str, stdout: str = "") -> str:
+    """A failed ``kubectl kustomize``'s own error line: ``error: …``, or the ``err="…"`` of a klog line
+    (newer kubectl logs it that way), else its last line."""
+    lines = [ln.strip() for ln in (stderr or stdout).splitlines() if ln.strip()]
+    for line in lines:
+        klog = _KLOG_ERR.search(line)
+        if klog:
+            return "error: " + klog.group(1).replace('\\"', '"')
+        if line.lower().startswith("error"):
+            return line
+    return lines[-1] if lines else "(no output)"
 
 
 _APPLIED = re.compile(r"^(?P<res>\S+/\S+) (?P<action>serverside-applied|created|configured|unchanged)\b")

@@ -11,11 +11,14 @@ lint:
 ```
 
 An inline comment on the offending line silences that line; on a line of its own it silences the
-whole YAML document it sits in. Several rules: ``ignore[rootless,drop-all]``.
+whole YAML document it sits in. Several rules: ``ignore[rootless,drop-all]``. A comment that names
+no rule, an unknown rule, or gives no reason silences nothing and is itself reported as
+``bad-ignore`` (which no exception can silence): a typo never hides a finding.
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import re
 from collections.abc import Iterable
@@ -30,7 +33,10 @@ from homeops.lint.findings import RULES, Finding
 
 _KNOWN_KEYS = {"disable", "exceptions"}
 _EXCEPTION_KEYS = {"path", "rules", "reason"}
-_INLINE = re.compile(r"#\s*homeops:\s*ignore\[([^\]]*)\]")
+_INLINE = re.compile(r"#\s*homeops:\s*ignore\[([^\]]*)\](.*)$")
+
+#: Not a rule that can be switched off: an inline ignore comment that cannot be honoured.
+BAD_IGNORE = "bad-ignore"
 _SEPARATOR = re.compile(r"^---(\s|$)")
 
 
@@ -136,6 +142,7 @@ class InlineIgnores:
     by_line: dict[int, frozenset[str]]
     by_region: dict[int, frozenset[str]]
     separators: tuple[int, ...]
+    problems: tuple[tuple[int, str], ...] = ()  # (line, why) of comments that silence nothing
 
     def region(self, line: int) -> int:
         return sum(1 for sep in self.separators if sep <= line)
@@ -151,6 +158,7 @@ def inline_ignores(text: str) -> InlineIgnores | None:
     by_line: dict[int, frozenset[str]] = {}
     own_line: dict[int, frozenset[str]] = {}
     separators: list[int] = []
+    problems: list[tuple[int, str]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if _SEPARATOR.match(line):
             separators.append(number)
@@ -158,6 +166,10 @@ def inline_ignores(text: str) -> InlineIgnores | None:
         if not match:
             continue
         rules = frozenset(r.strip() for r in match.group(1).split(",") if r.strip())
+        problem = _ignore_problem(match.group(1), rules, match.group(2))
+        if problem:
+            problems.append((number, problem))
+            continue
         if line.lstrip().startswith("#"):
             own_line[number] = rules
         else:
@@ -167,4 +179,21 @@ def inline_ignores(text: str) -> InlineIgnores | None:
     for number, rules in own_line.items():
         region = ignores.region(number)
         by_region[region] = by_region.get(region, frozenset()) | rules
-    return InlineIgnores(by_line, by_region, tuple(separators))
+    return InlineIgnores(by_line, by_region, tuple(separators), tuple(problems))
+
+
+def _ignore_problem(raw: str, rules: frozenset[str], reason: str) -> str | None:
+    """Why ``# homeops: ignore[raw] reason`` cannot be honoured, or None."""
+    comment = f"# homeops: ignore[{raw}]"
+    if not rules:
+        return f"{comment} names no rule; it silences nothing"
+    unknown = sorted(rules - RULES.keys())
+    if unknown:
+        guesses = [difflib.get_close_matches(u, RULES, n=1) for u in unknown]
+        hint = "; ".join(f"did you mean '{g[0]}'?" for g in guesses if g)
+        return f"{comment}: unknown rule {', '.join(repr(u) for u in unknown)}; it silences nothing" + (
+            f" ({hint})" if hint else ""
+        )
+    if not reason.strip():
+        return f"{comment} gives no reason; it silences nothing until it says why the rule does not apply here"
+    return None

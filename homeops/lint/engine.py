@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from homeops.lint.config import LintConfig, inline_ignores
+from homeops.lint.config import BAD_IGNORE, LintConfig, inline_ignores
 from homeops.lint.findings import PARSE_ERROR, RULES, Finding
 from homeops.lint.repo import Repo, load_repo
 from homeops.lint.rules import FileLinter
@@ -69,6 +69,9 @@ def lint_repo(
         if file.status != "linted":
             continue
         ignores = inline_ignores(file.text)
+        # Reported whatever --rule or homeops.yaml say: a broken ignore comment must never pass unseen.
+        for line, why in ignores.problems if ignores else ():
+            findings.add(Finding(rel, line, BAD_IGNORE, why))
         for finding in set(FileLinter(repo, file).run()):
             if finding.rule not in wanted:
                 continue

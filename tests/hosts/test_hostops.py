@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from homeops.clock import FakeClock
+from homeops.engine.executor import Outcome
 from homeops.errors import CommandError, ConfigError, GateFailed, PlanError
 from homeops.hostops import (
+    VmActionPlan,
     check_nas,
     check_proxmox,
     dataset_candidates,
-    execute_vm_action,
     list_snapshots,
     nas_fetch_backup,
     nas_list_backups,
@@ -35,6 +36,17 @@ def sim(tmp_path: Path) -> tuple[Runtime, SimStore]:
     rt = runtime_with(inventory, lambda host: local_host_runner(host.name, tmp_path / "sim", in_process=True))
     rt.clock = FakeClock(1_760_000_000.0)
     return rt, store
+
+
+def run_vm(rt: Runtime, decided: VmActionPlan) -> Outcome:
+    """What ``inv pve.vm --yes`` does with a decision: a one-step engine plan (lock, journal, gates)."""
+    import io
+
+    from homeops.operations.observe import ClusterObserver
+    from homeops.operations.session import executor_for
+    from homeops.operations.vm import plan_vm
+
+    return executor_for(rt, ClusterObserver(rt), out=io.StringIO()).run(plan_vm(rt.inventory, decided), yes=True)
 
 
 def test_proxmox_status_maps_vms_to_nodes(sim: tuple[Runtime, SimStore]) -> None:
@@ -137,17 +149,18 @@ def test_plan_vm_action_is_idempotent_and_changes_nothing(sim: tuple[Runtime, Si
     assert shutdown.destructive
     assert shutdown.render() == ["[pve2] qm shutdown 201 --timeout 120 --forceStop 1"]
     assert [e["argv"][1] for e in store.read()["log"]] == ["status", "status"]  # planning only read
-    execute_vm_action(rt, shutdown)
+    assert run_vm(rt, shutdown).status == "finished"
+    assert [e["argv"][1] for e in store.read()["log"]].count("shutdown") == 1
     assert plan_vm_action(rt, "k8s-1", "shutdown").noop
     with pytest.raises(PlanError, match="cannot be rebooted"):
         plan_vm_action(rt, "k8s-1", "reboot")
 
 
 def test_snapshot_and_rollback(sim: tuple[Runtime, SimStore]) -> None:
-    rt, _ = sim
+    rt, store = sim
     snap = plan_vm_action(rt, "k8s-0", "snapshot")
     assert snap.snapshot == "homeops-20251009T085320Z" and not snap.destructive
-    execute_vm_action(rt, snap)
+    assert run_vm(rt, snap).status == "finished"
     assert [s.name for s in list_snapshots(rt, "k8s-0")] == ["homeops-20251009T085320Z"]
     with pytest.raises(PlanError, match=r"has no snapshot 'nope'.*its snapshots: homeops-20251009T085320Z"):
         plan_vm_action(rt, "k8s-0", "rollback", snapshot="nope")
@@ -157,7 +170,11 @@ def test_snapshot_and_rollback(sim: tuple[Runtime, SimStore]) -> None:
     assert rollback.destructive and rollback.commands == (
         ("qm", "rollback", "200", "homeops-20251009T085320Z", "--start", "1"),
     )
-    execute_vm_action(rt, rollback)
+    before = len(store.read()["log"])
+    outcome = run_vm(rt, rollback)
+    assert outcome.status == "finished"
+    sent = [e["argv"] for e in store.read()["log"][before:] if e["argv"][1] == "rollback"]
+    assert sent == [["qm", "rollback", "200", "homeops-20251009T085320Z", "--start", "1"]]
 
 
 def test_vm_action_errors(sim: tuple[Runtime, SimStore], tmp_path: Path) -> None:
@@ -171,7 +188,7 @@ def test_vm_action_errors(sim: tuple[Runtime, SimStore], tmp_path: Path) -> None
     with pytest.raises(
         CommandError, match=r"qm stop 200 on pve1: task failed: cluster not ready - no quorum\? — .*quorum"
     ):
-        execute_vm_action(rt, stop)
+        run_vm(rt, stop)
 
 
 def test_nas_backup_upload_verify_and_retention(sim: tuple[Runtime, SimStore], tmp_path: Path) -> None:

@@ -88,3 +88,32 @@ def test_a_bad_lint_section_is_a_one_line_error(section: object, words: str) -> 
         parse_section(section, "inventory/homeops.yaml")
     message = str(info.value)
     assert words in message and "\n" not in message and message.startswith("inventory/homeops.yaml")
+
+
+@pytest.mark.parametrize(
+    ("comment", "words"),
+    [
+        ("  # homeops: ignore[no-raw-secrets] bootstrap token", "unknown rule 'no-raw-secrets'"),
+        ("  # homeops: ignore[no-raw-secret]", "gives no reason"),
+        ("  # homeops: ignore[no-raw-secret]   ", "gives no reason"),
+        ("  # homeops: ignore[] bootstrap token", "names no rule"),
+        ("  # homeops: ignore[no-raw-secret,bad-ignore] token", "unknown rule 'bad-ignore'"),
+    ],
+)
+def test_a_bad_inline_ignore_is_a_finding_and_silences_nothing(tmp_path: Path, comment: str, words: str) -> None:
+    write(tmp_path, "a.yaml", SECRET.format(comment=comment))
+    result = lint_repo(tmp_path)
+    assert [(f.path, f.line, f.rule) for f in result.findings] == [
+        ("a.yaml", 3, "bad-ignore"),
+        ("a.yaml", 3, "no-raw-secret"),  # still reported: the comment silences nothing
+    ]
+    assert words in result.findings[0].message and "silences nothing" in result.findings[0].message
+    assert result.suppressed == 0
+
+
+def test_a_bad_ignore_is_reported_whatever_rules_and_config_say(tmp_path: Path) -> None:
+    write(tmp_path, "svc.yaml", TWO_LB.format(doc_comment="homeops: ignore[no-loadbalancr] DLNA needs L2"))
+    config = parse_section({"disable": ["no-loadbalancer"]}, "homeops.yaml")
+    findings = lint_repo(tmp_path, rules=["pinned-image"], config=config).findings
+    assert [(f.line, f.rule) for f in findings] == [(2, "bad-ignore")]
+    assert "did you mean 'no-loadbalancer'?" in findings[0].message

@@ -109,3 +109,20 @@ def test_components_of_the_flux_kustomization_are_built_too(tmp_path: Path) -> N
     )
     assert validate_repo(tmp_path) == []
     assert not list(Path(tempfile.gettempdir()).glob("homeops-validate-*"))
+
+
+def test_builds_go_through_the_kubectl_adapter(tmp_path: Path) -> None:
+    """The argv and the error line come from homeops.adapters.kubectl (one adapter per tool)."""
+    from homeops.adapters import kubectl as adapter
+    from homeops.runners import FakeRunner
+
+    good_app(tmp_path, "web")
+    klog = 'E0101 run.go:72] "command failed" err="accumulating resources: boom"\n'
+    runner = FakeRunner().on(r"kustomize", (1, "", klog))
+    problems = validate_repo(tmp_path, runner=runner, kubectl="/opt/kubectl")
+    folder = tmp_path / "kubernetes/apps/web/app"
+    assert [c.argv for c in runner.calls] == [tuple(adapter.kustomize(folder, binary="/opt/kubectl"))]
+    assert [p.message for p in problems if p.check == "kustomize"] == [
+        f"Kustomization 'web': kubectl kustomize kubernetes/apps/web/app: {adapter.kustomize_error(klog)}"
+    ]
+    assert not hasattr(validate_module, "kustomize_argv")

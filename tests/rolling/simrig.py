@@ -145,6 +145,7 @@ def make_sim_rig(
     tmp: Path,
     *,
     talos: str = "v1.10.9",
+    client: str | None = None,
     clock_mode: str = "virtual",
     gates: Gates = FAST_GATES,
     config: dict[str, float] | None = None,
@@ -162,7 +163,8 @@ def make_sim_rig(
     inventory = replace(inventory, policy=replace(inventory.policy, **{**defaults, **policy}))
     sim_dir = inventory.state_dir / "sim"
     store = SimStore(sim_dir)
-    store.create(initial_state(inventory, SimOptions(talos_version=talos, clock_mode=clock_mode, config=config or {})))
+    options = SimOptions(talos_version=talos, client_version=client, clock_mode=clock_mode, config=config or {})
+    store.create(initial_state(inventory, options))
     runtime = Runtime(
         inventory=inventory,
         local=HookedRunner(SimRunner(sim_dir)),

@@ -430,8 +430,9 @@ SHAPES: dict[str, dict[str, list[str]]] = {
     "kubectl-readyz": {"stdout": [r"^ok$"]},
     "kubectl-wait-ready": {"stdout": [r"^node/k8s-3 condition met$"]},
     "kubectl-drain": {
-        "stdout": [r"^node/k8s-3 (cordoned|drained)$", r"^pod/\S+ evicted$"],
-        "stderr": [r"^Warning: ignoring DaemonSet-managed Pods: \S+$", r"^evicting pod \S+/\S+$"],
+        # kubectl pkg/drain/drain.go evictPods writes "evicting pod" to the drainer's Out (stdout).
+        "stdout": [r"^node/k8s-3 (cordoned|drained)$", r"^evicting pod \S+/\S+$", r"^pod/\S+ evicted$"],
+        "stderr": [r"^Warning: ignoring DaemonSet-managed Pods: \S+$"],
     },
     "kubectl-cordon": {"stdout": [r"^node/k8s-3 cordoned$"]},
     "kubectl-uncordon-already": {"stdout": [r"^node/k8s-3 already uncordoned$"]},

@@ -118,7 +118,7 @@ def test_cordon_uncordon_and_drain(sim: Sim):
     assert code == 0
     assert out.splitlines()[0] == "node/k8s-3 already cordoned" and out.splitlines()[-1] == "node/k8s-3 drained"
     assert err.startswith("Warning: ignoring DaemonSet-managed Pods: kube-system/cilium-")
-    assert "evicting pod " in err
+    assert "evicting pod " in out and "evicting pod " not in err  # kubectl pkg/drain/drain.go: drainer Out
     pods = sim.state["k8s"]["pods"]
     assert [p for p in pods if p["node"] == "k8s-3" and not p["owner"].startswith("DaemonSet/")] == []
     nfs = next(d for d in sim.state["k8s"]["deployments"] if d["name"] == "nfs-subdir-external-provisioner")

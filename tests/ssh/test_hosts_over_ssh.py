@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from pathlib import Path
@@ -14,7 +15,6 @@ from homeops.errors import CommandError
 from homeops.hostops import (
     check_nas,
     check_proxmox,
-    execute_vm_action,
     nas_list_backups,
     nas_status,
     nas_store_backup,
@@ -147,7 +147,13 @@ def test_vm_action_plan_and_execute_over_ssh(env: SimEnv) -> None:
     rt = env.runtime()
     plan = plan_vm_action(rt, "k8s-4", "shutdown", timeout=30)
     assert plan.render() == ["[pve2] qm shutdown 204 --timeout 30"]
-    execute_vm_action(rt, plan)
+    from homeops.operations.observe import ClusterObserver
+    from homeops.operations.session import executor_for
+    from homeops.operations.vm import plan_vm
+
+    # The pve.vm path: a one-step engine plan whose qm command goes over SSH to pve2.
+    outcome = executor_for(rt, ClusterObserver(rt), out=io.StringIO()).run(plan_vm(rt.inventory, plan), yes=True)
+    assert outcome.status == "finished"
     assert plan_vm_action(rt, "k8s-4", "stop").noop
     rt.close()
 

@@ -576,9 +576,58 @@ def cmd_cordon(inv: Invocation, o: dict[str, Any], args: list[str], on: bool) ->
             inv.print(f"node/{name} {verb}" if changed else f"node/{name} already {verb}")
 
 
+def _go_duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes}m{secs}s" if hours else (f"{minutes}m{secs}s" if minutes else f"{secs}s")
+
+
+def _drain_pdb_blocked(inv: Invocation, o: dict[str, Any], args: list[str]) -> str | None:
+    """The ``drain-blocked-by-pdb`` fault, as kubectl drain meets a PDB (kubectl master@dee3483a
+    ``pkg/drain/drain.go`` evictPods: "evicting pod" on stdout, a 429 from the Eviction API retried
+    every 5s until ``--timeout``; ``pkg/cmd/drain/drain.go`` then lists the pending pods and nodes on
+    stderr, and cobra prints the error). The cordon stays; clearing the fault lets the drain finish.
+    """
+    from homeops.sim import faults
+
+    blocked: tuple[str, Obj] | None = None
+    with inv.store.transaction() as state:
+        engine.advance(state)
+        _require_api(state)
+        for name in _node_arg(state, args):
+            pods = [
+                p
+                for p in state["k8s"]["pods"]
+                if p["node"] == name and not p["owner"].startswith(("Node/", "DaemonSet/"))
+            ]
+            if pods and faults.active(state, "drain-blocked-by-pdb", name):
+                blocked = (name, pods[0])
+                inv.print(f"node/{name} {'cordoned' if _set_cordon(state, name, True) else 'already cordoned'}")
+                break
+    if blocked is None:
+        return None
+    name, pod = blocked
+    inv.print(f"evicting pod {pod['namespace']}/{pod['name']}")
+    inv.eprint(
+        f'error when evicting pods/"{pod["name"]}" -n "{pod["namespace"]}" (will retry after 5s): '
+        "Cannot evict pod as it would violate the pod's disruption budget."
+    )
+    cleared = inv.wait_until(lambda st: None if faults.active(st, "drain-blocked-by-pdb", name) else True, o["timeout"])
+    if cleared:
+        return name  # already printed as cordoned
+    timeout = _go_duration(o["timeout"])
+    error = f'error when evicting pods/"{pod["name"]}" -n "{pod["namespace"]}": global timeout reached: {timeout}'
+    raise Fail(
+        f'There are pending pods in node "{name}" when an error occurred: {error}\npod/{pod["name"]}\n'
+        f'error: unable to drain node "{name}" due to error: {error}, continuing command...\n'
+        f"There are pending nodes to be drained:\n {name}\nerror: {error}"
+    )
+
+
 def cmd_drain(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
     from homeops.sim.state import new_pod_name
 
+    reported = _drain_pdb_blocked(inv, o, args)
     refusal = ""  # raised after the transaction: the cordon stays, as with the real kubectl
     with inv.store.transaction() as state:
         engine.advance(state)
@@ -587,7 +636,7 @@ def cmd_drain(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
         for name in names:
             if _set_cordon(state, name, True):
                 inv.print(f"node/{name} cordoned")
-            else:
+            elif name != reported:
                 inv.print(f"node/{name} already cordoned")
             pods = [p for p in state["k8s"]["pods"] if p["node"] == name and not p["owner"].startswith("Node/")]
             daemons = [p for p in pods if p["owner"].startswith("DaemonSet/")]
@@ -596,7 +645,7 @@ def cmd_drain(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
                 reason = f"cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): {listed}"
                 refusal = (
                     f'error: unable to drain node "{name}" due to error: {reason}, continuing command...\n'
-                    f"There are pending nodes to be drained:\n {name}\n{reason}"
+                    f"There are pending nodes to be drained:\n {name}\nerror: {reason}"
                 )
                 break
             if daemons:
@@ -614,7 +663,8 @@ def cmd_drain(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
                 and (not state["nodes"][h]["control_plane"] or all(n["control_plane"] for n in state["nodes"].values()))
             ]
             for pod in targets:
-                inv.eprint(f"evicting pod {pod['namespace']}/{pod['name']}")
+                # drain.go evictPods writes this to the drainer's Out: stdout.
+                inv.print(f"evicting pod {pod['namespace']}/{pod['name']}")
             for i, pod in enumerate(targets):
                 inv.print(f"pod/{pod['name']} evicted")
                 if o["dry-run"] not in (None, "none", ""):
