@@ -23,6 +23,9 @@ import hashlib
 import re
 from typing import Any
 
+_CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="  # the sim cluster's CA (base64 of a PEM header)
+_OTHER_CA = "LS0tLS1CRUdJTiBPVEhFUiBDQS0tLS0tCg=="  # another cluster's
+
 State = dict[str, Any]
 
 DEFAULTS = {
@@ -214,15 +217,15 @@ def redact(doc: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def other_cluster_kubeconfig(name: str) -> str:
-    """Fault ``kubeconfig-wrong-cluster``: what talosctl fetches from a node of another cluster."""
-    safe = re.sub(r"[^a-z0-9-]", "", name.lower()) or "other"
-    user = f"admin@{safe}-old"
+def kubeconfig_text(context_cluster: str, server: str, ca: str = _CA, user: str | None = None) -> str:
+    """What ``talosctl kubeconfig`` writes: one cluster, one admin context, one user (talosctl's layout)."""
+    user = user or f"admin@{context_cluster}"
     return (
         "apiVersion: v1\nkind: Config\nclusters:\n"
-        f"    - name: {safe}-old\n      cluster:\n        server: https://10.99.0.10:6443\n"
-        "        certificate-authority-data: LS0tLS1CRUdJTiBPVEhFUiBDQS0tLS0tCg==\n"
-        f"contexts:\n    - name: {user}\n      context:\n        cluster: {safe}-old\n        namespace: default\n"
+        f"    - name: {context_cluster}\n      cluster:\n        server: {server}\n"
+        f"        certificate-authority-data: {ca}\n"
+        f"contexts:\n    - name: {user}\n      context:\n        cluster: {context_cluster}\n"
+        "        namespace: default\n"
         f"        user: {user}\n"
         f"current-context: {user}\n"
         f"users:\n    - name: {user}\n      user:\n"
@@ -230,3 +233,9 @@ def other_cluster_kubeconfig(name: str) -> str:
         "        client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCg==\n"
         "preferences: {}\n"
     )
+
+
+def other_cluster_kubeconfig(name: str) -> str:
+    """Fault ``kubeconfig-wrong-cluster``: what talosctl fetches from a node of another cluster."""
+    safe = re.sub(r"[^a-z0-9-]", "", name.lower()) or "other"
+    return kubeconfig_text(f"{safe}-old", "https://10.99.0.10:6443", _OTHER_CA, user=f"admin@{safe}-old")

@@ -1044,23 +1044,6 @@ def cmd_bootstrap(c: Ctx) -> None:
         )
 
 
-def _kubeconfig_text(state: State, name: str) -> str:
-    cluster = state["cluster"]
-    user = f"admin@{name}"
-    return (
-        "apiVersion: v1\nkind: Config\nclusters:\n"
-        f"    - name: {name}\n      cluster:\n        server: {cluster['endpoint']}\n"
-        "        certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==\n"
-        f"contexts:\n    - name: {user}\n      context:\n        cluster: {name}\n        namespace: default\n"
-        f"        user: {user}\n"
-        f"current-context: {user}\n"
-        f"users:\n    - name: {user}\n      user:\n"
-        "        client-certificate-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==\n"
-        "        client-key-data: LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCg==\n"
-        "preferences: {}\n"
-    )
-
-
 def cmd_kubeconfig(c: Ctx) -> None:
     o = c.opts
     if len(c.args) > 1:
@@ -1070,9 +1053,10 @@ def cmd_kubeconfig(c: Ctx) -> None:
         address = c.one()
         require(state, address, "error copying: ")
         name = o["force-context-name"] or state["cluster"]["name"]
-        text = _kubeconfig_text(state, name)
         if any(f["name"] == "kubeconfig-wrong-cluster" for f in state.get("faults", [])):
             text = bootstrap_sim.other_cluster_kubeconfig(name)
+        else:
+            text = bootstrap_sim.kubeconfig_text(name, state["cluster"]["endpoint"])
     path = c.args[0] if c.args else os.path.join(c.inv.env.get("HOME", "~"), ".kube", "config")
     if path == "-":
         if o["merge"]:
