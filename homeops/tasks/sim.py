@@ -295,7 +295,7 @@ def render_status(state: dict[str, Any]) -> str:
             ]
         )
     out = [
-        f"cluster {state['cluster']['name']} ({state['cluster']['endpoint']}), "
+        f"[SIMULATED] cluster {state['cluster']['name']} ({state['cluster']['endpoint']}), "
         f"clock: {state['clock']['mode']}, API: {'up' if engine.api_up(state) else 'DOWN'}",
         "",
         tabwrite(rows).rstrip(),

@@ -44,6 +44,7 @@ def test_up_status_fault_log_down(inventory: Path, capsys: pytest.CaptureFixture
     sim_tasks.status(ctx, inventory=str(inventory))
     out = capsys.readouterr().out
     assert "API: DOWN" in out and "faults: node-rollback on k8s-1 (x1); api-unreachable seconds=30" in out
+    assert out.startswith("[SIMULATED] cluster "), out  # nobody may take this table for the real cluster
     sim_tasks.status(ctx, inventory=str(inventory), json=True)
     assert '"name": "node-rollback"' in capsys.readouterr().out
 
