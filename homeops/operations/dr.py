@@ -382,7 +382,9 @@ class DrData(StepKind):
         kctl = k.Kubectl(world.inventory.cluster.kubeconfig)
         runner = ctx.runner(Command(("kubectl",)))
         deadline = ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 3600.0)
-        poll = max(5.0, world.inventory.policy.poll_interval)  # restores take minutes
+        # The inventory's pollInterval, as every other wait: a fixed floor here made a restore that ended
+        # just after a look cost a whole extra period in the measured recovery time.
+        poll = world.inventory.policy.poll_interval
         said: list[str] = []
         while True:
             done, pending, detail = self._look(runner, kctl, step.artifact or "")

@@ -23,6 +23,7 @@ State = dict[str, Any]
 DEFAULT_CONFIG: dict[str, float] = {
     "upgrade_seconds": 5.0,  # installer runs before the reboot; node still answers
     "reboot_seconds": 30.0,  # node unreachable
+    "install_seconds": 2.0,  # apply-config in maintenance mode: the installer runs before the first reboot
     "ready_seconds": 15.0,  # booted, services starting, not ready yet
     "kubelet_restart_seconds": 2.0,  # upgrade-k8s: per kubelet
     "poll_seconds": 0.2,  # how often blocking fake tools re-read the state in real mode

@@ -1137,7 +1137,8 @@ def cmd_apply_config(c: Ctx) -> None:
                     continue
                 node["maintenance"] = bootstrap_sim.stays_in_maintenance(state, hostname)
                 node["config_text"] = text
-                pending = engine.begin_reboot(state, hostname, kind="install", delay=2.0)
+                install = engine.config(state, "install_seconds")
+                pending = engine.begin_reboot(state, hostname, kind="install", delay=install)
                 pending["ready_at"] = (pending["back_at"] or 0) + engine.config(state, "ready_seconds")
                 continue
             old = node.get("config_text", "")
