@@ -261,21 +261,27 @@ def _destination_status(state: State, record: State, t: float) -> tuple[Obj, boo
         ]
     }
     if done:
-        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(finished or 1_760_000_000))
         status.update(
             lastManualSync=record["manual"],
-            latestImage={
-                "apiGroup": "snapshot.storage.k8s.io",
-                "kind": "VolumeSnapshot",
-                "name": f"volsync-{record['name']}-dest-{stamp}",
-            },
+            latestImage=_image(record, finished),
             latestMoverStatus={"logs": _restore_log(state, record), "result": "Successful"},
         )
         if finished is not None:
             status["lastSyncTime"] = _rfc3339(finished)
     else:
         status["lastSyncStartTime"] = _rfc3339(float(started or t))
+        earlier = record.get("earlier")
+        if earlier:  # VolSync keeps the last result until the new one replaces it
+            status.update(lastManualSync=earlier["manual"], latestImage=_image(record, earlier["finished"]))
+            if earlier["finished"] is not None:
+                status["lastSyncTime"] = _rfc3339(earlier["finished"])
     return status, done
+
+
+def _image(record: State, finished: float | None) -> Obj:
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(finished or 1_760_000_000))
+    name = f"volsync-{record['name']}-dest-{stamp}"
+    return {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": name}
 
 
 def _restore_log(state: State, record: State) -> str:
@@ -532,6 +538,10 @@ def _apply_trigger(state: State, plural: str, record: State, body: Any) -> bool:
             changed = True
     if manual == record.get("manual"):
         return changed
+    status, done = _destination_status(state, record, t)
+    if done:
+        finished = parse_time(status.get("lastSyncTime"))
+        record["earlier"] = {"manual": record.get("manual"), "finished": finished}
     record["manual"] = manual
     record["restore_started"] = t
     return True

@@ -79,3 +79,33 @@ def test_flux_suspend_and_resume(drsim: DrSim) -> None:
         "✔ HelmRelease immich reconciliation completed",
         "✔ applied revision 0.9.3",
     ]
+
+
+def test_a_destination_restoring_again_keeps_its_last_image_until_the_new_one(drsim: DrSim) -> None:
+    def status() -> dict[str, object]:
+        import json
+
+        got = run(drsim, "kubectl", "-n", "default", "get", "replicationdestinations", "immich-data-dst", "-o", "json")
+        return json.loads(got.stdout)["status"]  # type: ignore[no-any-return]
+
+    before = status()
+    patch = '{"spec":{"trigger":{"manual":"again"}}}'
+    patched = run(
+        drsim,
+        "kubectl",
+        "-n",
+        "default",
+        "patch",
+        "replicationdestination",
+        "immich-data-dst",
+        "--type",
+        "merge",
+        "-p",
+        patch,
+    )
+    assert patched.stdout == "replicationdestination.volsync.backube/immich-data-dst patched\n"
+    during = status()
+    assert during["latestImage"] == before["latestImage"] and during["lastManualSync"] == "restore-once"
+    drsim.advance(130)
+    after = status()
+    assert after["lastManualSync"] == "again" and after["latestImage"] != before["latestImage"]
