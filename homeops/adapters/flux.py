@@ -83,6 +83,33 @@ def reconcile(
     return argv
 
 
+def suspend(
+    kind: str,
+    name: str,
+    *,
+    namespace: str,
+    resume: bool = False,
+    timeout: float | str | None = None,
+    kubeconfig: Path | str | None = None,
+    context: str | None = None,
+    binary: str = TOOL,
+) -> list[str]:
+    """``flux suspend|resume kustomization|helmrelease NAME -n NS``.
+
+    flux2 ``cmd/flux/{suspend,resume}.go``: an object that is not there is a ``✗`` line with exit
+    **0** (look before, and after); ``resume`` of one object waits for its reconciliation.
+    """
+    if kind not in ("kustomization", "helmrelease"):
+        raise PlanError(f"flux suspend/resume: kind {kind!r} is not kustomization or helmrelease")
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
+        raise PlanError(f"flux suspend/resume: {name!r} is not a Kubernetes object name")
+    argv = [binary, "resume" if resume else "suspend", kind, name, "--namespace", namespace]
+    argv += _globals(kubeconfig, context)
+    if timeout is not None:
+        argv += ["--timeout", go_duration(timeout)]
+    return argv
+
+
 def get_kustomizations(
     *,
     namespace: str | None = None,

@@ -14,6 +14,13 @@ Behaviour relied on (cli-interfaces.md §11; backube/volsync ``api/v1alpha1``, c
   ``ReplicationDestination`` and stays Pending until it is populated; the populator's events on it
   are ``VolSyncPopulator*``, and the bound PVC is annotated ``volsync.backube/populated-from``.
 
+* A restore through the populator (``volumepopulator_controller.go``): the controller populates a
+  PVC from whatever ``latestImage`` the RD names *when it sees the PVC*, so a restore triggers the RD
+  and waits for its new image before it recreates the PVC, never the other way round.
+* The controllers using a PVC are the Deployments/StatefulSets whose pod template mounts it; Flux
+  labels them (``helm.toolkit.fluxcd.io/name``) and the PVC (``kustomize.toolkit.fluxcd.io/name``)
+  with the objects that would put them back while a restore runs.
+
 Argv builders take a ``Kubectl`` (for ``--kubeconfig``/``--context``) and never run anything.
 """
 
@@ -32,6 +39,13 @@ from homeops.errors import PlanError
 SOURCES = "replicationsources.volsync.backube"
 DESTINATIONS = "replicationdestinations.volsync.backube"
 PVCS = "persistentvolumeclaims"
+WORKLOADS = {"Deployment": "deployments.apps", "StatefulSet": "statefulsets.apps"}
+FLUX_KINDS = {
+    "Kustomization": "kustomizations.kustomize.toolkit.fluxcd.io",
+    "HelmRelease": "helmreleases.helm.toolkit.fluxcd.io",
+}
+KS_LABEL = "kustomize.toolkit.fluxcd.io"
+HR_LABEL = "helm.toolkit.fluxcd.io"
 POPULATED_FROM = "volsync.backube/populated-from"
 NO_SNAPSHOT = "No eligible snapshots"
 
@@ -86,19 +100,72 @@ def release_manual(kctl: Kubectl, namespace: str, name: str) -> list[str]:
     return _merge_patch(kctl, SOURCES, namespace, name, {"spec": {"trigger": {"manual": None}}})
 
 
+def check_restore_time(value: str) -> str:
+    if not _RFC3339_Z.match(value) or parse_time(value) is None:
+        raise PlanError(
+            f"restore time {value!r} is not an RFC3339 UTC time like 2025-10-09T06:00:00Z",
+            hint="kopia compares it as a string, so give it in UTC with a trailing Z",
+        )
+    return value
+
+
 def trigger_restore(
-    kctl: Kubectl, namespace: str, name: str, value: str, *, restore_as_of: str | None = None
+    kctl: Kubectl,
+    namespace: str,
+    name: str,
+    value: str,
+    *,
+    restore_as_of: str | None = None,
+    mover: str | None = "restic",
+    pin: bool = False,
 ) -> list[str]:
-    """Re-run a ReplicationDestination (new ``spec.trigger.manual``), optionally as of a point in time."""
+    """Re-run a ReplicationDestination (new ``spec.trigger.manual``), optionally as of a point in time.
+
+    With ``pin`` the mover's ``restoreAsOf`` is set to ``restore_as_of`` (``None``: removed, the
+    newest backup) and ``previous`` removed, so an earlier point-in-time restore left on the RD
+    (home-ops applies it ``IfNotPresent``, Git never resets it) cannot pick the snapshot.
+    """
     spec: dict[str, Any] = {"trigger": {"manual": _token(value)}}
     if restore_as_of is not None:
-        if not _RFC3339_Z.match(restore_as_of):
-            raise PlanError(
-                f"restore time {restore_as_of!r} is not an RFC3339 UTC time like 2025-10-09T06:00:00Z",
-                hint="kopia compares it as a string, so give it in UTC with a trailing Z",
-            )
-        spec["restic"] = {"restoreAsOf": restore_as_of}
+        check_restore_time(restore_as_of)
+    if mover is not None and (pin or restore_as_of is not None):
+        fields: dict[str, Any] = {"restoreAsOf": restore_as_of}
+        if pin:
+            fields["previous"] = None
+        spec[mover] = fields
     return _merge_patch(kctl, DESTINATIONS, namespace, name, {"spec": spec})
+
+
+def get_workloads(kctl: Kubectl, kind: str, namespace: str) -> list[str]:
+    """``kubectl get deployments|statefulsets -n NS -o json``."""
+    return kctl.get_json(WORKLOADS[kind], namespace=namespace)
+
+
+def get_claim(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    return kctl.get_json(PVCS, name, namespace=namespace)
+
+
+def get_flux(kctl: Kubectl, kind: str, namespace: str, name: str) -> list[str]:
+    return kctl.get_json(FLUX_KINDS[kind], name, namespace=namespace)
+
+
+def scale(kctl: Kubectl, kind: str, namespace: str, name: str, replicas: int) -> list[str]:
+    """``kubectl scale deployment/NAME --replicas=N`` (says "scaled" also when nothing changed)."""
+    if replicas < 0:
+        raise PlanError(f"kubectl scale {kind}/{name}: replicas must be 0 or more, not {replicas}")
+    target = f"{kind.lower()}/{Kubectl._name(name, 'scale')}"
+    return kctl._cmd("scale", target, f"--replicas={replicas}", namespace=namespace)
+
+
+def delete_claim(kctl: Kubectl, namespace: str, name: str, *, timeout: float) -> list[str]:
+    """``kubectl delete pvc NAME --wait --timeout=…s``: returns once the pvc-protection finalizer let it go."""
+    name = Kubectl._name(name, "delete")
+    return kctl._cmd("delete", PVCS, name, "--wait=true", f"--timeout={int(timeout)}s", namespace=namespace)
+
+
+def create_from(kctl: Kubectl, path: str) -> list[str]:
+    """``kubectl create -f PATH``: ``AlreadyExists`` rather than changing an object that is there."""
+    return kctl._cmd("create", "--filename", path)
 
 
 def _token(value: str) -> str:
@@ -172,6 +239,7 @@ class Source(SyncState):
 @dataclass(frozen=True)
 class Destination(SyncState):
     copy_method: str | None = None
+    mover: str | None = None  # restic | kopia | rclone | rsync | rsyncTLS: where restoreAsOf lives
     latest_image: tuple[str, str] | None = None  # (kind, name)
     restore_as_of: str | None = None
     previous: int | None = None
@@ -197,6 +265,24 @@ class Claim:
     source_kind: str | None  # spec.dataSourceRef.kind
     source_name: str | None
     populated_from: str | None  # the annotation on a populated PVC
+    uid: str = ""
+    deleting: bool = False
+    kustomization: tuple[str, str] | None = None  # the Flux Kustomization that applied it (namespace, name)
+    spec: tuple[tuple[str, Any], ...] = ()  # what recreating it keeps: accessModes, resources, class, mode
+
+    def manifest(self, destination: str) -> str:
+        """The claim again, empty, to be populated from ReplicationDestination ``destination`` (JSON)."""
+        ref = {"apiGroup": "volsync.backube", "kind": "ReplicationDestination", "name": destination}
+        meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if self.kustomization:  # Flux keeps owning it (and prunes it with the app)
+            meta["labels"] = {f"{KS_LABEL}/name": self.kustomization[1], f"{KS_LABEL}/namespace": self.kustomization[0]}
+        doc = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": meta,
+            "spec": {**dict(self.spec), "dataSourceRef": ref},
+        }
+        return json.dumps(doc, separators=(",", ":"), sort_keys=True)
 
     @property
     def from_volsync(self) -> bool:
@@ -272,6 +358,7 @@ def parse_destinations(text: str) -> list[Destination]:
             Destination(
                 **_common(item, what),
                 copy_method=mover.get("copyMethod"),
+                mover=next((m for m in ("restic", "kopia", "rclone", "rsync", "rsyncTLS") if m in spec), None),
                 latest_image=(str(image.get("kind", "")), str(image["name"])) if image.get("name") else None,
                 restore_as_of=mover.get("restoreAsOf"),
                 previous=int(previous) if isinstance(previous, int) else None,
@@ -285,7 +372,9 @@ def parse_claims(text: str) -> list[Claim]:
     out = []
     for item in _items(parse_json_object(text, what=what), what):
         meta = item.get("metadata") or {}
-        ref = (item.get("spec") or {}).get("dataSourceRef") or {}
+        spec = item.get("spec") or {}
+        ref = spec.get("dataSourceRef") or {}
+        keep = ("accessModes", "resources", "storageClassName", "volumeMode")
         out.append(
             Claim(
                 namespace=str(meta.get("namespace", "")),
@@ -294,6 +383,95 @@ def parse_claims(text: str) -> list[Claim]:
                 source_kind=ref.get("kind"),
                 source_name=ref.get("name"),
                 populated_from=(meta.get("annotations") or {}).get(POPULATED_FROM),
+                uid=str(meta.get("uid", "")),
+                deleting=bool(meta.get("deletionTimestamp")),
+                kustomization=_owner(meta, KS_LABEL),
+                spec=tuple((k, _resources(spec[k]) if k == "resources" else spec[k]) for k in keep if k in spec),
             )
         )
     return out
+
+
+def _resources(value: Any) -> Any:
+    """Only the request survives a recreate (limits are rare and the populator sizes from it)."""
+    requests = (value or {}).get("requests") if isinstance(value, dict) else None
+    return {"requests": requests} if requests else value
+
+
+def _owner(meta: dict[str, Any], prefix: str) -> tuple[str, str] | None:
+    labels = meta.get("labels") or {}
+    name = labels.get(f"{prefix}/name")
+    return (str(labels.get(f"{prefix}/namespace") or meta.get("namespace", "")), str(name)) if name else None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A Deployment or StatefulSet, as far as a restore is concerned."""
+
+    kind: str  # Deployment | StatefulSet
+    namespace: str
+    name: str
+    replicas: int  # spec.replicas
+    current: int  # status.replicas: pods that still exist
+    ready: int
+    claims: tuple[str, ...]  # PVCs its pod template mounts
+    helm_release: tuple[str, str] | None  # (namespace, name) from Flux's labels
+    kustomization: tuple[str, str] | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind.lower()}/{self.name}"
+
+
+def parse_workloads(text: str) -> list[Workload]:
+    """``kubectl get deployments|statefulsets -o json``."""
+    what = "kubectl get deployments/statefulsets"
+    out = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        spec = item.get("spec") or {}
+        status = item.get("status") or {}
+        volumes = ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []
+        claims = tuple(
+            str(v["persistentVolumeClaim"]["claimName"])
+            for v in volumes
+            if isinstance(v, dict) and (v.get("persistentVolumeClaim") or {}).get("claimName")
+        )
+        replicas = spec.get("replicas")
+        out.append(
+            Workload(
+                kind=str(item.get("kind", "Deployment")),
+                namespace=str(meta.get("namespace", "")),
+                name=str(meta.get("name", "")),
+                replicas=int(replicas) if isinstance(replicas, int) else 1,  # the API's default
+                current=int(status.get("replicas") or 0),
+                ready=int(status.get("readyReplicas") or 0),
+                claims=claims,
+                helm_release=_owner(meta, HR_LABEL),
+                kustomization=_owner(meta, KS_LABEL),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class FluxState:
+    kind: str
+    namespace: str
+    name: str
+    suspended: bool
+    kustomization: tuple[str, str] | None  # the Kustomization that applied this one (a HelmRelease's)
+
+
+def parse_flux(text: str) -> FluxState:
+    """One Kustomization or HelmRelease (``kubectl get … NAME -o json``)."""
+    what = "kubectl get kustomization/helmrelease"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    meta = item.get("metadata") or {}
+    return FluxState(
+        kind=str(item.get("kind", "")),
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        suspended=bool((item.get("spec") or {}).get("suspend", False)),
+        kustomization=_owner(meta, KS_LABEL),
+    )

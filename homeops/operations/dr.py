@@ -530,19 +530,16 @@ def run_rebuild(
     import sys
 
     from homeops.engine.executor import SIMULATED, Executor
-    from homeops.engine.journal import Journal
     from homeops.engine.progress import for_stream
-    from homeops.operations.session import ask, resume_command
+    from homeops.operations.session import Options, ask, latest_journal, plan_or_resume, resume_command
     from homeops.runtime import open_runtime
 
     stream = out or sys.stdout
     rt = runtime or open_runtime(Path(inventory_dir).resolve())
     try:
         journal = None
-        if resume:
-            journal = Journal.latest(rt.inventory.state_dir, "dr-rebuild", rt.clock, cluster=rt.inventory.cluster.name)
-            if journal is None:
-                raise PlanError("there is no earlier dr.rebuild run to resume", hint="run it without --resume")
+        if resume:  # the journaled run's choices: its snapshot is checked again before anything runs
+            journal = latest_journal(rt, "dr-rebuild", task=task)
             options = dict(journal.plan().options)
             from_snapshot = options.get("from_snapshot", "none")
             nodes = tuple(n for n in options.get("nodes", "").split(",") if n)
@@ -562,11 +559,13 @@ def run_rebuild(
             backend="simulated" if rt.simulated else "real",
             resume_with=resume_command(task, rt.inventory.root),
         )
-        if journal is not None:
-            return executor.run(journal.plan(), dry_run=dry_run, yes=yes, break_lock=break_lock, resume=journal)
-        plan = plan_chain(world, snapshot, request)
-        plan = replace(plan, options=(*plan.options, ("nodes", ",".join(request.nodes))))
-        return executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
+
+        def plan() -> Plan:
+            chain = plan_chain(world, snapshot, request)
+            return replace(chain, options=(*chain.options, ("nodes", ",".join(request.nodes))))
+
+        options_ = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+        return plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=stream)
     finally:
         if runtime is None:
             rt.close()

@@ -116,22 +116,51 @@ def run_operation(
     try:
         observer = ClusterObserver(rt)
         executor = executor_for(rt, observer, out=out, task=task)
-        if options.resume:
-            journal = Journal.latest(rt.inventory.state_dir, operation, rt.clock, cluster=rt.inventory.cluster.name)
-            if journal is None:
-                raise PlanError(
-                    f"there is no earlier {operation} run to resume in {rt.inventory.state_dir / 'runs'}",
-                    hint="run it without --resume",
-                )
-            notice = resume_notice(journal.plan(), rt.inventory.policy)
-            if notice:
-                print(notice, file=out or sys.stdout)
-            return executor.run(
-                journal.plan(), dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal
-            )
-        facts = cluster_facts(observer, rt.inventory)
-        plan = planner(rt.inventory, facts, request(rt))
-        return executor.run(plan, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
+        return plan_or_resume(
+            executor,
+            rt,
+            operation,
+            lambda: planner(rt.inventory, cluster_facts(observer, rt.inventory), request(rt)),
+            options,
+            out=out,
+        )
     finally:
         if runtime is None:
             rt.close()
+
+
+def latest_journal(runtime: Runtime, operation: str, *, task: str | None = None) -> Journal:
+    """The run ``--resume`` continues: the latest journal of ``operation`` on this cluster."""
+    journal = Journal.latest(
+        runtime.inventory.state_dir, operation, runtime.clock, cluster=runtime.inventory.cluster.name
+    )
+    if journal is None:
+        raise PlanError(
+            f"there is no earlier {task or operation} run to resume in {runtime.inventory.state_dir / 'runs'}",
+            hint="run it without --resume",
+        )
+    return journal
+
+
+def plan_or_resume(
+    executor: Executor,
+    runtime: Runtime,
+    operation: str,
+    plan: Callable[[], Plan],
+    options: Options,
+    *,
+    task: str | None = None,
+    journal: Journal | None = None,
+    out: TextIO | None = None,
+) -> Outcome:
+    """Run ``plan()``, or with ``options.resume`` the journaled plan of the latest ``operation`` run
+    (``journal`` when the caller already read it), saying which homeops.yaml settings it keeps."""
+    if not options.resume:
+        return executor.run(plan(), dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
+    journal = journal or latest_journal(runtime, operation, task=task)
+    notice = resume_notice(journal.plan(), runtime.inventory.policy)
+    if notice:
+        print(notice, file=out or sys.stdout)
+    return executor.run(
+        journal.plan(), dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal
+    )

@@ -5,7 +5,7 @@ State section ``apps`` (added by ``seed``; a state without it simply has no data
     {"sources": [{namespace, name, pvc, period, duration, manual, last_manual_sync, manual_started,
                   stale_since}],
      "destinations": [{namespace, name, pvc, manual, copy_method, duration, restore_started}],
-     "claims": [{namespace, name, destination}],
+     "claims": [{namespace, name, destination, labels, uid?, created_at?, deleting?}],
      "postgres": [{namespace, name, instances, source, server_name, restore_started,
                    setup_seconds, activate_seconds, replica_seconds}]}
 
@@ -16,6 +16,17 @@ it is set the schedule is ignored, as in VolSync; a destination restores for ``d
 after ``begin_restores`` (or after Flux comes up in a rebuilt cluster) and then names its
 ``latestImage``, which binds its PVC; a CNPG cluster restoring on deploy walks ``Setting up primary``
 → ``Waiting for the instances to become active`` → ``Creating a new replica`` → ``Cluster in healthy state``.
+
+The app workloads mounting those PVCs are ``k8s.deployments`` (``immich-server``, with pods) and
+``k8s.statefulsets`` (``paperless``, whose pods are not simulated), with ``claims`` (the pod
+template's ``persistentVolumeClaim`` volumes) and Flux's ownership labels. ``kubectl scale`` sets
+``replicas``; the status follows after ``SETTLE_SECONDS`` (pods terminating / starting).
+``kubectl delete pvc`` waits while a workload still runs that mounts it (the
+``kubernetes.io/pvc-protection`` finalizer); ``kubectl create -f`` makes a PVC, and one whose
+``dataSourceRef`` is a ReplicationDestination is Bound ``POPULATE_SECONDS`` after both it exists and
+its destination has a ``latestImage`` (the volume populator). A destination patched with a new
+``trigger.manual`` restores again, honouring ``restoreAsOf``/``previous`` in its mover's spec; a
+``restoreAsOf`` older than ``KEPT_SECONDS`` finds no snapshot and "succeeds" empty, as restic does.
 
 Faults (registered in ``homeops.sim.faults``, applied here):
 
@@ -28,6 +39,7 @@ Faults (registered in ``homeops.sim.faults``, applied here):
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 import time
@@ -67,6 +79,14 @@ for _aliases, _info in (
 PLURALS = frozenset(info[0] for info in TYPES.values())
 
 HEALTHY = "Cluster in healthy state"
+SETTLE_SECONDS = 15.0
+POPULATE_SECONDS = 20.0
+KEPT_SECONDS = 30 * 86400.0  # how far back the simulated restic repository has snapshots
+MOVERS = ("restic", "kopia", "rclone", "rsync", "rsyncTLS")
+_KS_LABELS = {
+    "kustomize.toolkit.fluxcd.io/name": "cluster-apps",
+    "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+}
 
 # The example's data apps (home-ops style: source <app>, destination <app>-dst restoring once on creation).
 _APPS = (("default", "immich-data"), ("default", "paperless-data"))
@@ -102,7 +122,10 @@ def seed(state: State) -> None:
             }
             for ns, name in _APPS
         ],
-        "claims": [{"namespace": ns, "name": name, "destination": f"{name}-dst"} for ns, name in _APPS],
+        "claims": [
+            {"namespace": ns, "name": name, "destination": f"{name}-dst", "labels": dict(_KS_LABELS)}
+            for ns, name in _APPS
+        ],
         "postgres": [
             {
                 "namespace": ns,
@@ -118,6 +141,25 @@ def seed(state: State) -> None:
             for ns, name in _POSTGRES
         ],
     }
+    k8s = state.setdefault("k8s", {})
+    for d in k8s.get("deployments", []):
+        if (d["namespace"], d["name"]) == ("default", "immich-server"):  # the immich chart's server
+            d["claims"] = ["immich-data"]
+            d["labels"] = {
+                "app.kubernetes.io/name": "immich",
+                "helm.toolkit.fluxcd.io/name": "immich",
+                "helm.toolkit.fluxcd.io/namespace": "default",
+            }
+    k8s.setdefault("statefulsets", []).append(
+        {
+            "namespace": "default",
+            "name": "paperless",
+            "replicas": 1,
+            "ready_replicas": 1,
+            "claims": ["paperless-data"],
+            "labels": {"app.kubernetes.io/name": "paperless", **_KS_LABELS},
+        }
+    )
 
 
 def begin_restores(state: State, at: float | None = None) -> None:
@@ -126,6 +168,15 @@ def begin_restores(state: State, at: float | None = None) -> None:
     apps = state.get("apps") or {}
     for record in [*apps.get("destinations", []), *apps.get("postgres", [])]:
         record["restore_started"] = t
+
+
+def parse_time(value: Any) -> float | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(value.split(".")[0].rstrip("Z"), "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
 
 
 def _rfc3339(t: float) -> str:
@@ -210,21 +261,55 @@ def _destination_status(state: State, record: State, t: float) -> tuple[Obj, boo
         ]
     }
     if done:
-        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(finished or 1_760_000_000))
         status.update(
             lastManualSync=record["manual"],
-            latestImage={
-                "apiGroup": "snapshot.storage.k8s.io",
-                "kind": "VolumeSnapshot",
-                "name": f"volsync-{record['name']}-dest-{stamp}",
-            },
-            latestMoverStatus={"logs": "restoring snapshot 4a1f0c2e of [/data]\nrestore done", "result": "Successful"},
+            latestImage=_image(record, finished),
+            latestMoverStatus={"logs": _restore_log(state, record), "result": "Successful"},
         )
         if finished is not None:
             status["lastSyncTime"] = _rfc3339(finished)
     else:
         status["lastSyncStartTime"] = _rfc3339(float(started or t))
+        earlier = record.get("earlier")
+        if earlier:  # VolSync keeps the last result until the new one replaces it
+            status.update(lastManualSync=earlier["manual"], latestImage=_image(record, earlier["finished"]))
+            if earlier["finished"] is not None:
+                status["lastSyncTime"] = _rfc3339(earlier["finished"])
     return status, done
+
+
+def _image(record: State, finished: float | None) -> Obj:
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(finished or 1_760_000_000))
+    name = f"volsync-{record['name']}-dest-{stamp}"
+    return {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": name}
+
+
+def _restore_log(state: State, record: State) -> str:
+    asked = parse_time(record.get("restore_as_of"))
+    if asked is not None and asked < float(state["clock"]["origin"]) - KEPT_SECONDS:
+        # restic exits 0 and the RD "succeeds" with an empty volume (cli-interfaces.md §11.4)
+        return "No eligible snapshots found\n=== No data will be restored ==="
+    picked = "4a1f0c2e"
+    if record.get("restore_as_of"):
+        picked = f"4a1f0c2e (newest at or before {record['restore_as_of']})"
+    return f"restoring snapshot {picked} of [/data]\nrestore done"
+
+
+def _claim_bound(state: State, claim: State, t: float) -> bool:
+    if not claim.get("destination"):
+        return True
+    by_name = {(d["namespace"], d["name"]): d for d in (state.get("apps") or {}).get("destinations", [])}
+    dst = by_name.get((claim["namespace"], claim["destination"]))
+    if dst is None:
+        return False  # VolSyncPopulatorReplicationDestinationMissing
+    if not _destination_status(state, dst, t)[1]:
+        return False
+    created = claim.get("created_at")
+    if created is None:
+        return True  # populated long ago (or with its destination, in a rebuilt cluster)
+    finished = _restore_start(state, dst)
+    ready_at = max(float(created), float(finished or 0.0) + float(dst["duration"])) + POPULATE_SECONDS
+    return t >= ready_at
 
 
 def _postgres_phase(state: State, record: State, t: float) -> tuple[str, str]:
@@ -278,24 +363,41 @@ def objects(state: State, plural: str) -> list[Obj]:
     elif plural == "replicationdestinations":
         for r in apps.get("destinations", []):
             status, _ = _destination_status(state, r, t)
-            spec = {
-                "restic": {"copyMethod": r["copy_method"], "repository": f"{r['pvc']}-volsync-secret"},
-                "trigger": {"manual": r["manual"]},
-            }
+            mover: Obj = {"copyMethod": r["copy_method"], "repository": f"{r['pvc']}-volsync-secret"}
+            if r.get("restore_as_of"):
+                mover["restoreAsOf"] = r["restore_as_of"]
+            if r.get("previous") is not None:
+                mover["previous"] = r["previous"]
+            spec = {"restic": mover, "trigger": {"manual": r["manual"]}}
             labels = {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
             out.append(_obj(state, r, "ReplicationDestination", "volsync.backube/v1alpha1", spec, status, labels))
     elif plural == "persistentvolumeclaims":
-        by_name = {(d["namespace"], d["name"]): d for d in apps.get("destinations", [])}
         for c in apps.get("claims", []):
-            dst = by_name.get((c["namespace"], c["destination"]))
-            bound = dst is not None and _destination_status(state, dst, t)[1]
-            ref = {"apiGroup": "volsync.backube", "kind": "ReplicationDestination", "name": c["destination"]}
-            spec = {"accessModes": ["ReadWriteOnce"], "dataSource": ref, "dataSourceRef": ref}
+            if c.get("deleting") and not in_use(state, c["namespace"], c["name"]):
+                continue  # the pvc-protection finalizer is gone: so is the claim
+            bound = _claim_bound(state, c, t)
+            claim_spec: Obj = {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": c.get("storage", "10Gi")}},
+                "storageClassName": c.get("storage_class", "ceph-block"),
+                "volumeMode": "Filesystem",
+            }
+            if c.get("destination"):
+                ref = {"apiGroup": "volsync.backube", "kind": "ReplicationDestination", "name": c["destination"]}
+                claim_spec.update(dataSource=ref, dataSourceRef=ref)
             status = {"phase": "Bound" if bound else "Pending"}
-            extra = {"annotations": {"volsync.backube/populated-from": f"{c['namespace']}/vs-prime-{c['name']}"}}
+            extra: Obj = {"finalizers": ["kubernetes.io/pvc-protection"]}
+            if c.get("labels"):
+                extra["labels"] = c["labels"]
+            if c.get("uid"):
+                extra["uid"] = c["uid"]
+            if c.get("deleting"):
+                extra["deletionTimestamp"] = _rfc3339(float(c["deleting"]))
+            if bound and c.get("destination"):
+                extra["annotations"] = {"volsync.backube/populated-from": f"{c['namespace']}/vs-prime-{c['name']}"}
             if bound:
-                status.update(accessModes=["ReadWriteOnce"], capacity={"storage": "10Gi"})
-            out.append(_obj(state, c, "PersistentVolumeClaim", "v1", spec, status, None, extra if bound else None))
+                status.update(accessModes=["ReadWriteOnce"], capacity={"storage": c.get("storage", "10Gi")})
+            out.append(_obj(state, c, "PersistentVolumeClaim", "v1", claim_spec, status, None, extra))
     elif plural == "clusters.postgresql.cnpg.io":
         for p in apps.get("postgres", []):
             phase, reason = _postgres_phase(state, p, t)
@@ -428,11 +530,210 @@ def _apply_trigger(state: State, plural: str, record: State, body: Any) -> bool:
         record["manual"] = manual or None
         record["manual_started"] = t if manual else None  # no trigger: back on the schedule
         return True
+    changed = False
+    mover: Obj = next((body["spec"][m] for m in MOVERS if isinstance(body["spec"].get(m), dict)), {})
+    for field, key in (("restoreAsOf", "restore_as_of"), ("previous", "previous")):
+        if field in mover and mover[field] != record.get(key):
+            record[key] = mover[field]
+            changed = True
     if manual == record.get("manual"):
-        return False
+        return changed
+    status, done = _destination_status(state, record, t)
+    if done:
+        finished = parse_time(status.get("lastSyncTime"))
+        record["earlier"] = {"manual": record.get("manual"), "finished": finished}
     record["manual"] = manual
     record["restore_started"] = t
     return True
+
+
+# ── kubectl scale / delete / create ──────────────────────────────────────────────────────────────
+
+
+def _workloads(state: State) -> list[tuple[str, State]]:
+    k8s = state.get("k8s") or {}
+    return [("Deployment", d) for d in k8s.get("deployments", [])] + [
+        ("StatefulSet", d) for d in k8s.get("statefulsets", [])
+    ]
+
+
+def current_replicas(state: State, d: State) -> int:
+    """Pods that exist: the old count while scaling settles."""
+    if d.get("settles_at") is not None and engine.now(state) < float(d["settles_at"]):
+        return int(d.get("replicas_before") or 0)
+    return int(d["replicas"])
+
+
+def ready_replicas(state: State, d: State) -> int:
+    if d.get("settles_at") is not None and engine.now(state) < float(d["settles_at"]):
+        before = int(d.get("ready_before") or 0)
+        return min(before, int(d["replicas"])) if d["replicas"] else before
+    return int(d["ready_replicas"])
+
+
+def in_use(state: State, namespace: str, claim: str) -> bool:
+    """A pod of some workload still mounts the claim (scaling to 0 frees it once the pods are gone)."""
+    return any(
+        d["namespace"] == namespace and claim in d.get("claims", []) and current_replicas(state, d) > 0
+        for _, d in _workloads(state)
+    )
+
+
+def _api_or_fail(state: State) -> None:
+    if not engine.api_up(state):
+        vip = state["cluster"]["vip"]
+        raise Fail(f"Unable to connect to the server: dial tcp {vip}:6443: connect: no route to host")
+
+
+def _one_target(args: list[str], verb: str) -> tuple[str, str]:
+    if args and "/" in args[0]:
+        args = [*args[0].split("/", 1), *args[1:]]
+    if len(args) != 2:
+        raise Fail(
+            "error: resource(s) were provided, but no name was specified"
+            if len(args) == 1
+            else f"error: the homeops simulator takes one TYPE NAME for kubectl {verb}"
+        )
+    return args[0], args[1]
+
+
+def cmd_scale(inv: Any, o: dict[str, Any], args: list[str], types: dict[str, tuple[str, str, bool, str]]) -> None:
+    """``kubectl scale deployment/NAME --replicas=N``: ``deployment.apps/NAME scaled`` (also when unchanged)."""
+    if o["replicas"] < 0:
+        raise Fail('error: required flag(s) "replicas" not set')
+    rtype, name = _one_target(args, "scale")
+    info = types.get(rtype.lower())
+    if info is None or info[0] not in ("deployments", "statefulsets"):
+        raise Fail(f'error: the server doesn\'t have a resource type "{rtype}"')
+    plural, kind = info[0], info[1]
+    namespace = o["namespace"] or "default"
+    with inv.store.transaction() as state:
+        engine.advance(state)
+        _api_or_fail(state)
+        record = next(
+            (d for k, d in _workloads(state) if k == kind and d["namespace"] == namespace and d["name"] == name), None
+        )
+        if record is None:
+            raise Fail(f'Error from server (NotFound): {plural}.apps "{name}" not found')
+        if o["current-replicas"] >= 0 and o["current-replicas"] != record["replicas"]:
+            raise Fail(f"error: Expected replicas to be {o['current-replicas']}, was {record['replicas']}")
+        if o["dry-run"] in ("none", ""):
+            _scale(state, kind, record, int(o["replicas"]))
+    inv.print(f"{kind.lower()}.apps/{name} scaled" + (" (dry run)" if o["dry-run"] not in ("none", "") else ""))
+
+
+def _scale(state: State, kind: str, record: State, replicas: int) -> None:
+    from homeops.sim.state import new_pod_name
+
+    t = engine.now(state)
+    if replicas == record["replicas"]:
+        return
+    record["replicas_before"] = current_replicas(state, record)
+    record["ready_before"] = ready_replicas(state, record)
+    record["settles_at"] = t + SETTLE_SECONDS
+    record["replicas"] = replicas
+    record["ready_replicas"] = replicas
+    record["generation"] = int(record.get("generation", 1)) + 1
+    if kind != "Deployment":
+        return  # StatefulSet pods are not simulated
+    owner = f"Deployment/{record['name']}"
+    pods = state["k8s"]["pods"]
+    mine = [p for p in pods if p["owner"] == owner and p["namespace"] == record["namespace"]]
+    for pod in mine[replicas:]:
+        pods.remove(pod)
+    nodes = sorted(h for h, k in state["k8s"]["nodes"].items() if not k.get("unschedulable"))
+    for i in range(len(mine), replicas):
+        pods.append(
+            {
+                "namespace": record["namespace"],
+                "name": new_pod_name(state, owner),
+                "node": nodes[i % len(nodes)] if nodes else "",
+                "owner": owner,
+                "ready": True,
+            }
+        )
+
+
+def cmd_delete(inv: Any, o: dict[str, Any], args: list[str], types: dict[str, tuple[str, str, bool, str]]) -> None:
+    """``kubectl delete pvc NAME``: waits (``--wait``, up to ``--timeout``) while a pod still mounts it."""
+    rtype, name = _one_target(args, "delete")
+    info = types.get(rtype.lower())
+    if info is None:
+        raise Fail(f'error: the server doesn\'t have a resource type "{rtype}"')
+    if info[0] != "persistentvolumeclaims":
+        raise Fail(f"error: the homeops simulator deletes only persistentvolumeclaims, not {info[0]}")
+    namespace = o["namespace"] or "default"
+    with inv.store.transaction() as state:
+        engine.advance(state)
+        _api_or_fail(state)
+        claims = (state.get("apps") or {}).get("claims", [])
+        record = next((c for c in claims if c["namespace"] == namespace and c["name"] == name), None)
+        if record is not None and record.get("deleting") and not in_use(state, namespace, name):
+            claims.remove(record)
+            record = None
+        if record is None:
+            if o["ignore-not-found"]:
+                return
+            raise Fail(f'Error from server (NotFound): persistentvolumeclaims "{name}" not found')
+        if o["dry-run"] not in ("none", ""):
+            inv.print(f'persistentvolumeclaim "{name}" deleted (dry run)')
+            return
+        record["deleting"] = engine.now(state)
+    inv.print(f'persistentvolumeclaim "{name}" deleted')
+    if not o["wait"]:
+        return
+
+    def gone(state: State) -> bool:
+        if in_use(state, namespace, name):
+            return False
+        claims = (state.get("apps") or {}).get("claims", [])
+        for c in [c for c in claims if c["namespace"] == namespace and c["name"] == name and c.get("deleting")]:
+            claims.remove(c)
+        return True
+
+    timeout = float(o["timeout"]) if o["timeout"] else 3600.0
+    if not inv.wait_until(gone, timeout):
+        raise Fail(f"error: timed out waiting for the condition on persistentvolumeclaims/{name}")
+
+
+def cmd_create(inv: Any, o: dict[str, Any], args: list[str], docs: list[Obj]) -> None:
+    """``kubectl create -f FILE``: PersistentVolumeClaims (a ``dataSourceRef`` to a ReplicationDestination
+    is populated by VolSync); ``AlreadyExists`` for a name that is taken, as the API server says."""
+    where = o["filename"][0] if o["filename"] else "-"
+    with inv.store.transaction() as state:
+        engine.advance(state)
+        _api_or_fail(state)
+        claims = state.setdefault("apps", {}).setdefault("claims", [])
+        for doc in docs:
+            if doc.get("kind") != "PersistentVolumeClaim":
+                raise Fail(f"error: the homeops simulator creates only PersistentVolumeClaims, not {doc.get('kind')}")
+            meta = doc.get("metadata") or {}
+            name = str(meta.get("name", ""))
+            namespace = str(meta.get("namespace") or o["namespace"] or "default")
+            existing = next((c for c in claims if c["namespace"] == namespace and c["name"] == name), None)
+            if existing is not None and existing.get("deleting") and not in_use(state, namespace, name):
+                claims.remove(existing)
+                existing = None
+            if existing is not None:
+                raise Fail(
+                    f'Error from server (AlreadyExists): error when creating "{where}": '
+                    f'persistentvolumeclaims "{name}" already exists'
+                )
+            spec = doc.get("spec") or {}
+            ref = spec.get("dataSourceRef") or {}
+            record: State = {
+                "namespace": namespace,
+                "name": name,
+                "destination": ref.get("name") if ref.get("kind") == "ReplicationDestination" else None,
+                "labels": dict(meta.get("labels") or {}),
+                "uid": engine.new_id(state, "uid", 32),
+                "created_at": engine.now(state),
+                "storage": ((spec.get("resources") or {}).get("requests") or {}).get("storage", "10Gi"),
+                "storage_class": spec.get("storageClassName") or "ceph-block",
+            }
+            if o["dry-run"] in ("none", ""):
+                claims.append(record)
+            inv.print(f"persistentvolumeclaim/{name} created")
 
 
 # ── faults ───────────────────────────────────────────────────────────────────────────────────────

@@ -193,6 +193,16 @@ def _new_file(text: str) -> str:
     return text
 
 
+def _rfc3339_utc(text: str) -> str:
+    from homeops.adapters.volsync import check_restore_time
+    from homeops.errors import PlanError
+
+    try:
+        return check_restore_time(text)
+    except PlanError:
+        raise _Bad("UTC, like 2025-10-09T06:00:00Z") from None
+
+
 def _snapshot_source(text: str) -> str:
     if text in ("latest", "none"):
         return text
@@ -259,6 +269,7 @@ OPTIONS: dict[str, Kind] = {
     "from_snapshot": Kind("latest, none or a snapshot file", _snapshot_source, ("", "/nonexistent/etcd.db")),
     "nodes": Kind("node names, comma-separated", _node_list, (" , ", "k8s-0;reboot")),
     "fault": Kind("a fault (NAME or NAME:TARGET)", _fault_spec, ("", "no-such-fault")),
+    "timestamp": Kind("an RFC3339 time", _rfc3339_utc, ("yesterday", "2025-10-09T06:00:00+02:00")),
     "app": Kind("an app name", _matching(_K8S_NAME, "lower case, RFC 1123"), ("", "My App")),
     "path": Kind("a directory", _directory, ("", "/nonexistent/dir")),
     "rule": Kind("a lint rule name", _lint_rule, ("", "no-such-rule")),

@@ -1,4 +1,4 @@
-"""Tasks of the ``volsync`` namespace: back up an app's volume now, check every app's backups."""
+"""Tasks of the ``volsync`` namespace: back up or restore an app's volume now, check every app's backups."""
 
 from __future__ import annotations
 
@@ -43,29 +43,54 @@ def backup(
     once when the mover reports Failed), then removes the trigger so the schedule runs again.
     Planned, confirmed, locked and journaled like every mutating task; --resume never triggers twice.
     """
-    from homeops.adapters.kubectl import Kubectl
-    from homeops.engine.journal import Journal
-    from homeops.errors import PlanError
-    from homeops.operations.observe import ClusterObserver
-    from homeops.operations.session import executor_for
-    from homeops.operations.volsync import BackupRequest, plan_backup, read_source
-    from homeops.runtime import open_runtime
+    from homeops.operations.session import Options
+    from homeops.operations.volsync import run_backup
 
-    with open_runtime(inventory_dir(c, inventory)) as rt:
-        executor = executor_for(rt, ClusterObserver(rt), task="volsync.backup")
-        if resume:
-            journal = Journal.latest(
-                rt.inventory.state_dir, "volsync-backup", rt.clock, cluster=rt.inventory.cluster.name
-            )
-            if journal is None:
-                raise PlanError("there is no earlier volsync.backup run to resume", hint="run it without --resume")
-            executor.run(journal.plan(), dry_run=dry_run, yes=yes, break_lock=break_lock, resume=journal)
-            return
-        if not namespace or not app:
-            raise PlanError("which app? pass --namespace NS --app APP", hint="inv volsync.verify lists them")
-        source = read_source(rt.local, Kubectl(rt.inventory.cluster.kubeconfig), namespace, app)
-        plan = plan_backup(rt.inventory, source, BackupRequest(namespace, app, rt.clock.now(), float(timeout)))
-        executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
+    options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+    run_backup(inventory_dir(c, inventory), namespace, app, timeout=float(timeout), options=options)
+
+
+@task(
+    help={
+        "namespace": "the app's namespace",
+        "app": "the app's PVC (home-ops names it after the app; its ReplicationDestination is <app>-dst)",
+        "timestamp": "restore the newest backup at or before this RFC3339 UTC time (2025-10-09T06:00:00Z)",
+        "timeout": "seconds to wait for the restore, and again for the PVC to be populated (default 7200)",
+        "dry_run": "show the plan, change nothing",
+        "yes": "do not ask for confirmation",
+        "resume": "continue the last volsync.restore run after a failure or a kill",
+        "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+        "inventory": INVENTORY_HELP,
+    }
+)
+@user_errors
+def restore(
+    c: Any,
+    namespace: str | None = None,
+    app: str | None = None,
+    timestamp: str | None = None,
+    timeout: int = 7200,
+    dry_run: bool = False,
+    yes: bool = False,
+    resume: bool = False,
+    break_lock: bool = False,
+    inventory: str | None = None,
+) -> None:
+    """Restore one app's volume from its VolSync ReplicationDestination through the volume populator.
+
+    Suspends the app's Flux Kustomization/HelmRelease, scales its controllers to 0, re-runs the
+    ReplicationDestination (restoreAsOf --timestamp) and waits for its new image, deletes the PVC and
+    creates it again with dataSourceRef to the RD, waits until it is Bound, scales back, resumes Flux.
+    Refused before anything changes when the PVC has no ReplicationDestination. Planned, confirmed,
+    locked and journaled; --resume sends nothing twice; a failure says how to bring the app back.
+    """
+    from homeops.operations.session import Options
+    from homeops.operations.volsync import run_restore
+
+    options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+    run_restore(
+        inventory_dir(c, inventory), namespace, app, timestamp=timestamp, timeout=float(timeout), options=options
+    )
 
 
 @task(help={"inventory": INVENTORY_HELP, "json": "print the result as JSON"})
@@ -96,4 +121,5 @@ def verify(c: Any, inventory: str | None = None, json: bool = False) -> None:
 
 ns = Collection("volsync")
 ns.add_task(backup)
+ns.add_task(restore)
 ns.add_task(verify)

@@ -1,4 +1,8 @@
-"""Fake ``flux``: ``get kustomizations|helmreleases`` and ``reconcile kustomization|helmrelease|source git``.
+"""Fake ``flux``: ``get``/``reconcile``/``suspend``/``resume`` ``kustomization|helmrelease``, ``reconcile source git``.
+
+``suspend``/``resume`` follow flux2 ``cmd/flux/{suspend,resume}.go``: an object that is not there is
+a ``✗`` line and exit **0**; ``resume`` of one object waits for its reconciliation and fails (exit 1,
+``reconciliation failed for 1 <Kind>(s)``) when it is not Ready.
 
 Logs go to stderr with Flux's symbols (``►`` ``✔`` ``◎`` ``✗``); errors are ``✗ <message>``, exit 1.
 Tables are olekukonko/tablewriter as flux configures it: cells padded and joined by a tab.
@@ -158,18 +162,57 @@ def cmd_reconcile(inv: Invocation, opts: dict[str, Any], args: list[str]) -> Non
     inv.eprint(f"✔ applied revision {revision}")
 
 
+def cmd_suspend(inv: Invocation, opts: dict[str, Any], args: list[str], *, suspend: bool) -> None:
+    verb = "suspend" if suspend else "resume"
+    if not args or args[0] not in KINDS:
+        raise Fail(f'✗ unknown command "{args[0] if args else ""}" for "flux {verb}"')
+    key, kind = KINDS[args[0]]
+    human = kind.lower()
+    if len(args) < 2:
+        raise Fail(f"✗ {human} name is required")
+    namespace = opts["namespace"]
+    with inv.store.transaction() as state:
+        engine.advance(state)
+        _api(state)
+        found = []
+        for name in dict.fromkeys(args[1:]):
+            item = next((i for i in state["flux"][key] if i["name"] == name and i["namespace"] == namespace), None)
+            if item is None:
+                if suspend:
+                    inv.eprint(f"✗ {kind} {name} not found in {namespace} namespace")
+                else:
+                    inv.eprint(f"✗ {kind} object '{name}' not found in {namespace} namespace")
+                continue
+            inv.eprint(f"► {'suspending' if suspend else 'resuming'} {human} {name} in {namespace} namespace")
+            item["suspended"] = suspend
+            inv.eprint(f"✔ {human} {'suspended' if suspend else 'resumed'}")
+            found.append(dict(item))
+    if suspend or not found or len(args) != 2:
+        return  # flux waits only for one named object (unless --wait)
+    item = found[0]
+    inv.eprint(f"◎ waiting for {kind} reconciliation")
+    if not item["ready"]:
+        inv.eprint(f"✗ {kind} {item['name']} reconciliation failed: {kind} reconciliation failed")
+        raise Fail(f"✗ reconciliation failed for 1 {kind}(s)")
+    inv.eprint(f"✔ {kind} {item['name']} reconciliation completed")
+    inv.eprint(f"✔ applied revision {_short_revision(item.get('revision') or item.get('version', ''))}")
+
+
 def _flux(inv: Invocation) -> None:
     args = list(inv.args)
     command, args = split_command(args, bool_names(GLOBAL))
     if command is None:
         inv.print("Command line utility for assembling Kubernetes CD pipelines the GitOps way.")
         return
-    if command not in ("get", "reconcile"):
+    if command not in ("get", "reconcile", "suspend", "resume"):
         raise Fail(f'✗ unknown command "{command}" for "flux"')
     try:
         opts, positional = parse(args, flags(*GLOBAL))
     except UsageError as exc:
         raise Fail(f"✗ {exc}") from None
+    if command in ("suspend", "resume"):
+        cmd_suspend(inv, opts, positional, suspend=command == "suspend")
+        return
     (cmd_get if command == "get" else cmd_reconcile)(inv, opts, positional)
 
 

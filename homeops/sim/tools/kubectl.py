@@ -1,4 +1,5 @@
-"""Fake ``kubectl``: get (json, jsonpath, tables, ``--raw``), wait, cordon/uncordon/drain, apply, exec ceph.
+"""Fake ``kubectl``: get (json, jsonpath, tables, ``--raw``), wait, cordon/uncordon/drain, apply, exec ceph,
+scale (deployments, statefulsets), delete and create (PersistentVolumeClaims, see ``apps_data``).
 
 Reference: cli-interfaces.md §6 (kubectl master). Objects are built from the simulated state in
 the API's own shapes (zero-valued status fields omitted, as the API server does), printed with
@@ -49,6 +50,10 @@ for _aliases, _info in (
     (("nodes", "node", "no"), ("nodes", "Node", False, "v1")),
     (("pods", "pod", "po"), ("pods", "Pod", True, "v1")),
     (("deployments", "deployment", "deploy", "deployments.apps"), ("deployments", "Deployment", True, "apps/v1")),
+    (
+        ("statefulsets", "statefulset", "sts", "statefulsets.apps"),
+        ("statefulsets", "StatefulSet", True, "apps/v1"),
+    ),
     (("namespaces", "namespace", "ns"), ("namespaces", "Namespace", False, "v1")),
     (
         ("cephclusters", "cephcluster", "cephclusters.ceph.rook.io"),
@@ -197,27 +202,40 @@ def pod_obj(state: State, pod: Obj) -> Obj:
     }
 
 
-def deployment_obj(state: State, d: Obj) -> Obj:
-    status: Obj = {"observedGeneration": 1, "replicas": d["replicas"]}
-    if d["ready_replicas"]:
-        status.update(
-            readyReplicas=d["ready_replicas"], availableReplicas=d["ready_replicas"], updatedReplicas=d["replicas"]
-        )
+def deployment_obj(state: State, d: Obj, kind: str = "Deployment") -> Obj:
+    ready_now = apps_data.ready_replicas(state, d)
+    current = apps_data.current_replicas(state, d)
+    status: Obj = {"observedGeneration": d.get("generation", 1)}
+    if current:
+        status["replicas"] = current
+    if ready_now:
+        status.update(readyReplicas=ready_now, availableReplicas=ready_now, updatedReplicas=current)
+    elif current:
+        status["unavailableReplicas"] = current
+    if kind == "StatefulSet":
+        status.pop("unavailableReplicas", None)
+        status["currentReplicas"] = current
     else:
-        status["unavailableReplicas"] = d["replicas"]
-    available = "True" if d["ready_replicas"] >= d["replicas"] else "False"
-    status["conditions"] = [
-        {
-            "reason": "MinimumReplicasAvailable" if available == "True" else "MinimumReplicasUnavailable",
-            "status": available,
-            "type": "Available",
-        }
-    ]
+        available = "True" if ready_now >= d["replicas"] else "False"
+        status["conditions"] = [
+            {
+                "reason": "MinimumReplicasAvailable" if available == "True" else "MinimumReplicasUnavailable",
+                "status": available,
+                "type": "Available",
+            }
+        ]
+    spec: Obj = {"replicas": d["replicas"]}
+    if d.get("claims"):  # the pod template's volumes: how a restore finds the controllers using a PVC
+        volumes = [{"name": c, "persistentVolumeClaim": {"claimName": c}} for c in d["claims"]]
+        spec["template"] = {"spec": {"volumes": volumes}}
+    extra = {"generation": d.get("generation", 1)}
+    if d.get("labels"):
+        extra["labels"] = d["labels"]
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": _meta(state, d["name"], d["namespace"]),
-        "spec": {"replicas": d["replicas"]},
+        "kind": kind,
+        "metadata": _meta(state, d["name"], d["namespace"], **extra),
+        "spec": spec,
         "status": status,
     }
 
@@ -240,6 +258,8 @@ def _objects(state: State, plural: str) -> list[Obj]:
         return [pod_obj(state, p) for p in sorted(k8s["pods"], key=lambda p: (p["namespace"], p["name"]))]
     if plural == "deployments":
         return [deployment_obj(state, d) for d in k8s["deployments"]]
+    if plural == "statefulsets":
+        return [deployment_obj(state, d, "StatefulSet") for d in k8s.get("statefulsets", [])]
     if plural == "namespaces":
         names = sorted(
             {p["namespace"] for p in k8s["pods"]}
@@ -368,7 +388,7 @@ def _select(state: State, o: Mapping[str, Any], rtype: str, name: str | None) ->
     if name is not None:
         items = [i for i in items if i["metadata"]["name"] == name]
         if not items and not o.get("ignore-not-found"):
-            group = {"deployments": "deployments.apps"}.get(plural, plural)
+            group = {"deployments": "deployments.apps", "statefulsets": "statefulsets.apps"}.get(plural, plural)
             raise Fail(f'Error from server (NotFound): {group} "{name}" not found')
     return items, name is not None, plural
 
@@ -392,6 +412,11 @@ def _table(state: State, plural: str, items: list[Obj], all_ns: bool) -> str:
         for i in items:
             ready = "1/1" if i["status"]["conditions"][0]["status"] == "True" else "0/1"
             rows.append([i["metadata"]["name"], ready, i["status"]["phase"], "0", _age(state)])
+    elif plural == "statefulsets":
+        rows = [["NAME", "READY", "AGE"]]
+        for i in items:
+            ready = i["status"].get("readyReplicas", 0)
+            rows.append([i["metadata"]["name"], f"{ready}/{i['spec']['replicas']}", _age(state)])
     elif plural == "deployments":
         rows = [["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]]
         for i in items:
@@ -677,7 +702,8 @@ def cmd_drain(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
         raise Fail(refusal)
 
 
-def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str], *, diff: bool = False) -> None:
+def _read_docs(inv: Invocation, o: dict[str, Any]) -> list[Obj]:
+    """The objects of ``-f FILE|-`` (YAML or JSON, several documents)."""
     import yaml
 
     if not o["filename"]:
@@ -696,6 +722,11 @@ def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str], *, diff: bool
             docs += [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
         except yaml.YAMLError as exc:
             raise Fail(f"error: error parsing {f}: {str(exc).splitlines()[0]}") from None
+    return docs
+
+
+def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str], *, diff: bool = False) -> None:
+    docs = _read_docs(inv, o)
     if diff:
         kubectl_bootstrap.cmd_diff(inv, o, args, docs)
         return
@@ -813,6 +844,47 @@ COMMANDS: dict[str, tuple[Callable[..., None], list[Flag]]] = {
         ],
     ),
     "patch": (apps_data.cmd_patch, apps_data.PATCH_FLAGS),
+    "scale": (
+        lambda i, o, a: apps_data.cmd_scale(i, o, a, TYPES),
+        [
+            Flag("replicas", None, "int", -1),
+            Flag("current-replicas", None, "int", -1),
+            Flag("resource-version", None, "str", ""),
+            Flag("timeout", None, "duration", 0.0),
+            Flag("dry-run", None, "str", "none"),
+            Flag("selector", "l", "str", ""),
+            Flag("all", None, "bool", False),
+            Flag("filename", "f", "array", []),
+            Flag("output", "o", "str", ""),
+        ],
+    ),
+    "delete": (
+        lambda i, o, a: apps_data.cmd_delete(i, o, a, TYPES),
+        [
+            Flag("ignore-not-found", None, "bool", False),
+            Flag("wait", None, "bool", True),
+            Flag("timeout", None, "duration", 0.0),
+            Flag("grace-period", None, "int", -1),
+            Flag("force", None, "bool", False),
+            Flag("now", None, "bool", False),
+            Flag("cascade", None, "str", "background"),
+            Flag("dry-run", None, "str", "none"),
+            Flag("selector", "l", "str", ""),
+            Flag("all", None, "bool", False),
+            Flag("filename", "f", "array", []),
+            Flag("output", "o", "str", ""),
+        ],
+    ),
+    "create": (
+        lambda i, o, a: apps_data.cmd_create(i, o, a, _read_docs(i, o)),
+        [
+            Flag("filename", "f", "array", []),
+            Flag("dry-run", None, "str", "none"),
+            Flag("output", "o", "str", ""),
+            Flag("save-config", None, "bool", False),
+            Flag("validate", None, "str", "strict"),
+        ],
+    ),
     "diff": (
         lambda i, o, a: cmd_apply(i, o, a, diff=True),
         [
