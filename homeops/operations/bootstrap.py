@@ -33,12 +33,11 @@ from typing import Any, ClassVar, TextIO
 from homeops.adapters import helmfile as hf
 from homeops.adapters import kubectl as kc
 from homeops.adapters import talosctl as tc
-from homeops.engine.executor import SIMULATED, Executor, Outcome
+from homeops.engine.executor import Outcome
 from homeops.engine.gates import Check
-from homeops.engine.journal import Journal, StepRecord
+from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
-from homeops.engine.progress import for_stream
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
@@ -902,7 +901,7 @@ def run_bootstrap(
     skip_validate: bool = False,
 ) -> Outcome:
     """Observe → plan → show → confirm → execute one bootstrap task (``which``: talos, apps or all)."""
-    from homeops.operations.session import ask, resume_command
+    from homeops.operations.session import Options, plan_or_resume, world_executor
 
     stages = TASK_STAGES[which]
     operation = f"bootstrap-{which}"
@@ -910,28 +909,18 @@ def run_bootstrap(
     # Absolute: talhelper runs in the talconfig's directory, and the journal must name the same files on resume.
     with open_runtime(Path(inventory).resolve()) as rt:
         world = prepare(rt, stages, recover_from=recover_from, skip_validate=skip_validate)
-        executor = Executor(
-            world,
-            local=rt.local,
-            host=rt.host,
-            clock=rt.clock,
-            progress=for_stream(stream, clock=rt.clock, banner=SIMULATED if rt.simulated else ""),
+        executor = world_executor(rt, world, task=f"bootstrap.{which}", out=stream)
+        options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+        outcome = plan_or_resume(
+            executor,
+            rt,
+            operation,
+            lambda: plan_bootstrap(world, observe(world, stages), stages, operation),
+            options,
+            task=f"bootstrap.{which}",
             out=stream,
-            confirm=ask,
-            backend="simulated" if rt.simulated else "real",
-            resume_with=resume_command(f"bootstrap.{which}", rt.inventory.root),
         )
-        if resume:
-            journal = Journal.latest(rt.inventory.state_dir, operation, rt.clock, cluster=rt.inventory.cluster.name)
-            if journal is None:
-                raise PlanError(
-                    f"there is no earlier {operation} run to resume in {rt.inventory.state_dir / 'runs'}",
-                    hint="run it without --resume",
-                )
-            return executor.run(journal.plan(), dry_run=dry_run, yes=yes, break_lock=break_lock, resume=journal)
-        plan = plan_bootstrap(world, observe(world, stages), stages, operation)
-        outcome = executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
-        if outcome.status == "nothing":
+        if outcome.status == "nothing" and not resume:
             banner = "[SIMULATED] " if rt.simulated else ""
             print(f"{banner}nothing to do: the cluster is already bootstrapped ({', '.join(stages)})", file=stream)
         return outcome

@@ -467,11 +467,13 @@ class DrWorld(BootstrapWorld):
         return self.cluster_world.look(gate)
 
 
-def rebuild_world(runtime: Runtime, snapshot: ChosenSnapshot, stages: Sequence[str]) -> DrWorld:
+def rebuild_world(
+    runtime: Runtime, snapshot: ChosenSnapshot, stages: Sequence[str], *, skip_validate: bool = False
+) -> DrWorld:
     from homeops.operations.bootstrap import prepare
     from homeops.operations.observe import ClusterObserver
 
-    base = prepare(runtime, stages, recover_from=snapshot.path)
+    base = prepare(runtime, stages, recover_from=snapshot.path, skip_validate=skip_validate)
     cluster = ClusterWorld(runtime.inventory, ClusterObserver(runtime), simulated=runtime.simulated, host=runtime.host)
     return DrWorld(base.runtime, base.settings, base.spec, recover_from=base.recover_from, cluster_world=cluster)
 
@@ -522,19 +524,15 @@ def run_rebuild(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    skip_validate: bool = False,
     out: TextIO | None = None,
     task: str = "dr.rebuild",
     runtime: Runtime | None = None,
 ) -> Outcome:
     """Preflight (refuses before touching anything) → plan → show → confirm → execute, journaled."""
-    import sys
-
-    from homeops.engine.executor import SIMULATED, Executor
-    from homeops.engine.progress import for_stream
-    from homeops.operations.session import Options, ask, latest_journal, plan_or_resume, resume_command
+    from homeops.operations.session import Options, latest_journal, plan_or_resume, world_executor
     from homeops.runtime import open_runtime
 
-    stream = out or sys.stdout
     rt = runtime or open_runtime(Path(inventory_dir).resolve())
     try:
         journal = None
@@ -547,25 +545,15 @@ def run_rebuild(
         request = RebuildRequest(rt.clock.now(), recreate_vms=recreate_vms, nodes=tuple(nodes))
         snapshot = choose_snapshot(rt, from_snapshot)
         preflight(rt, request)
-        world = rebuild_world(rt, snapshot, chain_stages(rt.inventory, request))
-        executor = Executor(
-            world,
-            local=rt.local,
-            host=rt.host,
-            clock=rt.clock,
-            progress=for_stream(stream, clock=rt.clock, banner=SIMULATED if rt.simulated else ""),
-            out=stream,
-            confirm=ask,
-            backend="simulated" if rt.simulated else "real",
-            resume_with=resume_command(task, rt.inventory.root),
-        )
+        world = rebuild_world(rt, snapshot, chain_stages(rt.inventory, request), skip_validate=skip_validate)
+        executor = world_executor(rt, world, task=task, out=out)
 
         def plan() -> Plan:
             chain = plan_chain(world, snapshot, request)
             return replace(chain, options=(*chain.options, ("nodes", ",".join(request.nodes))))
 
         options_ = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
-        return plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=stream)
+        return plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)
     finally:
         if runtime is None:
             rt.close()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from homeops.engine.executor import SIMULATED, Executor, Outcome
+from homeops.engine.executor import SIMULATED, Executor, Outcome, World
 from homeops.engine.journal import Journal
 from homeops.engine.plan import Plan
 from homeops.engine.progress import for_stream
@@ -127,6 +127,22 @@ def run_operation(
     finally:
         if runtime is None:
             rt.close()
+
+
+def world_executor(runtime: Runtime, world: World, *, task: str, out: TextIO | None = None) -> Executor:
+    """The engine's executor for a workflow with its own ``World`` (bootstrap, dr), wired to ``runtime``."""
+    stream = out or sys.stdout
+    return Executor(
+        world,
+        local=runtime.local,
+        host=runtime.host,
+        clock=runtime.clock,
+        progress=for_stream(stream, clock=runtime.clock, banner=SIMULATED if runtime.simulated else ""),
+        out=stream,
+        confirm=ask,
+        backend="simulated" if runtime.simulated else "real",
+        resume_with=resume_command(task, runtime.inventory.root),
+    )
 
 
 def latest_journal(runtime: Runtime, operation: str, *, task: str | None = None) -> Journal:

@@ -74,6 +74,7 @@ def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> 
         "yes": "do not ask for confirmation",
         "resume": "continue the last dr.rebuild after a failure or a kill",
         "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+        "skip_validate": "rebuild even when repo.validate finds the repository broken",
         "inventory": INVENTORY_HELP,
     }
 )
@@ -87,6 +88,7 @@ def rebuild(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    skip_validate: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Rebuild the cluster: preflight → nodes to maintenance mode → Talos with etcd from the snapshot → apps → data.
@@ -105,6 +107,7 @@ def rebuild(
         yes=yes,
         resume=resume,
         break_lock=break_lock,
+        skip_validate=skip_validate,
     )
 
 

@@ -326,3 +326,20 @@ def test_nodes_rebuilds_only_workers_or_every_control_plane(inventory: Path, cra
     ]
     with pytest.raises(PlanError, match=r"rebuilding some control planes \(k8s-1\) but not all is not supported"):
         run_rebuild(inventory, nodes=("k8s-1", "k8s-4"), dry_run=True, out=io.StringIO())
+
+
+def test_a_repository_repo_validate_rejects_stops_the_rebuild_unless_skip_validate(inventory: Path) -> None:
+    """Issue 14: dr.rebuild runs repo.validate first; Flux would stall on a broken repository after the rebuild."""
+    from invoke.context import Context
+
+    from homeops.tasks import sim as sim_tasks
+    from homeops.tasks import talos as talos_tasks
+
+    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    talos_tasks.etcd_snapshot(Context(), inventory=str(inventory))
+    broken = inventory / "kubernetes" / "apps" / "default" / "kustomization.yaml"
+    broken.write_text(broken.read_text() + "resources: [\n")
+    with pytest.raises(PlanError, match=r"^repo\.validate: .*kubernetes/apps/default/kustomization\.yaml"):
+        run_rebuild(inventory, dry_run=True, out=io.StringIO())
+    outcome = run_rebuild(inventory, dry_run=True, skip_validate=True, out=io.StringIO())
+    assert outcome.status == "dry-run" and any(s.id == "cluster:etcd" for s in outcome.plan.steps)
