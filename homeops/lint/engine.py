@@ -27,6 +27,11 @@ class LintResult:
     files: tuple[FileAccount, ...]
     suppressed: int
 
+    @property
+    def failing(self) -> bool:
+        """An error or warning finding (info findings are for the record)."""
+        return any(f.severity != "info" for f in self.findings)
+
     def counts(self) -> dict[str, int]:
         return dict(sorted(Counter(f.rule for f in self.findings).items()))
 
@@ -41,6 +46,12 @@ class LintResult:
             f"{f' ({skipped})' if skipped else ''}, {status['parse-error']} parse errors; "
             f"{len(self.findings)} findings ({per_rule}); {self.suppressed} silenced by exceptions"
         )
+
+
+_UNREFERENCED = (
+    "no Flux Kustomization deploys this file (is it commented out of its kustomization.yaml, or applied "
+    "by hand?); the other rules do not judge it"
+)
 
 
 def lint_repo(
@@ -67,6 +78,12 @@ def lint_repo(
             findings.add(Finding(rel, line, PARSE_ERROR, f"YAML does not parse: {file.reason}"))
             continue
         if file.status != "linted":
+            continue
+        if not repo.is_deployed(rel):
+            # judged by nothing else: its findings would be about something the cluster never runs
+            finding = Finding(rel, 1, "unreferenced", _UNREFERENCED)
+            if "unreferenced" in wanted and config.allows(finding):
+                findings.add(finding)
             continue
         ignores = inline_ignores(file.text)
         # Reported whatever --rule or homeops.yaml say: a broken ignore comment must never pass unseen.

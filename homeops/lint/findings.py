@@ -17,7 +17,35 @@ RULES: dict[str, str] = {
     "rootless": "containers run as non-root (runAsNonRoot: true or a non-zero runAsUser; never UID 0)",
     "drop-all": "containers drop all capabilities (capabilities.drop: [ALL])",
     "sorted-resources": "kustomization.yaml resources are in alphabetical order",
-    "yaml-header": "YAML files start with ---",
+    "yaml-header": "YAML files start with --- (SOPS-encrypted files are exempt: sops rewrites them without it)",
+    "unread-workload": "a HelmRelease whose workloads homeops cannot read (so the pod rules could not judge it)",
+    "shared-database": "never share a database between applications (two apps point at the same database)",
+    "backup-coverage": "a PVC of a persistent StorageClass has a backup (ReplicationSource, kopiur, k8up, …)",
+    "unreferenced": "a YAML file that no Flux Kustomization deploys (not judged by the other rules)",
+}
+
+# error: what the Critical Rules forbid outright; warning: hardening and hygiene; info: for the record.
+# Only error and warning findings make repo.lint exit 1.
+SEVERITY: dict[str, str] = {
+    "rwo-recreate": "error",
+    "statefulset-strategy": "error",
+    "no-namespace": "error",
+    "ks-target-namespace": "error",
+    "pinned-image": "error",
+    "no-raw-secret": "error",
+    "no-raw-configmap": "warning",
+    "no-substitutefrom-secret": "error",
+    "no-loadbalancer": "error",
+    "rootless": "warning",
+    "drop-all": "warning",
+    "sorted-resources": "warning",
+    "yaml-header": "warning",
+    "unread-workload": "warning",
+    "shared-database": "error",
+    "backup-coverage": "warning",
+    "unreferenced": "info",
+    "parse-error": "error",
+    "bad-ignore": "error",
 }
 
 # Not a rule that can be switched off: a file that does not parse is reported as this.
@@ -36,5 +64,15 @@ class Finding:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.rule} {self.message}"
 
+    @property
+    def severity(self) -> str:
+        return SEVERITY.get(self.rule, "error")
+
     def as_dict(self) -> dict[str, object]:
-        return {"path": self.path, "line": self.line, "rule": self.rule, "message": self.message}
+        return {
+            "path": self.path,
+            "line": self.line,
+            "rule": self.rule,
+            "severity": self.severity,
+            "message": self.message,
+        }

@@ -22,8 +22,17 @@ from homeops.lint.repo import (
     is_kustomize_config,
 )
 from homeops.lint.substitute import is_unresolved, resolve_scalar
-from homeops.lint.workloads import Claim, Container, Workload, find_objects, is_app_template, workloads
-from homeops.lint.yamlload import Map, Seq
+from homeops.lint.transforms import as_dict
+from homeops.lint.workloads import (
+    Claim,
+    Container,
+    Workload,
+    app_template_shape,
+    find_objects,
+    is_app_template,
+    workloads,
+)
+from homeops.lint.yamlload import Document, Map, Seq, load_documents
 
 _RWO = {"ReadWriteOnce", "ReadWriteOncePod"}
 _IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._\-/:@]*$", re.IGNORECASE)
@@ -56,6 +65,7 @@ class FileLinter:
             for doc in self.file.docs:
                 if isinstance(doc.data, Map) and (is_kustomize_config(doc.data) or "apiVersion" not in doc.data):
                     yield from self.sorted_resources(doc.data)
+                    yield from self.kustomize_inputs(doc.data)
         for doc in self.file.objects():
             data = doc.data
             if not isinstance(data, Map):
@@ -66,6 +76,8 @@ class FileLinter:
                 yield from self.flux_kustomization(data)
             if data["kind"] == "HelmRelease":
                 yield from self.helm_values(data)
+                yield from self.chart_secrets(data)
+                yield from self.unread(data)
             for ctx in self.contexts:
                 variables = ctx.variables if ctx else {}
                 for workload in workloads(self.repo, self.file, doc, variables):
@@ -76,6 +88,8 @@ class FileLinter:
     # ---- file ------------------------------------------------------------------------------------
 
     def yaml_header(self) -> Iterator[Finding]:
+        if is_sops_file(self.file):
+            return  # sops rewrites the file and drops a leading '---': nobody can comply
         first = next((ln for ln in self.file.text.splitlines() if ln.strip()), "")
         if not first.startswith("---"):
             why = "a comment comes before it" if first.lstrip().startswith("#") else "it is missing"
@@ -88,7 +102,7 @@ class FileLinter:
         deploys the file — a partial tree — any non-Flux object under an ``apps/`` folder counts.)"""
         reached = self.repo.reached_by(self.file.rel)
         if reached:
-            return any(_map(ks.data.get("spec")).get("targetNamespace") for ks in reached)
+            return any(ks.target_namespace for ks in reached)
         return not is_flux_ks(data) and "apps" in self.file.rel.split("/")[:-1]
 
     def no_namespace(self, data: Map) -> Iterator[Finding]:
@@ -106,7 +120,7 @@ class FileLinter:
     def raw_objects(self, data: Map) -> Iterator[Finding]:
         kind, api = data["kind"], data["apiVersion"]
         name = _map(data.get("metadata")).get("name", "?")
-        if api == "v1" and kind == "Secret" and "sops" not in data:
+        if api == "v1" and kind == "Secret" and "sops" not in data and _holds_secret(data):
             yield self._f(
                 data.line_of("kind"), "no-raw-secret", f"Secret '{name}' is plain; use an ExternalSecret or SOPS"
             )
@@ -118,6 +132,95 @@ class FileLinter:
             spec = _map(data.get("spec"))
             if any(resolve_scalar(spec.get("type"), self._vars(c)) == "LoadBalancer" for c in self.contexts):
                 yield self._f(spec.line_of("type"), "no-loadbalancer", f"Service '{name}' is type LoadBalancer")
+        elif kind != "HelmRelease" and not is_kustomize_config(data):
+            # operators that make Services from their own resources: CNPG managed.services...serviceTemplate,
+            # Dragonfly serviceSpec, Crunchy PostgresCluster service / pgBouncer service, …
+            for node, path in _walk_maps(data.get("spec"), ("spec",)):
+                if not any("service" in part.lower() for part in path):
+                    continue
+                if any(resolve_scalar(node.get("type"), self._vars(c)) == "LoadBalancer" for c in self.contexts):
+                    yield self._f(
+                        node.line_of("type"),
+                        "no-loadbalancer",
+                        f"{kind} '{name}' makes a LoadBalancer Service ({'.'.join(path)}.type)",
+                    )
+        if is_flux_ks(data):
+            yield from self._patches_lb(_map(data.get("spec")).get("patches"), f"Flux Kustomization '{name}'")
+
+    # ---- what kustomize adds: patches and generators -----------------------------------------------
+
+    def kustomize_inputs(self, config: Map) -> Iterator[Finding]:
+        yield from self._patches_lb(config.get("patches"), self.file.rel)
+        legacy = config.get("patchesStrategicMerge")
+        if isinstance(legacy, Seq):
+            as_patches = Seq()
+            as_patches.line, as_patches.item_lines = legacy.line, legacy.item_lines
+            for item in legacy:
+                # an entry is a file path, or an inline patch (a string holding YAML)
+                as_patches.append({"patch": item} if isinstance(item, str) and "\n" in item else {"path": item})
+            yield from self._patches_lb(as_patches, self.file.rel)
+        generators = config.get("secretGenerator")
+        for gen in generators if isinstance(generators, Seq) else []:
+            if not isinstance(gen, Map):
+                continue
+            gname = gen.get("name", "?")
+            literals = gen.get("literals")
+            if isinstance(literals, Seq) and any(_is_plain_value(str(x).partition("=")[2]) for x in literals):
+                yield self._f(
+                    gen.line_of("literals"),
+                    "no-raw-secret",
+                    f"secretGenerator '{gname}' has literals: the values sit in git in plain text; "
+                    "use an ExternalSecret or a SOPS-encrypted env file",
+                )
+            for key in ("files", "envs"):
+                entries = gen.get(key)
+                for index, entry in enumerate(entries if isinstance(entries, Seq) else []):
+                    if not isinstance(entry, str):
+                        continue
+                    target = self.file.path.parent / entry.split("=", 1)[-1]
+                    if ".sops." in target.name:
+                        continue
+                    try:
+                        content = target.read_text(encoding="utf-8", errors="replace")
+                    except OSError:
+                        continue  # a missing file is repo.validate's to report
+                    if "ENC[" in content or "sops" in content:
+                        continue  # SOPS-encrypted: Flux decrypts it (kustomize-controller DecryptSources)
+                    if content.strip():
+                        yield self._f(
+                            entries.line_of(index) if isinstance(entries, Seq) else gen.line,
+                            "no-raw-secret",
+                            f"secretGenerator '{gname}' reads {entry}, which is not SOPS-encrypted",
+                        )
+
+    def _patches_lb(self, patches: Any, owner: str) -> Iterator[Finding]:
+        """LoadBalancers a kustomize/Flux patch makes: an inline patch or a ``path:`` patch file,
+        strategic-merge or JSON 6902."""
+        if not isinstance(patches, Seq):
+            return
+        for index, patch in enumerate(patches):
+            if not isinstance(patch, dict):
+                continue
+            target = as_dict(patch.get("target"))
+            docs: list[Document] = []
+            where_rel, base_line = self.file.rel, 0
+            if isinstance(patch.get("patch"), str):
+                loaded = load_documents(patch["patch"])
+                docs = loaded if isinstance(loaded, list) else []
+                base_line = patch.line_of("patch") if isinstance(patch, Map) else patches.line_of(index)
+            elif isinstance(patch.get("path"), str):
+                rel = self.repo.rel(self.file.path.parent / patch["path"])
+                if rel is None or rel not in self.repo.files:
+                    continue
+                docs, where_rel = self.repo.files[rel].docs, rel
+            for doc in docs:
+                for line, what in _lb_in_patch(doc.data, target):
+                    yield Finding(
+                        where_rel,
+                        base_line + line if where_rel == self.file.rel else line,
+                        "no-loadbalancer",
+                        f"a patch of {owner} makes a LoadBalancer Service ({what})",
+                    )
 
     @staticmethod
     def _vars(ctx: FluxKustomization | None) -> Mapping[str, str]:
@@ -141,12 +244,17 @@ class FileLinter:
         # An app's Kustomization is deployed by another one (cluster-apps); the root ones that Flux's own
         # bootstrap applies (flux/cluster, flux/meta) are not apps. Linting apps/ alone: by folder.
         is_app_ks = bool(self.repo.reached_by(self.file.rel)) or "apps" in self.file.rel.split("/")[:-1]
-        if is_app_ks and not spec.get("targetNamespace") and not self._fans_out(data):
+        effective = self._effective_ks(data)
+        target = effective.target_namespace if effective is not None else spec.get("targetNamespace")
+        if is_app_ks and not target and not self._fans_out(data):
             yield self._f(
                 data.line_of("spec"),
                 "ks-target-namespace",
                 f"Flux Kustomization '{name}' sets no spec.targetNamespace",
             )
+
+    def _effective_ks(self, data: Map) -> FluxKustomization | None:
+        return next((ks for ks in self.repo.flux if ks.data is data), None)
 
     def _fans_out(self, data: Map) -> bool:
         """A Kustomization that deploys other Flux Kustomizations (cluster-apps) sets namespaces per folder."""
@@ -189,6 +297,37 @@ class FileLinter:
                     "no-loadbalancer",
                     f"HelmRelease '{name}' makes a LoadBalancer Service (values.{where})",
                 )
+
+    def chart_secrets(self, data: Map) -> Iterator[Finding]:
+        """app-template ``secrets:``: the chart renders them as plain Secrets from values in git."""
+        if not any(is_app_template(self.repo, data, self._vars(c)) for c in self.contexts):
+            return
+        secrets = _map(_map(_map(data.get("spec")).get("values")).get("secrets"))
+        for sid, item in secrets.items():
+            if not isinstance(item, Map) or item.get("enabled") is False:
+                continue
+            for key in ("stringData", "data"):
+                values = item.get(key)
+                if isinstance(values, Map) and any(_is_plain_value(v) for v in values.values()):
+                    yield self._f(
+                        item.line_of(key),
+                        "no-raw-secret",
+                        f"HelmRelease '{_map(data.get('metadata')).get('name', '?')}' values.secrets.{sid}.{key} "
+                        "puts secret values in git; use an ExternalSecret or SOPS",
+                    )
+
+    def unread(self, data: Map) -> Iterator[Finding]:
+        for ctx in self.contexts:
+            shape = app_template_shape(self.repo, data, self._vars(ctx))
+            if shape == "unknown":
+                name = _map(data.get("metadata")).get("name", "?")
+                yield self._f(
+                    data.line_of("spec"),
+                    "unread-workload",
+                    f"HelmRelease '{name}' uses app-template but its values have neither controllers (v2+) nor "
+                    "image (v1): the pod rules (images, strategy, security) could not judge it",
+                )
+                return
 
     def _is_pod_source(self, data: Map) -> bool:
         if data["kind"] == "HelmRelease":
@@ -324,6 +463,58 @@ class FileLinter:
                 if modes is not None:
                     return modes
         return None
+
+
+def is_sops_file(file: YamlFile) -> bool:
+    return ".sops." in file.path.name or any(
+        isinstance(d.data, Map) and isinstance(d.data.get("sops"), Map) for d in file.docs
+    )
+
+
+def _is_plain_value(value: Any) -> bool:
+    """A value that holds a secret in git: not empty, not a reference resolved elsewhere (a Flux
+    variable, a Helm template, a 1Password ``op://`` reference rendered by ``op inject``)."""
+    if value is None or isinstance(value, bool):
+        return False
+    text = str(value).strip()
+    return bool(text) and not is_unresolved(text) and not text.startswith("op://")
+
+
+def _holds_secret(data: Map) -> bool:
+    """A Secret worth reporting: service-account-token Secrets are filled in by Kubernetes, and an empty
+    placeholder (or one made only of references) holds nothing secret."""
+    if str(data.get("type", "")) == "kubernetes.io/service-account-token":
+        return False
+    for key in ("data", "stringData"):
+        values = data.get(key)
+        if isinstance(values, Mapping) and any(_is_plain_value(v) for v in values.values()):
+            return True
+    return False
+
+
+def _lb_in_patch(data: Any, target: Mapping[str, Any]) -> Iterator[tuple[int, str]]:
+    """(line, where) of each ``type: LoadBalancer`` a patch document sets."""
+    if isinstance(data, list):  # JSON 6902
+        for index, op in enumerate(data):
+            if not isinstance(op, Mapping) or op.get("op") not in ("add", "replace"):
+                continue
+            path, value = str(op.get("path", "")), op.get("value")
+            line = data.line_of(index) if isinstance(data, Seq) else 1
+            if path.endswith("/type") and value == "LoadBalancer":
+                yield line, f"{target.get('kind', 'object')} {path}"
+            elif isinstance(value, Mapping):
+                for node, sub in _walk_maps(value, (path,)):
+                    if node.get("type") == "LoadBalancer":
+                        yield line, f"{target.get('kind', 'object')} {'/'.join(sub)}/type"
+        return
+    if not isinstance(data, Map):
+        return
+    kind = data.get("kind") or target.get("kind")
+    for node, where in _walk_maps(data, ()):
+        if node.get("type") != "LoadBalancer":
+            continue
+        if kind == "Service" or kind == "HelmRelease" or any("service" in p.lower() for p in where):
+            yield node.line_of("type"), f"{kind or 'object'} {'.'.join(where)}.type"
 
 
 def _pvc_modes(data: Any, name: str, variables: Mapping[str, str]) -> tuple[str, ...] | None:

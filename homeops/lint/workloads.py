@@ -134,6 +134,20 @@ def is_app_template(repo: Repo, hr: Map, variables: Mapping[str, str]) -> bool:
     return chart is not None and chart.rstrip("/").rsplit("/", 1)[-1].split(":")[0] == APP_TEMPLATE
 
 
+def app_template_shape(repo: Repo, hr: Map, variables: Mapping[str, str]) -> str | None:
+    """``v2`` (``values.controllers``, app-template 2.x and later), ``v1`` (``values.image`` and a
+    single ``controller``, app-template 1.x), ``unknown`` (app-template, neither shape), or None (not
+    app-template)."""
+    if not is_app_template(repo, hr, variables):
+        return None
+    values = _map(_map(hr.get("spec")).get("values"))
+    if isinstance(values.get("controllers"), Map):
+        return "v2"
+    if isinstance(values.get("image"), Map):
+        return "v1"
+    return "unknown"
+
+
 # ---- workloads ----------------------------------------------------------------------------------
 
 
@@ -144,9 +158,12 @@ def workloads(repo: Repo, file: YamlFile, doc: Document, variables: Mapping[str,
         return []
     kind = data["kind"]
     if kind == "HelmRelease" and data["apiVersion"].startswith("helm.toolkit.fluxcd.io/"):
-        if not is_app_template(repo, data, variables):
-            return []
-        return list(_app_template(file.rel, data, variables))
+        shape = app_template_shape(repo, data, variables)
+        if shape == "v2":
+            return list(_app_template(file.rel, data, variables))
+        if shape == "v1":
+            return list(_app_template_v1(file.rel, data, variables))
+        return []
     if kind in _POD_TEMPLATE_KINDS or kind in ("CronJob", "Pod"):
         workload = _manifest(file.rel, data, variables)
         return [workload] if workload else []
@@ -297,3 +314,73 @@ def _app_template_claims(cid: str, persistence: Map, release: str, variables: Ma
         mode = resolve_scalar(item.get("accessMode", "ReadWriteOnce"), variables)
         modes = None if is_unresolved(mode) else (str(mode),)
         yield Claim(str(vid), persistence.line_of(vid), None, modes)
+
+
+def _app_template_v1(rel: str, hr: Map, variables: Mapping[str, str]) -> Iterator[Workload]:
+    """app-template 1.x (bjw-s common library 1.x): one ``controller`` (type, default deployment;
+    strategy, default Recreate for a Deployment), the main container from ``image`` and
+    ``securityContext``, the pod's from ``podSecurityContext``, raw ``initContainers`` and
+    ``additionalContainers``; a ``persistence`` item counts only with ``enabled: true``."""
+    spec = _map(hr.get("spec"))
+    values = _map(spec.get("values"))
+    release = str(resolve_scalar(spec.get("releaseName") or _map(hr.get("metadata")).get("name", "?"), variables))
+    ctrl = _map(values.get("controller"))
+    if not _enabled(ctrl, variables):
+        return
+    ctype = str(resolve_scalar(ctrl.get("type", "deployment"), variables)).lower()
+    kind = _APP_TEMPLATE_KINDS.get(ctype, ctype.capitalize())
+    explicit = "strategy" in ctrl
+    raw = resolve_scalar(ctrl.get("strategy", _STRATEGY_DEFAULTS.get(ctype)), variables)
+    strategy = None if raw is None or is_unresolved(raw) else str(raw)
+    line = values.line_of("image")
+    strategy_line = ctrl.line_of("strategy") if explicit else line
+    pod_sc = _security(values.get("podSecurityContext"))
+    containers = [
+        Container("main", line, values.get("image"), line, _security(values.get("securityContext")), pod_sc, False)
+    ]
+    for key, init in (("initContainers", True), ("additionalContainers", False), ("sidecars", False)):
+        group = values.get(key)
+        items = group.items() if isinstance(group, Map) else enumerate(group) if isinstance(group, Seq) else []
+        for name, item in items:
+            if not isinstance(item, Map):
+                continue
+            where = group.line_of(name) if isinstance(group, Map | Seq) else line
+            containers.append(
+                Container(
+                    str(item.get("name", name)),
+                    where,
+                    resolve_scalar(item.get("image"), variables),
+                    item.line_of("image"),
+                    _security(item.get("securityContext")),
+                    pod_sc,
+                    init,
+                )
+            )
+    claims: list[Claim] = []
+    persistence = _map(values.get("persistence"))
+    for vid, item in persistence.items():
+        if not isinstance(item, Map) or resolve_scalar(item.get("enabled", False), variables) not in (True, "true"):
+            continue
+        ptype = resolve_scalar(item.get("type", "pvc"), variables)
+        if ptype not in ("pvc", "persistentVolumeClaim"):
+            continue
+        existing = item.get("existingClaim")
+        if existing is not None:
+            name = resolve_scalar(existing, variables)
+            claims.append(Claim(str(vid), persistence.line_of(vid), None if is_unresolved(name) else str(name), None))
+            continue
+        mode = resolve_scalar(item.get("accessMode", "ReadWriteOnce"), variables)
+        claims.append(Claim(str(vid), persistence.line_of(vid), None, None if is_unresolved(mode) else (str(mode),)))
+    yield Workload(
+        rel,
+        kind,
+        release,
+        line,
+        strategy,
+        strategy_line,
+        explicit,
+        tuple(containers),
+        tuple(claims),
+        APP_TEMPLATE,
+        variables,
+    )

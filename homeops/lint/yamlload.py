@@ -189,6 +189,60 @@ class ParseError:
     message: str
 
 
+class AliasBomb(yaml.YAMLError):
+    """go-yaml's refusal of a document that is mostly alias expansion (a "billion laughs")."""
+
+
+# go-yaml v3.0.1 decode.go:455-491: past 100 alias-expanded nodes and 1,000 decoded ones, at most 99 %
+# of the nodes decoded may come from alias expansion (scaled down to 10 % between 400,000 and 4,000,000).
+_ALIAS_LOW, _ALIAS_HIGH = 400_000, 4_000_000
+
+
+def _allowed_alias_ratio(decoded: int) -> float:
+    if decoded <= _ALIAS_LOW:
+        return 0.99
+    if decoded >= _ALIAS_HIGH:
+        return 0.10
+    return 0.99 - 0.89 * (decoded - _ALIAS_LOW) / (_ALIAS_HIGH - _ALIAS_LOW)
+
+
+def _check_aliasing(root: yaml.Node) -> None:
+    """Count what go-yaml would decode, expanding every alias, without expanding anything: an alias is
+    the same composed node reached again, so each node's expanded size is computed once."""
+    size: dict[int, int] = {}
+
+    def expanded(node: yaml.Node) -> int:
+        key = id(node)
+        if key not in size:
+            size[key] = 0  # an anchor containing itself: counted once, as go-yaml refuses it elsewhere
+            children: list[yaml.Node] = []
+            if isinstance(node, yaml.SequenceNode):
+                children = list(node.value)
+            elif isinstance(node, yaml.MappingNode):
+                children = [n for pair in node.value for n in pair]
+            size[key] = 1 + sum(expanded(c) for c in children)
+        return size[key]
+
+    seen: set[int] = set()
+    decoded = aliased = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            grown = expanded(node)
+            decoded += grown + 1
+            aliased += grown
+            if aliased > 100 and decoded > 1000 and aliased / decoded > _allowed_alias_ratio(decoded):
+                raise AliasBomb("document contains excessive aliasing")
+            continue
+        seen.add(id(node))
+        decoded += 1
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+
+
 def _documents(loader: Any) -> list[Document]:
     docs: list[Document] = []
     try:
@@ -196,6 +250,7 @@ def _documents(loader: Any) -> list[Document]:
             node = loader.get_node()
             if node is None:  # pragma: no cover - check_node said there is one
                 break
+            _check_aliasing(node)
             data = loader.construct_document(node)
             docs.append(Document(data, node.start_mark.line + 1, node.end_mark.line + 1))
     finally:
@@ -218,6 +273,8 @@ def load_documents(text: str) -> list[Document] | ParseError:
         line = mark.line + 1 if mark is not None else 1
         what = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
         return ParseError(line, what)
+    except AliasBomb as exc:
+        return ParseError(1, str(exc))
     except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
         return ParseError(1, " ".join(str(exc).split()))
     except RecursionError:

@@ -11,7 +11,7 @@ from homeops.lint.config import load_config, parse_section
 from homeops.lint.engine import lint_repo
 from tests.lint.lint_helpers import write
 
-SECRET = "---\napiVersion: v1\nkind: Secret{comment}\nmetadata:\n  name: s\n"
+SECRET = "---\napiVersion: v1\nkind: Secret{comment}\nmetadata:\n  name: s\nstringData:\n  token: hunter2\n"
 TWO_LB = """---
 # {doc_comment}
 apiVersion: v1

@@ -176,8 +176,8 @@ def test_pre_commit_hook_runs_lint_on_the_changed_files(tmp_path: Path) -> None:
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     hook = next(h for h in hooks if h["id"] == "homeops-repo-lint")
     assert hook["entry"] == "python -m homeops.lint" and hook.get("pass_filenames", True)
-    write(tmp_path, "kubernetes/a.yaml", "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: a\n")
-    write(tmp_path, "kubernetes/b.yaml", "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: b\n")
+    write(tmp_path, "kubernetes/a.yaml", "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: a\ndata: {k: dg==}\n")
+    write(tmp_path, "kubernetes/b.yaml", "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: b\ndata: {k: dg==}\n")
     write(tmp_path, "README.md", "x\n")
     proc = subprocess.run(
         [sys.executable, "-m", "homeops.lint", "kubernetes/b.yaml", "README.md"],
