@@ -183,12 +183,14 @@ class Kubectl:
         return self._cmd("diff", "--server-side", f"--field-manager={field_manager}", "--filename", str(file_or_stdin))
 
 
-def kustomize(folder: Path | str, *, binary: str = TOOL) -> list[str]:
+def kustomize(folder: Path | str, *, binary: str = TOOL, load_restrictor: str | None = None) -> list[str]:
     """``kubectl kustomize DIR``: the build Flux's kustomize-controller does (without substitution).
 
-    Local: no kubeconfig, no cluster.
+    Local: no kubeconfig, no cluster. Flux builds with ``LoadRestrictionsNone`` (fluxcd/pkg
+    kustomize/v1.35.4 kustomize_generator.go:698): pass it as ``load_restrictor`` to build the same.
     """
-    return [binary, "kustomize", str(folder)]
+    extra = ["--load-restrictor", load_restrictor] if load_restrictor else []
+    return [binary, "kustomize", *extra, str(folder)]
 
 
 # =========================================================================== facts

