@@ -7,9 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from homeops.lint.config import BAD_IGNORE, LintConfig, inline_ignores
+from homeops.lint.config import BAD_IGNORE, InlineIgnores, LintConfig, inline_ignores
 from homeops.lint.findings import PARSE_ERROR, RULES, Finding
-from homeops.lint.repo import Repo, load_repo
+from homeops.lint.repo import Repo, YamlFile, load_repo
+from homeops.lint.repo_rules import backup_coverage, shared_database
 from homeops.lint.rules import FileLinter
 
 
@@ -72,7 +73,8 @@ def lint_repo(
     wanted = frozenset(rules) if rules is not None else frozenset(RULES)
     keep = frozenset(only) if only is not None else None
     findings: set[Finding] = set()
-    suppressed = 0
+    candidates: set[Finding] = set()
+    judged: list[YamlFile] = []
     for rel, file in sorted(repo.files.items()):
         if keep is not None and rel not in keep:
             continue
@@ -88,17 +90,29 @@ def lint_repo(
             if "unreferenced" in wanted and config.allows(finding, prefix):
                 findings.add(finding)
             continue
+        judged.append(file)
         ignores = inline_ignores(file.text)
         # Reported whatever --rule or homeops.yaml say: a broken ignore comment must never pass unseen.
         for line, why in ignores.problems if ignores else ():
             findings.add(Finding(rel, line, BAD_IGNORE, why))
-        for finding in set(FileLinter(repo, file).run()):
-            if finding.rule not in wanted:
-                continue
-            if not config.allows(finding, prefix) or (ignores is not None and ignores.silences(finding)):
-                suppressed += 1
-                continue
-            findings.add(finding)
+        candidates.update(FileLinter(repo, file).run())
+    if "shared-database" in wanted:
+        candidates.update(shared_database(repo, [f for f in repo.files.values() if f in judged]))
+    if "backup-coverage" in wanted:
+        candidates.update(backup_coverage(repo, judged))
+    suppressed = 0
+    ignores_of: dict[str, InlineIgnores | None] = {}
+    for finding in candidates:
+        if finding.rule not in wanted or (keep is not None and finding.path not in keep):
+            continue
+        if finding.path not in ignores_of:
+            source = repo.files.get(finding.path)
+            ignores_of[finding.path] = inline_ignores(source.text) if source is not None else None
+        ignores = ignores_of[finding.path]
+        if not config.allows(finding, prefix) or (ignores is not None and ignores.silences(finding)):
+            suppressed += 1
+            continue
+        findings.add(finding)
     accounts = tuple(
         FileAccount(rel, f.status, f.reason) for rel, f in sorted(repo.files.items()) if keep is None or rel in keep
     )
