@@ -92,7 +92,9 @@ def sort_resources_text(text: str) -> tuple[str, str]:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text``: temp file in the same folder, fsync, rename; mode kept."""
+    """Replace ``path`` with ``text``: temp file in the same folder, fsync, rename; mode kept. A
+    symlink stays a symlink: the file it points to is the one rewritten."""
+    path = Path(os.path.realpath(path))
     mode = path.stat().st_mode & 0o7777
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -98,3 +98,14 @@ def test_a_failed_write_leaves_the_file_and_no_temporary(tmp_path: Path, monkeyp
         fix_file(path)
     assert path.read_text() == KUSTOMIZATION
     assert [p.name for p in tmp_path.iterdir()] == ["kustomization.yaml"]
+
+
+def test_a_symlinked_kustomization_stays_a_symlink(tmp_path: Path) -> None:
+    """issue 22 §3 (cosmetic): --fix-order rewrote the link as a plain file; the target is sorted instead."""
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("---\nresources:\n  - ./b.yaml\n  - ./a.yaml\n", encoding="utf-8")
+    link = tmp_path / "kustomization.yaml"
+    link.symlink_to(shared.name)
+    assert fix_file(link).changed
+    assert link.is_symlink() and os.readlink(link) == "shared.yaml"
+    assert shared.read_text(encoding="utf-8") == "---\nresources:\n  - ./a.yaml\n  - ./b.yaml\n"

@@ -32,8 +32,8 @@ CLEAN_POD = """
 """
 
 
-def plant(root: Path) -> dict[str, str]:
-    """Plant one violation per rule; returns rule -> file it must be reported in."""
+def plant(root: Path) -> list[tuple[str, str]]:
+    """Plant one violation per rule (two apps for shared-database); returns (rule, file) pairs."""
     # jellyfin mounts the claim the kopiur component makes with ${KOPIUR_ACCESSMODES:=ReadWriteOnce}
     edit(
         root,
@@ -82,32 +82,121 @@ def plant(root: Path) -> dict[str, str]:
         "  - ./bonob/ks.yaml\n  - ./audiobookshelf/ks.yaml\n",
     )
     edit(root, f"{JELLYFIN}/app/ocirepository.yaml", "---\n# yaml-language-server", "# yaml-language-server")
-    return {
-        "rwo-recreate": f"{JELLYFIN}/app/helmrelease.yaml",
-        "statefulset-strategy": "kubernetes/apps/selfhosted/it-tools/app/helmrelease.yaml",
-        "no-namespace": f"{JELLYFIN}/app/ciliumnetworkpolicy.yaml",
-        "ks-target-namespace": f"{NAVIDROME}/ks.yaml",
-        "pinned-image": f"{NAVIDROME}/app/helmrelease.yaml",
-        "no-raw-secret": f"{JELLYFIN}/app/secret.yaml",
-        "no-raw-configmap": f"{JELLYFIN}/app/configmap.yaml",
-        "no-substitutefrom-secret": f"{JELLYFIN}/ks.yaml",
-        "no-loadbalancer": f"{JELLYFIN}/app/service.yaml",
-        "rootless": f"{JELLYFIN}/app/helmrelease.yaml",
-        "drop-all": f"{NAVIDROME}/app/helmrelease.yaml",
-        "sorted-resources": "kubernetes/apps/media/kustomization.yaml",
-        "yaml-header": f"{JELLYFIN}/app/ocirepository.yaml",
-    }
+    # new in issue 21
+    write(
+        root,
+        f"{JELLYFIN}/app/odd-helmrelease.yaml",
+        "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: odd\nspec:\n"
+        "  chartRef:\n    kind: OCIRepository\n    name: jellyfin\n  values:\n    podLabels: {a: b}\n",
+    )
+    write(
+        root,
+        f"{JELLYFIN}/app/extra-pvc.yaml",
+        "---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: jellyfin-extra\nspec:\n"
+        "  accessModes: [ReadWriteOnce]\n  storageClassName: miroir-local\n  resources: {requests: {storage: 1Gi}}\n",
+    )
+    write(root, f"{JELLYFIN}/app/unused.yaml", "---\napiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: u\n")
+    url = "              DATABASE_URL: postgres://u:p@postgres-rw.database.svc.cluster.local/media\n"
+    edit(root, f"{JELLYFIN}/app/helmrelease.yaml", "            env:\n", "            env:\n" + url)
+    edit(root, f"{NAVIDROME}/app/helmrelease.yaml", "            env:\n", "            env:\n" + url)
+    edit(
+        root,
+        f"{JELLYFIN}/app/kustomization.yaml",
+        "  - ./ciliumnetworkpolicy.yaml\n",
+        "  - ./ciliumnetworkpolicy.yaml\n  - ./secret.yaml\n  - ./configmap.yaml\n  - ./service.yaml\n"
+        "  - ./odd-helmrelease.yaml\n  - ./extra-pvc.yaml\n",
+    )
+    return [
+        ("rwo-recreate", f"{JELLYFIN}/app/helmrelease.yaml"),
+        ("statefulset-strategy", "kubernetes/apps/selfhosted/it-tools/app/helmrelease.yaml"),
+        ("no-namespace", f"{JELLYFIN}/app/ciliumnetworkpolicy.yaml"),
+        ("ks-target-namespace", f"{NAVIDROME}/ks.yaml"),
+        ("pinned-image", f"{NAVIDROME}/app/helmrelease.yaml"),
+        ("no-raw-secret", f"{JELLYFIN}/app/secret.yaml"),
+        ("no-raw-configmap", f"{JELLYFIN}/app/configmap.yaml"),
+        ("no-substitutefrom-secret", f"{JELLYFIN}/ks.yaml"),
+        ("no-loadbalancer", f"{JELLYFIN}/app/service.yaml"),
+        ("rootless", f"{JELLYFIN}/app/helmrelease.yaml"),
+        ("drop-all", f"{NAVIDROME}/app/helmrelease.yaml"),
+        ("sorted-resources", "kubernetes/apps/media/kustomization.yaml"),
+        ("yaml-header", f"{JELLYFIN}/app/ocirepository.yaml"),
+        ("unread-workload", f"{JELLYFIN}/app/odd-helmrelease.yaml"),
+        ("backup-coverage", f"{JELLYFIN}/app/extra-pvc.yaml"),
+        ("unreferenced", f"{JELLYFIN}/app/unused.yaml"),
+        ("shared-database", f"{JELLYFIN}/app/helmrelease.yaml"),
+        ("shared-database", f"{NAVIDROME}/app/helmrelease.yaml"),
+    ]
 
 
 def test_each_planted_violation_is_found_and_nothing_else_changes(bjws_copy: Path) -> None:
     # A planted line moves the lines below it, so findings are compared without their line numbers.
     before = Counter((f.path, f.rule, f.message) for f in lint_repo(bjws_copy).findings)
     expected = plant(bjws_copy)
-    assert set(expected) == set(RULES)
+    assert {rule for rule, _ in expected} == set(RULES)
     after = Counter((f.path, f.rule, f.message) for f in lint_repo(bjws_copy).findings)
     assert not before - after, sorted(before - after)
     new = sorted((after - before).elements())
-    assert sorted((rule, path) for path, rule, _ in new) == sorted(expected.items()), "\n".join(map(str, new))
+    assert sorted((rule, path) for path, rule, _ in new) == sorted(expected), "\n".join(map(str, new))
+
+
+def test_planted_blind_spots_of_the_first_version_are_found(bjws_copy: Path) -> None:
+    """Issue 21's blind spots, planted in the real tree: a LoadBalancer from a kustomize patch file
+    and from operator resources (a Dragonfly component, a CNPG Cluster), secretGenerator literals,
+    app-template secrets, an app-template v1 release with tag latest."""
+    before = Counter((f.path, f.rule, f.message) for f in lint_repo(bjws_copy).findings)
+    write(
+        bjws_copy,
+        f"{NAVIDROME}/app/lb-patch.yaml",
+        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: navidrome\nspec:\n  type: LoadBalancer\n",
+    )
+    write(
+        bjws_copy,
+        f"{NAVIDROME}/app/cluster.yaml",
+        "---\napiVersion: postgresql.cnpg.io/v1\nkind: Cluster\nmetadata:\n  name: pg\nspec:\n  managed:\n"
+        "    services:\n      additional:\n        - selectorType: rw\n          serviceTemplate:\n"
+        "            metadata: {name: pg-lb}\n            spec: {type: LoadBalancer}\n",
+    )
+    write(
+        bjws_copy,
+        f"{NAVIDROME}/app/v1-helmrelease.yaml",
+        "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: old\nspec:\n"
+        "  chartRef: {kind: OCIRepository, name: navidrome}\n  values:\n"
+        "    image: {repository: ghcr.io/x/old, tag: latest}\n"
+        "    podSecurityContext: {runAsNonRoot: true, runAsUser: 1000}\n"
+        "    securityContext: {capabilities: {drop: [ALL]}}\n",
+    )
+    edit(
+        bjws_copy,
+        f"{NAVIDROME}/app/kustomization.yaml",
+        "  - ./helmrelease.yaml\n",
+        "  - ./helmrelease.yaml\n  - ./cluster.yaml\n  - ./v1-helmrelease.yaml\npatches:\n  - path: ./lb-patch.yaml\n"
+        "secretGenerator:\n  - name: navidrome-extra\n    literals:\n      - API_KEY=abc123\n",
+    )
+    edit(
+        bjws_copy,
+        "kubernetes/components/dragonfly/cluster.yaml",
+        "  replicas: ${DRAGONFLY_REPLICAS:=1}\n",
+        "  replicas: ${DRAGONFLY_REPLICAS:=1}\n  serviceSpec:\n    type: LoadBalancer\n",
+    )
+    edit(
+        bjws_copy,
+        f"{JELLYFIN}/app/helmrelease.yaml",
+        "  values:\n",
+        "  values:\n    secrets:\n      extra:\n        stringData:\n          TOKEN: hunter2\n",
+    )
+    after = Counter((f.path, f.rule, f.message) for f in lint_repo(bjws_copy).findings)
+    assert not before - after, sorted(before - after)
+    new = sorted((rule, path) for path, rule, _ in (after - before).elements())
+    assert new == sorted(
+        [
+            ("no-loadbalancer", f"{NAVIDROME}/app/lb-patch.yaml"),
+            ("no-loadbalancer", f"{NAVIDROME}/app/cluster.yaml"),
+            ("no-loadbalancer", "kubernetes/components/dragonfly/cluster.yaml"),
+            ("no-raw-secret", f"{NAVIDROME}/app/kustomization.yaml"),
+            ("no-raw-secret", f"{JELLYFIN}/app/helmrelease.yaml"),
+            ("pinned-image", f"{NAVIDROME}/app/v1-helmrelease.yaml"),
+        ]
+    ), new
 
 
 def test_rwo_recreate_follows_the_component_pvc_access_mode(bjws_copy: Path) -> None:

@@ -18,6 +18,7 @@ from tests.lint.lint_helpers import BJWS, BUROA
 
 EXPECTED_COUNTS = {
     "bjw-s": {
+        "backup-coverage": 2,
         "drop-all": 12,
         "no-loadbalancer": 4,
         "no-namespace": 1,
@@ -26,7 +27,7 @@ EXPECTED_COUNTS = {
         "sorted-resources": 81,
         "yaml-header": 2,
     },
-    "buroa": {"drop-all": 2, "no-loadbalancer": 2, "rootless": 1, "sorted-resources": 13},
+    "buroa": {"drop-all": 2, "no-loadbalancer": 2, "rootless": 1, "sorted-resources": 13, "unreferenced": 3},
 }
 ROOTS = {"bjw-s": BJWS, "buroa": BUROA}
 
@@ -75,5 +76,7 @@ def test_json_output_is_sorted_and_stable(tmp_path: Path) -> None:
     assert outputs[0] == outputs[1]
     items = json.loads(outputs[0])
     keys = [(i["path"], i["line"], i["rule"], i["message"]) for i in items]
-    assert keys == sorted(keys) and len(keys) == 18
-    assert all(set(i) == {"path", "line", "rule", "message"} and not i["path"].startswith("/") for i in items)
+    assert keys == sorted(keys) and len(keys) == 21
+    assert all(
+        set(i) == {"path", "line", "rule", "severity", "message"} and not i["path"].startswith("/") for i in items
+    )
