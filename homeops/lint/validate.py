@@ -26,9 +26,9 @@ import yaml
 from homeops.adapters import kubectl as kubectl_adapter
 from homeops.errors import ToolNotFound
 from homeops.lint.repo import KUSTOMIZATION_FILES, FluxKustomization, Repo, is_remote, load_repo
-from homeops.lint.substitute import is_unresolved, resolve_scalar
+from homeops.lint.substitute import is_unresolved, resolve_scalar, substitute
 from homeops.lint.transforms import as_dict
-from homeops.lint.yamlload import Map
+from homeops.lint.yamlload import Map, ParseError, load_documents
 from homeops.runners import LocalRunner, Runner
 
 _KLOG_ERR = re.compile(r'\berr="((?:[^"\\]|\\.)*)"')
@@ -212,8 +212,11 @@ def _kustomize_builds(repo: Repo, runner: Runner | None, kubectl: str | None) ->
         # kubectl is one short process per build; a few at once hide its start-up time.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             results = list(pool.map(lambda folder: _build(run, binary, folder), jobs))
-    for item, folder, remote, error in zip(wanted, jobs, remotes, results, strict=True):
+    for item, folder, remote, (error, output) in zip(wanted, jobs, remotes, results, strict=True):
         if error is None:
+            problem = _post_build(repo, item.ks, output)
+            if problem is not None:
+                problems.append(problem)
             continue
         ks = item.ks
         where = repo.rel(item.folder) or str(item.folder)
@@ -396,13 +399,64 @@ def flux_kustomization(repo: Repo, ks: FluxKustomization, build: Path) -> tuple[
     return config, tuple(dict.fromkeys(remote))
 
 
-def _build(run: Runner, kubectl: str, folder: Path) -> str | None:
+def _build(run: Runner, kubectl: str, folder: Path) -> tuple[str | None, str]:
+    """(error, built YAML)."""
     result = run.run(
         kubectl_adapter.kustomize(folder, binary=kubectl, load_restrictor="LoadRestrictionsNone"), timeout=120
     )
     if result.ok:
+        return None, result.stdout
+    return (result.stderr or result.stdout or "").strip() or f"kubectl kustomize exited {result.exit_code}", ""
+
+
+_VAR_NAME = re.compile(r"^[_A-Za-z][_A-Za-z0-9]*$")
+_NO_SUBSTITUTE = "kustomize.toolkit.fluxcd.io/substitute"
+
+
+class _Unset(dict[str, str]):
+    """Flux's non-strict lookup: a variable it does not know is the empty string (and counts as set,
+    so ``${X-default}`` gives '' too): fluxcd/pkg kustomize/v1.35.4 kustomize_varsub.go:199-205."""
+
+    def get(self, key: str, default: Any = None) -> str:
+        return super().get(key, "")
+
+
+def _post_build(repo: Repo, ks: FluxKustomization, output: str) -> Problem | None:
+    """Flux's postBuild on the built objects (kustomize_varsub.go:91-216): variable names must match
+    ``^[_[:alpha:]][_[:alpha:][:digit:]]*$``; each object (unless ``substitute: disabled``) is
+    substituted — newlines dropped from values — and must still be YAML."""
+    post = as_dict(ks.spec.get("postBuild"))
+    if not post:
         return None
-    return (result.stderr or result.stdout or "").strip() or f"kubectl kustomize exited {result.exit_code}"
+    spec = ks.data.get("spec")
+    line = spec.line_of("postBuild") if isinstance(spec, Map) else ks.line
+    variables = {k: v.replace("\n", "") for k, v in ks.variables.items()}
+    bad = sorted(k for k in variables if not _VAR_NAME.match(k))
+    if bad:
+        return Problem(
+            ks.file,
+            line,
+            "kustomize",
+            f"Kustomization '{ks.name}': post build: '{bad[0]}' var name is invalid, "
+            f"must match '^[_[:alpha:]][_[:alpha:][:digit:]]*$'",
+            "error" if repo.is_deployed(ks.file) else "note",
+        )
+    if not variables and not post.get("substituteFrom"):
+        return None
+    lookup = _Unset(variables)
+    for chunk in re.split(r"(?m)^---\s*$", output):
+        if "${" not in chunk or (_NO_SUBSTITUTE in chunk and "disabled" in chunk):
+            continue
+        loaded = load_documents(substitute(chunk, lookup).value)
+        if isinstance(loaded, ParseError):
+            return Problem(
+                ks.file,
+                line,
+                "kustomize",
+                f"Kustomization '{ks.name}': post build: the substituted output does not parse: {loaded.message}",
+                "error" if repo.is_deployed(ks.file) else "note",
+            )
+    return None
 
 
 _OFFLINE = re.compile(

@@ -284,3 +284,24 @@ def test_the_visible_real_repositories_are_green(source: Path, tmp_path: Path) -
     problems = validate_all(root)
     assert [p for p in problems if p.severity == "error"] == []
     assert all(p.severity == "note" for p in problems)
+
+
+def test_post_build_substitution_as_flux_does_it(tmp_path: Path) -> None:
+    """kustomize_varsub.go:191-216: a var name Flux refuses fails the Kustomization; a value that
+    breaks the YAML once substituted fails it too; an escaped ``$${X}`` and a disabled object pass."""
+    cluster(tmp_path)
+    ks = tmp_path / "kubernetes/apps/default/web/ks.yaml"
+    base = ks.read_text()
+    write(
+        tmp_path,
+        "kubernetes/apps/default/web/app/configmap.yaml",
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\ndata:\n  a: ${GREETING}\n  b: $${KEEP}\n",
+    )
+    ks.write_text(base + "  postBuild:\n    substitute:\n      GREETING: hello\n")
+    assert errors(tmp_path) == []
+    ks.write_text(base + "  postBuild:\n    substitute:\n      GREETING: hello\n      bad-name: x\n")
+    [problem] = validate_repo(tmp_path)
+    assert "post build: 'bad-name' var name is invalid" in problem.message
+    ks.write_text(base + "  postBuild:\n    substitute:\n      GREETING: '[unclosed'\n")
+    [problem] = validate_repo(tmp_path)
+    assert "post build: the substituted output does not parse" in problem.message
