@@ -287,12 +287,39 @@ def _index_flux(repo: Repo) -> None:
             break
     roots = {ks.file for ks in repo.flux if ks.parent is None}
     repo.roots = frozenset(roots)
+    synced: dict[str, tuple[str, ...]] = {}
+    for folder in _sync_paths(repo):
+        _reach_folder(repo, folder, synced, set(), ())
     fans_out = any(ks.parent is not None for ks in repo.flux)
-    if fans_out:
-        deployed = set(roots)
+    if fans_out or synced:
+        deployed = set(roots) | set(synced)
         for reached in repo.reach.values():
             deployed |= reached
         repo.deployed = frozenset(deployed)
+
+
+def _sync_paths(repo: Repo) -> list[Path]:
+    """Folders a FluxInstance syncs (flux-operator applies them: the true roots), from a FluxInstance
+    object or the flux-instance chart's ``values.instance.sync``."""
+    found: list[Path] = []
+    for file in repo.files.values():
+        for doc in file.objects():
+            data = doc.data
+            if not isinstance(data, Map):
+                continue
+            spec = as_dict(data.get("spec"))
+            if data.get("kind") == "FluxInstance":
+                sync = as_dict(spec.get("sync"))
+            elif data.get("kind") == "HelmRelease":
+                sync = as_dict(as_dict(as_dict(spec.get("values")).get("instance")).get("sync"))
+            else:
+                continue
+            path = sync.get("path")
+            if isinstance(path, str) and "${" not in path:
+                folder = _resolve_flux_path(repo, path)
+                if folder is not None:
+                    found.append(folder)
+    return found
 
 
 def _settle(repo: Repo, ks: FluxKustomization, obj: dict[str, Any], parent: FluxKustomization | None) -> None:

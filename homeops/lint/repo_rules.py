@@ -13,7 +13,9 @@ StorageClass keeps data must be named by a backup in its namespace — a VolSync
 naming it (``sourcePVC``, ``pvc``, ``claimName``, ``pvcName``), or a namespace-wide k8up
 ``Schedule`` / Velero ``Schedule``. Not judged: a PVC bound to a given PV (``volumeName``) or with
 ``storageClassName: ""`` (static volumes: their data lives elsewhere), a scratch class (``tmp``,
-``scratch``, ``cache``, ``ephemeral`` in its name), and a PVC annotated or labelled
+``scratch``, ``cache``, ``ephemeral`` in its name), a network share's class (``nfs``, ``smb``,
+``cifs``: backed up on the NAS), a PVC a Longhorn recurring job selects (``recurring-job…``
+labels), and a PVC annotated or labelled
 ``homeops.io/backup: "false"`` (the documented exemption; or an exception in the lint config).
 """
 
@@ -39,6 +41,8 @@ _URL = re.compile(
 )
 _SYSTEM_DBS = {"postgres", "template0", "template1", "admin", "mysql", "information_schema"}
 _SCRATCH = re.compile(r"tmp|temp|scratch|cache|ephemeral|emptydir", re.IGNORECASE)
+# a network share's data lives (and is backed up) on the NAS, not in the cluster
+_SHARE = re.compile(r"nfs|smb|cifs", re.IGNORECASE)
 EXEMPT = "homeops.io/backup"
 
 
@@ -56,11 +60,13 @@ class DatabaseUse:
 
 
 def _app_of(repo: Repo, rel: str) -> tuple[str, str, dict[str, str]]:
-    """(app, namespace, variables) of a file: the Flux Kustomization that deploys it, else its folder."""
+    """(app, namespace, variables) of a file: the folder of the Flux Kustomization that deploys it (an
+    app's folder may hold several, e.g. ``app`` and ``workers``: one app), else the file's folder."""
     reached = repo.reached_by(rel)
     if reached:
         ks = reached[0]
-        return ks.name, str(ks.target_namespace or ""), ks.variables
+        folder = ks.file.rsplit("/", 1)[0] if "/" in ks.file else ks.name
+        return folder.rsplit("/", 1)[-1], str(ks.target_namespace or ""), ks.variables
     parts = rel.split("/")
     folder = parts[-3] if len(parts) >= 3 and parts[-2] == "app" else parts[-2] if len(parts) >= 2 else rel
     return folder, "", {}
@@ -178,6 +184,9 @@ class Volume:
 
 
 def _exempt(meta: Map) -> bool:
+    labels = _map(meta.get("labels"))
+    if any(str(k).startswith("recurring-job") for k in labels):
+        return True  # Longhorn recurring backup jobs select PVCs by these labels
     for key in ("annotations", "labels"):
         if str(_map(meta.get(key)).get(EXEMPT, "")).lower() in ("false", "skip", "none", "no", "disabled"):
             return True
@@ -280,7 +289,9 @@ def _backups(repo: Repo, files: list[YamlFile]) -> tuple[set[tuple[str, str]], s
                     continue
                 kind, api = str(data["kind"]), str(data["apiVersion"])
                 ns = namespace or str(_map(data.get("metadata")).get("namespace") or "")
-                if api.startswith("k8up.io/") and kind in ("Schedule", "Backup"):
+                if (api.startswith("k8up.io/") and kind in ("Schedule", "Backup")) or (
+                    api.startswith("config.kio.kasten.io/") and kind == "Policy"
+                ):
                     whole_namespaces.add(ns)
                     continue
                 if api.startswith("velero.io/") and kind in ("Schedule", "Backup"):
@@ -317,7 +328,9 @@ def backup_coverage(repo: Repo, files: list[YamlFile]) -> Iterator[Finding]:
     seen: set[tuple[str, int, str]] = set()
     for file in files:
         for volume in _volumes(repo, file):
-            if volume.storage_class is not None and _SCRATCH.search(volume.storage_class):
+            if volume.storage_class is not None and (
+                _SCRATCH.search(volume.storage_class) or _SHARE.search(volume.storage_class)
+            ):
                 continue
             if volume.namespace in whole_namespaces:
                 continue

@@ -393,3 +393,20 @@ def test_the_repositorys_own_exceptions_file(tmp_path: Path) -> None:
         "    reason: DLNA needs an L2 address\n",
     )
     assert _lint_out(tmp_path / "kubernetes") == (0, "")
+
+
+def test_a_flux_instance_sync_path_is_a_root(tmp_path: Path) -> None:
+    """flux-operator applies the FluxInstance's sync.path itself (v0.58.1 internal/builder/templates.go
+    :455-465): what it reaches is deployed, what nothing reaches is unreferenced."""
+    write(
+        tmp_path,
+        "kubernetes/flux/instance.yaml",
+        "---\napiVersion: fluxcd.controlplane.io/v1\nkind: FluxInstance\nmetadata:\n  name: flux\nspec:\n"
+        "  sync:\n    kind: GitRepository\n    url: https://example.invalid/r.git\n    path: kubernetes/cluster\n",
+    )
+    write(tmp_path, "kubernetes/cluster/ns.yaml", "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n")
+    write(tmp_path, "kubernetes/old/ns.yaml", "---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n")
+    assert found(tmp_path) == [
+        ("kubernetes/flux/instance.yaml", "unreferenced"),
+        ("kubernetes/old/ns.yaml", "unreferenced"),
+    ]
