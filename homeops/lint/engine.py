@@ -80,7 +80,10 @@ def lint_repo(
             continue
         if file.status == "parse-error":
             line = file.error.line if file.error else 1
-            findings.add(Finding(rel, line, PARSE_ERROR, f"YAML does not parse: {file.reason}"))
+            if repo.is_deployed(rel) or rel in repo.generator_inputs or rel in repo.patch_files:
+                findings.add(Finding(rel, line, PARSE_ERROR, f"YAML does not parse: {file.reason}"))
+            elif "unreferenced" in wanted:
+                findings.add(Finding(rel, line, "unreferenced", f"{_UNREFERENCED}; it does not parse: {file.reason}"))
             continue
         if file.status != "linted":
             continue

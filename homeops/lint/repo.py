@@ -291,7 +291,10 @@ def _index_flux(repo: Repo) -> None:
     for folder in _sync_paths(repo):
         _reach_folder(repo, folder, synced, set(), ())
     fans_out = any(ks.parent is not None for ks in repo.flux)
-    if fans_out or synced:
+    # A path decided by a variable set outside the repository (substituteFrom): what it deploys is
+    # unknown, so every file is judged rather than some called unreferenced wrongly.
+    unknown_path = any(ks.path_dir is None and "${" in (ks.path_value or "") for ks in repo.flux)
+    if (fans_out or synced) and not unknown_path:
         deployed = set(roots) | set(synced)
         for reached in repo.reach.values():
             deployed |= reached
@@ -557,8 +560,12 @@ def _reach_generated(
 
 
 def _classify(repo: Repo) -> None:
+    charts = {rel.rsplit("/", 1)[0] + "/" for rel in repo.files if rel.endswith("/Chart.yaml")}
     for rel, file in repo.files.items():
-        if rel in repo.generator_inputs:
+        if any(rel.startswith(chart) for chart in charts):
+            # a Helm chart in the repository: templates are not YAML until helm renders them
+            file.status, file.reason = "skipped", "Helm chart source (helm renders it)"
+        elif rel in repo.generator_inputs:
             # Flux hands these bytes to the app unparsed: whatever YAML dialect they use is the app's business
             file.status, file.reason = "skipped", f"app config ({repo.generator_inputs[rel]})"
         elif file.status == "parse-error":

@@ -410,3 +410,17 @@ def test_a_flux_instance_sync_path_is_a_root(tmp_path: Path) -> None:
         ("kubernetes/flux/instance.yaml", "unreferenced"),
         ("kubernetes/old/ns.yaml", "unreferenced"),
     ]
+
+
+def test_helm_chart_sources_and_broken_files_nothing_deploys(tmp_path: Path) -> None:
+    """A chart's templates are not YAML until helm renders them; a file Flux never reads that does not
+    parse is reported as unreferenced (info), not as a parse error that fails the lint."""
+    cluster(tmp_path, ["web"])
+    app(tmp_path, "web", ("deploy.yaml", DEPLOY.format(name="web", image="ghcr.io/x/web:1.0")))
+    write(tmp_path, "charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 1.0.0\n")
+    write(tmp_path, "charts/web/templates/cm.yaml", "{{- if .Values.x }}\nkind: ConfigMap\n{{- end }}\n")
+    write(tmp_path, "kubernetes/apps/default/old/broken.yaml", "a: [1,\n")
+    result = lint_repo(tmp_path)
+    assert [(f.path, f.rule) for f in result.findings] == [("kubernetes/apps/default/old/broken.yaml", "unreferenced")]
+    assert not result.failing
+    assert {a.path: a.reason for a in result.files}["charts/web/templates/cm.yaml"].startswith("Helm chart")
