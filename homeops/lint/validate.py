@@ -377,13 +377,13 @@ def flux_kustomization(repo: Repo, ks: FluxKustomization, build: Path) -> tuple[
             config[key] = spec[key]
     patches = spec.get("patches")
     if isinstance(patches, list) and patches:
-        config["patches"] = [*(config.get("patches") or []), *patches]
+        config["patches"] = [*_list(config.get("patches")), *patches]
     images = spec.get("images")
     if isinstance(images, list) and images:
-        config["images"] = [*(config.get("images") or []), *images]
+        config["images"] = [*_list(config.get("images")), *images]
     if ks.component_dirs:
         config["components"] = [
-            *(config.get("components") or []),
+            *_list(config.get("components")),
             *(os.path.relpath(c, build) for c in ks.component_dirs),
         ]
     remote: list[str] = []
@@ -394,9 +394,17 @@ def flux_kustomization(repo: Repo, ks: FluxKustomization, build: Path) -> tuple[
         for doc in file.docs:
             for key in ("resources", "components", "bases"):
                 entries = doc.data.get(key) if isinstance(doc.data, dict) else None
-                remote.extend(e for e in entries or [] if isinstance(e, str) and is_remote(e))
-    remote.extend(e for e in config.get("resources") or [] if isinstance(e, str) and is_remote(e))
+                remote.extend(e for e in _list(entries) if isinstance(e, str) and is_remote(e))
+    remote.extend(e for e in _list(config.get("resources")) if isinstance(e, str) and is_remote(e))
     return config, tuple(dict.fromkeys(remote))
+
+
+def _list(value: Any) -> list[Any]:
+    """A kustomization field that should be a list; anything else is kept as one entry for kustomize
+    to refuse with its own message."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
 
 
 def _build(run: Runner, kubectl: str, folder: Path) -> tuple[str | None, str]:
