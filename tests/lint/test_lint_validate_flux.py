@@ -305,3 +305,25 @@ def test_post_build_substitution_as_flux_does_it(tmp_path: Path) -> None:
     ks.write_text(base + "  postBuild:\n    substitute:\n      GREETING: '[unclosed'\n")
     [problem] = validate_repo(tmp_path)
     assert "post build: the substituted output does not parse" in problem.message
+
+
+def test_files_the_artifact_leaves_out_are_not_built(tmp_path: Path) -> None:
+    """source-controller leaves .sops.yaml, .github/ and friends (fluxcd/pkg sourceignore/v0.18.0
+    sourceignore.go:30-34) and what .sourceignore names out of the artifact: a Kustomization of the
+    whole repository never sees them (kustomize would refuse them as 'missing kind')."""
+    (tmp_path / ".git").mkdir()
+    write(
+        tmp_path,
+        "flux/ks.yaml",
+        "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: all\n"
+        "spec:\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+    )
+    write(tmp_path, "apps/configmap.yaml", CM.format(name="a"))
+    write(tmp_path, ".sops.yaml", "creation_rules:\n  - age: age1xyz\n")
+    write(tmp_path, ".github/workflows/ci.yaml", "on: push\njobs: {}\n")
+    write(tmp_path, "talos/talconfig.yaml", "clusterName: home\n")
+    write(tmp_path, ".sourceignore", "# not Kubernetes\ntalos/\n")
+    assert errors(tmp_path) == []
+    (tmp_path / ".sourceignore").unlink()
+    [problem] = validate_repo(tmp_path)
+    assert "talconfig.yaml" in problem.message
