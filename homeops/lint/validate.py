@@ -420,6 +420,9 @@ def flux_kustomization(repo: Repo, ks: FluxKustomization, build: Path) -> tuple[
         except (OSError, yaml.YAMLError):
             loaded = None
         config = _rebase(as_dict(loaded), folder, build)
+        if not config.get("resources"):
+            # kustomize_generator.go:203-207: keeps kustomize from calling the kustomization empty
+            config["buildMetadata"] = ["originAnnotations"]
     else:
         resources = [os.path.relpath(p, build) for p in _scan(folder, source_root(repo))]
         config = {"resources": resources} if resources else {"namespace": "_placeholder"}
