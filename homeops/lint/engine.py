@@ -100,7 +100,7 @@ def lint_repo(
             findings.add(Finding(rel, line, BAD_IGNORE, why))
         candidates.update(FileLinter(repo, file).run())
     if "shared-database" in wanted:
-        candidates.update(shared_database(repo, [f for f in repo.files.values() if f in judged]))
+        candidates.update(shared_database(repo, judged))
     if "backup-coverage" in wanted:
         candidates.update(backup_coverage(repo, judged))
     suppressed = 0

@@ -13,6 +13,7 @@ object and sets ``metadata.namespace``, so those two source fields read the ``na
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -138,10 +139,19 @@ def _patch_documents(patch: Mapping[str, Any], read: Callable[[str], str | None]
         text = read(patch["path"])
     if text is None:
         return []
+    return list(_parse(text))
+
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> tuple[Any, ...]:
+    """A patch's documents; the same patch text (a parent's patch, applied to every child) is read once."""
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        return tuple(d for d in yaml.load_all(text, Loader=_Loader) if d is not None)
     except yaml.YAMLError:
-        return []
+        return ()
 
 
 def apply_patch(obj: dict[str, Any], patch: Any, read: Callable[[str], str | None]) -> bool:
