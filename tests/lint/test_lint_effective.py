@@ -424,3 +424,16 @@ def test_helm_chart_sources_and_broken_files_nothing_deploys(tmp_path: Path) -> 
     assert [(f.path, f.rule) for f in result.findings] == [("kubernetes/apps/default/old/broken.yaml", "unreferenced")]
     assert not result.failing
     assert {a.path: a.reason for a in result.files}["charts/web/templates/cm.yaml"].startswith("Helm chart")
+
+
+def test_a_target_namespace_set_by_the_parents_patch_counts(tmp_path: Path) -> None:
+    """The same through a namespace-level ``patches`` entry aimed at every Flux Kustomization."""
+    patch = (
+        "patches:\n  - target: {group: kustomize.toolkit.fluxcd.io, kind: Kustomization}\n    patch: |\n"
+        "      - op: add\n        path: /spec/targetNamespace\n        value: default\n"
+    )
+    cluster(tmp_path, ["web"], ns_extra=patch)
+    app(tmp_path, "web", ("deploy.yaml", DEPLOY.format(name="web", image="ghcr.io/x/web:1.0")), ks_extra="")
+    assert found(tmp_path) == []
+    cluster(tmp_path, ["web"])
+    assert found(tmp_path) == [("kubernetes/apps/default/web/ks.yaml", "ks-target-namespace")]

@@ -327,3 +327,20 @@ def test_files_the_artifact_leaves_out_are_not_built(tmp_path: Path) -> None:
     (tmp_path / ".sourceignore").unlink()
     [problem] = validate_repo(tmp_path)
     assert "talconfig.yaml" in problem.message
+
+
+def test_validate_json_and_sarif_carry_the_severity(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from homeops.lint.cli import run_validate
+
+    cluster(tmp_path)
+    write(tmp_path, "kubernetes/apps/default/old/broken.yaml", "a: [1,\n")
+    out = io.StringIO()
+    assert run_validate(path=str(tmp_path), fmt="json", out=out, err=io.StringIO()) == 0
+    [item] = json.loads(out.getvalue())
+    assert item["severity"] == "note" and item["path"] == "kubernetes/apps/default/old/broken.yaml"
+    out = io.StringIO()
+    assert run_validate(path=str(tmp_path), fmt="sarif", out=out, err=io.StringIO()) == 0
+    assert json.loads(out.getvalue())["runs"][0]["results"][0]["level"] == "note"
