@@ -319,13 +319,21 @@ class FileLinter:
     def unread(self, data: Map) -> Iterator[Finding]:
         for ctx in self.contexts:
             shape = app_template_shape(self.repo, data, self._vars(ctx))
+            name = _map(data.get("metadata")).get("name", "?")
             if shape == "unknown":
-                name = _map(data.get("metadata")).get("name", "?")
                 yield self._f(
                     data.line_of("spec"),
                     "unread-workload",
                     f"HelmRelease '{name}' uses app-template but its values have neither controllers (v2+) nor "
                     "image (v1): the pod rules (images, strategy, security) could not judge it",
+                )
+                return
+            if shape == "other-chart":
+                yield self._f(
+                    data.line_of("spec"),
+                    "unread-workload",
+                    f"HelmRelease '{name}' describes controllers like app-template, but its chart is not "
+                    "app-template and its defaults are unknown here: the pod rules could not judge it",
                 )
                 return
 

@@ -136,11 +136,18 @@ def is_app_template(repo: Repo, hr: Map, variables: Mapping[str, str]) -> bool:
 
 def app_template_shape(repo: Repo, hr: Map, variables: Mapping[str, str]) -> str | None:
     """``v2`` (``values.controllers``, app-template 2.x and later), ``v1`` (``values.image`` and a
-    single ``controller``, app-template 1.x), ``unknown`` (app-template, neither shape), or None (not
-    app-template)."""
-    if not is_app_template(repo, hr, variables):
-        return None
+    single ``controller``, app-template 1.x), ``unknown`` (app-template, neither shape),
+    ``other-chart`` (app-template's shape on a chart whose defaults homeops does not know), or None."""
     values = _map(_map(hr.get("spec")).get("values"))
+    if not is_app_template(repo, hr, variables):
+        # app-template's values shape on another chart (one built on the bjw-s common library): its
+        # own defaults (images, security contexts, controller types) are unknown here
+        controllers = values.get("controllers")
+        if isinstance(controllers, Map) and any(
+            isinstance(c, Map) and isinstance(c.get("containers"), Map) for c in controllers.values()
+        ):
+            return "other-chart"
+        return None
     if isinstance(values.get("controllers"), Map):
         return "v2"
     if isinstance(values.get("image"), Map):

@@ -25,6 +25,7 @@ EXPECTED_COUNTS = {
         "rootless": 8,
         "rwo-recreate": 1,
         "sorted-resources": 81,
+        "unread-workload": 1,
         "yaml-header": 2,
     },
     "buroa": {"drop-all": 2, "no-loadbalancer": 2, "rootless": 1, "sorted-resources": 13, "unreferenced": 3},
@@ -54,6 +55,12 @@ def test_rwo_recreate_is_exactly_the_rollingupdate_controller_with_an_rwo_volume
 def test_hand_checked_examples() -> None:
     findings = {(f.path, f.line, f.rule) for f in lint_repo(BJWS).findings}
     apps = "kubernetes/apps/"
+    # memini's chart is built on the bjw-s common library, not app-template: its defaults (the main
+    # container has no image in the values) are unknown, which is said, not skipped silently
+    assert (apps + "ai/memini/app/helmrelease.yaml", 7, "unread-workload") in findings
+    # chart-made PVCs no backup names (issue 21's backup-coverage)
+    assert (apps + "ai/minimax-shim/app/helmrelease.yaml", 80, "backup-coverage") in findings
+    assert (apps + "observability/gatus/app/helmrelease.yaml", 75, "backup-coverage") in findings
     assert (apps + "renovate/renovate-operator/jobs/job.yaml", 7, "no-namespace") in findings
     assert (apps + "media/dispatcharr/app/helmrelease.yaml", 21, "rootless") in findings  # runAsUser: 0 init
     assert (apps + "media/jellyfin/app/helmrelease.yaml", 114, "no-loadbalancer") in findings
