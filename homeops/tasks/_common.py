@@ -43,7 +43,12 @@ def user_errors(fn: F) -> F:
         from homeops.secrets import mask
 
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # a reader that left (`| head -1`) shows here, not in the interpreter's last flush
+            return result
+        except BrokenPipeError:
+            _stdout_to_devnull()
+            raise Exit(code=SIGPIPE_EXIT) from None
         except HomeopsError as exc:
             raise Exit(f"error: {mask(str(exc))}", code=exc.exit_code) from None
         except KeyboardInterrupt:
@@ -51,3 +56,20 @@ def user_errors(fn: F) -> F:
             raise Exit("interrupted: nothing more was started; re-run with --resume where offered", code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+#: The status a shell reports for a command SIGPIPE killed (`yes | head -1`): the reader stopped reading.
+SIGPIPE_EXIT = 128 + 13
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of what is left cannot fail again."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (captured output): nothing will flush to a pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
