@@ -130,14 +130,18 @@ SCHEMA: Final[Mapping[str, Shape]] = {
             ),
         },
     },
-    # read by homeops.operations.bootstrap_inputs
+    # read by homeops.operations.bootstrap_inputs (crdsHelmfile, env, {path, render} and apiEndpoint once the
+    # boot branch, issue 18, is in)
     "bootstrap": {
         "helmfile": VALUE,
-        "secrets": VALUE,
+        "crdsHelmfile": VALUE,
+        "env": Named(VALUE),  # variable names are the user's
+        "secrets": Items({"path": VALUE, "render": VALUE}),  # a path, or {path, render}
         "appsDir": VALUE,
         "namespaces": VALUE,
         "releaseTimeout": VALUE,
         "fluxTimeout": VALUE,
+        "apiEndpoint": VALUE,
     },
     "dr": {
         "snapshotMaxAgeHours": VALUE,
@@ -145,6 +149,7 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "volsyncMaxAgeHoursByApp": Named(VALUE),
         "backupPool": VALUE,
         "minFreeGiB": VALUE,
+        "vmBackupMaxAgeHours": VALUE,  # read once the drvm branch (issue 17 §5) is in
     },
     # read by homeops.lint.config
     "lint": {

@@ -63,7 +63,10 @@ SIGPIPE_EXIT = 128 + 13
 
 
 def _stdout_to_devnull() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush of what is left cannot fail again."""
+    """Point stdout at /dev/null so the interpreter's final flush of what is left cannot fail again.
+
+    Python's own recipe for a closed pipe (docs.python.org/3/library/signal.html, "Note on SIGPIPE").
+    """
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError):

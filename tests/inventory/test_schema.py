@@ -52,6 +52,7 @@ LINT = "lint:\n  disable: [sorted-resources]\n  exceptions:\n    - { path: a/**,
         ("    flux: true", "    flx: true", "upgrade.gates.flx", "flux"),
         (" namespace: kube-system", " namespce: kube-system", "upgrade.gates.custom[0].namespce", "namespace"),
         ("  fluxTimeout: 600", "  fluxTimeOut: 600", "bootstrap.fluxTimeOut", "fluxTimeout"),
+        ("- bootstrap/cluster-secrets.sops.yaml", "- {path: x, rendr: cat}", "bootstrap.secrets[1].rendr", "render"),
         ("  snapshotMaxAgeHours: 26", "  snapshotMaxAgeHourz: 26", "dr.snapshotMaxAgeHourz", "snapshotMaxAgeHours"),
         ("dr:\n", LINT.replace("disable", "disabled") + "dr:\n", "lint.disabled", "disable"),
         ("dr:\n", LINT.replace("reason", "reasn") + "dr:\n", "lint.exceptions[0].reasn", "reason"),
@@ -102,9 +103,10 @@ def test_node_list_form(tmp_path: Path) -> None:
 
 
 def test_keys_the_user_names_are_free(inv_dir: Path) -> None:
-    # Host names, node names and namespace/app are the user's; only what is inside them is checked.
+    # Host names, node names, namespace/app and variable names are the user's; only what is inside them is checked.
     edit(inv_dir, "  minFreeGiB: 10", "  minFreeGiB: 10\n  volsyncMaxAgeHoursByApp: { media/maintenanse: 2 }")
     edit(inv_dir, "  nas:  {", "  storage-box:  {")
+    edit(inv_dir, "  fluxTimeout: 600", "  fluxTimeout: 600\n  env: {CLUSTER: main, ANY_NAME: x}")
     inv = load_inventory(inv_dir)
     assert inv.dr.volsync_limit("media", "maintenanse") == 7200
     assert inv.host("storage-box").kind == "truenas"
