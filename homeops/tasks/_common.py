@@ -47,6 +47,8 @@ def user_errors(fn: F) -> F:
             sys.stdout.flush()  # a reader that left (`| head -1`) shows here, not in the interpreter's last flush
             return result
         except BrokenPipeError:
+            if not _stdout_reader_left():
+                raise  # another pipe (a tool's stdin): a real error, not the user's `| head`
             _stdout_to_devnull()
             raise Exit(code=SIGPIPE_EXIT) from None
         except HomeopsError as exc:
@@ -60,6 +62,19 @@ def user_errors(fn: F) -> F:
 
 #: The status a shell reports for a command SIGPIPE killed (`yes | head -1`): the reader stopped reading.
 SIGPIPE_EXIT = 128 + 13
+
+
+def _stdout_reader_left() -> bool:
+    """stdout is a pipe nobody reads any more (poll says POLLERR on its write end)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
 
 
 def _stdout_to_devnull() -> None:

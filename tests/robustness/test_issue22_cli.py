@@ -82,6 +82,18 @@ def test_a_reader_that_left_is_no_traceback(task: str, inv: Path, tmp_path: Path
     assert proc.returncode == 141  # as a command SIGPIPE ended: the shell's `yes | head -1`
 
 
+def test_a_broken_pipe_other_than_stdout_is_not_hidden() -> None:
+    # Only a reader of stdout that left is "quiet, 141"; a tool's stdin closing early stays an error.
+    from homeops.tasks._common import user_errors
+
+    @user_errors
+    def task() -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with pytest.raises(BrokenPipeError):
+        task()
+
+
 # -- cosmetics -----------------------------------------------------------------------------------
 
 
