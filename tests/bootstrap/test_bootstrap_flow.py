@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import homeops.operations.bootstrap
 import homeops.runtime
 from homeops.clock import FakeClock
 from homeops.engine.journal import Journal
@@ -109,6 +110,8 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
         return rt
 
     monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    # bootstrap imports open_runtime by name: without this the tools ran as subprocesses (113 of them per run)
+    monkeypatch.setattr(homeops.operations.bootstrap, "open_runtime", open_runtime)
     return Lab(root)
 
 
