@@ -27,6 +27,7 @@ from typing import Any
 from homeops.adapters import helmfile
 from homeops.errors import ConfigError
 from homeops.inventory.model import Inventory
+from homeops.privatefs import write_private
 
 INVENTORY_FILE = "homeops.yaml"
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
@@ -211,9 +212,7 @@ def recorded_ca(inventory: Inventory) -> str | None:
 
 
 def remember_ca(inventory: Inventory, digest: str) -> None:
-    path = inventory.state_dir / "bootstrap" / "cluster-ca"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(digest + "\n", encoding="utf-8")
+    write_private(inventory.state_dir / "bootstrap" / "cluster-ca", digest + "\n", root=inventory.state_dir)
 
 
 def check_kubeconfig(inventory: Inventory) -> KubeconfigIdentity | None:

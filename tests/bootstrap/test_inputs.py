@@ -97,7 +97,7 @@ def test_kubeconfig_of_another_cluster_is_refused_naming_it(inventory: Path):
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ("bootstrap:\n  helmfiles: x\n", "bootstrap: unknown key 'helmfiles'"),
+        ("bootstrap:\n  helmfiles: x\n", "bootstrap.helmfiles: unknown key; did you mean helmfile?"),
         ("bootstrap:\n  releaseTimeout: -1\n", "bootstrap.releaseTimeout: must be a positive number"),
         ("bootstrap:\n  namespaces: [Bad_NS]\n", "bootstrap.namespaces: 'Bad_NS' is not a namespace name"),
     ],
