@@ -24,6 +24,7 @@ asked with it (on each control plane's address, then the VIP).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from typing import Any, ClassVar, TextIO
 from homeops.adapters import helmfile as hf
 from homeops.adapters import kubectl as kc
 from homeops.adapters import talosctl as tc
+from homeops.adapters._parse import check_result
 from homeops.engine.executor import Outcome
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
@@ -44,6 +46,7 @@ from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
 from homeops.runtime import Runtime, open_runtime
 
+_NS_NOT_FOUND = re.compile(r'namespaces? "[^"]+" not found')
 API_GATE = Gate("bootstrap-api", "kubernetes-api", "the Kubernetes API answers /readyz on the VIP", None, 60.0)
 FIELD_MANAGER = "homeops-bootstrap"
 STAGES = ("talos", "apps")
@@ -59,6 +62,7 @@ class BootstrapWorld:
     runtime: Runtime
     settings: bi.BootstrapSettings
     spec: hf.HelmfileSpec | None = None
+    crds_spec: hf.HelmfileSpec | None = None
     recover_from: Path | None = None
     skip_hash_check: bool = False
     _secrets: list[bi.SecretManifest] | None = field(default=None, repr=False)
@@ -81,13 +85,21 @@ class BootstrapWorld:
 
     @property
     def kube_env(self) -> dict[str, str]:
-        # helmfile passes --kubeconfig to helm, but hooks run plain kubectl: they read KUBECONFIG.
-        return {"KUBECONFIG": str(self.inventory.cluster.kubeconfig)}
+        # helmfile passes --kubeconfig to helm, but hooks run plain kubectl: they read KUBECONFIG;
+        # bootstrap.env is what the helmfile's requiredEnv/env calls read.
+        return bi.helmfile_env(self.inventory, self.settings)
 
     def secrets(self) -> list[bi.SecretManifest]:
         if self._secrets is None:
-            self._secrets = bi.decrypt_secrets(self.inventory, self.settings)
+            self._secrets = bi.load_secrets(self.inventory, self.settings, self.runtime.local)
         return self._secrets
+
+    def namespaces(self) -> list[str]:
+        """Namespaces created first: the repository's, and every one a bootstrap object lands in."""
+        wanted = bi.namespaces(self.settings)
+        if self.settings.secrets:
+            wanted += [ns for m in self.secrets() for ns in m.namespaces]
+        return sorted(set(wanted))
 
     def look(self, gate: Gate) -> Check:
         if gate.kind == API_GATE.kind:
@@ -128,21 +140,38 @@ class BootstrapWorld:
         return {n.name: n.ready == "True" for n in kc.nodes(self.runtime.local, self.kctl)}
 
     def changes(self, manifest: str) -> bool:
-        return kc.diff_server_side(self.runtime.local, self.kctl, manifest, field_manager=FIELD_MANAGER)
+        try:
+            return kc.diff_server_side(self.runtime.local, self.kctl, manifest, field_manager=FIELD_MANAGER)
+        except CommandError as exc:
+            # kubectl diff exits 2 when an object's namespace does not exist yet (apiserver NotFound,
+            # kubectl pkg/cmd/diff/diff.go): on a fresh cluster that means "would be created".
+            if _NS_NOT_FOUND.search(str(exc)) or _NS_NOT_FOUND.search(exc.stderr or ""):
+                return True
+            raise
 
     def apply(self, manifest: str) -> None:
-        kc.apply_server_side(self.runtime.local, self.kctl, manifest, field_manager=FIELD_MANAGER)
+        # --force-conflicts: a re-run or a DR rebuild takes the fields back from whichever manager set them
+        # (every reference repo applies bootstrap objects this way).
+        argv = self.kctl.apply_server_side("-", field_manager=FIELD_MANAGER, force_conflicts=True)
+        result = self.runtime.local.run(argv, timeout=120, stdin=manifest)
+        check_result(result, what="kubectl apply --server-side", target=None, unreachable=kc.is_unreachable)
 
     def crds(self) -> tuple[int, str]:
-        assert self.spec is not None
+        """The CustomResourceDefinitions of the crds helmfile (``template --include-crds``), CRDs only."""
+        if self.crds_spec is None:
+            return 0, ""
+        manifests, stream = self.crd_manifests()
+        return len(manifests), stream
+
+    def crd_manifests(self) -> tuple[list[hf.Manifest], str]:
+        assert self.crds_spec is not None
         result = self.runtime.local.run(
-            hf.template(self.spec.path, include_crds=True, kubeconfig=self.inventory.cluster.kubeconfig),
+            hf.template(self.crds_spec.path, include_crds=True, kubeconfig=self.inventory.cluster.kubeconfig),
             timeout=600,
             env=self.kube_env,
         )
-        hf.raise_for(result, file=self.spec.path, what="helmfile template")
-        manifests, stream = hf.crds_only(result.stdout)
-        return len(manifests), stream
+        hf.raise_for(result, file=self.crds_spec.path, what="helmfile template")
+        return hf.crds_only(result.stdout)
 
     def release_revision(self, release: hf.ReleaseSpec) -> int:
         """The deployed helm revision of a release (0: not installed), from helm's release Secrets."""
@@ -163,9 +192,10 @@ class BootstrapWorld:
                     return Observation.ok(f"FluxInstance {instances[0].namespace}/{instances[0].name} Ready")
                 first = bad[0]
                 where = f"FluxInstance {first.namespace}/{first.name}"
-                # flux-operator: Unknown/Progressing while reconciling; False only for a failure (fetch, build, apply)
+                # flux-operator sets Ready=False on transient failures too and retries them
+                # (fluxinstance_controller.go:225-244): not final before the deadline.
                 if first.ready == "False":
-                    return Observation.failed(f"{where} not Ready: {first.message}")
+                    return Observation.waiting(f"{where} not Ready (retried until the deadline): {first.message}")
                 return Observation.waiting(f"{where}: {first.message or 'not Ready yet'}")
         objects = kc.kustomizations(self.runtime.local, self.kctl)
         root = next((o for o in objects if o.name == "flux-system" and o.namespace == "flux-system"), None)
@@ -471,7 +501,7 @@ class Namespaces(_Kind):
     name = "bootstrap-namespaces"
 
     def _manifest(self, ctx: StepContext) -> str:
-        return bi.namespace_manifest(bi.namespaces(_world(ctx).settings))
+        return bi.namespace_manifest(_world(ctx).namespaces())
 
     def look_one(self, ctx: StepContext, step: Step) -> Look:
         changes = _world(ctx).changes(self._manifest(ctx))
@@ -651,7 +681,7 @@ def observe(world: BootstrapWorld, stages: Sequence[str]) -> Observed:
         True,
         True,
         registered=all(n.hostname in registered for n in inv.nodes),
-        namespaces_changed=world.changes(bi.namespace_manifest(bi.namespaces(world.settings))),
+        namespaces_changed=world.changes(bi.namespace_manifest(world.namespaces())),
         secrets_changed=secrets,
         crds_changed=bool(count) and world.changes(stream),
         releases={r.name: world.release_revision(r) for r in hf.sync_order(world.spec)},
@@ -762,7 +792,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                 commands=(_cmd(kctl.get_nodes()),),
                 waits=(Wait("registered", "every node registered", inv.policy.ready_timeout),),
             )
-        names = bi.namespaces(world.settings)
+        names = world.namespaces()
         if names and (unknown or seen.namespaces_changed):
             add(
                 "cluster:namespaces",
@@ -770,31 +800,37 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                 f"create namespaces {', '.join(names)} (server-side apply)",
                 commands=(_cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER)),),
             )
-        for path in world.settings.secrets:
+        apply_argv = kctl.apply_server_side("-", field_manager=FIELD_MANAGER, force_conflicts=True)
+        for manifest in world.secrets() if world.settings.secrets else []:
+            path = manifest.path
             if unknown or seen.secrets_changed.get(str(path), True):
                 rel = os.path.relpath(path, inv.root)
+                source = next(s for s in world.settings.secrets if s.path == path)
+                how = f"piped through {source.render[0]}, " if source.render else ""
                 add(
                     f"secret:{rel}",
                     "bootstrap-secret",
-                    f"apply Secret from {rel} (decrypted in memory, on stdin)",
+                    f"apply {', '.join(manifest.objects)} from {rel} ({how}in memory, on stdin)",
                     artifact=str(path),
-                    commands=(_cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER)),),
+                    commands=(_cmd(apply_argv),),
                 )
-        if unknown or seen.crds_changed:
+        if world.crds_spec is not None and (unknown or seen.crds_changed):
             add(
                 "cluster:crds",
                 "bootstrap-crds",
-                "apply the CRDs of the bootstrap helmfile (server-side)",
+                f"apply the CRDs of {os.path.relpath(world.crds_spec.path, inv.root)} (server-side, CRDs only)",
                 commands=(
-                    _cmd(hf.template(world.spec.path, include_crds=True, kubeconfig=kubeconfig)),
-                    _cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER)),
+                    _cmd(hf.template(world.crds_spec.path, include_crds=True, kubeconfig=kubeconfig)),
+                    _cmd(apply_argv),
                 ),
             )
         for release in hf.sync_order(world.spec):
             if not unknown and seen.releases.get(release.name, 0) > 0:
                 continue
             timeout = world.settings.release_timeout
-            argv = hf.sync(world.spec.path, selectors=[hf.release_selector(release.name)], kubeconfig=kubeconfig)
+            argv = hf.sync(
+                release.file or world.spec.path, selectors=[hf.release_selector(release.name)], kubeconfig=kubeconfig
+            )
             add(
                 f"release:{release.name}",
                 "bootstrap-release",
@@ -860,20 +896,24 @@ def prepare(
     """Read and check every input before anything runs: settings, repository, helmfile, secrets, kubeconfig."""
     inv = runtime.inventory
     settings = bi.load_settings(inv)
+    bi.check_kubeconfig(inv)  # before helmfile is handed it: another cluster's kubeconfig is refused first
     if "apps" in stages:
         check_repository(settings, skip=skip_validate)
-    spec = bi.load_helmfile(settings) if "apps" in stages else None
     if recover_from is not None and not Path(recover_from).is_file():
         raise ConfigError("etcd snapshot not found", file=str(recover_from), hint="give the path of a snapshot file")
     world = BootstrapWorld(
         runtime,
         settings,
-        spec,
         recover_from=Path(recover_from).resolve() if recover_from else None,
         skip_hash_check=skip_hash_check,
     )
     if "apps" in stages:
-        world.secrets()  # a SOPS file the key cannot decrypt is refused now, naming it
+        world.spec = bi.load_helmfile(inv, settings, runtime.local)
+        if settings.crds_helmfile is not None:
+            world.crds_spec = bi.load_helmfile(inv, settings, runtime.local, settings.crds_helmfile)
+            check_crd_owners(world)
+        # a SOPS file the key cannot decrypt, a failing render command: refused now, naming it
+        bi.check_decryption_secret(settings, world.secrets())
     if "talos" in stages and (inv.cluster.talconfig is None or not inv.cluster.talconfig.is_file()):
         raise ConfigError(
             "talconfig not found",
@@ -882,6 +922,31 @@ def prepare(
         )
     bi.check_kubeconfig(inv)
     return world
+
+
+def check_crd_owners(world: BootstrapWorld) -> None:
+    """Refuse to pre-apply a CRD that a release of the apps helmfile installs itself.
+
+    helm refuses to install over an object it does not own ("exists and cannot be imported into the
+    current release: invalid ownership metadata", helm ``pkg/action/validate.go``): a CRD of cert-manager
+    pre-applied with kubectl breaks the cert-manager release. The crds helmfile is for charts Flux
+    installs later; a chart in both is a mistake, named here before anything runs.
+    """
+    assert world.spec is not None and world.crds_spec is not None
+    apps = {_chart_key(r.chart): r for r in world.spec.releases}
+    for release in world.crds_spec.releases:
+        owner = apps.get(_chart_key(release.chart))
+        if owner is not None:
+            raise PlanError(
+                f"{world.crds_spec.path}: release {release.id} pre-applies the CRDs of chart {release.chart}, "
+                f"which {world.spec.path} installs as release {owner.id}: helm would refuse {owner.name} "
+                "(invalid ownership metadata)",
+                hint=f"remove {release.name} from the crds helmfile: helm installs its own CRDs",
+            )
+
+
+def _chart_key(chart: str) -> str:
+    return chart.rstrip("/").split("/")[-1].lower()
 
 
 #: What each bootstrap task runs: bootstrap.talos, bootstrap.apps, bootstrap.all.
