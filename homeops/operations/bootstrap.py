@@ -99,6 +99,10 @@ class BootstrapWorld:
         wanted = bi.namespaces(self.settings)
         if self.settings.secrets:
             wanted += [ns for m in self.secrets() for ns in m.namespaces]
+            # A source that applies its own Namespace object owns it (labels, annotations such as
+            # kustomize.toolkit.fluxcd.io/prune: disabled): a bare copy here would undo them on each run.
+            declared = {ns for m in self.secrets() for ns in m.declares}
+            wanted = [ns for ns in wanted if ns not in declared]
         return sorted(set(wanted))
 
     def look(self, gate: Gate) -> Check:
@@ -798,7 +802,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                 "cluster:namespaces",
                 "bootstrap-namespaces",
                 f"create namespaces {', '.join(names)} (server-side apply)",
-                commands=(_cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER)),),
+                commands=(_cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER, force_conflicts=True)),),
             )
         apply_argv = kctl.apply_server_side("-", field_manager=FIELD_MANAGER, force_conflicts=True)
         for manifest in world.secrets() if world.settings.secrets else []:
@@ -834,7 +838,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
             add(
                 f"release:{release.name}",
                 "bootstrap-release",
-                f"helmfile sync of {release.id}",
+                f"helmfile sync of {release.id} ({release.chart}{' ' + release.version if release.version else ''})",
                 artifact=release.name,
                 commands=(_cmd(argv, timeout),),
                 waits=(Wait("deployed", f"release {release.id} deployed", 60),),

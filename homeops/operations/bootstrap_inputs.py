@@ -326,6 +326,7 @@ class SecretManifest:
     objects: tuple[str, ...] = ()  # "Secret flux-system/sops-age", for the plan
     namespaces: tuple[str, ...] = ()
     secret_names: tuple[str, ...] = ()  # "flux-system/sops-age"
+    declares: tuple[str, ...] = ()  # Namespace objects it applies itself (with its own labels/annotations)
 
     def __repr__(self) -> str:  # never the plaintext, not even in a traceback or a debugger
         return f"SecretManifest({str(self.path)!r}, {self.namespace}/{self.name})"
@@ -376,7 +377,9 @@ def load_secrets(inventory: Inventory, settings: BootstrapSettings, runner: Runn
             docs = [d for d in yaml.safe_load_all(text) if d is not None]
         except yaml.YAMLError:
             raise ConfigError("is not valid YAML once rendered", file=str(path)) from None
-        objects, needs, secrets = [], [], []
+        objects, needs, secrets, declares = [], [], [], []
+        # Namespaces first, as kustomize's legacy order does: the objects after them land in them.
+        docs.sort(key=lambda d: 0 if isinstance(d, dict) and d.get("kind") == "Namespace" else 1)
         for doc in docs:
             meta = doc.get("metadata") if isinstance(doc, dict) else None
             if not isinstance(meta, dict) or not doc.get("kind") or not meta.get("name"):
@@ -388,7 +391,7 @@ def load_secrets(inventory: Inventory, settings: BootstrapSettings, runner: Runn
                 meta["namespace"] = str(meta.get("namespace") or DEFAULT_NAMESPACE)
                 needs.append(meta["namespace"])
             elif kind == "Namespace":
-                needs.append(str(meta["name"]))
+                declares.append(str(meta["name"]))
             where = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else str(meta["name"])
             objects.append(f"{kind} {where}")
             if kind == "Secret":
@@ -403,8 +406,9 @@ def load_secrets(inventory: Inventory, settings: BootstrapSettings, runner: Runn
                 str(first.get("name")),
                 yaml.safe_dump_all(docs, sort_keys=False),
                 tuple(objects),
-                tuple(dict.fromkeys(needs)),
+                tuple(n for n in dict.fromkeys(needs) if n not in declares),
                 tuple(secrets),
+                tuple(declares),
             )
         )
     return out

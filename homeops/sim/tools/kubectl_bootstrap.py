@@ -222,7 +222,8 @@ def kustomize_build(path: str) -> list[Obj]:
                     meta["namespace"] = ns
         return docs
 
-    docs = build(path, frozenset())
+    # kustomize's legacy output order puts Namespaces first (api/resource ordering)
+    docs = sorted(build(path, frozenset()), key=lambda d: 0 if d.get("kind") == "Namespace" else 1)
     out: list[Obj] = []
     for doc in docs:  # kustomize merges an object that appears twice (the namespace component, here)
         if doc not in out:
