@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bootstrap.realtrees import RENDERED, lay
 
 import homeops.runtime
+from bootstrap.realtrees import RENDERED, lay
 from homeops.errors import HomeopsError
 from homeops.operations.bootstrap import run_bootstrap
 from homeops.sim.runner import SimRunner
