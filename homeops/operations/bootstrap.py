@@ -717,17 +717,23 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
         maintenance = [n for n in inv.nodes if seen.modes.get(n.hostname) == "maintenance"]
         if maintenance:
             from homeops.adapters import talhelper as th
+            from homeops.operations import genconfig as gc
 
+            first: tuple[Command, ...] = ()
+            summary = "generate the Talos machine configs (talhelper genconfig)"
+            if gc.secret_file(inv) is None:
+                first = (_cmd(th.gensecret()),)
+                summary = "create talsecret.sops.yaml (talhelper gensecret, encrypted in memory), then " + summary
             add(
                 "cluster:genconfig",
                 "bootstrap-genconfig",
-                "generate the Talos machine configs (talhelper genconfig)",
-                commands=(
-                    _cmd(th.genconfig(cluster.talconfig or "talconfig.yaml", out_dir=cluster.clusterconfig_dir)),
-                ),
+                summary,
+                commands=(*first, _cmd(gc.planned_argv(inv))),
             )
         for node in maintenance:
-            config = cluster.clusterconfig_dir / f"{cluster.name}-{node.hostname}.yaml"
+            from homeops.operations import genconfig as gc
+
+            config = gc.config_file(inv, node.hostname)
             add(
                 f"{node.hostname}:apply-insecure",
                 "bootstrap-apply",
