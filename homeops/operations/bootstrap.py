@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
+from homeops.adapters import helm
 from homeops.adapters import helmfile as hf
 from homeops.adapters import kubectl as kc
 from homeops.adapters import talosctl as tc
@@ -176,6 +177,15 @@ class BootstrapWorld:
         )
         hf.raise_for(result, file=self.crds_spec.path, what="helmfile template")
         return hf.crds_only(result.stdout)
+
+    def release_lock(self, release: hf.ReleaseSpec) -> str | None:
+        """``pending-install``/``pending-upgrade`` when an interrupted helm left the release locked, else None."""
+        selector = f"owner=helm,name={release.name}"
+        argv = self.kctl.get_json("secrets", namespace=release.namespace or "default", selector=selector)
+        result = self.runtime.local.run(argv, timeout=60)
+        tc.run_checked_result(result, what="kubectl get secrets -l owner=helm", node=None)
+        newest = helm.latest_status(result.stdout, release.name)
+        return newest[1] if newest and newest[1] in helm.PENDING else None
 
     def release_revision(self, release: hf.ReleaseSpec) -> int:
         """The deployed helm revision of a release (0: not installed), from helm's release Secrets."""
@@ -574,6 +584,20 @@ class Release(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         world = _world(ctx)
         release = self._release(ctx, step)
+        lock = world.release_lock(release)
+        if lock is not None:
+            # A killed helm (or helmfile) left the release locked; the sync would fail with "another
+            # operation (install/upgrade/rollback) is in progress". Helm's own way out, journaled first.
+            argv = helm.recovery(
+                release.name,
+                lock,
+                namespace=release.namespace or "default",
+                kubeconfig=world.inventory.cluster.kubeconfig,
+            )
+            ctx.journal.note(step.id, recovered=f"{lock}: {' '.join(argv[:2])}")
+            ctx.progress.note(f"release {release.id} was left {lock} by an interrupted helm: {argv[0]} {argv[1]} it")
+            result = world.runtime.local.run(argv, timeout=300)
+            check_result(result, what=f"{argv[0]} {argv[1]} {release.name}", target=release.name)
         command = step.commands[0]
         ctx.progress.note(f"syncing release {release.id}: waiting for it (up to {command.timeout or 0:.0f}s)")
         result = ctx.runner(command).run(list(command.argv), timeout=command.timeout, env=world.kube_env)
@@ -837,7 +861,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
         for release in hf.sync_order(world.spec):
             if not unknown and seen.releases.get(release.name, 0) > 0:
                 continue
-            timeout = world.settings.release_timeout
+            timeout = release_deadline(world.settings, world.spec, release)
             argv = hf.sync(
                 release.file or world.spec.path, selectors=[hf.release_selector(release.name)], kubeconfig=kubeconfig
             )
@@ -932,6 +956,18 @@ def prepare(
         )
     bi.check_kubeconfig(inv)
     return world
+
+
+HELM_DEFAULT_TIMEOUT = 300  # helm's own --timeout when the helmfile sets none (helm v3 `upgrade --timeout 5m0s`)
+HOOK_MARGIN = 300  # pulling the chart, helmfile's presync/postsync hooks (e.g. `kubectl wait --timeout=2m`)
+
+
+def release_deadline(settings: bi.BootstrapSettings, spec: hf.HelmfileSpec, release: hf.ReleaseSpec) -> float:
+    """How long homeops lets one ``helmfile sync`` run: never less than helm's own ``--timeout`` plus the
+    hooks' margin, so helm times out (and cleans up) first. Killing helmfile before that leaves the
+    release ``pending-install``/``pending-upgrade`` (recovery.md §3)."""
+    helm_timeout = release.timeout or spec.default_timeout or HELM_DEFAULT_TIMEOUT
+    return max(settings.release_timeout, float(helm_timeout + HOOK_MARGIN))
 
 
 def check_crd_owners(world: BootstrapWorld) -> None:

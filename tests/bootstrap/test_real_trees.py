@@ -263,3 +263,37 @@ def test_a_flux_instance_not_ready_is_retried_until_the_deadline(make_lab):
     assert "Flux" in error and ("120" in error or "timed out" in error.lower() or "deadline" in error.lower())
     log = lab.output
     assert "retried until the deadline" in log
+
+
+def test_a_release_left_pending_install_is_uninstalled_as_helm_advises_then_installed_once(make_lab):
+    """helm pkg/action/upgrade.go errPending: a locked release refuses every upgrade until recovered."""
+    lab = make_lab()
+    lab.run("talos")
+    with lab.store.transaction() as state:  # what a helm killed mid-install leaves (sim: before it is deployed)
+        state["k8s"].setdefault("helm_releases", {})["kube-system/cilium"] = {
+            "chart": "cilium/cilium", "version": "1.18.2", "revision": 1, "status": "pending-install", "deployed": 0
+        }  # fmt: skip
+    runner = SimRunner(lab.inventory / ".homeops" / "sim")
+    kubeconfig = str(lab.inventory / "kubeconfig")
+    direct = runner.run(["helmfile", "--file", str(lab.inventory / "bootstrap" / "helmfile.yaml"), "--selector",
+                         "name=cilium", "--kubeconfig", kubeconfig, "sync"])  # fmt: skip
+    assert direct.exit_code == 1 and "another operation (install/upgrade/rollback) is in progress" in direct.stderr
+    out = lab.run("apps")
+    assert "release kube-system/cilium was left pending-install by an interrupted helm: helm uninstall it" in out
+    assert lab.syncs()["cilium"] == 1
+    journal = next((lab.inventory / ".homeops" / "runs").glob("*bootstrap-apps/journal.json")).read_text()
+    assert "pending-install: helm uninstall" in journal
+
+
+def test_helmfile_is_never_killed_before_helms_own_timeout():
+    from homeops.adapters.helmfile import HelmfileSpec, ReleaseSpec
+    from homeops.operations import bootstrap_inputs as bi
+    from homeops.operations.bootstrap import HOOK_MARGIN, release_deadline
+
+    settings = bi.BootstrapSettings(Path("h.yaml"), (), None, (), release_timeout=60)
+    quick = ReleaseSpec("a", "ns", "c/a")
+    slow = ReleaseSpec("b", "ns", "c/b", timeout=1200)
+    spec = HelmfileSpec("h.yaml", (quick, slow), {}, default_timeout=600)
+    assert release_deadline(settings, spec, quick) == 600 + HOOK_MARGIN  # helmDefaults.timeout wins over 60
+    assert release_deadline(settings, spec, slow) == 1200 + HOOK_MARGIN  # release.timeout over helmDefaults
+    assert release_deadline(settings, HelmfileSpec("h.yaml", (quick,), {}), quick) == 300 + HOOK_MARGIN  # helm's 5m

@@ -530,13 +530,29 @@ def _sync(inv: Invocation, opts: dict[str, Any], verb: str) -> None:
             failed.append([rname, ns, chart, chart_version, "0s"])
             break
         key = f"{ns}/{rname}"
-        first = key not in state["k8s"].get("helm_releases", {})
+        previous = state["k8s"].get("helm_releases", {}).get(key)
+        first = previous is None
         refused = _adoption_refused(state, chart, rname, ns) if first else None
+        if previous is not None and str(previous.get("status", "deployed")).startswith("pending-"):
+            # helm pkg/action/upgrade.go errPending: a killed install/upgrade left the release locked
+            refused = "Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress"
         if refused:
             error = _helm_failure(display, rname, refused)
             failed.append([rname, ns, chart, chart_version, "0s"])
             break
         limit = _timeout(release, release.get("_defaults") or defaults, opts, state)
+        # helm writes the new revision as pending-install/pending-upgrade before it waits: a SIGKILL from
+        # here until it is marked deployed leaves the release locked (recovery.md §3).
+        with inv.store.transaction() as state:
+            engine.advance(state)
+            records = state["k8s"].setdefault("helm_releases", {})
+            deployed = int((previous or {}).get("deployed", (previous or {}).get("revision", 0)))
+            records[key] = {
+                **(previous or {"chart": chart, "version": chart_version}),
+                "revision": int((previous or {}).get("revision", 0)) + 1,
+                "status": "pending-install" if first else "pending-upgrade",
+                "deployed": deployed,
+            }
         hangs = any(f["name"] == "helm-hook-hangs" and f.get("target") in (None, rname) for f in state["faults"])
         stuck = bootstrap_sim.needs_cni(state, chart, rname)
         if hangs or stuck:
@@ -556,14 +572,22 @@ def _sync(inv: Invocation, opts: dict[str, Any], verb: str) -> None:
                 )
                 error = _helm_failure(display, rname, f"Error: {what}: {reason}")
                 failed.append([rname, ns, chart, chart_version, f"{int(limit)}s"])
+                with inv.store.transaction() as state:
+                    # cleanupOnFail: a failed first install is gone, a failed upgrade keeps its last revision
+                    records = state["k8s"].setdefault("helm_releases", {})
+                    if previous is None:
+                        records.pop(key, None)
+                    else:
+                        records[key] = previous
                 break
         _pause(inv, helm_seconds)
         with inv.store.transaction() as state:
             engine.advance(state)
             installed = state["k8s"].setdefault("helm_releases", {})
-            revision = int(installed.get(key, {}).get("revision", 0)) + 1
+            revision = int(installed.get(key, {}).get("revision", 1))
             now = engine.now(state)
-            installed[key] = {"chart": chart, "version": chart_version, "revision": revision, "at": now}
+            installed[key] = {"chart": chart, "version": chart_version, "revision": revision, "at": now,
+                              "status": "deployed", "deployed": revision}  # fmt: skip
             owned = state["k8s"].setdefault("helm_crds", {})
             for plural, group, _kind, where in chart_crds(chart):
                 if where == "templates":

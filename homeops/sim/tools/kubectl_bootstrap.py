@@ -153,15 +153,20 @@ def secret_objects(state: State, meta: Any) -> list[Obj]:
     for key, release in sorted(state["k8s"].get("helm_releases", {}).items()):
         namespace, name = key.split("/", 1)
         revision = int(release.get("revision", 1))
-        labels = {"name": name, "owner": "helm", "status": "deployed", "version": str(revision)}
-        out.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": meta(state, f"sh.helm.release.v1.{name}.v{revision}", namespace, labels=labels),
-                "type": "helm.sh/release.v1",
-            }
-        )
+        status = str(release.get("status", "deployed"))
+        deployed = int(release.get("deployed", revision if status == "deployed" else 0))
+        # a pending upgrade keeps the last deployed revision's record beside the pending one
+        shown = [(deployed, "deployed")] if deployed and deployed != revision else []
+        for number, label in [*shown, (revision, status)]:
+            labels = {"name": name, "owner": "helm", "status": label, "version": str(number)}
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": meta(state, f"sh.helm.release.v1.{name}.v{number}", namespace, labels=labels),
+                    "type": "helm.sh/release.v1",
+                }
+            )
     for key, doc in sorted(state["k8s"].get("applied", {}).items()):
         if key.startswith("secret/"):
             m = doc.get("metadata") or {}
