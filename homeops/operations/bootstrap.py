@@ -439,6 +439,11 @@ class Kubeconfig(_Kind):
             target = world.inventory.cluster.kubeconfig
             target.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(private, 0o600)
+            if world.settings.api_endpoint == "nodes":
+                # The VIP (a Cilium LB/BGP address) answers only once the CNI runs: talk to this control
+                # plane until then; the apps stage switches back at its end (onedr0p/bjw-s mod.just).
+                bi.point_kubeconfig(private, f"https://{node.ip}:6443")
+                ctx.journal.note(step.id, server=f"https://{node.ip}:6443")
             os.replace(private, target)
             if identity.ca_sha256:
                 bi.remember_ca(world.inventory, identity.ca_sha256)
@@ -469,13 +474,15 @@ class ApiReady(_Kind):
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         world = _world(ctx)
         servers = [f"https://{n.ip}:6443" for n in world.inventory.control_planes]
+        # apiEndpoint nodes: the VIP cannot answer before the CNI — gate on the control planes only
+        vip: list[str | None] = [] if world.settings.api_endpoint == "nodes" else [None]
 
         def look() -> Observation[None]:
-            for server in [*servers, None]:
+            for server in [*servers, *vip]:
                 check = world.api(server)
                 if not check.ok:
                     return Observation.waiting(check.observed)
-            return Observation.ok(f"/readyz ok on {len(servers)} control planes and the VIP")
+            return Observation.ok(f"/readyz ok on {len(servers)} control planes" + (" and the VIP" if vip else ""))
 
         return look
 
@@ -625,6 +632,43 @@ class Release(_Kind):
         return look
 
 
+class Endpoint(_Kind):
+    """apiEndpoint nodes: once the VIP answers /readyz (the CNI serves it), point the kubeconfig back at it."""
+
+    name = "bootstrap-endpoint"
+    wait_order = ("endpoint",)
+    terms: ClassVar[Mapping[str, WaitTerms]] = {
+        "endpoint": WaitTerms(
+            "the cluster endpoint (VIP) answers /readyz",
+            "",
+            "check the CNI's LoadBalancer/BGP config for the API address; the kubeconfig still names a control plane",
+        )
+    }
+
+    def look_one(self, ctx: StepContext, step: Step) -> Look:
+        identity = bi.check_kubeconfig(_world(ctx).inventory)
+        done = identity is not None and identity.server.rstrip("/") == _world(ctx).inventory.cluster.endpoint.rstrip(
+            "/"
+        )
+        return Look(True, identity.server if identity else "absent", marker="-", done=done)
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        return None  # the switch follows the wait: see arrived()
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        world = _world(ctx)
+        endpoint = world.inventory.cluster.endpoint
+
+        def look() -> Observation[None]:
+            check = world.api(endpoint)
+            if not check.ok:
+                return Observation.waiting(check.observed)
+            bi.point_kubeconfig(world.inventory.cluster.kubeconfig, endpoint)
+            return Observation.ok(f"/readyz ok on {endpoint}: the kubeconfig points at it")
+
+        return look
+
+
 class FluxReady(_WaitOnly):
     name = "bootstrap-flux"
     wait_order = ("flux",)
@@ -656,6 +700,7 @@ for _kind in (
     Crds,
     Release,
     FluxReady,
+    Endpoint,
 ):
     register(_kind())
 
@@ -880,6 +925,15 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                 "wait for Flux: FluxInstance (or flux-system Kustomization) Ready",
                 commands=(_cmd(kctl.get_json("fluxinstances", all_namespaces=True)),),
                 waits=(Wait("flux", "Flux Ready", world.settings.flux_timeout),),
+            )
+        identity = bi.check_kubeconfig(inv)
+        on_node = identity is None or identity.server.rstrip("/") != cluster.endpoint.rstrip("/")
+        if world.settings.api_endpoint == "nodes" and (unknown or on_node):
+            add(
+                "cluster:endpoint",
+                "bootstrap-endpoint",
+                f"switch the kubeconfig to {cluster.endpoint} once it answers /readyz (apiEndpoint: nodes)",
+                waits=(Wait("endpoint", f"{cluster.endpoint} answers /readyz", inv.policy.ready_timeout),),
             )
     api_step = "cluster:api"
     talos_only = "apps" not in stages

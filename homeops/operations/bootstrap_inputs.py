@@ -265,7 +265,9 @@ def check_identity(
     if identity is None:
         return
     want = inventory.cluster.endpoint
-    if _normal(identity.server) != _normal(want):
+    # bootstrap.apiEndpoint: nodes — until the CNI serves the VIP, the kubeconfig names a control plane
+    own = {_normal(want), *(_normal(f"https://{n.ip}:6443") for n in inventory.control_planes)}
+    if _normal(identity.server) not in own:
         raise ConfigError(
             f"points at {identity.server} (context {identity.context}, cluster {identity.cluster}), not this "
             f"inventory's {want} (cluster {inventory.cluster.name})",
@@ -279,6 +281,25 @@ def check_identity(
             file=str(identity.path),
             hint="it belongs to another (or a rebuilt) cluster: move it away and fetch it again",
         )
+
+
+def point_kubeconfig(path: Path, server: str) -> None:
+    """Point the current context's cluster of a kubeconfig at ``server`` (atomically, 0600)."""
+    import os
+
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    identity = read_identity(path)
+    assert identity is not None
+    for cluster in data.get("clusters") or []:
+        if isinstance(cluster, dict) and str(cluster.get("name")) == identity.cluster:
+            cluster.setdefault("cluster", {})["server"] = server
+    tmp = path.with_name(f".{path.name}.homeops-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+    os.replace(tmp, path)
 
 
 def recorded_ca(inventory: Inventory) -> str | None:

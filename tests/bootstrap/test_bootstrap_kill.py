@@ -83,4 +83,8 @@ def test_sigkill_in_the_helm_stage_then_resume_does_not_sync_again(tmp_path: Pat
     resumed = run("bootstrap.all", "--resume", "--yes")
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert "finished: bootstrap-all done" in resumed.stdout
+    # the killed helm left coredns pending-install (helm pkg/action errPending): recovered as helm advises
+    assert "release kube-system/coredns was left pending-install by an interrupted helm: helm uninstall it" in (
+        resumed.stdout
+    )
     assert _syncs(inventory) == {n: 1 for n in ("cilium", "coredns", "cert-manager", "flux-operator", "flux-instance")}

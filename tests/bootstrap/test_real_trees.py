@@ -297,3 +297,34 @@ def test_helmfile_is_never_killed_before_helms_own_timeout():
     assert release_deadline(settings, spec, quick) == 600 + HOOK_MARGIN  # helmDefaults.timeout wins over 60
     assert release_deadline(settings, spec, slow) == 1200 + HOOK_MARGIN  # release.timeout over helmDefaults
     assert release_deadline(settings, HelmfileSpec("h.yaml", (quick,), {}), quick) == 300 + HOOK_MARGIN  # helm's 5m
+
+
+def _vip_behind_the_cni(lab: Lab) -> None:
+    with lab.store.transaction() as state:
+        state.setdefault("config", {})["api_vip_needs_cni"] = True  # the API address is a Cilium LB/BGP IP
+
+
+def test_api_endpoint_nodes_talks_to_a_control_plane_until_the_cni_serves_the_vip(make_lab):
+    lab = make_lab()
+    _vip_behind_the_cni(lab)
+    text = (lab.inventory / "homeops.yaml").read_text()
+    (lab.inventory / "homeops.yaml").write_text(text.replace("\nbootstrap:\n", "\nbootstrap:\n  apiEndpoint: nodes\n"))
+    plan = lab.run(dry_run=True)
+    assert "switch the kubeconfig to https://10.10.0.10:6443 once it answers /readyz" in plan
+    out = lab.run()
+    assert "finished: bootstrap-all done" in out
+    kubeconfig = yaml.safe_load((lab.inventory / "kubeconfig").read_text())
+    assert kubeconfig["clusters"][0]["cluster"]["server"] == "https://10.10.0.10:6443"  # switched at the end
+    assert lab.syncs()["flux-instance"] == 1 and "nothing to do" in lab.run()
+
+
+def test_with_the_vip_behind_the_cni_api_endpoint_vip_cannot_finish(make_lab):
+    """What apiEndpoint: nodes is for: waiting for the VIP before any CNI exists never ends."""
+    lab = make_lab()
+    _vip_behind_the_cni(lab)
+    text = (lab.inventory / "homeops.yaml").read_text()
+    (lab.inventory / "homeops.yaml").write_text(text.replace("readyTimeout: 600", "readyTimeout: 60"))
+    error = lab.fail("talos")
+    assert "10.10.0.10" in error
+    with pytest.raises(HomeopsError):
+        Lab.run(lab, "apps")

@@ -519,7 +519,8 @@ def _sync(inv: Invocation, opts: dict[str, Any], verb: str) -> None:
         log.info(f"Upgrading release={rname}, chart={chart}, namespace={ns}")
         started = engine.now(inv.read())
         state = inv.read()
-        if not engine.api_up(state):
+        server = bootstrap_sim.kubeconfig_server(str(opts["kubeconfig"] or inv.env.get("KUBECONFIG") or ""))
+        if not engine.api_up(state) or bootstrap_sim.vip_unserved(state, server):
             vip = state["cluster"]["vip"]
             error = _helm_failure(
                 display,

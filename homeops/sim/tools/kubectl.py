@@ -926,6 +926,8 @@ def _kubectl(inv: Invocation) -> None:
             opts, positional = parse(rest, spec)
     except UsageError as exc:
         raise Fail(f"error: {exc}\nSee 'kubectl {command} --help' for usage.") from None
+    if command != "kustomize":
+        kubectl_bootstrap.refuse_unserved_vip(inv, opts)
     handler(inv, opts, positional)
 
 

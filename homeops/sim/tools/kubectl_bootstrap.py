@@ -243,3 +243,16 @@ def cmd_kustomize(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
         raise Fail("error: specify one path to a kustomization directory")
     docs = kustomize_build(inv.path(args[0]))
     inv.out.write("---\n".join(yaml.safe_dump(d, sort_keys=True) for d in docs))
+
+
+def refuse_unserved_vip(inv: Invocation, opts: dict[str, Any]) -> None:
+    """A Cilium LB/BGP API address does not answer before the CNI (sim config ``api_vip_needs_cni``)."""
+    server = str(opts.get("server") or "") or bootstrap_sim.kubeconfig_server(
+        str(opts.get("kubeconfig") or inv.env.get("KUBECONFIG") or "")
+    )
+    if not server:
+        return
+    state = inv.read()
+    if bootstrap_sim.vip_unserved(state, server):
+        vip = state["cluster"]["vip"]
+        raise Fail(f"Unable to connect to the server: dial tcp {vip}:6443: connect: no route to host")
