@@ -45,7 +45,8 @@ from homeops.engine.waits import Observation
 from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
-from homeops.runtime import Runtime, open_runtime
+from homeops import runtime as runtimes
+from homeops.runtime import Runtime
 
 _NS_NOT_FOUND = re.compile(r'namespaces? "[^"]+" not found')
 API_GATE = Gate("bootstrap-api", "kubernetes-api", "the Kubernetes API answers /readyz on the VIP", None, 60.0)
@@ -1072,7 +1073,9 @@ def run_bootstrap(
     operation = f"bootstrap-{which}"
     stream = out or sys.stdout
     # Absolute: talhelper runs in the talconfig's directory, and the journal must name the same files on resume.
-    with open_runtime(Path(inventory).resolve()) as rt:
+    # through the module: a bench or a test that swaps homeops.runtime.open_runtime (for the in-process
+    # SimRunner) must reach this call too — a name imported at load time would keep the original
+    with runtimes.open_runtime(Path(inventory).resolve()) as rt:
         world = prepare(rt, stages, recover_from=recover_from, skip_validate=skip_validate)
         executor = world_executor(rt, world, task=f"bootstrap.{which}", out=stream)
         options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
