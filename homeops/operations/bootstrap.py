@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
+from homeops import runtime as runtimes
 from homeops.adapters import helm
 from homeops.adapters import helmfile as hf
 from homeops.adapters import kubectl as kc
@@ -45,7 +46,6 @@ from homeops.engine.waits import Observation
 from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
-from homeops import runtime as runtimes
 from homeops.runtime import Runtime
 
 _NS_NOT_FOUND = re.compile(r'namespaces? "[^"]+" not found')
