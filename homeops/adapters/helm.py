@@ -36,20 +36,36 @@ def recovery(name: str, status: str, *, namespace: str, kubeconfig: Path | str) 
 
 def latest_status(text: str, name: str) -> tuple[int, str] | None:
     """(revision, status) of the newest revision of release ``name`` among helm's release Secrets."""
+    newest = latest(text, name)
+    return (newest[0], newest[1]) if newest else None
+
+
+def latest(text: str, name: str) -> tuple[int, str, float | None] | None:
+    """(revision, status, written at — epoch seconds from the Secret's creationTimestamp) of the newest revision."""
+    import calendar
+    import time
+
     what = "kubectl get secrets -l owner=helm"
     data = parse_json_object(text, what=what)
     items = data.get("items")
     if not isinstance(items, list):
         raise UnexpectedOutput(what, "no items list")
-    newest: tuple[int, str] | None = None
+    best: tuple[int, str, float | None] | None = None
     for item in items:
-        labels = (item.get("metadata") or {}).get("labels") or {} if isinstance(item, dict) else {}
+        meta = (item.get("metadata") or {}) if isinstance(item, dict) else {}
+        labels = meta.get("labels") or {}
         if labels.get("owner") != "helm" or labels.get("name") != name:
             continue
         try:
             revision = int(labels.get("version", "0"))
         except ValueError:
             raise UnexpectedOutput(what, f"version label {labels.get('version')!r} is not a number") from None
-        if newest is None or revision > newest[0]:
-            newest = (revision, str(labels.get("status", "")))
-    return newest
+        try:
+            at: float | None = float(
+                calendar.timegm(time.strptime(str(meta.get("creationTimestamp")), "%Y-%m-%dT%H:%M:%SZ"))
+            )
+        except ValueError:
+            at = None
+        if best is None or revision > best[0]:
+            best = (revision, str(labels.get("status", "")), at)
+    return best

@@ -179,14 +179,14 @@ class BootstrapWorld:
         hf.raise_for(result, file=self.crds_spec.path, what="helmfile template")
         return hf.crds_only(result.stdout)
 
-    def release_lock(self, release: hf.ReleaseSpec) -> str | None:
-        """``pending-install``/``pending-upgrade`` when an interrupted helm left the release locked, else None."""
+    def release_lock(self, release: hf.ReleaseSpec) -> tuple[str, float | None] | None:
+        """(``pending-install``/``pending-upgrade``, when helm wrote it) for a locked release, else None."""
         selector = f"owner=helm,name={release.name}"
         argv = self.kctl.get_json("secrets", namespace=release.namespace or "default", selector=selector)
         result = self.runtime.local.run(argv, timeout=60)
         tc.run_checked_result(result, what="kubectl get secrets -l owner=helm", node=None)
-        newest = helm.latest_status(result.stdout, release.name)
-        return newest[1] if newest and newest[1] in helm.PENDING else None
+        newest = helm.latest(result.stdout, release.name)
+        return (newest[1], newest[2]) if newest and newest[1] in helm.PENDING else None
 
     def release_revision(self, release: hf.ReleaseSpec) -> int:
         """The deployed helm revision of a release (0: not installed), from helm's release Secrets."""
@@ -592,7 +592,9 @@ class Release(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         world = _world(ctx)
         release = self._release(ctx, step)
-        lock = world.release_lock(release)
+        lock = self._outlive(ctx, world, release)
+        if lock == "deployed":
+            return  # the helm that held the lock (a survivor of the killed run) finished the install
         if lock is not None:
             # A killed helm (or helmfile) left the release locked; the sync would fail with "another
             # operation (install/upgrade/rollback) is in progress". Helm's own way out, journaled first.
@@ -610,6 +612,30 @@ class Release(_Kind):
         ctx.progress.note(f"syncing release {release.id}: waiting for it (up to {command.timeout or 0:.0f}s)")
         result = ctx.runner(command).run(list(command.argv), timeout=command.timeout, env=world.kube_env)
         hf.raise_for(result, file=world.settings.helmfile, what="helmfile sync")
+
+    def _outlive(self, ctx: StepContext, world: BootstrapWorld, release: hf.ReleaseSpec) -> str | None:
+        """A locked release's status once no helm can still hold the lock: ``deployed`` when the helm that
+        held it finished after all, the pending status when it is stale, None when it is not locked.
+
+        helmfile runs in its own session, so a kill -9 of homeops leaves it (and helm) running; helm's
+        rollback/uninstall under a live helm would break its install. So a pending revision younger than
+        helm's own deadline (its --timeout plus the hooks' margin) is waited out before it is recovered.
+        """
+        lock = world.release_lock(release)
+        if lock is None:
+            return None
+        assert world.spec is not None
+        deadline = release_deadline(world.settings, world.spec, release)
+        while lock is not None and lock[1] is not None and ctx.clock.now() - lock[1] < deadline:
+            ctx.progress.note(
+                f"release {release.id} is {lock[0]} since {ctx.clock.now() - lock[1]:.0f}s: a helm may still be "
+                f"running it; waiting (up to {deadline:.0f}s after it started) before recovering it"
+            )
+            ctx.clock.sleep(_poll(ctx))
+            lock = world.release_lock(release)
+        if lock is None:
+            return "deployed" if world.release_revision(release) > 0 else None
+        return lock[0]
 
     def reached(self, step: Step, record: StepRecord) -> str | None:
         return f"{step.artifact} deployed"

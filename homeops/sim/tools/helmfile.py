@@ -553,6 +553,7 @@ def _sync(inv: Invocation, opts: dict[str, Any], verb: str) -> None:
                 "revision": int((previous or {}).get("revision", 0)) + 1,
                 "status": "pending-install" if first else "pending-upgrade",
                 "deployed": deployed,
+                "at": engine.now(state),
             }
         hangs = any(f["name"] == "helm-hook-hangs" and f.get("target") in (None, rname) for f in state["faults"])
         stuck = bootstrap_sim.needs_cni(state, chart, rname)

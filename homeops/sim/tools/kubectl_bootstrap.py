@@ -159,11 +159,14 @@ def secret_objects(state: State, meta: Any) -> list[Obj]:
         shown = [(deployed, "deployed")] if deployed and deployed != revision else []
         for number, label in [*shown, (revision, status)]:
             labels = {"name": name, "owner": "helm", "status": label, "version": str(number)}
+            extra: dict[str, Any] = {"labels": labels}
+            if release.get("at") is not None:  # when helm wrote this revision
+                extra["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(release["at"])))
             out.append(
                 {
                     "apiVersion": "v1",
                     "kind": "Secret",
-                    "metadata": meta(state, f"sh.helm.release.v1.{name}.v{number}", namespace, labels=labels),
+                    "metadata": meta(state, f"sh.helm.release.v1.{name}.v{number}", namespace, **extra),
                     "type": "helm.sh/release.v1",
                 }
             )
