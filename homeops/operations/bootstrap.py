@@ -1076,6 +1076,13 @@ def _chart_key(chart: str) -> str:
     return chart.rstrip("/").split("/")[-1].lower()
 
 
+def open_runtime(inventory_dir: Path) -> Runtime:
+    """``homeops.runtime.open_runtime``, looked up when called: a bench or a test that swaps it (for the
+    in-process SimRunner) reaches bootstrap too. Imported by name, the original stayed bound here and
+    every fake tool ran as a subprocess — the 7.7 s bench/bootstrap.py measured over the simulated waits."""
+    return runtimes.open_runtime(inventory_dir)
+
+
 #: What each bootstrap task runs: bootstrap.talos, bootstrap.apps, bootstrap.all.
 TASK_STAGES = {"talos": ("talos",), "apps": ("apps",), "all": ("talos", "apps")}
 
@@ -1099,9 +1106,7 @@ def run_bootstrap(
     operation = f"bootstrap-{which}"
     stream = out or sys.stdout
     # Absolute: talhelper runs in the talconfig's directory, and the journal must name the same files on resume.
-    # through the module: a bench or a test that swaps homeops.runtime.open_runtime (for the in-process
-    # SimRunner) must reach this call too — a name imported at load time would keep the original
-    with runtimes.open_runtime(Path(inventory).resolve()) as rt:
+    with open_runtime(Path(inventory).resolve()) as rt:
         world = prepare(rt, stages, recover_from=recover_from, skip_validate=skip_validate)
         executor = world_executor(rt, world, task=f"bootstrap.{which}", out=stream)
         options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)

@@ -328,3 +328,17 @@ def test_with_the_vip_behind_the_cni_api_endpoint_vip_cannot_finish(make_lab):
     assert "10.10.0.10" in error
     with pytest.raises(HomeopsError):
         Lab.run(lab, "apps")
+
+
+def test_run_bootstrap_reaches_a_swapped_open_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """bench/bootstrap.py's 7.7 s: its in-process SimRunner never took effect (every fake tool a subprocess)."""
+
+    class Reached(Exception):
+        pass
+
+    def swapped(directory: object, **kw: object) -> homeops.runtime.Runtime:
+        raise Reached
+
+    monkeypatch.setattr(homeops.runtime, "open_runtime", swapped)
+    with pytest.raises(Reached):
+        run_bootstrap(tmp_path, "all", dry_run=True, out=io.StringIO())
