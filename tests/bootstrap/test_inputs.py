@@ -113,6 +113,13 @@ def test_kubeconfig_of_another_cluster_is_refused_naming_it(inventory: Path):
         ("bootstrap:\n  helmfiles: x\n", "bootstrap: unknown key 'helmfiles'"),
         ("bootstrap:\n  releaseTimeout: -1\n", "bootstrap.releaseTimeout: must be a positive number"),
         ("bootstrap:\n  namespaces: [Bad_NS]\n", "bootstrap.namespaces: 'Bad_NS' is not a namespace name"),
+        ("bootstrap:\n  apiEndpoint: lb\n", "bootstrap.apiEndpoint: must be vip or nodes, not 'lb'"),
+        ("bootstrap:\n  env: [CLUSTER]\n", "bootstrap.env: must map variable names to values"),
+        ("bootstrap:\n  env: {bad-name: x}\n", "bootstrap.env: must map variable names to values"),
+        ("bootstrap:\n  secrets: [{path: x, rendr: op}]\n", "bootstrap.secrets[0]: unknown key 'rendr'"),
+        ("bootstrap:\n  secrets: [{path: x, render: 'op \"inject'}]\n", "bootstrap.secrets[0].render: render:"),
+        ("bootstrap:\n  secrets: [{path: x, render: [op, 1]}]\n", "bootstrap.secrets[0].render: render must be"),
+        ("bootstrap:\n  crdsHelmfile: 3\n", "bootstrap.crdsHelmfile: must be a path"),
     ],
 )
 def test_bad_bootstrap_settings(inventory: Path, section: str, message: str):
@@ -122,3 +129,29 @@ def test_bad_bootstrap_settings(inventory: Path, section: str, message: str):
     with pytest.raises(ConfigError) as info:
         bi.load_settings(load_inventory(inventory))
     assert message in str(info.value)
+
+
+def test_a_bare_needs_name_is_the_release_in_its_own_namespace():
+    """helmfile pkg/state/state.go reformat (v0.169.2 … v1.7.4): needs: [x] means <own namespace>/x."""
+    from homeops.adapters.helmfile import parse_helmfile, sync_order
+
+    text = (
+        "releases:\n"
+        "  - {name: b, namespace: two, chart: r/b, needs: [a]}\n"
+        "  - {name: a, namespace: one, chart: r/a}\n"
+        "  - {name: a, namespace: two, chart: r/a2}\n"
+    )
+    spec = parse_helmfile(text, "h.yaml")
+    assert [r.id for r in sync_order(spec)] == ["two/a", "two/b", "one/a"]
+    with pytest.raises(ConfigError, match="release b needs 'a', but there is no release with that id"):
+        parse_helmfile("releases:\n  - {name: b, namespace: two, chart: r/b, needs: [a]}\n"
+                       "  - {name: a, namespace: one, chart: r/a}\n", "h.yaml")  # fmt: skip
+
+
+def test_the_sim_helmfile_resolves_a_bare_need_in_the_releases_namespace(runner: SimRunner, tmp_path: Path):
+    state = tmp_path / "h.yaml"
+    state.write_text(
+        "releases:\n  - {name: b, namespace: two, chart: r/b, needs: [a]}\n  - {name: a, namespace: one, chart: r/a}\n"
+    )
+    result = runner.run(["helmfile", "--file", str(state), "template"])  # build prints it; the DAG refuses
+    assert result.exit_code == 1 and 'depend(s) on an undefined release "two/a"' in result.stderr
