@@ -255,7 +255,11 @@ class Genconfig(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         from homeops.operations.genconfig import generate_config
 
-        ctx.progress.note(generate_config(_world(ctx).runtime).replace("\n", "; "))
+        world = _world(ctx)
+        # a new cluster gets its Talos secrets here; a recovery must find the old ones (a new PKI would not
+        # match the etcd snapshot's cluster): there, a missing talsecret is refused, never created
+        text = generate_config(world.runtime, create_secret=world.recover_from is None)
+        ctx.progress.note(text.replace("\n", "; "))
 
 
 class ApplyInsecure(_Kind):
@@ -817,7 +821,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
 
             first: tuple[Command, ...] = ()
             summary = "generate the Talos machine configs (talhelper genconfig)"
-            if gc.secret_file(inv) is None:
+            if gc.secret_file(inv) is None and world.recover_from is None:
                 first = (_cmd(th.gensecret()),)
                 summary = "create talsecret.sops.yaml (talhelper gensecret, encrypted in memory), then " + summary
             add(
@@ -1035,6 +1039,10 @@ def prepare(
             file=str(inv.cluster.talconfig or inv.root / "homeops.yaml"),
             field="cluster.talconfig",
         )
+    if "talos" in stages and recover_from is not None:
+        from homeops.operations import genconfig as gc
+
+        gc.check_secret(inv)  # a rebuild without a decryptable talsecret is refused before anything is wiped
     bi.check_kubeconfig(inv)
     return world
 

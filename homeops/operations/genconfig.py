@@ -96,11 +96,35 @@ def ensure_talsecret(inventory: Inventory, runner: Runner) -> Path | None:
     return target
 
 
-def generate_config(runtime: Runtime, *, dry_run: bool = False) -> str:
+def check_secret(inventory: Inventory) -> Path:
+    """The talsecret, which must exist and decrypt (a rebuild needs the cluster's own PKI)."""
+    from homeops import sops
+
+    secret = secret_file(inventory)
+    if secret is None:
+        raise ConfigError(
+            "no talsecret: the cluster's Talos secrets are needed to recover it (a new one would be another cluster)",
+            file=str(_talconfig(inventory).parent / CREATED_SECRET),
+            hint="restore talsecret.sops.yaml from git or a backup, then run again",
+        )
+    if sops.is_sops_file(secret):
+        sops.decrypt_to_bytes(secret, age_key_file=inventory.cluster.age_key)  # a key that cannot: refused here
+    return secret
+
+
+def generate_config(runtime: Runtime, *, dry_run: bool = False, create_secret: bool = False) -> str:
+    """talhelper genconfig. Without a talsecret, a new cluster (``create_secret``: bootstrap) gets one first;
+    anything else (an existing cluster's configs, a rebuild) is refused — never a silent new PKI."""
     inventory = runtime.inventory
     cluster = inventory.cluster
     talconfig = _talconfig(inventory)
     workdir = talconfig.parent
+    if not create_secret and secret_file(inventory) is None:
+        raise ConfigError(
+            "no talsecret: talhelper would generate new Talos secrets (another cluster's PKI)",
+            file=str(workdir / CREATED_SECRET),
+            hint="restore talsecret.sops.yaml from git or a backup (bootstrap.talos creates one for a new cluster)",
+        )
     created = None if dry_run else ensure_talsecret(inventory, runtime.local)
     with contextlib.ExitStack() as stack:
         env_files = [_plain(stack, workdir / name, cluster.age_key) for name in ENV_NAMES if (workdir / name).is_file()]

@@ -77,8 +77,22 @@ def test_a_genconfig_after_which_talhelper_reports_new_secrets_is_refused(
     (inventory / "talos" / "talsecret.sops.yaml").unlink()
     monkeypatch.setattr(gc, "ensure_talsecret", lambda inventory, runner: None)  # as if creating it were skipped
     with open_runtime(inventory) as rt, pytest.raises(ConfigError) as info:
-        gc.generate_config(rt)
+        gc.generate_config(rt, create_secret=True)
     assert "generated new throw-away Talos secrets" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_generate_config_of_an_existing_cluster_and_a_rebuild_never_make_a_new_pki(inventory: Path, tmp_path: Path):
+    """issue 17 §6: a rebuild without a decryptable talsecret is refused before anything changes."""
+    secret = inventory / "talos" / "talsecret.sops.yaml"
+    secret.unlink()
+    with open_runtime(inventory) as rt, pytest.raises(ConfigError, match="no talsecret: talhelper would generate"):
+        gc.generate_config(rt)  # talos.generate-config: refused, nothing created
+    assert not secret.exists() and not _talhelper_calls(inventory)
+    snapshot = tmp_path / "etcd.snapshot"
+    snapshot.write_bytes(b"snapshot")
+    with pytest.raises(ConfigError, match="needed to recover it"):
+        run_bootstrap(inventory, "talos", yes=True, out=io.StringIO(), recover_from=snapshot)
+    assert not secret.exists()
 
 
 def test_a_relative_inventory_path_generates_the_same_configs(inventory: Path, monkeypatch: pytest.MonkeyPatch):
