@@ -130,8 +130,7 @@ SCHEMA: Final[Mapping[str, Shape]] = {
             ),
         },
     },
-    # read by homeops.operations.bootstrap_inputs (crdsHelmfile, env, {path, render} and apiEndpoint once the
-    # boot branch, issue 18, is in)
+    # read by homeops.operations.bootstrap_inputs
     "bootstrap": {
         "helmfile": VALUE,
         "crdsHelmfile": VALUE,

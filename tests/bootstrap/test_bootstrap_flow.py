@@ -206,6 +206,8 @@ def test_each_fault_stops_at_its_stage_and_resume_finishes_each_step_once(
     lab.fault(fault, target)
     error = lab.fail()
     assert message in error and "inv bootstrap.all --resume" in error
+    if fault == "node-stuck-in-maintenance":  # issue 22 §3: the one node, not the whole batch of six
+        assert "k8s-0" not in error and "failed on k8s-1:" in error
     journal = Journal.latest(lab.inventory / ".homeops", "bootstrap-all", FakeClock())
     assert journal is not None and journal.status == "failed"
     failed = {r.id for r in journal.steps() if r.status == "failed"}
@@ -253,7 +255,8 @@ def test_bad_input_is_refused_before_anything_changes(lab: Lab):
     assert "release flux-instance: values file ./values/flux-instance.yaml not found" in lab.fail()
     (lab.inventory / "bootstrap" / "helmfile.yaml").unlink()
     assert "bootstrap/helmfile.yaml: bootstrap helmfile not found" in lab.fail()
-    assert not lab.log()
+    # helmfile was asked what the helmfile means (`helmfile build`, read-only); nothing was changed
+    assert not [e for e in lab.log() if mutating([str(a) for a in e["argv"]])]  # type: ignore[union-attr]
 
 
 def test_a_repository_repo_validate_rejects_is_refused_unless_skip_validate(lab: Lab):
