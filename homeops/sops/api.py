@@ -295,6 +295,10 @@ def encrypt_branches(
 
 
 def _parse_plaintext(data: bytes, *, file: str, fmt: str) -> list[Branch]:
+    if fmt == "binary":
+        # sops' BinaryStore.LoadPlainFile wraps any bytes, even a file that looks like a sops JSON
+        # envelope (stores/json/store.go:57-66).
+        return [Mapping([("data", data.decode("utf-8", "surrogateescape"))])]
     branches, raw = store_for(fmt).load(data, file=file)
     if raw is not None:
         raise AlreadyEncrypted(f"{file}: is already encrypted with sops", hint="use sops.edit or sops.rotate instead")

@@ -106,6 +106,10 @@ def decrypt_tree(
                     f"{file}: value at {'.'.join(path) or '(top)'} failed authentication — it or its key was changed",
                     hint="restore the file from git; values cannot be edited without the sops key",
                 ) from None
+            if isinstance(value, Comment):
+                # Go sops writes an encrypted comment inside a sequence as a plain "ENC[…type:comment]"
+                # item; it decrypts back to a comment, which the MAC skips (sops.go Tree.Decrypt).
+                return value
             if value != "":
                 secrets.append(value)
                 paths.append(path)
