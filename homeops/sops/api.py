@@ -28,7 +28,7 @@ from homeops.sops.keys import KeyRing, load_keyring
 from homeops.sops.metadata import WRITE_VERSION, Metadata, metadata_dict, now_rfc3339, parse_metadata
 from homeops.sops.rules import CreationRule, CryptRule, SopsConfig, find_config, load_config
 from homeops.sops.stores import format_for_path, store_for
-from homeops.sops.stores.yaml_store import Emitter, scalar_text
+from homeops.sops.stores.yaml_emit import Emitter, scalar_text
 from homeops.sops.tempfiles import private_file
 from homeops.sops.tree import Branch, Comment, Mapping, Timestamp
 
@@ -177,9 +177,8 @@ def _render_list(value: list[Any], fmt: str) -> bytes:
         from homeops.sops.stores.json_store import render_json
 
         return (render_json(value) + "\n").encode()
-    out: list[str] = []
-    Emitter(4).sequence(value, 0, out)
-    return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape")
+    text = Emitter(4).sequence_document(value)
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8", "surrogateescape")
 
 
 _EXTRACT = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|(-?\d+))\]')

@@ -138,6 +138,28 @@ def format_go_float(value: float) -> str:
     return go_format_float(value, "f")
 
 
+def go_val_to_string(value: Any) -> str:
+    """sops ``stores.ValToString`` (stores/stores.go:551-569): how dotenv and INI write a non-string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = go_format_float(value, "g").replace("e", "E")
+        if math.isfinite(value) and "." not in text and "E" not in text:
+            text = f"{value:.1f}"
+        return text
+    if isinstance(value, Timestamp):
+        # time.RFC3339: whole seconds
+        m = _RFC3339.match(value.text)
+        return f"{m['date']}T{m['time']}{m['tz']}" if m else value.text
+    if value is None:
+        return "<nil>"
+    if isinstance(value, Comment):
+        return f"{{{value.text}}}"
+    return str(value)
+
+
 def format_go_bool(value: bool) -> str:
     return "True" if value else "False"
 

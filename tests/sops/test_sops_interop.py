@@ -173,6 +173,59 @@ stringData:
 second: document
 n: 2
 """
+YAML_NESTING = """\
+list_of_maps:
+    # before the first item
+    - name: a
+      nested:
+          deep: value
+      seq:
+          - x
+          - y
+      text: |
+          block in a list item
+    - plain item
+    - - inner
+      - list
+    # after the last item
+map:
+    inner:
+        deeper:
+            deepest: 1
+        # end of inner
+    after: 2
+"yes": quoted key
+"a b": spaced key
+"123": numeric string key
+"- k": dash key
+"#k": hash key
+ключ: unicode key
+"": empty key
+anchors:
+    base: &base
+        x: 1
+    copy: *base
+literal_in_list:
+    - |
+        first
+        second
+    - "  leading\nspaces\n"
+"""
+YAML_COMMENTS = """\
+# head of document
+a: 1 # trailing a
+# between a and b
+b:
+    # head of b's map
+    c: 2
+    # foot of b's map
+# before d
+d:
+    - 1 # trailing item
+    # foot of d's list
+e: end
+# foot of document
+"""
 JSON_VALUES = (
     b'{"int": 1, "zero": 0, "neg": -42, "int_2_53_plus_1": 9007199254740993, '
     b'"int64_max": 9223372036854775807, "int64_min": -9223372036854775808, '
@@ -187,6 +240,9 @@ JSON_STRINGS = (
     '"nested": {"list": [1, "two", null, true, 1.5, {"k": "v"}, [], {}], "deep": {"x": {"y": "z"}}}, '
     '"empty_list": [], "empty_map": {}, "esc_key\\n": "v"}\n'
 ).encode()
+JSON_DUPLICATES = (
+    b'{"a": 1, "a": "two", "list": [[1, [2, [3]]], {"x": {}}], "\\u00e9": "\\ud83d\\ude00", "sl": "a\\/b"}\n'
+)
 DOTENV = (
     b'# a comment\nFOO=bar\nMULTI=one\\ntwo\nEMPTY=\nQUOTED="quoted value"\nSPACES = around \n'
     b"UNICODE=h\xc3\xa9llo \xe2\x9c\x93\nEQUALS=a=b=c\nNUM=42\nTRUE=true\n#second comment\nKEY_unencrypted=plain\n"
@@ -196,6 +252,21 @@ INI = (
     b'empty =\nquoted = "q v"\nunicode = h\xc3\xa9llo\n# hash comment\nflag = true\n\n[other]\nx = 1\ny = 1.5\n'
 )
 
+DOTENV_EDGES = (
+    b"export EXPORTED=1\nCRLF=value\r\nHASH=a # not a comment\n  INDENTED=x\nTRAILING=space   \n"
+    b"SINGLE='single'\nJSONISH={\"a\": 1}\n=empty key\nURL=https://example.com/?a=b&c=d\n"
+)
+INI_EDGES = (
+    b"[section one]\nkey.with.dots = 1\ncolon: separated\ninline = value ; comment\nhash = value # comment\n"
+    b'nospace=tight\nmulti = """line one\nline two"""\nsingle = \'single quoted\'\n\n'
+    b"[section one]\nagain = merged\n\n[\xc3\xa9]\nk = \xe2\x9c\x93\n"
+)
+INI_COMMENTS = (
+    b"; file head\n# second head line\n[first] ; inline on header\n; before a\n  ; indented comment\na = 1\n"
+    b'dup = one\n; before dup again\ndup = two\n"quoted key" = v\n`tick=key` = w\nbt = `back;tick`\n'
+    b'q = "has ; semi"\nlead = "  spaced  "\ncont = one \\\n    two\nempty_section_next = x\n; trailing, dropped\n\n'
+    b'[empty]\n\n[last]\nz = """\nstarts with newline"""\n'
+)
 CASES = [
     Case("yaml-scalars", "yaml", YAML_SCALARS.encode()),
     Case("yaml-strings", "yaml", YAML_STRINGS.encode()),
@@ -206,7 +277,11 @@ CASES = [
     Case(
         "yaml-mac-only-encrypted", "yaml", YAML_STRINGS.encode(), {"encrypted_regex": "^q", "mac_only_encrypted": True}
     ),
+    Case("yaml-nesting", "yaml", YAML_NESTING.encode()),
+    Case("yaml-comments", "yaml", YAML_COMMENTS.encode()),
+    Case("yaml-comments-encrypted-regex", "yaml", YAML_COMMENTS.encode(), {"encrypted_regex": "^c$"}),
     Case("json-values", "json", JSON_VALUES),
+    Case("json-duplicates", "json", JSON_DUPLICATES),
     Case("json-strings", "json", JSON_STRINGS),
     Case("json-encrypted-regex", "json", JSON_STRINGS, {"encrypted_regex": "^(nested|html)$"}),
     Case("json-unencrypted-suffix", "json", JSON_VALUES, {"unencrypted_suffix": "int"}),
@@ -214,11 +289,18 @@ CASES = [
     Case("dotenv", "env", DOTENV),
     Case("dotenv-encrypted-regex", "env", DOTENV, {"encrypted_regex": "^(FOO|EMPTY)$"}),
     Case("dotenv-mac-only-encrypted", "env", DOTENV, {"encrypted_regex": "^M", "mac_only_encrypted": True}),
+    Case("dotenv-edges", "env", DOTENV_EDGES),
+    Case("dotenv-empty", "env", b""),
+    Case("dotenv-unencrypted-suffix", "env", DOTENV_EDGES, {"unencrypted_suffix": "ED"}),
     Case("ini", "ini", INI),
+    Case("ini-edges", "ini", INI_EDGES),
+    Case("ini-comments", "ini", INI_COMMENTS),
+    Case("ini-comments-encrypted-regex", "ini", INI_COMMENTS, {"encrypted_regex": "^(a|dup)$"}),
     Case("ini-encrypted-regex", "ini", INI, {"encrypted_regex": "^password$"}),
     Case("ini-unencrypted-suffix", "ini", INI, {"unencrypted_suffix": "er"}),
     Case("ini-mac-only-encrypted", "ini", INI, {"encrypted_regex": "^(db)$", "mac_only_encrypted": True}),
     Case("binary-text", "txt", "plain text ✓\nsecond line\n".encode()),
+    Case("binary-empty", "txt", b""),
     Case("binary-bytes", "bin", b"\x00\x01raw \xff\xfe bytes\r\nno final newline"),
     Case("binary-json-looking", "toml", b'{"data": "x", "sops": 1}\n'),
     Case("binary-mac-only-encrypted", "txt", b"secret\n", {"mac_only_encrypted": True}),
