@@ -30,7 +30,7 @@ from homeops.sops.rules import CreationRule, CryptRule, SopsConfig, find_config,
 from homeops.sops.stores import format_for_path, store_for
 from homeops.sops.stores.yaml_emit import Emitter, scalar_text
 from homeops.sops.tempfiles import private_file
-from homeops.sops.tree import Branch, Comment, Mapping, Timestamp
+from homeops.sops.tree import Branch, Comment, Mapping, Timestamp, transform
 
 PathLike = str | os.PathLike[str]
 
@@ -409,8 +409,12 @@ def rotate_file(path: PathLike, *, age_key_file: Path | None = None, in_place: b
         )
     current = decrypt_sops_file(sf, age_key_file=age_key_file)
     recipients = tuple(s.recipient for s in sf.metadata.groups[0].age)
+    branches = current.branches
+    if current.go_unreadable and sf.format in ("json", "binary"):
+        # What Go sops reads such a number as in JSON: a float64 (stores/json/store.go:104-168).
+        branches = transform(branches, lambda v, _p, _s: float(v) if not core.in_go_int(v) else v)
     out, _ = encrypt_branches(
-        current.branches,
+        branches,
         fmt=sf.format,
         recipients=recipients,
         rule=sf.metadata.rule,
@@ -460,8 +464,18 @@ def check_tree(
                 problems.append(CheckProblem(shown, f"unreadable: {exc}"))
                 continue
             try:
-                decrypt_sops_file(sf, ring=ring)
+                result = decrypt_sops_file(sf, ring=ring)
             except Exception as exc:  # every SecretError, reported per file
                 text = str(exc)
                 problems.append(CheckProblem(shown, text.split(": ", 1)[1] if text.startswith(shown) else text))
+                continue
+            if result.go_unreadable:
+                where = ", ".join(".".join(p) for p in result.go_unreadable)
+                problems.append(
+                    CheckProblem(
+                        shown,
+                        f"integer beyond int64 stored as type:int at {where}: Go sops (and Flux) cannot decrypt it;"
+                        " run sops.rotate on the file to store it as sops does",
+                    )
+                )
     return checked, problems

@@ -30,6 +30,28 @@ class Decrypted:
     data_key: bytes
     encrypted_paths: tuple[tuple[str, ...], ...]  # where the encrypted leaves were (to mask their values)
     secrets: tuple[Any, ...]  # the plaintexts of encrypted leaves
+    # where a ``type:int`` value lies beyond int64: Go sops (and Flux) fail on it with
+    # "strconv.Atoi: value out of range" (aes/cipher.go:106-107); older homeops wrote such values
+    go_unreadable: tuple[tuple[str, ...], ...] = ()
+
+
+GO_INT = (-(2**63), 2**63 - 1)
+
+
+def in_go_int(value: Any) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or GO_INT[0] <= value <= GO_INT[1]
+
+
+def check_go_leaf(value: Any, path: tuple[str, ...], *, file: str = "") -> None:
+    """Go sops walks only int-sized integers: yaml.v3 reads 2^63…2^64-1 as a uint64, which sops
+    refuses ("Cannot walk value, unknown type: uint64", sops.go:338-365), so homeops does too."""
+    if not in_go_int(value):
+        where = f"{file}: " if file else ""
+        raise SopsFormatError(
+            f"{where}value at {'.'.join(path) or '(top)'} ({value}) is outside the int64 range, which sops cannot"
+            " encrypt or decrypt",
+            hint="quote it to keep it as a string",
+        )
 
 
 def _group_key(group: KeyGroup, ring: KeyRing) -> bytes | None:
@@ -81,6 +103,7 @@ def decrypt_tree(
     h = crypto.mac_hasher(meta.mac_only_encrypted)
     secrets: list[Any] = []
     paths: list[tuple[str, ...]] = []
+    unreadable: list[tuple[str, ...]] = []
 
     def leaf(value: Any, path: tuple[str, ...], stack: tuple[str, ...]) -> Any:
         if isinstance(value, Comment):
@@ -99,6 +122,7 @@ def decrypt_tree(
                     f"{file}: value at {'.'.join(path)} should be encrypted but is a plain {type(value).__name__}",
                     hint="the file was edited by hand; restore it from git",
                 )
+            enc = crypto.parse_enc(value)
             try:
                 value = crypto.decrypt_value(value, key, aad_of(path))
             except crypto.DecryptionFailed:
@@ -110,9 +134,13 @@ def decrypt_tree(
                 # Go sops writes an encrypted comment inside a sequence as a plain "ENC[…type:comment]"
                 # item; it decrypts back to a comment, which the MAC skips (sops.go Tree.Decrypt).
                 return value
+            if enc is not None and enc.type == "int" and not in_go_int(value):
+                unreadable.append(path)
             if value != "":
                 secrets.append(value)
                 paths.append(path)
+        elif not isinstance(value, Comment):
+            check_go_leaf(value, path, file=file)
         if not meta.mac_only_encrypted or encrypted:
             h.update(to_bytes(value))
         return value
@@ -132,7 +160,7 @@ def decrypt_tree(
         if stored != computed:
             what = "has no MAC" if not meta.mac else "MAC mismatch: values were changed after encryption"
             raise MacMismatch(f"{file}: {what}", hint="restore the file from git, or re-encrypt from a trusted copy")
-    return Decrypted(plain, key, tuple(paths), tuple(secrets))
+    return Decrypted(plain, key, tuple(paths), tuple(secrets), tuple(unreadable))
 
 
 def encrypt_tree(
@@ -153,6 +181,7 @@ def encrypt_tree(
             if rule.encrypts_comment(value.text, path, stack) and value.text:
                 return Comment(crypto.encrypt_value(value, key, aad_of(path), next_iv()))
             return value
+        check_go_leaf(value, path)
         encrypted = rule.encrypts(path, stack)
         if not mac_only_encrypted or encrypted:
             h.update(to_bytes(value))

@@ -357,17 +357,39 @@ def prepared(request: pytest.FixtureRequest, env: Env, tmp_path: Path) -> tuple[
 
 def test_homeops_reads_sops(prepared: tuple[Case, Path, Path, bytes], env: Env) -> None:
     _, enc, _, reference = prepared
-    assert sops.decrypt_to_bytes(enc, age_key_file=env.key.file).decode("utf-8", "surrogateescape") == reference.decode(
-        "utf-8", "surrogateescape"
+    ours = sops.decrypt_to_bytes(enc, age_key_file=env.key.file)
+    assert ours.decode("utf-8", "surrogateescape") == reference.decode("utf-8", "surrogateescape")
+
+
+def _homeops_encrypts(case: Case, config: Path, directory: Path) -> Path:
+    ours = directory / f"by-homeops.{case.ext}"
+    ours.write_bytes(
+        sops.encrypt_file(directory / f"plain.{case.ext}", config=config).encode("utf-8", "surrogateescape")
     )
+    return ours
 
 
 def test_sops_reads_homeops(prepared: tuple[Case, Path, Path, bytes], env: Env, tmp_path: Path) -> None:
     case, _, config, reference = prepared
-    plain = tmp_path / f"plain.{case.ext}"
-    ours = tmp_path / f"by-homeops.{case.ext}"
-    ours.write_bytes(sops.encrypt_file(plain, config=config).encode("utf-8", "surrogateescape"))
+    ours = _homeops_encrypts(case, config, tmp_path)
     theirs = _sops_ok(env.run("--config", config, "decrypt", ours, cwd=tmp_path), "sops decrypt of homeops' file")
     assert theirs.decode("utf-8", "surrogateescape") == reference.decode("utf-8", "surrogateescape")
-    # and homeops reads its own file back the same way
-    assert sops.decrypt_to_bytes(ours, age_key_file=env.key.file) == reference
+
+
+def test_homeops_reads_homeops(prepared: tuple[Case, Path, Path, bytes], env: Env, tmp_path: Path) -> None:
+    case, _, config, reference = prepared
+    ours = _homeops_encrypts(case, config, tmp_path)
+    again = sops.decrypt_to_bytes(ours, age_key_file=env.key.file)
+    assert again.decode("utf-8", "surrogateescape") == reference.decode("utf-8", "surrogateescape")
+
+
+def test_sops_refuses_what_homeops_refuses(env: Env, tmp_path: Path) -> None:
+    """An integer in 2^63…2^64-1 is a uint64 to yaml.v3, which sops cannot walk (sops.go:338-365)."""
+    case = Case("uint64", "yaml", b"big: 9223372036854775808\n")
+    config = _config(case, env.key.recipient, tmp_path)
+    plain = tmp_path / "plain.yaml"
+    plain.write_bytes(case.plain)
+    proc = env.run("--config", config, "encrypt", plain, cwd=tmp_path)
+    assert proc.returncode != 0 and b"uint64" in proc.stderr
+    with pytest.raises(sops.SopsFormatError, match="outside the int64 range"):
+        sops.encrypt_file(plain, config=config)

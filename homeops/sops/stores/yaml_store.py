@@ -20,6 +20,7 @@ import yaml
 
 from homeops.sops.errors import SopsFormatError
 from homeops.sops.stores.yaml_emit import Emitter
+from homeops.sops.stores.yaml_emit import scalar_text as scalar_text  # re-exported: the one-scalar writer
 from homeops.sops.tree import Branch, Comment, Mapping, key_text, parse_yaml_time
 
 INDENT = 4
