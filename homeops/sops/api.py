@@ -299,6 +299,9 @@ def _parse_plaintext(data: bytes, *, file: str, fmt: str) -> list[Branch]:
         # envelope (stores/json/store.go:57-66).
         return [Mapping([("data", data.decode("utf-8", "surrogateescape"))])]
     branches, raw = store_for(fmt).load(data, file=file)
+    if not branches:
+        # cmd/sops/encrypt.go: "File cannot be completely empty, it must contain at least one document"
+        raise SopsFormatError(f"{file}: holds no YAML document; sops will not encrypt an empty file")
     if raw is not None:
         raise AlreadyEncrypted(f"{file}: is already encrypted with sops", hint="use sops.edit or sops.rotate instead")
     return branches

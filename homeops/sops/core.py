@@ -18,7 +18,7 @@ from homeops.sops.errors import MacMismatch, NoKeyError, SopsFormatError, Tamper
 from homeops.sops.keys import KeyRing, unwrap, wrap
 from homeops.sops.metadata import AgeStanza, KeyGroup, Metadata, mac_aad
 from homeops.sops.rules import CryptRule
-from homeops.sops.tree import Branch, Comment, to_bytes, transform
+from homeops.sops.tree import Branch, Comment, Mapping, to_bytes, transform
 
 IvSource = Callable[[], bytes]
 DATA_KEY_SIZE = 32
@@ -52,6 +52,27 @@ def check_go_leaf(value: Any, path: tuple[str, ...], *, file: str = "") -> None:
             " encrypt or decrypt",
             hint="quote it to keep it as a string",
         )
+
+
+def _check_keys(value: Any, path: tuple[str, ...] = ()) -> None:
+    """sops.go walkBranch: "Tree contains a non-string key … Only string keys are supported"."""
+    if isinstance(value, list) and not isinstance(value, Mapping):
+        for item in value:
+            _check_keys(item, path)
+        return
+    if not isinstance(value, Mapping):
+        return
+    for key, item in value:
+        if isinstance(key, Comment):
+            continue
+        if not isinstance(key, str):
+            where = ".".join(path) or "the top level"
+            raise SopsFormatError(
+                f"mapping key {key!r} under {where} is not a string ({type(key).__name__}); sops supports only"
+                " string keys",
+                hint="quote the key",
+            )
+        _check_keys(item, (*path, key))
 
 
 def _group_key(group: KeyGroup, ring: KeyRing) -> bytes | None:
@@ -173,6 +194,7 @@ def encrypt_tree(
     iv: IvSource | None = None,
 ) -> tuple[list[Branch], str]:
     """The encrypted branches and the encrypted MAC (``ENC[…]`` under ``lastmodified``)."""
+    _check_keys(branches)
     h = crypto.mac_hasher(mac_only_encrypted)
     next_iv = iv or (lambda: os.urandom(crypto.IV_SIZE))
 

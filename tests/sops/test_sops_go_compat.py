@@ -84,7 +84,7 @@ def test_yaml_quotes_what_yaml_1_1_readers_would_retype() -> None:
     ("value", "text"),
     [(" lead", "' lead'"), ("a: b", "'a: b'"), ("it's #1", "'it''s #1'"), ("it's", "it's"), ("#x", "'#x'"),
      ("🙂", '"\\U0001F642"'),
-     ("bell\x07", '"bell\\a"'), ("del\x7f", '"del\\x7F"'), ("", '""'), ("<<", '"<<"'), ("123", '"123"'),
+     ("bell\x07", '"bell\\a"'), ("del\x7f", '"del\\x7F"'), ("", '""'), ("<<", "!!merge <<"), ("123", '"123"'),
      ("tab\there", '"tab\\there"'), ("2024-01-01", '"2024-01-01"'), ("yes", '"yes"'), ("-", "'-'")],
 )  # fmt: skip
 def test_yaml_scalar_styles_follow_the_libyaml_emitter(value: str, text: str) -> None:
@@ -92,10 +92,13 @@ def test_yaml_scalar_styles_follow_the_libyaml_emitter(value: str, text: str) ->
     assert scalar_text(value) == text
 
 
-def test_yaml_keys_are_simple_keys() -> None:
-    # emitterc.go:1044: a multi-line simple key is double-quoted; an empty one single-quoted is never
-    # reached because "" resolves to null and is double-quoted first.
-    assert store_for("yaml").dump([Mapping([("a\nb", "a\nb")])], None) == b'"a\\nb": |-\n    a\n    b\n'
+def test_yaml_multi_line_and_long_keys_are_complex_keys() -> None:
+    """emitterc.go:997-1029 check_simple_key: a key with a line break or over 128 bytes is written
+    "? key" / ": value"."""
+    dump = store_for("yaml").dump
+    assert dump([Mapping([("a\nb", 1)])], None) == b"? |-\n    a\n    b\n: 1\n"
+    assert dump([Mapping([("k" * 129, 1)])], None) == b"? " + b"k" * 129 + b"\n: 1\n"
+    assert dump([Mapping([("k" * 128, 1)])], None) == b"k" * 128 + b": 1\n"
 
 
 @pytest.mark.parametrize(

@@ -211,6 +211,17 @@ literal_in_list:
         second
     - "  leading\nspaces\n"
 """
+YAML_KEYS = f"""\
+{"k" * 129}: over 128 bytes is a complex key
+{"k" * 128}: 128 bytes is still simple
+"multi\\nline": key
+base: &base
+    x: 1
+merged:
+    <<: *base
+    y: 2
+merge_string: "<<"
+"""
 YAML_COMMENTS = """\
 # head of document
 a: 1 # trailing a
@@ -279,6 +290,8 @@ CASES = [
     ),
     Case("yaml-nesting", "yaml", YAML_NESTING.encode()),
     Case("yaml-comments", "yaml", YAML_COMMENTS.encode()),
+    Case("yaml-keys", "yaml", YAML_KEYS.encode()),
+    Case("yaml-documents", "yaml", b"---\n---\na: 1\n---\n# only a comment\n---\nb: 2\n# end\n---\n"),
     Case("yaml-comments-encrypted-regex", "yaml", YAML_COMMENTS.encode(), {"encrypted_regex": "^c$"}),
     Case("json-values", "json", JSON_VALUES),
     Case("json-duplicates", "json", JSON_DUPLICATES),
@@ -383,13 +396,27 @@ def test_homeops_reads_homeops(prepared: tuple[Case, Path, Path, bytes], env: En
     assert again.decode("utf-8", "surrogateescape") == reference.decode("utf-8", "surrogateescape")
 
 
-def test_sops_refuses_what_homeops_refuses(env: Env, tmp_path: Path) -> None:
-    """An integer in 2^63…2^64-1 is a uint64 to yaml.v3, which sops cannot walk (sops.go:338-365)."""
-    case = Case("uint64", "yaml", b"big: 9223372036854775808\n")
+@pytest.mark.parametrize(
+    ("plain", "go_error", "our_error"),
+    [
+        # yaml.v3 reads 2^63…2^64-1 as a uint64, which sops cannot walk (sops.go:338-365)
+        (b"big: 9223372036854775808\n", b"uint64", "outside the int64 range"),
+        # sops.go walkBranch: "Tree contains a non-string key"
+        (b"a:\n    1: one\n", b"non-string key", "only string keys"),
+        # cmd/sops/encrypt.go: "File cannot be completely empty"; yaml.v3 gives EOF for comments only
+        (b"", b"completely empty", "no YAML document"),
+        (b"# just a comment\n", b"EOF", "no YAML document"),
+    ],
+    ids=["uint64", "int-key", "empty", "comment-only"],
+)
+def test_sops_refuses_what_homeops_refuses(
+    plain: bytes, go_error: bytes, our_error: str, env: Env, tmp_path: Path
+) -> None:
+    case = Case("refused", "yaml", plain)
     config = _config(case, env.key.recipient, tmp_path)
-    plain = tmp_path / "plain.yaml"
-    plain.write_bytes(case.plain)
-    proc = env.run("--config", config, "encrypt", plain, cwd=tmp_path)
-    assert proc.returncode != 0 and b"uint64" in proc.stderr
-    with pytest.raises(sops.SopsFormatError, match="outside the int64 range"):
-        sops.encrypt_file(plain, config=config)
+    path = tmp_path / "plain.yaml"
+    path.write_bytes(case.plain)
+    proc = env.run("--config", config, "encrypt", path, cwd=tmp_path)
+    assert proc.returncode != 0 and go_error in proc.stderr
+    with pytest.raises(sops.SopsFormatError, match=our_error):
+        sops.encrypt_file(path, config=config)

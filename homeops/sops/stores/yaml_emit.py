@@ -214,6 +214,10 @@ class Writer:
             self._plain(base64.b64encode(value).decode(), indent, allow_breaks=False)
             return
         text = str(value)
+        if text == "<<":
+            # What yaml.v3 v3.0.4 writes for the string "<<" (its merge-key spelling), as sops shows it.
+            self._plain("!!merge <<", indent, allow_breaks=False)
+            return
         style = scalar_style(text, simple_key=simple_key)
         if style == _PLAIN:
             self._plain(text, indent, allow_breaks=not simple_key)
@@ -359,6 +363,11 @@ class Emitter:
     def document(self, branch: Mapping) -> str:
         w = Writer(self.step)
         self.mapping(w, branch, 0)
+        if not any(not isinstance(k, Comment) for k, _ in branch):
+            # an empty mapping node, its comments above it (stores/yaml/store.go:231-256)
+            w.write_indent(0)
+            w.indicator("{", True, True, False)
+            w.indicator("}", False, False, False)
         return w.text()
 
     def sequence_document(self, seq: list[Any]) -> str:
@@ -389,8 +398,16 @@ class Emitter:
                 w.comment(key.text, indent)
                 continue
             w.write_indent(indent)
-            w.scalar(key, indent, simple_key=True)
-            w.indicator(":", False, False, False)
+            if _simple_key(key):
+                w.scalar(key, indent, simple_key=True)
+                w.indicator(":", False, False, False)
+            else:
+                # emitterc.go:997-1029 check_simple_key: a multi-line key or one over 128 bytes is
+                # written as "? key" then ": value" (emitterc.go:812-817, 836-842).
+                w.indicator("?", True, False, True)
+                w.scalar(key, self._next(indent, False), simple_key=False)
+                w.write_indent(indent)
+                w.indicator(":", True, False, True)
             self.value(w, value, indent, in_sequence=False)
 
     def sequence(self, w: Writer, seq: list[Any], indent: int) -> None:
@@ -401,6 +418,15 @@ class Emitter:
             w.write_indent(indent)
             w.indicator("-", True, False, True)
             self.value(w, item, indent, in_sequence=True)
+
+
+def _simple_key(key: Any) -> bool:
+    text = _plain_text(key)
+    if text is None:
+        text = "!!merge <<" if key == "<<" else str(key)
+        if any(c in _BREAKS for c in text):
+            return False
+    return len(text.encode("utf-8", "surrogateescape")) <= 128
 
 
 def scalar_text(value: Any) -> str:

@@ -357,6 +357,14 @@ class _Builder:
         raise SopsFormatError(f"{self.file}: unsupported YAML node")
 
 
+def _document_end(roots: list[yaml.Node], i: int, lines: list[str]) -> int:
+    """The line of the ``---`` that starts document ``i + 1`` (the line count for the last one)."""
+    if i + 1 >= len(roots):
+        return len(lines)
+    start = roots[i + 1].start_mark.line
+    return next((j for j in range(start, -1, -1) if lines[j].startswith("---")), start)
+
+
 def parse_documents(text: str, *, file: str) -> list[Branch]:
     """Every YAML document as a branch (comments included)."""
     loader: Any = _Loader(text)
@@ -376,7 +384,13 @@ def parse_documents(text: str, *, file: str) -> list[Branch]:
     docs: list[Branch] = []
     for i, root in enumerate(roots):
         if not isinstance(root, yaml.MappingNode):
-            if isinstance(root, yaml.ScalarNode) and root.value == "" and len(roots) == 1:
+            if isinstance(root, yaml.ScalarNode) and root.value == "" and not root.style:
+                # stores/yaml/store.go:139-143: an empty document (a bare "---") is an empty branch,
+                # holding the comments written in it
+                end_line = _document_end(roots, i, lines)
+                mine = [c for c in comments if c.line < end_line]
+                comments = [c for c in comments if c not in mine]
+                docs.append(Mapping((Comment(c.text), None) for c in mine))
                 continue
             raise SopsFormatError(
                 f"{file}: document {i + 1} is not a mapping; sops supports only YAML documents that are mappings"
@@ -386,9 +400,7 @@ def parse_documents(text: str, *, file: str) -> list[Branch]:
         comments = [c for c in comments if c not in mine]
         builder.attach(root, mine, lines)
         docs.append(builder.build(root))
-    if not docs:
-        docs.append(Mapping())
-    return docs
+    return docs  # none for an empty or comment-only stream, which sops will not encrypt
 
 
 def to_plain(value: Any) -> Any:
@@ -442,6 +454,6 @@ class YamlStore:
             doc = Mapping(branch)
             if meta is not None:
                 doc.append(("sops", meta))
-            text = Emitter(self.indent).document(doc) if doc else "{}"
+            text = Emitter(self.indent).document(doc)
             out.append(("---\n" if i else "") + (text if text.endswith("\n") else text + "\n"))
         return "".join(out).encode("utf-8", "surrogateescape") if out else b"{}\n"
