@@ -14,13 +14,13 @@ from sops_helpers import AgeKey
 from homeops import sops
 from homeops.sops import api, core, crypto
 from homeops.sops.errors import SopsFormatError
-from homeops.sops.stores import store_for
+from homeops.sops.stores import format_for_path, store_for
 from homeops.sops.stores.yaml_store import scalar_text
 from homeops.sops.tree import Comment, Mapping, format_go_float
 
 
 def _encrypt(tmp_path: Path, name: str, plain: bytes, key: AgeKey) -> Path:
-    fmt = api.format_for_path(name)
+    fmt = format_for_path(name)
     branches, _ = store_for(fmt).load(plain, file=name)
     out, _ = api.encrypt_branches(branches, fmt=fmt, recipients=(key.recipient,), rule=None)
     path = tmp_path / name

