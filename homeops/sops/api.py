@@ -163,13 +163,20 @@ def decrypt_to_bytes(
             return _render_list(value, fmt)
         if isinstance(value, bytes):
             return value
-        return _scalar_text(value).encode("utf-8", "surrogateescape")
+        return _scalar_text(value, fmt).encode("utf-8", "surrogateescape")
     return render(branches, fmt)
 
 
-def _scalar_text(value: Any) -> str:
-    """A scalar as ``--extract`` prints it: strings raw, other types as YAML writes them."""
-    return value if isinstance(value, str) else scalar_text(value)
+def _scalar_text(value: Any, fmt: str) -> str:
+    """A scalar as ``--extract`` prints it (cmd/sops/decrypt.go): a string raw, anything else through
+    the output store's EmitValue: yaml.Marshal (with its newline) or json.Marshal."""
+    if isinstance(value, str):
+        return value
+    if fmt in ("json", "ini", "binary"):
+        from homeops.sops.stores.json_store import render_json
+
+        return render_json(value)
+    return scalar_text(value) + "\n"
 
 
 def _render_list(value: list[Any], fmt: str) -> bytes:

@@ -426,6 +426,61 @@ def test_sops_refuses_what_homeops_refuses(
         sops.encrypt_file(path, config=config)
 
 
+EXTRACT_SOURCES = {
+    "yaml": b"s: str\ni: 1\nf: 1.0e+20\nb: true\nn: null\nt: 2024-01-01\nm:\n    a: 1\n    l: [1, two]\nml: |\n    a\n",
+    "json": b'{"s": "x", "i": 1, "f": 1e20, "o": {"a": [1, "b"]}, "e": ""}\n',
+    "env": b"A=1\nB=two\n",
+    "ini": b"[s]\na = 1\n",
+}
+EXTRACTS = [
+    *[("yaml", f'["{k}"]', None) for k in ("s", "i", "f", "b", "n", "t", "m", "ml")],
+    ("yaml", '["m"]["l"][1]', None),
+    ("yaml", '["m"]', "json"),
+    ("yaml", None, "json"),
+    *[("json", f'["{k}"]', None) for k in ("s", "i", "f", "o", "e")],
+    ("json", None, "yaml"),
+    ("env", None, "json"),
+    ("env", '["A"]', None),
+    ("ini", None, "yaml"),
+    ("ini", '["s"]["a"]', None),
+]
+
+
+@pytest.fixture(scope="module")
+def extract_sources(env: Env, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    directory = tmp_path_factory.mktemp("extract")
+    config = _config(Case("x", "yaml", b""), env.key.recipient, directory)
+    out = {}
+    for ext, plain in EXTRACT_SOURCES.items():
+        path = directory / f"plain.{ext}"
+        path.write_bytes(plain)
+        enc = directory / f"enc.{ext}"
+        enc.write_bytes(_sops_ok(env.run("--config", config, "encrypt", path, cwd=directory), "sops encrypt"))
+        out[ext] = (enc, config)
+    return out
+
+
+@pytest.mark.parametrize(("ext", "extract", "output_type"), EXTRACTS)
+def test_extract_and_output_type_print_as_sops(
+    ext: str,
+    extract: str | None,
+    output_type: str | None,
+    extract_sources: dict[str, tuple[Path, Path]],
+    env: Env,
+) -> None:
+    """cmd/sops/decrypt.go: --extract prints a string raw and anything else through the output
+    store's EmitValue (yaml.Marshal ends with a newline, json.Marshal does not)."""
+    enc, config = extract_sources[ext]
+    args: list[str] = []
+    if extract:
+        args += ["--extract", extract]
+    if output_type:
+        args += ["--output-type", output_type]
+    reference = _sops_ok(env.run("--config", config, "decrypt", *args, enc, cwd=enc.parent), "sops decrypt")
+    ours = sops.decrypt_to_bytes(enc, extract=extract, output_type=output_type, age_key_file=env.key.file)
+    assert ours == reference
+
+
 # --- the real-world files: homeops prints exactly what sops -d prints --------------------------------
 
 
