@@ -217,3 +217,25 @@ def test_binary_plaintext_that_looks_like_an_envelope_is_encrypted(tmp_path: Pat
     enc = tmp_path / "s.enc.toml"
     enc.write_text(out)
     assert api.decrypt_to_bytes(enc, age_key_file=age_key.file) == plain.read_bytes()
+
+
+def test_yaml_literal_starting_with_a_tab_prints_null_as_sops_does() -> None:
+    """sops ignores Node.Encode's error (stores/yaml/store.go:199-202): the literal block yaml.v3 emits
+    for "\\tx\\ny" has no indentation indicator and fails to re-parse ("found a tab character where
+    an indentation space is expected"), so sops -d (and Flux) print null."""
+    dump = store_for("yaml").dump
+    assert dump([Mapping([("a", "\tx\ny"), ("b", "x\n\ty")])], None) == b"a: null\nb: |-\n    x\n    \ty\n"
+
+
+def test_huge_float_literal_stays_a_string() -> None:
+    """strconv.ParseFloat("7E5553") is a range error, so yaml.v3 keeps the plain text (resolve.go:204-209)."""
+    branches, _ = store_for("yaml").load(b"a: 7E5553\nb: 1e308\n", file="x")
+    assert branches[0] == Mapping([("a", "7E5553"), ("b", 1e308)])
+
+
+def test_yaml_line_numbers_count_unicode_line_separators() -> None:
+    """yaml.v3 single-quotes a string holding U+2028 and writes it raw; the reader counts it as a
+    line break, so a '#' on a later line must not be taken for a comment."""
+    text = "a: 'x\u2028y'\n? \"k #1\\N\"\n: v\n".encode()
+    branches, _ = store_for("yaml").load(text, file="x")
+    assert [k for k, _ in branches[0]] == ["a", "k #1\x85"]

@@ -226,6 +226,13 @@ merged:
     y: 2
 merge_string: "<<"
 """
+YAML_FOUND_BY_FUZZING = """\
+tab_first_literal: "\\tx\\ny"
+tab_second_line: "x\\n\\ty"
+line_separator: "a\\u2028b"
+"nel\\u0085key": v
+huge_float_is_a_string: 7E5553
+"""
 YAML_COMMENTS = """\
 # head of document
 a: 1 # trailing a
@@ -295,6 +302,7 @@ CASES = [
     Case("yaml-nesting", "yaml", YAML_NESTING.encode()),
     Case("yaml-comments", "yaml", YAML_COMMENTS.encode()),
     Case("yaml-keys", "yaml", YAML_KEYS.encode()),
+    Case("yaml-found-by-fuzzing", "yaml", YAML_FOUND_BY_FUZZING.encode()),
     Case("yaml-documents", "yaml", b"---\n---\na: 1\n---\n# only a comment\n---\nb: 2\n# end\n---\n"),
     Case("yaml-comments-encrypted-regex", "yaml", YAML_COMMENTS.encode(), {"encrypted_regex": "^c$"}),
     Case("json-values", "json", JSON_VALUES),
@@ -479,6 +487,61 @@ def test_extract_and_output_type_print_as_sops(
     reference = _sops_ok(env.run("--config", config, "decrypt", *args, enc, cwd=enc.parent), "sops decrypt")
     ours = sops.decrypt_to_bytes(enc, extract=extract, output_type=output_type, age_key_file=env.key.file)
     assert ours == reference
+
+
+_FUZZ_ALPHABET = [
+    *"ab :#-?'\"\\\t\n\r[]{},&*!|>%@`~.0123456789eE+_",
+    *["é", "✓", "🙂", "\x00", "\x07", "\x7f", "\x85", "\u2028", "\xa0", "\ufeff", "\u200b", "  ", "\n\n"],
+    *["yes", "no", "null", "true", "---", "..."],
+]
+
+
+def _yaml_quoted(text: str) -> str:
+    """A double-quoted YAML scalar any YAML reader takes back exactly (escapes for the rest)."""
+    out = []
+    for c in text:
+        o = ord(c)
+        if c in '"\\':
+            out.append("\\" + c)
+        elif 0x20 <= o <= 0x7E or (0xA0 <= o <= 0xD7FF and o not in (0x2028, 0x2029)) or 0xE000 <= o <= 0xFFFD:
+            out.append(c if o != 0xFEFF else "\\uFEFF")
+        else:
+            out.append(f"\\U{o:08X}")
+    return '"' + "".join(out) + '"'
+
+
+def _yaml_flow(value: object) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_yaml_quoted(k)}: {_yaml_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_yaml_flow(v) for v in value) + "]"
+    return _yaml_quoted(str(value))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("ext", ["yaml", "json"])
+def test_random_strings_match_sops(seed: int, ext: str, env: Env, tmp_path: Path) -> None:
+    """Keys and values drawn from the characters every emitter rule turns on (indicators, breaks,
+    tabs, C1 controls, BOM, non-BMP, YAML 1.1 words), nested in maps and lists: both directions."""
+    import random
+
+    rnd = random.Random(seed)
+
+    def word() -> str:
+        return "".join(rnd.choice(_FUZZ_ALPHABET) for _ in range(rnd.randint(0, 8)))
+
+    data = {f"k{i}_{word()}": word() if i % 3 else {f"a{word()}": [word(), {"x": word()}]} for i in range(120)}
+    text = _yaml_flow(data) + "\n" if ext == "yaml" else json.dumps(data) + "\n"
+    case = Case(f"random-{seed}", ext, text.encode())
+    config = _config(case, env.key.recipient, tmp_path)
+    plain = tmp_path / f"plain.{ext}"
+    plain.write_bytes(case.plain)
+    enc = tmp_path / f"by-sops.{ext}"
+    enc.write_bytes(_sops_ok(env.run("--config", config, "encrypt", plain, cwd=tmp_path), "sops encrypt"))
+    reference = _sops_ok(env.run("--config", config, "decrypt", enc, cwd=tmp_path), "sops decrypt")
+    assert sops.decrypt_to_bytes(enc, age_key_file=env.key.file) == reference
+    ours = _homeops_encrypts(case, config, tmp_path)
+    assert _sops_ok(env.run("--config", config, "decrypt", ours, cwd=tmp_path), "sops decrypt of ours") == reference
 
 
 # --- the real-world files: homeops prints exactly what sops -d prints --------------------------------

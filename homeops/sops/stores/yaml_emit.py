@@ -33,7 +33,7 @@ from homeops.sops.tree import Comment, Mapping, Timestamp, go_format_float
 # (emitterc.go:340-342): sops never folds a long line.
 BEST_WIDTH = (1 << 31) - 1
 
-_PLAIN, _SINGLE, _DOUBLE, _LITERAL = "plain", "single", "double", "literal"
+_PLAIN, _SINGLE, _DOUBLE, _LITERAL, _NULL = "plain", "single", "double", "literal", "null"
 _BREAKS = "\r\n\x85\u2028\u2029"
 _BASE60 = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 _OLD_BOOLS = {"y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"}
@@ -122,7 +122,8 @@ def _is_base60(text: str) -> bool:
 
 def scalar_style(value: str, *, simple_key: bool) -> str:
     """The style Go sops ends up writing a string in (requested by encode.go, then the emitter's
-    choice at ``Node.Encode`` time, then again in the final context)."""
+    choice at ``Node.Encode`` time, then again in the final context); ``null`` when that first
+    round trip fails."""
     if "\n" in value:
         requested = _LITERAL
     elif _resolves_to_str(value) and not _is_base60(value) and value not in _OLD_BOOLS:
@@ -131,6 +132,12 @@ def scalar_style(value: str, *, simple_key: bool) -> str:
         requested = _DOUBLE
     analysis = _Analysis(value)
     first = _select(requested, value, analysis, simple_key=False)
+    if first == _LITERAL and value.startswith("\t"):
+        # Node.Encode re-parses the literal block it emitted; with no indentation indicator a
+        # leading tab is "a tab character where an indentation space is expected"
+        # (scannerc.go yaml_parser_scan_block_scalar_breaks), the error is ignored by sops
+        # (stores/yaml/store.go:199-202) and the empty node prints as null, as Flux also sees it.
+        return _NULL
     return _select(first, value, analysis, simple_key=simple_key)
 
 
@@ -219,7 +226,9 @@ class Writer:
             self._plain("!!merge <<", indent, allow_breaks=False)
             return
         style = scalar_style(text, simple_key=simple_key)
-        if style == _PLAIN:
+        if style == _NULL:
+            self._plain("null", indent, allow_breaks=False)
+        elif style == _PLAIN:
             self._plain(text, indent, allow_breaks=not simple_key)
         elif style == _SINGLE:
             self._single(text, indent, allow_breaks=not simple_key)

@@ -77,10 +77,11 @@ def resolve_plain(text: str) -> Any:
         if as_int is not None:
             return as_int
         if _YAML_FLOAT.match(plain):
-            try:
-                return float(plain)
-            except ValueError:
-                pass
+            value = float(plain)
+            # strconv.ParseFloat fails with a range error where Python gives inf (7E5553), and
+            # yaml.v3 then keeps the text as a string (resolve.go:204-209).
+            if not math.isinf(value):
+                return value
     return text
 
 
@@ -139,6 +140,15 @@ def _scalar_spans(roots: list[yaml.Node]) -> list[tuple[tuple[int, int], tuple[i
     return spans
 
 
+_YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def yaml_lines(text: str) -> list[str]:
+    """The lines as the YAML reader counts them (its marks' line numbers): CR LF, CR, LF, NEL and the
+    Unicode line/paragraph separators all end a line (a single-quoted scalar from yaml.v3 may hold one)."""
+    return _YAML_BREAK.split(text)
+
+
 def find_comments(text: str, roots: list[yaml.Node]) -> list[_Comment]:
     """Every comment: a ``#`` at a line start or after a blank that lies outside every scalar.
 
@@ -150,7 +160,7 @@ def find_comments(text: str, roots: list[yaml.Node]) -> list[_Comment]:
     spans = _scalar_spans(roots)
     starts = [s for s, _ in spans]
     found: list[_Comment] = []
-    for number, line in enumerate(text.split("\n")):
+    for number, line in enumerate(yaml_lines(text)):
         if "#" not in line:
             continue
         for m in _COMMENT_START.finditer(line):
@@ -158,7 +168,7 @@ def find_comments(text: str, roots: list[yaml.Node]) -> list[_Comment]:
             i = bisect.bisect_right(starts, pos) - 1
             if i >= 0 and spans[i][0] <= pos < spans[i][1]:
                 continue
-            found.append(_Comment(number, m.start(), line[m.start() + 1 :].rstrip("\r")))
+            found.append(_Comment(number, m.start(), line[m.start() + 1 :]))
             break
     return found
 
@@ -380,7 +390,7 @@ def parse_documents(text: str, *, file: str) -> list[Branch]:
         loader.dispose()
     builder = _Builder(loader, file)
     comments = find_comments(text, roots)
-    lines = text.split("\n")
+    lines = yaml_lines(text)
     docs: list[Branch] = []
     for i, root in enumerate(roots):
         if not isinstance(root, yaml.MappingNode):
