@@ -239,3 +239,10 @@ def test_yaml_line_numbers_count_unicode_line_separators() -> None:
     text = "a: 'x\u2028y'\n? \"k #1\\N\"\n: v\n".encode()
     branches, _ = store_for("yaml").load(text, file="x")
     assert [k for k, _ in branches[0]] == ["a", "k #1\x85"]
+
+
+def test_ini_quoted_value_continues_past_a_quote_before_a_backslash() -> None:
+    """go-ini v1.67.1 (PR #373), the version inside the sops 3.11 binary: a closing quote followed by
+    a trailing backslash does not end a multi-line value."""
+    branches, _ = store_for("ini").load(b'a = """x\ny"""\\\nb = """z"""\n', file="x.ini")
+    assert branches[0][0][1] == Mapping([("a", 'x\ny"""\\\nb = """z')])

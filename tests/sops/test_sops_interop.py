@@ -320,6 +320,11 @@ CASES = [
     Case("ini", "ini", INI),
     Case("ini-edges", "ini", INI_EDGES),
     Case("ini-comments", "ini", INI_COMMENTS),
+    Case(
+        "ini-continuations",
+        "ini",
+        b'a = """x\ny"""\\ \nb = """z"""\nc = `x\ny`\\\nd = `z`\ne = one \\\n  two \\\n three\nf = """p\\\nq"""\n',
+    ),
     Case("ini-comments-encrypted-regex", "ini", INI_COMMENTS, {"encrypted_regex": "^(a|dup)$"}),
     Case("ini-encrypted-regex", "ini", INI, {"encrypted_regex": "^password$"}),
     Case("ini-unencrypted-suffix", "ini", INI, {"unencrypted_suffix": "er"}),

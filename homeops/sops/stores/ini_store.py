@@ -1,4 +1,5 @@
-"""INI as sops reads and writes it: gopkg.in/ini.v1 v1.67.0 with ``AllowNonUniqueSections``.
+"""INI as sops reads and writes it: gopkg.in/ini.v1 (v1.67.0 in go.mod, v1.67.1 in the released binary) with
+``AllowNonUniqueSections``.
 
 Reading (go-ini parser.go ``parse``/``readValue``; sops stores/ini/store.go:87-132): sections are
 top-level keys (``DEFAULT`` first), a repeated ``[section]`` stays a separate section, a repeated key
@@ -129,7 +130,9 @@ class _Parser:
     def multiline(self, value: str, quote: str) -> str:
         while (raw := self.next_line()) is not None:
             pos = raw.rfind(quote)
-            if pos >= 0:
+            # go-ini 1.67.1 (the one in sops 3.11's binary, go-ini PR #373): a line ending in a
+            # backslash continues the value even after a closing quote
+            if pos >= 0 and not raw.strip().endswith("\\"):
                 rest = raw[pos:]
                 cut = min((i for i in (rest.find("#"), rest.find(";")) if i >= 0), default=-1)
                 if cut >= 0:
