@@ -130,7 +130,12 @@ def _scalar_spans(roots: list[yaml.Node]) -> list[tuple[tuple[int, int], tuple[i
             continue
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            spans.append(((node.start_mark.line, node.start_mark.column), (node.end_mark.line, node.end_mark.column)))
+            start = (node.start_mark.line, node.start_mark.column)
+            if node.style in ("|", ">"):
+                # a block scalar's content starts on the next line: a comment after the indicator
+                # ("key: | # note") is a real comment
+                start = (node.start_mark.line + 1, 0)
+            spans.append((start, (node.end_mark.line, node.end_mark.column)))
         elif isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 stack.extend((k, v))
@@ -173,13 +178,18 @@ def find_comments(text: str, roots: list[yaml.Node]) -> list[_Comment]:
     return found
 
 
+# Where yaml.v3 hangs a group of comment lines: on the content before it, as the head of the content
+# after it, or (a later or dedented foot, "unrelated to the prior token") at its own column.
+_PREV, _NEXT, _OWN = "prev", "next", "own"
+
+
 def _split_comment_run(
     lines: list[str], prev: int, prev_text: str, nxt: int | None, indent: int
-) -> list[tuple[list[int], bool]]:
+) -> list[tuple[list[int], str]]:
     """The comment lines between content line ``prev`` and ``nxt`` (None: end of document) in
-    groups, each marked True when yaml.v3 makes it a foot of ``prev`` (scannerc.go:2921-3030);
-    ``indent`` is the column of the block holding ``prev``."""
-    out: list[tuple[list[int], bool]] = []
+    groups, each with where it hangs (scannerc.go:2921-3030); ``indent`` is the column of the
+    block holding ``prev``."""
+    out: list[tuple[list[int], str]] = []
     related = True  # only the first foot hangs on prev; later ones are "unrelated to the prior token"
     group: list[int] = []
     group_col = -1
@@ -191,15 +201,15 @@ def _split_comment_run(
             if group and not recent_empty and first_empty:
                 under_prev = group[0] == prev + 1 and not prev_text.endswith(":")
                 if under_prev or group_col < indent:
-                    out.append((group, related and group_col >= indent))
+                    out.append((group, _PREV if related and group_col >= indent else _OWN))
                     group, related = [], False
             first_empty = False
             recent_empty = True
             continue
-        col = len(lines[i]) - len(lines[i].lstrip()) if i < stop else 0
+        col = len(lines[i]) - len(lines[i].lstrip()) if i < len(lines) else 0
         if group and col < indent and col != group_col and (i < stop or nxt is not None):
             # a line at another, dedented column: what came before is a foot (scannerc.go:2973)
-            out.append((group, related))
+            out.append((group, _PREV if related else _OWN))
             group, related = [], False
         if i >= stop:
             break
@@ -208,8 +218,11 @@ def _split_comment_run(
         group.append(i)
         recent_empty = False
     if group:
-        # at the end of the document a group right under prev is its foot; before content, a head
-        out.append((group, nxt is None and related and first_empty and group_col >= indent))
+        if nxt is not None:
+            out.append((group, _NEXT))
+        else:
+            # end of the document: a foot of prev when right under it, else at its own column
+            out.append((group, _PREV if related and first_empty and group_col >= indent else _OWN))
     return out
 
 
@@ -221,6 +234,8 @@ class _Container:
     # Where the collection's region begins: for a block value, the line after its key, so a
     # comment between ``key:`` and the first nested key belongs inside (yaml.v3 head comment).
     start: tuple[int, int]
+    # a block sequence at its key's own column ("key:\n- item"): no indentation level of its own
+    indentless: bool = False
 
 
 class _Builder:
@@ -228,6 +243,7 @@ class _Builder:
         self.loader = loader
         self.file = file
         self.by_node: dict[int, list[_Comment]] = {}
+        self.unrelated: set[int] = set()  # comment lines hung at their own column
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         if node.style in (None, ""):
@@ -243,7 +259,9 @@ class _Builder:
         found: list[_Container] = []
         seen: set[int] = set()
 
-        def visit(node: yaml.Node, depth: int, in_sops: bool, after_key: tuple[int, int] | None) -> None:
+        def visit(
+            node: yaml.Node, depth: int, in_sops: bool, after_key: tuple[int, int] | None, key_col: int = -1
+        ) -> None:
             if id(node) in seen:
                 return
             seen.add(id(node))
@@ -254,9 +272,10 @@ class _Builder:
                 found.append(_Container(node, depth, in_sops, start))
                 for k, v in node.value:
                     is_meta = depth == 0 and isinstance(k, yaml.ScalarNode) and k.value == "sops"
-                    visit(v, depth + 1, in_sops or is_meta, (k.end_mark.line, k.end_mark.column))
+                    visit(v, depth + 1, in_sops or is_meta, (k.end_mark.line, k.end_mark.column), k.start_mark.column)
             elif isinstance(node, yaml.SequenceNode):
-                found.append(_Container(node, depth, in_sops, start))
+                indentless = not node.flow_style and node.start_mark.column <= key_col
+                found.append(_Container(node, depth, in_sops, start, indentless))
                 for v in node.value:
                     visit(v, depth + 1, in_sops, None)
 
@@ -264,9 +283,11 @@ class _Builder:
         return found
 
     @staticmethod
-    def _innermost(boxes: list[_Container], pos: tuple[int, int]) -> _Container | None:
+    def _innermost(boxes: list[_Container], pos: tuple[int, int], *, levels_only: bool = False) -> _Container | None:
         best: _Container | None = None
         for box in boxes:
+            if levels_only and box.indentless:
+                continue
             n = box.node
             s, e = n.start_mark, n.end_mark
             if box.start > pos or pos >= (e.line, e.column):
@@ -315,8 +336,15 @@ class _Builder:
             prev_probe = (prev, max(len(prev_text) - 1, 0))
             box = self._innermost(boxes, prev_probe)
             indent = box.node.start_mark.column if box is not None else 0
-            for group, foot_of_prev in _split_comment_run(lines, prev, prev_text, nxt, indent):
-                probes.update(dict.fromkeys(group, prev_probe if foot_of_prev else next_probe))
+            for group, where in _split_comment_run(lines, prev, prev_text, nxt, indent):
+                next_col = next_probe[1] if next_probe is not None else 0
+                for line in group:
+                    # an unrelated foot stays in the deepest open block its column, or the next
+                    # content's, still reaches
+                    own_probe = (line, max(own[line].column, next_col))
+                    probes[line] = prev_probe if where == _PREV else next_probe if where == _NEXT else own_probe
+                    if where == _OWN:
+                        self.unrelated.add(line)
         return probes
 
     def attach(self, root: yaml.Node, comments: list[_Comment], lines: list[str]) -> None:
@@ -324,7 +352,8 @@ class _Builder:
         probes = self._go_probes(boxes, comments, lines)
         for c in comments:
             probe = probes.get(c.line, (c.line, c.column))
-            best = self._innermost(boxes, probe) if probe is not None else None
+            own = c.line in self.unrelated
+            best = self._innermost(boxes, probe, levels_only=own) if probe is not None else None
             target = best or boxes[0] if boxes else None
             if target is None or target.in_sops:
                 continue
