@@ -303,6 +303,20 @@ CASES = [
     Case("yaml-comments", "yaml", YAML_COMMENTS.encode()),
     Case("yaml-keys", "yaml", YAML_KEYS.encode()),
     Case("yaml-found-by-fuzzing", "yaml", YAML_FOUND_BY_FUZZING.encode()),
+    # comment layouts a block-style fuzz found (yaml.v3 scannerc.go:2887-3030 decides where they hang)
+    Case("yaml-comment-head-at-next-column", "yaml", b"k5:\n  k7:\n      k1: x\n  # c77\n  k3: x\n"),
+    Case(
+        "yaml-comment-later-foot",
+        "yaml",
+        b"k2:\n  k4:\n    k1: yes\n    # foot a\n  # foot b\nk3:\n  k6: # t5\n    k8:\n      k0: |\n",
+    ),
+    Case(
+        "yaml-comment-dedented-before-blank",
+        "yaml",
+        b"    k9:\n        k3:\n            k1: |\n          # c89\n\n            k7: |\n        k8:\n",
+    ),
+    Case("yaml-comment-after-indentless-sequence", "yaml", b"k9:\n- m1: 123\n# foot5\n"),
+    Case("yaml-comment-on-block-scalar-header", "yaml", b"a: | # t0\n    x\nb: 1\n"),
     Case("yaml-documents", "yaml", b"---\n---\na: 1\n---\n# only a comment\n---\nb: 2\n# end\n---\n"),
     Case("yaml-comments-encrypted-regex", "yaml", YAML_COMMENTS.encode(), {"encrypted_regex": "^c$"}),
     Case("json-values", "json", JSON_VALUES),

@@ -322,9 +322,10 @@ class _Builder:
                 continue
             prev = next((i for i in range(start - 1, -1, -1) if content(i)), None)
             nxt = next((i for i in range(start + 1, len(lines)) if content(i)), None)
+            end = nxt if nxt is not None else len(lines)
             if nxt is not None and (lines[nxt].strip() in ("---", "...") or lines[nxt].lstrip().startswith("--- ")):
-                nxt = None
-            run = [i for i in range(start, nxt if nxt is not None else len(lines)) if i in own]
+                nxt = None  # the document ends here
+            run = [i for i in range(start, end) if i in own]
             done.update(run)
             next_probe: tuple[int, int] | None = None
             if nxt is not None:
@@ -336,7 +337,8 @@ class _Builder:
             prev_probe = (prev, max(len(prev_text) - 1, 0))
             box = self._innermost(boxes, prev_probe)
             indent = box.node.start_mark.column if box is not None else 0
-            for group, where in _split_comment_run(lines, prev, prev_text, nxt, indent):
+            scope = lines[: end + 1] if nxt is not None else lines[:end]
+            for group, where in _split_comment_run(scope, prev, prev_text, nxt, indent):
                 next_col = next_probe[1] if next_probe is not None else 0
                 for line in group:
                     # an unrelated foot stays in the deepest open block its column, or the next
