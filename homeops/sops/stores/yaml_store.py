@@ -185,23 +185,24 @@ _PREV, _NEXT, _OWN = "prev", "next", "own"
 
 def _split_comment_run(
     lines: list[str], prev: int, prev_text: str, nxt: int | None, indent: int
-) -> list[tuple[list[int], str]]:
+) -> list[tuple[list[int], str, int]]:
     """The comment lines between content line ``prev`` and ``nxt`` (None: end of document) in
-    groups, each with where it hangs (scannerc.go:2921-3030); ``indent`` is the column of the
-    block holding ``prev``."""
-    out: list[tuple[list[int], str]] = []
+    groups, each with where it hangs (scannerc.go:2921-3030) and the column of the line that closed
+    it; ``indent`` is the column of the block holding ``prev``."""
+    out: list[tuple[list[int], str, int]] = []
     related = True  # only the first foot hangs on prev; later ones are "unrelated to the prior token"
     group: list[int] = []
     group_col = -1
     first_empty = True
     recent_empty = False
     stop = nxt if nxt is not None else len(lines)
+    next_col = len(lines[nxt]) - len(lines[nxt].lstrip()) if nxt is not None else 0
     for i in range(prev + 1, stop + 1):
         if i < stop and not lines[i].strip():
             if group and not recent_empty and first_empty:
                 under_prev = group[0] == prev + 1 and not prev_text.endswith(":")
                 if under_prev or group_col < indent:
-                    out.append((group, _PREV if related and group_col >= indent else _OWN))
+                    out.append((group, _PREV if related and group_col >= indent else _OWN, next_col))
                     group, related = [], False
             first_empty = False
             recent_empty = True
@@ -209,7 +210,7 @@ def _split_comment_run(
         col = len(lines[i]) - len(lines[i].lstrip()) if i < len(lines) else 0
         if group and col < indent and col != group_col and (i < stop or nxt is not None):
             # a line at another, dedented column: what came before is a foot (scannerc.go:2973)
-            out.append((group, _PREV if related else _OWN))
+            out.append((group, _PREV if related else _OWN, col))
             group, related = [], False
         if i >= stop:
             break
@@ -219,10 +220,10 @@ def _split_comment_run(
         recent_empty = False
     if group:
         if nxt is not None:
-            out.append((group, _NEXT))
+            out.append((group, _NEXT, next_col))
         else:
             # end of the document: a foot of prev when right under it, else at its own column
-            out.append((group, _PREV if related and first_empty and group_col >= indent else _OWN))
+            out.append((group, _PREV if related and first_empty and group_col >= indent else _OWN, 0))
     return out
 
 
@@ -338,12 +339,11 @@ class _Builder:
             box = self._innermost(boxes, prev_probe)
             indent = box.node.start_mark.column if box is not None else 0
             scope = lines[: end + 1] if nxt is not None else lines[:end]
-            for group, where in _split_comment_run(scope, prev, prev_text, nxt, indent):
-                next_col = next_probe[1] if next_probe is not None else 0
+            for group, where, closed_by in _split_comment_run(scope, prev, prev_text, nxt, indent):
                 for line in group:
-                    # an unrelated foot stays in the deepest open block its column, or the next
-                    # content's, still reaches
-                    own_probe = (line, max(own[line].column, next_col))
+                    # an unrelated foot stays in the deepest open block its column, or the column
+                    # of the line that ended it, still reaches
+                    own_probe = (line, max(own[line].column, closed_by))
                     probes[line] = prev_probe if where == _PREV else next_probe if where == _NEXT else own_probe
                     if where == _OWN:
                         self.unrelated.add(line)
