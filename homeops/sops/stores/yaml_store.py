@@ -180,7 +180,7 @@ def find_comments(text: str, roots: list[yaml.Node]) -> list[_Comment]:
 
 # Where yaml.v3 hangs a group of comment lines: on the content before it, as the head of the content
 # after it, or (a later or dedented foot, "unrelated to the prior token") at its own column.
-_PREV, _NEXT, _OWN = "prev", "next", "own"
+_PREV, _NEXT, _OWN, _EXACT, _ROOT = "prev", "next", "own", "exact", "root"
 
 
 def _split_comment_run(
@@ -222,8 +222,14 @@ def _split_comment_run(
         if nxt is not None:
             out.append((group, _NEXT, next_col))
         else:
-            # end of the document: a foot of prev when right under it, else at its own column
-            out.append((group, _PREV if related and first_empty and group_col >= indent else _OWN, 0))
+            # the end of the document (scannerc.go:2932-2956 at the terminator): right under prev, or
+            # dedented, it is a foot — of prev, or when dedented of the block at exactly its column;
+            # otherwise the document's own comment
+            under_prev = group[0] == prev + 1 and not prev_text.endswith(":")
+            if first_empty and (under_prev or group_col < indent):
+                out.append((group, _PREV if related and group_col >= indent else _EXACT, 0))
+            else:
+                out.append((group, _ROOT, 0))
     return out
 
 
@@ -245,6 +251,7 @@ class _Builder:
         self.file = file
         self.by_node: dict[int, list[_Comment]] = {}
         self.unrelated: set[int] = set()  # comment lines hung at their own column
+        self.exact: set[int] = set()  # … only in a block that starts exactly there
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         if node.style in (None, ""):
@@ -284,10 +291,14 @@ class _Builder:
         return found
 
     @staticmethod
-    def _innermost(boxes: list[_Container], pos: tuple[int, int], *, levels_only: bool = False) -> _Container | None:
+    def _innermost(
+        boxes: list[_Container], pos: tuple[int, int], *, levels_only: bool = False, exact: bool = False
+    ) -> _Container | None:
         best: _Container | None = None
         for box in boxes:
             if levels_only and box.indentless:
+                continue
+            if exact and box.node.start_mark.column != pos[1]:
                 continue
             n = box.node
             s, e = n.start_mark, n.end_mark
@@ -339,14 +350,21 @@ class _Builder:
             box = self._innermost(boxes, prev_probe)
             indent = box.node.start_mark.column if box is not None else 0
             scope = lines[: end + 1] if nxt is not None else lines[:end]
+            if nxt is None and end == len(lines) and lines[-1] == "":
+                scope = scope[:-1]  # the "line" after the final newline is no blank line
             for group, where, closed_by in _split_comment_run(scope, prev, prev_text, nxt, indent):
                 for line in group:
                     # an unrelated foot stays in the deepest open block its column, or the column
                     # of the line that ended it, still reaches
                     own_probe = (line, max(own[line].column, closed_by))
-                    probes[line] = prev_probe if where == _PREV else next_probe if where == _NEXT else own_probe
-                    if where == _OWN:
+                    exact = (line, own[line].column)
+                    probes[line] = {_PREV: prev_probe, _NEXT: next_probe, _OWN: own_probe, _EXACT: exact, _ROOT: None}[
+                        where
+                    ]
+                    if where in (_OWN, _EXACT):
                         self.unrelated.add(line)
+                    if where == _EXACT:
+                        self.exact.add(line)
         return probes
 
     def attach(self, root: yaml.Node, comments: list[_Comment], lines: list[str]) -> None:
@@ -355,7 +373,11 @@ class _Builder:
         for c in comments:
             probe = probes.get(c.line, (c.line, c.column))
             own = c.line in self.unrelated
-            best = self._innermost(boxes, probe, levels_only=own) if probe is not None else None
+            best = (
+                self._innermost(boxes, probe, levels_only=own, exact=c.line in self.exact)
+                if probe is not None
+                else None
+            )
             target = best or boxes[0] if boxes else None
             if target is None or target.in_sops:
                 continue
