@@ -246,3 +246,15 @@ def test_ini_quoted_value_continues_past_a_quote_before_a_backslash() -> None:
     a trailing backslash does not end a multi-line value."""
     branches, _ = store_for("ini").load(b'a = """x\ny"""\\\nb = """z"""\n', file="x.ini")
     assert branches[0][0][1] == Mapping([("a", 'x\ny"""\\\nb = """z')])
+
+
+def test_yaml_dedented_foot_at_the_end_hangs_on_the_block_at_its_column() -> None:
+    """scannerc.go:2932-2956: at the end of the document a dedented foot is "unrelated to the prior
+    token"; sops encrypts it in the block that starts exactly at its column (here k1's, AAD k1:), or
+    in the document when none does. (Go sops then cannot decrypt its own comment in the first case:
+    reading its output it hangs it one level deeper.)"""
+    load = store_for("yaml").load
+    branches, _ = load(b"k1:\n    k2:\n          n2: 1.0\n    # foot9\n", file="x")
+    assert branches[0][0][1] == Mapping([("k2", Mapping([("n2", 1.0)])), (Comment(" foot9"), None)])
+    branches, _ = load(b"a:\n    b:\n        c: 1\n      # foot3\n", file="x")
+    assert branches[0][1] == (Comment(" foot3"), None)

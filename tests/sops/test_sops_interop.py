@@ -317,6 +317,8 @@ CASES = [
     ),
     Case("yaml-comment-after-indentless-sequence", "yaml", b"k9:\n- m1: 123\n# foot5\n"),
     Case("yaml-comment-on-block-scalar-header", "yaml", b"a: | # t0\n    x\nb: 1\n"),
+    Case("yaml-comment-eof-dedented-between-blocks", "yaml", b"a:\n    b:\n        c: 1\n      # foot3\n"),
+    Case("yaml-comment-eof-after-empty-value", "yaml", b"k1:\n    k2:\n    # foot9\n"),
     Case("yaml-documents", "yaml", b"---\n---\na: 1\n---\n# only a comment\n---\nb: 2\n# end\n---\n"),
     Case("yaml-comments-encrypted-regex", "yaml", YAML_COMMENTS.encode(), {"encrypted_regex": "^c$"}),
     Case("json-values", "json", JSON_VALUES),
