@@ -388,16 +388,34 @@ def _sops_ok(proc: subprocess.CompletedProcess[bytes], what: str) -> bytes:
     return proc.stdout
 
 
+@pytest.fixture(scope="module")
+def made_by_sops() -> dict[str, tuple[Path, Path, bytes]]:
+    """What sops made of each case, once per module: three tests share one encrypt and decrypt."""
+    return {}
+
+
 @pytest.fixture(params=CASES, ids=lambda c: c.id)
-def prepared(request: pytest.FixtureRequest, env: Env, tmp_path: Path) -> tuple[Case, Path, Path, bytes]:
-    """The case, sops' encrypted file, the config, and ``sops -d`` of it (the reference)."""
+def prepared(
+    request: pytest.FixtureRequest,
+    env: Env,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    made_by_sops: dict[str, tuple[Path, Path, bytes]],
+) -> tuple[Case, Path, Path, bytes]:
+    """The case, sops' encrypted file, the config, and ``sops -d`` of it (the reference); the
+    plaintext is also in ``tmp_path`` for homeops to encrypt."""
     case: Case = request.param
-    config = _config(case, env.key.recipient, tmp_path)
-    plain = tmp_path / f"plain.{case.ext}"
-    plain.write_bytes(case.plain)
-    enc = tmp_path / f"by-sops.{case.ext}"
-    enc.write_bytes(_sops_ok(env.run("--config", config, "encrypt", plain, cwd=tmp_path), "sops encrypt"))
-    reference = _sops_ok(env.run("--config", config, "decrypt", enc, cwd=tmp_path), "sops decrypt of its own file")
+    (tmp_path / f"plain.{case.ext}").write_bytes(case.plain)
+    if case.id not in made_by_sops:
+        directory = tmp_path_factory.mktemp(case.id)
+        config = _config(case, env.key.recipient, directory)
+        plain = directory / f"plain.{case.ext}"
+        plain.write_bytes(case.plain)
+        enc = directory / f"by-sops.{case.ext}"
+        enc.write_bytes(_sops_ok(env.run("--config", config, "encrypt", plain, cwd=directory), "sops encrypt"))
+        reference = _sops_ok(env.run("--config", config, "decrypt", enc, cwd=directory), "sops decrypt of its own file")
+        made_by_sops[case.id] = (enc, config, reference)
+    enc, config, reference = made_by_sops[case.id]
     return case, enc, config, reference
 
 
