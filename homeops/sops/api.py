@@ -89,13 +89,17 @@ def decrypt_sops_file(
     return result
 
 
-def _plain_value(value: Any) -> Any:
+def _plain_value(value: Any, *, json_numbers: bool = False) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _plain_value(v) for k, v in value if not isinstance(k, Comment)}
+        return {str(k): _plain_value(v, json_numbers=json_numbers) for k, v in value if not isinstance(k, Comment)}
     if isinstance(value, list):
-        return [_plain_value(v) for v in value if not isinstance(v, Comment)]
+        return [_plain_value(v, json_numbers=json_numbers) for v in value if not isinstance(v, Comment)]
     if isinstance(value, Timestamp):
         return value.to_datetime()
+    if json_numbers and isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        # JSON numbers are float64 in sops, and sops -d prints a whole one without a fraction
+        # (6443, not 6443.0): give what reading that output gives
+        return int(value)
     return value
 
 
@@ -103,7 +107,7 @@ def _plain(fmt: str, branches: list[Branch]) -> Any:
     if fmt == "binary":
         values = [v for k, v in branches[0] if k == "data"] if branches else []
         return values[0] if values else ""
-    docs = [_plain_value(b) for b in branches]
+    docs = [_plain_value(b, json_numbers=fmt == "json") for b in branches]
     return docs[0] if len(docs) == 1 else docs
 
 

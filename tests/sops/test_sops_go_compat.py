@@ -258,3 +258,13 @@ def test_yaml_dedented_foot_at_the_end_hangs_on_the_block_at_its_column() -> Non
     assert branches[0][0][1] == Mapping([("k2", Mapping([("n2", 1.0)])), (Comment(" foot9"), None)])
     branches, _ = load(b"a:\n    b:\n        c: 1\n      # foot3\n", file="x")
     assert branches[0][1] == (Comment(" foot3"), None)
+
+
+def test_decrypt_file_gives_json_numbers_as_sops_prints_them(tmp_path: Path, age_key: AgeKey) -> None:
+    """A whole float64 prints without a fraction (encoding/json), so reading sops -d gives an int:
+    consumers such as the talhelper env reader get "6443", not "6443.0"."""
+    path = _encrypt(tmp_path, "s.json", b'{"port": 6443, "ratio": 0.5, "big": 1e21}\n', age_key)
+    data = sops.decrypt_file(path, age_key_file=age_key.file)
+    assert data == {"port": 6443, "ratio": 0.5, "big": 1e21}
+    assert type(data["port"]) is int and type(data["big"]) is float
+    assert data == json.loads(api.decrypt_to_bytes(path, age_key_file=age_key.file))
