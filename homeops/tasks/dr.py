@@ -70,6 +70,8 @@ def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> 
         "or none (a fresh cluster)",
         "recreate_vms": "destroy and recreate each Talos VM with its vmid, disk and MAC (default: reset the nodes)",
         "nodes": "only these nodes (comma-separated; all control planes, or only workers)",
+        "fresh": "a new etcd and the data restored by VolSync and CloudNativePG, even where etcd could be restored",
+        "even_if_healthy": "rebuild although etcd has quorum and the API answers (refused otherwise)",
         "dry_run": "print the whole chain with every command, change nothing",
         "yes": "do not ask for confirmation",
         "resume": "continue the last dr.rebuild after a failure or a kill",
@@ -84,6 +86,8 @@ def rebuild(
     from_snapshot: str = "latest",
     recreate_vms: bool = False,
     nodes: str | None = None,
+    fresh: bool = False,
+    even_if_healthy: bool = False,
     dry_run: bool = False,
     yes: bool = False,
     resume: bool = False,
@@ -91,24 +95,31 @@ def rebuild(
     skip_validate: bool = False,
     inventory: str | None = None,
 ) -> None:
-    """Rebuild the cluster: preflight → nodes to maintenance mode → Talos with etcd from the snapshot → apps → data.
+    """Rebuild the cluster after a disaster: look first, then restore etcd or rebuild fresh.
 
-    Refuses before touching anything when the snapshot is missing or does not match its sha256, the age
-    key or talhelper fail, or a Proxmox host is down. Journaled; --resume continues after a failure or a kill.
+    It looks at which nodes answer, etcd on each control plane, the API and where the volumes live, and
+    names the model: etcd-restore (quorum lost, disks kept: EPHEMERAL wiped on the control planes only,
+    etcd from a last-chance snapshot) or fresh (everything lost, node-local data, or --fresh: new etcd,
+    apps, restores proven). A healthy cluster, or one lost control plane, is refused. Journaled; --resume
+    continues after a failure or a kill. Exits 1 when a restore could not be proven (done with problems).
     """
     from homeops.operations.dr import run_rebuild
 
-    run_rebuild(
+    outcome = run_rebuild(
         inventory_dir(c, inventory),
         from_snapshot=from_snapshot,
         recreate_vms=recreate_vms,
         nodes=tuple(n.strip() for n in (nodes or "").split(",") if n.strip()),
+        fresh=fresh,
+        even_if_healthy=even_if_healthy,
         dry_run=dry_run,
         yes=yes,
         resume=resume,
         break_lock=break_lock,
         skip_validate=skip_validate,
     )
+    if outcome.status == "finished-with-problems":
+        raise Exit(f"dr.rebuild done with problems: {'; '.join(outcome.notes)}", code=1)
 
 
 @task(
