@@ -178,6 +178,8 @@ def seed(state: State) -> None:
     apps["archives"] = {f"{ns}/{name}-v2": f"seed:{ns}/{name}" for ns, name in _POSTGRES}  # barman, by serverName
     for claim in apps["claims"]:
         claim["populated"] = t0 - 86400.0
+    for source in apps["sources"]:
+        source["tick_seen"] = t0  # the schedule's ticks from here on back up what the volume holds
     k8s = state.setdefault("k8s", {})
     for d in k8s.get("deployments", []):
         if (d["namespace"], d["name"]) == ("default", "immich-server"):  # the immich chart's server

@@ -125,6 +125,7 @@ def rebuild(
 @task(
     iterable=["fault"],
     help={
+        "scenario": "the disaster: all-vms-lost (default), quorum-lost, nas-lost or one-node-lost",
         "fault": "a simulator fault to add to the disaster: NAME or NAME:TARGET (repeatable; inv sim.fault list)",
         "hosts": "run the Proxmox and TrueNAS hosts as OpenSSH containers (Docker) instead of in-process shims",
         "yes": "do not ask before the (simulated) rebuild",
@@ -133,24 +134,43 @@ def rebuild(
 )
 @user_errors
 def rehearse(
-    c: Any, fault: list[str] | None = None, hosts: bool = False, yes: bool = False, inventory: str | None = None
+    c: Any,
+    scenario: str | None = None,
+    fault: list[str] | None = None,
+    hosts: bool = False,
+    yes: bool = False,
+    inventory: str | None = None,
 ) -> None:
     """Practise the recovery on a simulator built from this inventory (a copy; the real state dir is not
-    touched): snapshot to the simulated NAS, every Talos VM lost, then dr.rebuild --recreate-vms.
-    Ends with the report and the measured recovery time.
+    touched): known data written into every volume and database, the disaster, dr.rebuild, the data
+    checked by sha256. Prints the recovery time per phase; exits 1 when data differ or a phase is over budget.
     """
     from homeops.operations.dr import rehearse as run
 
-    result = run(inventory_dir(c, inventory), faults=tuple(each("fault", fault)), hosts=hosts, yes=yes)
+    result = run(
+        inventory_dir(c, inventory),
+        scenario=scenario or "all-vms-lost",
+        faults=tuple(each("fault", fault)),
+        hosts=hosts,
+        yes=yes,
+    )
     minutes, seconds = divmod(round(result.recovery_seconds), 60)
-    print(f"[SIMULATED] rehearsal on {result.inventory}")
+    print(f"[SIMULATED] rehearsal of {result.scenario} on {result.inventory}: {result.model}")
     for line in result.data:
         print(f"  {line}")
+    for phase in result.phases:
+        mark = "OVER BUDGET" if phase.over else "ok"
+        print(f"  phase {phase.name}: {phase.seconds:.0f}s (budget {phase.budget:.0f}s) {mark}")
+    for key, before, after in result.checks:
+        print(f"  data {key}: sha256 {before} before, {after} after" + (" ok" if before == after else " DIFFERENT"))
+    report = result.outcome.report if result.outcome else None
     print(
         f"[SIMULATED] recovered in {minutes}m{seconds:02d}s of simulated time "
         f"(its stages add up to {result.step_seconds:.0f}s); homeops itself ran for {result.wall_seconds:.1f}s; "
-        f"report: {result.outcome.report}"
+        f"report: {report}"
     )
+    if not result.passed:
+        raise Exit("drill FAILED: " + "; ".join(result.failures), code=1)
 
 
 ns = Collection("dr")
