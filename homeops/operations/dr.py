@@ -261,6 +261,8 @@ def plan_rebuild(
         Gate("proxmox", "proxmox", f"{h} answers and the Proxmox cluster is quorate", h, 60.0) for h in hosts
     )
     what = f"etcd from {snapshot.name} ({snapshot.source})" if snapshot.path else "a new etcd"
+    if not data:
+        what = "the cluster's etcd and apps left as they are"
     first_wipe = next((s.id for s in steps if s.summary.startswith(POINT_OF_NO_RETURN)), "")
     return Plan(
         operation="dr-rebuild",

@@ -252,6 +252,7 @@ class DrRecover(StepKind):
             raise PlanError(f"{step.artifact} recorded no etcd copy: nothing to restore from")
         argv = _talos(ctx).bootstrap(step.node_ip or "", recover_from=file, skip_hash_check=bool(backup.get("raw")))
         command = Command(tuple(argv), timeout=120)
+        sent_before = bool(ctx.journal.step(step.id).data.get("argv"))
         ctx.journal.note(step.id, argv=" ".join(argv))
         deadline = ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 900.0)
         said = ""
@@ -264,7 +265,7 @@ class DrRecover(StepKind):
                 )
                 return
             text = result.last_error_line() or ""
-            if t.is_already_bootstrapped(result) and ctx.journal.step(step.id).sent:
+            if t.is_already_bootstrapped(result) and sent_before:
                 return  # sent before a kill: etcd holds the restore already
             retry = NOT_READY_FOR_RECOVERY in text or t.is_bootstrap_not_ready(result) or t.is_unreachable(result)
             if not retry or ctx.clock.monotonic() >= deadline:
@@ -338,6 +339,8 @@ class DrLastBackups(StepKind):
     name = "dr-last-backups"
 
     def run(self, ctx: StepContext, step: Step) -> None:
+        if ctx.journal.step(step.id).data.get("detail"):
+            return  # done before a kill
         kctl, runner = _kctl(ctx), _local(ctx)
         token = step.artifact or "homeops-dr"
         timeout = step.waits[0].timeout if step.waits else 3600.0
@@ -456,8 +459,10 @@ class DrResumeBackups(StepKind):
             ctx.journal.note(step.id, resumed=[], problems=[note])
             ctx.progress.note(note)
             return
+        still = {src.key for src in _sources(_local(ctx), kctl) or [] if src.paused}
         for key in paused:
-            ctx.send(Command(tuple(pause_argv(kctl, key, False))), what=f"resume {key}", target=None)
+            if key in still:  # resumed before a kill: not again
+                ctx.send(Command(tuple(pause_argv(kctl, key, False))), what=f"resume {key}", target=None)
         ctx.journal.note(step.id, resumed=paused)
         ctx.progress.note(f"backups resumed: {', '.join(paused) or 'none'}")
 
