@@ -747,18 +747,25 @@ def run_rebuild(
 
 
 def runbook_plans(runtime: Runtime) -> dict[str, Plan]:
-    """dr.rebuild's two plans (reset, recreate the VMs) for the snapshot the operator will pick, ``$SNAPSHOT``:
-    what ``dr.runbook`` prints. Planned from the inventory alone; nothing is looked at or run."""
-    from homeops.operations.runbook import SNAPSHOT_VAR
+    """dr.rebuild's plans, for ``dr.runbook``: ``reset`` and ``recreate`` (the fresh model: nodes wiped or
+    VMs recreated, a new etcd, apps, data proven) and ``etcd-restore`` (quorum lost, disks kept). Planned
+    from the inventory alone; nothing is looked at or run. Each plan's options name its ``model`` and its
+    ``point_of_no_return`` step."""
+    from homeops.operations.drmodel import NodeSeen
 
-    placeholder = drcheck.snapshot_dir(runtime.inventory) / SNAPSHOT_VAR
-    snapshot = ChosenSnapshot(placeholder, "runbook")
+    inventory = runtime.inventory
     plans = {}
+    none = ChosenSnapshot(None, "none")
     for variant in ("reset", "recreate"):
-        request = RebuildRequest(runtime.clock.now(), recreate_vms=variant == "recreate")
-        world = rebuild_world(runtime, ChosenSnapshot(None, "none"), chain_stages(runtime.inventory, request))
-        world.recover_from = placeholder  # bootstrap.prepare checks the file; this one is picked later
-        plans[variant] = plan_chain(world, snapshot, request)
+        request = RebuildRequest(runtime.clock.now(), recreate_vms=variant == "recreate", fresh=True)
+        world = rebuild_world(runtime, none, chain_stages(inventory, request))
+        made = plan_chain(world, none, request)
+        plans[variant] = replace(made, options=(*made.options, ("model", "fresh")))
+    # what an etcd restore looks like when every control plane still answers (the guide's case)
+    cps = tuple(NodeSeen(n.hostname, n.ip, True, "configured", "Running", "Fail") for n in inventory.control_planes)
+    seen = Seen(cps + tuple(NodeSeen(n.hostname, n.ip, False, "configured") for n in inventory.workers), api=False)
+    made = plan_etcd_restore(inventory, seen, RebuildRequest(runtime.clock.now()))
+    plans["etcd-restore"] = replace(made, options=(*made.options, ("model", "etcd-restore")))
     return plans
 
 

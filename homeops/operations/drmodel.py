@@ -175,6 +175,9 @@ def choose(
     if seen.quorum and seen.api and not even_if_healthy:
         if lost_cps:
             first_ok = seen.node(healthy[0])
+            lost = seen.node(lost_cps[0])
+            config = inventory.cluster.clusterconfig_dir / f"{inventory.cluster.name}-{lost.hostname}.yaml"
+            talos = f"talosctl --talosconfig {inventory.cluster.talosconfig}"
             return Choice(
                 "nodes",
                 (),
@@ -183,9 +186,11 @@ def choose(
                     f"losing {', '.join(lost_cps)} is a node replacement, not a cluster rebuild"
                 ),
                 hint=(
-                    f"remove the lost member from a healthy control plane (talosctl -n {first_ok.ip} etcd members; "
-                    f"talosctl -n {first_ok.ip} etcd remove-member <ID of {lost_cps[0]}>), then "
-                    f"inv dr.rebuild --nodes {','.join(lost_cps)} brings it back with its config"
+                    f"replace the node: {talos} -n {first_ok.ip} etcd members; "
+                    f"{talos} -n {first_ok.ip} etcd remove-member <ID of {lost.hostname}>; bring {lost.hostname} back "
+                    f"in maintenance mode (a new VM, or {talos} -n {lost.ip} reset --graceful=false --reboot "
+                    f"--system-labels-to-wipe STATE,EPHEMERAL); then talosctl apply-config --insecure -n {lost.ip} "
+                    f"-f {config} — it joins etcd by itself"
                 ),
             )
         return Choice(
