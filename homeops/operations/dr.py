@@ -718,6 +718,16 @@ def run_rebuild(
                 )
 
         executor = world_executor(rt, world, task=task, out=out)
+        if break_lock and not dry_run:
+            from homeops.engine.lock import ClusterLock
+
+            holder = ClusterLock(rt.inventory.state_dir, rt.inventory.cluster.name, operation="dr-rebuild").read()
+            if holder is not None and holder.operation != "dr-rebuild":
+                print(
+                    f"--break-lock: the lock is held by {holder.describe()}; that run is unfinished and this "
+                    "rebuild supersedes it (its --resume would act on the lost cluster)",
+                    file=stream,
+                )
         options_ = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
         try:
             outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)

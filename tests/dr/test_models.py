@@ -247,6 +247,11 @@ def test_a_reset_rebuild_of_a_plain_sim_reaches_flux_ready(drsim: DrSim) -> None
     state = drsim.store.read(include_log=False)
     assert state["flux"]["instance"]["ready"] is True
     assert outcome.journal is not None and outcome.journal.step("data:volsync").data["not_restored"] == []
+    # the old cluster answered: its sources backed up once more before the wipe, the trigger released after
+    last = outcome.journal.step("data:last-backups").data["detail"]
+    assert isinstance(last, list) and str(last[0]).startswith("backed up default/immich-data just now")
+    released = [e for e in drsim.store.log() if '{"spec":{"trigger":{"manual":null}}}' in e["argv"]]
+    assert len(released) == 2
 
 
 def test_a_rebuild_supersedes_older_unfinished_runs(drsim: DrSim) -> None:
@@ -256,10 +261,19 @@ def test_a_rebuild_supersedes_older_unfinished_runs(drsim: DrSim) -> None:
     with drsim.runtime() as rt:
         old = Journal.create(rt.inventory.state_dir, Plan("upgrade-cluster", "home", ()), rt.clock)
         old.finish("interrupted", "killed")
+    import socket
+
+    lock = drsim.root / ".homeops" / "locks" / "home.lock"  # its process was killed: a stale lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = {"pid": 2**22 + 7, "host": socket.gethostname(), "user": "me", "since": 0.0,
+              "operation": "upgrade-cluster", "run_id": old.run_id}  # fmt: skip
+    lock.write_text(json.dumps(holder))
     record(drsim)
     quorum_lost(drsim)
     out = io.StringIO()
-    run_rebuild(drsim.root, yes=True, out=out)
+    run_rebuild(drsim.root, yes=True, break_lock=True, out=out)
+    assert "--break-lock: the lock is held by me@" in out.getvalue()
+    assert "(upgrade-cluster, run " in out.getvalue() and "this rebuild supersedes it" in out.getvalue()
     with drsim.runtime() as rt:
         again = Journal.load(old.path, rt.clock)
     assert again.status == "finished" and (again.error or "").startswith("superseded by dr.rebuild run")
