@@ -201,13 +201,14 @@ def plan_rebuild(
     recovery = recovery_steps(inventory, snapshot=snapshot.name, recreate_vms=request.recreate_vms)
     steps: list[Step] = []
     batch = 0
-    if data and seen is not None and seen.api and seen.sources:
+    if data and seen is not None and seen.api and (seen.sources or seen.databases):
         steps.append(
             Step(
                 id="data:last-backups",
                 action="dr-last-backups",
                 summary=f"last backups while the old cluster answers: trigger {len(seen.sources)} ReplicationSource(s) "
-                "and wait for each, then release the trigger",
+                f"and wait for each, then release the trigger; an on-demand Backup of {len(seen.databases)} "
+                "CloudNativePG cluster(s)",
                 batch=batch,
                 waits=(Wait(DATA_DEADLINE, "every ReplicationSource synced once more", request.data_timeout),),
                 artifact="homeops-dr-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(request.now)),

@@ -252,6 +252,9 @@ def test_a_reset_rebuild_of_a_plain_sim_reaches_flux_ready(drsim: DrSim) -> None
     assert isinstance(last, list) and str(last[0]).startswith("backed up default/immich-data just now")
     released = [e for e in drsim.store.log() if '{"spec":{"trigger":{"manual":null}}}' in e["argv"]]
     assert len(released) == 2
+    assert [str(x) for x in last[2:]] == [
+        "backed up database default/immich-postgres just now (Backup homeops-dr-20251009085320-immich-postgres)"
+    ]
 
 
 def test_a_rebuild_supersedes_older_unfinished_runs(drsim: DrSim) -> None:
