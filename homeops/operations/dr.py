@@ -733,9 +733,14 @@ def run_rebuild(
         try:
             outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)
         finally:
-            if not dry_run and model != "nodes":
-                latest = latest_journal(rt, "dr-rebuild", task=task) if journal is None else journal
-                for line in supersede(rt, latest.run_id):
+            from homeops.engine.journal import Journal
+
+            # only once this run has a journal (a refusal or "not confirmed" changed nothing, superseded nothing)
+            ours = journal or Journal.latest(
+                rt.inventory.state_dir, "dr-rebuild", rt.clock, cluster=rt.inventory.cluster.name
+            )
+            if not dry_run and model != "nodes" and ours is not None and ours.created >= request.now - 1.0:
+                for line in supersede(rt, ours.run_id):
                     print(
                         f"{line}: superseded by this rebuild (its --resume would act on the lost cluster)", file=stream
                     )

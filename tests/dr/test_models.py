@@ -322,3 +322,14 @@ def test_data_stage_looks_again_at_the_inventorys_poll_interval(drsim: DrSim) ->
     state = drsim.store.read(include_log=False)
     bound = float(apps_data.created_at(state) or 0.0) + 6.2 + apps_data.POPULATE_SECONDS
     assert record_.finished is not None and bound <= float(record_.finished) <= bound + 0.5
+
+
+def test_a_rebuild_not_confirmed_changes_and_supersedes_nothing(drsim: DrSim) -> None:
+    from homeops.errors import Aborted
+
+    quorum_lost(drsim)
+    with pytest.raises(Aborted, match="pass --yes|not confirmed"):
+        run_rebuild(drsim.root, out=io.StringIO())  # no terminal, no --yes
+    assert not (drsim.root / ".homeops" / "runs").exists() or not list(
+        (drsim.root / ".homeops" / "runs").glob("*dr-rebuild")
+    )
