@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +40,13 @@ from homeops.errors import PlanError
 SOURCES = "replicationsources.volsync.backube"
 DESTINATIONS = "replicationdestinations.volsync.backube"
 PVCS = "persistentvolumeclaims"
+JOBS = "jobs.batch"
+STORAGE_CLASSES = "storageclasses.storage.k8s.io"
+WAIT_FOR_CONSUMER = "WaitForFirstConsumer"
+#: a mover job's pod failures before homeops calls the mover failed: VolSync itself reports Failed only
+#: at the job's backoffLimit (8 for restic), after 20-odd minutes of back-off, then starts the job again
+#: and stays SyncInProgress (restic ``mover.go:355,610-617``, v0.16.0), so the wait never ends on its own
+JOB_FAILURES = 3
 WORKLOADS = {"Deployment": "deployments.apps", "StatefulSet": "statefulsets.apps"}
 FLUX_KINDS = {
     "Kustomization": "kustomizations.kustomize.toolkit.fluxcd.io",
@@ -134,6 +142,38 @@ def trigger_restore(
             fields["previous"] = None
         spec[mover] = fields
     return _merge_patch(kctl, DESTINATIONS, namespace, name, {"spec": spec})
+
+
+def mover_job(name: str, *, source: bool) -> str:
+    """The mover Job's name: ``volsync-src-<rs>``/``volsync-dst-<rd>``, the crc32 of the name when the
+    whole would pass 63 characters (volsync v0.16.0 ``utils.go:371-400``, restic ``mover.go:333-341``)."""
+    prefix = "volsync-src-" if source else "volsync-dst-"
+    full = prefix + name
+    return full if len(full) <= 63 else f"{prefix}{zlib.crc32(name.encode()):08x}"
+
+
+def get_job(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    return kctl.get_json(JOBS, name, namespace=namespace)
+
+
+def parse_job_failures(text: str) -> tuple[int, int]:
+    """(``status.failed``, ``spec.backoffLimit``) of one Job."""
+    what = "kubectl get job"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    failed = (item.get("status") or {}).get("failed") or 0
+    limit = (item.get("spec") or {}).get("backoffLimit")
+    return int(failed), int(limit) if isinstance(limit, int) else 6  # 6: the Job API's default
+
+
+def get_storage_class(kctl: Kubectl, name: str) -> list[str]:
+    return kctl.get_json(STORAGE_CLASSES, name)
+
+
+def parse_binding_mode(text: str) -> str:
+    """A StorageClass's ``volumeBindingMode`` (``Immediate`` when unset, the API's default)."""
+    what = "kubectl get storageclass"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    return str(item.get("volumeBindingMode") or "Immediate")
 
 
 def get_workloads(kctl: Kubectl, kind: str, namespace: str) -> list[str]:

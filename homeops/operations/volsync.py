@@ -65,6 +65,33 @@ def read_source(runner: Runner, kctl: k.Kubectl, namespace: str, name: str) -> v
     return source
 
 
+def mover_failing(runner: Runner, kctl: k.Kubectl, state: vs.SyncState, *, source: bool) -> str | None:
+    """Why the sync running now keeps failing, or None while it may still succeed.
+
+    VolSync never ends a failing sync: at the mover job's backoffLimit it writes ``latestMoverStatus
+    {result: Failed, logs}``, deletes the job and starts it again, and ``Synchronizing`` stays
+    ``SyncInProgress`` (restic ``mover.go:610-617``, volsync v0.16.0). A sync only ends on success,
+    which resets the result, so ``Failed`` while it runs is this sync's. Before VolSync says so (20-odd
+    minutes of back-off), the job's own ``status.failed`` tells: ``JOB_FAILURES`` failed pods in a row.
+    """
+    if not state.synchronizing:
+        return None
+    job = vs.mover_job(state.name, source=source)
+    if state.result == "Failed":
+        log = state.logs.strip().splitlines()[-1:] or ["no log"]
+        return f"{log[0]} (VolSync retries it forever; kubectl -n {state.namespace} logs job/{job})"
+    result = runner.run(vs.get_job(kctl, state.namespace, job), timeout=60)
+    if k.is_not_found(result) or not result.ok:
+        return None  # between two jobs, or not readable now: the next look sees it
+    failed, limit = vs.parse_job_failures(result.stdout)
+    if failed >= min(vs.JOB_FAILURES, limit):
+        return (
+            f"its job {job} has failed {failed} times (backoffLimit {limit}): "
+            f"kubectl -n {state.namespace} logs job/{job}"
+        )
+    return None
+
+
 # ----------------------------------------------------------------------------------- the plan
 
 
@@ -152,6 +179,10 @@ class VolsyncTrigger(_Kubectl):
         )
     }
 
+    def _failing(self, ctx: StepContext, step: Step, source: vs.Source) -> str | None:
+        runner, kctl = _runner_of(ctx, step)
+        return ctx.retrying(lambda: mover_failing(runner, kctl, source, source=True))
+
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
@@ -160,7 +191,11 @@ class VolsyncTrigger(_Kubectl):
             if source.manual == step.artifact and source.last_manual_sync == step.artifact:
                 looks[step.id] = Look(True, seen, done=True)
             elif source.synchronizing and source.manual != step.artifact:
-                looks[step.id] = Look(False, seen + ": a sync is running; back up when it has finished")
+                why = self._failing(ctx, step, source)
+                if why is not None:
+                    looks[step.id] = Look(False, seen + f": its mover is failing: {why}; fix that first")
+                else:
+                    looks[step.id] = Look(False, seen + ": a sync is running; back up when it has finished")
             else:
                 looks[step.id] = Look(True, seen, marker=source.last_manual_sync, before=_when(source.last_sync_time))
         return looks
@@ -181,6 +216,9 @@ class VolsyncTrigger(_Kubectl):
                 started = token_time(step.artifact or "")
                 if source.last_manual_sync == step.artifact and source.result != "Failed":
                     continue
+                why = self._failing(ctx, step, source) if source.manual == step.artifact else None
+                if why is not None:
+                    return Observation.failed(f"{source.key}: the mover failed: {why}")
                 mine = started is not None and (source.last_sync_start_time or 0.0) >= started
                 if source.result == "Failed" and mine:
                     log = source.logs.strip().splitlines()[-1:] or ["no log"]
@@ -266,6 +304,10 @@ class RestoreTarget:
     workloads: tuple[vs.Workload, ...]  # the running controllers that mount the claim
     flux: tuple[tuple[str, str, str], ...]  # (Kustomization|HelmRelease, namespace, name), suspend order
     idle: tuple[vs.Workload, ...] = ()  # mounting it, already at 0 replicas: left alone
+    # its StorageClass is WaitForFirstConsumer: the populator binds it only once a pod using it is
+    # scheduled (volumepopulator_controller.go:305-314, volsync v0.16.0), so the app comes up first
+    wait_for_consumer: bool = False
+    recovered: tuple[vs.Workload, ...] = ()  # left at 0 by an unfinished earlier restore: scaled back
 
 
 def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -> RestoreTarget:
@@ -323,12 +365,20 @@ def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -
             continue
         state.check(f"kubectl get kustomization {ks[0]}/{ks[1]}")
         owners.insert(0, ("Kustomization", *ks))  # the Kustomization first: it would re-apply the rest
+    wait_for_consumer = False
+    storage_class = dict(claim.spec).get("storageClassName")
+    if isinstance(storage_class, str) and storage_class:
+        sc = runner.run(vs.get_storage_class(kctl, storage_class), timeout=60)
+        if not k.is_not_found(sc):  # a missing class: the populator waits for it like anything else
+            sc.check(f"kubectl get storageclass {storage_class}")
+            wait_for_consumer = vs.parse_binding_mode(sc.stdout) == vs.WAIT_FOR_CONSUMER
     return RestoreTarget(
         claim=claim,
         destination=destination,
         workloads=tuple(w for w in users if w.replicas > 0),
         flux=tuple(dict.fromkeys(owners)),
         idle=tuple(w for w in users if w.replicas == 0),
+        wait_for_consumer=wait_for_consumer,
     )
 
 
@@ -346,9 +396,10 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
         vs.check_restore_time(request.timestamp)
     if rd.mover is None:
         raise PlanError(f"ReplicationDestination {rd.key} has no mover section (restic, kopia, …) to restore with")
-    if rd.copy_method == "Direct":
+    if rd.copy_method in ("Direct", "None"):  # None: the deprecated name of Direct (common_types.go:44-51)
         raise PlanError(
-            f"ReplicationDestination {rd.key} has copyMethod Direct: the volume populator needs a VolumeSnapshot",
+            f"ReplicationDestination {rd.key} has copyMethod {rd.copy_method}: "
+            "the volume populator needs a VolumeSnapshot",
             hint="VolSyncPopulatorError 'latestImage is not a volumesnapshot'; use copyMethod: Snapshot",
         )
     kubeconfig = inventory.cluster.kubeconfig
@@ -374,13 +425,23 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
 
     def scale_step(w: vs.Workload, replicas: int, batch: int) -> Step:
         down = replicas == 0
+        up = " and wait until it is ready"
+        if target.wait_for_consumer:
+            up += f" (its pod lets the populator bind PVC {key}: WaitForFirstConsumer)"
         return Step(
             id=f"{key}:scale-{'down' if down else 'up'}:{w.key}",
             action=SCALE,
             summary=f"scale {w.key} to {replicas}"
-            + (f" (from {w.replicas}) and wait until its pods are gone" if down else " and wait until it is ready"),
+            + (f" (from {w.replicas}) and wait until its pods are gone" if down else up),
             commands=(Command(tuple(vs.scale(kctl, w.kind, w.namespace, w.name, replicas)), timeout=60),),
-            waits=(Wait(SCALED, f"{w.key} at {replicas} replicas", request.scale_timeout),),
+            # with WaitForFirstConsumer the pods are ready only once the populator has copied the data
+            waits=(
+                Wait(
+                    SCALED,
+                    f"{w.key} at {replicas} replicas",
+                    request.timeout if target.wait_for_consumer and not down else request.scale_timeout,
+                ),
+            ),
             batch=batch,
             artifact=f"{w.kind}/{w.namespace}/{w.name}",
             to_version=str(replicas),
@@ -429,9 +490,13 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             id=f"{key}:create-pvc",
             action=CREATE,
             summary=f"create PVC {key} with dataSourceRef ReplicationDestination/{rd.name}, "
-            "then wait until the populator has bound it",
+            + (
+                "which the populator binds once a pod using it is scheduled (WaitForFirstConsumer)"
+                if target.wait_for_consumer
+                else "then wait until the populator has bound it"
+            ),
             commands=(Command(tuple(vs.create_from(kctl, claim_file(inventory, claim))), timeout=60),),
-            waits=(Wait(BOUND, f"PVC {key} Bound", request.timeout),),
+            waits=() if target.wait_for_consumer else (Wait(BOUND, f"PVC {key} Bound", request.timeout),),
             batch=4,
             artifact=claim.manifest(rd.name),
             from_version=claim.uid,
@@ -448,6 +513,11 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
         warnings.append(f"no running Deployment or StatefulSet mounts {key}: nothing is scaled")
     for w in target.idle:
         warnings.append(f"{w.key} mounts {key} and is already at 0 replicas: left at 0")
+    if target.wait_for_consumer and not target.workloads:
+        warnings.append(
+            f"PVC {key}'s StorageClass is WaitForFirstConsumer and no running controller mounts it: "
+            "it stays Pending (not restored yet) until a pod uses it"
+        )
     return Plan(
         operation="volsync-restore",
         cluster=inventory.cluster.name,
@@ -641,6 +711,10 @@ class VolsyncRestore(_RestoreKind):
 
         return ctx.retrying(read)
 
+    def _failing(self, ctx: StepContext, step: Step, rd: vs.Destination) -> str | None:
+        runner, kctl = _runner_of(ctx, step)
+        return ctx.retrying(lambda: mover_failing(runner, kctl, rd, source=False))
+
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
@@ -649,7 +723,11 @@ class VolsyncRestore(_RestoreKind):
             if rd.manual == step.artifact and rd.restored:
                 looks[step.id] = Look(True, seen, done=True)
             elif rd.synchronizing and rd.manual != step.artifact:
-                looks[step.id] = Look(False, seen + ": a restore is running; try again when it has finished")
+                why = self._failing(ctx, step, rd)
+                if why is not None:
+                    looks[step.id] = Look(False, seen + f": its mover is failing: {why}; fix that first")
+                else:
+                    looks[step.id] = Look(False, seen + ": a restore is running; try again when it has finished")
             else:
                 looks[step.id] = Look(True, seen, marker=rd.last_manual_sync or "none", before=rd.last_manual_sync)
         return looks
@@ -665,9 +743,9 @@ class VolsyncRestore(_RestoreKind):
             for step in steps:
                 rd = self._rd(ctx, step)
                 if rd.last_manual_sync != step.artifact:
-                    if rd.result == "Failed" and rd.manual == step.artifact and not rd.synchronizing:
-                        log = rd.logs.strip().splitlines()[-1:] or ["no log"]
-                        return Observation.failed(f"{rd.key}: the mover failed: {log[0]}")
+                    why = self._failing(ctx, step, rd) if rd.manual == step.artifact else None
+                    if why is not None:
+                        return Observation.failed(f"{rd.key}: the mover failed: {why}: the volume was not touched")
                     return Observation.waiting(f"{rd.key}: {rd.reason or 'not started'}")
                 if rd.empty:
                     when = step.to_version if step.to_version != "latest" else "now"

@@ -33,6 +33,13 @@ Faults (registered in ``homeops.sim.faults``, applied here):
 ``volsync-stale`` (target: app ``ns/name`` or ``name``; ``seconds``, default two days)  the source's
     mover has failed for that long: ``lastSyncTime`` stays at the last success before, and
     ``latestMoverStatus.result`` is ``Failed``.
+``volsync-mover-fails`` (target: a source or destination ``ns/name`` or ``name``)  from now on its mover's
+    pods fail: the sync running (or the next one) never ends. As in VolSync (restic ``mover.go:355``,
+    ``:610-617``, v0.16.0) the job ``volsync-src-<name>``/``volsync-dst-<name>`` counts ``status.failed``
+    up to its ``backoffLimit`` of 8 (one pod failure every ``POD_FAIL_SECONDS``); then VolSync writes
+    ``latestMoverStatus {result: Failed, logs}``, deletes the job and creates it again, and the
+    ``Synchronizing`` condition stays ``SyncInProgress``. ``volsync-stale`` is the same failure, begun
+    ``seconds`` ago.
 ``cnpg-never-healthy`` (target: cluster ``ns/name`` or ``name``)  its restore job fails: the phase
     stays ``Setting up primary`` (a failing restore does not change it) and ``Ready`` is False.
 """
@@ -52,7 +59,7 @@ from homeops.sim.tools._base import Fail, Flag
 State = dict[str, Any]
 Obj = dict[str, Any]
 
-FAULTS = ("volsync-stale", "cnpg-never-healthy")
+FAULTS = ("volsync-stale", "volsync-mover-fails", "cnpg-never-healthy")
 
 # kubectl resource aliases → (plural, kind, namespaced, apiVersion), merged into the fake kubectl's TYPES
 TYPES: dict[str, tuple[str, str, bool, str]] = {}
@@ -70,6 +77,11 @@ for _aliases, _info in (
         ("persistentvolumeclaims", "PersistentVolumeClaim", True, "v1"),
     ),
     (
+        ("storageclasses", "storageclass", "sc", "storageclasses.storage.k8s.io"),
+        ("storageclasses", "StorageClass", False, "storage.k8s.io/v1"),
+    ),
+    (("jobs", "job", "jobs.batch"), ("jobs", "Job", True, "batch/v1")),
+    (
         ("clusters.postgresql.cnpg.io", "cluster.postgresql.cnpg.io", "clusters.postgresql.cnpg.io/v1"),
         ("clusters.postgresql.cnpg.io", "Cluster", True, "postgresql.cnpg.io/v1"),
     ),
@@ -81,6 +93,15 @@ PLURALS = frozenset(info[0] for info in TYPES.values())
 HEALTHY = "Cluster in healthy state"
 SETTLE_SECONDS = 15.0
 POPULATE_SECONDS = 20.0
+POD_FAIL_SECONDS = 60.0  # a failing mover pod: start, fail, back off
+BACKOFF_LIMIT = 8  # restic mover.go:355 (v0.16.0): the mover job's spec.backoffLimit
+# The example's storage classes (volumeBindingMode): rook-ceph binds at once, a host-path class only once
+# a pod using the claim is scheduled (volumepopulator_controller.go:305-314 then waits for selected-node).
+STORAGE_CLASSES = {
+    "ceph-block": ("rook-ceph.rbd.csi.ceph.com", "Immediate"),
+    "openebs-hostpath": ("openebs.io/local", "WaitForFirstConsumer"),
+}
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
 KEPT_SECONDS = 30 * 86400.0  # how far back the simulated restic repository has snapshots
 MOVERS = ("restic", "kopia", "rclone", "rsync", "rsyncTLS")
 _KS_LABELS = {
@@ -193,22 +214,58 @@ def _faulted(state: State, name: str, record: State) -> bool:
 # ── derived status ───────────────────────────────────────────────────────────────────────────────
 
 
+def _failing_since(record: State) -> float | None:
+    """Since when the mover's pods fail (``volsync-stale``/``volsync-mover-fails``), or None."""
+    times = [float(x) for x in (record.get("stale_since"), record.get("failing_since")) if x is not None]
+    return min(times) if times else None
+
+
+def _job_failures(start: float, failing: float | None, t: float) -> tuple[int, bool]:
+    """(the current job's ``status.failed``, whether VolSync has reported the mover ``Failed`` yet)."""
+    if failing is None:
+        return 0, False
+    failed = max(0, math.floor((t - max(start, failing)) / POD_FAIL_SECONDS))
+    return failed % BACKOFF_LIMIT, failed >= BACKOFF_LIMIT  # at the limit: status Failed, job recreated
+
+
+FAILED_LOG = "Fatal: unable to open repository at s3:http://nas.home:9000/volsync: connection refused"
+
+
+def _source_sync(record: State, t: float) -> tuple[float, str | None, float | None]:
+    """(lastSyncTime, lastManualSync, start of the sync running now or None) at time ``t``."""
+    period, duration = float(record["period"]), float(record["duration"])
+    failing = _failing_since(record)
+    manual, started = record.get("manual"), record.get("manual_started")
+    # the schedule runs until a manual trigger takes over (VolSync: manual wins over schedule)
+    horizon = min(x for x in (t, started, failing) if x is not None)
+    last = max(math.floor(horizon / period) * period, float(record.get("last_success") or 0.0))
+    last_manual = record.get("last_manual_sync")
+    running: float | None = None
+    if failing is not None:  # the first scheduled sync after the mover broke never ends
+        tick = math.floor(failing / period) * period + period
+        if tick <= t and (started is None or tick <= started):
+            running = tick
+    if manual and manual != last_manual and started is not None:
+        if failing is not None and failing < started + duration:
+            running = started if running is None else running  # joins a failing sync, or is one
+        elif running is None and t >= started + duration:
+            last, last_manual = started + duration, manual
+        elif running is None:
+            running = started
+    return last, last_manual, running
+
+
 def _source_status(record: State, t: float) -> tuple[Obj, float | None]:
     """(status, lastSyncTime) of a ReplicationSource at time ``t``."""
     period = float(record["period"])
-    stale = record.get("stale_since")
-    manual, started = record.get("manual"), record.get("manual_started")
-    # the schedule runs until a manual trigger takes over (VolSync: manual wins over schedule)
-    horizon = min(x for x in (t, started, stale) if x is not None)
-    last = max(math.floor(horizon / period) * period, float(record.get("last_success") or 0.0))
-    last_manual = record.get("last_manual_sync")
-    running = bool(manual) and manual != last_manual
-    if running and started is not None and stale is None and t >= started + float(record["duration"]):
-        last, last_manual, running = started + float(record["duration"]), manual, False
+    manual = record.get("manual")
+    last, last_manual, running = _source_sync(record, t)
     status: Obj = {}
-    if running:
+    failed = False
+    if running is not None:
         reason, message, cond = "SyncInProgress", "Synchronization in-progress", "True"
-        status["lastSyncStartTime"] = _rfc3339(started if started is not None else t)
+        status["lastSyncStartTime"] = _rfc3339(running)
+        failed = _job_failures(running, _failing_since(record), t)[1]
     elif manual:
         reason, message, cond = "WaitingForManual", "Synchronization skipped, waiting for manual trigger", "False"
     else:
@@ -216,7 +273,7 @@ def _source_status(record: State, t: float) -> tuple[Obj, float | None]:
         status["nextSyncTime"] = _rfc3339((math.floor(t / period) + 1) * period)
     status["conditions"] = [
         {
-            "lastTransitionTime": _rfc3339(last),
+            "lastTransitionTime": _rfc3339(running if running is not None else last),
             "message": message,
             "reason": reason,
             "status": cond,
@@ -227,9 +284,8 @@ def _source_status(record: State, t: float) -> tuple[Obj, float | None]:
     status["lastSyncDuration"] = f"{float(record['duration']):g}s"
     if last_manual:
         status["lastManualSync"] = last_manual
-    if stale is not None:
-        logs = "Fatal: unable to open repository at s3:http://nas.home:9000/volsync: connection refused"
-        status["latestMoverStatus"] = {"logs": logs, "result": "Failed"}
+    if failed:
+        status["latestMoverStatus"] = {"logs": FAILED_LOG, "result": "Failed"}
     else:
         status["latestMoverStatus"] = {"logs": "processed 1423 files, 2.104 GiB in 0:41", "result": "Successful"}
     return status, last
@@ -245,7 +301,9 @@ def _restore_start(state: State, record: State) -> float | None:
 
 def _destination_status(state: State, record: State, t: float) -> tuple[Obj, bool]:
     started = _restore_start(state, record)
-    done = started is None or t >= started + float(record["duration"])
+    failing = _failing_since(record)
+    fails = started is not None and failing is not None and failing < started + float(record["duration"])
+    done = started is None or (not fails and t >= started + float(record["duration"]))
     finished = (started or 0.0) + float(record["duration"]) if started is not None else None
     status: Obj = {
         "conditions": [
@@ -275,6 +333,8 @@ def _destination_status(state: State, record: State, t: float) -> tuple[Obj, boo
             status.update(lastManualSync=earlier["manual"], latestImage=_image(record, earlier["finished"]))
             if earlier["finished"] is not None:
                 status["lastSyncTime"] = _rfc3339(earlier["finished"])
+        if fails and _job_failures(float(started or t), failing, t)[1]:
+            status["latestMoverStatus"] = {"logs": FAILED_LOG, "result": "Failed"}
     return status, done
 
 
@@ -308,8 +368,40 @@ def _claim_bound(state: State, claim: State, t: float) -> bool:
     if created is None:
         return True  # populated long ago (or with its destination, in a rebuilt cluster)
     finished = _restore_start(state, dst)
-    ready_at = max(float(created), float(finished or 0.0) + float(dst["duration"])) + POPULATE_SECONDS
-    return t >= ready_at
+    ready_at = max(float(created), float(finished or 0.0) + float(dst["duration"]))
+    if waits_for_consumer(claim):
+        scheduled = consumer_scheduled(state, claim)
+        if scheduled is None:
+            return False  # the populator waits for the selected-node annotation (no pod uses it yet)
+        ready_at = max(ready_at, scheduled)
+    return t >= ready_at + POPULATE_SECONDS
+
+
+def waits_for_consumer(claim: State) -> bool:
+    """Its StorageClass binds only once a pod using it is scheduled (``WaitForFirstConsumer``)."""
+    return STORAGE_CLASSES.get(str(claim.get("storage_class", "ceph-block")), ("", ""))[1] == "WaitForFirstConsumer"
+
+
+def consumer_scheduled(state: State, claim: State) -> float | None:
+    """When a pod mounting ``claim`` was scheduled (its workload scaled up), or None while none is."""
+    times = [
+        float(d.get("settles_at") or SETTLE_SECONDS) - SETTLE_SECONDS
+        for _, d in _workloads(state)
+        if d["namespace"] == claim["namespace"] and claim["name"] in d.get("claims", []) and int(d["replicas"]) > 0
+    ]
+    return min(times) if times else None
+
+
+def claims_pending(state: State, d: State) -> bool:
+    """A claim the workload mounts was recreated by ``kubectl create`` and is not Bound yet: its pods
+    cannot start (they stay ContainerCreating), so none is ready."""
+    t = engine.now(state)
+    for claim in (state.get("apps") or {}).get("claims", []):
+        if claim["namespace"] != d["namespace"] or claim["name"] not in d.get("claims", []):
+            continue
+        if claim.get("created_at") is not None and not claim.get("deleting") and not _claim_bound(state, claim, t):
+            return True
+    return False
 
 
 def _postgres_phase(state: State, record: State, t: float) -> tuple[str, str]:
@@ -352,7 +444,8 @@ def objects(state: State, plural: str) -> list[Obj]:
     out: list[Obj] = []
     if plural == "replicationsources":
         for r in apps.get("sources", []):
-            trigger = {"manual": r["manual"]} if r.get("manual") else {"schedule": "0 * * * *"}
+            # both fields, as the app's manifest has them: a non-empty manual wins (cli-interfaces.md §11.2)
+            trigger = {"schedule": "0 * * * *", **({"manual": r["manual"]} if r.get("manual") else {})}
             status, _ = _source_status(r, t)
             spec = {
                 "restic": {"copyMethod": "Snapshot", "repository": f"{r['name']}-volsync-secret"},
@@ -393,11 +486,31 @@ def objects(state: State, plural: str) -> list[Obj]:
                 extra["uid"] = c["uid"]
             if c.get("deleting"):
                 extra["deletionTimestamp"] = _rfc3339(float(c["deleting"]))
+            annotations: Obj = {}
+            if waits_for_consumer(c) and consumer_scheduled(state, c) is not None:
+                annotations[SELECTED_NODE] = _consumer_node(state, c)
             if bound and c.get("destination"):
-                extra["annotations"] = {"volsync.backube/populated-from": f"{c['namespace']}/vs-prime-{c['name']}"}
+                annotations["volsync.backube/populated-from"] = f"{c['namespace']}/vs-prime-{c['name']}"
+            if annotations:
+                extra["annotations"] = annotations
             if bound:
                 status.update(accessModes=["ReadWriteOnce"], capacity={"storage": c.get("storage", "10Gi")})
             out.append(_obj(state, c, "PersistentVolumeClaim", "v1", claim_spec, status, None, extra))
+    elif plural == "storageclasses":
+        for name, (provisioner, binding) in STORAGE_CLASSES.items():
+            meta = {"name": name, "resourceVersion": "1", "uid": engine.new_id({"seed": name}, "uid", 32)}
+            out.append(
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClass",
+                    "metadata": meta,
+                    "provisioner": provisioner,
+                    "reclaimPolicy": "Delete",
+                    "volumeBindingMode": binding,
+                }
+            )
+    elif plural == "jobs":
+        out.extend(_mover_jobs(state, t))
     elif plural == "clusters.postgresql.cnpg.io":
         for p in apps.get("postgres", []):
             phase, reason = _postgres_phase(state, p, t)
@@ -435,6 +548,44 @@ def objects(state: State, plural: str) -> list[Obj]:
                 "instances": p["instances"],
             }
             out.append(_obj(state, p, "Cluster", "postgresql.cnpg.io/v1", spec, status))
+    return out
+
+
+def _consumer_node(state: State, claim: State) -> str:
+    pods = [
+        p
+        for p in (state.get("k8s") or {}).get("pods", [])
+        if p["namespace"] == claim["namespace"]
+        and any(
+            p["owner"] == f"Deployment/{d['name']}" and claim["name"] in d.get("claims", [])
+            for k, d in _workloads(state)
+            if k == "Deployment"
+        )
+    ]
+    return str(pods[0]["node"]) if pods else sorted((state.get("k8s") or {}).get("nodes") or {"": 0})[0]
+
+
+def _mover_jobs(state: State, t: float) -> list[Obj]:
+    """The mover Job of each sync running now (``volsync-src-<rs>``, ``volsync-dst-<rd>``; mover.go:339)."""
+    apps = state.get("apps") or {}
+    running: list[tuple[State, str, float]] = []
+    for r in apps.get("sources", []):
+        start = _source_sync(r, t)[2]
+        if start is not None:
+            running.append((r, "src", start))
+    for r in apps.get("destinations", []):
+        if not _destination_status(state, r, t)[1]:
+            running.append((r, "dst", float(_restore_start(state, r) or t)))
+    out = []
+    for record, way, start in running:
+        failed, _ = _job_failures(start, _failing_since(record), t)
+        job = {"namespace": record["namespace"], "name": f"volsync-{way}-{record['name']}"}
+        spec = {"backoffLimit": BACKOFF_LIMIT, "completions": 1, "parallelism": 1}
+        job_status: Obj = {"active": 1, "startTime": _rfc3339(start)}
+        if failed:
+            job_status["failed"] = failed
+        labels = {"app.kubernetes.io/created-by": "volsync"}
+        out.append(_obj(state, job, "Job", "batch/v1", spec, job_status, labels))
     return out
 
 
@@ -565,6 +716,8 @@ def current_replicas(state: State, d: State) -> int:
 
 
 def ready_replicas(state: State, d: State) -> int:
+    if int(d["replicas"]) > 0 and claims_pending(state, d):
+        return 0
     if d.get("settles_at") is not None and engine.now(state) < float(d["settles_at"]):
         before = int(d.get("ready_before") or 0)
         return min(before, int(d["replicas"])) if d["replicas"] else before
@@ -741,18 +894,30 @@ def cmd_create(inv: Any, o: dict[str, Any], args: list[str], docs: list[Obj]) ->
 
 def check_target(state: State, fault: str, target: str | None) -> str | None:
     apps = state.get("apps") or {}
-    records = apps.get("sources", []) if fault == "volsync-stale" else apps.get("postgres", [])
+    records = {
+        "volsync-stale": apps.get("sources", []),
+        "volsync-mover-fails": [*apps.get("sources", []), *apps.get("destinations", [])],
+    }.get(fault, apps.get("postgres", []))
     if target is None:
         return None
     for r in records:
         if target in (r["name"], f"{r['namespace']}/{r['name']}"):
             return f"{r['namespace']}/{r['name']}"
-    what = "VolSync ReplicationSource" if fault == "volsync-stale" else "CloudNativePG cluster"
+    what = {
+        "volsync-stale": "VolSync ReplicationSource",
+        "volsync-mover-fails": "VolSync ReplicationSource or ReplicationDestination",
+    }.get(fault, "CloudNativePG cluster")
     known = ", ".join(f"{r['namespace']}/{r['name']}" for r in records) or "none"
     raise SimError(f"fault '{fault}': no simulated {what} '{target}'", hint=f"known: {known}")
 
 
 def apply_fault(state: State, fault: State, *, on: bool) -> None:
+    if fault["name"] == "volsync-mover-fails":
+        apps = state.get("apps") or {}
+        for r in [*apps.get("sources", []), *apps.get("destinations", [])]:
+            if fault["target"] in (None, f"{r['namespace']}/{r['name']}"):
+                r["failing_since"] = engine.now(state) if on else None
+        return
     if fault["name"] != "volsync-stale":
         return  # cnpg-never-healthy is checked where the phase is derived
     # failing for a while already (default two days): dr.check must see an old lastSyncTime at once

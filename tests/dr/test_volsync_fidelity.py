@@ -1,0 +1,121 @@
+"""volsync.restore/backup against what VolSync really does (issue 22 §2, §3), each test naming its source.
+
+Sources read: backube/volsync v0.16.0 — ``internal/controller/volumepopulator_controller.go``,
+``api/v1alpha1/common_types.go``, ``internal/controller/mover/restic/mover.go``,
+``internal/controller/utils/utils.go``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from homeops.sim import apps_data, faults
+from homeops.tasks import volsync as volsync_tasks
+
+from .drsim import DrSim
+from .test_volsync_restore import HAPPY, obj, restore, sent
+
+
+def kubectl_json(drsim: DrSim, plural: str) -> list[dict[str, Any]]:
+    return apps_data.objects(drsim.store.read(include_log=False), plural)
+
+
+def test_copy_method_none_is_direct_and_refused_before_anything_changes(drsim: DrSim) -> None:
+    # common_types.go:44-51: "None ... Deprecated (replaced by CopyMethodDirect)"; the populator refuses a
+    # latestImage that is not a VolumeSnapshot (volumepopulator_controller.go:353-361)
+    with drsim.store.transaction() as state:
+        for d in state["apps"]["destinations"]:
+            d["copy_method"] = "None"
+    with pytest.raises(Exit) as info:
+        restore(drsim, yes=True)
+    message = str(info.value.message)
+    assert message.startswith("error: ReplicationDestination default/immich-data-dst has copyMethod None:")
+    assert sent(drsim) == []
+
+
+def test_wait_for_first_consumer_pvc_binds_only_once_the_app_is_scaled_up(drsim: DrSim) -> None:
+    # volumepopulator_controller.go:305-314 (v0.16.0): with volumeBindingMode WaitForFirstConsumer the
+    # populator waits for the selected-node annotation, which a scheduled pod brings: waiting for Bound
+    # before scaling the app up never ends
+    with drsim.store.transaction() as state:
+        for c in state["apps"]["claims"]:
+            c["storage_class"] = "openebs-hostpath"
+    old = obj(drsim, "persistentvolumeclaims", "immich-data")["metadata"]["uid"]
+    restore(drsim, yes=True, timeout=900)
+    assert sent(drsim) == HAPPY
+    pvc = obj(drsim, "persistentvolumeclaims", "immich-data")
+    assert pvc["metadata"]["uid"] != old and pvc["status"]["phase"] == "Bound"
+    assert pvc["metadata"]["annotations"][apps_data.SELECTED_NODE]
+    deployment = obj(drsim, "deployments", "immich-server")
+    assert (deployment["replicas"], deployment["ready_replicas"]) == (1, 1)
+
+
+def test_sim_wait_for_first_consumer_claim_stays_pending_without_a_pod(drsim: DrSim) -> None:
+    with drsim.store.transaction() as state:
+        claim = next(c for c in state["apps"]["claims"] if c["name"] == "paperless-data")
+        claim.update(storage_class="openebs-hostpath", created_at=state["clock"]["now"], uid="x" * 32)
+        sts = next(s for s in state["k8s"]["statefulsets"] if s["name"] == "paperless")
+        sts["replicas"] = 0
+    drsim.advance(3600)
+    pvc = obj(drsim, "persistentvolumeclaims", "paperless-data")
+    assert pvc["status"]["phase"] == "Pending" and "annotations" not in pvc["metadata"]
+    classes = {c["metadata"]["name"]: c["volumeBindingMode"] for c in kubectl_json(drsim, "storageclasses")}
+    assert classes == {"ceph-block": "Immediate", "openebs-hostpath": "WaitForFirstConsumer"}
+
+
+def test_a_failing_restore_mover_stops_the_restore_in_minutes_not_hours(drsim: DrSim) -> None:
+    # restic mover.go:610-617 (v0.16.0): a job at its backoffLimit is deleted and created again and the
+    # RD stays SyncInProgress; homeops reads the job's failures instead of waiting for the timeout
+    drsim.fault("volsync-mover-fails", "immich-data-dst")
+    old = obj(drsim, "persistentvolumeclaims", "immich-data")["metadata"]["uid"]
+    start = drsim.store.read(include_log=False)["clock"]["now"]
+    with pytest.raises(Exit) as info:
+        restore(drsim, yes=True, timeout=900)  # the timeout a test on the old code would wait out
+    message = str(info.value.message)
+    job = "its job volsync-dst-immich-data-dst has failed 3 times"
+    assert f"default/immich-data-dst: the mover failed: {job}" in message
+    assert "the volume was not touched" in message
+    assert "to bring it back without the restore" in message
+    elapsed = drsim.store.read(include_log=False)["clock"]["now"] - start
+    assert elapsed < 600
+    assert obj(drsim, "persistentvolumeclaims", "immich-data")["metadata"]["uid"] == old
+    assert sent(drsim) == HAPPY[:4]
+
+
+def test_sim_a_failing_source_stays_in_progress_and_reports_failed_at_the_backoff_limit(drsim: DrSim) -> None:
+    # restic mover.go:355 (backoffLimit 8) and :610-617: the result turns Failed at the limit, the job is
+    # recreated (its failed count starts again) and the condition stays SyncInProgress
+    with drsim.store.transaction() as state:
+        faults.inject(state, "volsync-mover-fails", "default/immich-data")
+    drsim.advance(3600)  # the next hourly sync starts and fails
+    rs = obj(drsim, "replicationsources", "immich-data")
+    (cond,) = rs["status"]["conditions"]
+    assert (cond["reason"], cond["status"]) == ("SyncInProgress", "True")
+    assert "lastSyncStartTime" in rs["status"]
+    jobs = {j["metadata"]["name"]: j for j in kubectl_json(drsim, "jobs")}
+    job = jobs["volsync-src-immich-data"]
+    assert job["spec"]["backoffLimit"] == 8
+    assert job["status"]["active"] == 1
+    drsim.advance(apps_data.POD_FAIL_SECONDS * 8)
+    rs = obj(drsim, "replicationsources", "immich-data")
+    assert rs["status"]["latestMoverStatus"]["result"] == "Failed"
+    assert rs["status"]["conditions"][0]["reason"] == "SyncInProgress"
+    assert rs["spec"]["trigger"] == {"schedule": "0 * * * *"}
+
+
+def test_backup_of_a_source_with_a_manual_trigger_keeps_its_schedule_in_the_spec(drsim: DrSim) -> None:
+    # cli-interfaces.md §11.2: spec.trigger has both schedule and manual; a non-empty manual wins
+    volsync_tasks.backup(Context(), namespace="default", app="immich-data", dry_run=True, inventory=str(drsim.root))
+    with drsim.store.transaction() as state:
+        apps_data._apply_trigger(
+            state,
+            "replicationsources",
+            state["apps"]["sources"][0],
+            {"spec": {"trigger": {"manual": "by-hand"}}},
+        )
+    rs = obj(drsim, "replicationsources", "immich-data")
+    assert rs["spec"]["trigger"] == {"manual": "by-hand", "schedule": "0 * * * *"}
