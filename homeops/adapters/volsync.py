@@ -275,6 +275,18 @@ class Source(SyncState):
             out.append("paused")
         return out
 
+    def warnings(self) -> list[str]:
+        """What is wrong with this source that does not (yet) make its backups stale."""
+        if self.manual and self.schedule:
+            # manual wins over schedule while set (cli-interfaces.md §11.2): a backup by hand that failed
+            # or was killed leaves it, and the scheduled backups stop
+            return [
+                f"schedule '{self.schedule}' is off: spec.trigger.manual={self.manual} is set "
+                f"(remove it: kubectl -n {self.namespace} patch {SOURCES} {self.name} --type merge "
+                """-p '{"spec":{"trigger":{"manual":null}}}')"""
+            ]
+        return []
+
 
 @dataclass(frozen=True)
 class Destination(SyncState):

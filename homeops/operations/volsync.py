@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, TextIO
 
@@ -23,6 +23,7 @@ from homeops.adapters import flux
 from homeops.adapters import kubectl as k
 from homeops.adapters import volsync as vs
 from homeops.engine.executor import Outcome
+from homeops.engine.journal import Journal
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Plan, Step, Wait
 from homeops.engine.waits import Observation
@@ -32,6 +33,7 @@ from homeops.operations.observe import ClusterObserver
 from homeops.operations.session import Options, executor_for, plan_or_resume
 from homeops.operations.snapshot import stamp
 from homeops.runners import Result, Runner
+from homeops.runtime import Runtime
 
 TRIGGER = "volsync-trigger"
 RELEASE = "volsync-release"
@@ -126,6 +128,7 @@ def plan_backup(inventory: Inventory, source: vs.Source, request: BackupRequest)
                 summary=f"remove the manual trigger so {key} follows its schedule '{source.schedule}' again",
                 commands=(Command(tuple(vs.release_manual(kctl, source.namespace, source.name)), timeout=60),),
                 batch=1,
+                to_version=source.schedule,
             )
         )
     return Plan(
@@ -232,6 +235,28 @@ class VolsyncTrigger(_Kubectl):
 
     def reached(self, step: Step, record: object) -> str | None:
         return f"lastManualSync={step.artifact}"
+
+    def hints(self, ctx: StepContext, steps: Sequence[Step]) -> list[str]:
+        # A trigger that went out stays set when the wait fails: while spec.trigger.manual is set VolSync
+        # ignores the schedule (cli-interfaces.md §11.2), so the app gets no more backups until it goes.
+        plan = ctx.journal.plan()
+        lines = []
+        for step in steps:
+            if not ctx.journal.step(step.id).sent:
+                continue
+            namespace, name = _key(step)
+            release = next(
+                (s for s in plan.steps if s.action == RELEASE and s.id.startswith(f"{namespace}/{name}:")), None
+            )
+            if release is None:
+                continue  # a manual-only source: the trigger is how it is run anyway
+            lines.append(
+                f"spec.trigger.manual={step.artifact} is still set on ReplicationSource {namespace}/{name}, "
+                f"so VolSync skips its schedule '{release.to_version}' until it is removed: "
+                "--resume waits for this backup "
+                f"and removes it; to give it up: {release.commands[0].render()}"
+            )
+        return lines
 
 
 class VolsyncRelease(_Kubectl):
@@ -513,6 +538,11 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
         warnings.append(f"no running Deployment or StatefulSet mounts {key}: nothing is scaled")
     for w in target.idle:
         warnings.append(f"{w.key} mounts {key} and is already at 0 replicas: left at 0")
+    for w in target.recovered:
+        warnings.append(
+            f"{w.key} is at 0 replicas since an earlier volsync.restore of {key} that did not finish: "
+            f"this restore scales it back to the {w.replicas} it had"
+        )
     if target.wait_for_consumer and not target.workloads:
         warnings.append(
             f"PVC {key}'s StorageClass is WaitForFirstConsumer and no running controller mounts it: "
@@ -526,7 +556,12 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
         poll_interval=inventory.policy.poll_interval,
         target=f"{key} restored from {rd.key}{when}",
         warnings=tuple(warnings),
-        options=(("namespace", claim.namespace), ("app", claim.name), ("timestamp", request.timestamp or "")),
+        options=(
+            ("namespace", claim.namespace),
+            ("app", claim.name),
+            ("timestamp", request.timestamp or ""),
+            ("destination", rd.name),
+        ),
     )
 
 
@@ -694,7 +729,7 @@ class VolsyncRestore(_RestoreKind):
         RESTORED: WaitTerms(
             "lastManualSync equals the trigger and latestImage names the restored snapshot",
             "the mover failed, or found no backup to restore",
-            "read the mover's log: kubectl -n <namespace> describe replicationdestination <name>",
+            "read the mover's log: kubectl -n <namespace> describe replicationdestination <destination>",
         )
     }
 
@@ -936,10 +971,56 @@ def run_restore(
             if timestamp is not None:
                 vs.check_restore_time(timestamp)
             target = observe_restore(rt.local, k.Kubectl(rt.inventory.cluster.kubeconfig), namespace_, app_)
+            target = with_recorded_replicas(target, left_down(rt, namespace_, app_))
             request = RestoreRequest(namespace_, app_, rt.clock.now(), timestamp=timestamp, timeout=timeout)
             return plan_restore(rt.inventory, target, request)
 
         return plan_or_resume(executor, rt, "volsync-restore", plan, options, task="volsync.restore", out=out)
+
+
+def left_down(rt: Runtime, namespace: str, app: str) -> dict[str, int]:
+    """``Kind/ns/name`` → replicas, for the controllers that unfinished earlier restores of this PVC
+    scaled to 0 and never scaled back (a new restore would otherwise see them at 0, leave them there
+    and call the app restored)."""
+    recorded: dict[str, int] = {}
+    runs = [
+        j
+        for j in Journal.all(rt.inventory.state_dir, rt.clock)
+        if j.operation == "volsync-restore" and j.cluster == rt.inventory.cluster.name and j.status != "finished"
+    ]
+    for journal in sorted(runs, key=lambda j: j.created):
+        plan = journal.plan()
+        if dict(plan.options).get("namespace") != namespace or dict(plan.options).get("app") != app:
+            continue
+        by_id = {step.id: step for step in plan.steps}
+        for step in plan.steps:
+            if step.action != SCALE or step.to_version != "0":
+                continue
+            record = journal.step(step.id)
+            up = by_id.get(step.id.replace(":scale-down:", ":scale-up:"))
+            if up is None or not (record.sent or record.status in ("done", "running", "failed")):
+                continue
+            if journal.step(up.id).status != "done" and up.artifact:
+                recorded.setdefault(up.artifact, int(up.to_version or 0))  # the oldest run knows the count
+    return recorded
+
+
+def with_recorded_replicas(target: RestoreTarget, recorded: Mapping[str, int]) -> RestoreTarget:
+    """Controllers found at 0 that an unfinished restore scaled down: this restore brings them back."""
+    back = tuple(
+        replace(w, replicas=recorded[f"{w.kind}/{w.namespace}/{w.name}"])
+        for w in target.idle
+        if recorded.get(f"{w.kind}/{w.namespace}/{w.name}", 0) > 0
+    )
+    if not back:
+        return target
+    keys = {w.key for w in back}
+    return replace(
+        target,
+        workloads=target.workloads + back,
+        idle=tuple(w for w in target.idle if w.key not in keys),
+        recovered=back,
+    )
 
 
 def _which(namespace: str | None, app: str | None) -> tuple[str, str]:

@@ -119,3 +119,57 @@ def test_backup_of_a_source_with_a_manual_trigger_keeps_its_schedule_in_the_spec
         )
     rs = obj(drsim, "replicationsources", "immich-data")
     assert rs["spec"]["trigger"] == {"manual": "by-hand", "schedule": "0 * * * *"}
+
+
+def test_a_second_restore_after_a_failed_one_brings_the_app_back_to_its_recorded_replicas(
+    drsim: DrSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 22 §3.1: the first run failed with the app at 0; the second one found it at 0, left it there
+    # and said done
+    with pytest.raises(Exit):
+        restore(drsim, app="paperless-data", yes=True, timestamp="1970-01-01T00:00:00Z")
+    assert obj(drsim, "statefulsets", "paperless")["replicas"] == 0
+    capsys.readouterr()
+    restore(drsim, app="paperless-data", yes=True)
+    out = capsys.readouterr().out
+    assert "statefulset/paperless is at 0 replicas since an earlier volsync.restore of default/paperless-data" in out
+    assert "finished: volsync-restore done" in out
+    sts = obj(drsim, "statefulsets", "paperless")
+    assert (sts["replicas"], sts["ready_replicas"]) == (1, 1)
+    assert sent(drsim)[-2:] == [
+        "kubectl scale statefulset/paperless --replicas=1",
+        "flux resume kustomization cluster-apps flux-system",
+    ]
+    assert not obj(drsim, "kustomizations", "cluster-apps")["suspended"]
+    # the failed run stays unfinished in the journal; a third restore finds the app running and leaves the
+    # count alone (no "scaled back" warning)
+    restore(drsim, app="paperless-data", yes=True)
+    assert "since an earlier volsync.restore" not in capsys.readouterr().out
+    assert obj(drsim, "statefulsets", "paperless")["replicas"] == 1
+
+
+def test_a_timed_out_backup_says_its_trigger_switched_the_schedule_off_and_verify_and_check_say_so(
+    drsim: DrSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 22 §3.3; cli-interfaces.md §11.2: while spec.trigger.manual is set VolSync ignores the schedule
+    with pytest.raises(Exit) as info:
+        volsync_tasks.backup(
+            Context(), namespace="default", app="immich-data", timeout=10, yes=True, inventory=str(drsim.root)
+        )
+    message = str(info.value.message)
+    assert (
+        "spec.trigger.manual=homeops-20251009T085320Z is still set on ReplicationSource default/immich-data" in message
+    )
+    assert "VolSync skips its schedule '0 * * * *' until it is removed" in message
+    assert '--type merge --patch \'{"spec":{"trigger":{"manual":null}}}\'' in message
+    # the hint names the app (issue 22 §3 cosmetic: no <namespace>/<app> when the values are known)
+    assert "read the mover's log: kubectl -n default describe replicationsource immich-data" in message
+    drsim.advance(120)
+    capsys.readouterr()
+    volsync_tasks.verify(Context(), inventory=str(drsim.root))
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "default/immich-data " in x)
+    assert "WARN" in line and "schedule '0 * * * *' is off: spec.trigger.manual=homeops-20251009T085320Z is set" in line
+    report = drsim.check()
+    finding = next(f for f in report.findings if f.subject == "default/immich-data")
+    assert finding.status == "warn" and "schedule '0 * * * *' is off" in finding.detail
