@@ -223,6 +223,16 @@ def parse_reconcile(stderr: str, *, kind: str = "", name: str = "") -> Reconcile
 # =========================================================================== call helpers
 
 
+def failures(stderr: str) -> list[str]:
+    """The ``✗`` lines flux logged, without the symbol (flux prints some with exit 0)."""
+    return [ln.strip()[1:].strip() for ln in strip_ansi(stderr).splitlines() if ln.strip().startswith("✗")]
+
+
+#: ``flux get`` of an empty list: exit 0 with this ``✗`` line before flux 2.6, an error (exit 1) since
+#: (fluxcd/flux2 v2.6.4 ``cmd/flux/get.go:185-197``)
+_NONE_FOUND = re.compile(r"^no \w+ objects found in (?:any|\S+) namespace$")
+
+
 def raise_for(result: Result, *, what: str, target: str | None) -> None:
     if result.ok:
         return
@@ -274,6 +284,9 @@ def run_reconcile(
 
 def _run_get(runner: Runner, argv: Sequence[str], parser_kind: str, timeout: float | None) -> list[FluxObject]:
     result = runner.run(list(argv), timeout=timeout)
+    said = failures(result.stderr)
+    if not result.ok and said and _NONE_FOUND.match(said[-1]) and not result.stdout.strip():
+        return []
     raise_for(result, what=f"flux get {parser_kind.lower()}s", target=None)
     try:
         return _parse_get(result.stdout, parser_kind)

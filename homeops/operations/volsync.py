@@ -161,7 +161,10 @@ class _Kubectl(StepKind):
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
         if result.failed and not k.is_unreachable(result):
             return CommandError(
-                f"{what}: {result.last_error_line()}", command=" ".join(result.command), exit_code=result.exit_code
+                f"{what}: {result.last_error_line()}",
+                command=" ".join(result.command),
+                exit_code=result.exit_code,
+                stderr=result.stderr,
             )
         return None
 
@@ -622,7 +625,36 @@ def restore_hints(ctx: StepContext, plan: Plan) -> list[str]:
 
 
 class VolsyncFlux(_RestoreKind):
+    """``flux suspend|resume``, judged by ``.spec.suspend`` read back rather than by the exit code.
+
+    ``flux suspend`` exits 0 when the object is missing or the patch failed, printing ``✗ failed
+    suspending …`` (fluxcd/flux2 v2.6.4 ``cmd/flux/suspend.go:105-114``); ``flux resume`` patches, then
+    waits, and a failed wait is exit 0 before flux 2.9 and exit 1 from 2.9 on (v2.9.4
+    ``cmd/flux/resume.go:129-138``): the object is resumed either way.
+    """
+
     name = FLUX
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        kind, namespace, name = _parts(step)
+        verb = "resume" if step.to_version == "resumed" else "suspend"
+        command = step.commands[0]
+        failure: CommandError | None = None
+        try:
+            result = ctx.send(command, what=f"flux {verb} {kind.lower()} {namespace}/{name}", target=None)
+            said = flux.failures(result.stderr)
+        except CommandError as exc:
+            failure, said = exc, flux.failures(exc.stderr or "") or [str(exc)]
+        if not self._there(ctx, step):
+            raise CommandError(
+                f"flux {verb} {kind.lower()} {namespace}/{name} did not take: .spec.suspend is "
+                f"{str(self._suspended(ctx, step)).lower()}" + (f" (flux said: {said[0]})" if said else ""),
+                command=" ".join(command.argv),
+                exit_code=failure.exit_code if failure is not None else 0,
+                hint="nothing after it was sent; fix it and resume",
+            )
+        if said:  # resumed, but its reconciliation failed: Flux keeps retrying it; say so and go on
+            ctx.progress.note(f"{kind} {namespace}/{name} is {step.to_version}; flux said: {said[0]}")
 
     def _suspended(self, ctx: StepContext, step: Step) -> bool | None:
         kind, namespace, name = _parts(step)

@@ -105,6 +105,12 @@ SPECS: dict[str, FaultSpec] = {
             "app",
             "a VolSync source's or destination's mover pods fail from now on: its sync never ends (SyncInProgress)",
         ),
+        FaultSpec(
+            "flux-patch-forbidden",
+            "release",
+            "the API refuses to patch a Flux Kustomization/HelmRelease: flux suspend/resume print ✗ and exit 0",
+            target_required=False,
+        ),
         FaultSpec("cnpg-never-healthy", "cnpg-cluster", "a CloudNativePG cluster's restore never finishes"),
         FaultSpec(
             "snapshot-missing-on-nas", "none", "the newest etcd snapshot is gone from the NAS", target_required=False

@@ -173,3 +173,33 @@ def test_a_timed_out_backup_says_its_trigger_switched_the_schedule_off_and_verif
     report = drsim.check()
     finding = next(f for f in report.findings if f.subject == "default/immich-data")
     assert finding.status == "warn" and "schedule '0 * * * *' is off" in finding.detail
+
+
+def test_a_flux_suspend_that_exits_0_without_suspending_stops_the_restore_before_the_app_is_touched(
+    drsim: DrSim,
+) -> None:
+    # fluxcd/flux2 v2.6.4 cmd/flux/suspend.go:105-114: a failed patch is a "✗ failed suspending" line, exit 0
+    drsim.fault("flux-patch-forbidden", "immich")
+    with pytest.raises(Exit) as info:
+        restore(drsim, yes=True)
+    message = str(info.value.message)
+    assert "flux suspend helmrelease default/immich did not take: .spec.suspend is false" in message
+    assert "(flux said: failed suspending HelmRelease immich in default namespace:" in message
+    assert obj(drsim, "deployments", "immich-server")["replicas"] == 1
+    assert sent(drsim) == HAPPY[:2]  # the simulator logs the exit-0 flux suspend too
+
+
+@pytest.mark.parametrize("cli", ["2.7.3", "2.9.0"])
+def test_a_resume_whose_reconciliation_fails_is_resumed_and_said_with_either_flux_exit_code(
+    drsim: DrSim, capsys: pytest.CaptureFixture[str], cli: str
+) -> None:
+    # fluxcd/flux2 cmd/flux/resume.go: a failed wait is exit 0 before 2.9 (v2.8.8) and exit 1 since
+    # (v2.9.4 :129-138); the object is resumed either way, so the restore is done
+    with drsim.store.transaction() as state:
+        state["flux"]["cli_version"] = cli
+        next(h for h in state["flux"]["helmreleases"] if h["name"] == "immich")["ready"] = False
+    restore(drsim, yes=True)
+    out = capsys.readouterr().out
+    assert "finished: volsync-restore done" in out
+    assert "HelmRelease default/immich is resumed; flux said: HelmRelease immich reconciliation failed" in out
+    assert not obj(drsim, "helmreleases", "immich")["suspended"]
