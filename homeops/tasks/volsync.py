@@ -17,7 +17,7 @@ INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke confi
     help={
         "namespace": "the app's namespace",
         "app": "the ReplicationSource's name (home-ops names it after the app)",
-        "timeout": "seconds to wait for the sync (default 7200)",
+        "timeout": "seconds to wait for the sync (default 7200; with --resume: replaces the saved run's)",
         "dry_run": "show the plan, change nothing",
         "yes": "do not ask for confirmation",
         "resume": "continue the last volsync.backup run after a failure or a kill",
@@ -30,7 +30,7 @@ def backup(
     c: Any,
     namespace: str | None = None,
     app: str | None = None,
-    timeout: int = 7200,
+    timeout: int | None = None,
     dry_run: bool = False,
     yes: bool = False,
     resume: bool = False,
@@ -47,7 +47,8 @@ def backup(
     from homeops.operations.volsync import run_backup
 
     options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
-    run_backup(inventory_dir(c, inventory), namespace, app, timeout=float(timeout), options=options)
+    seconds = float(timeout) if timeout is not None else None
+    run_backup(inventory_dir(c, inventory), namespace, app, timeout=seconds, options=options)
 
 
 @task(
@@ -55,7 +56,8 @@ def backup(
         "namespace": "the app's namespace",
         "app": "the app's PVC (home-ops names it after the app; its ReplicationDestination is <app>-dst)",
         "timestamp": "restore the newest backup at or before this RFC3339 UTC time (2025-10-09T06:00:00Z)",
-        "timeout": "seconds to wait for the restore, and again for the PVC to be populated (default 7200)",
+        "timeout": "seconds to wait for the restore, and again for the PVC to be populated "
+        "(default 7200; with --resume: replaces the saved run's)",
         "dry_run": "show the plan, change nothing",
         "yes": "do not ask for confirmation",
         "resume": "continue the last volsync.restore run after a failure or a kill",
@@ -69,7 +71,7 @@ def restore(
     namespace: str | None = None,
     app: str | None = None,
     timestamp: str | None = None,
-    timeout: int = 7200,
+    timeout: int | None = None,
     dry_run: bool = False,
     yes: bool = False,
     resume: bool = False,
@@ -88,9 +90,8 @@ def restore(
     from homeops.operations.volsync import run_restore
 
     options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
-    run_restore(
-        inventory_dir(c, inventory), namespace, app, timestamp=timestamp, timeout=float(timeout), options=options
-    )
+    seconds = float(timeout) if timeout is not None else None
+    run_restore(inventory_dir(c, inventory), namespace, app, timestamp=timestamp, timeout=seconds, options=options)
 
 
 @task(help={"inventory": INVENTORY_HELP, "json": "print the result as JSON"})

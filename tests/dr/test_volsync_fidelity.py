@@ -203,3 +203,26 @@ def test_a_resume_whose_reconciliation_fails_is_resumed_and_said_with_either_flu
     assert "finished: volsync-restore done" in out
     assert "HelmRelease default/immich is resumed; flux said: HelmRelease immich reconciliation failed" in out
     assert not obj(drsim, "helmreleases", "immich")["suspended"]
+
+
+def test_resume_honours_a_new_timeout_and_does_not_claim_homeops_yaml_changed(
+    drsim: DrSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # issue 22 §3.11 (--resume silently ignored a new --timeout) and the cosmetic "every --resume says
+    # homeops.yaml changed (stabilitySeconds 0s vs 3s)": volsync plans hold no gates, so it does not apply
+    def backup(**kw: Any) -> None:
+        volsync_tasks.backup(Context(), yes=True, inventory=str(drsim.root), **kw)
+
+    with pytest.raises(Exit):
+        backup(namespace="default", app="immich-data", timeout=10)
+    capsys.readouterr()
+    with pytest.raises(Exit) as info:  # the saved 10 s again: the 45-second sync is not over yet
+        backup(resume=True)
+    assert "gave up after 10s" in str(info.value.message)
+    out = capsys.readouterr().out
+    assert "homeops.yaml changed" not in out
+    backup(resume=True, timeout=600)
+    out = capsys.readouterr().out
+    assert "--resume: waiting up to 600s (--timeout) where the saved run said 10s" in out
+    assert "homeops.yaml changed" not in out and "finished: volsync-backup done" in out
+    assert obj(drsim, "replicationsources", "immich-data")["spec"]["trigger"] == {"schedule": "0 * * * *"}
