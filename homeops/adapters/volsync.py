@@ -126,20 +126,25 @@ def trigger_restore(
     restore_as_of: str | None = None,
     mover: str | None = "restic",
     pin: bool = False,
+    previous: int | None = None,
 ) -> list[str]:
     """Re-run a ReplicationDestination (new ``spec.trigger.manual``), optionally as of a point in time.
 
     With ``pin`` the mover's ``restoreAsOf`` is set to ``restore_as_of`` (``None``: removed, the
-    newest backup) and ``previous`` removed, so an earlier point-in-time restore left on the RD
-    (home-ops applies it ``IfNotPresent``, Git never resets it) cannot pick the snapshot.
+    newest backup) and ``previous`` to ``previous`` (``None``: removed), so an earlier point-in-time
+    restore left on the RD (home-ops applies it ``IfNotPresent``, Git never resets it) cannot pick the
+    snapshot. ``previous`` N skips the N newest snapshots (at or before ``restoreAsOf`` when given;
+    volsync v0.16.0 ``replicationdestination_types.go:251-257``).
     """
+    if previous is not None and previous < 0:
+        raise PlanError(f"previous must be 0 or more, not {previous}")
     spec: dict[str, Any] = {"trigger": {"manual": _token(value)}}
     if restore_as_of is not None:
         check_restore_time(restore_as_of)
     if mover is not None and (pin or restore_as_of is not None):
         fields: dict[str, Any] = {"restoreAsOf": restore_as_of}
-        if pin:
-            fields["previous"] = None
+        if pin or previous is not None:
+            fields["previous"] = previous
         spec[mover] = fields
     return _merge_patch(kctl, DESTINATIONS, namespace, name, {"spec": spec})
 
@@ -295,6 +300,7 @@ class Destination(SyncState):
     latest_image: tuple[str, str] | None = None  # (kind, name)
     restore_as_of: str | None = None
     previous: int | None = None
+    file_deletion: bool = False  # enableFileDeletion: restic restore --delete
 
     @property
     def restored(self) -> bool:
@@ -414,6 +420,7 @@ def parse_destinations(text: str) -> list[Destination]:
                 latest_image=(str(image.get("kind", "")), str(image["name"])) if image.get("name") else None,
                 restore_as_of=mover.get("restoreAsOf"),
                 previous=int(previous) if isinstance(previous, int) else None,
+                file_deletion=bool(mover.get("enableFileDeletion", False)),
             )
         )
     return out

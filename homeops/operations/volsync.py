@@ -321,6 +321,7 @@ class RestoreRequest:
     app: str  # the PVC's name (home-ops: the app; its RD is <app>-dst)
     now: float
     timestamp: str | None = None  # RFC3339 UTC: restoreAsOf
+    previous: int | None = None  # skip this many snapshots (before restoreAsOf when given)
     timeout: float = 2 * 3600.0  # the restore itself
     scale_timeout: float = 600.0
 
@@ -482,6 +483,10 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
     for w in target.workloads:
         steps.append(scale_step(w, 0, 1))
     when = f" as of {request.timestamp}" if request.timestamp else " from the newest backup"
+    if request.previous:
+        when = f" from the backup {request.previous} before the newest" + (
+            f" at or before {request.timestamp}" if request.timestamp else ""
+        )
     steps.append(
         Step(
             id=f"{key}:restore:{rd.name}",
@@ -492,7 +497,14 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
                 Command(
                     tuple(
                         vs.trigger_restore(
-                            kctl, rd.namespace, rd.name, mark, restore_as_of=request.timestamp, mover=rd.mover, pin=True
+                            kctl,
+                            rd.namespace,
+                            rd.name,
+                            mark,
+                            restore_as_of=request.timestamp,
+                            mover=rd.mover,
+                            pin=True,
+                            previous=request.previous or None,
                         )
                     ),
                     timeout=60,
@@ -501,7 +513,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             waits=(Wait(RESTORED, f"{rd.key} restored for {mark}", request.timeout),),
             batch=2,
             artifact=mark,
-            to_version=request.timestamp or "latest",
+            to_version=request.timestamp or ("previous" if request.previous else "latest"),
         )
     )
     steps.append(
@@ -548,6 +560,13 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             f"{w.key} is at 0 replicas since an earlier volsync.restore of {key} that did not finish: "
             f"this restore scales it back to the {w.replicas} it had"
         )
+    if (request.timestamp or request.previous) and rd.mover == "restic" and not rd.file_deletion:
+        # restic restores into the RD's own volume, which still holds the last restore's files: without
+        # --delete (enableFileDeletion, replicationdestination_types.go:258-262) newer files stay
+        warnings.append(
+            f"ReplicationDestination {rd.key} has no restic.enableFileDeletion: files that are in its volume now "
+            "but not in the older backup stay in the restored data (set enableFileDeletion: true for an exact copy)"
+        )
     if target.wait_for_consumer and not target.workloads:
         warnings.append(
             f"PVC {key}'s StorageClass is WaitForFirstConsumer and no running controller mounts it: "
@@ -565,6 +584,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             ("namespace", claim.namespace),
             ("app", claim.name),
             ("timestamp", request.timestamp or ""),
+            ("previous", str(request.previous or "")),
             ("destination", rd.name),
         ),
     )
@@ -817,10 +837,11 @@ class VolsyncRestore(_RestoreKind):
                         return Observation.failed(f"{rd.key}: the mover failed: {why}: the volume was not touched")
                     return Observation.waiting(f"{rd.key}: {rd.reason or 'not started'}")
                 if rd.empty:
-                    when = step.to_version if step.to_version != "latest" else "now"
+                    when = {"latest": "at or before now", "previous": "that far back (--previous)"}.get(
+                        step.to_version or "latest", f"at or before {step.to_version}"
+                    )
                     return Observation.failed(
-                        f"{rd.key}: no backup at or before {when} (the mover said '{vs.NO_SNAPSHOT}'): "
-                        "the volume was not touched"
+                        f"{rd.key}: no backup {when} (the mover said '{vs.NO_SNAPSHOT}'): the volume was not touched"
                     )
                 if rd.result == "Failed" or rd.latest_image is None:
                     return Observation.failed(f"{rd.key}: the restore finished without an image")
@@ -1041,6 +1062,7 @@ def run_restore(
     app: str | None,
     *,
     timestamp: str | None = None,
+    previous: int | None = None,
     timeout: float | None = None,
     options: Options = _RUN,
     out: TextIO | None = None,
@@ -1058,7 +1080,9 @@ def run_restore(
             target = observe_restore(rt.local, k.Kubectl(rt.inventory.cluster.kubeconfig), namespace_, app_)
             target = with_recorded_replicas(target, left_down(rt, namespace_, app_))
             seconds = DEFAULT_TIMEOUT if timeout is None else timeout
-            request = RestoreRequest(namespace_, app_, rt.clock.now(), timestamp=timestamp, timeout=seconds)
+            request = RestoreRequest(
+                namespace_, app_, rt.clock.now(), timestamp=timestamp, previous=previous, timeout=seconds
+            )
             return plan_restore(rt.inventory, target, request)
 
         def which(saved: Plan) -> WaitFilter:

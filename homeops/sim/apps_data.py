@@ -346,12 +346,17 @@ def _image(record: State, finished: float | None) -> Obj:
 
 def _restore_log(state: State, record: State) -> str:
     asked = parse_time(record.get("restore_as_of"))
-    if asked is not None and asked < float(state["clock"]["origin"]) - KEPT_SECONDS:
+    previous = int(record.get("previous") or 0)
+    newest = float(state["clock"]["origin"]) if asked is None else asked
+    oldest = float(state["clock"]["origin"]) - KEPT_SECONDS
+    if newest < oldest or newest - previous * 3600.0 < oldest:  # hourly snapshots for KEPT_SECONDS
         # restic exits 0 and the RD "succeeds" with an empty volume (cli-interfaces.md §11.4)
         return "No eligible snapshots found\n=== No data will be restored ==="
     picked = "4a1f0c2e"
     if record.get("restore_as_of"):
         picked = f"4a1f0c2e (newest at or before {record['restore_as_of']})"
+    if previous:
+        picked += f" ({previous} before the newest)"
     return f"restoring snapshot {picked} of [/data]\nrestore done"
 
 
@@ -461,6 +466,8 @@ def objects(state: State, plural: str) -> list[Obj]:
                 mover["restoreAsOf"] = r["restore_as_of"]
             if r.get("previous") is not None:
                 mover["previous"] = r["previous"]
+            if r.get("enable_file_deletion"):
+                mover["enableFileDeletion"] = True
             spec = {"restic": mover, "trigger": {"manual": r["manual"]}}
             labels = {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
             out.append(_obj(state, r, "ReplicationDestination", "volsync.backube/v1alpha1", spec, status, labels))

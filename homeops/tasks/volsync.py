@@ -56,6 +56,7 @@ def backup(
         "namespace": "the app's namespace",
         "app": "the app's PVC (home-ops names it after the app; its ReplicationDestination is <app>-dst)",
         "timestamp": "restore the newest backup at or before this RFC3339 UTC time (2025-10-09T06:00:00Z)",
+        "previous": "skip this many backups: 1 restores the one before the newest (before --timestamp if given)",
         "timeout": "seconds to wait for the restore, and again for the PVC to be populated "
         "(default 7200; with --resume: replaces the saved run's)",
         "dry_run": "show the plan, change nothing",
@@ -71,6 +72,7 @@ def restore(
     namespace: str | None = None,
     app: str | None = None,
     timestamp: str | None = None,
+    previous: int | None = None,
     timeout: int | None = None,
     dry_run: bool = False,
     yes: bool = False,
@@ -91,7 +93,15 @@ def restore(
 
     options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
     seconds = float(timeout) if timeout is not None else None
-    run_restore(inventory_dir(c, inventory), namespace, app, timestamp=timestamp, timeout=seconds, options=options)
+    run_restore(
+        inventory_dir(c, inventory),
+        namespace,
+        app,
+        timestamp=timestamp,
+        previous=previous,
+        timeout=seconds,
+        options=options,
+    )
 
 
 @task(help={"inventory": INVENTORY_HELP, "json": "print the result as JSON"})

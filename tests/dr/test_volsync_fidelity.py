@@ -141,11 +141,11 @@ def test_a_second_restore_after_a_failed_one_brings_the_app_back_to_its_recorded
         "flux resume kustomization cluster-apps flux-system",
     ]
     assert not obj(drsim, "kustomizations", "cluster-apps")["suspended"]
-    # the failed run stays unfinished in the journal; a third restore finds the app running and leaves the
-    # count alone (no "scaled back" warning)
-    restore(drsim, app="paperless-data", yes=True)
-    assert "since an earlier volsync.restore" not in capsys.readouterr().out
-    assert obj(drsim, "statefulsets", "paperless")["replicas"] == 1
+    # the failed run stays unfinished in the journal; the next restore finds the app running and plans
+    # the usual scale-down from 1 (no "scaled back" warning)
+    restore(drsim, app="paperless-data", dry_run=True)
+    out = capsys.readouterr().out
+    assert "since an earlier volsync.restore" not in out and "scale statefulset/paperless to 0 (from 1)" in out
 
 
 def test_a_timed_out_backup_says_its_trigger_switched_the_schedule_off_and_verify_and_check_say_so(
@@ -189,7 +189,27 @@ def test_a_flux_suspend_that_exits_0_without_suspending_stops_the_restore_before
     assert sent(drsim) == HAPPY[:2]  # the simulator logs the exit-0 flux suspend too
 
 
-@pytest.mark.parametrize("cli", ["2.7.3", "2.9.0"])
+def test_sim_flux_resume_exit_code_on_a_failed_wait_follows_the_cli_version(drsim: DrSim) -> None:
+    # fluxcd/flux2 cmd/flux/resume.go: exit 0 with a ✗ line before 2.9 (v2.8.8), exit 1 since (v2.9.4 :129-138)
+    from homeops.sim.tools import flux as sim_flux
+
+    for cli, code in (("2.7.3", 0), ("2.9.0", 1)):
+        with drsim.store.transaction() as state:
+            state["flux"]["cli_version"] = cli
+            hr = next(h for h in state["flux"]["helmreleases"] if h["name"] == "immich")
+            hr.update(ready=False, suspended=True)
+        from homeops.sim.runner import SimRunner
+
+        result = SimRunner(drsim.root / ".homeops" / "sim").run(
+            ["flux", "resume", "helmrelease", "immich", "--namespace", "default"]
+        )
+        assert result.exit_code == code, (cli, result.stderr)
+        assert "✗ HelmRelease immich reconciliation failed" in result.stderr
+        assert not obj(drsim, "helmreleases", "immich")["suspended"]
+    assert sim_flux.CLI_VERSION.startswith("2.7")
+
+
+@pytest.mark.parametrize("cli", ["2.9.0"])
 def test_a_resume_whose_reconciliation_fails_is_resumed_and_said_with_either_flux_exit_code(
     drsim: DrSim, capsys: pytest.CaptureFixture[str], cli: str
 ) -> None:
@@ -226,3 +246,35 @@ def test_resume_honours_a_new_timeout_and_does_not_claim_homeops_yaml_changed(
     assert "--resume: waiting up to 600s (--timeout) where the saved run said 10s" in out
     assert "homeops.yaml changed" not in out and "finished: volsync-backup done" in out
     assert obj(drsim, "replicationsources", "immich-data")["spec"]["trigger"] == {"schedule": "0 * * * *"}
+
+
+def test_previous_skips_backups_and_point_in_time_restores_note_enable_file_deletion(
+    drsim: DrSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # replicationdestination_types.go:251-262 (volsync v0.16.0): previous skips that many snapshots;
+    # enableFileDeletion passes --delete to restic restore, without it newer files stay
+    restore(drsim, app="paperless-data", yes=True, previous=2)
+    out = capsys.readouterr().out
+    assert '"restic":{"previous":2,"restoreAsOf":null}' in out
+    assert "from the backup 2 before the newest" in out
+    assert "has no restic.enableFileDeletion: files that are in its volume now but not in the older backup" in out
+    rd = obj(drsim, "replicationdestinations", "paperless-data-dst")
+    assert rd["spec"]["restic"]["previous"] == 2
+    assert "(2 before the newest)" in rd["status"]["latestMoverStatus"]["logs"]
+    assert obj(drsim, "persistentvolumeclaims", "paperless-data")["status"]["phase"] == "Bound"
+    # a plain restore afterwards un-pins it (previous: null); with enableFileDeletion there is nothing to note
+    with drsim.store.transaction() as state:
+        for d in state["apps"]["destinations"]:
+            d["enable_file_deletion"] = True
+    restore(drsim, app="paperless-data", dry_run=True)
+    out = capsys.readouterr().out
+    assert '"restic":{"previous":null,"restoreAsOf":null}' in out and "enableFileDeletion" not in out
+    restore(drsim, app="paperless-data", dry_run=True, timestamp="2025-10-08T06:00:00Z")
+    assert "enableFileDeletion" not in capsys.readouterr().out
+
+
+def test_previous_beyond_the_kept_backups_stops_before_the_pvc(drsim: DrSim) -> None:
+    with pytest.raises(Exit) as info:
+        restore(drsim, app="paperless-data", yes=True, previous=5000)
+    assert "no backup that far back (--previous)" in str(info.value.message)
+    assert "kubectl delete" not in " ".join(sent(drsim))
