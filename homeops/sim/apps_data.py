@@ -836,10 +836,11 @@ def cmd_delete(inv: Any, o: dict[str, Any], args: list[str], types: dict[str, tu
                 return
             raise Fail(f'Error from server (NotFound): persistentvolumeclaims "{name}" not found')
         if o["dry-run"] not in ("none", ""):
-            inv.print(f'persistentvolumeclaim "{name}" deleted (dry run)')
+            inv.print(f'persistentvolumeclaim "{name}" deleted from {namespace} namespace (dry run)')
             return
         record["deleting"] = engine.now(state)
-    inv.print(f'persistentvolumeclaim "{name}" deleted')
+    # kubectl ≥ 1.34 names the namespace (kubernetes/kubectl v0.34.0 pkg/cmd/delete/delete.go:509-511)
+    inv.print(f'persistentvolumeclaim "{name}" deleted from {namespace} namespace')
     if not o["wait"]:
         return
 
