@@ -278,3 +278,17 @@ def test_previous_beyond_the_kept_backups_stops_before_the_pvc(drsim: DrSim) -> 
         restore(drsim, app="paperless-data", yes=True, previous=5000)
     assert "no backup that far back (--previous)" in str(info.value.message)
     assert "kubectl delete" not in " ".join(sent(drsim))
+
+
+def test_sim_kubectl_delete_names_the_namespace_like_kubectl_1_34(drsim: DrSim) -> None:
+    # kubernetes/kubectl v0.34.0 (kubectl 1.34) pkg/cmd/delete/delete.go:509-511
+    from homeops.sim.runner import SimRunner
+
+    runner = SimRunner(drsim.root / ".homeops" / "sim")
+    with drsim.store.transaction() as state:
+        next(s for s in state["k8s"]["statefulsets"] if s["name"] == "paperless")["replicas"] = 0
+    drsim.advance(60)
+    result = runner.run(["kubectl", "delete", "pvc", "paperless-data", "--namespace", "default", "--dry-run=client"])
+    assert result.stdout == 'persistentvolumeclaim "paperless-data" deleted from default namespace (dry run)\n'
+    result = runner.run(["kubectl", "delete", "pvc", "paperless-data", "--namespace", "default"])
+    assert result.stdout == 'persistentvolumeclaim "paperless-data" deleted from default namespace\n'
