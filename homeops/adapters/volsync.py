@@ -181,6 +181,55 @@ def parse_binding_mode(text: str) -> str:
     return str(item.get("volumeBindingMode") or "Immediate")
 
 
+SCALED_OBJECTS = "scaledobjects.keda.sh"
+#: KEDA holds the target at this many replicas and stops autoscaling while the annotation is there
+#: (keda.sh docs "Pausing autoscaling"); a plain HPA needs nothing: it is disabled while its target
+#: has 0 replicas (kubernetes pkg/controller/podautoscaler/horizontal.go, "ScalingDisabled")
+PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
+
+
+@dataclass(frozen=True)
+class ScaledObject:
+    namespace: str
+    name: str
+    target_kind: str  # spec.scaleTargetRef.kind (Deployment when unset, as KEDA defaults it)
+    target_name: str
+    paused: str | None  # the paused-replicas annotation
+
+    @property
+    def key(self) -> str:
+        return f"scaledobject/{self.name}"
+
+
+def get_scaled_objects(kctl: Kubectl, namespace: str) -> list[str]:
+    return kctl.get_json(SCALED_OBJECTS, namespace=namespace)
+
+
+def parse_scaled_objects(text: str) -> list[ScaledObject]:
+    what = "kubectl get scaledobjects"
+    out = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        ref = (item.get("spec") or {}).get("scaleTargetRef") or {}
+        paused = (meta.get("annotations") or {}).get(PAUSED_REPLICAS)
+        out.append(
+            ScaledObject(
+                namespace=str(meta.get("namespace", "")),
+                name=str(meta.get("name", "")),
+                target_kind=str(ref.get("kind") or "Deployment"),
+                target_name=str(ref.get("name", "")),
+                paused=str(paused) if paused is not None else None,
+            )
+        )
+    return out
+
+
+def pause_scaling(kctl: Kubectl, namespace: str, name: str, *, pause: bool) -> list[str]:
+    """Merge-patch the ScaledObject's paused-replicas annotation: "0" (KEDA scales to 0 and stops), or none."""
+    patch = {"metadata": {"annotations": {PAUSED_REPLICAS: "0" if pause else None}}}
+    return _merge_patch(kctl, SCALED_OBJECTS, namespace, name, patch)
+
+
 def get_workloads(kctl: Kubectl, kind: str, namespace: str) -> list[str]:
     """``kubectl get deployments|statefulsets -n NS -o json``."""
     return kctl.get_json(WORKLOADS[kind], namespace=namespace)

@@ -305,6 +305,7 @@ for _kind in (VolsyncTrigger(), VolsyncRelease()):
 # is touched. Every failure names the commands that bring the app back (``restore_hints``).
 
 FLUX = "volsync-flux"
+KEDA = "volsync-keda"
 SCALE = "volsync-scale"
 RESTORE = "volsync-restore"
 DELETE = "volsync-delete-pvc"
@@ -339,6 +340,7 @@ class RestoreTarget:
     # scheduled (volumepopulator_controller.go:305-314, volsync v0.16.0), so the app comes up first
     wait_for_consumer: bool = False
     recovered: tuple[vs.Workload, ...] = ()  # left at 0 by an unfinished earlier restore: scaled back
+    scalers: tuple[vs.ScaledObject, ...] = ()  # KEDA ScaledObjects of those controllers: paused meanwhile
 
 
 def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -> RestoreTarget:
@@ -396,6 +398,12 @@ def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -
             continue
         state.check(f"kubectl get kustomization {ks[0]}/{ks[1]}")
         owners.insert(0, ("Kustomization", *ks))  # the Kustomization first: it would re-apply the rest
+    scalers: list[vs.ScaledObject] = []
+    listed = runner.run(vs.get_scaled_objects(kctl, namespace), timeout=60)
+    if not (listed.failed and "doesn't have a resource type" in listed.stderr):  # no KEDA: nothing scales from 0
+        listed.check(f"kubectl get scaledobjects -n {namespace}")
+        targets = {(w.kind, w.name) for w in users}
+        scalers = [so for so in vs.parse_scaled_objects(listed.stdout) if (so.target_kind, so.target_name) in targets]
     wait_for_consumer = False
     storage_class = dict(claim.spec).get("storageClassName")
     if isinstance(storage_class, str) and storage_class:
@@ -410,6 +418,7 @@ def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -
         flux=tuple(dict.fromkeys(owners)),
         idle=tuple(w for w in users if w.replicas == 0),
         wait_for_consumer=wait_for_consumer,
+        scalers=tuple(scalers),
     )
 
 
@@ -478,8 +487,27 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             to_version=str(replicas),
         )
 
+    def keda_step(so: vs.ScaledObject, pause: bool, batch: int) -> Step:
+        verb = "pause" if pause else "unpause"
+        return Step(
+            id=f"{key}:{verb}:{so.key}",
+            action=KEDA,
+            summary=f"{verb} KEDA ScaledObject {so.namespace}/{so.name}"
+            + (
+                f" (paused-replicas 0) so it does not scale {so.target_kind.lower()}/{so.target_name} back up"
+                if pause
+                else ""
+            ),
+            commands=(Command(tuple(vs.pause_scaling(kctl, so.namespace, so.name, pause=pause)), timeout=60),),
+            batch=batch,
+            artifact=f"{so.namespace}/{so.name}",
+            to_version="paused" if pause else "resumed",
+        )
+
     for kind, namespace, name in target.flux:
         steps.append(flux_step(kind, namespace, name, False, 0))
+    for so in target.scalers:
+        steps.append(keda_step(so, True, 0))
     for w in target.workloads:
         steps.append(scale_step(w, 0, 1))
     when = f" as of {request.timestamp}" if request.timestamp else " from the newest backup"
@@ -544,10 +572,12 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             from_version=claim.uid,
         )
     )
+    for so in target.scalers:  # before the scale-up: a paused-replicas 0 would take it straight back down
+        steps.append(keda_step(so, False, 5))
     for w in target.workloads:
-        steps.append(scale_step(w, w.replicas, 5))
+        steps.append(scale_step(w, w.replicas, 6))
     for kind, namespace, name in reversed(target.flux):
-        steps.append(flux_step(kind, namespace, name, True, 6))
+        steps.append(flux_step(kind, namespace, name, True, 7))
     warnings = []
     if not target.flux:
         warnings.append(f"no Flux Kustomization or HelmRelease owns {key} or its controllers: nothing is suspended")
@@ -622,8 +652,13 @@ def restore_hints(ctx: StepContext, plan: Plan) -> list[str]:
         return ctx.journal.step(step.id).status == "done"
 
     back: list[str] = []
+    unpause: list[str] = []
     by_id = {s.id: s for s in plan.steps}
     for step in plan.steps:
+        if step.action == KEDA and step.to_version == "paused" and touched(step):
+            again = by_id.get(step.id.replace(":pause:", ":unpause:"))
+            if again is not None and not finished(again):
+                unpause.append(" ".join(again.commands[0].argv))
         if step.action == SCALE and step.to_version == "0" and touched(step):
             up = by_id.get(step.id.replace(":scale-down:", ":scale-up:"))
             if up is not None and not finished(up):
@@ -640,9 +675,12 @@ def restore_hints(ctx: StepContext, plan: Plan) -> list[str]:
             "the PVC was deleted and is not restored yet: resume (it recreates it from the ReplicationDestination) "
             "rather than bringing the app back without its data"
         )
-    if back:
-        # undo in reverse: controllers up first, the Kustomization (which re-applies the rest) last
-        lines.append("the app is down; to bring it back without the restore: " + " && ".join(reversed(back)))
+    if back or unpause:
+        # undo in reverse: KEDA unpaused (else it holds the controllers at 0), controllers up, the
+        # Kustomization (which re-applies the rest) last
+        lines.append(
+            "the app is down; to bring it back without the restore: " + " && ".join([*unpause, *reversed(back)])
+        )
     return lines
 
 
@@ -971,8 +1009,57 @@ class VolsyncCreateClaim(_ClaimKind):
         return "Bound"
 
 
-_RESTORE_KINDS = (FLUX, SCALE, RESTORE, DELETE, CREATE)
-for _restore_kind in (VolsyncFlux(), VolsyncScale(), VolsyncRestore(), VolsyncDeleteClaim(), VolsyncCreateClaim()):
+class VolsyncKeda(_RestoreKind):
+    """Pause (paused-replicas "0") or unpause a KEDA ScaledObject: KEDA scales a target at 0 back up."""
+
+    name = KEDA
+
+    def _paused(self, ctx: StepContext, step: Step) -> str | bool | None:
+        namespace, name = (step.artifact or "").split("/", 1)
+        runner, kctl = _runner_of(ctx, step)
+
+        def read() -> str | bool | None:
+            result = runner.run(kctl.get_json(vs.SCALED_OBJECTS, name, namespace=namespace), timeout=60)
+            if k.is_not_found(result):
+                return False  # gone: nothing to pause
+            result.check(f"kubectl get scaledobject {namespace}/{name}")
+            found = vs.parse_scaled_objects(result.stdout)
+            return found[0].paused if found else False
+
+        return ctx.retrying(read)
+
+    def _there(self, ctx: StepContext, step: Step) -> bool:
+        paused = self._paused(ctx, step)
+        if paused is False:
+            return True
+        return (paused == "0") == (step.to_version == "paused")
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        looks = {}
+        for step in steps:
+            paused = self._paused(ctx, step)
+            seen = "absent" if paused is False else ("paused" if paused is not None else "active")
+            looks[step.id] = Look(
+                True, f"ScaledObject {step.artifact} {seen}", done=self._there(ctx, step), before=seen
+            )
+        return looks
+
+    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self._there(ctx, step)
+
+    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self._there(ctx, step)
+
+
+_RESTORE_KINDS = (FLUX, KEDA, SCALE, RESTORE, DELETE, CREATE)
+for _restore_kind in (
+    VolsyncFlux(),
+    VolsyncKeda(),
+    VolsyncScale(),
+    VolsyncRestore(),
+    VolsyncDeleteClaim(),
+    VolsyncCreateClaim(),
+):
     register(_restore_kind)
 
 

@@ -82,6 +82,10 @@ for _aliases, _info in (
     ),
     (("jobs", "job", "jobs.batch"), ("jobs", "Job", True, "batch/v1")),
     (
+        ("scaledobjects", "scaledobject", "so", "scaledobjects.keda.sh"),
+        ("scaledobjects", "ScaledObject", True, "keda.sh/v1alpha1"),
+    ),
+    (
         ("clusters.postgresql.cnpg.io", "cluster.postgresql.cnpg.io", "clusters.postgresql.cnpg.io/v1"),
         ("clusters.postgresql.cnpg.io", "Cluster", True, "postgresql.cnpg.io/v1"),
     ),
@@ -102,6 +106,12 @@ STORAGE_CLASSES = {
     "openebs-hostpath": ("openebs.io/local", "WaitForFirstConsumer"),
 }
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
+# KEDA (``apps.scaled_objects``: {namespace, name, target_kind, target_name, min_replicas, annotations}):
+# every POLL_SECONDS it scales a target at 0 replicas back to minReplicaCount (a plain HPA does not: it
+# is disabled at 0, kubernetes pkg/controller/podautoscaler/horizontal.go "ScalingDisabled"), unless the
+# annotation PAUSED_REPLICAS holds it at that count (keda.sh "Pausing autoscaling").
+KEDA_POLL_SECONDS = 30.0
+PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 KEPT_SECONDS = 30 * 86400.0  # how far back the simulated restic repository has snapshots
 MOVERS = ("restic", "kopia", "rclone", "rsync", "rsyncTLS")
 _KS_LABELS = {
@@ -518,6 +528,22 @@ def objects(state: State, plural: str) -> list[Obj]:
             )
     elif plural == "jobs":
         out.extend(_mover_jobs(state, t))
+    elif plural == "scaledobjects":
+        for so in apps.get("scaled_objects", []):
+            spec = {
+                "minReplicaCount": int(so.get("min_replicas") or 1),
+                "scaleTargetRef": {"kind": so["target_kind"], "name": so["target_name"]},
+            }
+            paused = PAUSED_REPLICAS in (so.get("annotations") or {})
+            status = {
+                "conditions": [
+                    {"status": "True", "type": "Ready"},
+                    {"status": "True" if paused else "False", "type": "Paused"},
+                ],
+                "scaleTargetKind": f"apps/v1.{so['target_kind']}",
+            }
+            notes = {"annotations": dict(so["annotations"])} if so.get("annotations") else None
+            out.append(_obj(state, so, "ScaledObject", "keda.sh/v1alpha1", spec, status, None, notes))
     elif plural == "clusters.postgresql.cnpg.io":
         for p in apps.get("postgres", []):
             phase, reason = _postgres_phase(state, p, t)
@@ -663,13 +689,39 @@ def cmd_patch(inv: Any, o: dict[str, Any], args: list[str]) -> None:
         if not engine.api_up(state):
             vip = state["cluster"]["vip"]
             raise Fail(f"Unable to connect to the server: dial tcp {vip}:6443: connect: no route to host")
-        section = {"replicationsources": "sources", "replicationdestinations": "destinations"}.get(plural)
+        section = {
+            "replicationsources": "sources",
+            "replicationdestinations": "destinations",
+            "scaledobjects": "scaled_objects",
+        }.get(plural)
         records = (state.get("apps") or {}).get(section or "", [])
         record = next((r for r in records if r["namespace"] == namespace and r["name"] == name), None)
         if record is None:
             raise Fail(f'Error from server (NotFound): {plural}.{group} "{name}" not found')
-        changed = _apply_trigger(state, plural, record, body)
+        if plural == "scaledobjects":
+            changed = _apply_annotations(record, body)
+            if changed:
+                record["changed_at"] = engine.now(state)
+            autoscale(state)
+        else:
+            changed = _apply_trigger(state, plural, record, body)
     inv.print(f"{label}/{name} patched" + ("" if changed else " (no change)"))
+
+
+def _apply_annotations(record: State, body: Any) -> bool:
+    """A merge patch of ``metadata.annotations`` (``null`` removes one)."""
+    wanted = ((body or {}).get("metadata") or {}).get("annotations") if isinstance(body, dict) else None
+    if not isinstance(wanted, dict):
+        return False
+    annotations = dict(record.get("annotations") or {})
+    for key, value in wanted.items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = str(value)
+    changed = annotations != (record.get("annotations") or {})
+    record["annotations"] = annotations
+    return changed
 
 
 def _apply_trigger(state: State, plural: str, record: State, body: Any) -> bool:
@@ -708,7 +760,36 @@ def _apply_trigger(state: State, plural: str, record: State, body: Any) -> bool:
 # ── kubectl scale / delete / create ──────────────────────────────────────────────────────────────
 
 
+def autoscale(state: State) -> None:
+    """What KEDA has done by now to the targets of the ScaledObjects (see ``KEDA_POLL_SECONDS``)."""
+    objects = (state.get("apps") or {}).get("scaled_objects") or []
+    if not objects:
+        return
+    k8s = state.get("k8s") or {}
+    t = engine.now(state)
+    for so in objects:
+        section = {"Deployment": "deployments", "StatefulSet": "statefulsets"}.get(so.get("target_kind", ""), "")
+        target = next(
+            (d for d in k8s.get(section, []) if d["namespace"] == so["namespace"] and d["name"] == so["target_name"]),
+            None,
+        )
+        if target is None:
+            continue
+        paused = (so.get("annotations") or {}).get(PAUSED_REPLICAS)
+        if paused is not None:
+            if int(target["replicas"]) != int(paused):
+                _scale(state, so["target_kind"], target, int(paused))
+            continue
+        since = float(target.get("settles_at") or 0.0) - SETTLE_SECONDS
+        # KEDA's next poll after the target reached 0, or after it was unpaused
+        at = max(since, float(so.get("changed_at") or 0.0)) + KEDA_POLL_SECONDS
+        if int(target["replicas"]) == 0 and t >= at:
+            _scale(state, so["target_kind"], target, int(so.get("min_replicas") or 1))
+            target["settles_at"] = at + SETTLE_SECONDS  # it happened then, whenever the sim looks
+
+
 def _workloads(state: State) -> list[tuple[str, State]]:
+    autoscale(state)
     k8s = state.get("k8s") or {}
     return [("Deployment", d) for d in k8s.get("deployments", [])] + [
         ("StatefulSet", d) for d in k8s.get("statefulsets", [])

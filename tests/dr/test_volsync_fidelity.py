@@ -292,3 +292,46 @@ def test_sim_kubectl_delete_names_the_namespace_like_kubectl_1_34(drsim: DrSim) 
     assert result.stdout == 'persistentvolumeclaim "paperless-data" deleted from default namespace (dry run)\n'
     result = runner.run(["kubectl", "delete", "pvc", "paperless-data", "--namespace", "default"])
     assert result.stdout == 'persistentvolumeclaim "paperless-data" deleted from default namespace\n'
+
+
+def test_a_keda_scaled_app_is_paused_during_the_restore_and_unpaused_before_it_comes_back(drsim: DrSim) -> None:
+    # KEDA scales a target at 0 back to minReplicaCount (keda.sh "Pausing autoscaling": paused-replicas);
+    # a plain HPA does not (kubernetes horizontal.go: "scaling is disabled since the replica count of the
+    # target is zero"). Unpaused, KEDA brought immich-server back while its PVC was being deleted.
+    with drsim.store.transaction() as state:
+        state["apps"]["scaled_objects"] = [
+            {
+                "namespace": "default",
+                "name": "immich-server",
+                "target_kind": "Deployment",
+                "target_name": "immich-server",
+                "min_replicas": 1,
+                "annotations": {},
+            }
+        ]
+    restore(drsim, yes=True, timeout=900)
+    done = sent(drsim)
+    assert done[:3] == [*HAPPY[:2], "kubectl patch scaledobjects.keda.sh immich-server"]
+    assert done[-5:] == [HAPPY[-4], "kubectl patch scaledobjects.keda.sh immich-server", *HAPPY[-3:]]
+    assert obj(drsim, "scaledobjects", "immich-server")["metadata"].get("annotations", {}) == {}
+    deployment = obj(drsim, "deployments", "immich-server")
+    assert (deployment["replicas"], deployment["ready_replicas"]) == (1, 1)
+
+
+def test_a_failed_restore_of_a_keda_app_says_to_unpause_it_first(drsim: DrSim) -> None:
+    with drsim.store.transaction() as state:
+        state["apps"]["scaled_objects"] = [
+            {
+                "namespace": "default",
+                "name": "immich-server",
+                "target_kind": "Deployment",
+                "target_name": "immich-server",
+                "min_replicas": 1,
+                "annotations": {},
+            }
+        ]
+    with pytest.raises(Exit) as info:
+        restore(drsim, yes=True, timestamp="2020-01-01T00:00:00Z")
+    back = str(info.value.message).split("without the restore: ", 1)[1].split(";")[0].split(" && ")
+    assert "patch scaledobjects.keda.sh immich-server" in back[0] and "null" in back[0]
+    assert back[1].endswith("scale deployment/immich-server --replicas=1")
