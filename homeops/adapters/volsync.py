@@ -170,8 +170,58 @@ def parse_job_failures(text: str) -> tuple[int, int]:
     return int(failed), int(limit) if isinstance(limit, int) else 6  # 6: the Job API's default
 
 
+SNAPSHOT_CLASSES = "volumesnapshotclasses.snapshot.storage.k8s.io"
+SNAPSHOTS = "volumesnapshots.snapshot.storage.k8s.io"
+_DEFAULT_CLASS = "snapshot.storage.kubernetes.io/is-default-class"
+
+
+def get_snapshot_classes(kctl: Kubectl) -> list[str]:
+    return kctl.get_json(SNAPSHOT_CLASSES)
+
+
+def snapshot_class_for(text: str, driver: str) -> str | None:
+    """The VolumeSnapshotClass for CSI ``driver`` (its default one first), or None: the class cannot snapshot."""
+    what = "kubectl get volumesnapshotclasses"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        if item.get("driver") == driver and meta.get("name"):
+            default = (meta.get("annotations") or {}).get(_DEFAULT_CLASS) == "true"
+            found.append((not default, str(meta["name"])))
+    return min(found)[1] if found else None
+
+
+def snapshot_manifest(namespace: str, name: str, pvc: str, snapshot_class: str) -> str:
+    doc = {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshot",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/created-by": "homeops"}},
+        "spec": {"source": {"persistentVolumeClaimName": pvc}, "volumeSnapshotClassName": snapshot_class},
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def get_snapshot(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    return kctl.get_json(SNAPSHOTS, name, namespace=namespace)
+
+
+def parse_snapshot(text: str) -> tuple[bool, str | None]:
+    """(``status.readyToUse``, ``status.error.message``) of one VolumeSnapshot."""
+    what = "kubectl get volumesnapshot"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    status = item.get("status") or {}
+    error = (status.get("error") or {}).get("message")
+    return bool(status.get("readyToUse")), str(error) if error else None
+
+
 def get_storage_class(kctl: Kubectl, name: str) -> list[str]:
     return kctl.get_json(STORAGE_CLASSES, name)
+
+
+def parse_provisioner(text: str) -> str:
+    what = "kubectl get storageclass"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    return str(item.get("provisioner") or "")
 
 
 def parse_binding_mode(text: str) -> str:

@@ -306,6 +306,8 @@ for _kind in (VolsyncTrigger(), VolsyncRelease()):
 
 FLUX = "volsync-flux"
 KEDA = "volsync-keda"
+SNAPSHOT = "volsync-safety-snapshot"
+SNAPPED = "volsync-snapshot-ready"
 SCALE = "volsync-scale"
 RESTORE = "volsync-restore"
 DELETE = "volsync-delete-pvc"
@@ -341,6 +343,10 @@ class RestoreTarget:
     wait_for_consumer: bool = False
     recovered: tuple[vs.Workload, ...] = ()  # left at 0 by an unfinished earlier restore: scaled back
     scalers: tuple[vs.ScaledObject, ...] = ()  # KEDA ScaledObjects of those controllers: paused meanwhile
+    # the VolumeSnapshotClass for the PVC's CSI driver: a copy of the old data is kept before it is
+    # deleted; None when the class cannot snapshot (``no_snapshot`` says why)
+    snapshot_class: str | None = None
+    no_snapshot: str = ""
 
 
 def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -> RestoreTarget:
@@ -405,12 +411,19 @@ def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -
         targets = {(w.kind, w.name) for w in users}
         scalers = [so for so in vs.parse_scaled_objects(listed.stdout) if (so.target_kind, so.target_name) in targets]
     wait_for_consumer = False
+    snapshot_class, no_snapshot = None, "its StorageClass is unknown"
     storage_class = dict(claim.spec).get("storageClassName")
     if isinstance(storage_class, str) and storage_class:
         sc = runner.run(vs.get_storage_class(kctl, storage_class), timeout=60)
         if not k.is_not_found(sc):  # a missing class: the populator waits for it like anything else
             sc.check(f"kubectl get storageclass {storage_class}")
             wait_for_consumer = vs.parse_binding_mode(sc.stdout) == vs.WAIT_FOR_CONSUMER
+            driver = vs.parse_provisioner(sc.stdout)
+            classes = runner.run(vs.get_snapshot_classes(kctl), timeout=60)
+            no_snapshot = f"no VolumeSnapshotClass for {driver} (StorageClass {storage_class})"
+            if not (classes.failed and "doesn't have a resource type" in classes.stderr):
+                classes.check("kubectl get volumesnapshotclasses")
+                snapshot_class = vs.snapshot_class_for(classes.stdout, driver)
     return RestoreTarget(
         claim=claim,
         destination=destination,
@@ -419,7 +432,19 @@ def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -
         idle=tuple(w for w in users if w.replicas == 0),
         wait_for_consumer=wait_for_consumer,
         scalers=tuple(scalers),
+        snapshot_class=snapshot_class,
+        no_snapshot="" if snapshot_class else no_snapshot,
     )
+
+
+def safety_snapshot_name(pvc: str, now: float) -> str:
+    """``<pvc>-pre-restore-<utc stamp>``, lower case (a DNS subdomain), at most 63 characters."""
+    suffix = f"-pre-restore-{stamp(now).lower()}"
+    return pvc[: 63 - len(suffix)].rstrip("-.") + suffix
+
+
+def snapshot_file(inventory: Inventory, claim: vs.Claim) -> str:
+    return str(inventory.state_dir / "volsync" / f"{claim.namespace}-{claim.name}.snapshot.json")
 
 
 def claim_file(inventory: Inventory, claim: vs.Claim) -> str:
@@ -544,6 +569,21 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             to_version=request.timestamp or ("previous" if request.previous else "latest"),
         )
     )
+    if target.snapshot_class:
+        snap = safety_snapshot_name(claim.name, request.now)
+        steps.append(
+            Step(
+                id=f"{key}:safety-snapshot",
+                action=SNAPSHOT,
+                summary=f"keep the old data: VolumeSnapshot {claim.namespace}/{snap} of PVC {key} "
+                f"(class {target.snapshot_class}; delete it once the restored app is fine)",
+                commands=(Command(tuple(vs.create_from(kctl, snapshot_file(inventory, claim))), timeout=60),),
+                waits=(Wait(SNAPPED, f"VolumeSnapshot {claim.namespace}/{snap} readyToUse", 1800.0),),
+                batch=3,
+                artifact=vs.snapshot_manifest(claim.namespace, snap, claim.name, target.snapshot_class),
+                to_version=snap,
+            )
+        )
     steps.append(
         Step(
             id=f"{key}:delete-pvc",
@@ -551,7 +591,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             summary=f"delete PVC {key} (uid {claim.uid or 'unknown'}); its data comes back from {rd.key}",
             commands=(Command(tuple(vs.delete_claim(kctl, claim.namespace, claim.name, timeout=300)), timeout=330),),
             waits=(Wait(GONE, f"PVC {key} gone", 600.0),),
-            batch=3,
+            batch=4,
             artifact=claim.uid,
         )
     )
@@ -567,18 +607,22 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             ),
             commands=(Command(tuple(vs.create_from(kctl, claim_file(inventory, claim))), timeout=60),),
             waits=() if target.wait_for_consumer else (Wait(BOUND, f"PVC {key} Bound", request.timeout),),
-            batch=4,
+            batch=5,
             artifact=claim.manifest(rd.name),
             from_version=claim.uid,
         )
     )
     for so in target.scalers:  # before the scale-up: a paused-replicas 0 would take it straight back down
-        steps.append(keda_step(so, False, 5))
+        steps.append(keda_step(so, False, 6))
     for w in target.workloads:
-        steps.append(scale_step(w, w.replicas, 6))
+        steps.append(scale_step(w, w.replicas, 7))
     for kind, namespace, name in reversed(target.flux):
-        steps.append(flux_step(kind, namespace, name, True, 7))
+        steps.append(flux_step(kind, namespace, name, True, 8))
     warnings = []
+    if not target.snapshot_class:
+        warnings.append(
+            f"{target.no_snapshot or 'no VolumeSnapshotClass'}: PVC {key}'s current data is deleted without a copy"
+        )
     if not target.flux:
         warnings.append(f"no Flux Kustomization or HelmRelease owns {key} or its controllers: nothing is suspended")
     if not target.workloads:
@@ -1051,12 +1095,82 @@ class VolsyncKeda(_RestoreKind):
         return self._there(ctx, step)
 
 
-_RESTORE_KINDS = (FLUX, KEDA, SCALE, RESTORE, DELETE, CREATE)
+class VolsyncSnapshot(_RestoreKind):
+    """A VolumeSnapshot of the PVC about to be deleted: the old data, should the restored one be wrong."""
+
+    name = SNAPSHOT
+    wait_order = (SNAPPED,)
+    terms: ClassVar[Mapping[str, WaitTerms]] = {
+        SNAPPED: WaitTerms(
+            "the VolumeSnapshot is readyToUse",
+            "the snapshot controller reports an error",
+            "kubectl -n <namespace> describe volumesnapshot: its events say why",
+        )
+    }
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        path = Path(step.commands[0].argv[-1])  # written here, not at planning: a dry run leaves nothing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        part.write_text((step.artifact or "") + "\n", encoding="utf-8")
+        part.replace(path)
+        if self._state(ctx, step) is not None:
+            return  # taken by an earlier attempt of this run (its name carries the run's time): not twice
+        super().run(ctx, step)
+
+    def _state(self, ctx: StepContext, step: Step) -> tuple[bool, str | None] | None:
+        namespace = step.id.split("/", 1)[0]
+        runner, kctl = _runner_of(ctx, step)
+
+        def read() -> tuple[bool, str | None] | None:
+            result = runner.run(vs.get_snapshot(kctl, namespace, step.to_version or ""), timeout=60)
+            if k.is_not_found(result):
+                return None
+            result.check(f"kubectl get volumesnapshot {namespace}/{step.to_version}")
+            return vs.parse_snapshot(result.stdout)
+
+        return ctx.retrying(read)
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        looks = {}
+        for step in steps:
+            found = self._state(ctx, step)
+            if found is not None and found[0]:
+                looks[step.id] = Look(True, f"VolumeSnapshot {step.to_version} ready", done=True)
+            else:
+                seen = "absent" if found is None else "taken"
+                looks[step.id] = Look(True, f"VolumeSnapshot {step.to_version} {seen}", marker=seen, before=seen)
+        return looks
+
+    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self._state(ctx, step) is not None
+
+    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self._state(ctx, step) is not None
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        def look() -> Observation[None]:
+            for step in steps:
+                found = self._state(ctx, step)
+                if found is None:
+                    return Observation.failed(f"VolumeSnapshot {step.to_version} disappeared after it was created")
+                ready, error = found
+                if error:
+                    return Observation.failed(f"VolumeSnapshot {step.to_version}: {error}: the PVC was not deleted")
+                if not ready:
+                    return Observation.waiting(f"VolumeSnapshot {step.to_version} not readyToUse yet")
+            return Observation.ok("snapshot ready")
+
+        return look
+
+
+_RESTORE_KINDS = (FLUX, KEDA, SCALE, RESTORE, SNAPSHOT, DELETE, CREATE)
 for _restore_kind in (
     VolsyncFlux(),
     VolsyncKeda(),
     VolsyncScale(),
     VolsyncRestore(),
+    VolsyncSnapshot(),
     VolsyncDeleteClaim(),
     VolsyncCreateClaim(),
 ):

@@ -82,6 +82,14 @@ for _aliases, _info in (
     ),
     (("jobs", "job", "jobs.batch"), ("jobs", "Job", True, "batch/v1")),
     (
+        ("volumesnapshotclasses", "volumesnapshotclass", "vsclass", "volumesnapshotclasses.snapshot.storage.k8s.io"),
+        ("volumesnapshotclasses", "VolumeSnapshotClass", False, "snapshot.storage.k8s.io/v1"),
+    ),
+    (
+        ("volumesnapshots", "volumesnapshot", "vs", "volumesnapshots.snapshot.storage.k8s.io"),
+        ("volumesnapshots", "VolumeSnapshot", True, "snapshot.storage.k8s.io/v1"),
+    ),
+    (
         ("scaledobjects", "scaledobject", "so", "scaledobjects.keda.sh"),
         ("scaledobjects", "ScaledObject", True, "keda.sh/v1alpha1"),
     ),
@@ -106,6 +114,9 @@ STORAGE_CLASSES = {
     "openebs-hostpath": ("openebs.io/local", "WaitForFirstConsumer"),
 }
 SELECTED_NODE = "volume.kubernetes.io/selected-node"
+# CSI snapshot classes by driver: rook-ceph's RBD driver can snapshot, the host-path provisioner cannot
+SNAPSHOT_CLASSES = {"csi-ceph-blockpool": "rook-ceph.rbd.csi.ceph.com"}
+SNAPSHOT_SECONDS = 10.0  # a VolumeSnapshot's readyToUse after creation
 # KEDA (``apps.scaled_objects``: {namespace, name, target_kind, target_name, min_replicas, annotations}):
 # every POLL_SECONDS it scales a target at 0 replicas back to minReplicaCount (a plain HPA does not: it
 # is disabled at 0, kubernetes pkg/controller/podautoscaler/horizontal.go "ScalingDisabled"), unless the
@@ -528,6 +539,33 @@ def objects(state: State, plural: str) -> list[Obj]:
             )
     elif plural == "jobs":
         out.extend(_mover_jobs(state, t))
+    elif plural == "volumesnapshotclasses":
+        for name, driver in SNAPSHOT_CLASSES.items():
+            class_meta: Obj = {
+                "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"},
+                "name": name,
+                "uid": engine.new_id({"seed": name}, "uid", 32),
+            }
+            out.append(
+                {
+                    "apiVersion": "snapshot.storage.k8s.io/v1",
+                    "deletionPolicy": "Delete",
+                    "driver": driver,
+                    "kind": "VolumeSnapshotClass",
+                    "metadata": class_meta,
+                }
+            )
+    elif plural == "volumesnapshots":
+        for snap in apps.get("snapshots", []):
+            spec = {
+                "source": {"persistentVolumeClaimName": snap["pvc"]},
+                "volumeSnapshotClassName": snap["class"],
+            }
+            ready = t >= float(snap["created_at"]) + SNAPSHOT_SECONDS
+            snap_status: Obj = {"readyToUse": ready}
+            if ready:
+                snap_status.update(creationTime=_rfc3339(float(snap["created_at"])), restoreSize=snap["size"])
+            out.append(_obj(state, snap, "VolumeSnapshot", "snapshot.storage.k8s.io/v1", spec, snap_status))
     elif plural == "scaledobjects":
         for so in apps.get("scaled_objects", []):
             spec = {
@@ -947,6 +985,9 @@ def cmd_create(inv: Any, o: dict[str, Any], args: list[str], docs: list[Obj]) ->
         _api_or_fail(state)
         claims = state.setdefault("apps", {}).setdefault("claims", [])
         for doc in docs:
+            if doc.get("kind") == "VolumeSnapshot":
+                _create_snapshot(inv, state, o, doc, where)
+                continue
             if doc.get("kind") != "PersistentVolumeClaim":
                 raise Fail(f"error: the homeops simulator creates only PersistentVolumeClaims, not {doc.get('kind')}")
             meta = doc.get("metadata") or {}
@@ -976,6 +1017,33 @@ def cmd_create(inv: Any, o: dict[str, Any], args: list[str], docs: list[Obj]) ->
             if o["dry-run"] in ("none", ""):
                 claims.append(record)
             inv.print(f"persistentvolumeclaim/{name} created")
+
+
+def _create_snapshot(inv: Any, state: State, o: dict[str, Any], doc: Obj, where: str) -> None:
+    meta = doc.get("metadata") or {}
+    name = str(meta.get("name", ""))
+    namespace = str(meta.get("namespace") or o["namespace"] or "default")
+    snapshots = state["apps"].setdefault("snapshots", [])
+    if any(x["namespace"] == namespace and x["name"] == name for x in snapshots):
+        raise Fail(
+            f'Error from server (AlreadyExists): error when creating "{where}": '
+            f'volumesnapshots.snapshot.storage.k8s.io "{name}" already exists'
+        )
+    spec = doc.get("spec") or {}
+    pvc = str((spec.get("source") or {}).get("persistentVolumeClaimName", ""))
+    claim = next((c for c in state["apps"]["claims"] if c["namespace"] == namespace and c["name"] == pvc), None)
+    record = {
+        "namespace": namespace,
+        "name": name,
+        "pvc": pvc,
+        "class": spec.get("volumeSnapshotClassName") or "",
+        "created_at": engine.now(state),
+        "size": (claim or {}).get("storage", "10Gi"),
+        "uid": engine.new_id(state, "uid", 32),
+    }
+    if o["dry-run"] in ("none", ""):
+        snapshots.append(record)
+    inv.print(f"volumesnapshot.snapshot.storage.k8s.io/{name} created")
 
 
 # ── faults ───────────────────────────────────────────────────────────────────────────────────────

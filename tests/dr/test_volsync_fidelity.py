@@ -37,7 +37,9 @@ def test_copy_method_none_is_direct_and_refused_before_anything_changes(drsim: D
     assert sent(drsim) == []
 
 
-def test_wait_for_first_consumer_pvc_binds_only_once_the_app_is_scaled_up(drsim: DrSim) -> None:
+def test_wait_for_first_consumer_pvc_binds_only_once_the_app_is_scaled_up(
+    drsim: DrSim, capsys: pytest.CaptureFixture[str]
+) -> None:
     # volumepopulator_controller.go:305-314 (v0.16.0): with volumeBindingMode WaitForFirstConsumer the
     # populator waits for the selected-node annotation, which a scheduled pod brings: waiting for Bound
     # before scaling the app up never ends
@@ -46,7 +48,12 @@ def test_wait_for_first_consumer_pvc_binds_only_once_the_app_is_scaled_up(drsim:
             c["storage_class"] = "openebs-hostpath"
     old = obj(drsim, "persistentvolumeclaims", "immich-data")["metadata"]["uid"]
     restore(drsim, yes=True, timeout=900)
-    assert sent(drsim) == HAPPY
+    out = capsys.readouterr().out
+    # a host-path class cannot snapshot: no safety copy, and the plan says so
+    assert (
+        "no VolumeSnapshotClass for openebs.io/local (StorageClass openebs-hostpath): PVC default/immich-data's" in out
+    )
+    assert sent(drsim) == [c for c in HAPPY if "snapshot.json" not in c]
     pvc = obj(drsim, "persistentvolumeclaims", "immich-data")
     assert pvc["metadata"]["uid"] != old and pvc["status"]["phase"] == "Bound"
     assert pvc["metadata"]["annotations"][apps_data.SELECTED_NODE]
@@ -314,6 +321,14 @@ def test_a_keda_scaled_app_is_paused_during_the_restore_and_unpaused_before_it_c
     assert done[:3] == [*HAPPY[:2], "kubectl patch scaledobjects.keda.sh immich-server"]
     assert done[-5:] == [HAPPY[-4], "kubectl patch scaledobjects.keda.sh immich-server", *HAPPY[-3:]]
     assert obj(drsim, "scaledobjects", "immich-server")["metadata"].get("annotations", {}) == {}
+    # the old data was kept: a ready VolumeSnapshot of the deleted PVC (rook-ceph's class can snapshot)
+    (snap,) = kubectl_json(drsim, "volumesnapshots")
+    assert snap["metadata"]["name"] == "immich-data-pre-restore-20251009t085320z"
+    assert snap["spec"] == {
+        "source": {"persistentVolumeClaimName": "immich-data"},
+        "volumeSnapshotClassName": "csi-ceph-blockpool",
+    }
+    assert snap["status"]["readyToUse"] is True
     deployment = obj(drsim, "deployments", "immich-server")
     assert (deployment["replicas"], deployment["ready_replicas"]) == (1, 1)
 
