@@ -350,3 +350,29 @@ def test_a_failed_restore_of_a_keda_app_says_to_unpause_it_first(drsim: DrSim) -
     back = str(info.value.message).split("without the restore: ", 1)[1].split(";")[0].split(" && ")
     assert "patch scaledobjects.keda.sh immich-server" in back[0] and "null" in back[0]
     assert back[1].endswith("scale deployment/immich-server --replicas=1")
+
+
+def test_sim_flux_reconcile_and_get_speak_like_flux_2_7(drsim: DrSim) -> None:
+    # fluxcd/flux2 v2.7.5 cmd/flux/reconcile.go:100-135: a missing object is the API's NotFound (resource
+    # plural and group); a failed one "<Kind> reconciliation failed: '<Ready message>'";
+    # v2.6.4 cmd/flux/get.go:185-197: an empty list is an error (exit 1)
+    from homeops.sim.runner import SimRunner
+
+    runner = SimRunner(drsim.root / ".homeops" / "sim")
+    missing = runner.run(["flux", "reconcile", "kustomization", "nope", "--namespace", "flux-system"])
+    assert (missing.exit_code, missing.stderr) == (
+        1,
+        '✗ kustomizations.kustomize.toolkit.fluxcd.io "nope" not found\n',
+    )
+    with drsim.store.transaction() as state:
+        next(h for h in state["flux"]["helmreleases"] if h["name"] == "immich")["ready"] = False
+    failed = runner.run(["flux", "reconcile", "helmrelease", "immich", "--namespace", "default"])
+    assert failed.exit_code == 1
+    assert failed.stderr.splitlines()[-1].startswith("✗ HelmRelease reconciliation failed: 'health check failed")
+    assert failed.stderr.rstrip().endswith("status: 'InProgress']'")
+    empty = runner.run(["flux", "get", "kustomizations", "--namespace", "media"])
+    assert (empty.exit_code, empty.stdout, empty.stderr) == (
+        1,
+        "",
+        "✗ no Kustomization objects found in media namespace\n",
+    )
