@@ -295,9 +295,11 @@ for _kind in (VolsyncTrigger(), VolsyncRelease()):
 # ``inv volsync.restore``: the app's volume back from its ReplicationDestination through the volume
 # populator. Order (each a step whose look skips it when already done, so --resume sends nothing twice):
 #
-#   suspend Flux (Kustomization, HelmRelease) → scale the app's controllers to 0 → trigger the RD
-#   (restoreAsOf for --timestamp) and wait for its new latestImage → delete the PVC → create it
-#   with dataSourceRef → wait Bound → scale back → resume Flux.
+#   suspend Flux (Kustomization, HelmRelease), pause KEDA → scale the app's controllers to 0 → trigger
+#   the RD (restoreAsOf for --timestamp, previous for --previous) and wait for its new latestImage →
+#   VolumeSnapshot of the old PVC (where its CSI driver has a class) → delete the PVC → create it with
+#   dataSourceRef → wait Bound (not with WaitForFirstConsumer: the scale-up's ready pods cover it) →
+#   unpause KEDA → scale back → resume Flux.
 #
 # The RD restores *before* the PVC is recreated: the populator fills a PVC from whatever
 # latestImage the RD names when it sees the PVC, so a PVC created first would get the old image.

@@ -82,11 +82,15 @@ def restore(
 ) -> None:
     """Restore one app's volume from its VolSync ReplicationDestination through the volume populator.
 
-    Suspends the app's Flux Kustomization/HelmRelease, scales its controllers to 0, re-runs the
-    ReplicationDestination (restoreAsOf --timestamp) and waits for its new image, deletes the PVC and
-    creates it again with dataSourceRef to the RD, waits until it is Bound, scales back, resumes Flux.
-    Refused before anything changes when the PVC has no ReplicationDestination. Planned, confirmed,
-    locked and journaled; --resume sends nothing twice; a failure says how to bring the app back.
+    Suspends the app's Flux Kustomization/HelmRelease (and pauses its KEDA ScaledObjects), scales its
+    controllers to 0, re-runs the ReplicationDestination (restoreAsOf --timestamp, previous --previous)
+    and waits for its new image, keeps a VolumeSnapshot of the old PVC where its class can snapshot,
+    deletes the PVC and creates it again with dataSourceRef to the RD, waits until it is Bound (with a
+    WaitForFirstConsumer class: until the scaled-up app is ready), scales back, resumes Flux.
+    Refused before anything changes when the PVC has no ReplicationDestination or the RD copies Direct.
+    Controllers an unfinished earlier restore left at 0 are scaled back to their recorded count.
+    Planned, confirmed, locked and journaled; --resume sends nothing twice (a --timeout given with it
+    replaces the saved one); a failure says how to bring the app back.
     """
     from homeops.operations.session import Options
     from homeops.operations.volsync import run_restore
