@@ -96,8 +96,10 @@ def suspend(
 ) -> list[str]:
     """``flux suspend|resume kustomization|helmrelease NAME -n NS``.
 
-    flux2 ``cmd/flux/{suspend,resume}.go``: an object that is not there is a ``✗`` line with exit
-    **0** (look before, and after); ``resume`` of one object waits for its reconciliation.
+    flux2 ``cmd/flux/{suspend,resume}.go``: an object that is not there, or a patch the API refused,
+    is a ``✗`` line with exit **0** (v2.6.4 ``suspend.go:105-114``): read ``.spec.suspend`` back.
+    ``resume`` of one object waits for its reconciliation; a failed wait is exit 0 before 2.9 and
+    exit 1 since (v2.9.4 ``resume.go:129-138``), the object resumed either way.
     """
     if kind not in ("kustomization", "helmrelease"):
         raise PlanError(f"flux suspend/resume: kind {kind!r} is not kustomization or helmrelease")
