@@ -359,7 +359,14 @@ def _destination_status(state: State, record: State, t: float) -> tuple[Obj, boo
     return status, done
 
 
+def _direct(record: State) -> bool:
+    """copyMethod Direct, or None, its deprecated name (volsync v0.16.0 common_types.go:44-51)."""
+    return record.get("copy_method") in ("Direct", "None")
+
+
 def _image(record: State, finished: float | None) -> Obj:
+    if _direct(record):  # the destination PVC itself, not a snapshot
+        return {"apiGroup": "", "kind": "PersistentVolumeClaim", "name": f"volsync-{record['name']}-dest"}
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(finished or 1_760_000_000))
     name = f"volsync-{record['name']}-dest-{stamp}"
     return {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": name}
@@ -388,6 +395,8 @@ def _claim_bound(state: State, claim: State, t: float) -> bool:
     dst = by_name.get((claim["namespace"], claim["destination"]))
     if dst is None:
         return False  # VolSyncPopulatorReplicationDestinationMissing
+    if _direct(dst) and claim.get("created_at") is not None:
+        return False  # "latestImage is not a volumesnapshot" (volumepopulator_controller.go:353-361): never
     if not _destination_status(state, dst, t)[1]:
         return False
     created = claim.get("created_at")

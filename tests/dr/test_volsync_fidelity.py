@@ -376,3 +376,17 @@ def test_sim_flux_reconcile_and_get_speak_like_flux_2_7(drsim: DrSim) -> None:
         "",
         "✗ no Kustomization objects found in media namespace\n",
     )
+
+
+def test_sim_a_direct_destination_never_populates_a_new_pvc(drsim: DrSim) -> None:
+    # volumepopulator_controller.go:353-361 (v0.16.0): a latestImage that is not a VolumeSnapshot (Direct,
+    # or its deprecated name None) is a VolSyncPopulatorError and the PVC stays Pending
+    with drsim.store.transaction() as state:
+        dst = next(d for d in state["apps"]["destinations"] if d["name"] == "paperless-data-dst")
+        dst["copy_method"] = "None"
+        claim = next(c for c in state["apps"]["claims"] if c["name"] == "paperless-data")
+        claim.update(created_at=state["clock"]["now"], uid="y" * 32)
+    drsim.advance(3600)
+    rd = obj(drsim, "replicationdestinations", "paperless-data-dst")
+    assert rd["status"]["latestImage"]["kind"] == "PersistentVolumeClaim"
+    assert obj(drsim, "persistentvolumeclaims", "paperless-data")["status"]["phase"] == "Pending"
