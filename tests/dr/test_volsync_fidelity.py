@@ -390,3 +390,32 @@ def test_sim_a_direct_destination_never_populates_a_new_pvc(drsim: DrSim) -> Non
     rd = obj(drsim, "replicationdestinations", "paperless-data-dst")
     assert rd["status"]["latestImage"]["kind"] == "PersistentVolumeClaim"
     assert obj(drsim, "persistentvolumeclaims", "paperless-data")["status"]["phase"] == "Pending"
+
+
+def test_resume_notice_compares_stability_only_for_plans_that_take_it_from_homeops_yaml() -> None:
+    # issue 22 §3 (cosmetic): every --resume of bootstrap/dr/volsync said "stabilitySeconds 0s
+    # (homeops.yaml now: 30s)"; those plans hold no gates after their steps and never read it
+    from homeops.engine.plan import Gate, Health, Plan, Step
+    from homeops.inventory.model import UpgradePolicy
+    from homeops.operations.saved_settings import kept_settings
+
+    api = Gate("api", "api", "the Kubernetes API answers", timeout=120.0)
+    step = Step(id="k8s-0:x", action="x", summary="x", node="k8s-0")
+    policy = UpgradePolicy(stability_seconds=30.0)
+    bootstrap_like = Plan("bootstrap", "home", (step,), poll_interval=policy.poll_interval)
+    bootstrap_like = Plan(
+        "bootstrap",
+        "home",
+        (step,),
+        poll_interval=policy.poll_interval,
+        health=Health(required_after=(("k8s-0:x", api),)),
+    )
+    assert kept_settings(bootstrap_like, policy) == []
+    node_plan = Plan(
+        "upgrade-node",
+        "home",
+        (Step(id="k8s-0:y", action="x", summary="y", node="k8s-0", gates_after=(api,)),),
+        stability_seconds=3.0,
+        poll_interval=policy.poll_interval,
+    )
+    assert kept_settings(node_plan, policy) == ["stabilitySeconds 3s (homeops.yaml now: 30s)"]
