@@ -402,7 +402,6 @@ def test_resume_notice_compares_stability_only_for_plans_that_take_it_from_homeo
     api = Gate("api", "api", "the Kubernetes API answers", timeout=120.0)
     step = Step(id="k8s-0:x", action="x", summary="x", node="k8s-0")
     policy = UpgradePolicy(stability_seconds=30.0)
-    bootstrap_like = Plan("bootstrap", "home", (step,), poll_interval=policy.poll_interval)
     bootstrap_like = Plan(
         "bootstrap",
         "home",
