@@ -96,8 +96,10 @@ def suspend(
 ) -> list[str]:
     """``flux suspend|resume kustomization|helmrelease NAME -n NS``.
 
-    flux2 ``cmd/flux/{suspend,resume}.go``: an object that is not there is a ``✗`` line with exit
-    **0** (look before, and after); ``resume`` of one object waits for its reconciliation.
+    flux2 ``cmd/flux/{suspend,resume}.go``: an object that is not there, or a patch the API refused,
+    is a ``✗`` line with exit **0** (v2.6.4 ``suspend.go:105-114``): read ``.spec.suspend`` back.
+    ``resume`` of one object waits for its reconciliation; a failed wait is exit 0 before 2.9 and
+    exit 1 since (v2.9.4 ``resume.go:129-138``), the object resumed either way.
     """
     if kind not in ("kustomization", "helmrelease"):
         raise PlanError(f"flux suspend/resume: kind {kind!r} is not kustomization or helmrelease")
@@ -223,6 +225,16 @@ def parse_reconcile(stderr: str, *, kind: str = "", name: str = "") -> Reconcile
 # =========================================================================== call helpers
 
 
+def failures(stderr: str) -> list[str]:
+    """The ``✗`` lines flux logged, without the symbol (flux prints some with exit 0)."""
+    return [ln.strip()[1:].strip() for ln in strip_ansi(stderr).splitlines() if ln.strip().startswith("✗")]
+
+
+#: ``flux get`` of an empty list: exit 0 with this ``✗`` line before flux 2.6, an error (exit 1) since
+#: (fluxcd/flux2 v2.6.4 ``cmd/flux/get.go:185-197``)
+_NONE_FOUND = re.compile(r"^no \w+ objects found in (?:any|\S+) namespace$")
+
+
 def raise_for(result: Result, *, what: str, target: str | None) -> None:
     if result.ok:
         return
@@ -274,6 +286,9 @@ def run_reconcile(
 
 def _run_get(runner: Runner, argv: Sequence[str], parser_kind: str, timeout: float | None) -> list[FluxObject]:
     result = runner.run(list(argv), timeout=timeout)
+    said = failures(result.stderr)
+    if not result.ok and said and _NONE_FOUND.match(said[-1]) and not result.stdout.strip():
+        return []
     raise_for(result, what=f"flux get {parser_kind.lower()}s", target=None)
     try:
         return _parse_get(result.stdout, parser_kind)

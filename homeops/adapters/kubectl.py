@@ -561,6 +561,45 @@ def kustomizations(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60)
     return parsed(result, parse_kustomizations, target=None)
 
 
+def helmreleases(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[FluxObject]:
+    result = _run(
+        runner,
+        kctl.get_json("helmreleases.helm.toolkit.fluxcd.io", all_namespaces=True),
+        "kubectl get helmreleases",
+        timeout=timeout,
+    )
+    return parsed(result, lambda text: parse_kustomizations(text, kind="HelmRelease"), target=None)
+
+
+def flux_instances(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[FluxObject]:
+    """The Flux Operator's FluxInstances; none (not an error) on a cluster without its CRD."""
+    result = runner.run(kctl.get_json("fluxinstances", all_namespaces=True), timeout=timeout)
+    if result.failed and "doesn't have a resource type" in result.stderr:
+        return []  # Flux bootstrapped the classic way
+    check_result(result, what="kubectl get fluxinstances", target=None, unreachable=is_unreachable)
+    return parsed(result, parse_flux_instances, target=None)
+
+
+def flux_unhealthy(objects: Sequence[FluxObject]) -> list[str]:
+    """The one definition of "Flux is healthy", for the ``flux`` gate and ``inv flux.status``: every
+    FluxInstance, Kustomization and HelmRelease Ready; a suspended one is left out (it is paused on
+    purpose, as during a restore). Returns what is not, as ``Kind ns/name: message``."""
+    return [
+        f"{o.kind} {o.namespace}/{o.name}: {' '.join((o.message or f'Ready {o.ready}').split())}"
+        for o in objects
+        if o.ready != "True" and not o.suspended
+    ]
+
+
+def flux_objects(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[FluxObject]:
+    """Everything ``flux_unhealthy`` judges: FluxInstances first, then Kustomizations and HelmReleases."""
+    return [
+        *flux_instances(runner, kctl, timeout=timeout),
+        *kustomizations(runner, kctl, timeout=timeout),
+        *helmreleases(runner, kctl, timeout=timeout),
+    ]
+
+
 def readyz(runner: Runner, kctl: Kubectl, *, timeout: float | None = 30) -> bool:
     """True when the API server answers ``ok``; False when it answers anything else or is unreachable."""
     result = runner.run(kctl.readyz(), timeout=timeout)

@@ -12,7 +12,8 @@ Behaviour relied on (cli-interfaces.md §11; backube/volsync ``api/v1alpha1``, c
   ``No eligible snapshots found`` and the "restored" volume is empty.
 * An app PVC restored by the volume populator has ``spec.dataSourceRef`` of kind
   ``ReplicationDestination`` and stays Pending until it is populated; the populator's events on it
-  are ``VolSyncPopulator*``, and the bound PVC is annotated ``volsync.backube/populated-from``.
+  are ``VolSyncPopulator*``, and the PV it hands over is annotated ``volsync.backube/populated-from``
+  (on the PV, not the PVC: ``operations/drsteps.py`` reads it there).
 
 * A restore through the populator (``volumepopulator_controller.go``): the controller populates a
   PVC from whatever ``latestImage`` the RD names *when it sees the PVC*, so a restore triggers the RD
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +41,13 @@ from homeops.errors import PlanError
 SOURCES = "replicationsources.volsync.backube"
 DESTINATIONS = "replicationdestinations.volsync.backube"
 PVCS = "persistentvolumeclaims"
+JOBS = "jobs.batch"
+STORAGE_CLASSES = "storageclasses.storage.k8s.io"
+WAIT_FOR_CONSUMER = "WaitForFirstConsumer"
+#: a mover job's pod failures before homeops calls the mover failed: VolSync itself reports Failed only
+#: at the job's backoffLimit (8 for restic), after 20-odd minutes of back-off, then starts the job again
+#: and stays SyncInProgress (restic ``mover.go:355,610-617``, v0.16.0), so the wait never ends on its own
+JOB_FAILURES = 3
 WORKLOADS = {"Deployment": "deployments.apps", "StatefulSet": "statefulsets.apps"}
 FLUX_KINDS = {
     "Kustomization": "kustomizations.kustomize.toolkit.fluxcd.io",
@@ -118,22 +127,158 @@ def trigger_restore(
     restore_as_of: str | None = None,
     mover: str | None = "restic",
     pin: bool = False,
+    previous: int | None = None,
 ) -> list[str]:
     """Re-run a ReplicationDestination (new ``spec.trigger.manual``), optionally as of a point in time.
 
     With ``pin`` the mover's ``restoreAsOf`` is set to ``restore_as_of`` (``None``: removed, the
-    newest backup) and ``previous`` removed, so an earlier point-in-time restore left on the RD
-    (home-ops applies it ``IfNotPresent``, Git never resets it) cannot pick the snapshot.
+    newest backup) and ``previous`` to ``previous`` (``None``: removed), so an earlier point-in-time
+    restore left on the RD (home-ops applies it ``IfNotPresent``, Git never resets it) cannot pick the
+    snapshot. ``previous`` N skips the N newest snapshots (at or before ``restoreAsOf`` when given;
+    volsync v0.16.0 ``replicationdestination_types.go:251-257``).
     """
+    if previous is not None and previous < 0:
+        raise PlanError(f"previous must be 0 or more, not {previous}")
     spec: dict[str, Any] = {"trigger": {"manual": _token(value)}}
     if restore_as_of is not None:
         check_restore_time(restore_as_of)
     if mover is not None and (pin or restore_as_of is not None):
         fields: dict[str, Any] = {"restoreAsOf": restore_as_of}
-        if pin:
-            fields["previous"] = None
+        if pin or previous is not None:
+            fields["previous"] = previous
         spec[mover] = fields
     return _merge_patch(kctl, DESTINATIONS, namespace, name, {"spec": spec})
+
+
+def mover_job(name: str, *, source: bool) -> str:
+    """The mover Job's name: ``volsync-src-<rs>``/``volsync-dst-<rd>``, the crc32 of the name when the
+    whole would pass 63 characters (volsync v0.16.0 ``utils.go:371-400``, restic ``mover.go:333-341``)."""
+    prefix = "volsync-src-" if source else "volsync-dst-"
+    full = prefix + name
+    return full if len(full) <= 63 else f"{prefix}{zlib.crc32(name.encode()):08x}"
+
+
+def get_job(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    return kctl.get_json(JOBS, name, namespace=namespace)
+
+
+def parse_job_failures(text: str) -> tuple[int, int]:
+    """(``status.failed``, ``spec.backoffLimit``) of one Job."""
+    what = "kubectl get job"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    failed = (item.get("status") or {}).get("failed") or 0
+    limit = (item.get("spec") or {}).get("backoffLimit")
+    return int(failed), int(limit) if isinstance(limit, int) else 6  # 6: the Job API's default
+
+
+SNAPSHOT_CLASSES = "volumesnapshotclasses.snapshot.storage.k8s.io"
+SNAPSHOTS = "volumesnapshots.snapshot.storage.k8s.io"
+_DEFAULT_CLASS = "snapshot.storage.kubernetes.io/is-default-class"
+
+
+def get_snapshot_classes(kctl: Kubectl) -> list[str]:
+    return kctl.get_json(SNAPSHOT_CLASSES)
+
+
+def snapshot_class_for(text: str, driver: str) -> str | None:
+    """The VolumeSnapshotClass for CSI ``driver`` (its default one first), or None: the class cannot snapshot."""
+    what = "kubectl get volumesnapshotclasses"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        if item.get("driver") == driver and meta.get("name"):
+            default = (meta.get("annotations") or {}).get(_DEFAULT_CLASS) == "true"
+            found.append((not default, str(meta["name"])))
+    return min(found)[1] if found else None
+
+
+def snapshot_manifest(namespace: str, name: str, pvc: str, snapshot_class: str) -> str:
+    doc = {
+        "apiVersion": "snapshot.storage.k8s.io/v1",
+        "kind": "VolumeSnapshot",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/created-by": "homeops"}},
+        "spec": {"source": {"persistentVolumeClaimName": pvc}, "volumeSnapshotClassName": snapshot_class},
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def get_snapshot(kctl: Kubectl, namespace: str, name: str) -> list[str]:
+    return kctl.get_json(SNAPSHOTS, name, namespace=namespace)
+
+
+def parse_snapshot(text: str) -> tuple[bool, str | None]:
+    """(``status.readyToUse``, ``status.error.message``) of one VolumeSnapshot."""
+    what = "kubectl get volumesnapshot"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    status = item.get("status") or {}
+    error = (status.get("error") or {}).get("message")
+    return bool(status.get("readyToUse")), str(error) if error else None
+
+
+def get_storage_class(kctl: Kubectl, name: str) -> list[str]:
+    return kctl.get_json(STORAGE_CLASSES, name)
+
+
+def parse_provisioner(text: str) -> str:
+    what = "kubectl get storageclass"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    return str(item.get("provisioner") or "")
+
+
+def parse_binding_mode(text: str) -> str:
+    """A StorageClass's ``volumeBindingMode`` (``Immediate`` when unset, the API's default)."""
+    what = "kubectl get storageclass"
+    (item,) = _items(parse_json_object(text, what=what), what)
+    return str(item.get("volumeBindingMode") or "Immediate")
+
+
+SCALED_OBJECTS = "scaledobjects.keda.sh"
+#: KEDA holds the target at this many replicas and stops autoscaling while the annotation is there
+#: (keda.sh docs "Pausing autoscaling"); a plain HPA needs nothing: it is disabled while its target
+#: has 0 replicas (kubernetes pkg/controller/podautoscaler/horizontal.go, "ScalingDisabled")
+PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
+
+
+@dataclass(frozen=True)
+class ScaledObject:
+    namespace: str
+    name: str
+    target_kind: str  # spec.scaleTargetRef.kind (Deployment when unset, as KEDA defaults it)
+    target_name: str
+    paused: str | None  # the paused-replicas annotation
+
+    @property
+    def key(self) -> str:
+        return f"scaledobject/{self.name}"
+
+
+def get_scaled_objects(kctl: Kubectl, namespace: str) -> list[str]:
+    return kctl.get_json(SCALED_OBJECTS, namespace=namespace)
+
+
+def parse_scaled_objects(text: str) -> list[ScaledObject]:
+    what = "kubectl get scaledobjects"
+    out = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        ref = (item.get("spec") or {}).get("scaleTargetRef") or {}
+        paused = (meta.get("annotations") or {}).get(PAUSED_REPLICAS)
+        out.append(
+            ScaledObject(
+                namespace=str(meta.get("namespace", "")),
+                name=str(meta.get("name", "")),
+                target_kind=str(ref.get("kind") or "Deployment"),
+                target_name=str(ref.get("name", "")),
+                paused=str(paused) if paused is not None else None,
+            )
+        )
+    return out
+
+
+def pause_scaling(kctl: Kubectl, namespace: str, name: str, *, pause: bool) -> list[str]:
+    """Merge-patch the ScaledObject's paused-replicas annotation: "0" (KEDA scales to 0 and stops), or none."""
+    patch = {"metadata": {"annotations": {PAUSED_REPLICAS: "0" if pause else None}}}
+    return _merge_patch(kctl, SCALED_OBJECTS, namespace, name, patch)
 
 
 def get_workloads(kctl: Kubectl, kind: str, namespace: str) -> list[str]:
@@ -235,6 +380,18 @@ class Source(SyncState):
             out.append("paused")
         return out
 
+    def warnings(self) -> list[str]:
+        """What is wrong with this source that does not (yet) make its backups stale."""
+        if self.manual and self.schedule:
+            # manual wins over schedule while set (cli-interfaces.md §11.2): a backup by hand that failed
+            # or was killed leaves it, and the scheduled backups stop
+            return [
+                f"schedule '{self.schedule}' is off: spec.trigger.manual={self.manual} is set "
+                f"(remove it: kubectl -n {self.namespace} patch {SOURCES} {self.name} --type merge "
+                """-p '{"spec":{"trigger":{"manual":null}}}')"""
+            ]
+        return []
+
 
 @dataclass(frozen=True)
 class Destination(SyncState):
@@ -243,6 +400,7 @@ class Destination(SyncState):
     latest_image: tuple[str, str] | None = None  # (kind, name)
     restore_as_of: str | None = None
     previous: int | None = None
+    file_deletion: bool = False  # enableFileDeletion: restic restore --delete
 
     @property
     def restored(self) -> bool:
@@ -264,7 +422,7 @@ class Claim:
     phase: str  # Pending | Bound | Lost
     source_kind: str | None  # spec.dataSourceRef.kind
     source_name: str | None
-    populated_from: str | None  # the annotation on a populated PVC
+    populated_from: str | None  # the annotation if the PVC carries it (VolSync writes it on the PV)
     uid: str = ""
     deleting: bool = False
     kustomization: tuple[str, str] | None = None  # the Flux Kustomization that applied it (namespace, name)
@@ -362,6 +520,7 @@ def parse_destinations(text: str) -> list[Destination]:
                 latest_image=(str(image.get("kind", "")), str(image["name"])) if image.get("name") else None,
                 restore_as_of=mover.get("restoreAsOf"),
                 previous=int(previous) if isinstance(previous, int) else None,
+                file_deletion=bool(mover.get("enableFileDeletion", False)),
             )
         )
     return out

@@ -448,7 +448,7 @@ class Executor:
                     timeout=max(w.timeout for w in waits),
                     interval=plan.poll_interval,
                     target=names,
-                    hint=terms.hint,
+                    hint=_filled(terms.hint, plan),
                 )
                 observation = wait_for(spec, probe, clock=self.clock, report=self.progress.waiting)
                 for step in members:
@@ -518,3 +518,13 @@ def _key(gate: Gate) -> tuple[str, str, str | None]:
 
 def _gate_line(result: GateResult) -> str:
     return f"{result.gate.label}: {'green' if result.ok else 'red'} — {result.observed}"
+
+
+def _filled(hint: str | None, plan: Plan) -> str | None:
+    """A wait's hint with the ``<option>`` placeholders the plan knows (``<namespace>``, ``<app>``) filled in."""
+    if hint is None:
+        return None
+    for name, value in plan.options:
+        if value:
+            hint = hint.replace(f"<{name}>", value)
+    return hint

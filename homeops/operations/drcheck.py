@@ -408,13 +408,15 @@ def volsync_findings(runtime: Runtime, now: float) -> list[Finding]:
                     "volsync",
                     source.key,
                     "fail",
-                    "stale: " + "; ".join(problems),
+                    "stale: " + "; ".join(problems + source.warnings()),
                     f"look at the mover: kubectl -n {source.namespace} get replicationsource {source.name} -o yaml",
                 )
             )
         else:
             age = now - (source.last_sync_time or now)
-            findings.append(Finding("volsync", source.key, "ok", f"last sync {volsync.format_age(age)} ago"))
+            warnings = source.warnings()
+            detail = "; ".join([f"last sync {volsync.format_age(age)} ago", *warnings])
+            findings.append(Finding("volsync", source.key, "warn" if warnings else "ok", detail))
     return findings
 
 

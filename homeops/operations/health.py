@@ -55,7 +55,15 @@ def cluster_gates(inventory: Inventory, *, timeout: float | None = None) -> tupl
     if policy.ceph:
         gates.append(Gate("ceph", "ceph", "CephCluster HEALTH_OK", None, limit))
     if policy.flux:
-        gates.append(Gate("flux", "flux", "every Flux Kustomization Ready", None, limit))
+        gates.append(
+            Gate(
+                "flux",
+                "flux",
+                "every FluxInstance, Kustomization and HelmRelease Ready (suspended ones aside)",
+                None,
+                limit,
+            )
+        )
     if policy.volsync:
         gates.append(Gate("volsync", "volsync", "no VolSync ReplicationSource synchronizing", None, limit))
     for custom in policy.custom:

@@ -188,11 +188,9 @@ class ClusterObserver:
         return Check(health.ok, health.summary())
 
     def flux(self) -> Check:
-        objects = k.kustomizations(self.local, self.kctl, timeout=self.timeout)
-        bad = [
-            f"{o.namespace}/{o.name}: {o.message or o.ready}" for o in objects if o.ready != "True" and not o.suspended
-        ]
-        return Check(not bad, "; ".join(bad) if bad else f"{len(objects)} kustomizations Ready")
+        objects = k.flux_objects(self.local, self.kctl, timeout=self.timeout)
+        bad = k.flux_unhealthy(objects)
+        return Check(not bad, "; ".join(bad) if bad else f"{len(objects)} Flux objects Ready")
 
     def volsync(self) -> Check:
         sources = k.replication_sources(self.local, self.kctl, timeout=self.timeout)

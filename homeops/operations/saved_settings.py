@@ -34,7 +34,11 @@ def kept_settings(plan: Plan, policy: UpgradePolicy) -> list[str]:
     compare("rebootTimeout", _saved_timeouts(plan, ("rebooted",)), policy.reboot_timeout)
     ready_kinds = ("running", "k8s-ready", "etcd-member", "k8s-version")
     compare("readyTimeout", _saved_timeouts(plan, ready_kinds), policy.ready_timeout)
-    compare("stabilitySeconds", {plan.stability_seconds}, policy.stability_seconds)
+    if any(step.gates_after for step in plan.steps):
+        # only the node plans (planners.plan_from) take it from homeops.yaml and hold their steps'
+        # gates green that long; volsync, bootstrap and dr plans are made with 0 whatever homeops.yaml
+        # says, so "stabilitySeconds 0s (homeops.yaml now: 30s)" on their every resume misled
+        compare("stabilitySeconds", {plan.stability_seconds}, policy.stability_seconds)
     compare("pollInterval", {plan.poll_interval}, policy.poll_interval)
     return kept
 

@@ -13,26 +13,30 @@ trigger) and ``volsync-release``.
 from __future__ import annotations
 
 import calendar
+import sys
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, TextIO
 
 from homeops.adapters import flux
 from homeops.adapters import kubectl as k
 from homeops.adapters import volsync as vs
-from homeops.engine.executor import Outcome
+from homeops.engine.executor import Executor, Outcome
+from homeops.engine.journal import Journal
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Plan, Step, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory
 from homeops.operations.observe import ClusterObserver
-from homeops.operations.session import Options, executor_for, plan_or_resume
+from homeops.operations.saved_settings import resume_notice
+from homeops.operations.session import Options, executor_for, latest_journal, plan_or_resume
 from homeops.operations.snapshot import stamp
 from homeops.privatefs import write_private
 from homeops.runners import Result, Runner
+from homeops.runtime import Runtime
 
 TRIGGER = "volsync-trigger"
 RELEASE = "volsync-release"
@@ -64,6 +68,33 @@ def read_source(runner: Runner, kctl: k.Kubectl, namespace: str, name: str) -> v
     result.check(f"kubectl get replicationsource {namespace}/{name}")
     (source,) = vs.parse_sources(result.stdout)
     return source
+
+
+def mover_failing(runner: Runner, kctl: k.Kubectl, state: vs.SyncState, *, source: bool) -> str | None:
+    """Why the sync running now keeps failing, or None while it may still succeed.
+
+    VolSync never ends a failing sync: at the mover job's backoffLimit it writes ``latestMoverStatus
+    {result: Failed, logs}``, deletes the job and starts it again, and ``Synchronizing`` stays
+    ``SyncInProgress`` (restic ``mover.go:610-617``, volsync v0.16.0). A sync only ends on success,
+    which resets the result, so ``Failed`` while it runs is this sync's. Before VolSync says so (20-odd
+    minutes of back-off), the job's own ``status.failed`` tells: ``JOB_FAILURES`` failed pods in a row.
+    """
+    if not state.synchronizing:
+        return None
+    job = vs.mover_job(state.name, source=source)
+    if state.result == "Failed":
+        log = state.logs.strip().splitlines()[-1:] or ["no log"]
+        return f"{log[0]} (VolSync retries it forever; kubectl -n {state.namespace} logs job/{job})"
+    result = runner.run(vs.get_job(kctl, state.namespace, job), timeout=60)
+    if k.is_not_found(result) or not result.ok:
+        return None  # between two jobs, or not readable now: the next look sees it
+    failed, limit = vs.parse_job_failures(result.stdout)
+    if failed >= min(vs.JOB_FAILURES, limit):
+        return (
+            f"its job {job} has failed {failed} times (backoffLimit {limit}): "
+            f"kubectl -n {state.namespace} logs job/{job}"
+        )
+    return None
 
 
 # ----------------------------------------------------------------------------------- the plan
@@ -100,6 +131,7 @@ def plan_backup(inventory: Inventory, source: vs.Source, request: BackupRequest)
                 summary=f"remove the manual trigger so {key} follows its schedule '{source.schedule}' again",
                 commands=(Command(tuple(vs.release_manual(kctl, source.namespace, source.name)), timeout=60),),
                 batch=1,
+                to_version=source.schedule,
             )
         )
     return Plan(
@@ -132,7 +164,10 @@ class _Kubectl(StepKind):
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
         if result.failed and not k.is_unreachable(result):
             return CommandError(
-                f"{what}: {result.last_error_line()}", command=" ".join(result.command), exit_code=result.exit_code
+                f"{what}: {result.last_error_line()}",
+                command=" ".join(result.command),
+                exit_code=result.exit_code,
+                stderr=result.stderr,
             )
         return None
 
@@ -153,6 +188,10 @@ class VolsyncTrigger(_Kubectl):
         )
     }
 
+    def _failing(self, ctx: StepContext, step: Step, source: vs.Source) -> str | None:
+        runner, kctl = _runner_of(ctx, step)
+        return ctx.retrying(lambda: mover_failing(runner, kctl, source, source=True))
+
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
@@ -161,7 +200,11 @@ class VolsyncTrigger(_Kubectl):
             if source.manual == step.artifact and source.last_manual_sync == step.artifact:
                 looks[step.id] = Look(True, seen, done=True)
             elif source.synchronizing and source.manual != step.artifact:
-                looks[step.id] = Look(False, seen + ": a sync is running; back up when it has finished")
+                why = self._failing(ctx, step, source)
+                if why is not None:
+                    looks[step.id] = Look(False, seen + f": its mover is failing: {why}; fix that first")
+                else:
+                    looks[step.id] = Look(False, seen + ": a sync is running; back up when it has finished")
             else:
                 looks[step.id] = Look(True, seen, marker=source.last_manual_sync, before=_when(source.last_sync_time))
         return looks
@@ -182,6 +225,9 @@ class VolsyncTrigger(_Kubectl):
                 started = token_time(step.artifact or "")
                 if source.last_manual_sync == step.artifact and source.result != "Failed":
                     continue
+                why = self._failing(ctx, step, source) if source.manual == step.artifact else None
+                if why is not None:
+                    return Observation.failed(f"{source.key}: the mover failed: {why}")
                 mine = started is not None and (source.last_sync_start_time or 0.0) >= started
                 if source.result == "Failed" and mine:
                     log = source.logs.strip().splitlines()[-1:] or ["no log"]
@@ -195,6 +241,28 @@ class VolsyncTrigger(_Kubectl):
 
     def reached(self, step: Step, record: object) -> str | None:
         return f"lastManualSync={step.artifact}"
+
+    def hints(self, ctx: StepContext, steps: Sequence[Step]) -> list[str]:
+        # A trigger that went out stays set when the wait fails: while spec.trigger.manual is set VolSync
+        # ignores the schedule (cli-interfaces.md §11.2), so the app gets no more backups until it goes.
+        plan = ctx.journal.plan()
+        lines = []
+        for step in steps:
+            if not ctx.journal.step(step.id).sent:
+                continue
+            namespace, name = _key(step)
+            release = next(
+                (s for s in plan.steps if s.action == RELEASE and s.id.startswith(f"{namespace}/{name}:")), None
+            )
+            if release is None:
+                continue  # a manual-only source: the trigger is how it is run anyway
+            lines.append(
+                f"spec.trigger.manual={step.artifact} is still set on ReplicationSource {namespace}/{name}, "
+                f"so VolSync skips its schedule '{release.to_version}' until it is removed: "
+                "--resume waits for this backup "
+                f"and removes it; to give it up: {release.commands[0].render()}"
+            )
+        return lines
 
 
 class VolsyncRelease(_Kubectl):
@@ -228,9 +296,11 @@ for _kind in (VolsyncTrigger(), VolsyncRelease()):
 # ``inv volsync.restore``: the app's volume back from its ReplicationDestination through the volume
 # populator. Order (each a step whose look skips it when already done, so --resume sends nothing twice):
 #
-#   suspend Flux (Kustomization, HelmRelease) → scale the app's controllers to 0 → trigger the RD
-#   (restoreAsOf for --timestamp) and wait for its new latestImage → delete the PVC → create it
-#   with dataSourceRef → wait Bound → scale back → resume Flux.
+#   suspend Flux (Kustomization, HelmRelease), pause KEDA → scale the app's controllers to 0 → trigger
+#   the RD (restoreAsOf for --timestamp, previous for --previous) and wait for its new latestImage →
+#   VolumeSnapshot of the old PVC (where its CSI driver has a class) → delete the PVC → create it with
+#   dataSourceRef → wait Bound (not with WaitForFirstConsumer: the scale-up's ready pods cover it) →
+#   unpause KEDA → scale back → resume Flux.
 #
 # The RD restores *before* the PVC is recreated: the populator fills a PVC from whatever
 # latestImage the RD names when it sees the PVC, so a PVC created first would get the old image.
@@ -238,6 +308,9 @@ for _kind in (VolsyncTrigger(), VolsyncRelease()):
 # is touched. Every failure names the commands that bring the app back (``restore_hints``).
 
 FLUX = "volsync-flux"
+KEDA = "volsync-keda"
+SNAPSHOT = "volsync-safety-snapshot"
+SNAPPED = "volsync-snapshot-ready"
 SCALE = "volsync-scale"
 RESTORE = "volsync-restore"
 DELETE = "volsync-delete-pvc"
@@ -254,6 +327,7 @@ class RestoreRequest:
     app: str  # the PVC's name (home-ops: the app; its RD is <app>-dst)
     now: float
     timestamp: str | None = None  # RFC3339 UTC: restoreAsOf
+    previous: int | None = None  # skip this many snapshots (before restoreAsOf when given)
     timeout: float = 2 * 3600.0  # the restore itself
     scale_timeout: float = 600.0
 
@@ -267,6 +341,15 @@ class RestoreTarget:
     workloads: tuple[vs.Workload, ...]  # the running controllers that mount the claim
     flux: tuple[tuple[str, str, str], ...]  # (Kustomization|HelmRelease, namespace, name), suspend order
     idle: tuple[vs.Workload, ...] = ()  # mounting it, already at 0 replicas: left alone
+    # its StorageClass is WaitForFirstConsumer: the populator binds it only once a pod using it is
+    # scheduled (volumepopulator_controller.go:305-314, volsync v0.16.0), so the app comes up first
+    wait_for_consumer: bool = False
+    recovered: tuple[vs.Workload, ...] = ()  # left at 0 by an unfinished earlier restore: scaled back
+    scalers: tuple[vs.ScaledObject, ...] = ()  # KEDA ScaledObjects of those controllers: paused meanwhile
+    # the VolumeSnapshotClass for the PVC's CSI driver: a copy of the old data is kept before it is
+    # deleted; None when the class cannot snapshot (``no_snapshot`` says why)
+    snapshot_class: str | None = None
+    no_snapshot: str = ""
 
 
 def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -> RestoreTarget:
@@ -324,13 +407,47 @@ def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -
             continue
         state.check(f"kubectl get kustomization {ks[0]}/{ks[1]}")
         owners.insert(0, ("Kustomization", *ks))  # the Kustomization first: it would re-apply the rest
+    scalers: list[vs.ScaledObject] = []
+    listed = runner.run(vs.get_scaled_objects(kctl, namespace), timeout=60)
+    if not (listed.failed and "doesn't have a resource type" in listed.stderr):  # no KEDA: nothing scales from 0
+        listed.check(f"kubectl get scaledobjects -n {namespace}")
+        targets = {(w.kind, w.name) for w in users}
+        scalers = [so for so in vs.parse_scaled_objects(listed.stdout) if (so.target_kind, so.target_name) in targets]
+    wait_for_consumer = False
+    snapshot_class, no_snapshot = None, "its StorageClass is unknown"
+    storage_class = dict(claim.spec).get("storageClassName")
+    if isinstance(storage_class, str) and storage_class:
+        sc = runner.run(vs.get_storage_class(kctl, storage_class), timeout=60)
+        if not k.is_not_found(sc):  # a missing class: the populator waits for it like anything else
+            sc.check(f"kubectl get storageclass {storage_class}")
+            wait_for_consumer = vs.parse_binding_mode(sc.stdout) == vs.WAIT_FOR_CONSUMER
+            driver = vs.parse_provisioner(sc.stdout)
+            classes = runner.run(vs.get_snapshot_classes(kctl), timeout=60)
+            no_snapshot = f"no VolumeSnapshotClass for {driver} (StorageClass {storage_class})"
+            if not (classes.failed and "doesn't have a resource type" in classes.stderr):
+                classes.check("kubectl get volumesnapshotclasses")
+                snapshot_class = vs.snapshot_class_for(classes.stdout, driver)
     return RestoreTarget(
         claim=claim,
         destination=destination,
         workloads=tuple(w for w in users if w.replicas > 0),
         flux=tuple(dict.fromkeys(owners)),
         idle=tuple(w for w in users if w.replicas == 0),
+        wait_for_consumer=wait_for_consumer,
+        scalers=tuple(scalers),
+        snapshot_class=snapshot_class,
+        no_snapshot="" if snapshot_class else no_snapshot,
     )
+
+
+def safety_snapshot_name(pvc: str, now: float) -> str:
+    """``<pvc>-pre-restore-<utc stamp>``, lower case (a DNS subdomain), at most 63 characters."""
+    suffix = f"-pre-restore-{stamp(now).lower()}"
+    return pvc[: 63 - len(suffix)].rstrip("-.") + suffix
+
+
+def snapshot_file(inventory: Inventory, claim: vs.Claim) -> str:
+    return str(inventory.state_dir / "volsync" / f"{claim.namespace}-{claim.name}.snapshot.json")
 
 
 def claim_file(inventory: Inventory, claim: vs.Claim) -> str:
@@ -347,9 +464,10 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
         vs.check_restore_time(request.timestamp)
     if rd.mover is None:
         raise PlanError(f"ReplicationDestination {rd.key} has no mover section (restic, kopia, …) to restore with")
-    if rd.copy_method == "Direct":
+    if rd.copy_method in ("Direct", "None"):  # None: the deprecated name of Direct (common_types.go:44-51)
         raise PlanError(
-            f"ReplicationDestination {rd.key} has copyMethod Direct: the volume populator needs a VolumeSnapshot",
+            f"ReplicationDestination {rd.key} has copyMethod {rd.copy_method}: "
+            "the volume populator needs a VolumeSnapshot",
             hint="VolSyncPopulatorError 'latestImage is not a volumesnapshot'; use copyMethod: Snapshot",
         )
     kubeconfig = inventory.cluster.kubeconfig
@@ -375,23 +493,56 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
 
     def scale_step(w: vs.Workload, replicas: int, batch: int) -> Step:
         down = replicas == 0
+        up = " and wait until it is ready"
+        if target.wait_for_consumer:
+            up += f" (its pod lets the populator bind PVC {key}: WaitForFirstConsumer)"
         return Step(
             id=f"{key}:scale-{'down' if down else 'up'}:{w.key}",
             action=SCALE,
             summary=f"scale {w.key} to {replicas}"
-            + (f" (from {w.replicas}) and wait until its pods are gone" if down else " and wait until it is ready"),
+            + (f" (from {w.replicas}) and wait until its pods are gone" if down else up),
             commands=(Command(tuple(vs.scale(kctl, w.kind, w.namespace, w.name, replicas)), timeout=60),),
-            waits=(Wait(SCALED, f"{w.key} at {replicas} replicas", request.scale_timeout),),
+            # with WaitForFirstConsumer the pods are ready only once the populator has copied the data
+            waits=(
+                Wait(
+                    SCALED,
+                    f"{w.key} at {replicas} replicas",
+                    request.timeout if target.wait_for_consumer and not down else request.scale_timeout,
+                ),
+            ),
             batch=batch,
             artifact=f"{w.kind}/{w.namespace}/{w.name}",
             to_version=str(replicas),
         )
 
+    def keda_step(so: vs.ScaledObject, pause: bool, batch: int) -> Step:
+        verb = "pause" if pause else "unpause"
+        return Step(
+            id=f"{key}:{verb}:{so.key}",
+            action=KEDA,
+            summary=f"{verb} KEDA ScaledObject {so.namespace}/{so.name}"
+            + (
+                f" (paused-replicas 0) so it does not scale {so.target_kind.lower()}/{so.target_name} back up"
+                if pause
+                else ""
+            ),
+            commands=(Command(tuple(vs.pause_scaling(kctl, so.namespace, so.name, pause=pause)), timeout=60),),
+            batch=batch,
+            artifact=f"{so.namespace}/{so.name}",
+            to_version="paused" if pause else "resumed",
+        )
+
     for kind, namespace, name in target.flux:
         steps.append(flux_step(kind, namespace, name, False, 0))
+    for so in target.scalers:
+        steps.append(keda_step(so, True, 0))
     for w in target.workloads:
         steps.append(scale_step(w, 0, 1))
     when = f" as of {request.timestamp}" if request.timestamp else " from the newest backup"
+    if request.previous:
+        when = f" from the backup {request.previous} before the newest" + (
+            f" at or before {request.timestamp}" if request.timestamp else ""
+        )
     steps.append(
         Step(
             id=f"{key}:restore:{rd.name}",
@@ -402,7 +553,14 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
                 Command(
                     tuple(
                         vs.trigger_restore(
-                            kctl, rd.namespace, rd.name, mark, restore_as_of=request.timestamp, mover=rd.mover, pin=True
+                            kctl,
+                            rd.namespace,
+                            rd.name,
+                            mark,
+                            restore_as_of=request.timestamp,
+                            mover=rd.mover,
+                            pin=True,
+                            previous=request.previous or None,
                         )
                     ),
                     timeout=60,
@@ -411,9 +569,24 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             waits=(Wait(RESTORED, f"{rd.key} restored for {mark}", request.timeout),),
             batch=2,
             artifact=mark,
-            to_version=request.timestamp or "latest",
+            to_version=request.timestamp or ("previous" if request.previous else "latest"),
         )
     )
+    if target.snapshot_class:
+        snap = safety_snapshot_name(claim.name, request.now)
+        steps.append(
+            Step(
+                id=f"{key}:safety-snapshot",
+                action=SNAPSHOT,
+                summary=f"keep the old data: VolumeSnapshot {claim.namespace}/{snap} of PVC {key} "
+                f"(class {target.snapshot_class}; delete it once the restored app is fine)",
+                commands=(Command(tuple(vs.create_from(kctl, snapshot_file(inventory, claim))), timeout=60),),
+                waits=(Wait(SNAPPED, f"VolumeSnapshot {claim.namespace}/{snap} readyToUse", 1800.0),),
+                batch=3,
+                artifact=vs.snapshot_manifest(claim.namespace, snap, claim.name, target.snapshot_class),
+                to_version=snap,
+            )
+        )
     steps.append(
         Step(
             id=f"{key}:delete-pvc",
@@ -421,7 +594,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             summary=f"delete PVC {key} (uid {claim.uid or 'unknown'}); its data comes back from {rd.key}",
             commands=(Command(tuple(vs.delete_claim(kctl, claim.namespace, claim.name, timeout=300)), timeout=330),),
             waits=(Wait(GONE, f"PVC {key} gone", 600.0),),
-            batch=3,
+            batch=4,
             artifact=claim.uid,
         )
     )
@@ -430,25 +603,52 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             id=f"{key}:create-pvc",
             action=CREATE,
             summary=f"create PVC {key} with dataSourceRef ReplicationDestination/{rd.name}, "
-            "then wait until the populator has bound it",
+            + (
+                "which the populator binds once a pod using it is scheduled (WaitForFirstConsumer)"
+                if target.wait_for_consumer
+                else "then wait until the populator has bound it"
+            ),
             commands=(Command(tuple(vs.create_from(kctl, claim_file(inventory, claim))), timeout=60),),
-            waits=(Wait(BOUND, f"PVC {key} Bound", request.timeout),),
-            batch=4,
+            waits=() if target.wait_for_consumer else (Wait(BOUND, f"PVC {key} Bound", request.timeout),),
+            batch=5,
             artifact=claim.manifest(rd.name),
             from_version=claim.uid,
         )
     )
+    for so in target.scalers:  # before the scale-up: a paused-replicas 0 would take it straight back down
+        steps.append(keda_step(so, False, 6))
     for w in target.workloads:
-        steps.append(scale_step(w, w.replicas, 5))
+        steps.append(scale_step(w, w.replicas, 7))
     for kind, namespace, name in reversed(target.flux):
-        steps.append(flux_step(kind, namespace, name, True, 6))
+        steps.append(flux_step(kind, namespace, name, True, 8))
     warnings = []
+    if not target.snapshot_class:
+        warnings.append(
+            f"{target.no_snapshot or 'no VolumeSnapshotClass'}: PVC {key}'s current data is deleted without a copy"
+        )
     if not target.flux:
         warnings.append(f"no Flux Kustomization or HelmRelease owns {key} or its controllers: nothing is suspended")
     if not target.workloads:
         warnings.append(f"no running Deployment or StatefulSet mounts {key}: nothing is scaled")
     for w in target.idle:
         warnings.append(f"{w.key} mounts {key} and is already at 0 replicas: left at 0")
+    for w in target.recovered:
+        warnings.append(
+            f"{w.key} is at 0 replicas since an earlier volsync.restore of {key} that did not finish: "
+            f"this restore scales it back to the {w.replicas} it had"
+        )
+    if (request.timestamp or request.previous) and rd.mover == "restic" and not rd.file_deletion:
+        # restic restores into the RD's own volume, which still holds the last restore's files: without
+        # --delete (enableFileDeletion, replicationdestination_types.go:258-262) newer files stay
+        warnings.append(
+            f"ReplicationDestination {rd.key} has no restic.enableFileDeletion: files that are in its volume now "
+            "but not in the older backup stay in the restored data (set enableFileDeletion: true for an exact copy)"
+        )
+    if target.wait_for_consumer and not target.workloads:
+        warnings.append(
+            f"PVC {key}'s StorageClass is WaitForFirstConsumer and no running controller mounts it: "
+            "it stays Pending (not restored yet) until a pod uses it"
+        )
     return Plan(
         operation="volsync-restore",
         cluster=inventory.cluster.name,
@@ -457,7 +657,13 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
         poll_interval=inventory.policy.poll_interval,
         target=f"{key} restored from {rd.key}{when}",
         warnings=tuple(warnings),
-        options=(("namespace", claim.namespace), ("app", claim.name), ("timestamp", request.timestamp or "")),
+        options=(
+            ("namespace", claim.namespace),
+            ("app", claim.name),
+            ("timestamp", request.timestamp or ""),
+            ("previous", str(request.previous or "")),
+            ("destination", rd.name),
+        ),
     )
 
 
@@ -493,8 +699,13 @@ def restore_hints(ctx: StepContext, plan: Plan) -> list[str]:
         return ctx.journal.step(step.id).status == "done"
 
     back: list[str] = []
+    unpause: list[str] = []
     by_id = {s.id: s for s in plan.steps}
     for step in plan.steps:
+        if step.action == KEDA and step.to_version == "paused" and touched(step):
+            again = by_id.get(step.id.replace(":pause:", ":unpause:"))
+            if again is not None and not finished(again):
+                unpause.append(" ".join(again.commands[0].argv))
         if step.action == SCALE and step.to_version == "0" and touched(step):
             up = by_id.get(step.id.replace(":scale-down:", ":scale-up:"))
             if up is not None and not finished(up):
@@ -511,14 +722,46 @@ def restore_hints(ctx: StepContext, plan: Plan) -> list[str]:
             "the PVC was deleted and is not restored yet: resume (it recreates it from the ReplicationDestination) "
             "rather than bringing the app back without its data"
         )
-    if back:
-        # undo in reverse: controllers up first, the Kustomization (which re-applies the rest) last
-        lines.append("the app is down; to bring it back without the restore: " + " && ".join(reversed(back)))
+    if back or unpause:
+        # undo in reverse: KEDA unpaused (else it holds the controllers at 0), controllers up, the
+        # Kustomization (which re-applies the rest) last
+        lines.append(
+            "the app is down; to bring it back without the restore: " + " && ".join([*unpause, *reversed(back)])
+        )
     return lines
 
 
 class VolsyncFlux(_RestoreKind):
+    """``flux suspend|resume``, judged by ``.spec.suspend`` read back rather than by the exit code.
+
+    ``flux suspend`` exits 0 when the object is missing or the patch failed, printing ``✗ failed
+    suspending …`` (fluxcd/flux2 v2.6.4 ``cmd/flux/suspend.go:105-114``); ``flux resume`` patches, then
+    waits, and a failed wait is exit 0 before flux 2.9 and exit 1 from 2.9 on (v2.9.4
+    ``cmd/flux/resume.go:129-138``): the object is resumed either way.
+    """
+
     name = FLUX
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        kind, namespace, name = _parts(step)
+        verb = "resume" if step.to_version == "resumed" else "suspend"
+        command = step.commands[0]
+        failure: CommandError | None = None
+        try:
+            result = ctx.send(command, what=f"flux {verb} {kind.lower()} {namespace}/{name}", target=None)
+            said = flux.failures(result.stderr)
+        except CommandError as exc:
+            failure, said = exc, flux.failures(exc.stderr or "") or [str(exc)]
+        if not self._there(ctx, step):
+            raise CommandError(
+                f"flux {verb} {kind.lower()} {namespace}/{name} did not take: .spec.suspend is "
+                f"{str(self._suspended(ctx, step)).lower()}" + (f" (flux said: {said[0]})" if said else ""),
+                command=" ".join(command.argv),
+                exit_code=failure.exit_code if failure is not None else 0,
+                hint="nothing after it was sent; fix it and resume",
+            )
+        if said:  # resumed, but its reconciliation failed: Flux keeps retrying it; say so and go on
+            ctx.progress.note(f"{kind} {namespace}/{name} is {step.to_version}; flux said: {said[0]}")
 
     def _suspended(self, ctx: StepContext, step: Step) -> bool | None:
         kind, namespace, name = _parts(step)
@@ -625,7 +868,7 @@ class VolsyncRestore(_RestoreKind):
         RESTORED: WaitTerms(
             "lastManualSync equals the trigger and latestImage names the restored snapshot",
             "the mover failed, or found no backup to restore",
-            "read the mover's log: kubectl -n <namespace> describe replicationdestination <name>",
+            "read the mover's log: kubectl -n <namespace> describe replicationdestination <destination>",
         )
     }
 
@@ -642,6 +885,10 @@ class VolsyncRestore(_RestoreKind):
 
         return ctx.retrying(read)
 
+    def _failing(self, ctx: StepContext, step: Step, rd: vs.Destination) -> str | None:
+        runner, kctl = _runner_of(ctx, step)
+        return ctx.retrying(lambda: mover_failing(runner, kctl, rd, source=False))
+
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
@@ -650,7 +897,11 @@ class VolsyncRestore(_RestoreKind):
             if rd.manual == step.artifact and rd.restored:
                 looks[step.id] = Look(True, seen, done=True)
             elif rd.synchronizing and rd.manual != step.artifact:
-                looks[step.id] = Look(False, seen + ": a restore is running; try again when it has finished")
+                why = self._failing(ctx, step, rd)
+                if why is not None:
+                    looks[step.id] = Look(False, seen + f": its mover is failing: {why}; fix that first")
+                else:
+                    looks[step.id] = Look(False, seen + ": a restore is running; try again when it has finished")
             else:
                 looks[step.id] = Look(True, seen, marker=rd.last_manual_sync or "none", before=rd.last_manual_sync)
         return looks
@@ -666,15 +917,16 @@ class VolsyncRestore(_RestoreKind):
             for step in steps:
                 rd = self._rd(ctx, step)
                 if rd.last_manual_sync != step.artifact:
-                    if rd.result == "Failed" and rd.manual == step.artifact and not rd.synchronizing:
-                        log = rd.logs.strip().splitlines()[-1:] or ["no log"]
-                        return Observation.failed(f"{rd.key}: the mover failed: {log[0]}")
+                    why = self._failing(ctx, step, rd) if rd.manual == step.artifact else None
+                    if why is not None:
+                        return Observation.failed(f"{rd.key}: the mover failed: {why}: the volume was not touched")
                     return Observation.waiting(f"{rd.key}: {rd.reason or 'not started'}")
                 if rd.empty:
-                    when = step.to_version if step.to_version != "latest" else "now"
+                    when = {"latest": "at or before now", "previous": "that far back (--previous)"}.get(
+                        step.to_version or "latest", f"at or before {step.to_version}"
+                    )
                     return Observation.failed(
-                        f"{rd.key}: no backup at or before {when} (the mover said '{vs.NO_SNAPSHOT}'): "
-                        "the volume was not touched"
+                        f"{rd.key}: no backup {when} (the mover said '{vs.NO_SNAPSHOT}'): the volume was not touched"
                     )
                 if rd.result == "Failed" or rd.latest_image is None:
                     return Observation.failed(f"{rd.key}: the restore finished without an image")
@@ -800,8 +1052,127 @@ class VolsyncCreateClaim(_ClaimKind):
         return "Bound"
 
 
-_RESTORE_KINDS = (FLUX, SCALE, RESTORE, DELETE, CREATE)
-for _restore_kind in (VolsyncFlux(), VolsyncScale(), VolsyncRestore(), VolsyncDeleteClaim(), VolsyncCreateClaim()):
+class VolsyncKeda(_RestoreKind):
+    """Pause (paused-replicas "0") or unpause a KEDA ScaledObject: KEDA scales a target at 0 back up."""
+
+    name = KEDA
+
+    def _paused(self, ctx: StepContext, step: Step) -> str | bool | None:
+        namespace, name = (step.artifact or "").split("/", 1)
+        runner, kctl = _runner_of(ctx, step)
+
+        def read() -> str | bool | None:
+            result = runner.run(kctl.get_json(vs.SCALED_OBJECTS, name, namespace=namespace), timeout=60)
+            if k.is_not_found(result):
+                return False  # gone: nothing to pause
+            result.check(f"kubectl get scaledobject {namespace}/{name}")
+            found = vs.parse_scaled_objects(result.stdout)
+            return found[0].paused if found else False
+
+        return ctx.retrying(read)
+
+    def _there(self, ctx: StepContext, step: Step) -> bool:
+        paused = self._paused(ctx, step)
+        if paused is False:
+            return True
+        return (paused == "0") == (step.to_version == "paused")
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        looks = {}
+        for step in steps:
+            paused = self._paused(ctx, step)
+            seen = "absent" if paused is False else ("paused" if paused is not None else "active")
+            looks[step.id] = Look(
+                True, f"ScaledObject {step.artifact} {seen}", done=self._there(ctx, step), before=seen
+            )
+        return looks
+
+    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self._there(ctx, step)
+
+    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self._there(ctx, step)
+
+
+class VolsyncSnapshot(_RestoreKind):
+    """A VolumeSnapshot of the PVC about to be deleted: the old data, should the restored one be wrong."""
+
+    name = SNAPSHOT
+    wait_order = (SNAPPED,)
+    terms: ClassVar[Mapping[str, WaitTerms]] = {
+        SNAPPED: WaitTerms(
+            "the VolumeSnapshot is readyToUse",
+            "the snapshot controller reports an error",
+            "kubectl -n <namespace> describe volumesnapshot: its events say why",
+        )
+    }
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        path = Path(step.commands[0].argv[-1])  # written here, not at planning: a dry run leaves nothing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        part.write_text((step.artifact or "") + "\n", encoding="utf-8")
+        part.replace(path)
+        if self._state(ctx, step) is not None:
+            return  # taken by an earlier attempt of this run (its name carries the run's time): not twice
+        super().run(ctx, step)
+
+    def _state(self, ctx: StepContext, step: Step) -> tuple[bool, str | None] | None:
+        namespace = step.id.split("/", 1)[0]
+        runner, kctl = _runner_of(ctx, step)
+
+        def read() -> tuple[bool, str | None] | None:
+            result = runner.run(vs.get_snapshot(kctl, namespace, step.to_version or ""), timeout=60)
+            if k.is_not_found(result):
+                return None
+            result.check(f"kubectl get volumesnapshot {namespace}/{step.to_version}")
+            return vs.parse_snapshot(result.stdout)
+
+        return ctx.retrying(read)
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        looks = {}
+        for step in steps:
+            found = self._state(ctx, step)
+            if found is not None and found[0]:
+                looks[step.id] = Look(True, f"VolumeSnapshot {step.to_version} ready", done=True)
+            else:
+                seen = "absent" if found is None else "taken"
+                looks[step.id] = Look(True, f"VolumeSnapshot {step.to_version} {seen}", marker=seen, before=seen)
+        return looks
+
+    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self._state(ctx, step) is not None
+
+    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self._state(ctx, step) is not None
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        def look() -> Observation[None]:
+            for step in steps:
+                found = self._state(ctx, step)
+                if found is None:
+                    return Observation.failed(f"VolumeSnapshot {step.to_version} disappeared after it was created")
+                ready, error = found
+                if error:
+                    return Observation.failed(f"VolumeSnapshot {step.to_version}: {error}: the PVC was not deleted")
+                if not ready:
+                    return Observation.waiting(f"VolumeSnapshot {step.to_version} not readyToUse yet")
+            return Observation.ok("snapshot ready")
+
+        return look
+
+
+_RESTORE_KINDS = (FLUX, KEDA, SCALE, RESTORE, SNAPSHOT, DELETE, CREATE)
+for _restore_kind in (
+    VolsyncFlux(),
+    VolsyncKeda(),
+    VolsyncScale(),
+    VolsyncRestore(),
+    VolsyncSnapshot(),
+    VolsyncDeleteClaim(),
+    VolsyncCreateClaim(),
+):
     register(_restore_kind)
 
 
@@ -811,12 +1182,59 @@ for _restore_kind in (VolsyncFlux(), VolsyncScale(), VolsyncRestore(), VolsyncDe
 _RUN = Options()
 
 
+DEFAULT_TIMEOUT = 7200.0
+
+
+WaitFilter = Callable[[Step, Wait], bool]
+
+
+def retimed(plan: Plan, which: WaitFilter, timeout: float) -> tuple[Plan, list[float]]:
+    """``plan`` with the waits ``which`` picks given ``timeout``, and the timeouts they had."""
+    old: list[float] = []
+    steps = []
+    for step in plan.steps:
+        waits = []
+        for wait in step.waits:
+            if which(step, wait):
+                old.append(wait.timeout)
+                wait = replace(wait, timeout=timeout)
+            waits.append(wait)
+        steps.append(replace(step, waits=tuple(waits)))
+    return replace(plan, steps=tuple(steps)), old
+
+
+def _run(
+    executor: Executor,
+    rt: Runtime,
+    operation: str,
+    task: str,
+    plan: Callable[[], Plan],
+    options: Options,
+    timeout: float | None,
+    which: Callable[[Plan], WaitFilter],
+    out: TextIO | None,
+) -> Outcome:
+    """Plan or resume; a --timeout given with --resume replaces the saved run's (and says so)."""
+    if not options.resume or timeout is None:
+        return plan_or_resume(executor, rt, operation, plan, options, task=task, out=out)
+    journal = latest_journal(rt, operation, task=task)
+    saved, old = retimed(journal.plan(), which(journal.plan()), timeout)
+    if old and set(old) != {timeout}:
+        shown = ", ".join(f"{v:g}s" for v in sorted(set(old)))
+        say = f"--resume: waiting up to {timeout:g}s (--timeout) where the saved run said {shown}"
+        print(say, file=out or sys.stdout)
+    notice = resume_notice(saved, rt.inventory.policy)
+    if notice:
+        print(notice, file=out or sys.stdout)
+    return executor.run(saved, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal)
+
+
 def run_backup(
     inventory_dir: Path,
     namespace: str | None,
     app: str | None,
     *,
-    timeout: float = 7200.0,
+    timeout: float | None = None,
     options: Options = _RUN,
     out: TextIO | None = None,
 ) -> Outcome:
@@ -829,9 +1247,13 @@ def run_backup(
         def plan() -> Plan:
             namespace_, app_ = _which(namespace, app)
             source = read_source(rt.local, k.Kubectl(rt.inventory.cluster.kubeconfig), namespace_, app_)
-            return plan_backup(rt.inventory, source, BackupRequest(namespace_, app_, rt.clock.now(), timeout))
+            seconds = DEFAULT_TIMEOUT if timeout is None else timeout
+            return plan_backup(rt.inventory, source, BackupRequest(namespace_, app_, rt.clock.now(), seconds))
 
-        return plan_or_resume(executor, rt, "volsync-backup", plan, options, task="volsync.backup", out=out)
+        def which(saved: Plan) -> WaitFilter:
+            return lambda step, wait: wait.kind == SYNCED
+
+        return _run(executor, rt, "volsync-backup", "volsync.backup", plan, options, timeout, which, out)
 
 
 def run_restore(
@@ -840,7 +1262,8 @@ def run_restore(
     app: str | None,
     *,
     timestamp: str | None = None,
-    timeout: float = 7200.0,
+    previous: int | None = None,
+    timeout: float | None = None,
     options: Options = _RUN,
     out: TextIO | None = None,
 ) -> Outcome:
@@ -855,10 +1278,68 @@ def run_restore(
             if timestamp is not None:
                 vs.check_restore_time(timestamp)
             target = observe_restore(rt.local, k.Kubectl(rt.inventory.cluster.kubeconfig), namespace_, app_)
-            request = RestoreRequest(namespace_, app_, rt.clock.now(), timestamp=timestamp, timeout=timeout)
+            target = with_recorded_replicas(target, left_down(rt, namespace_, app_))
+            seconds = DEFAULT_TIMEOUT if timeout is None else timeout
+            request = RestoreRequest(
+                namespace_, app_, rt.clock.now(), timestamp=timestamp, previous=previous, timeout=seconds
+            )
             return plan_restore(rt.inventory, target, request)
 
-        return plan_or_resume(executor, rt, "volsync-restore", plan, options, task="volsync.restore", out=out)
+        def which(saved: Plan) -> WaitFilter:
+            # a WaitForFirstConsumer restore waits for the population in its scale-up (no Bound wait)
+            wffc = not any(w.kind == BOUND for s in saved.steps for w in s.waits)
+
+            def pick(step: Step, wait: Wait) -> bool:
+                return wait.kind in (RESTORED, BOUND) or (wffc and wait.kind == SCALED and ":scale-up:" in step.id)
+
+            return pick
+
+        return _run(executor, rt, "volsync-restore", "volsync.restore", plan, options, timeout, which, out)
+
+
+def left_down(rt: Runtime, namespace: str, app: str) -> dict[str, int]:
+    """``Kind/ns/name`` → replicas, for the controllers that unfinished earlier restores of this PVC
+    scaled to 0 and never scaled back (a new restore would otherwise see them at 0, leave them there
+    and call the app restored)."""
+    recorded: dict[str, int] = {}
+    runs = [
+        j
+        for j in Journal.all(rt.inventory.state_dir, rt.clock)
+        if j.operation == "volsync-restore" and j.cluster == rt.inventory.cluster.name and j.status != "finished"
+    ]
+    for journal in sorted(runs, key=lambda j: j.created):
+        plan = journal.plan()
+        if dict(plan.options).get("namespace") != namespace or dict(plan.options).get("app") != app:
+            continue
+        by_id = {step.id: step for step in plan.steps}
+        for step in plan.steps:
+            if step.action != SCALE or step.to_version != "0":
+                continue
+            record = journal.step(step.id)
+            up = by_id.get(step.id.replace(":scale-down:", ":scale-up:"))
+            if up is None or not (record.sent or record.status in ("done", "running", "failed")):
+                continue
+            if journal.step(up.id).status != "done" and up.artifact:
+                recorded.setdefault(up.artifact, int(up.to_version or 0))  # the oldest run knows the count
+    return recorded
+
+
+def with_recorded_replicas(target: RestoreTarget, recorded: Mapping[str, int]) -> RestoreTarget:
+    """Controllers found at 0 that an unfinished restore scaled down: this restore brings them back."""
+    back = tuple(
+        replace(w, replicas=recorded[f"{w.kind}/{w.namespace}/{w.name}"])
+        for w in target.idle
+        if recorded.get(f"{w.kind}/{w.namespace}/{w.name}", 0) > 0
+    )
+    if not back:
+        return target
+    keys = {w.key for w in back}
+    return replace(
+        target,
+        workloads=target.workloads + back,
+        idle=tuple(w for w in target.idle if w.key not in keys),
+        recovered=back,
+    )
 
 
 def _which(namespace: str | None, app: str | None) -> tuple[str, str]:

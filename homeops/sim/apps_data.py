@@ -33,6 +33,13 @@ Faults (registered in ``homeops.sim.faults``, applied here):
 ``volsync-stale`` (target: app ``ns/name`` or ``name``; ``seconds``, default two days)  the source's
     mover has failed for that long: ``lastSyncTime`` stays at the last success before, and
     ``latestMoverStatus.result`` is ``Failed``.
+``volsync-mover-fails`` (target: a source or destination ``ns/name`` or ``name``)  from now on its mover's
+    pods fail: the sync running (or the next one) never ends. As in VolSync (restic ``mover.go:355``,
+    ``:610-617``, v0.16.0) the job ``volsync-src-<name>``/``volsync-dst-<name>`` counts ``status.failed``
+    up to its ``backoffLimit`` of 8 (one pod failure every ``POD_FAIL_SECONDS``); then VolSync writes
+    ``latestMoverStatus {result: Failed, logs}``, deletes the job and creates it again, and the
+    ``Synchronizing`` condition stays ``SyncInProgress``. ``volsync-stale`` is the same failure, begun
+    ``seconds`` ago.
 ``cnpg-never-healthy`` (target: cluster ``ns/name`` or ``name``)  its restore job fails: the phase
     stays ``Setting up primary`` (a failing restore does not change it) and ``Ready`` is False.
 """
@@ -52,7 +59,7 @@ from homeops.sim.tools._base import Fail, Flag
 State = dict[str, Any]
 Obj = dict[str, Any]
 
-FAULTS = ("volsync-stale", "cnpg-never-healthy")
+FAULTS = ("volsync-stale", "volsync-mover-fails", "cnpg-never-healthy")
 
 # kubectl resource aliases → (plural, kind, namespaced, apiVersion), merged into the fake kubectl's TYPES
 TYPES: dict[str, tuple[str, str, bool, str]] = {}
@@ -81,6 +88,19 @@ for _aliases, _info in (
         ("backups.postgresql.cnpg.io", "backup.postgresql.cnpg.io"),
         ("backups.postgresql.cnpg.io", "Backup", True, "postgresql.cnpg.io/v1"),
     ),
+    (("jobs", "job", "jobs.batch"), ("jobs", "Job", True, "batch/v1")),
+    (
+        ("volumesnapshotclasses", "volumesnapshotclass", "vsclass", "volumesnapshotclasses.snapshot.storage.k8s.io"),
+        ("volumesnapshotclasses", "VolumeSnapshotClass", False, "snapshot.storage.k8s.io/v1"),
+    ),
+    (
+        ("volumesnapshots", "volumesnapshot", "vs", "volumesnapshots.snapshot.storage.k8s.io"),
+        ("volumesnapshots", "VolumeSnapshot", True, "snapshot.storage.k8s.io/v1"),
+    ),
+    (
+        ("scaledobjects", "scaledobject", "so", "scaledobjects.keda.sh"),
+        ("scaledobjects", "ScaledObject", True, "keda.sh/v1alpha1"),
+    ),
     (
         ("clusters.postgresql.cnpg.io", "cluster.postgresql.cnpg.io", "clusters.postgresql.cnpg.io/v1"),
         ("clusters.postgresql.cnpg.io", "Cluster", True, "postgresql.cnpg.io/v1"),
@@ -94,18 +114,34 @@ HEALTHY = "Cluster in healthy state"
 #: FluxInstance Ready → the apps' objects exist: flux-operator's generated Kustomizations carry no wait or
 #: health checks (flux-operator ``templates.go:413-466``), the apps Kustomization applies a while later.
 APPS_SECONDS = 40.0
-#: StorageClass → provisioner; where its volumes live decides what a wipe or an etcd restore leaves.
+#: StorageClass → (provisioner, volumeBindingMode). Where its volumes live decides what a wipe or an etcd
+#: restore leaves; a WaitForFirstConsumer class binds only once a pod using the claim is scheduled
+#: (volsync volumepopulator_controller.go:305-314 then waits for the selected-node annotation).
 STORAGE_CLASSES = {
-    "ceph-block": "rook-ceph.rbd.csi.ceph.com",  # OSDs on the nodes' data disks: survive a reset, not lost VMs
-    "openebs-hostpath": "openebs.io/local",  # /var/openebs/local: EPHEMERAL, gone with a reset of its node
-    "local-path": "rancher.io/local-path",
-    "nfs-client": "cluster.local/nfs-subdir-external-provisioner",  # on the NAS
+    # OSDs on the nodes' data disks: survive a reset, not lost VMs
+    "ceph-block": ("rook-ceph.rbd.csi.ceph.com", "Immediate"),
+    # /var/openebs/local: EPHEMERAL, gone with a reset of its node
+    "openebs-hostpath": ("openebs.io/local", "WaitForFirstConsumer"),
+    "local-path": ("rancher.io/local-path", "WaitForFirstConsumer"),
+    "nfs-client": ("cluster.local/nfs-subdir-external-provisioner", "Immediate"),  # on the NAS
 }
 LOCAL_PROVISIONERS = ("openebs.io/local", "rancher.io/local-path", "kubernetes.io/no-provisioner")
 NAS_PROVISIONERS = ("cluster.local/nfs-subdir-external-provisioner", "nfs.csi.k8s.io")
 POPULATED_FROM = "volsync.backube/populated-from"
 SETTLE_SECONDS = 15.0
 POPULATE_SECONDS = 20.0
+POD_FAIL_SECONDS = 60.0  # a failing mover pod: start, fail, back off
+BACKOFF_LIMIT = 8  # restic mover.go:355 (v0.16.0): the mover job's spec.backoffLimit
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+# CSI snapshot classes by driver: rook-ceph's RBD driver can snapshot, the host-path provisioner cannot
+SNAPSHOT_CLASSES = {"csi-ceph-blockpool": "rook-ceph.rbd.csi.ceph.com"}
+SNAPSHOT_SECONDS = 10.0  # a VolumeSnapshot's readyToUse after creation
+# KEDA (``apps.scaled_objects``: {namespace, name, target_kind, target_name, min_replicas, annotations}):
+# every POLL_SECONDS it scales a target at 0 replicas back to minReplicaCount (a plain HPA does not: it
+# is disabled at 0, kubernetes pkg/controller/podautoscaler/horizontal.go "ScalingDisabled"), unless the
+# annotation PAUSED_REPLICAS holds it at that count (keda.sh "Pausing autoscaling").
+KEDA_POLL_SECONDS = 30.0
+PAUSED_REPLICAS = "autoscaling.keda.sh/paused-replicas"
 KEPT_SECONDS = 30 * 86400.0  # how far back the simulated restic repository has snapshots
 MOVERS = ("restic", "kopia", "rclone", "rsync", "rsyncTLS")
 _KS_LABELS = {
@@ -236,22 +272,58 @@ def _faulted(state: State, name: str, record: State) -> bool:
 # ── derived status ───────────────────────────────────────────────────────────────────────────────
 
 
+def _failing_since(record: State) -> float | None:
+    """Since when the mover's pods fail (``volsync-stale``/``volsync-mover-fails``), or None."""
+    times = [float(x) for x in (record.get("stale_since"), record.get("failing_since")) if x is not None]
+    return min(times) if times else None
+
+
+def _job_failures(start: float, failing: float | None, t: float) -> tuple[int, bool]:
+    """(the current job's ``status.failed``, whether VolSync has reported the mover ``Failed`` yet)."""
+    if failing is None:
+        return 0, False
+    failed = max(0, math.floor((t - max(start, failing)) / POD_FAIL_SECONDS))
+    return failed % BACKOFF_LIMIT, failed >= BACKOFF_LIMIT  # at the limit: status Failed, job recreated
+
+
+FAILED_LOG = "Fatal: unable to open repository at s3:http://nas.home:9000/volsync: connection refused"
+
+
+def _source_sync(record: State, t: float) -> tuple[float, str | None, float | None]:
+    """(lastSyncTime, lastManualSync, start of the sync running now or None) at time ``t``."""
+    period, duration = float(record["period"]), float(record["duration"])
+    failing = _failing_since(record)
+    manual, started = record.get("manual"), record.get("manual_started")
+    # the schedule runs until a manual trigger takes over (VolSync: manual wins over schedule)
+    horizon = min(x for x in (t, started, failing) if x is not None)
+    last = max(math.floor(horizon / period) * period, float(record.get("last_success") or 0.0))
+    last_manual = record.get("last_manual_sync")
+    running: float | None = None
+    if failing is not None:  # the first scheduled sync after the mover broke never ends
+        tick = math.floor(failing / period) * period + period
+        if tick <= t and (started is None or tick <= started):
+            running = tick
+    if manual and manual != last_manual and started is not None:
+        if failing is not None and failing < started + duration:
+            running = started if running is None else running  # joins a failing sync, or is one
+        elif running is None and t >= started + duration:
+            last, last_manual = started + duration, manual
+        elif running is None:
+            running = started
+    return last, last_manual, running
+
+
 def _source_status(record: State, t: float) -> tuple[Obj, float | None]:
     """(status, lastSyncTime) of a ReplicationSource at time ``t``."""
     period = float(record["period"])
-    stale = record.get("stale_since")
-    manual, started = record.get("manual"), record.get("manual_started")
-    # the schedule runs until a manual trigger takes over (VolSync: manual wins over schedule)
-    horizon = min(x for x in (t, started, stale) if x is not None)
-    last = max(math.floor(horizon / period) * period, float(record.get("last_success") or 0.0))
-    last_manual = record.get("last_manual_sync")
-    running = bool(manual) and manual != last_manual
-    if running and started is not None and stale is None and t >= started + float(record["duration"]):
-        last, last_manual, running = started + float(record["duration"]), manual, False
+    manual = record.get("manual")
+    last, last_manual, running = _source_sync(record, t)
     status: Obj = {}
-    if running:
+    failed = False
+    if running is not None:
         reason, message, cond = "SyncInProgress", "Synchronization in-progress", "True"
-        status["lastSyncStartTime"] = _rfc3339(started if started is not None else t)
+        status["lastSyncStartTime"] = _rfc3339(running)
+        failed = _job_failures(running, _failing_since(record), t)[1]
     elif manual:
         reason, message, cond = "WaitingForManual", "Synchronization skipped, waiting for manual trigger", "False"
     else:
@@ -259,7 +331,7 @@ def _source_status(record: State, t: float) -> tuple[Obj, float | None]:
         status["nextSyncTime"] = _rfc3339((math.floor(t / period) + 1) * period)
     status["conditions"] = [
         {
-            "lastTransitionTime": _rfc3339(last),
+            "lastTransitionTime": _rfc3339(running if running is not None else last),
             "message": message,
             "reason": reason,
             "status": cond,
@@ -270,9 +342,8 @@ def _source_status(record: State, t: float) -> tuple[Obj, float | None]:
     status["lastSyncDuration"] = f"{float(record['duration']):g}s"
     if last_manual:
         status["lastManualSync"] = last_manual
-    if stale is not None:
-        logs = "Fatal: unable to open repository at s3:http://nas.home:9000/volsync: connection refused"
-        status["latestMoverStatus"] = {"logs": logs, "result": "Failed"}
+    if failed:
+        status["latestMoverStatus"] = {"logs": FAILED_LOG, "result": "Failed"}
     else:
         status["latestMoverStatus"] = {"logs": "processed 1423 files, 2.104 GiB in 0:41", "result": "Successful"}
     return status, last
@@ -306,7 +377,9 @@ def _restore_start(state: State, record: State) -> float | None:
 
 def _destination_status(state: State, record: State, t: float) -> tuple[Obj, bool]:
     started = _restore_start(state, record)
-    done = started is None or t >= started + float(record["duration"])
+    failing = _failing_since(record)
+    fails = started is not None and failing is not None and failing < started + float(record["duration"])
+    done = started is None or (not fails and t >= started + float(record["duration"]))
     finished = (started or 0.0) + float(record["duration"]) if started is not None else None
     status: Obj = {
         "conditions": [
@@ -336,10 +409,19 @@ def _destination_status(state: State, record: State, t: float) -> tuple[Obj, boo
             status.update(lastManualSync=earlier["manual"], latestImage=_image(record, earlier["finished"]))
             if earlier["finished"] is not None:
                 status["lastSyncTime"] = _rfc3339(earlier["finished"])
+        if fails and _job_failures(float(started or t), failing, t)[1]:
+            status["latestMoverStatus"] = {"logs": FAILED_LOG, "result": "Failed"}
     return status, done
 
 
+def _direct(record: State) -> bool:
+    """copyMethod Direct, or None, its deprecated name (volsync v0.16.0 common_types.go:44-51)."""
+    return record.get("copy_method") in ("Direct", "None")
+
+
 def _image(record: State, finished: float | None) -> Obj:
+    if _direct(record):  # the destination PVC itself, not a snapshot
+        return {"apiGroup": "", "kind": "PersistentVolumeClaim", "name": f"volsync-{record['name']}-dest"}
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(finished or 1_760_000_000))
     name = f"volsync-{record['name']}-dest-{stamp}"
     return {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": name}
@@ -373,12 +455,15 @@ def picked_snapshot(state: State, record: State) -> list[Any] | None:
 
 
 def _restore_log(state: State, record: State) -> str:
+    previous = int(record.get("previous") or 0)
     if picked_snapshot(state, record) is None:
         # restic exits 0 and the RD "succeeds" with an empty volume (cli-interfaces.md §11.4)
         return "No eligible snapshots found\n=== No data will be restored ==="
     picked = "4a1f0c2e"
     if record.get("restore_as_of"):
         picked = f"4a1f0c2e (newest at or before {record['restore_as_of']})"
+    if previous:
+        picked += f" ({previous} before the newest)"
     return f"restoring snapshot {picked} of [/data]\nrestore done"
 
 
@@ -389,6 +474,8 @@ def _claim_bound(state: State, claim: State, t: float) -> bool:
     dst = by_name.get((claim["namespace"], claim["destination"]))
     if dst is None:
         return False  # VolSyncPopulatorReplicationDestinationMissing
+    if _direct(dst) and claim.get("created_at") is not None:
+        return False  # "latestImage is not a volumesnapshot" (volumepopulator_controller.go:353-361): never
     if not _destination_status(state, dst, t)[1]:
         return False
     created = claim.get("created_at")
@@ -398,8 +485,40 @@ def _claim_bound(state: State, claim: State, t: float) -> bool:
         return True  # populated long ago
     finished = _restore_start(state, dst)
     populate = float(state.get("config", {}).get("populate_seconds", POPULATE_SECONDS))
-    ready_at = max(float(created), float(finished or 0.0) + float(dst["duration"])) + populate
-    return t >= ready_at
+    ready_at = max(float(created), float(finished or 0.0) + float(dst["duration"]))
+    if waits_for_consumer(claim):
+        scheduled = consumer_scheduled(state, claim)
+        if scheduled is None:
+            return False  # the populator waits for the selected-node annotation (no pod uses it yet)
+        ready_at = max(ready_at, scheduled)
+    return t >= ready_at + populate
+
+
+def waits_for_consumer(claim: State) -> bool:
+    """Its StorageClass binds only once a pod using it is scheduled (``WaitForFirstConsumer``)."""
+    return STORAGE_CLASSES.get(str(claim.get("storage_class", "ceph-block")), ("", ""))[1] == "WaitForFirstConsumer"
+
+
+def consumer_scheduled(state: State, claim: State) -> float | None:
+    """When a pod mounting ``claim`` was scheduled (its workload scaled up), or None while none is."""
+    times = [
+        float(d.get("settles_at") or SETTLE_SECONDS) - SETTLE_SECONDS
+        for _, d in _workloads(state)
+        if d["namespace"] == claim["namespace"] and claim["name"] in d.get("claims", []) and int(d["replicas"]) > 0
+    ]
+    return min(times) if times else None
+
+
+def claims_pending(state: State, d: State) -> bool:
+    """A claim the workload mounts was recreated by ``kubectl create`` and is not Bound yet: its pods
+    cannot start (they stay ContainerCreating), so none is ready."""
+    t = engine.now(state)
+    for claim in (state.get("apps") or {}).get("claims", []):
+        if claim["namespace"] != d["namespace"] or claim["name"] not in d.get("claims", []):
+            continue
+        if claim.get("created_at") is not None and not claim.get("deleting") and not _claim_bound(state, claim, t):
+            return True
+    return False
 
 
 def _postgres_phase(state: State, record: State, t: float) -> tuple[str, str]:
@@ -450,21 +569,6 @@ def objects(state: State, plural: str) -> list[Obj]:
     out: list[Obj] = []
     if not visible(state, t):
         return out  # Flux has not applied the apps yet
-    if plural == "storageclasses":
-        for name in sorted({c.get("storage_class", "ceph-block") for c in apps.get("claims", [])}):
-            provisioner = STORAGE_CLASSES.get(name, name)
-            local = provisioner in LOCAL_PROVISIONERS
-            out.append(
-                {
-                    "apiVersion": "storage.k8s.io/v1",
-                    "kind": "StorageClass",
-                    "metadata": {"name": name, "resourceVersion": str(state["etcd"]["revision"])},
-                    "provisioner": provisioner,
-                    "reclaimPolicy": "Delete",
-                    "volumeBindingMode": "WaitForFirstConsumer" if local else "Immediate",
-                }
-            )
-        return out
     if plural == "backups.postgresql.cnpg.io":
         seconds = float(state.get("config", {}).get("pg_backup_seconds", 10.0))
         for b in apps.get("pg_backups", []):
@@ -483,7 +587,8 @@ def objects(state: State, plural: str) -> list[Obj]:
         return out
     if plural == "replicationsources":
         for r in apps.get("sources", []):
-            trigger = {"manual": r["manual"]} if r.get("manual") else {"schedule": "0 * * * *"}
+            # both fields, as the app's manifest has them: a non-empty manual wins (cli-interfaces.md §11.2)
+            trigger = {"schedule": "0 * * * *", **({"manual": r["manual"]} if r.get("manual") else {})}
             status, _ = _source_status(r, t)
             spec = {
                 "restic": {"copyMethod": "Snapshot", "repository": f"{r['name']}-volsync-secret"},
@@ -501,6 +606,8 @@ def objects(state: State, plural: str) -> list[Obj]:
                 mover["restoreAsOf"] = r["restore_as_of"]
             if r.get("previous") is not None:
                 mover["previous"] = r["previous"]
+            if r.get("enable_file_deletion"):
+                mover["enableFileDeletion"] = True
             spec = {"restic": mover, "trigger": {"manual": r["manual"]}}
             labels = {"kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent"}
             out.append(_obj(state, r, "ReplicationDestination", "volsync.backube/v1alpha1", spec, status, labels))
@@ -526,11 +633,72 @@ def objects(state: State, plural: str) -> list[Obj]:
                 extra["uid"] = c["uid"]
             if c.get("deleting"):
                 extra["deletionTimestamp"] = _rfc3339(float(c["deleting"]))
-            if bound and c.get("destination"):
-                extra["annotations"] = {"volsync.backube/populated-from": f"{c['namespace']}/vs-prime-{c['name']}"}
+            annotations: Obj = {}
+            if waits_for_consumer(c) and consumer_scheduled(state, c) is not None:
+                annotations[SELECTED_NODE] = _consumer_node(state, c)
+            if annotations:
+                extra["annotations"] = annotations
             if bound:
                 status.update(accessModes=["ReadWriteOnce"], capacity={"storage": c.get("storage", "10Gi")})
             out.append(_obj(state, c, "PersistentVolumeClaim", "v1", claim_spec, status, None, extra))
+    elif plural == "storageclasses":
+        for name, (provisioner, binding) in STORAGE_CLASSES.items():
+            meta = {"name": name, "resourceVersion": "1", "uid": engine.new_id({"seed": name}, "uid", 32)}
+            out.append(
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClass",
+                    "metadata": meta,
+                    "provisioner": provisioner,
+                    "reclaimPolicy": "Delete",
+                    "volumeBindingMode": binding,
+                }
+            )
+    elif plural == "jobs":
+        out.extend(_mover_jobs(state, t))
+    elif plural == "volumesnapshotclasses":
+        for name, driver in SNAPSHOT_CLASSES.items():
+            class_meta: Obj = {
+                "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"},
+                "name": name,
+                "uid": engine.new_id({"seed": name}, "uid", 32),
+            }
+            out.append(
+                {
+                    "apiVersion": "snapshot.storage.k8s.io/v1",
+                    "deletionPolicy": "Delete",
+                    "driver": driver,
+                    "kind": "VolumeSnapshotClass",
+                    "metadata": class_meta,
+                }
+            )
+    elif plural == "volumesnapshots":
+        for snap in apps.get("snapshots", []):
+            spec = {
+                "source": {"persistentVolumeClaimName": snap["pvc"]},
+                "volumeSnapshotClassName": snap["class"],
+            }
+            ready = t >= float(snap["created_at"]) + SNAPSHOT_SECONDS
+            snap_status: Obj = {"readyToUse": ready}
+            if ready:
+                snap_status.update(creationTime=_rfc3339(float(snap["created_at"])), restoreSize=snap["size"])
+            out.append(_obj(state, snap, "VolumeSnapshot", "snapshot.storage.k8s.io/v1", spec, snap_status))
+    elif plural == "scaledobjects":
+        for so in apps.get("scaled_objects", []):
+            spec = {
+                "minReplicaCount": int(so.get("min_replicas") or 1),
+                "scaleTargetRef": {"kind": so["target_kind"], "name": so["target_name"]},
+            }
+            paused = PAUSED_REPLICAS in (so.get("annotations") or {})
+            status = {
+                "conditions": [
+                    {"status": "True", "type": "Ready"},
+                    {"status": "True" if paused else "False", "type": "Paused"},
+                ],
+                "scaleTargetKind": f"apps/v1.{so['target_kind']}",
+            }
+            notes = {"annotations": dict(so["annotations"])} if so.get("annotations") else None
+            out.append(_obj(state, so, "ScaledObject", "keda.sh/v1alpha1", spec, status, None, notes))
     elif plural == "clusters.postgresql.cnpg.io":
         for p in apps.get("postgres", []):
             phase, reason = _postgres_phase(state, p, t)
@@ -590,7 +758,7 @@ def _volume(state: State, claim: State) -> Obj:
     uid = claim.get("uid") or engine.new_id({"seed": claim_key(claim)}, "uid", 32)
     name = f"pvc-{uid[:8]}-{uid[8:12]}-{uid[12:16]}-{uid[16:20]}-{uid[20:32]}"
     cls = claim.get("storage_class", "ceph-block")
-    provisioner = STORAGE_CLASSES.get(cls, cls)
+    provisioner = STORAGE_CLASSES.get(cls, (cls, ""))[0]
     spec: Obj = {
         "accessModes": ["ReadWriteOnce"],
         "capacity": {"storage": claim.get("storage", "10Gi")},
@@ -619,6 +787,44 @@ def _volume(state: State, claim: State) -> Obj:
     pv: Obj = _sorted({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": meta, "spec": spec,
                        "status": {"phase": "Bound"}})  # fmt: skip
     return pv
+
+
+def _consumer_node(state: State, claim: State) -> str:
+    pods = [
+        p
+        for p in (state.get("k8s") or {}).get("pods", [])
+        if p["namespace"] == claim["namespace"]
+        and any(
+            p["owner"] == f"Deployment/{d['name']}" and claim["name"] in d.get("claims", [])
+            for k, d in _workloads(state)
+            if k == "Deployment"
+        )
+    ]
+    return str(pods[0]["node"]) if pods else sorted((state.get("k8s") or {}).get("nodes") or {"": 0})[0]
+
+
+def _mover_jobs(state: State, t: float) -> list[Obj]:
+    """The mover Job of each sync running now (``volsync-src-<rs>``, ``volsync-dst-<rd>``; mover.go:339)."""
+    apps = state.get("apps") or {}
+    running: list[tuple[State, str, float]] = []
+    for r in apps.get("sources", []):
+        start = _source_sync(r, t)[2]
+        if start is not None:
+            running.append((r, "src", start))
+    for r in apps.get("destinations", []):
+        if not _destination_status(state, r, t)[1]:
+            running.append((r, "dst", float(_restore_start(state, r) or t)))
+    out = []
+    for record, way, start in running:
+        failed, _ = _job_failures(start, _failing_since(record), t)
+        job = {"namespace": record["namespace"], "name": f"volsync-{way}-{record['name']}"}
+        spec = {"backoffLimit": BACKOFF_LIMIT, "completions": 1, "parallelism": 1}
+        job_status: Obj = {"active": 1, "startTime": _rfc3339(start)}
+        if failed:
+            job_status["failed"] = failed
+        labels = {"app.kubernetes.io/created-by": "volsync"}
+        out.append(_obj(state, job, "Job", "batch/v1", spec, job_status, labels))
+    return out
 
 
 def _obj(
@@ -688,13 +894,39 @@ def cmd_patch(inv: Any, o: dict[str, Any], args: list[str]) -> None:
         if not engine.api_up(state):
             vip = state["cluster"]["vip"]
             raise Fail(f"Unable to connect to the server: dial tcp {vip}:6443: connect: no route to host")
-        section = {"replicationsources": "sources", "replicationdestinations": "destinations"}.get(plural)
+        section = {
+            "replicationsources": "sources",
+            "replicationdestinations": "destinations",
+            "scaledobjects": "scaled_objects",
+        }.get(plural)
         records = (state.get("apps") or {}).get(section or "", []) if visible(state) else []
         record = next((r for r in records if r["namespace"] == namespace and r["name"] == name), None)
         if record is None:
             raise Fail(f'Error from server (NotFound): {plural}.{group} "{name}" not found')
-        changed = _apply_trigger(state, plural, record, body)
+        if plural == "scaledobjects":
+            changed = _apply_annotations(record, body)
+            if changed:
+                record["changed_at"] = engine.now(state)
+            autoscale(state)
+        else:
+            changed = _apply_trigger(state, plural, record, body)
     inv.print(f"{label}/{name} patched" + ("" if changed else " (no change)"))
+
+
+def _apply_annotations(record: State, body: Any) -> bool:
+    """A merge patch of ``metadata.annotations`` (``null`` removes one)."""
+    wanted = ((body or {}).get("metadata") or {}).get("annotations") if isinstance(body, dict) else None
+    if not isinstance(wanted, dict):
+        return False
+    annotations = dict(record.get("annotations") or {})
+    for key, value in wanted.items():
+        if value is None:
+            annotations.pop(key, None)
+        else:
+            annotations[key] = str(value)
+    changed = annotations != (record.get("annotations") or {})
+    record["annotations"] = annotations
+    return changed
 
 
 def _apply_trigger(state: State, plural: str, record: State, body: Any) -> bool:
@@ -739,7 +971,36 @@ def _apply_trigger(state: State, plural: str, record: State, body: Any) -> bool:
 # ── kubectl scale / delete / create ──────────────────────────────────────────────────────────────
 
 
+def autoscale(state: State) -> None:
+    """What KEDA has done by now to the targets of the ScaledObjects (see ``KEDA_POLL_SECONDS``)."""
+    objects = (state.get("apps") or {}).get("scaled_objects") or []
+    if not objects:
+        return
+    k8s = state.get("k8s") or {}
+    t = engine.now(state)
+    for so in objects:
+        section = {"Deployment": "deployments", "StatefulSet": "statefulsets"}.get(so.get("target_kind", ""), "")
+        target = next(
+            (d for d in k8s.get(section, []) if d["namespace"] == so["namespace"] and d["name"] == so["target_name"]),
+            None,
+        )
+        if target is None:
+            continue
+        paused = (so.get("annotations") or {}).get(PAUSED_REPLICAS)
+        if paused is not None:
+            if int(target["replicas"]) != int(paused):
+                _scale(state, so["target_kind"], target, int(paused))
+            continue
+        since = float(target.get("settles_at") or 0.0) - SETTLE_SECONDS
+        # KEDA's next poll after the target reached 0, or after it was unpaused
+        at = max(since, float(so.get("changed_at") or 0.0)) + KEDA_POLL_SECONDS
+        if int(target["replicas"]) == 0 and t >= at:
+            _scale(state, so["target_kind"], target, int(so.get("min_replicas") or 1))
+            target["settles_at"] = at + SETTLE_SECONDS  # it happened then, whenever the sim looks
+
+
 def _workloads(state: State) -> list[tuple[str, State]]:
+    autoscale(state)
     k8s = state.get("k8s") or {}
     return [("Deployment", d) for d in k8s.get("deployments", [])] + [
         ("StatefulSet", d) for d in k8s.get("statefulsets", [])
@@ -754,6 +1015,8 @@ def current_replicas(state: State, d: State) -> int:
 
 
 def ready_replicas(state: State, d: State) -> int:
+    if int(d["replicas"]) > 0 and claims_pending(state, d):
+        return 0
     if d.get("settles_at") is not None and engine.now(state) < float(d["settles_at"]):
         before = int(d.get("ready_before") or 0)
         return min(before, int(d["replicas"])) if d["replicas"] else before
@@ -865,10 +1128,11 @@ def cmd_delete(inv: Any, o: dict[str, Any], args: list[str], types: dict[str, tu
                 return
             raise Fail(f'Error from server (NotFound): persistentvolumeclaims "{name}" not found')
         if o["dry-run"] not in ("none", ""):
-            inv.print(f'persistentvolumeclaim "{name}" deleted (dry run)')
+            inv.print(f'persistentvolumeclaim "{name}" deleted from {namespace} namespace (dry run)')
             return
         record["deleting"] = engine.now(state)
-    inv.print(f'persistentvolumeclaim "{name}" deleted')
+    # kubectl ≥ 1.34 names the namespace (kubernetes/kubectl v0.34.0 pkg/cmd/delete/delete.go:509-511)
+    inv.print(f'persistentvolumeclaim "{name}" deleted from {namespace} namespace')
     if not o["wait"]:
         return
 
@@ -897,9 +1161,12 @@ def cmd_create(inv: Any, o: dict[str, Any], args: list[str], docs: list[Obj]) ->
             if doc.get("kind") == "Backup":
                 _create_backup(inv, state, o, doc, where)
                 continue
+            if doc.get("kind") == "VolumeSnapshot":
+                _create_snapshot(inv, state, o, doc, where)
+                continue
             if doc.get("kind") != "PersistentVolumeClaim":
                 raise Fail(
-                    "error: the homeops simulator creates only PersistentVolumeClaims and Backups, "
+                    "error: the homeops simulator creates only PersistentVolumeClaims, Backups and VolumeSnapshots, "
                     f"not {doc.get('kind')}"
                 )
             meta = doc.get("metadata") or {}
@@ -948,23 +1215,62 @@ def _create_backup(inv: Any, state: State, o: dict[str, Any], doc: Obj, where: s
     inv.print(f"backup.postgresql.cnpg.io/{name} created")
 
 
+def _create_snapshot(inv: Any, state: State, o: dict[str, Any], doc: Obj, where: str) -> None:
+    meta = doc.get("metadata") or {}
+    name = str(meta.get("name", ""))
+    namespace = str(meta.get("namespace") or o["namespace"] or "default")
+    snapshots = state["apps"].setdefault("snapshots", [])
+    if any(x["namespace"] == namespace and x["name"] == name for x in snapshots):
+        raise Fail(
+            f'Error from server (AlreadyExists): error when creating "{where}": '
+            f'volumesnapshots.snapshot.storage.k8s.io "{name}" already exists'
+        )
+    spec = doc.get("spec") or {}
+    pvc = str((spec.get("source") or {}).get("persistentVolumeClaimName", ""))
+    claim = next((c for c in state["apps"]["claims"] if c["namespace"] == namespace and c["name"] == pvc), None)
+    record = {
+        "namespace": namespace,
+        "name": name,
+        "pvc": pvc,
+        "class": spec.get("volumeSnapshotClassName") or "",
+        "created_at": engine.now(state),
+        "size": (claim or {}).get("storage", "10Gi"),
+        "uid": engine.new_id(state, "uid", 32),
+    }
+    if o["dry-run"] in ("none", ""):
+        snapshots.append(record)
+    inv.print(f"volumesnapshot.snapshot.storage.k8s.io/{name} created")
+
+
 # ── faults ───────────────────────────────────────────────────────────────────────────────────────
 
 
 def check_target(state: State, fault: str, target: str | None) -> str | None:
     apps = state.get("apps") or {}
-    records = apps.get("sources", []) if fault == "volsync-stale" else apps.get("postgres", [])
+    records = {
+        "volsync-stale": apps.get("sources", []),
+        "volsync-mover-fails": [*apps.get("sources", []), *apps.get("destinations", [])],
+    }.get(fault, apps.get("postgres", []))
     if target is None:
         return None
     for r in records:
         if target in (r["name"], f"{r['namespace']}/{r['name']}"):
             return f"{r['namespace']}/{r['name']}"
-    what = "VolSync ReplicationSource" if fault == "volsync-stale" else "CloudNativePG cluster"
+    what = {
+        "volsync-stale": "VolSync ReplicationSource",
+        "volsync-mover-fails": "VolSync ReplicationSource or ReplicationDestination",
+    }.get(fault, "CloudNativePG cluster")
     known = ", ".join(f"{r['namespace']}/{r['name']}" for r in records) or "none"
     raise SimError(f"fault '{fault}': no simulated {what} '{target}'", hint=f"known: {known}")
 
 
 def apply_fault(state: State, fault: State, *, on: bool) -> None:
+    if fault["name"] == "volsync-mover-fails":
+        apps = state.get("apps") or {}
+        for r in [*apps.get("sources", []), *apps.get("destinations", [])]:
+            if fault["target"] in (None, f"{r['namespace']}/{r['name']}"):
+                r["failing_since"] = engine.now(state) if on else None
+        return
     if fault["name"] != "volsync-stale":
         return  # cnpg-never-healthy is checked where the phase is derived
     # failing for a while already (default two days): dr.check must see an old lastSyncTime at once
@@ -984,7 +1290,7 @@ def apply_fault(state: State, fault: State, *, on: bool) -> None:
 
 def _provisioner(claim: State) -> str:
     cls = str(claim.get("storage_class", "ceph-block"))
-    return STORAGE_CLASSES.get(cls, cls)
+    return STORAGE_CLASSES.get(cls, (cls, ""))[0]
 
 
 def write_data(state: State, key: str, data: str) -> None:

@@ -100,6 +100,17 @@ SPECS: dict[str, FaultSpec] = {
             ("seconds",),
             target_required=False,
         ),
+        FaultSpec(
+            "volsync-mover-fails",
+            "app",
+            "a VolSync source's or destination's mover pods fail from now on: its sync never ends (SyncInProgress)",
+        ),
+        FaultSpec(
+            "flux-patch-forbidden",
+            "release",
+            "the API refuses to patch a Flux Kustomization/HelmRelease: flux suspend/resume print ✗ and exit 0",
+            target_required=False,
+        ),
         FaultSpec("cnpg-never-healthy", "cnpg-cluster", "a CloudNativePG cluster's restore never finishes"),
         FaultSpec(
             "snapshot-missing-on-nas", "none", "the newest etcd snapshot is gone from the NAS", target_required=False
@@ -299,7 +310,7 @@ def _consume_exact(state: State, fault: dict[str, Any]) -> dict[str, Any]:
 
 def _apply(state: State, fault: dict[str, Any], *, on: bool) -> None:
     name, target = fault["name"], fault["target"]
-    if name == "volsync-stale":
+    if name in ("volsync-stale", "volsync-mover-fails"):
         from homeops.sim import apps_data
 
         apps_data.apply_fault(state, fault, on=on)

@@ -298,6 +298,7 @@ OPTIONS: dict[str, Kind] = {
     "max_unavailable": Kind(WHOLE, _whole(1), ("abc", "0"), int),
     "times": Kind(WHOLE, _whole(1), ("abc", "0"), int),
     "tail": Kind(WHOLE, _whole(0), ("abc", "-1"), int),
+    "previous": Kind(WHOLE, _whole(0, 10_000), ("abc", "-1"), int),
     "timeout": Kind("whole seconds", _whole(1, 86_400), ("abc", "-5"), int),
     "seconds": Kind("a number of seconds", _seconds, ("abc", "-5"), int),
     "reboot_seconds": Kind("a number of seconds", _seconds, ("abc", "-5"), int),

@@ -17,7 +17,7 @@ INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke confi
     help={
         "namespace": "the app's namespace",
         "app": "the ReplicationSource's name (home-ops names it after the app)",
-        "timeout": "seconds to wait for the sync (default 7200)",
+        "timeout": "seconds to wait for the sync (default 7200; with --resume: replaces the saved run's)",
         "dry_run": "show the plan, change nothing",
         "yes": "do not ask for confirmation",
         "resume": "continue the last volsync.backup run after a failure or a kill",
@@ -30,7 +30,7 @@ def backup(
     c: Any,
     namespace: str | None = None,
     app: str | None = None,
-    timeout: int = 7200,
+    timeout: int | None = None,
     dry_run: bool = False,
     yes: bool = False,
     resume: bool = False,
@@ -47,7 +47,8 @@ def backup(
     from homeops.operations.volsync import run_backup
 
     options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
-    run_backup(inventory_dir(c, inventory), namespace, app, timeout=float(timeout), options=options)
+    seconds = float(timeout) if timeout is not None else None
+    run_backup(inventory_dir(c, inventory), namespace, app, timeout=seconds, options=options)
 
 
 @task(
@@ -55,7 +56,9 @@ def backup(
         "namespace": "the app's namespace",
         "app": "the app's PVC (home-ops names it after the app; its ReplicationDestination is <app>-dst)",
         "timestamp": "restore the newest backup at or before this RFC3339 UTC time (2025-10-09T06:00:00Z)",
-        "timeout": "seconds to wait for the restore, and again for the PVC to be populated (default 7200)",
+        "previous": "skip this many backups: 1 restores the one before the newest (before --timestamp if given)",
+        "timeout": "seconds to wait for the restore, and again for the PVC to be populated "
+        "(default 7200; with --resume: replaces the saved run's)",
         "dry_run": "show the plan, change nothing",
         "yes": "do not ask for confirmation",
         "resume": "continue the last volsync.restore run after a failure or a kill",
@@ -69,7 +72,8 @@ def restore(
     namespace: str | None = None,
     app: str | None = None,
     timestamp: str | None = None,
-    timeout: int = 7200,
+    previous: int | None = None,
+    timeout: int | None = None,
     dry_run: bool = False,
     yes: bool = False,
     resume: bool = False,
@@ -78,18 +82,29 @@ def restore(
 ) -> None:
     """Restore one app's volume from its VolSync ReplicationDestination through the volume populator.
 
-    Suspends the app's Flux Kustomization/HelmRelease, scales its controllers to 0, re-runs the
-    ReplicationDestination (restoreAsOf --timestamp) and waits for its new image, deletes the PVC and
-    creates it again with dataSourceRef to the RD, waits until it is Bound, scales back, resumes Flux.
-    Refused before anything changes when the PVC has no ReplicationDestination. Planned, confirmed,
-    locked and journaled; --resume sends nothing twice; a failure says how to bring the app back.
+    Suspends the app's Flux Kustomization/HelmRelease (and pauses its KEDA ScaledObjects), scales its
+    controllers to 0, re-runs the ReplicationDestination (restoreAsOf --timestamp, previous --previous)
+    and waits for its new image, keeps a VolumeSnapshot of the old PVC where its class can snapshot,
+    deletes the PVC and creates it again with dataSourceRef to the RD, waits until it is Bound (with a
+    WaitForFirstConsumer class: until the scaled-up app is ready), scales back, resumes Flux.
+    Refused before anything changes when the PVC has no ReplicationDestination or the RD copies Direct.
+    Controllers an unfinished earlier restore left at 0 are scaled back to their recorded count.
+    Planned, confirmed, locked and journaled; --resume sends nothing twice (a --timeout given with it
+    replaces the saved one); a failure says how to bring the app back.
     """
     from homeops.operations.session import Options
     from homeops.operations.volsync import run_restore
 
     options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+    seconds = float(timeout) if timeout is not None else None
     run_restore(
-        inventory_dir(c, inventory), namespace, app, timestamp=timestamp, timeout=float(timeout), options=options
+        inventory_dir(c, inventory),
+        namespace,
+        app,
+        timestamp=timestamp,
+        previous=previous,
+        timeout=seconds,
+        options=options,
     )
 
 

@@ -101,3 +101,15 @@ def test_flux_get_helpers() -> None:
     assert [h.name for h in flux.helmreleases(runner, kubeconfig="kc") if h.ready == "Unknown"] == ["immich"]
     none = FakeRunner().on("get kustomizations", (0, "", "✗ no Kustomization objects found in any namespace\n"))
     assert flux.kustomizations(none) == []
+
+
+@pytest.mark.parametrize("code", [0, 1])
+def test_flux_get_of_an_empty_list_is_empty_before_and_since_flux_2_6(code: int) -> None:
+    # fluxcd/flux2 v2.6.4 cmd/flux/get.go:185-197: "no %s objects found in %s namespace" became an error
+    none = FakeRunner().on("get kustomizations", (code, "", "✗ no Kustomization objects found in any namespace\n"))
+    assert flux.kustomizations(none) == []
+    other = FakeRunner().on(
+        "get kustomizations", (1, "", "✗ the server has asked for the client to provide credentials\n")
+    )
+    with pytest.raises(CommandError, match="provide credentials"):
+        flux.kustomizations(other)

@@ -61,9 +61,35 @@ def test_refuses_a_kubeconfig_of_another_cluster_before_calling_anything(invento
     assert not [a for a in _log(inventory) if a[0] in ("flux", "kubectl")]
 
 
-def test_refuses_without_a_kubeconfig(inventory: Path):
+def test_refuses_without_a_kubeconfig_on_a_real_cluster(tmp_path: Path):
+    target = tmp_path / "inventory"
+    shutil.copytree(REPO / "inventory", target, ignore=shutil.ignore_patterns(".homeops"))
     with pytest.raises(Exit, match="no kubeconfig yet"):
+        flux_tasks.status(Context(), inventory=str(target))
+
+
+def test_runs_on_a_plain_sim_without_a_kubeconfig_like_every_other_task(inventory: Path, capsys):
+    # issue 22 §3 (cosmetic): flux.status/flux.reconcile refused on a plain `sim.up` while volsync.* ran
+    flux_tasks.status(Context(), inventory=str(inventory))
+    flux_tasks.reconcile(Context(), inventory=str(inventory))
+    out = capsys.readouterr().out
+    assert "[SIMULATED] all 7 Flux objects Ready" in out and "applied revision main@sha1:" in out
+
+
+def test_status_and_the_flux_gate_share_one_definition_of_healthy(inventory: Path, capsys):
+    # issue 22 §3.13: the gate looked at Kustomizations only and was green with the FluxInstance not Ready
+    from homeops.operations.observe import ClusterObserver
+    from homeops.runtime import open_runtime
+
+    with SimStore(inventory / ".homeops" / "sim").transaction() as state:
+        state["flux"]["instance"] = {"name": "flux", "namespace": "flux-system", "ready": False}
+        state["flux"]["kustomizations"][0]["suspended"] = True  # listed, not a failure
+    with pytest.raises(Exit, match="1 of 8 Flux objects not Ready"):
         flux_tasks.status(Context(), inventory=str(inventory))
+    assert "FluxInstance" in capsys.readouterr().out
+    with open_runtime(inventory) as rt:
+        check = ClusterObserver(rt).flux()
+    assert not check.ok and check.observed.startswith("FluxInstance flux-system/flux")
 
 
 def test_status_lists_what_is_not_ready_and_exits_1(inventory: Path, capsys):

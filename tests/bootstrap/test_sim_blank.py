@@ -56,9 +56,11 @@ def test_blank_cluster_bootstraps_in_the_real_order(blank_sim, tmp_path):
     assert code == 1 and "certificate required" in err
     assert sim.talosctl("bootstrap", "--nodes", CP) == (0, "", "")
     code, _, err = sim.talosctl("bootstrap", "--nodes", CP)
+    # --nodes: apid proxies one-to-many, so the error names the node (talos v1.11.6 client.go:373-380)
     assert (code, err.strip()) == (
         1,
-        "error executing bootstrap: rpc error: code = AlreadyExists desc = etcd data directory is not empty",
+        "error executing bootstrap: 1 error occurred:\n"
+        f"\t* {CP}: rpc error: code = AlreadyExists desc = etcd data directory is not empty",
     )
     assert not engine.api_up(sim.state)  # the API server needs a moment after etcd formed
     sim.advance(30)

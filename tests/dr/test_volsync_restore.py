@@ -57,6 +57,7 @@ HAPPY = [
     "flux suspend helmrelease immich default",
     "kubectl scale deployment/immich-server --replicas=0",
     "kubectl patch replicationdestinations.volsync.backube immich-data-dst",
+    "kubectl create default-immich-data.snapshot.json",  # a copy of the old data before it is deleted
     "kubectl delete persistentvolumeclaims immich-data --wait=true",
     "kubectl create default-immich-data.pvc.json",
     "kubectl scale deployment/immich-server --replicas=1",
@@ -127,6 +128,7 @@ def test_a_statefulset_app_without_a_helmrelease(drsim: DrSim) -> None:
         "flux suspend kustomization cluster-apps flux-system",
         "kubectl scale statefulset/paperless --replicas=0",
         "kubectl patch replicationdestinations.volsync.backube paperless-data-dst",
+        "kubectl create default-paperless-data.snapshot.json",
         "kubectl delete persistentvolumeclaims paperless-data --wait=true",
         "kubectl create default-paperless-data.pvc.json",
         "kubectl scale statefulset/paperless --replicas=1",
@@ -258,8 +260,10 @@ def crash(monkeypatch: pytest.MonkeyPatch) -> Crash:
         (("get", "deployments.apps"), 4),  # mid-wait for the pods to go
         (("patch", "immich-data-dst"), 1),
         (("get", "replicationdestinations.volsync.backube"), 3),  # mid-wait for the restore
+        (("create", "--filename"), 1),  # the safety snapshot
+        (("get", "volumesnapshots.snapshot.storage.k8s.io"), 1),  # mid-wait for it
         (("delete", "immich-data"), 1),
-        (("create",), 1),
+        (("create",), 2),
         (("get", "persistentvolumeclaims"), 5),  # mid-wait for Bound
         (("scale", "--replicas=1"), 1),
         (("resume", "helmrelease"), 1),

@@ -35,7 +35,7 @@ def test_kubectl_scale_needs_replicas_names_the_object_and_settles(drsim: DrSim)
 def test_kubectl_delete_pvc_waits_for_the_pods_using_it(drsim: DrSim) -> None:
     held = run(drsim, "kubectl", "-n", "default", "delete", "pvc", "immich-data", "--timeout=30s")
     assert held.exit_code == 1
-    assert held.stdout == 'persistentvolumeclaim "immich-data" deleted\n'
+    assert held.stdout == 'persistentvolumeclaim "immich-data" deleted from default namespace\n'  # kubectl 1.34
     assert held.stderr.strip() == "error: timed out waiting for the condition on persistentvolumeclaims/immich-data"
     terminating = run(drsim, "kubectl", "-n", "default", "get", "pvc", "immich-data", "-o", "json")
     assert '"deletionTimestamp"' in terminating.stdout

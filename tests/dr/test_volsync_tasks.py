@@ -55,17 +55,28 @@ def test_backup_triggers_waits_for_the_sync_and_restores_the_schedule(
 def test_a_failing_mover_stops_at_once_and_resume_triggers_only_once(
     drsim: DrSim, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # a mover failing for two days: VolSync keeps that sync SyncInProgress (restic mover.go:610-617,
+    # volsync v0.16.0), so the backup is refused before the trigger, naming the mover's error
     drsim.fault("volsync-stale", "immich-data")
     with pytest.raises(Exit) as info:
         volsync_tasks.backup(Context(), namespace="default", app="immich-data", yes=True, inventory=str(drsim.root))
     message = str(info.value.message)
-    assert "default/immich-data: the mover failed: Fatal: unable to open repository" in message
-    assert "inv volsync.backup --resume" in message
-    assert len(patches(drsim)) == 1
-    with drsim.store.transaction() as state:  # the repository is back
+    assert "default/immich-data: SyncInProgress" in message
+    assert "its mover is failing: Fatal: unable to open repository" in message
+    assert patches(drsim) == []
+    with drsim.store.transaction() as state:  # the repository is back; then it breaks during the backup
         from homeops.sim import faults
 
         faults.clear(state, "volsync-stale")
+        faults.inject(state, "volsync-mover-fails", "immich-data")
+    with pytest.raises(Exit) as info:
+        volsync_tasks.backup(Context(), namespace="default", app="immich-data", yes=True, inventory=str(drsim.root))
+    message = str(info.value.message)
+    assert "default/immich-data: the mover failed: its job volsync-src-immich-data has failed 3 times" in message
+    assert "inv volsync.backup --resume" in message
+    assert len(patches(drsim)) == 1
+    with drsim.store.transaction() as state:  # the repository is back
+        faults.clear(state, "volsync-mover-fails")
     volsync_tasks.backup(Context(), resume=True, yes=True, inventory=str(drsim.root))
     assert [p[-1] for p in patches(drsim)] == [
         '{"spec":{"trigger":{"manual":"homeops-20251009T085320Z"}}}',

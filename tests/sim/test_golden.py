@@ -382,8 +382,8 @@ SHAPES: dict[str, dict[str, list[str]]] = {
     },
     "talosctl-bootstrap-already": {
         "stderr": [
-            r"^error executing bootstrap: rpc error: code = AlreadyExists desc = "
-            r"etcd data directory is not empty$"
+            r"^error executing bootstrap: 1 error occurred:$",
+            r"^\t\* [\d.]+: rpc error: code = AlreadyExists desc = etcd data directory is not empty$",
         ]
     },
     "talosctl-upgrade-k8s-dry-run": {

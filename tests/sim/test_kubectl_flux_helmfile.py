@@ -192,10 +192,11 @@ def test_flux_get_and_reconcile(sim: Sim):
     assert code == 0
     assert err.splitlines()[0] == "► annotating GitRepository flux-system in flux-system namespace"
     assert err.splitlines()[-1].startswith("✔ applied revision main@sha1:")
+    # flux2 v2.7.5 cmd/flux/reconcile.go:100-103: the API's NotFound names the resource plural and group
     assert sim.run("flux", "reconcile", "kustomization", "nope") == (
         1,
         "",
-        '✗ Kustomization.kustomize.toolkit.fluxcd.io "nope" not found\n',
+        '✗ kustomizations.kustomize.toolkit.fluxcd.io "nope" not found\n',
     )
     assert (
         sim.run("flux", "get", "helmreleases", "-n", "kube-system")[1].splitlines()[0].split("\t")[0].strip() == "NAME"

@@ -345,10 +345,14 @@ def test_etcd_snapshot_remove_member_and_one_node_rule(sim: Sim):
 
 
 def test_bootstrap_already_done_then_disaster_recovery(sim: Sim):
+    # --nodes: apid proxies one-to-many and the node's error comes back inside the reply, which
+    # client.Bootstrap turns into a multierror naming the node (talos v1.11.6 client.go:373-380,
+    # reply.go:18-31; siderolabs/grpc-proxy v0.5.2 handler_one2many.go:103-160)
     code, _, err = sim.talosctl("bootstrap", "-n", "10.10.0.20")
     assert code == 1
     assert err == (
-        "error executing bootstrap: rpc error: code = AlreadyExists desc = etcd data directory is not empty\n"
+        "error executing bootstrap: 1 error occurred:\n"
+        "\t* 10.10.0.20: rpc error: code = AlreadyExists desc = etcd data directory is not empty\n"
     )
     assert sim.talosctl("etcd", "snapshot", "db.snapshot", "-n", "10.10.0.21")[0] == 0
     for ip in ("10.10.0.20", "10.10.0.21", "10.10.0.22"):
@@ -512,3 +516,59 @@ def test_every_invocation_is_logged(sim: Sim):
         ("talosctl", "upgrade", 1),
     ]
     assert all(isinstance(e["t"], float) for e in log)
+
+
+def test_get_insecure_names_no_node_like_the_maintenance_service(sim: Sim):
+    # talos v1.11.6 get.go:55-56 (WithClientMaintenance: no --nodes metadata, node ""), output/yaml.go:58
+    assert sim.talosctl("reset", "-n", "10.10.0.23", "--reboot", "--wait=false")[0] == 0
+    sim.advance(60)
+    code, out, _ = sim.talosctl("get", "ms", "-n", "10.10.0.23", "--insecure", "-o", "yaml")
+    assert code == 0 and out.startswith("node: \nmetadata:\n")
+    code, out, _ = sim.talosctl("get", "ms", "-n", "10.10.0.23", "--insecure", "-o", "json")
+    assert json.loads(out)["node"] == ""
+    code, out, _ = sim.talosctl("get", "ms", "-n", "10.10.0.23", "--insecure")
+    row = out.splitlines()[1]
+    assert row.startswith(" " * 7) and row.split()[0] == "runtime"  # the NODE cell is empty
+
+
+def test_recovering_from_snapshot_is_printed_before_the_bootstrap_even_when_it_fails(sim: Sim):
+    # talos v1.11.6 bootstrap.go:47-56: snapshot.Status and the Printf come before any RPC
+    assert sim.talosctl("etcd", "snapshot", "db.snapshot", "-n", "10.10.0.21")[0] == 0
+    code, out, err = sim.talosctl("bootstrap", "-n", "10.10.0.20", "--recover-from", "db.snapshot")
+    assert code == 1 and out.startswith('recovering from snapshot "db.snapshot": hash ')
+    assert "etcd data directory is not empty" in err
+
+
+def test_etcd_snapshot_without_quorum_fails_while_reading_the_stream(sim: Sim):
+    # talos v1.11.6 client.go:906-940 (ReadStream): the server's error arrives on io.Copy: "error reading: …"
+    with sim.mutate() as state:
+        faults.inject(state, "etcd-unhealthy", "k8s-1")
+        faults.inject(state, "etcd-unhealthy", "k8s-2")
+    code, _, err = sim.talosctl("etcd", "snapshot", "db.snapshot", "-n", "10.10.0.20")
+    assert code == 1 and err.startswith("error reading: rpc error: code = Unknown desc = failed to create etcd client")
+
+
+def test_kubeconfig_merge_keeps_the_other_entries_and_renames_a_conflict(sim: Sim):
+    # talos v1.11.6 kubeconfig.go:87-158: --merge (the default) merges into an existing file; without
+    # --force and without a terminal a conflicting name is renamed; the new context becomes current
+    import yaml
+
+    target = sim.dir / "config"
+    target.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: other\n"
+        "clusters:\n- name: other\n  cluster: {server: 'https://192.0.2.1:6443'}\n"
+        "- name: home\n  cluster: {server: 'https://192.0.2.2:6443'}\n"
+        "users:\n- name: other\n  user: {}\n"
+        "contexts:\n- name: other\n  context: {cluster: other, user: other}\n"
+    )
+    assert sim.talosctl("kubeconfig", str(target), "-n", "10.10.0.20")[0] == 0
+    doc = yaml.safe_load(target.read_text())
+    clusters = {c["name"]: c["cluster"]["server"] for c in doc["clusters"]}
+    assert clusters["other"] == "https://192.0.2.1:6443" and clusters["home"] == "https://192.0.2.2:6443"
+    assert clusters["home-1"] == "https://10.10.0.10:6443"
+    assert doc["current-context"] == "admin@home"
+    context = next(c for c in doc["contexts"] if c["name"] == "admin@home")["context"]
+    assert context["cluster"] == "home-1"
+    assert sim.talosctl("kubeconfig", str(target), "--force", "-n", "10.10.0.20")[0] == 0
+    doc = yaml.safe_load(target.read_text())
+    assert {c["name"] for c in doc["clusters"]} >= {"other", "home"}

@@ -1,8 +1,18 @@
 """Fake ``flux``: ``get``/``reconcile``/``suspend``/``resume`` ``kustomization|helmrelease``, ``reconcile source git``.
 
-``suspend``/``resume`` follow flux2 ``cmd/flux/{suspend,resume}.go``: an object that is not there is
-a ``✗`` line and exit **0**; ``resume`` of one object waits for its reconciliation and fails (exit 1,
-``reconciliation failed for 1 <Kind>(s)``) when it is not Ready.
+The CLI's version is ``state["flux"]["cli_version"]`` (default ``CLI_VERSION``, the sim's Flux 2.7);
+it decides the exit codes that changed (fluxcd/flux2):
+
+* ``suspend``/``resume`` (v2.6.4 ``cmd/flux/suspend.go:105-114``): an object that is not there, or a
+  patch the API refuses (fault ``flux-patch-forbidden``), is a ``✗`` line and exit **0**.
+* ``resume`` of one object waits for its reconciliation; when it is not Ready it prints
+  ``✗ <Kind> <name> reconciliation failed: …`` and exits 0 before 2.9, 1 since (v2.9.4
+  ``cmd/flux/resume.go:129-138``: ``reconciliation failed for 1 <Kind>(s)``).
+* ``get`` of an empty list: ``✗ no <Kind> objects found in … namespace``, exit 0 before 2.6 and 1 since
+  (v2.6.4 ``cmd/flux/get.go:185-197``).
+* ``reconcile`` (v2.7.5 ``cmd/flux/reconcile.go:100-135``): a missing object is the API's NotFound
+  (``kustomizations.kustomize.toolkit.fluxcd.io "x" not found``); a failed one
+  ``<Kind> reconciliation failed: '<Ready message>'``.
 
 Logs go to stderr with Flux's symbols (``►`` ``✔`` ``◎`` ``✗``); errors are ``✗ <message>``, exit 1.
 Tables are olekukonko/tablewriter as flux configures it: cells padded and joined by a tab.
@@ -27,6 +37,22 @@ from homeops.sim.tools._base import (
 )
 
 State = dict[str, Any]
+CLI_VERSION = "2.7.3"
+GROUPS = {"Kustomization": "kustomize.toolkit.fluxcd.io", "HelmRelease": "helm.toolkit.fluxcd.io"}
+
+
+def _cli_at_least(state: State, major: int, minor: int) -> bool:
+    version = str((state.get("flux") or {}).get("cli_version") or CLI_VERSION)
+    parts = [int(p) for p in version.lstrip("v").split(".")[:2] if p.isdigit()]
+    return tuple(parts) >= (major, minor)
+
+
+def _forbidden(state: State, name: str) -> bool:
+    return any(
+        f.get("name") == "flux-patch-forbidden" and f.get("target") in (None, name) for f in state.get("faults") or []
+    )
+
+
 GLOBAL = [
     Flag("kubeconfig"),
     Flag("context"),
@@ -78,8 +104,11 @@ def cmd_get(inv: Invocation, opts: dict[str, Any], args: list[str]) -> None:
             items = [i for i in items if i["name"] == args[1]]
             if not items:
                 raise Fail(f"✗ {kind} object '{args[1]}' not found in \"{opts['namespace']}\" namespace")
+        newer = _cli_at_least(state, 2, 6)
     if not items:
         where = "any namespace" if opts["all-namespaces"] else f"{opts['namespace']} namespace"
+        if newer:
+            raise Fail(f"✗ no {kind} objects found in {where}")
         inv.eprint(f"✗ no {kind} objects found in {where}")
         return
     header = (["NAMESPACE"] if opts["all-namespaces"] else []) + ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
@@ -138,9 +167,8 @@ def cmd_reconcile(inv: Invocation, opts: dict[str, Any], args: list[str]) -> Non
         engine.advance(state)
         _api(state)
         item = next((i for i in state["flux"][key] if i["name"] == name and i["namespace"] == opts["namespace"]), None)
-        group = "kustomize.toolkit.fluxcd.io" if kind == "Kustomization" else "helm.toolkit.fluxcd.io"
-        if item is None:
-            raise Fail(f'✗ {kind}.{group} "{name}" not found')
+        if item is None:  # the API's NotFound: resource plural and group
+            raise Fail(f'✗ {key}.{GROUPS[kind]} "{name}" not found')
         if item["suspended"]:
             raise Fail("✗ resource is suspended")
         git = _short_revision(state["flux"]["kustomizations"][0]["revision"]) if state["flux"]["kustomizations"] else ""
@@ -155,8 +183,8 @@ def cmd_reconcile(inv: Invocation, opts: dict[str, Any], args: list[str]) -> Non
     inv.eprint(f"◎ waiting for {kind} reconciliation")
     if not item["ready"]:
         raise Fail(
-            f"✗ {kind} reconciliation failed: health check failed after 0s: timeout waiting for: [Deployment/"
-            f"{opts['namespace']}/{name} status: 'InProgress']"
+            f"✗ {kind} reconciliation failed: 'health check failed after 0s: timeout waiting for: [Deployment/"
+            f"{opts['namespace']}/{name} status: 'InProgress']'"
         )
     revision = _short_revision(item.get("revision") or item.get("version", ""))
     inv.eprint(f"✔ applied revision {revision}")
@@ -184,16 +212,26 @@ def cmd_suspend(inv: Invocation, opts: dict[str, Any], args: list[str], *, suspe
                     inv.eprint(f"✗ {kind} object '{name}' not found in {namespace} namespace")
                 continue
             inv.eprint(f"► {'suspending' if suspend else 'resuming'} {human} {name} in {namespace} namespace")
+            if _forbidden(state, name):
+                inv.eprint(
+                    f"✗ failed {'suspending' if suspend else 'resuming'} {kind} {name} in {namespace} namespace: "
+                    f'{key}.{GROUPS[kind]} "{name}" is forbidden: User "admin" cannot patch resource "{key}" '
+                    f'in API group "{GROUPS[kind]}" in the namespace "{namespace}"'
+                )
+                continue
             item["suspended"] = suspend
             inv.eprint(f"✔ {human} {'suspended' if suspend else 'resumed'}")
             found.append(dict(item))
+        fails_on_wait = _cli_at_least(state, 2, 9)
     if suspend or not found or len(args) != 2:
         return  # flux waits only for one named object (unless --wait)
     item = found[0]
     inv.eprint(f"◎ waiting for {kind} reconciliation")
     if not item["ready"]:
         inv.eprint(f"✗ {kind} {item['name']} reconciliation failed: {kind} reconciliation failed")
-        raise Fail(f"✗ reconciliation failed for 1 {kind}(s)")
+        if fails_on_wait:
+            raise Fail(f"✗ reconciliation failed for 1 {kind}(s)")
+        return
     inv.eprint(f"✔ {kind} {item['name']} reconciliation completed")
     inv.eprint(f"✔ applied revision {_short_revision(item.get('revision') or item.get('version', ''))}")
 

@@ -256,6 +256,8 @@ def _objects(state: State, plural: str) -> list[Obj]:
         return [node_obj(state, h) for h in sorted(k8s["nodes"])]
     if plural == "pods":
         return [pod_obj(state, p) for p in sorted(k8s["pods"], key=lambda p: (p["namespace"], p["name"]))]
+    if plural in ("deployments", "statefulsets"):
+        apps_data.autoscale(state)  # KEDA scales a 0-replica target back up unless paused
     if plural == "deployments":
         return [deployment_obj(state, d) for d in k8s["deployments"]]
     if plural == "statefulsets":

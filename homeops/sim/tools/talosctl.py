@@ -437,21 +437,23 @@ def cmd_get(c: Ctx) -> None:
                 errors.append(error or "")  # get's callback collects the bare gRPC error
                 continue
             found = [r for r in _resources(state, hostname, rtype) if ident is None or r[0]["id"] == ident]
+            # --insecure talks to the maintenance service without --nodes metadata: the node is ""
+            # (talos v1.11.6 get.go:55-56 WithClientMaintenance; output/yaml.go:58, json.go:63)
+            shown = "" if o["insecure"] else address
             if ident is not None and not found:
                 ns = RESOURCES[rtype][0]
                 errors.append(f"rpc error: code = NotFound desc = resource {rtype}({ns}/{ident}@undefined) NotFound")
             for metadata, spec, columns in found:
                 if output == "json":
                     docs.append(
-                        json.dumps({"metadata": metadata, "node": address, "spec": spec}, indent=4, sort_keys=True)
-                        + "\n"
+                        json.dumps({"metadata": metadata, "node": shown, "spec": spec}, indent=4, sort_keys=True) + "\n"
                     )
                 elif output == "yaml":
-                    docs.append(_yaml_doc(address, metadata, spec))
+                    docs.append(_yaml_doc(shown, metadata, spec))
                 elif output == "table":
                     rows.append(
                         [
-                            address,
+                            shown,
                             metadata["namespace"],
                             RESOURCES[rtype][1],
                             metadata["id"],
@@ -478,7 +480,7 @@ def _yaml_doc(address: str, metadata: dict[str, Any], spec: Any) -> str:
     import yaml
 
     order = ("namespace", "type", "id", "version", "owner", "phase", "created", "updated")
-    lines = [f"node: {address}", "metadata:"]
+    lines = [f"node: {address}", "metadata:"]  # Fprintf "node: %s\n": "node: " for ""
     lines += [f"    {k}: {metadata[k]}" for k in order if k in metadata]
     body = yaml.safe_dump({"spec": spec}, indent=4, default_flow_style=False, sort_keys=True)
     return "\n".join(lines) + "\n" + body
@@ -672,8 +674,10 @@ def _etcd_snapshot(c: Ctx, path: str) -> None:
         address = c.one()
         _cp_reachable(c, state, address)
         if not engine.etcd_quorate(state):
+            # the stream opens; its error arrives while reading (client.ReadStream, talos v1.11.6
+            # pkg/machinery/client/client.go:906-940), so etcd.go says "error reading", not "error reading file"
             raise Fail(
-                "error reading file: rpc error: code = Unknown desc = failed to create etcd client: "
+                "error reading: rpc error: code = Unknown desc = failed to create etcd client: "
                 "context deadline exceeded"
             )
         etcd = state["etcd"]
@@ -1037,34 +1041,49 @@ def cmd_reset(c: Ctx) -> None:
 
 
 def cmd_bootstrap(c: Ctx) -> None:
+    """``talosctl bootstrap [--recover-from PATH]`` (talos v1.11.6 ``cmd/talosctl/cmd/talos/bootstrap.go``).
+
+    The snapshot's status is read and printed locally *before* any RPC (``bootstrap.go:47-56``), so the
+    ``recovering from snapshot`` line is there even when the bootstrap then fails. ``--nodes`` makes apid
+    proxy one-to-many, which returns a node's error inside the reply (grpc-proxy v0.5.2
+    ``handler_one2many.go:103-160``, apid ``BuildError``); ``client.Bootstrap`` turns it into a
+    go-multierror naming the node (``pkg/machinery/client/client.go:373-380``, ``reply.go:18-31``).
+    """
     o = c.opts
+    address = c.one()
+    recovered = None
+    if o["recover-from"]:
+        recovered = read_snapshot(c.inv.path(o["recover-from"]), skip_hash=o["recover-skip-hash-check"])
+        c.inv.print(
+            f'recovering from snapshot "{o["recover-from"]}": hash {recovered["hash"]}, revision '
+            f"{recovered['revision']}, total keys {recovered['total_keys']}, total size "
+            f"{recovered['total_size']}"
+        )
     with c.inv.store.transaction() as state:
         engine.advance(state)
-        address = c.one()
-        hostname = require(state, address, "error executing bootstrap: ")
+
+        def refused(error: str) -> Fail:
+            return Fail("error executing bootstrap: " + multierror([f"{address}: {error}"]).rstrip("\n"))
+
+        hostname, error = resolve(state, address)
+        if hostname is None:
+            raise refused(error or "")
         node = state["nodes"][hostname]
         if not node["control_plane"]:
-            raise Fail(
-                "error executing bootstrap: rpc error: code = FailedPrecondition desc = bootstrap can only be "
-                "performed on a control plane node"
+            raise refused(
+                "rpc error: code = FailedPrecondition desc = bootstrap can only be performed on a control plane node"
             )
         if node["stage"] != "running" and node["stage"] != "booting":
-            raise Fail(
-                "error executing bootstrap: rpc error: code = FailedPrecondition desc = bootstrap is not available yet"
-            )
+            raise refused("rpc error: code = FailedPrecondition desc = bootstrap is not available yet")
         if node.get("etcd_data") or bootstrap_sim.stale_etcd(state, hostname):
-            raise Fail(
-                "error executing bootstrap: rpc error: code = AlreadyExists desc = etcd data directory is not empty"
-            )
-        recovered = None
-        if o["recover-from"]:
+            raise refused("rpc error: code = AlreadyExists desc = etcd data directory is not empty")
+        if recovered is not None:
             # apid answers before EPHEMERAL is mounted (talos v1.11.6 v1alpha1_server.go:1939-1943)
             if engine.now(state) < float(node.get("booted_at") or 0.0) + engine.config(state, "recover_ready_seconds"):
                 raise Fail(
                     "error uploading snapshot: rpc error: code = FailedPrecondition desc = etcd service is not "
                     "ready for recovery yet"
                 )
-            recovered = read_snapshot(c.inv.path(o["recover-from"]), skip_hash=o["recover-skip-hash-check"])
             state["etcd"]["revision"] = int(recovered["revision"])
             state["etcd"]["data"] = {
                 "total_keys": int(recovered["total_keys"]),
@@ -1079,12 +1098,6 @@ def cmd_bootstrap(c: Ctx) -> None:
         if recovered is not None:
             apps_data.restore_from_etcd(state, apps_data.recalled(state, int(recovered["revision"])))
         engine.advance(state)  # the other running control planes without data join now
-    if recovered is not None:
-        c.inv.print(
-            f'recovering from snapshot "{o["recover-from"]}": hash {recovered["hash"]}, revision '
-            f"{recovered['revision']}, total keys {recovered['total_keys']}, total size "
-            f"{recovered['total_size']}"
-        )
 
 
 def cmd_kubeconfig(c: Ctx) -> None:
@@ -1111,10 +1124,57 @@ def cmd_kubeconfig(c: Ctx) -> None:
         target = os.path.join(target, "kubeconfig")
     if os.path.exists(target) and not o["force"] and not o["merge"]:
         raise Fail(f'kubeconfig file already exists, use --force to overwrite: "{target}"')
+    if o["merge"] and os.path.isfile(target):  # a missing target falls back to a plain write
+        text = _merge_kubeconfig(target, text, force=bool(o["force"]))
     os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
     with open(target, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.chmod(target, 0o600)
+
+
+def _merge_kubeconfig(path: str, new: str, *, force: bool) -> str:
+    """``--merge`` into an existing kubeconfig (talos v1.11.6 ``kubeconfig.go:110-158``): the other entries
+    stay; a cluster/user/context of the same name that differs is overwritten with ``--force`` and renamed
+    otherwise (the non-interactive ``RenameDecision``); the new context becomes current."""
+    import yaml
+
+    with open(path, encoding="utf-8") as fh:
+        try:
+            old = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise Fail(f"error loading kubeconfig {path!r}: {str(exc).splitlines()[0]}") from None
+    add = yaml.safe_load(new) or {}
+    renamed: dict[tuple[str, str], str] = {}
+    for section in ("clusters", "users", "contexts"):
+        have = list(old.get(section) or [])
+        names = {e.get("name") for e in have}
+        for entry in add.get(section) or []:
+            entry = dict(entry)
+            if section == "contexts":
+                ctx = dict(entry.get("context") or {})
+                ctx["cluster"] = renamed.get(("clusters", ctx.get("cluster", "")), ctx.get("cluster"))
+                ctx["user"] = renamed.get(("users", ctx.get("user", "")), ctx.get("user"))
+                entry["context"] = ctx
+            same = next((e for e in have if e.get("name") == entry["name"]), None)
+            if same is not None and same != entry:
+                if force:
+                    have.remove(same)
+                else:
+                    n = 1
+                    while f"{entry['name']}-{n}" in names:
+                        n += 1
+                    renamed[(section, entry["name"])] = f"{entry['name']}-{n}"
+                    entry["name"] = f"{entry['name']}-{n}"
+            elif same is not None:
+                continue
+            have.append(entry)
+            names.add(entry["name"])
+        old[section] = have
+    context = str(add.get("current-context") or "")
+    old["current-context"] = renamed.get(("contexts", context), context)
+    old.setdefault("apiVersion", "v1")
+    old.setdefault("kind", "Config")
+    return str(yaml.safe_dump(old, sort_keys=False))
 
 
 def _load_config(path: str) -> tuple[str, dict[str, Any]]:
