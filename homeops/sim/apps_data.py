@@ -206,12 +206,12 @@ def seed(state: State) -> None:
     apps = state["apps"]
     t0 = float(state["clock"]["origin"])
     apps["volumes"] = {f"{ns}/{name}": {"data": f"seed:{ns}/{name}"} for ns, name in _APPS}
-    # the backup repositories (on the NAS): the oldest kept snapshot and the last hourly one
+    # the backup repositories (on the NAS), as an hourly schedule with a restic retain policy leaves them:
+    # the oldest kept snapshot and the last 24 hourly ones (what `--previous N` counts back through)
+    last_hour = math.floor(t0 / 3600.0) * 3600.0
     apps["repos"] = {
-        f"{ns}/{name}": [
-            [t0 - KEPT_SECONDS, f"seed:{ns}/{name}"],
-            [math.floor(t0 / 3600.0) * 3600.0, f"seed:{ns}/{name}"],
-        ]
+        f"{ns}/{name}": [[t0 - KEPT_SECONDS, f"seed:{ns}/{name}"]]
+        + [[last_hour - 3600.0 * h, f"seed:{ns}/{name}"] for h in range(23, -1, -1)]
         for ns, name in _APPS
     }
     apps["databases"] = {f"{ns}/{name}": f"seed:{ns}/{name}" for ns, name in _POSTGRES}

@@ -71,7 +71,12 @@ def test_sim_wait_for_first_consumer_claim_stays_pending_without_a_pod(drsim: Dr
     pvc = obj(drsim, "persistentvolumeclaims", "paperless-data")
     assert pvc["status"]["phase"] == "Pending" and "annotations" not in pvc["metadata"]
     classes = {c["metadata"]["name"]: c["volumeBindingMode"] for c in kubectl_json(drsim, "storageclasses")}
-    assert classes == {"ceph-block": "Immediate", "openebs-hostpath": "WaitForFirstConsumer"}
+    assert classes == {
+        "ceph-block": "Immediate",
+        "nfs-client": "Immediate",
+        "openebs-hostpath": "WaitForFirstConsumer",
+        "local-path": "WaitForFirstConsumer",
+    }
 
 
 def test_a_failing_restore_mover_stops_the_restore_in_minutes_not_hours(drsim: DrSim) -> None:
