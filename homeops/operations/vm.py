@@ -12,23 +12,34 @@ the plan's allowed-red gates: it is still looked at and reported, but does not s
 
 Step kinds: ``vm-power`` (start/stop/shutdown/reboot; the look before sending re-reads the VM, so a
 VM already in the wanted state gets no command), ``vm-rollback``, and ``vm-snapshot`` (also used by
-the rolling plans before a node changes).
+the rolling plans before a node changes), and ``vm-finish`` (after a recreated VM's install: the ISO
+detached, the recorded boot order back, the VM under Proxmox HA again if it was).
+
+**The VM record.** Every etcd snapshot gets ``<snapshot>.vms.json`` beside it (0600, and on the NAS
+with it): ``qm config`` of each Talos VM and its HA resource, read when the snapshot was taken.
+``dr.rebuild --recreate-vms`` replays the record of the snapshot it restores (``adapters.proxmox.
+replay_create``/``replay_finish``) and ``dr.check`` compares it with the running VMs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from homeops.adapters import proxmox as pve
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, StepContext, StepKind, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step
-from homeops.errors import CommandError, HomeopsError
+from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.hostops import DESTRUCTIVE, VmActionPlan, command_timeout
 from homeops.inventory.model import Inventory
 from homeops.operations.health import ClusterWorld, register_gate
-from homeops.runners import Result
+from homeops.privatefs import make_private
+from homeops.runners import Result, Runner
 
 QUORUM_GATE = "etcd-quorum"
 #: What each action leaves the VM as (a reboot comes back running).
@@ -211,3 +222,142 @@ def render_vm_plan(plan: Plan, banner: str) -> str:
         lines.extend(f"  {command.render()}" for command in step.commands)
     lines.extend(f"  ! --allow-quorum-loss: {g.label} is only reported: {g.describe}" for g in plan.health.allowed_red)
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------- the VM record
+
+RECORD_SUFFIX = ".vms.json"
+RECORD_VERSION = 1
+
+
+def record_path(snapshot: Path) -> Path:
+    """``etcd-home-<stamp>.db`` → ``etcd-home-<stamp>.db.vms.json``: the record goes wherever the snapshot goes."""
+    return snapshot.with_name(snapshot.name + RECORD_SUFFIX)
+
+
+@dataclass(frozen=True)
+class VmRecords:
+    """Every Talos VM as Proxmox showed it at ``taken_at``; ``errors``: the VMs that could not be read."""
+
+    taken_at: float
+    records: tuple[pve.VmRecord, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    def of(self, hostname: str) -> pve.VmRecord | None:
+        return next((r for r in self.records if r.node == hostname), None)
+
+    def to_json(self) -> str:
+        data = {
+            "version": RECORD_VERSION,
+            "takenAt": self.taken_at,
+            "vms": [r.to_dict() for r in self.records],
+            "errors": list(self.errors),
+        }
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = "VM record") -> VmRecords:
+        try:
+            data = json.loads(text)
+            records = tuple(pve.VmRecord.from_dict(entry) for entry in data["vms"])
+            return cls(float(data.get("takenAt") or 0.0), records, tuple(str(e) for e in data.get("errors") or ()))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PlanError(f"{where} is not a homeops VM record: {exc}", hint="take a new etcd snapshot") from None
+
+
+def read_vm_records(inventory: Inventory, host: Callable[[str], Runner], now: float) -> VmRecords:
+    """``qm config`` of every Talos VM (on its inventory host, else wherever it is now) and the HA resources."""
+    vm_nodes = [n for n in inventory.nodes if n.vm is not None]
+    if not vm_nodes:
+        return VmRecords(now)
+    errors: list[str] = []
+    hosts = [h.name for h in inventory.hosts_of_kind("proxmox")]
+    for n in vm_nodes:
+        if n.vm is not None and n.vm.host not in hosts:
+            hosts.append(n.vm.host)
+    ha: dict[str, pve.HaResource] | None = None
+    last = "no Proxmox host answered"
+    for name in hosts:
+        try:
+            result = host(name).run(pve.ha_resources(), timeout=30)
+            ha = pve.parse_ha_resources(pve.check(result, "pvesh get /cluster/ha/resources").stdout, target=name)
+            break
+        except HomeopsError as exc:
+            last = " ".join(str(exc).split())
+    if ha is None:
+        errors.append(f"HA resources not read: {last}")
+    records = []
+    for node in vm_nodes:
+        assert node.vm is not None
+        vmid = node.vm.vmid
+        found = None
+        why = ""
+        for name in [node.vm.host, *(h for h in hosts if h != node.vm.host)]:
+            try:
+                result = host(name).run(pve.qm_config(vmid), timeout=30)
+            except HomeopsError as exc:
+                why = why or " ".join(str(exc).split())
+                continue
+            if result.ok:
+                found = (name, pve.parse_qm_config(result.stdout))
+                break
+            why = why or (result.last_error_line() or f"exit {result.exit_code}")
+        if found is None:
+            errors.append(f"{node.hostname} (VM {vmid} on {node.vm.host}): qm config: {why}")
+            continue
+        resource = (ha or {}).get(pve.ha_sid(vmid))
+        config = tuple(sorted(found[1].items()))
+        records.append(pve.VmRecord(node.hostname, found[0], vmid, config, resource))
+    return VmRecords(now, tuple(records), tuple(errors))
+
+
+def write_vm_records(path: Path, records: VmRecords) -> Path:
+    """Atomically, mode 0600 from the start (a VM's config can hold cloud-init passwords and SSH keys)."""
+    partial = path.with_name(path.name + ".part")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(records.to_json())
+    make_private(partial)
+    partial.replace(path)
+    return path
+
+
+def record_beside(
+    inventory: Inventory, host: Callable[[str], Runner] | None, snapshot: Path, now: float
+) -> VmRecords | None:
+    """Read and write the record of ``snapshot`` (None: no Talos VM in the inventory, or no way to the hosts)."""
+    if host is None or not any(n.vm is not None for n in inventory.nodes):
+        return None
+    records = read_vm_records(inventory, host, now)
+    write_vm_records(record_path(snapshot), records)
+    return records
+
+
+def load_vm_records(snapshot: Path) -> VmRecords | None:
+    """The record taken with ``snapshot``; None when there is none (snapshots older than records)."""
+    path = record_path(snapshot)
+    if not path.is_file():
+        return None
+    return VmRecords.from_json(path.read_text(encoding="utf-8"), where=str(path))
+
+
+class VmFinish(_Qm):
+    """After the install of a recreated VM: ``qm set`` back to the recorded boot order with the ISO detached,
+    then the VM under HA again. Both are idempotent; an HA resource that is already defined (the resource of
+    a VM that vanished without ``qm destroy --purge``) gets its recorded state and options with ``set``."""
+
+    name = "vm-finish"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            result = ctx.runner(command).run(list(command.argv), timeout=command.timeout)
+            if result.failed and command.argv[:2] == ("ha-manager", "add") and "already defined" in result.stderr:
+                again = ("ha-manager", "set", *command.argv[2:])
+                result = ctx.runner(command).run(list(again), timeout=command.timeout)
+            pve.check(result, " ".join(command.argv[:3]))
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return None
+
+
+register(VmFinish())
