@@ -25,6 +25,7 @@ commands this plan runs.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -46,6 +47,8 @@ from homeops.operations import drcheck, snapshotsum
 from homeops.operations.bootstrap import API_GATE, BootstrapWorld
 from homeops.operations.health import ClusterWorld, cluster_gates
 from homeops.operations.runbook import RecoveryStep, recovery_steps
+from homeops.operations.vm import finish_vm_step, record_path, stop_vm_for_recreate, vm_records_for
+from homeops.privatefs import make_private
 from homeops.runners import Result, Runner
 from homeops.runtime import Runtime
 
@@ -125,6 +128,12 @@ def _fetch(runtime: Runtime, name: str, local_dir: Path) -> Path:
             side = nas_fetch_backup(runtime, name + snapshotsum.SIDECAR, tmp)
         except (OSError, HomeopsError) as exc:
             raise PlanError(f"cannot fetch {name} from the NAS: {' '.join(str(exc).split())}") from None
+        with contextlib.suppress(OSError, HomeopsError):  # the VM record; older snapshots have none
+            vms = nas_fetch_backup(runtime, record_path(Path(name)).name, tmp)
+            make_private(vms)
+            vms.replace(local_dir / vms.name)
+        make_private(db)  # an etcd snapshot holds every Secret of the cluster
+        make_private(side)
         side.replace(local_dir / side.name)
         return db.replace(local_dir / db.name)
 
@@ -184,7 +193,8 @@ def plan_rebuild(
 ) -> Plan:
     """Nodes → ``stages`` (Talos and apps, from the bootstrap workflow) → data, with DR's health policy."""
     wanted = _nodes(inventory, request)
-    recovery = recovery_steps(inventory, snapshot=snapshot.name, recreate_vms=request.recreate_vms)
+    records = vm_records_for(inventory, snapshot.path) if request.recreate_vms else None
+    recovery = recovery_steps(inventory, snapshot=snapshot.name, recreate_vms=request.recreate_vms, vm_records=records)
     steps: list[Step] = []
     batch = 0
     for rs in recovery:
@@ -196,6 +206,10 @@ def plan_rebuild(
     for stage in stages:  # keep the stages' own grouping (nodes configured together stay together)
         steps.append(_rebatch(stage, base + stage.batch))
         batch = max(batch, base + stage.batch)
+    finish = [rs for rs in recovery if rs.id.endswith(":finish-vm") and rs.node in wanted]
+    if finish:  # the recreated VMs, once installed: ISO detached, boot order and HA as recorded
+        batch += 1
+        steps += [finish_vm_step(inventory.node(rs.node or ""), rs, batch) for rs in finish]
     for rs in recovery:
         if rs.stage == "data":
             batch += 1
@@ -338,7 +352,8 @@ class DrRecreateVm(_ToMaintenance):
             ctx.journal.note(step.id, found_vm=self._exists(ctx, step.commands[0], node.vm.vmid))
         for command in step.commands:
             done = ctx.journal.step(step.id).data
-            word = command.argv[1]  # stop, destroy, create, set, start: each once in the step
+            # stop (qm stop, or ha-manager set --state stopped), destroy, create, set, start: each once
+            word = "stop" if command.argv[0] == "ha-manager" else command.argv[1]
             if done.get(f"sent {word}"):
                 continue
             exists = self._exists(ctx, command, node.vm.vmid)
@@ -347,6 +362,10 @@ class DrRecreateVm(_ToMaintenance):
                 continue
             if word == "create" and exists and (done.get("sent destroy") or not done.get("found_vm")):
                 ctx.journal.note(step.id, **{"sent create": True})  # ours: created before a kill
+                continue
+            if word == "stop":  # HA-managed VMs through ha-manager, then until the HA stack stopped it
+                stop_vm_for_recreate(ctx, step, command, node.vm.vmid)
+                ctx.journal.note(step.id, **{"sent stop": True})
                 continue
             result = ctx.send(command, what=" ".join(command.argv[:3]), target=step.node)
             pve.check(result, " ".join(command.argv[:3]))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +26,7 @@ from homeops.adapters import volsync
 from homeops.engine.plan import Plan
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import snapshotsum
+from homeops.operations.vm import VmRecords
 
 Stage = Literal["preflight", "nodes", "talos", "apps", "data"]
 STAGES: tuple[tuple[Stage, str], ...] = (
@@ -99,10 +100,54 @@ def config_file(inventory: Inventory, node: Node) -> Path:
     return inventory.cluster.clusterconfig_dir / f"{inventory.cluster.name}-{node.hostname}.yaml"
 
 
+def recreate_actions(
+    inventory: Inventory, node: Node, record: pve.VmRecord | None
+) -> tuple[tuple[Action, ...], tuple[Action, ...], str]:
+    """The commands that recreate a node's VM, those that finish it after the install, and a title.
+
+    With a record (``qm config`` taken with the snapshot) the VM is replayed as it was; without one it is
+    built from homeops.yaml's vmid, disk and MAC (a smaller VM than the lost one, said in the title).
+    An HA-managed VM is stopped through the HA stack (``qm stop --overrule-shutdown`` is refused for it)."""
+    assert node.vm is not None
+    on, vmid = node.vm.host, node.vm.vmid
+    iso = iso_volume(inventory, node)
+    if record is not None and record.ha is not None and record.ha.managed:
+        stop = Action(tuple(pve.ha_set_state(vmid, "stopped")), on)
+    else:
+        stop = Action(tuple(pve.qm_stop(vmid, overrule_shutdown=True)), on)
+    destroy = Action(("qm", "destroy", str(vmid), "--purge"), on)
+    start = Action(tuple(pve.qm_start(vmid)), on)
+    if record is not None:
+        create: tuple[Action, ...] = (Action(tuple(pve.replay_create(record, iso)), on),)
+        finish = tuple(Action(tuple(argv), on) for argv in pve.replay_finish(record))
+        c = record.settings
+        net = c.get("net0", "?").split(",")
+        disks = [k for k in pve.replayed_keys(c) if re.match(r"^(scsi|virtio|sata)\d+$", k)]
+        ha = f", HA {record.ha.state}" if record.ha else ""
+        title = (
+            f"Recreate VM {vmid} ({node.hostname}) on {on} as recorded: {c.get('memory', '?')} MiB, "
+            f"{c.get('cores', '?')} cores, {c.get('bios', 'seabios')}, {len(disks)} disk(s), "
+            f"{' '.join(p for p in net if p.startswith(('virtio', 'e1000', 'bridge', 'tag')))}{ha}; boot the Talos ISO"
+        )
+        return (stop, destroy, *create, start), finish, title
+    spec = vm_spec(inventory, node)
+    create = tuple(Action(tuple(argv), on) for argv in pve.qm_create_talos(spec))
+    title = (
+        f"Recreate VM {vmid} ({node.hostname}) on {on} with MAC {spec.mac or 'new'} and "
+        f"{spec.storage}:{spec.disk_gb}G, boot the Talos ISO (no VM record: built from homeops.yaml)"
+    )
+    return (stop, destroy, *create, start), (Action(tuple(pve.qm_detach_iso(vmid)), on),), title
+
+
 def recovery_steps(
-    inventory: Inventory, *, snapshot: str | None = SNAPSHOT_VAR, recreate_vms: bool = False
+    inventory: Inventory,
+    *,
+    snapshot: str | None = SNAPSHOT_VAR,
+    recreate_vms: bool = False,
+    vm_records: VmRecords | None = None,
 ) -> tuple[RecoveryStep, ...]:
-    """The rebuild, in order. ``snapshot=None`` is a fresh cluster (plain ``talosctl bootstrap``)."""
+    """The rebuild, in order. ``snapshot=None`` is a fresh cluster (plain ``talosctl bootstrap``);
+    ``vm_records``: the VMs as recorded with the snapshot, replayed by ``recreate_vms``."""
     talos = t.Talosctl(inventory.cluster.talosconfig)
     kctl = k.Kubectl(inventory.cluster.kubeconfig)
     cluster = inventory.cluster
@@ -186,23 +231,17 @@ def recovery_steps(
         maintenance = (_look(talos.machine_status(node.ip, insecure=True)),)
         seen = f"`stage` is `maintenance` for {node.hostname} ({node.ip})"
         if recreate_vms and node.vm is not None:
-            spec = vm_spec(inventory, node)
-            on = node.vm.host
-            vmid = node.vm.vmid
-            actions = (
-                Action(tuple(pve.qm_stop(vmid, overrule_shutdown=True)), on),
-                Action(("qm", "destroy", str(vmid), "--purge"), on),
-                *(Action(tuple(argv), on) for argv in pve.qm_create_talos(spec)),
-                Action(tuple(pve.qm_start(vmid)), on),
-            )
+            record = vm_records.of(node.hostname) if vm_records is not None else None
+            actions, _, title = recreate_actions(inventory, node, record)
+            on, vmid = node.vm.host, node.vm.vmid
+            mac = (record.settings.get("net0") if record else None) or f"MAC {node.vm.mac}"
             steps.append(
                 RecoveryStep(
                     f"node:{node.hostname}:recreate-vm",
                     "nodes",
-                    f"Recreate VM {vmid} ({node.hostname}) on {on} with MAC {spec.mac or 'new'} and "
-                    f"{spec.storage}:{spec.disk_gb}G, boot the Talos ISO",
+                    title,
                     actions,
-                    f"`qm config {vmid}` shows net0 `{spec.mac}`; then {seen}",
+                    f"`qm config {vmid}` shows net0 `{mac}`; then {seen}",
                     (_look(pve.qm_config(vmid), on), *maintenance),
                     node.hostname,
                 )
@@ -271,6 +310,26 @@ def recovery_steps(
             )
         )
 
+    # -- recreated VMs, once installed (the nodes run from their disks now) ---------------------------
+    for node in inventory.nodes if recreate_vms else ():
+        if node.vm is None:
+            continue
+        record = vm_records.of(node.hostname) if vm_records is not None else None
+        _, finish, _ = recreate_actions(inventory, node, record)
+        steps.append(
+            RecoveryStep(
+                f"vm:{node.hostname}:finish-vm",
+                "talos",
+                f"After {node.hostname}'s install: detach the Talos ISO from VM {node.vm.vmid}"
+                + (", the recorded boot order back" if record else "")
+                + (", the VM under HA again" if record and record.ha else ""),
+                finish,
+                "`qm config` shows no Talos ISO in ide2"
+                + (f" and `boot: {record.settings.get('boot')}`" if record and "boot" in record.settings else ""),
+                (_look(pve.qm_config(node.vm.vmid), node.vm.host),),
+                node.hostname,
+            )
+        )
     # -- apps and data ------------------------------------------------------------------------------
     steps.append(
         RecoveryStep(
@@ -481,6 +540,9 @@ def render_runbook(inventory: Inventory, plans: Mapping[str, Plan] | None = None
             continue
         for step in (s for s in reset if s.stage == stage):
             out += _render_step(inventory, step)
+        known = {s.id for s in reset}
+        for step in (s for s in recreate if s.stage == stage and s.id not in known):
+            out += _render_step(inventory, replace(step, title=f"B only: {step.title}"))
     out += [
         "",
         "## After",

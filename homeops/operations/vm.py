@@ -28,18 +28,22 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homeops.adapters import proxmox as pve
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, StepContext, StepKind, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step
-from homeops.errors import CommandError, HomeopsError, PlanError
+from homeops.errors import CommandError, GateFailed, HomeopsError, PlanError
 from homeops.hostops import DESTRUCTIVE, VmActionPlan, command_timeout
-from homeops.inventory.model import Inventory
+from homeops.inventory.model import Inventory, Node
 from homeops.operations.health import ClusterWorld, register_gate
 from homeops.privatefs import make_private
 from homeops.runners import Result, Runner
+
+if TYPE_CHECKING:
+    from homeops.operations.runbook import RecoveryStep
 
 QUORUM_GATE = "etcd-quorum"
 #: What each action leaves the VM as (a reboot comes back running).
@@ -361,3 +365,69 @@ class VmFinish(_Qm):
 
 
 register(VmFinish())
+
+
+def vm_records_for(inventory: Inventory, snapshot: Path | None) -> VmRecords | None:
+    """The record a rebuild replays: the one taken with its snapshot; for a fresh cluster, the newest one."""
+    if snapshot is not None:
+        return load_vm_records(snapshot)
+    folder = inventory.state_dir / "etcd-snapshots"
+    candidates = sorted(folder.glob("*" + RECORD_SUFFIX)) if folder.is_dir() else []
+    if not candidates:
+        return None
+    newest = candidates[-1]  # names carry the UTC stamp: sorted by name is sorted by time
+    return VmRecords.from_json(newest.read_text(encoding="utf-8"), where=str(newest))
+
+
+def finish_vm_step(node: Node, rs: RecoveryStep, batch: int) -> Step:
+    return Step(
+        id=rs.id,
+        action="vm-finish",
+        summary=rs.title,
+        node=node.hostname,
+        node_ip=node.ip,
+        control_plane=node.control_plane,
+        batch=batch,
+        commands=tuple(Command(a.argv, on=a.on or "local", timeout=120) for a in rs.actions),
+        vm_host=node.vm.host if node.vm else None,
+    )
+
+
+#: How long the HA stack may take to stop a VM after ``ha-manager set --state stopped`` (its LRM shuts the
+#: guest down before it stops it).
+HA_STOP_TIMEOUT = 300.0
+
+
+def stop_vm_for_recreate(ctx: StepContext, step: Step, command: Command, vmid: int) -> None:
+    """Stop a VM that is about to be destroyed. ``qm stop`` is refused for an HA-managed VM (qemu-server
+    ``API2/Qemu.pm:3751-3756``: "Not applicable for HA resources"), which is then stopped through the HA
+    stack; an HA stop is a request, so this waits until ``qm status`` says stopped."""
+    what = " ".join(command.argv[:3])
+    via_ha = command.argv[0] == "ha-manager"
+    try:
+        ctx.send(command, what=what, target=step.node)
+    except CommandError as exc:
+        if via_ha or "Not applicable for HA resources" not in exc.stderr:
+            raise
+        ctx.progress.note(f"VM {vmid} is HA-managed (not as recorded): stopping it with ha-manager")
+        ha = Command(tuple(pve.ha_set_state(vmid, "stopped")), on=command.on, timeout=command.timeout)
+        ctx.send(ha, what=f"ha-manager set vm:{vmid}", target=step.node)
+        via_ha = True
+    if not via_ha:
+        return
+    inventory = getattr(ctx.world, "inventory", None)
+    poll = inventory.policy.poll_interval if isinstance(inventory, Inventory) else 5.0
+    deadline = ctx.clock.monotonic() + HA_STOP_TIMEOUT
+    while True:
+        result = ctx.runner(command).run(pve.qm_status(vmid), timeout=30)
+        status = pve.parse_qm_status(result.stdout) if result.ok else "gone"
+        if status in ("stopped", "gone"):
+            return
+        if ctx.clock.monotonic() >= deadline:
+            raise GateFailed(
+                "vm-stopped",
+                f"VM {vmid} still {status} {HA_STOP_TIMEOUT:.0f}s after the HA stop request",
+                target=step.node,
+                hint=f"look at `ha-manager status` on {command.on}; the resource may be in error state",
+            )
+        ctx.clock.sleep(poll)

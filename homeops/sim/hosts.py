@@ -419,7 +419,11 @@ def _qm(args: Sequence[str], host: str, state: State) -> Outcome:
             if snap is None:
                 return PVE_FAIL, "", f"snapshot '{options['snapshot']}' does not exist\n"
             config = snap.get("config") or config
-        return 0, "".join(f"{k}: {v}\n" for k, v in sorted(config.items())), ""
+        return (
+            0,
+            "".join(f"{k}: {_encode_text(v) if k == 'description' else v}\n" for k, v in sorted(config.items())),
+            "",
+        )
     if command == "start":
         if status == "running":
             return PVE_FAIL, "", f"VM {vmid} already running\n"
@@ -541,6 +545,7 @@ def settle_ha(state: State) -> None:
             continue
         if target == "running":
             _start(vm, state)
+            vm["started_at"] = float(resource.get("_since") or now) + HA_SETTLE  # when the LRM started it
         else:
             vm["status"] = "stopped"
 
@@ -655,6 +660,14 @@ def _ha_manager(args: Sequence[str], host: str, state: State) -> Outcome:
     return 0, "", ""
 
 
+def _encode_text(text: str) -> str:
+    """pve-common Tools.pm encode_text, as qm config prints a description: control, non-ASCII and ':' as %XX."""
+    out = []
+    for byte in text.encode("utf-8"):
+        out.append(chr(byte) if 0x20 <= byte <= 0x7E and byte != 0x3A else f"%{byte:02X}")
+    return "".join(out)
+
+
 def _drive_order(key: str) -> tuple[int, int, str]:
     """qemu-server's valid_drive_names order: ide, sata, scsi, virtio, then efidisk0 and tpmstate0."""
     match = re.match(r"^(ide|sata|scsi|virtio|efidisk|tpmstate|unused)(\d+)$", key)
@@ -718,6 +731,10 @@ def _qm_create_set(command: str, rest: Sequence[str], host: str, state: State) -
         config: State = {}
         for key, value in options.items():
             config[key] = _net(key, _allocate_disk(key, value, vmid, config), vmid)
+        # qemu-server create_vm: a new VM gets a generated vmgenid and creation meta unless given
+        created = int(sim_now(state))
+        config.setdefault("vmgenid", f"00000000-0000-4000-9000-{created % 10**12:012d}")
+        config.setdefault("meta", f"creation-qemu=9.0.2,ctime={created}")
         vms[vmid] = {"name": config.get("name", f"VM{vmid}"), "status": "stopped", "snapshots": [], "config": config}
         vms[vmid]["boots"] = 0
         vms[vmid]["started_at"] = None
