@@ -368,9 +368,12 @@ register(VmFinish())
 
 
 def vm_records_for(inventory: Inventory, snapshot: Path | None) -> VmRecords | None:
-    """The record a rebuild replays: the one taken with its snapshot; for a fresh cluster, the newest one."""
-    if snapshot is not None:
-        return load_vm_records(snapshot)
+    """The record a rebuild replays: the one taken with its snapshot; else (a fresh cluster, a snapshot older
+    than VM records, the runbook's ``$SNAPSHOT``) the newest one: the VMs as last seen beat homeops.yaml's
+    vmid, MAC and disk alone."""
+    found = load_vm_records(snapshot) if snapshot is not None else None
+    if found is not None:
+        return found
     folder = inventory.state_dir / "etcd-snapshots"
     candidates = sorted(folder.glob("*" + RECORD_SUFFIX)) if folder.is_dir() else []
     if not candidates:

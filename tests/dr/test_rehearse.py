@@ -125,7 +125,7 @@ def test_rehearse_rebuilds_the_lost_cluster_from_the_nas_snapshot(inventory: Pat
         host = f"pve{i % 3 + 1}"
         assert (done[f"qm create {200 + i}"], done[f"qm start {200 + i}"], done[f"qm destroy {200 + i}"]) == (1, 1, 0)
         vm = state["pve"]["hosts"][host]["vms"][str(200 + i)]
-        assert vm["config"]["net0"] == f"virtio=BC:24:11:00:00:{200 + i:02X},bridge=vmbr0"
+        assert vm["config"]["net0"] == f"virtio=BC:24:11:00:00:{200 + i:02X},bridge=vmbr0,tag=20"  # as recorded
         assert done[f"apply-config 10.10.0.{20 + i}"] == 1
     bootstraps = [e["argv"] for e in store.log() if e["argv"][0] == "talosctl" and "bootstrap" in e["argv"]]
     assert bootstraps[-1][-2:] == [
@@ -245,7 +245,7 @@ def test_the_runbook_prints_every_command_of_the_dry_run_plan(inventory: Path, c
                 line = command_line(rt.inventory, Action(argv, None if command.on == "local" else command.on))
                 assert line in text, line
     for i in range(6):
-        assert f"10.10.0.{20 + i}" in text and f"qm create {200 + i} --name k8s-{i}" in text
+        assert f"10.10.0.{20 + i}" in text and f"qm create {200 + i} --agent enabled=1 --balloon 0" in text  # replayed
 
 
 def test_a_node_that_never_reaches_maintenance_mode_stops_the_run_naming_it(inventory: Path, crash: Crash) -> None:
