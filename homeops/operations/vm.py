@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from homeops.adapters import proxmox as pve
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
-from homeops.engine.kinds import Look, StepContext, StepKind, register
-from homeops.engine.plan import Command, Gate, Health, Plan, Step
+from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
+from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
+from homeops.engine.waits import Observation
 from homeops.errors import CommandError, GateFailed, HomeopsError, PlanError
 from homeops.hostops import DESTRUCTIVE, VmActionPlan, command_timeout
 from homeops.inventory.model import Inventory, Node
@@ -131,6 +132,28 @@ class VmPower(_Qm):
     name = "vm-power"
     lockstep = True
     look_gate = "vm-state"
+    wait_order = ("vm-status",)
+    terms: ClassVar[Mapping[str, WaitTerms]] = {
+        "vm-status": WaitTerms(
+            "`qm status` says the VM is as asked",
+            hint="an HA-managed VM: look at `ha-manager status` on its host (the resource may be in error state)",
+        )
+    }
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        world = _world(ctx)
+
+        def look() -> Observation[None]:
+            behind = []
+            for step in steps:
+                node = world.inventory.node(step.node or "")
+                assert node.vm is not None
+                status = _status(world, node.vm.host, node.vm.vmid)
+                if status != step.to_version:
+                    behind.append(f"VM {node.vm.vmid} is {status}")
+            return Observation.waiting("; ".join(behind)) if behind else Observation.ok("as asked")
+
+        return look
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         world = _world(ctx)
@@ -190,6 +213,19 @@ for _kind in (VmPower(), VmRollback(), VmSnapshot()):
 def plan_vm(inventory: Inventory, action: VmActionPlan, *, allow_quorum_loss: bool = False) -> Plan:
     """The one-step plan of a decided VM action."""
     kind = {"snapshot": "vm-snapshot", "rollback": "vm-rollback"}.get(action.action, "vm-power")
+    after = AFTER.get(action.action)
+    # HA-managed VMs only get a request (the HA stack acts later); a stop/start is done when the VM got there.
+    waits = (
+        (
+            Wait(
+                "vm-status",
+                f"VM {action.vmid} {after}",
+                max(HA_STOP_TIMEOUT, *(command_timeout(a) for a in action.commands)),
+            ),
+        )
+        if kind == "vm-power" and after and action.action != "reboot" and action.commands
+        else ()
+    )
     step = Step(
         id=f"{action.node}:vm-{action.action}",
         action=kind,
@@ -198,7 +234,8 @@ def plan_vm(inventory: Inventory, action: VmActionPlan, *, allow_quorum_loss: bo
         control_plane=inventory.node(action.node).control_plane,
         commands=tuple(Command(argv, on=action.host, timeout=command_timeout(argv)) for argv in action.commands),
         from_version=action.status,
-        to_version=AFTER.get(action.action),
+        to_version=after,
+        waits=waits,
         reboots=action.action == "reboot",
         vm_host=action.host,
         artifact=action.snapshot,

@@ -162,3 +162,20 @@ def test_bare_metal_nodes_keep_dr_check_green(drsim: DrSim) -> None:
     assert report.ok, report.render()
     (metal,) = [f for f in report.findings if f.check == "vm-spec" and f.subject == "k8s-5"]
     assert metal.status == "ok" and "bare metal" in metal.detail
+
+
+def test_pve_vm_stop_of_an_ha_vm_waits_for_the_ha_stack(drsim: DrSim, capsys: Any) -> None:
+    """Before: `qm stop` of an HA-managed VM printed "Requesting HA stop" and the step said done while the
+    VM still ran (the HA stack stops it in its next rounds). Now: `ha-manager set`, then wait until stopped."""
+    from invoke.context import Context
+
+    from homeops.tasks import pve as pve_tasks
+
+    ha_add(drsim, 204)
+    began = drsim.store.read(include_log=False)["clock"]["now"]
+    pve_tasks.vm(Context(), "stop", node="k8s-4", yes=True, inventory=str(drsim.root))
+    state = drsim.store.read(include_log=False)
+    assert state["pve"]["hosts"]["pve2"]["vms"]["204"]["status"] == "stopped"
+    assert state["clock"]["now"] - began >= HA_SETTLE  # it waited for the HA stack, on the sim's clock
+    assert ["ha-manager", "set", "vm:204", "--state", "stopped"] in sent(drsim)
+    assert state["pve"]["ha"]["resources"]["vm:204"]["state"] == "stopped"  # HA will not start it again

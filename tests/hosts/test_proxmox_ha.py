@@ -178,3 +178,28 @@ def test_vzdump_backups_through_pvesh(state: dict[str, Any]) -> None:
     assert len(mine) == 1 and mine[0].ctime == NOW - 86400 and mine[0].volid.startswith("pbs:backup/vm/201/")
     nope = call(state, "pve2", *pve.backup_content("pve2", "nfs-backups"))
     assert (nope.exit_code, nope.stderr) == (255, "storage 'nfs-backups' does not exist\n")
+
+
+def test_pve_vm_stop_of_an_ha_vm_asks_ha_manager_and_waits_until_it_stopped(tmp_path: Path) -> None:
+    """`inv pve.vm stop` on an HA-managed VM: before, `qm stop` returned at once ("Requesting HA stop") and the
+    step said done while the VM still ran; now the request is `ha-manager set` and the step waits for it."""
+    from homeops.hostops import plan_vm_action
+    from homeops.operations.vm import plan_vm
+    from homeops.sim.hosts import local_host_runner
+    from homeops.sim.store import SimStore
+
+    from .simkit import runtime_with
+
+    inventory = make_inventory(tmp_path)
+    store = SimStore(tmp_path / "sim")
+    store.create(make_state(inventory, now=NOW))
+    rt = runtime_with(inventory, lambda h: local_host_runner(h.name, tmp_path / "sim", in_process=True))
+    with store.transaction() as s:
+        assert run_tool("ha-manager", ["add", "vm:204"], "pve2", s)[0] == 0
+    action = plan_vm_action(rt, "k8s-4", "stop")
+    assert action.commands == (("ha-manager", "set", "vm:204", "--state", "stopped"),)
+    plan = plan_vm(inventory, action)
+    (step,) = plan.steps
+    assert [w.kind for w in step.waits] == ["vm-status"] and step.to_version == "stopped"
+    start = plan_vm_action(rt, "k8s-3", "stop")  # not under HA: qm stop as before, no waiting needed
+    assert start.commands == (("qm", "stop", "203"),)
