@@ -45,6 +45,8 @@ class PgCluster:
     ready: bool  # condition Ready == True
     recovery_source: str | None  # spec.bootstrap.recovery.source: restores on deploy
     server_name: str | None  # the backup folder it restores from, when the spec says
+    archive_server_name: str = ""  # the folder it archives WAL and backups into (plugin or in-tree; else its name)
+    created: str = ""  # metadata.creationTimestamp
 
     @property
     def key(self) -> str:
@@ -95,6 +97,8 @@ def parse_clusters(text: str) -> list[PgCluster]:
                 ready=ready.get("status") == "True",
                 recovery_source=source,
                 server_name=_server_name(spec, source, name),
+                archive_server_name=_archive_server_name(spec, name),
+                created=str(meta.get("creationTimestamp", "")),
             )
         )
     return out
@@ -116,3 +120,15 @@ def _server_name(spec: dict[str, Any], source: str | None, cluster: str) -> str 
                 return str(plugin.get("serverName") or cluster)
             return str(store.get("serverName") or source)
     return None
+
+
+def _archive_server_name(spec: dict[str, Any], cluster: str) -> str:
+    """Where this cluster writes: the WAL-archiver plugin's ``serverName`` (plugin-barman-cloud), else the
+    in-tree ``backup.barmanObjectStore.serverName``, else the cluster's own name (cluster_funcs.go GetServerName)."""
+    for plugin in spec.get("plugins") or ():
+        if isinstance(plugin, dict) and (plugin.get("isWALArchiver") or plugin.get("name", "").startswith("barman")):
+            name = (plugin.get("parameters") or {}).get("serverName")
+            if name:
+                return str(name)
+    store = ((spec.get("backup") or {}).get("barmanObjectStore")) or {}
+    return str(store.get("serverName") or cluster)

@@ -189,6 +189,10 @@ class Talosctl:
         """``talosctl version --client --short``: local, no node."""
         return [self.binary, "version", "--client", "--short"]
 
+    def copy_out(self, node: str, remote: str, local: Path | str) -> list[str]:
+        """``talosctl cp REMOTE LOCAL``: a file off the node (the raw etcd ``db`` when a snapshot fails)."""
+        return self._cmd(["cp", remote, str(local)], node)
+
     def read(self, node: str, path: str) -> list[str]:
         return self._cmd(["read", path], node)
 

@@ -74,11 +74,18 @@ def build(journal: Journal) -> Report:
     )
 
 
+def _status(report: Report) -> str:
+    # a run that went to its end but could not prove everything (dr.rebuild's reported steps)
+    if report.status == "finished" and (report.error or "").startswith("done with problems"):
+        return "finished with problems"
+    return report.status
+
+
 def to_markdown(report: Report) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(report.started))
     simulated = report.backend == "simulated"
     out: list[str | None] = [
-        f"# {report.operation} on `{report.cluster}` — {report.status}" + (" — SIMULATED" if simulated else ""),
+        f"# {report.operation} on `{report.cluster}` — {_status(report)}" + (" — SIMULATED" if simulated else ""),
         "",
         "- SIMULATED: this run acted on the homeops simulator, not on real machines" if simulated else None,
         f"- run: `{report.run_id}` started {when}, {report.seconds:.0f}s",

@@ -26,16 +26,15 @@ commands this plan runs.
 from __future__ import annotations
 
 import contextlib
+import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, Protocol, TextIO
 
-from homeops.adapters import cnpg
-from homeops.adapters import kubectl as k
 from homeops.adapters import talosctl as t
-from homeops.adapters import volsync as vs
 from homeops.engine.executor import Outcome
 from homeops.engine.gates import Check
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
@@ -43,13 +42,16 @@ from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory, Node
-from homeops.operations import drcheck, snapshotsum
+from homeops.operations import drcheck, drsteps, snapshotsum
 from homeops.operations.bootstrap import API_GATE, BootstrapWorld
+from homeops.operations.drmodel import Choice
+from homeops.operations.drmodel import Observation as Seen
+from homeops.operations.drsteps import API, ETCD_DB, ETCD_UP, PREPARING
 from homeops.operations.health import ClusterWorld, cluster_gates
 from homeops.operations.runbook import RecoveryStep, recovery_steps
 from homeops.operations.vm import finish_vm_step, record_path, stop_vm_for_recreate, vm_records_for
 from homeops.privatefs import make_private
-from homeops.runners import Result, Runner
+from homeops.runners import Result
 from homeops.runtime import Runtime
 
 MAINTENANCE = "maintenance"
@@ -160,11 +162,16 @@ class RebuildRequest:
     nodes: tuple[str, ...] = ()  # hostnames; empty: every node
     maintenance_timeout: float = 900.0
     data_timeout: float = 3600.0
+    fresh: bool = False  # --fresh: a new etcd and the data restored, whatever survived
+    even_if_healthy: bool = False  # --even-if-healthy: rebuild a cluster with quorum and an answering API
 
 
 def preflight(runtime: Runtime, request: RebuildRequest) -> list[drcheck.Finding]:
     """The looks a rebuild needs green (the plan's gates add the Proxmox hosts); raises when one is red."""
     findings = [*drcheck.age_key_findings(runtime.inventory), *drcheck.genconfig_findings(runtime)]
+    # Without a talsecret that decrypts, talhelper generates a new PKI and nothing restored can be read
+    # (talhelper pkg/talos/input.go:53-55): a warning for dr.check, a refusal for a rebuild.
+    findings = [replace(f, status="fail") if f.check == "age-key" and f.status == "warn" else f for f in findings]
     if request.recreate_vms:
         wanted = _nodes(runtime.inventory, request)
         findings += [f for f in drcheck.vm_spec_findings(runtime) if f.subject.split(" ")[0] in wanted]
@@ -184,24 +191,50 @@ def _nodes(inventory: Inventory, request: RebuildRequest) -> set[str]:
 # ----------------------------------------------------------------------------------- the plan
 
 
+POINT_OF_NO_RETURN = "POINT OF NO RETURN"
+
+
 def plan_rebuild(
     inventory: Inventory,
     snapshot: ChosenSnapshot,
     request: RebuildRequest,
     *,
     stages: Sequence[Step] = (),
+    seen: Seen | None = None,
+    data: bool = True,
 ) -> Plan:
-    """Nodes → ``stages`` (Talos and apps, from the bootstrap workflow) → data, with DR's health policy."""
+    """The fresh model: [last backups while the API answers] → nodes (STATE+EPHEMERAL, or new VMs) →
+    ``stages`` (Talos with a new etcd, apps, from the bootstrap workflow) → backups paused → the data
+    proven → backups resumed. ``snapshot`` only names the etcd ``stages`` restore (none for fresh)."""
     wanted = _nodes(inventory, request)
     records = vm_records_for(inventory, snapshot.path) if request.recreate_vms else None
     recovery = recovery_steps(inventory, snapshot=snapshot.name, recreate_vms=request.recreate_vms, vm_records=records)
     steps: list[Step] = []
     batch = 0
+    if data and seen is not None and seen.api and seen.sources:
+        steps.append(
+            Step(
+                id="data:last-backups",
+                action="dr-last-backups",
+                summary=f"last backups while the old cluster answers: trigger {len(seen.sources)} ReplicationSource(s) "
+                "and wait for each, then release the trigger",
+                batch=batch,
+                waits=(Wait(DATA_DEADLINE, "every ReplicationSource synced once more", request.data_timeout),),
+                artifact="homeops-dr-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(request.now)),
+                batch_note="backup first",
+            )
+        )
+        batch += 1
+    first = True
     for rs in recovery:
         if rs.stage != "nodes" or rs.node not in wanted:
             continue
         node = inventory.node(rs.node or "")
-        steps.append(_node_step(node, rs, batch, request.maintenance_timeout))
+        step = _node_step(node, rs, batch, request.maintenance_timeout)
+        if first:
+            step = replace(step, summary=f"{POINT_OF_NO_RETURN} — {step.summary}")
+            first = False
+        steps.append(step)
     base = batch + 1
     for stage in stages:  # keep the stages' own grouping (nodes configured together stay together)
         steps.append(_rebatch(stage, base + stage.batch))
@@ -210,24 +243,41 @@ def plan_rebuild(
     if finish:  # the recreated VMs, once installed: ISO detached, boot order and HA as recorded
         batch += 1
         steps += [finish_vm_step(inventory.node(rs.node or ""), rs, batch) for rs in finish]
-    for rs in recovery:
-        if rs.stage == "data":
+    if data:
+        sources = ",".join(seen.sources) if seen else ""
+        destinations = ",".join(seen.destinations) if seen else ""
+        databases = ",".join(d.key for d in seen.databases) if seen else ""
+        tail = (
+            ("data:pause-backups", "dr-pause-backups", "pause every ReplicationSource as soon as it exists "
+             "(spec.paused: true, read back): no backup of a volume before its restore is proven", sources),
+            ("data:volsync", "dr-data", "the VolSync restores, proven: this run's ReplicationDestinations, a snapshot "
+             "found (not `No eligible snapshots`), each PVC Bound, its PV populated-from", "volsync:" + destinations),
+            ("data:cnpg", "dr-data", "the CloudNativePG restores, proven: this run's Clusters healthy, recovered from "
+             "their object store", "cnpg:" + databases),
+            ("data:resume-backups", "dr-resume-backups", "resume the backups paused above, only if every restore was "
+             "proven (else they stay paused, and the run ends with problems)",
+             "data:pause-backups,data:volsync,data:cnpg"),
+        )  # fmt: skip
+        for step_id, action, summary, artifact in tail:
             batch += 1
             steps.append(
                 Step(
-                    id=rs.id,
-                    action="dr-data",
-                    summary=rs.title,
+                    id=step_id,
+                    action=action,
+                    summary=summary,
                     batch=batch,
-                    waits=(Wait(DATA_DEADLINE, f"{rs.check} (reported, never a stop)", request.data_timeout),),
-                    artifact=rs.id.split(":", 1)[1],
+                    waits=(Wait(DATA_DEADLINE, "(reported, never a stop)", request.data_timeout),),
+                    artifact=artifact,
                 )
             )
     hosts = sorted({s.vm_host for s in steps if s.vm_host})
     needed = tuple(
         Gate("proxmox", "proxmox", f"{h} answers and the Proxmox cluster is quorate", h, 60.0) for h in hosts
     )
-    what = f"etcd from {snapshot.name} ({snapshot.source})" if snapshot.path else "a fresh etcd (no snapshot)"
+    what = f"etcd from {snapshot.name} ({snapshot.source})" if snapshot.path else "a new etcd"
+    if not data:
+        what = "the cluster's etcd and apps left as they are"
+    first_wipe = next((s.id for s in steps if s.summary.startswith(POINT_OF_NO_RETURN)), "")
     return Plan(
         operation="dr-rebuild",
         cluster=inventory.cluster.name,
@@ -238,10 +288,110 @@ def plan_rebuild(
         options=(
             ("from_snapshot", str(snapshot.path) if snapshot.path else "none"),
             ("recreate_vms", "yes" if request.recreate_vms else "no"),
+            ("point_of_no_return", first_wipe),
         ),
         # The cluster is expected to be down: its gates are looked at and reported, never required.
         health=Health(allowed_red=cluster_gates(inventory)),
         warnings=(f"snapshot: {snapshot.verified}",) if snapshot.verified else (),
+    )
+
+
+def plan_etcd_restore(
+    inventory: Inventory,
+    seen: Seen,
+    request: RebuildRequest,
+    *,
+    fallback: ChosenSnapshot | None = None,
+) -> Plan:
+    """The etcd-restore model (Talos guide): last-chance copy → EPHEMERAL wiped on the control planes only
+    (workers untouched) → etcd ``Preparing`` everywhere → ``bootstrap --recover-from`` on one → the report
+    of what stayed in place. No data stage: an etcd restore re-populates nothing."""
+    talos = t.Talosctl(inventory.cluster.talosconfig)
+    snapshots = drcheck.snapshot_dir(inventory)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(request.now))
+    path = snapshots / f"etcd-{inventory.cluster.name}-{stamp}-last-chance.db"
+    raw_dir = snapshots / f"etcd-{inventory.cluster.name}-{stamp}-raw"
+    # Healthy members first, then the others that still run etcd: "even if the cluster is unhealthy".
+    order = sorted(
+        (n for n in seen.control_planes if n.mode == "configured"),
+        key=lambda n: (not n.etcd_healthy, n.etcd.lower() != "running", n.hostname),
+    )
+    commands = [
+        Command(tuple(talos.etcd_snapshot(n.ip, path)), timeout=120) for n in order if n.etcd.lower() == "running"
+    ]
+    commands += [Command(tuple(talos.copy_out(n.ip, ETCD_DB, raw_dir)), timeout=300) for n in order]
+    kept = f"; else the newest kept snapshot {fallback.name}" if fallback and fallback.path else ""
+    steps = [
+        Step(
+            id="etcd:last-chance",
+            action="dr-etcd-backup",
+            summary=f"last-chance etcd copy: a snapshot from a surviving member (the first that answers), else its "
+            f"raw db (restored with --recover-skip-hash-check){kept}",
+            commands=tuple(commands),
+            batch=0,
+            artifact=str(fallback.path) if fallback and fallback.path else None,
+            batch_note="backup first",
+        )
+    ]
+    for i, node in enumerate(inventory.control_planes):
+        argv = talos.reset(node.ip, graceful=False, reboot=True, wipe=("EPHEMERAL",))
+        summary = f"reset {node.hostname} ({node.ip}): EPHEMERAL only (STATE keeps its config and PKI)"
+        steps.append(
+            Step(
+                id=f"node:{node.hostname}:reset-ephemeral",
+                action="dr-reset-ephemeral",
+                summary=(f"{POINT_OF_NO_RETURN} — " if i == 0 else "") + summary,
+                node=node.hostname,
+                node_ip=node.ip,
+                control_plane=True,
+                batch=1,
+                commands=(Command(tuple(argv), timeout=300),),
+                waits=(Wait(PREPARING, f"etcd on {node.hostname} is Preparing", request.maintenance_timeout),),
+                reboots=True,
+            )
+        )
+    first = inventory.control_planes[0]
+    steps.append(
+        Step(
+            id="etcd:recover",
+            action="dr-recover",
+            summary=f"restore etcd on {first.hostname} from the last-chance copy (bootstrap --recover-from; retried "
+            "while the node says it is not ready for recovery yet); the other control planes join by themselves",
+            node=first.hostname,
+            node_ip=first.ip,
+            control_plane=True,
+            batch=2,
+            commands=(Command(tuple(talos.bootstrap(first.ip, recover_from=path)), timeout=120),),
+            waits=(
+                Wait(ETCD_UP, "every control plane a healthy etcd member", inventory.policy.ready_timeout),
+                Wait(API, "the Kubernetes API answers /readyz", inventory.policy.ready_timeout),
+            ),
+            artifact="etcd:last-chance",
+        )
+    )
+    steps.append(
+        Step(
+            id="data:in-place",
+            action="dr-inplace",
+            summary="report the volumes: kept in place, or EMPTY (node-local on a wiped disk); nothing is restored",
+            batch=3,
+            artifact=",".join(n.hostname for n in inventory.control_planes),
+        )
+    )
+    workers = [n.hostname for n in inventory.workers]
+    return Plan(
+        operation="dr-rebuild",
+        cluster=inventory.cluster.name,
+        steps=tuple(steps),
+        poll_interval=inventory.policy.poll_interval,
+        target=f"etcd restored on {len(inventory.control_planes)} control plane(s)"
+        + (f"; workers {', '.join(workers)} untouched" if workers else ""),
+        options=(
+            ("from_snapshot", str(path)),
+            ("recreate_vms", "no"),
+            ("point_of_no_return", steps[1].id),
+        ),
+        health=Health(allowed_red=cluster_gates(inventory)),
     )
 
 
@@ -388,86 +538,7 @@ class DrRecreateVm(_ToMaintenance):
         return None
 
 
-class DrData(StepKind):
-    """Wait for restores up to the step's deadline; report what restored and what did not, never stop."""
-
-    name = "dr-data"
-
-    def skips(self, wait: Wait, record: object) -> bool:
-        return wait.kind == DATA_DEADLINE  # the deadline is this kind's own polling, in run()
-
-    def run(self, ctx: StepContext, step: Step) -> None:
-        world = _world(ctx)
-        kctl = k.Kubectl(world.inventory.cluster.kubeconfig)
-        runner = ctx.runner(Command(("kubectl",)))
-        deadline = ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 3600.0)
-        # The inventory's pollInterval, as every other wait: a fixed floor here made a restore that ended
-        # just after a look cost a whole extra period in the measured recovery time.
-        poll = world.inventory.policy.poll_interval
-        said: list[str] = []
-        while True:
-            done, pending, detail = self._look(runner, kctl, step.artifact or "")
-            if not pending or ctx.clock.monotonic() >= deadline:
-                break
-            if pending != said:  # say it when it changes, not every poll
-                ctx.progress.note(f"{step.summary}: waiting for {', '.join(pending)}")
-                said = pending
-            ctx.clock.sleep(poll)
-        ctx.journal.note(step.id, restored=done, not_restored=pending, detail=detail)
-        for line in detail:
-            ctx.progress.note(line)
-
-    @staticmethod
-    def _look(runner: Runner, kctl: k.Kubectl, what: str) -> tuple[list[str], list[str], list[str]]:
-        run = runner.run
-        if what == "volsync":
-            rds = run(vs.get_destinations(kctl), timeout=60)
-            pvcs = run(vs.get_pvcs(kctl), timeout=60)
-            if k.is_not_found(rds):
-                return [], [], ["VolSync is not installed: nothing to restore"]
-            if rds.failed or pvcs.failed:
-                return (
-                    [],
-                    ["the Kubernetes API"],
-                    [f"cannot read the restores: {(rds if rds.failed else pvcs).last_error_line()}"],
-                )
-            claims = {(c.namespace, c.source_name): c for c in vs.parse_claims(pvcs.stdout) if c.from_volsync}
-            done, pending, detail = [], [], []
-            for d in vs.parse_destinations(rds.stdout):
-                claim = claims.get((d.namespace, d.name))
-                bound = claim is None or claim.populated
-                image = d.latest_image[1] if d.latest_image else "none"
-                if d.restored and bound:
-                    done.append(d.key)
-                    when = vs.format_time(d.last_sync_time) if d.last_sync_time else "?"
-                    detail.append(
-                        f"restored {d.key} at {when} → {image}" + (f", PVC {claim.name} Bound" if claim else "")
-                    )
-                else:
-                    pending.append(d.key)
-                    why = "no snapshot matched (empty volume)" if d.empty else (d.reason or "not started")
-                    detail.append(
-                        f"NOT restored {d.key}: {why}" + (f"; PVC {claim.name} {claim.phase}" if claim else "")
-                    )
-            return done, pending, detail
-        result = run(cnpg.get_clusters(kctl), timeout=60)
-        if k.is_not_found(result):
-            return [], [], ["CloudNativePG is not installed: no databases to restore"]
-        if result.failed:
-            return [], ["the Kubernetes API"], [f"cannot read the clusters: {result.last_error_line()}"]
-        done, pending, detail = [], [], []
-        for c in cnpg.parse_clusters(result.stdout):
-            if c.healthy:
-                done.append(c.key)
-                source = f" from {c.server_name}" if c.server_name else ""
-                detail.append(f"healthy {c.key}{source}: {c.describe()}")
-            else:
-                pending.append(c.key)
-                detail.append(f"NOT healthy {c.key}: {c.describe()} — read the {c.name}-1-full-recovery job's logs")
-        return done, pending, detail
-
-
-for _kind in (DrReset(), DrRecreateVm(), DrData()):
+for _kind in (DrReset(), DrRecreateVm()):
     register(_kind)
 
 
@@ -511,8 +582,9 @@ def chain_stages(inventory: Inventory, request: RebuildRequest) -> tuple[str, ..
     return ("talos",)
 
 
-def plan_chain(world: DrWorld, snapshot: ChosenSnapshot, request: RebuildRequest) -> Plan:
-    """nodes → Talos (apply, etcd from the snapshot, kubeconfig, API) → apps → data, one plan."""
+def plan_chain(world: DrWorld, snapshot: ChosenSnapshot, request: RebuildRequest, seen: Seen | None = None) -> Plan:
+    """The fresh model (or a node replacement): nodes → Talos (apply, new etcd, kubeconfig, API) → apps →
+    backups paused → data proven → backups resumed, one plan."""
     from homeops.operations import bootstrap
 
     inventory = world.inventory
@@ -520,17 +592,59 @@ def plan_chain(world: DrWorld, snapshot: ChosenSnapshot, request: RebuildRequest
     wanted = _nodes(inventory, request)
     # Planned before the nodes stage runs: the bootstrap planner must see the nodes as they will be.
     full = stages == ("talos", "apps")
-    seen = bootstrap.Observed(
+    observed = bootstrap.Observed(
         modes={n.hostname: "maintenance" if n.hostname in wanted else "configured" for n in inventory.nodes},
         etcd=() if full else ("kept",),
         kubeconfig=not full,
         api=not full,
     )
-    staged = bootstrap.plan_bootstrap(world, seen, stages, "dr-rebuild")
-    plan = plan_rebuild(inventory, snapshot, request, stages=staged.steps)
-    if not full:  # workers only: no data stage, the cluster's data was never lost
-        plan = replace(plan, steps=tuple(s for s in plan.steps if s.action != "dr-data"))
+    staged = bootstrap.plan_bootstrap(world, observed, stages, "dr-rebuild")
+    # workers only (or a lost control plane): no data stage, the cluster's data was never lost
+    plan = plan_rebuild(inventory, snapshot, request, stages=staged.steps, seen=seen, data=full)
     return replace(plan, health=Health(allowed_red=(API_GATE,), required_after=staged.health.required_after))
+
+
+@dataclass
+class RestoreWorld:
+    """The etcd-restore model's world: no bootstrap inputs (STATE keeps every node's config)."""
+
+    inventory: Inventory
+    cluster_world: ClusterWorld
+
+    @property
+    def state_dir(self) -> Path:
+        return self.inventory.state_dir
+
+    def look(self, gate: Gate) -> Check:
+        return self.cluster_world.look(gate)
+
+
+def _model_lines(choice: Choice, seen: Seen | None, plan: Plan) -> tuple[str, ...]:
+    lines = [f"model: {choice.model} — {why}" for why in choice.why]
+    if seen is not None:
+        lines += [f"seen: {line}" for line in seen.describe()]
+    point = dict(plan.options).get("point_of_no_return")
+    if point:
+        lines.append(f"{POINT_OF_NO_RETURN}: step {point}; every step before it only reads and copies")
+    return tuple(lines)
+
+
+def supersede(runtime: Runtime, run_id: str) -> list[str]:
+    """A rebuild supersedes every older unfinished run on this cluster: resuming one would continue a plan
+    made for the cluster that was lost (issue 22 §3.12). Returns what it closed."""
+    from homeops.engine.journal import Journal
+
+    closed = []
+    for journal in Journal.all(runtime.inventory.state_dir, runtime.clock):
+        if (
+            journal.run_id == run_id
+            or journal.status == "finished"
+            or journal.cluster != runtime.inventory.cluster.name
+        ):
+            continue
+        journal.finish("finished", f"superseded by dr.rebuild run {run_id}: the cluster was rebuilt; start anew")
+        closed.append(f"{journal.operation} run {journal.run_id}")
+    return closed
 
 
 def run_rebuild(
@@ -539,6 +653,8 @@ def run_rebuild(
     from_snapshot: str = "latest",
     recreate_vms: bool = False,
     nodes: Sequence[str] = (),
+    fresh: bool = False,
+    even_if_healthy: bool = False,
     dry_run: bool = False,
     yes: bool = False,
     resume: bool = False,
@@ -548,89 +664,257 @@ def run_rebuild(
     task: str = "dr.rebuild",
     runtime: Runtime | None = None,
 ) -> Outcome:
-    """Preflight (refuses before touching anything) → plan → show → confirm → execute, journaled."""
+    """Preflight → look → choose the model (or refuse) → plan → show → confirm → execute, journaled."""
+    from homeops.operations import drmodel
+    from homeops.operations.observe import ClusterObserver
     from homeops.operations.session import Options, latest_journal, plan_or_resume, world_executor
     from homeops.runtime import open_runtime
 
     rt = runtime or open_runtime(Path(inventory_dir).resolve())
+    stream = out or sys.stdout
     try:
         journal = None
-        if resume:  # the journaled run's choices: its snapshot is checked again before anything runs
+        model = ""
+        if resume:  # the journaled run's choices; its plan is continued, not made again
             journal = latest_journal(rt, "dr-rebuild", task=task)
             options = dict(journal.plan().options)
-            from_snapshot = options.get("from_snapshot", "none")
             nodes = tuple(n for n in options.get("nodes", "").split(",") if n)
             recreate_vms = options.get("recreate_vms") == "yes"
-        request = RebuildRequest(rt.clock.now(), recreate_vms=recreate_vms, nodes=tuple(nodes))
-        snapshot = choose_snapshot(rt, from_snapshot)
+            model = options.get("model", "fresh")
+        request = RebuildRequest(
+            rt.clock.now(),
+            recreate_vms=recreate_vms,
+            nodes=tuple(nodes),
+            fresh=fresh,
+            even_if_healthy=even_if_healthy,
+        )
+        if request.recreate_vms and not (request.fresh or resume):
+            request = replace(request, fresh=True)  # new VMs have no STATE: only the fresh model fits them
         preflight(rt, request)
-        world = rebuild_world(rt, snapshot, chain_stages(rt.inventory, request), skip_validate=skip_validate)
+        seen: Seen | None = None
+        if not resume:
+            seen = drmodel.observe(rt.inventory, rt.local, now=rt.clock.now())
+            choice = drmodel.choose(
+                rt.inventory, seen, fresh=request.fresh, even_if_healthy=request.even_if_healthy, nodes=request.nodes
+            )
+            choice.refuse()
+            model = choice.model
+            if model == "fresh":
+                problems = drmodel.cnpg_problems(seen)
+                if problems:
+                    raise PlanError(f"dr.rebuild refused before touching anything: {problems[0]}",
+                                    hint="; ".join(problems[1:]) or None)  # fmt: skip
+        cluster_world = ClusterWorld(rt.inventory, ClusterObserver(rt), simulated=rt.simulated, host=rt.host)
+        if model == "etcd-restore":
+            fallback = None
+            try:
+                fallback = choose_snapshot(rt, from_snapshot)
+            except PlanError:
+                if from_snapshot != "latest":
+                    raise
+            world: DrWorld | RestoreWorld = RestoreWorld(rt.inventory, cluster_world)
+
+            def plan() -> Plan:
+                assert seen is not None
+                made = plan_etcd_restore(rt.inventory, seen, request, fallback=fallback)
+                return replace(
+                    made,
+                    options=(*made.options, ("model", model), ("nodes", "")),
+                    warnings=(*made.warnings, *_model_lines(choice, seen, made)),
+                )
+
+        else:
+            snapshot = ChosenSnapshot(None, "none")
+            world = rebuild_world(rt, snapshot, chain_stages(rt.inventory, request), skip_validate=skip_validate)
+
+            def plan() -> Plan:
+                assert isinstance(world, DrWorld)
+                made = plan_chain(world, snapshot, request, seen)
+                return replace(
+                    made,
+                    options=(*made.options, ("model", model), ("nodes", ",".join(request.nodes))),
+                    warnings=(*made.warnings, *_model_lines(choice, seen, made)),
+                )
+
         executor = world_executor(rt, world, task=task, out=out)
-
-        def plan() -> Plan:
-            chain = plan_chain(world, snapshot, request)
-            return replace(chain, options=(*chain.options, ("nodes", ",".join(request.nodes))))
-
         options_ = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
-        return plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)
+        try:
+            outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)
+        finally:
+            if not dry_run and model != "nodes":
+                latest = latest_journal(rt, "dr-rebuild", task=task) if journal is None else journal
+                for line in supersede(rt, latest.run_id):
+                    print(
+                        f"{line}: superseded by this rebuild (its --resume would act on the lost cluster)", file=stream
+                    )
+        if outcome.status == "finished" and outcome.journal is not None:
+            found = drsteps.problems(outcome.journal, outcome.plan)
+            if found:
+                from homeops.engine.report import write as write_report
+
+                outcome.journal.finish("finished", "done with problems: " + "; ".join(found))
+                outcome.report, outcome.report_json = write_report(outcome.journal)
+                outcome.status = "finished-with-problems"
+                outcome.notes = found
+                print("done with problems:", file=stream)
+                for line in found:
+                    print(f"  - {line}", file=stream)
+        return outcome
     finally:
         if runtime is None:
             rt.close()
 
 
 def runbook_plans(runtime: Runtime) -> dict[str, Plan]:
-    """dr.rebuild's two plans (reset, recreate the VMs) for the snapshot the operator will pick, ``$SNAPSHOT``:
-    what ``dr.runbook`` prints. Planned from the inventory alone; nothing is looked at or run."""
-    from homeops.operations.runbook import SNAPSHOT_VAR
+    """dr.rebuild's plans, for ``dr.runbook``: ``reset`` and ``recreate`` (the fresh model: nodes wiped or
+    VMs recreated, a new etcd, apps, data proven) and ``etcd-restore`` (quorum lost, disks kept). Planned
+    from the inventory alone; nothing is looked at or run. Each plan's options name its ``model`` and its
+    ``point_of_no_return`` step."""
+    from homeops.operations.drmodel import NodeSeen
 
-    placeholder = drcheck.snapshot_dir(runtime.inventory) / SNAPSHOT_VAR
-    snapshot = ChosenSnapshot(placeholder, "runbook")
+    inventory = runtime.inventory
     plans = {}
+    none = ChosenSnapshot(None, "none")
     for variant in ("reset", "recreate"):
-        request = RebuildRequest(runtime.clock.now(), recreate_vms=variant == "recreate")
-        world = rebuild_world(runtime, ChosenSnapshot(None, "none"), chain_stages(runtime.inventory, request))
-        world.recover_from = placeholder  # bootstrap.prepare checks the file; this one is picked later
-        plans[variant] = plan_chain(world, snapshot, request)
+        request = RebuildRequest(runtime.clock.now(), recreate_vms=variant == "recreate", fresh=True)
+        world = rebuild_world(runtime, none, chain_stages(inventory, request))
+        made = plan_chain(world, none, request)
+        plans[variant] = replace(made, options=(*made.options, ("model", "fresh")))
+    # what an etcd restore looks like when every control plane still answers (the guide's case)
+    cps = tuple(NodeSeen(n.hostname, n.ip, True, "configured", "Running", "Fail") for n in inventory.control_planes)
+    seen = Seen(cps + tuple(NodeSeen(n.hostname, n.ip, False, "configured") for n in inventory.workers), api=False)
+    made = plan_etcd_restore(inventory, seen, RebuildRequest(runtime.clock.now()))
+    plans["etcd-restore"] = replace(made, options=(*made.options, ("model", "etcd-restore")))
     return plans
 
 
 # ----------------------------------------------------------------------------------- rehearsal
 
 
+SCENARIOS = ("all-vms-lost", "quorum-lost", "nas-lost", "one-node-lost")
+#: What each scenario should end in: a model that rebuilt, or a refusal (nothing to rebuild).
+EXPECTED = {
+    "all-vms-lost": "fresh",
+    "quorum-lost": "etcd-restore",
+    "nas-lost": "refused",
+    "one-node-lost": "refused",
+}
+PHASES = ("backup", "nodes", "talos", "apps", "data")
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    seconds: float
+    budget: float
+
+    @property
+    def over(self) -> bool:
+        return self.seconds > self.budget
+
+
 @dataclass(frozen=True)
 class Rehearsal:
-    outcome: Outcome
+    outcome: Outcome | None  # None: the rebuild was refused (nothing to rebuild)
     inventory: Path  # the copy it ran on
     recovery_seconds: float  # simulated time from the run's start to its end: the measured recovery time
     step_seconds: float  # the report's steps, batch by batch, summed (see stage_seconds)
     wall_seconds: float  # what the rehearsal cost on this machine (homeops' own work)
     data: tuple[str, ...] = ()  # what the data stage said was restored, and what was not
+    scenario: str = "all-vms-lost"
+    model: str = ""  # etcd-restore, fresh, or "refused: <why>"
+    phases: tuple[Phase, ...] = ()  # recovery time per phase (RTO) against its budget
+    checks: tuple[tuple[str, str, str], ...] = ()  # (volume or database, sha256 before, sha256 after)
+    failures: tuple[str, ...] = ()  # why the drill failed; empty: it passed
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _digest(value: str | None) -> str:
+    import hashlib
+
+    return "empty" if value is None else hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def phase_of(step: Step) -> str:
+    if step.action in ("dr-etcd-backup", "dr-last-backups"):
+        return "backup"
+    if step.action in ("dr-reset", "dr-recreate-vm", "dr-reset-ephemeral"):
+        return "nodes"
+    if step.action == "dr-recover" or step.action in ("bootstrap-genconfig", "bootstrap-apply", "bootstrap-etcd",
+                                                      "bootstrap-kubeconfig", "bootstrap-api"):  # fmt: skip
+        return "talos"
+    if step.action.startswith("dr-") or step.id.startswith("data:"):
+        return "data"
+    return "apps"
+
+
+def phases(outcome: Outcome, budgets: Mapping[str, float] | None = None) -> tuple[Phase, ...]:
+    """Each phase's batches, first start to last end, summed; its budget is the plan's own (the longest
+    wait of each of its batches, summed) unless ``budgets`` says otherwise."""
+    assert outcome.journal is not None
+    spans: dict[int, tuple[str, float, float]] = {}
+    budget: dict[str, float] = {}
+    seen_batches: dict[tuple[str, int], float] = {}
+    for step in outcome.plan.steps:
+        name = phase_of(step)
+        longest = max([w.timeout for w in step.waits] + [c.timeout or 0.0 for c in step.commands] + [60.0])
+        key = (name, step.batch)
+        seen_batches[key] = max(seen_batches.get(key, 0.0), longest)
+        record = outcome.journal.step(step.id)
+        if record.started is None or record.finished is None:
+            continue
+        start, end = float(record.started), float(record.finished)
+        _, first, last = spans.get(step.batch, (name, start, end))
+        spans[step.batch] = (name, min(first, start), max(last, end))
+    for (name, _), longest in seen_batches.items():
+        budget[name] = budget.get(name, 0.0) + longest
+    total: dict[str, float] = {}
+    for name, start, end in spans.values():
+        total[name] = total.get(name, 0.0) + end - start
+    return tuple(
+        Phase(name, total.get(name, 0.0), (budgets or {}).get(name, budget.get(name, 0.0)))
+        for name in PHASES
+        if name in budget
+    )
 
 
 def rehearse(
     inventory_dir: Path,
     *,
+    scenario: str = "all-vms-lost",
     faults: Sequence[str] = (),
     hosts: bool = False,
     yes: bool = True,
     out: TextIO | None = None,
+    budgets: Mapping[str, float] | None = None,
 ) -> Rehearsal:
-    """The rebuild, practised: a copy of the inventory on a fresh simulator (never the real state dir),
-    an etcd snapshot copied to the simulated NAS, then every Talos VM lost (and ``faults``: ``name`` or
-    ``name:target``), then ``dr.rebuild --recreate-vms --yes`` from the NAS copy.
+    """The rebuild, practised on a copy of the inventory on a fresh simulator (never the real state dir).
+
+    Known data is written into every app volume and database and backed up on schedule, an etcd
+    snapshot copied to the simulated NAS; then the disaster of ``scenario`` (and ``faults``: ``name`` or
+    ``name:target``), then ``dr.rebuild --yes`` (``--recreate-vms`` when the VMs are gone). The drill
+    fails when a volume or database does not hold what was written (sha256), when a phase takes longer
+    than its budget, or when the rebuild's answer is not the scenario's (a refusal for a cluster that
+    needs no rebuild).
     """
     import shutil
-    import time
 
     from homeops.engine.report import build
     from homeops.inventory.loader import load_inventory
     from homeops.operations.observe import ClusterObserver
     from homeops.operations.snapshot import take_etcd_snapshot
     from homeops.runtime import open_runtime
+    from homeops.sim import apps_data
     from homeops.sim import faults as sim_faults
     from homeops.sim.backups import FILE_FAULTS, damage, lose_the_vms
+    from homeops.sim.clock import advance_virtual
     from homeops.tasks.sim import start
 
+    if scenario not in SCENARIOS:
+        raise PlanError(f"unknown scenario {scenario!r}", hint=f"one of: {', '.join(SCENARIOS)}")
     source = load_inventory(Path(inventory_dir))
     if not source.hosts_of_kind("truenas"):
         raise PlanError("a rehearsal restores from the NAS copy of a snapshot, and this inventory has no TrueNAS host")
@@ -639,12 +923,32 @@ def rehearse(
         shutil.rmtree(work.parent)  # the last rehearsal's copy (its containers went with `sim.up`'s replace)
     shutil.copytree(source.root, work, ignore=shutil.ignore_patterns(".homeops", source.state_dir.name))
     store = start(work, virtual=True, hosts=hosts, say=lambda _: None)
+    written: dict[str, str] = {}
+    with store.transaction() as state:
+        for key in apps_data.read_data(state):
+            written[key] = f"drill:{scenario}:{key}:{state['clock']['now']:.0f}"
+            apps_data.write_data(state, key, written[key])
+    advance_virtual(store, 3600.0)  # the hourly schedule backs the written data up
     with open_runtime(work) as rt:
+        from homeops.operations import drmodel
+
+        drmodel.observe(rt.inventory, rt.local, now=rt.clock.now())  # what dr.check / a look records
         take_etcd_snapshot(rt, ClusterObserver(rt), to_nas=True)
-        for path in drcheck.snapshot_dir(rt.inventory).iterdir():
-            path.unlink()  # the rebuild must fetch the NAS copy
+        if scenario == "all-vms-lost":
+            for path in drcheck.snapshot_dir(rt.inventory).iterdir():
+                path.unlink()  # the machine that held the local copies is gone too
         with store.transaction() as state:
-            lose_the_vms(state)
+            if scenario == "all-vms-lost":
+                lose_the_vms(state)
+            elif scenario == "quorum-lost":
+                for cp in sorted(n for n, node in state["nodes"].items() if node["control_plane"])[1:3]:
+                    sim_faults.inject(state, "etcd-unhealthy", cp)
+            elif scenario == "nas-lost":
+                apps_data.nas_lost(state)
+            else:  # one-node-lost: one control plane's VM is gone
+                lost = sorted(n for n, node in state["nodes"].items() if node["control_plane"])[-1]
+                vm = state["nodes"][lost].get("vm") or {}
+                state["pve"]["hosts"].get(vm.get("host"), {}).get("vms", {}).pop(str(vm.get("vmid")), None)
             for spec in faults:
                 name, _, target = spec.partition(":")
                 if name not in FILE_FAULTS:
@@ -653,16 +957,41 @@ def rehearse(
             if spec.partition(":")[0] in FILE_FAULTS:
                 damage(rt, spec.partition(":")[0])
     began = time.monotonic()
-    outcome = run_rebuild(work, recreate_vms=True, yes=yes, out=out)
+    outcome: Outcome | None = None
+    model = ""
+    failures: list[str] = []
+    try:
+        outcome = run_rebuild(work, recreate_vms=scenario == "all-vms-lost", yes=yes, out=out)
+        model = dict(outcome.plan.options).get("model", "")
+    except PlanError as exc:
+        if EXPECTED[scenario] != "refused":
+            raise
+        model = f"refused: {exc}"
     wall = time.monotonic() - began
-    assert outcome.journal is not None
-    report = build(outcome.journal)
+    if not model.startswith(EXPECTED[scenario]):
+        failures.append(f"the rebuild chose {model or 'nothing'}; a {scenario} drill expects {EXPECTED[scenario]}")
+    advance_virtual(store, 60.0)  # look a minute later: what the data holds once everything settled
+    with store.transaction() as state:
+        now = apps_data.read_data(state)
+    checks = tuple((key, _digest(written[key]), _digest(now.get(key))) for key in sorted(written))
+    if scenario != "nas-lost":  # with the NAS, its NFS volumes went: nothing rebuilds them
+        failures += [
+            f"{key}: sha256 {after} after, {before} before" for key, before, after in checks if before != after
+        ]
     said: list[str] = []
-    for step_id in ("data:volsync", "data:cnpg"):
-        if any(s.id == step_id for s in outcome.plan.steps):
-            detail = outcome.journal.step(step_id).data.get("detail")
-            said += [str(line) for line in detail] if isinstance(detail, list) else []
-    return Rehearsal(outcome, work, report.seconds, stage_seconds(outcome), wall, tuple(said))
+    recovery = steps = 0.0
+    ran: tuple[Phase, ...] = ()
+    if outcome is not None and outcome.journal is not None:
+        report = build(outcome.journal)
+        recovery, steps = report.seconds, stage_seconds(outcome)
+        ran = phases(outcome, budgets)
+        failures += [f"phase {p.name} took {p.seconds:.0f}s, over its budget of {p.budget:.0f}s" for p in ran if p.over]
+        failures += [f"done with problems: {n}" for n in outcome.notes]
+        for step_id in ("data:volsync", "data:cnpg", "data:in-place"):
+            if any(s.id == step_id for s in outcome.plan.steps):
+                detail = outcome.journal.step(step_id).data.get("detail")
+                said += [str(line) for line in detail] if isinstance(detail, list) else []
+    return Rehearsal(outcome, work, recovery, steps, wall, tuple(said), scenario, model, ran, checks, tuple(failures))
 
 
 def stage_seconds(outcome: Outcome) -> float:

@@ -395,7 +395,18 @@ def _rel(inventory: Inventory, path: Path) -> str:
         return str(path)
 
 
-_STAGE_OF: dict[str, Stage] = {"dr-reset": "nodes", "dr-recreate-vm": "nodes", "dr-data": "data"}
+_STAGE_OF: dict[str, Stage] = {
+    "dr-reset": "nodes",
+    "dr-recreate-vm": "nodes",
+    "dr-reset-ephemeral": "nodes",
+    "dr-etcd-backup": "preflight",
+    "dr-last-backups": "preflight",
+    "dr-recover": "talos",
+    "dr-data": "data",
+    "dr-pause-backups": "data",
+    "dr-resume-backups": "data",
+    "dr-inplace": "data",
+}
 _TALOS = ("bootstrap-genconfig", "bootstrap-apply", "bootstrap-etcd", "bootstrap-kubeconfig", "bootstrap-api")
 
 

@@ -70,6 +70,14 @@ for _aliases, _info in (
         ("persistentvolumeclaims", "PersistentVolumeClaim", True, "v1"),
     ),
     (
+        ("storageclasses", "storageclass", "sc", "storageclasses.storage.k8s.io"),
+        ("storageclasses", "StorageClass", False, "storage.k8s.io/v1"),
+    ),
+    (
+        ("persistentvolumes", "persistentvolume", "pv"),
+        ("persistentvolumes", "PersistentVolume", False, "v1"),
+    ),
+    (
         ("clusters.postgresql.cnpg.io", "cluster.postgresql.cnpg.io", "clusters.postgresql.cnpg.io/v1"),
         ("clusters.postgresql.cnpg.io", "Cluster", True, "postgresql.cnpg.io/v1"),
     ),
@@ -79,6 +87,19 @@ for _aliases, _info in (
 PLURALS = frozenset(info[0] for info in TYPES.values())
 
 HEALTHY = "Cluster in healthy state"
+#: FluxInstance Ready → the apps' objects exist: flux-operator's generated Kustomizations carry no wait or
+#: health checks (flux-operator ``templates.go:413-466``), the apps Kustomization applies a while later.
+APPS_SECONDS = 40.0
+#: StorageClass → provisioner; where its volumes live decides what a wipe or an etcd restore leaves.
+STORAGE_CLASSES = {
+    "ceph-block": "rook-ceph.rbd.csi.ceph.com",  # OSDs on the nodes' data disks: survive a reset, not lost VMs
+    "openebs-hostpath": "openebs.io/local",  # /var/openebs/local: EPHEMERAL, gone with a reset of its node
+    "local-path": "rancher.io/local-path",
+    "nfs-client": "cluster.local/nfs-subdir-external-provisioner",  # on the NAS
+}
+LOCAL_PROVISIONERS = ("openebs.io/local", "rancher.io/local-path", "kubernetes.io/no-provisioner")
+NAS_PROVISIONERS = ("cluster.local/nfs-subdir-external-provisioner", "nfs.csi.k8s.io")
+POPULATED_FROM = "volsync.backube/populated-from"
 SETTLE_SECONDS = 15.0
 POPULATE_SECONDS = 20.0
 KEPT_SECONDS = 30 * 86400.0  # how far back the simulated restic repository has snapshots
@@ -133,6 +154,7 @@ def seed(state: State) -> None:
                 "instances": 3,
                 "source": "origin",
                 "server_name": f"{name}-v2",
+                "backup_server_name": f"{name}-v3",  # where it archives now; a rebuild recovers from -v2
                 "restore_started": None,
                 "setup_seconds": 90.0,
                 "activate_seconds": 30.0,
@@ -141,6 +163,23 @@ def seed(state: State) -> None:
             for ns, name in _POSTGRES
         ],
     }
+    apps = state["apps"]
+    t0 = float(state["clock"]["origin"])
+    apps["volumes"] = {f"{ns}/{name}": {"data": f"seed:{ns}/{name}"} for ns, name in _APPS}
+    # the backup repositories (on the NAS): the oldest kept snapshot and the last hourly one
+    apps["repos"] = {
+        f"{ns}/{name}": [
+            [t0 - KEPT_SECONDS, f"seed:{ns}/{name}"],
+            [math.floor(t0 / 3600.0) * 3600.0, f"seed:{ns}/{name}"],
+        ]
+        for ns, name in _APPS
+    }
+    apps["databases"] = {f"{ns}/{name}": f"seed:{ns}/{name}" for ns, name in _POSTGRES}
+    apps["archives"] = {f"{ns}/{name}-v2": f"seed:{ns}/{name}" for ns, name in _POSTGRES}  # barman, by serverName
+    for claim in apps["claims"]:
+        claim["populated"] = t0 - 86400.0
+    for source in apps["sources"]:
+        source["tick_seen"] = t0  # the schedule's ticks from here on back up what the volume holds
     k8s = state.setdefault("k8s", {})
     for d in k8s.get("deployments", []):
         if (d["namespace"], d["name"]) == ("default", "immich-server"):  # the immich chart's server
@@ -235,11 +274,29 @@ def _source_status(record: State, t: float) -> tuple[Obj, float | None]:
     return status, last
 
 
-def _restore_start(state: State, record: State) -> float | None:
-    """When this restore began: ``begin_restores``, or Flux coming up in a (re)built cluster (its apps are
-    deployed then, and a destination with ``trigger.manual: restore-once`` restores on creation)."""
+def created_at(state: State) -> float | None:
+    """When the apps' objects appear in a (re)built cluster: ``APPS_SECONDS`` after its FluxInstance is
+    Ready (never while it is not). ``None``: a cluster that was running all along (they exist)."""
+    if "bootstrap" not in state:
+        return None
     instance = (state.get("flux") or {}).get("instance") or {}
-    times = [float(x) for x in (record.get("restore_started"), instance.get("ready_at")) if x is not None]
+    if instance.get("ready_at") is None or any(f.get("name") == "flux-not-ready" for f in state.get("faults") or []):
+        return math.inf
+    return float(instance["ready_at"]) + float(state.get("config", {}).get("apps_seconds", APPS_SECONDS))
+
+
+def visible(state: State, t: float | None = None) -> bool:
+    at = created_at(state)
+    return at is None or (engine.now(state) if t is None else t) >= at
+
+
+def _restore_start(state: State, record: State) -> float | None:
+    """When this restore began: ``begin_restores``, or the apps' objects being created in a (re)built
+    cluster (a destination with ``trigger.manual: restore-once`` restores on creation)."""
+    at = created_at(state)
+    times = [float(x) for x in (record.get("restore_started"), at) if x is not None and x != math.inf]
+    if at == math.inf:
+        return None if record.get("restore_started") is None else float(record["restore_started"])
     return max(times) if times else None
 
 
@@ -284,9 +341,35 @@ def _image(record: State, finished: float | None) -> Obj:
     return {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": name}
 
 
+def _source_of(state: State, record: State) -> State | None:
+    """The ReplicationSource backing up the destination's PVC (its restic repository)."""
+    apps = state.get("apps") or {}
+    return next(
+        (s for s in apps.get("sources", []) if s["namespace"] == record["namespace"] and s["pvc"] == record["pvc"]),
+        None,
+    )
+
+
+def picked_snapshot(state: State, record: State) -> list[Any] | None:
+    """The repository snapshot a restore of ``record`` picks: the newest at or before ``restoreAsOf`` (or its
+    start), ``previous`` more back; ``None`` when there is none (restic: "No eligible snapshots")."""
+    source = _source_of(state, record)
+    repo = ((state.get("apps") or {}).get("repos") or {}).get(
+        f"{record['namespace']}/{source['name'] if source else record['pvc']}", []
+    )
+    started = _restore_start(state, record)
+    limit = parse_time(record.get("restore_as_of"))
+    if limit is None:
+        limit = started if started is not None else engine.now(state)
+    eligible = sorted((s for s in repo if float(s[0]) <= limit), key=lambda s: float(s[0]))
+    skip = int(record.get("previous") or 0)
+    if len(eligible) <= skip:
+        return None
+    return list(eligible[-1 - skip])
+
+
 def _restore_log(state: State, record: State) -> str:
-    asked = parse_time(record.get("restore_as_of"))
-    if asked is not None and asked < float(state["clock"]["origin"]) - KEPT_SECONDS:
+    if picked_snapshot(state, record) is None:
         # restic exits 0 and the RD "succeeds" with an empty volume (cli-interfaces.md §11.4)
         return "No eligible snapshots found\n=== No data will be restored ==="
     picked = "4a1f0c2e"
@@ -306,7 +389,9 @@ def _claim_bound(state: State, claim: State, t: float) -> bool:
         return False
     created = claim.get("created_at")
     if created is None:
-        return True  # populated long ago (or with its destination, in a rebuilt cluster)
+        created = created_at(state)  # a rebuilt cluster's app PVC is created with its destination
+    if created is None:
+        return True  # populated long ago
     finished = _restore_start(state, dst)
     ready_at = max(float(created), float(finished or 0.0) + float(dst["duration"])) + POPULATE_SECONDS
     return t >= ready_at
@@ -319,6 +404,12 @@ def _postgres_phase(state: State, record: State, t: float) -> tuple[str, str]:
         return "Setting up primary", f"Creating primary instance {name}-1"
     if started is None:
         return HEALTHY, ""
+    if record.get("backup_server_name", name) == record["server_name"]:
+        # it would archive into the backup it recovers from (cli-interfaces.md §12.1, cloudnative-pg#6470)
+        return "Setting up primary", f"Creating primary instance {name}-1"
+    archive = ((state.get("apps") or {}).get("archives") or {}).get(f"{record['namespace']}/{record['server_name']}")
+    if archive is None:
+        return "Setting up primary", f"Creating primary instance {name}-1"  # "no target backup found"
     elapsed = t - float(started)
     setup, activate = float(record["setup_seconds"]), float(record["activate_seconds"])
     if elapsed < setup:
@@ -334,8 +425,10 @@ def _postgres_phase(state: State, record: State, t: float) -> tuple[str, str]:
 
 
 def _meta(state: State, record: State, **extra: Any) -> Obj:
+    at = created_at(state)
+    born = record.get("created_at") or (at if at is not None else float(state["clock"]["origin"]) - 86400)
     meta: Obj = {
-        "creationTimestamp": _rfc3339(float(state["clock"]["origin"]) - 86400),
+        "creationTimestamp": _rfc3339(float(born)),
         "generation": 1,
         "name": record["name"],
         "namespace": record["namespace"],
@@ -350,6 +443,29 @@ def objects(state: State, plural: str) -> list[Obj]:
     apps = state.get("apps") or {}
     t = engine.now(state)
     out: list[Obj] = []
+    if not visible(state, t):
+        return out  # Flux has not applied the apps yet
+    if plural == "storageclasses":
+        for name in sorted({c.get("storage_class", "ceph-block") for c in apps.get("claims", [])}):
+            provisioner = STORAGE_CLASSES.get(name, name)
+            local = provisioner in LOCAL_PROVISIONERS
+            out.append(
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClass",
+                    "metadata": {"name": name, "resourceVersion": str(state["etcd"]["revision"])},
+                    "provisioner": provisioner,
+                    "reclaimPolicy": "Delete",
+                    "volumeBindingMode": "WaitForFirstConsumer" if local else "Immediate",
+                }
+            )
+        return out
+    if plural == "persistentvolumes":
+        for c in apps.get("claims", []):
+            if not _claim_bound(state, c, t):
+                continue
+            out.append(_volume(state, c))
+        return out
     if plural == "replicationsources":
         for r in apps.get("sources", []):
             trigger = {"manual": r["manual"]} if r.get("manual") else {"schedule": "0 * * * *"}
@@ -359,6 +475,8 @@ def objects(state: State, plural: str) -> list[Obj]:
                 "sourcePVC": r["pvc"],
                 "trigger": trigger,
             }
+            if r.get("paused"):
+                spec["paused"] = True
             out.append(_obj(state, r, "ReplicationSource", "volsync.backube/v1alpha1", spec, status))
     elif plural == "replicationdestinations":
         for r in apps.get("destinations", []):
@@ -433,9 +551,59 @@ def objects(state: State, plural: str) -> list[Obj]:
                     }
                 ],
                 "instances": p["instances"],
+                "plugins": [
+                    {
+                        "isWALArchiver": True,
+                        "name": "barman-cloud.cloudnative-pg.io",
+                        "parameters": {
+                            "barmanObjectName": "garage",
+                            "serverName": p.get("archive_to") or p.get("backup_server_name") or p["name"],
+                        },
+                    }
+                ],
             }
             out.append(_obj(state, p, "Cluster", "postgresql.cnpg.io/v1", spec, status))
     return out
+
+
+def claim_key(claim: State) -> str:
+    return f"{claim['namespace']}/{claim['name']}"
+
+
+def _volume(state: State, claim: State) -> Obj:
+    """The PV bound to ``claim``: its class, where it lives, and (populated by VolSync) ``populated-from``."""
+    uid = claim.get("uid") or engine.new_id({"seed": claim_key(claim)}, "uid", 32)
+    name = f"pvc-{uid[:8]}-{uid[8:12]}-{uid[12:16]}-{uid[16:20]}-{uid[20:32]}"
+    cls = claim.get("storage_class", "ceph-block")
+    provisioner = STORAGE_CLASSES.get(cls, cls)
+    spec: Obj = {
+        "accessModes": ["ReadWriteOnce"],
+        "capacity": {"storage": claim.get("storage", "10Gi")},
+        "claimRef": {"kind": "PersistentVolumeClaim", "namespace": claim["namespace"], "name": claim["name"]},
+        "persistentVolumeReclaimPolicy": "Delete",
+        "storageClassName": cls,
+        "volumeMode": "Filesystem",
+    }
+    if provisioner in LOCAL_PROVISIONERS:
+        node = claim.get("node") or "k8s-3"
+        spec["local"] = {"path": f"/var/openebs/local/{name}"}
+        term = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}
+        spec["nodeAffinity"] = {"required": {"nodeSelectorTerms": [term]}}
+    else:
+        spec["csi"] = {"driver": provisioner, "volumeHandle": f"0001-{uid[:12]}"}
+    annotations = {"pv.kubernetes.io/provisioned-by": provisioner}
+    if claim.get("destination"):
+        # VolSync's populator writes it on the PV it hands over (not on the PVC)
+        annotations[POPULATED_FROM] = f"{claim['namespace']}/vs-prime-{uid[:8]}"
+    meta = {
+        "annotations": annotations,
+        "creationTimestamp": _rfc3339(float(claim.get("populated") or engine.now(state))),
+        "name": name,
+        "resourceVersion": str(state["etcd"]["revision"]),
+    }
+    pv: Obj = _sorted({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": meta, "spec": spec,
+                       "status": {"phase": "Bound"}})  # fmt: skip
+    return pv
 
 
 def _obj(
@@ -506,7 +674,7 @@ def cmd_patch(inv: Any, o: dict[str, Any], args: list[str]) -> None:
             vip = state["cluster"]["vip"]
             raise Fail(f"Unable to connect to the server: dial tcp {vip}:6443: connect: no route to host")
         section = {"replicationsources": "sources", "replicationdestinations": "destinations"}.get(plural)
-        records = (state.get("apps") or {}).get(section or "", [])
+        records = (state.get("apps") or {}).get(section or "", []) if visible(state) else []
         record = next((r for r in records if r["namespace"] == namespace and r["name"] == name), None)
         if record is None:
             raise Fail(f'Error from server (NotFound): {plural}.{group} "{name}" not found')
@@ -515,6 +683,12 @@ def cmd_patch(inv: Any, o: dict[str, Any], args: list[str]) -> None:
 
 
 def _apply_trigger(state: State, plural: str, record: State, body: Any) -> bool:
+    spec = ((body or {}).get("spec") or {}) if isinstance(body, dict) else {}
+    paused = spec.get("paused") if isinstance(spec, dict) else None
+    if plural == "replicationsources" and isinstance(paused, bool) and "trigger" not in spec:
+        changed = bool(record.get("paused")) != paused  # VolSync spec.paused: no sync starts while set
+        record["paused"] = paused
+        return changed
     trigger = ((body or {}).get("spec") or {}).get("trigger") if isinstance(body, dict) else None
     if not isinstance(trigger, dict) or "manual" not in trigger:
         return False  # other fields are accepted and not simulated
@@ -760,3 +934,209 @@ def apply_fault(state: State, fault: State, *, on: bool) -> None:
     for r in (state.get("apps") or {}).get("sources", []):
         if fault["target"] in (None, f"{r['namespace']}/{r['name']}"):
             r["stale_since"] = since if on else None
+
+
+# ── what lives where: volume contents, backup repositories, wipes, etcd ──────────────────────────
+#
+# Objects (sources, destinations, claims, clusters) live in etcd. What the volumes hold lives on their
+# storage (``apps.volumes``: node-local disks, Ceph OSDs on the nodes' data disks, or the NAS), the
+# restic repositories and the CNPG archives on the NAS (``apps.repos``, ``apps.archives``). An etcd restore
+# brings back the objects with their old status and re-populates nothing; a wipe empties what lived on it.
+
+
+def _provisioner(claim: State) -> str:
+    cls = str(claim.get("storage_class", "ceph-block"))
+    return STORAGE_CLASSES.get(cls, cls)
+
+
+def write_data(state: State, key: str, data: str) -> None:
+    """A drill writes known data into a volume (``ns/claim``) or a database (``ns/cluster``)."""
+    apps = state["apps"]
+    if key in apps.get("volumes", {}):
+        apps["volumes"][key]["data"] = data
+    elif key in apps.get("databases", {}):
+        apps["databases"][key] = data
+        _archive(state)
+    else:
+        raise SimError(f"no simulated volume or database '{key}'")
+
+
+def read_data(state: State) -> dict[str, str | None]:
+    """What each volume and database holds now (``None``: empty)."""
+    apps = state.get("apps") or {}
+    out: dict[str, str | None] = {k: v.get("data") for k, v in apps.get("volumes", {}).items()}
+    out.update(apps.get("databases", {}))
+    return out
+
+
+def _archive(state: State) -> None:
+    """CloudNativePG archives WAL continuously while it runs: the archive follows the database."""
+    apps = state.get("apps") or {}
+    if not engine.api_up(state) or not visible(state):
+        return
+    for p in apps.get("postgres", []):
+        key = f"{p['namespace']}/{p['name']}"
+        if p.get("restore_started") is not None and p.get("restored") is None and created_at(state) is not None:
+            continue  # restoring: nothing to archive yet
+        if key in apps.get("databases", {}):
+            apps.setdefault("archives", {})[f"{p['namespace']}/{p.get('archive_to') or p['server_name']}"] = apps[
+                "databases"
+            ][key]
+
+
+def cluster_gone(state: State) -> None:
+    """Every node lost or wiped: the next cluster's apps are new objects, created by Flux, restoring once."""
+    apps = state.get("apps")
+    if not apps:
+        return
+    for record in apps.get("claims", []):
+        record["incarnation"] = int(record.get("incarnation", 0)) + 1
+        record["uid"] = engine.new_id({"seed": f"{claim_key(record)}#{record['incarnation']}"}, "uid", 32)
+        for key in ("created_at", "populated", "deleting"):
+            record.pop(key, None)
+    for record in apps.get("destinations", []):
+        record["manual"] = "restore-once"
+        for key in ("restore_started", "earlier", "restore_as_of", "previous"):
+            record.pop(key, None)
+    for record in apps.get("sources", []):
+        record.update(manual=None, last_manual_sync=None, manual_started=None, last_success=None, paused=False)
+        for key in ("first_synced", "tick_seen", "repo_manual"):
+            record.pop(key, None)
+    for record in apps.get("postgres", []):
+        record["restore_started"] = None
+        record.pop("restored", None)
+        record["archive_to"] = record.get("backup_server_name") or record["name"]
+
+
+def wiped(state: State, hostname: str, labels: list[str]) -> None:
+    """``talosctl reset``: node-local volumes (hostpath in /var) go with EPHEMERAL."""
+    if labels and "EPHEMERAL" not in labels:
+        return
+    for claim in (state.get("apps") or {}).get("claims", []):
+        if _provisioner(claim) in LOCAL_PROVISIONERS and (claim.get("node") or "k8s-3") == hostname:
+            state["apps"]["volumes"].setdefault(claim_key(claim), {})["data"] = None
+
+
+def disk_lost(state: State, hostname: str) -> None:
+    """A VM destroyed (its disks with it): node-local volumes on it, and Ceph's once every node is gone."""
+    apps = state.get("apps")
+    if not apps:
+        return
+    wiped(state, hostname, [])
+    lost = apps.setdefault("lost_disks", [])
+    if hostname not in lost:
+        lost.append(hostname)
+    if set(lost) >= set(state["nodes"]):
+        for claim in apps.get("claims", []):
+            if _provisioner(claim) not in NAS_PROVISIONERS:
+                apps["volumes"].setdefault(claim_key(claim), {})["data"] = None
+        for key in apps.get("databases", {}):
+            apps["databases"][key] = None  # its instances' PVCs were on the nodes too
+
+
+def nas_lost(state: State) -> None:
+    """The NAS is gone: the restic repositories, the CNPG archives and every NFS volume with it."""
+    apps = state.get("apps") or {}
+    apps["repos"] = {k: [] for k in apps.get("repos", {})}
+    apps["archives"] = {}
+    for claim in apps.get("claims", []):
+        if _provisioner(claim) in NAS_PROVISIONERS:
+            apps["volumes"].setdefault(claim_key(claim), {})["data"] = None
+
+
+ETCD_SECTIONS = ("sources", "destinations", "claims", "postgres")
+
+
+def etcd_objects(state: State) -> dict[str, Any]:
+    """The apps' objects as etcd holds them (what a snapshot carries): no volume contents."""
+    apps = state.get("apps") or {}
+    if not visible(state):
+        return {}
+    return {k: json.loads(json.dumps(apps.get(k, []))) for k in ETCD_SECTIONS}
+
+
+def restore_from_etcd(state: State, objects: dict[str, Any]) -> None:
+    """``bootstrap --recover-from``: the objects come back as they were, status included; nothing
+    re-populates (the populator and the CNPG restore ran long ago), the volumes hold what their storage kept."""
+    apps = state.get("apps")
+    if apps is None or not objects:
+        return
+    for key in ETCD_SECTIONS:
+        if key in objects:
+            apps[key] = objects[key]
+
+
+def derive(state: State, t: float) -> None:
+    """What the controllers do as time passes: the populator fills a new PVC from its destination's
+    snapshot, a CNPG restore brings back its archive, ReplicationSources back up (a new one at once,
+    then on schedule) what the volume holds now — empty included."""
+    apps = state.get("apps")
+    if not apps or "volumes" not in apps or not visible(state, t):
+        return
+    volumes, repos = apps["volumes"], apps.setdefault("repos", {})
+    destinations = {(d["namespace"], d["name"]): d for d in apps.get("destinations", [])}
+    for claim in apps.get("claims", []):
+        if claim.get("populated") is not None or not claim.get("destination"):
+            continue
+        dst = destinations.get((claim["namespace"], claim["destination"]))
+        if dst is None or not _claim_bound(state, claim, t):
+            continue
+        snapshot = picked_snapshot(state, dst)
+        volumes[claim_key(claim)] = {"data": snapshot[1] if snapshot else None}
+        claim["populated"] = t
+    for p in apps.get("postgres", []):
+        key = f"{p['namespace']}/{p['name']}"
+        if (
+            p.get("restored") is None
+            and _restore_start(state, p) is not None
+            and _postgres_phase(state, p, t)[0] == HEALTHY
+        ):
+            apps.setdefault("databases", {})[key] = (apps.get("archives") or {}).get(
+                f"{p['namespace']}/{p['server_name']}"
+            )
+            p["restored"] = t
+    up = engine.api_up(state)
+    claims = {(c["namespace"], c["name"]): c for c in apps.get("claims", [])}
+    for s in apps.get("sources", []):
+        claim = claims.get((s["namespace"], s["pvc"]))
+        key = f"{s['namespace']}/{s['name']}"
+        repo = repos.setdefault(key, [])
+        last = float(s.get("tick_seen", t))
+        s["tick_seen"] = t
+        if not up or s.get("paused") or s.get("stale_since") is not None or claim is None:
+            continue
+        if claim.get("populated") is None and claim.get("destination"):
+            continue  # a Pending PVC cannot be snapshotted: the mover waits
+        data = (volumes.get(claim_key(claim)) or {}).get("data")
+        if created_at(state) is not None and s.get("first_synced") is None:
+            repo.append([t, data])  # a new object without lastSyncTime syncs at once (cli-interfaces.md §11.2)
+            s["first_synced"] = t
+        period = float(s["period"])
+        if s.get("manual"):
+            started = s.get("manual_started")
+            if (
+                started is not None
+                and t >= float(started) + float(s["duration"])
+                and s.get("repo_manual") != s["manual"]
+            ):
+                repo.append([float(started) + float(s["duration"]), data])
+                s["repo_manual"] = s["manual"]
+        else:
+            first, end = math.floor(last / period) + 1, math.floor(t / period)
+            for n in range(max(first, end - 47), end + 1):
+                repo.append([n * period, data])
+        if len(repo) > 200:
+            del repo[1:-199]
+    _archive(state)
+
+
+def remember(state: State) -> None:
+    """etcd at this revision holds these objects (the sim's snapshot files carry only the revision)."""
+    history = state["etcd"].setdefault("history", {})
+    history[str(state["etcd"]["revision"])] = etcd_objects(state)
+    for old in sorted(history, key=int)[:-8]:
+        del history[old]
+
+
+def recalled(state: State, revision: int) -> dict[str, Any]:
+    return dict((state["etcd"].get("history") or {}).get(str(revision)) or {})

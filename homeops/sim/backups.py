@@ -87,8 +87,12 @@ def lose_the_vms(state: dict[str, object]) -> None:
     etcd = s["etcd"]
     etcd["revision"] = int(etcd["revision"]) + 517  # writes after the snapshot: the restore must not have them
     etcd["data"]["total_keys"] = int(etcd["data"]["total_keys"]) + 40
+    from homeops.sim import apps_data
+
     bootstrap.blank(s)
-    for node in s["nodes"].values():
+    apps_data.cluster_gone(s)
+    for hostname, node in s["nodes"].items():
+        apps_data.disk_lost(s, hostname)
         vm = node.get("vm")
         if not vm:
             continue

@@ -26,6 +26,7 @@ DEFAULT_CONFIG: dict[str, float] = {
     "install_seconds": 2.0,  # apply-config in maintenance mode: the installer runs before the first reboot
     "ready_seconds": 15.0,  # booted, services starting, not ready yet
     "kubelet_restart_seconds": 2.0,  # upgrade-k8s: per kubelet
+    "recover_ready_seconds": 8.0,  # apid answers, EPHEMERAL not mounted yet: recovery upload refused
     "poll_seconds": 0.2,  # how often blocking fake tools re-read the state in real mode
 }
 
@@ -217,6 +218,7 @@ def _boot(state: State, hostname: str, pending: dict[str, Any]) -> None:
     if pending.get("to_image"):
         node["image"] = pending["to_image"]
     node["boot_id"] = new_boot_id(state)
+    node["booted_at"] = now(state)
     node["stage"] = "maintenance" if node.get("maintenance") else "booting"
     node["ready"] = False
     _k8s_node(state, hostname)["ready"] = "False"
@@ -316,10 +318,29 @@ def advance(state: State, t: float | None = None) -> None:
             _become_ready(state, hostname)
     _run_jobs(state, t)
     _join_etcd(state)
-    from homeops.sim import bootstrap
+    from homeops.sim import apps_data, bootstrap
 
+    _cluster_gone(state)
     bootstrap.derive(state, t)
+    apps_data.derive(state, t)
     _derive_workloads(state)
+
+
+def _cluster_gone(state: State) -> None:
+    """Every control plane's STATE wiped (a rebuild's reset): the cluster is gone, its next incarnation
+    comes up the way a blank one does (``homeops.sim.bootstrap``: API after etcd, Flux, then the apps)."""
+    if "bootstrap" in state:
+        return
+    cps = [n for n in state["nodes"].values() if n["control_plane"]]
+    if not cps or not all(n.get("maintenance") for n in cps):
+        return
+    from homeops.sim import apps_data
+
+    state["etcd"].update(members={}, leader=None, bootstrapped=False, alarms=[])
+    state["k8s"].update(nodes={}, pods=[], deployments=[], replicationsources=[], helm_releases={}, applied={})
+    state["flux"] = {"kustomizations": [], "helmreleases": [], "instance": None}
+    state["bootstrap"] = {"api_at": None, "cni": False}
+    apps_data.cluster_gone(state)
 
 
 def _power(state: State, hostname: str, node: dict[str, Any], t: float) -> None:
@@ -345,6 +366,9 @@ def _power(state: State, hostname: str, node: dict[str, Any], t: float) -> None:
         node["powered_off"] = False
         if node.pop("disk_blank", False):
             _wipe(state, hostname, everything=True)
+            from homeops.sim import apps_data
+
+            apps_data.disk_lost(state, hostname)
         # The boot began when the VM started (the host shims record it), not when we noticed.
         started = _vm_started_at(state, node)
         start = started if started is not None and started <= t else t
@@ -385,6 +409,18 @@ def _run_jobs(state: State, t: float) -> None:
             k8s = _k8s_node(state, job["node"])
             k8s["kubelet_version"] = job["version"]
             state["nodes"][job["node"]]["kubernetes_version"] = job["version"]
+
+
+def wiped(state: State, hostname: str, labels: list[str]) -> None:
+    """``talosctl reset``: what goes with the wiped partitions besides etcd's data directory — node-local
+    volumes, and a member's broken data (fault ``etcd-unhealthy`` lives in EPHEMERAL)."""
+    from homeops.sim import apps_data
+
+    if not labels or "EPHEMERAL" in labels:
+        state["faults"] = [
+            f for f in state.get("faults", []) if not (f["name"] == "etcd-unhealthy" and f.get("target") == hostname)
+        ]
+    apps_data.wiped(state, hostname, labels)
 
 
 def _wipe(state: State, hostname: str, *, everything: bool) -> None:

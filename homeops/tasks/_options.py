@@ -269,6 +269,9 @@ OPTIONS: dict[str, Kind] = {
     "from_snapshot": Kind("latest, none or a snapshot file", _snapshot_source, ("", "/nonexistent/etcd.db")),
     "nodes": Kind("node names, comma-separated", _node_list, (" , ", "k8s-0;reboot")),
     "fault": Kind("a fault (NAME or NAME:TARGET)", _fault_spec, ("", "no-such-fault")),
+    "scenario": Kind(
+        "a drill scenario", _choice(("all-vms-lost", "quorum-lost", "nas-lost", "one-node-lost")), ("", "meteor")
+    ),
     "timestamp": Kind("an RFC3339 time", _rfc3339_utc, ("yesterday", "2025-10-09T06:00:00+02:00")),
     "app": Kind("an app name", _matching(_K8S_NAME, "lower case, RFC 1123"), ("", "My App")),
     "path": Kind("a directory", _directory, ("", "/nonexistent/dir")),

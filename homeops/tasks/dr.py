@@ -70,6 +70,8 @@ def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> 
         "or none (a fresh cluster)",
         "recreate_vms": "destroy and recreate each Talos VM with its vmid, disk and MAC (default: reset the nodes)",
         "nodes": "only these nodes (comma-separated; all control planes, or only workers)",
+        "fresh": "a new etcd and the data restored by VolSync and CloudNativePG, even where etcd could be restored",
+        "even_if_healthy": "rebuild although etcd has quorum and the API answers (refused otherwise)",
         "dry_run": "print the whole chain with every command, change nothing",
         "yes": "do not ask for confirmation",
         "resume": "continue the last dr.rebuild after a failure or a kill",
@@ -84,6 +86,8 @@ def rebuild(
     from_snapshot: str = "latest",
     recreate_vms: bool = False,
     nodes: str | None = None,
+    fresh: bool = False,
+    even_if_healthy: bool = False,
     dry_run: bool = False,
     yes: bool = False,
     resume: bool = False,
@@ -91,29 +95,37 @@ def rebuild(
     skip_validate: bool = False,
     inventory: str | None = None,
 ) -> None:
-    """Rebuild the cluster: preflight → nodes to maintenance mode → Talos with etcd from the snapshot → apps → data.
+    """Rebuild the cluster after a disaster: look first, then restore etcd or rebuild fresh.
 
-    Refuses before touching anything when the snapshot is missing or does not match its sha256, the age
-    key or talhelper fail, or a Proxmox host is down. Journaled; --resume continues after a failure or a kill.
+    It looks at which nodes answer, etcd on each control plane, the API and where the volumes live, and
+    names the model: etcd-restore (quorum lost, disks kept: EPHEMERAL wiped on the control planes only,
+    etcd from a last-chance snapshot) or fresh (everything lost, node-local data, or --fresh: new etcd,
+    apps, restores proven). A healthy cluster, or one lost control plane, is refused. Journaled; --resume
+    continues after a failure or a kill. Exits 1 when a restore could not be proven (done with problems).
     """
     from homeops.operations.dr import run_rebuild
 
-    run_rebuild(
+    outcome = run_rebuild(
         inventory_dir(c, inventory),
         from_snapshot=from_snapshot,
         recreate_vms=recreate_vms,
         nodes=tuple(n.strip() for n in (nodes or "").split(",") if n.strip()),
+        fresh=fresh,
+        even_if_healthy=even_if_healthy,
         dry_run=dry_run,
         yes=yes,
         resume=resume,
         break_lock=break_lock,
         skip_validate=skip_validate,
     )
+    if outcome.status == "finished-with-problems":
+        raise Exit(f"dr.rebuild done with problems: {'; '.join(outcome.notes)}", code=1)
 
 
 @task(
     iterable=["fault"],
     help={
+        "scenario": "the disaster: all-vms-lost (default), quorum-lost, nas-lost or one-node-lost",
         "fault": "a simulator fault to add to the disaster: NAME or NAME:TARGET (repeatable; inv sim.fault list)",
         "hosts": "run the Proxmox and TrueNAS hosts as OpenSSH containers (Docker) instead of in-process shims",
         "yes": "do not ask before the (simulated) rebuild",
@@ -122,24 +134,43 @@ def rebuild(
 )
 @user_errors
 def rehearse(
-    c: Any, fault: list[str] | None = None, hosts: bool = False, yes: bool = False, inventory: str | None = None
+    c: Any,
+    scenario: str | None = None,
+    fault: list[str] | None = None,
+    hosts: bool = False,
+    yes: bool = False,
+    inventory: str | None = None,
 ) -> None:
     """Practise the recovery on a simulator built from this inventory (a copy; the real state dir is not
-    touched): snapshot to the simulated NAS, every Talos VM lost, then dr.rebuild --recreate-vms.
-    Ends with the report and the measured recovery time.
+    touched): known data written into every volume and database, the disaster, dr.rebuild, the data
+    checked by sha256. Prints the recovery time per phase; exits 1 when data differ or a phase is over budget.
     """
     from homeops.operations.dr import rehearse as run
 
-    result = run(inventory_dir(c, inventory), faults=tuple(each("fault", fault)), hosts=hosts, yes=yes)
+    result = run(
+        inventory_dir(c, inventory),
+        scenario=scenario or "all-vms-lost",
+        faults=tuple(each("fault", fault)),
+        hosts=hosts,
+        yes=yes,
+    )
     minutes, seconds = divmod(round(result.recovery_seconds), 60)
-    print(f"[SIMULATED] rehearsal on {result.inventory}")
+    print(f"[SIMULATED] rehearsal of {result.scenario} on {result.inventory}: {result.model}")
     for line in result.data:
         print(f"  {line}")
+    for phase in result.phases:
+        mark = "OVER BUDGET" if phase.over else "ok"
+        print(f"  phase {phase.name}: {phase.seconds:.0f}s (budget {phase.budget:.0f}s) {mark}")
+    for key, before, after in result.checks:
+        print(f"  data {key}: sha256 {before} before, {after} after" + (" ok" if before == after else " DIFFERENT"))
+    report = result.outcome.report if result.outcome else None
     print(
         f"[SIMULATED] recovered in {minutes}m{seconds:02d}s of simulated time "
         f"(its stages add up to {result.step_seconds:.0f}s); homeops itself ran for {result.wall_seconds:.1f}s; "
-        f"report: {result.outcome.report}"
+        f"report: {report}"
     )
+    if not result.passed:
+        raise Exit("drill FAILED: " + "; ".join(result.failures), code=1)
 
 
 ns = Collection("dr")

@@ -25,8 +25,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from homeops.sim import apps_data, engine
 from homeops.sim import bootstrap as bootstrap_sim
-from homeops.sim import engine
 from homeops.sim.tools._base import (
     Fail,
     Flag,
@@ -239,6 +239,39 @@ def cmd_read(c: Ctx) -> None:
             c.inv.out.write(files[path])
     if errors:
         raise Fail(multierror(errors).rstrip("\n"))
+
+
+ETCD_DB = "/var/lib/etcd/member/snap/db"
+
+
+def cmd_cp(c: Ctx) -> None:
+    """``talosctl cp /var/lib/etcd/member/snap/db DEST``: the raw etcd database of a control plane, no sha256
+    trailer (so ``bootstrap --recover-from`` needs ``--recover-skip-hash-check``); DEST a directory → DEST/db."""
+    if len(c.args) != 2:
+        raise UsageError(f"accepts 2 arg(s), received {len(c.args)}")
+    source, dest = c.args
+    with c.inv.store.transaction() as state:
+        engine.advance(state)
+        address = c.one()
+        hostname = require(state, address, "error copying: ")
+        node = state["nodes"][hostname]
+        if source != ETCD_DB or not node["control_plane"] or not node.get("etcd_data"):
+            raise Fail(f"error copying: rpc error: code = Unknown desc = stat {source}: no such file or directory")
+        apps_data.remember(state)
+        etcd = state["etcd"]
+        body = {
+            "homeops-sim-etcd-snapshot": 1,
+            "cluster": state["cluster"]["name"],
+            "revision": etcd["revision"],
+            "total_keys": etcd["data"]["total_keys"],
+            "total_size": etcd["data"]["total_size"],
+            "taken": engine.now(state),
+        }
+    target = c.inv.path(dest)
+    if os.path.isdir(target):
+        target = os.path.join(target, "db")
+    with open(target, "wb") as fh:
+        fh.write((json.dumps(body, sort_keys=True) + "\n").encode())
 
 
 # get: (canonical type, namespace, aliases)
@@ -644,6 +677,7 @@ def _etcd_snapshot(c: Ctx, path: str) -> None:
                 "context deadline exceeded"
             )
         etcd = state["etcd"]
+        apps_data.remember(state)  # the objects at this revision, for a restore from this file
         body = {
             "homeops-sim-etcd-snapshot": 1,
             "cluster": state["cluster"]["name"],
@@ -964,6 +998,7 @@ def cmd_reset(c: Ctx) -> None:
                     )
                 del members[hostname]
             wipe_all = not labels
+            engine.wiped(state, hostname, labels)
             if wipe_all or "EPHEMERAL" in labels:
                 node["etcd_data"] = False
                 if hostname in members:
@@ -1023,6 +1058,12 @@ def cmd_bootstrap(c: Ctx) -> None:
             )
         recovered = None
         if o["recover-from"]:
+            # apid answers before EPHEMERAL is mounted (talos v1.11.6 v1alpha1_server.go:1939-1943)
+            if engine.now(state) < float(node.get("booted_at") or 0.0) + engine.config(state, "recover_ready_seconds"):
+                raise Fail(
+                    "error uploading snapshot: rpc error: code = FailedPrecondition desc = etcd service is not "
+                    "ready for recovery yet"
+                )
             recovered = read_snapshot(c.inv.path(o["recover-from"]), skip_hash=o["recover-skip-hash-check"])
             state["etcd"]["revision"] = int(recovered["revision"])
             state["etcd"]["data"] = {
@@ -1035,6 +1076,8 @@ def cmd_bootstrap(c: Ctx) -> None:
         state["etcd"]["bootstrapped"] = True
         state["etcd"]["alarms"] = []
         node["etcd_data"] = True
+        if recovered is not None:
+            apps_data.restore_from_etcd(state, apps_data.recalled(state, int(recovered["revision"])))
         engine.advance(state)  # the other running control planes without data join now
     if recovered is not None:
         c.inv.print(
@@ -1418,6 +1461,7 @@ COMMANDS: dict[str, Spec] = {
         0,
     ),
     "read": (cmd_read, [], 0),
+    "cp": (cmd_cp, [], 0),
     "get": (
         cmd_get,
         [
