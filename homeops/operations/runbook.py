@@ -915,7 +915,7 @@ class _Renderer:
         steps = tuple(s for s in steps if s.stage != "preflight" or s.id in {p.id for p in plan.steps})
         out = ["", f"## {title}", "", f"Model: {model}. Plan: {plan.target}."]
         total = sum(step_budget(s) for s in plan.steps)
-        out.append(f"Budget for all of it: {duration_text(total)} (the plan's timeouts, added up).")
+        out.append(f"At worst {duration_text(total)}: every timeout of the plan added up.")
         if self.facts.rehearsal_note:
             out.append(f"Step times marked *rehearsed* are from {self.facts.rehearsal_note}.")
         if dict(plan.options).get("recreate_vms") == "yes":
@@ -996,6 +996,18 @@ class _Renderer:
             )
             return [f"{self.line(decrypt)} | {self.line(apply)}"]
         lines = [self.line(a) for a in step.actions]
+        if action == "dr-etcd-backup" and len(lines) > 1:
+            snaps = [ln for ln, a in zip(lines, step.actions, strict=True) if "snapshot" in a.argv]
+            raw = [ln for ln in lines if ln not in snaps]
+            return [
+                "# one snapshot is enough: run the first line; only if it fails, the next",
+                *snaps,
+                *(
+                    ["# only if every snapshot failed: the raw db (then --recover-skip-hash-check below)", *raw]
+                    if raw
+                    else []
+                ),
+            ]
         if step.pipe == "PIPE":
             lines = [" | ".join(lines)]
         elif step.pipe and lines and "<" not in step.pipe:
@@ -1096,9 +1108,8 @@ class _Renderer:
             step = recreate.get(f"node:{node.hostname}:recreate-vm")
             if node.vm is not None and step is not None:
                 rs = book.get(step.id)
-                out += head(
-                    f"Only if its VM is gone or broken: {step.summary}", f"at most {duration_text(step_budget(step))}"
-                )
+                what = step.summary.removeprefix("POINT OF NO RETURN — ")
+                out += head(f"Only if its VM is gone or broken: {what}", f"at most {duration_text(step_budget(step))}")
                 out += ["", *self.block([Action(c.argv, None if c.on == "local" else c.on) for c in step.commands])]
                 if rs is not None:
                     out += ["", f"Verify: {rs.check}", "", *self.block(list(rs.checks))]
