@@ -788,7 +788,13 @@ def step_budget(step: Any) -> float:
     return max([*waits, *commands, 0.0])
 
 
+#: Where etcd keeps its data on a control plane (the raw copy's source), as dr.rebuild's last-chance step.
+ETCD_DB = "/var/lib/etcd/member/snap/db"
+
+
 class _Renderer:
+    raw_db: str | None = None
+
     def __init__(self, inventory: Inventory, facts: RunbookFacts) -> None:
         self.inventory = inventory
         self.facts = facts
@@ -909,6 +915,15 @@ class _Renderer:
 
     def scenario(self, title: str, model: str, plan: Plan, plans: Mapping[str, Plan]) -> list[str]:
         inv = self.inventory
+        self.raw_db = next(
+            (
+                c.argv[c.argv.index(ETCD_DB) + 1]
+                for s in plan.steps
+                for c in s.commands
+                if s.action == "dr-etcd-backup" and ETCD_DB in c.argv
+            ),
+            None,
+        )
         book = {s.id: s for s in recovery_steps(inv, recreate_vms=dict(plan.options).get("recreate_vms") == "yes")}
         ponr = dict(plan.options).get("point_of_no_return", "")
         steps = _from_plan(inv, plan, tuple(book.values()))
@@ -996,18 +1011,29 @@ class _Renderer:
             )
             return [f"{self.line(decrypt)} | {self.line(apply)}"]
         lines = [self.line(a) for a in step.actions]
+        if action == "dr-recover" and planned.node_ip and lines:
+            # dr-recover restores what the last-chance step got: its snapshot, else the raw db, else the kept one
+            alternatives = ["# restore what step 1 saved: its snapshot", *lines]
+            if self.raw_db:
+                from_raw = self.talos.bootstrap(planned.node_ip, recover_from=f"{self.raw_db}/db", skip_hash_check=True)
+                alternatives += ["# only if step 1 saved the raw db alone (no snapshot):"]
+                alternatives.append(self.line(Action(tuple(from_raw))))
+            if self.facts.snapshot:
+                kept = inv.state_dir / "etcd-snapshots" / SNAPSHOT_VAR
+                alternatives += [
+                    "# only if step 1 saved nothing: the snapshot verified in the preflight",
+                    self.line(Action(tuple(self.talos.bootstrap(planned.node_ip, recover_from=str(kept))))),
+                ]
+            return alternatives
         if action == "dr-etcd-backup" and len(lines) > 1:
             snaps = [ln for ln, a in zip(lines, step.actions, strict=True) if "snapshot" in a.argv]
-            raw = [ln for ln in lines if ln not in snaps]
-            return [
-                "# one snapshot is enough: run the first line; only if it fails, the next",
-                *snaps,
-                *(
-                    ["# only if every snapshot failed: the raw db (then --recover-skip-hash-check below)", *raw]
-                    if raw
-                    else []
-                ),
-            ]
+            copies = [ln for ln in lines if ln not in snaps]
+            if copies and self.raw_db:  # talosctl cp unpacks into a directory
+                copies.insert(0, self.line(Action(("mkdir", "-p", self.raw_db), mutating=False)))
+            note = "# only if every snapshot failed: the raw db (then --recover-skip-hash-check below)"
+            return ["# one snapshot is enough: run the first line; only if it fails, the next", *snaps] + (
+                [note, *copies] if copies else []
+            )
         if step.pipe == "PIPE":
             lines = [" | ".join(lines)]
         elif step.pipe and lines and "<" not in step.pipe:
