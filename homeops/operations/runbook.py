@@ -980,6 +980,12 @@ class _Renderer:
         title = step.title
         heading = f"### {number}. {title}" if number is not None else f"### {title}"
         out = ["", heading, "", self.expected(step, planned) + "."]
+        if planned is not None and planned.action == "dr-recreate-vm":
+            out += [
+                "",
+                "A VM that no longer exists makes `qm stop` and `qm destroy` say `does not exist`: go on with "
+                "`qm create` (dr.rebuild skips them the same way).",
+            ]
         lines = self.command_lines(step, planned)
         if lines:
             out += ["", "```sh", *lines, "```"]
@@ -1052,6 +1058,8 @@ class _Renderer:
         first = _first_ip(inv)
         if action == "dr-etcd-backup":
             return [Action(("ls", "-l", str(inv.state_dir / "etcd-snapshots")), mutating=False)]
+        if action == "bootstrap-genconfig":
+            return [Action(tuple(self.talos.validate(config_file(inv, n), "metal")), mutating=False) for n in inv.nodes]
         if action == "dr-reset-ephemeral" and node is not None:
             return [_look(self.talos.service(node.ip, "etcd"))]
         if action in ("dr-recover", "bootstrap-etcd"):
