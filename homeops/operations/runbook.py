@@ -428,6 +428,11 @@ def _from_plan(inventory: Inventory, plan: Plan, book: tuple[RecoveryStep, ...])
         stage = _STAGE_OF.get(step.action) or ("talos" if step.action in _TALOS else "apps")
         mine = known.get(step.id)
         waits = "; ".join(w.describe for w in step.waits)
+        pipe = pipes.get(step.action, "")
+        if step.action == "bootstrap-secret" and step.artifact:  # the file itself, not "the file named above"
+            pipe = (
+                f"{pipes['bootstrap-genconfig']}sops --decrypt {shlex.quote(_rel(inventory, Path(step.artifact)))} | "
+            )
         steps.append(
             RecoveryStep(
                 step.id,
@@ -437,7 +442,7 @@ def _from_plan(inventory: Inventory, plan: Plan, book: tuple[RecoveryStep, ...])
                 mine.check if mine else (f"wait until {waits}" if waits else "exit 0"),
                 mine.checks if mine else (),
                 step.node,
-                pipe=pipes.get(step.action, ""),
+                pipe=pipe,
                 after=after.get(step.action, ""),
             )
         )
@@ -446,8 +451,7 @@ def _from_plan(inventory: Inventory, plan: Plan, book: tuple[RecoveryStep, ...])
 
 # What homeops hands on stdin, spelled out for a person (the plan's command reads `-f -`).
 _PIPES = {
-    "bootstrap-secret": "sops --decrypt <the file named above> | ",
-    "bootstrap-namespaces": "kubectl create namespace <each one named above> --dry-run=client -o yaml | ",
+    "bootstrap-namespaces": "PER-NAMESPACE",  # one `kubectl create namespace N --dry-run=client` per namespace
     "bootstrap-crds": "PIPE",  # its two commands are one pipeline: helmfile template | kubectl apply
 }
 
@@ -598,6 +602,9 @@ def _render_step(inventory: Inventory, step: RecoveryStep, level: str = "###") -
     lines = [command_line(inventory, a) for a in step.actions]
     if step.pipe == "PIPE":
         lines = [" | ".join(lines)]
+    elif step.pipe == "PER-NAMESPACE" and lines:
+        names = re.findall(r"[a-z0-9][a-z0-9-]*", step.title.split("namespaces", 1)[-1].split("(")[0])
+        lines = [f"kubectl create namespace {n} --dry-run=client --output yaml | {lines[0]}" for n in names]
     elif step.pipe and lines:
         lines[0] = step.pipe + lines[0]
     if step.after:
@@ -682,7 +689,7 @@ SCENARIOS: tuple[tuple[str, str, str, str, str], ...] = (
     ),
     (
         "nodes-broken",
-        "Every node broken, VMs still there",
+        "Every node broken, the machines still there",
         "the VMs exist but Talos on them is unusable (bad config, wiped STATE); or the data lived on node-local "
         "disks, which an etcd restore cannot bring back",
         "**fresh** with the nodes reset (STATE+EPHEMERAL)",
@@ -734,6 +741,8 @@ def render_scenarios(inventory: Inventory, plans: Mapping[str, Plan], facts: Run
         out += ["", "| host | kind | address |", "|---|---|---|"]
         out += [f"| {h.name} | {h.kind} | {h.user}@{h.address}:{h.port} |" for h in inventory.hosts]
     out += ["", "## Which scenario is this?", "", "| what you see | scenario | model | steps |", "|---|---|---|---|"]
+    vms = any(n.vm is not None for n in inventory.nodes)
+    plans = {k: v for k, v in plans.items() if k != "recreate" or vms}  # bare metal: nothing to recreate
     for key, title, seen, model, plan in SCENARIOS:
         if plan and plan not in plans:
             continue

@@ -152,3 +152,66 @@ def test_all_vms_lost_runbook_recreates_the_vms_as_recorded_and_restores_etcd(dr
     follow(shell, "\n".join(f"### {b.heading}\n\n```sh\n" + "\n".join(b.lines) + "\n```" for b in finishing))
     assert drift() == {vmid: [] for vmid in recorded}  # every field as recorded
     assert all(c["ide2"] == "none,media=cdrom" for c in live().values())  # the ISO detached
+
+
+def code_lines(text: str) -> list[str]:
+    return [line for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S) for line in block.splitlines()]
+
+
+def test_runbook_holds_what_a_person_needs_at_3am(drsim: DrSim) -> None:
+    """The issue 17 §7 list, on the rendered text: the scenario table, exact commands (working directory,
+    --secret-file/--env-file, SOPS_AGE_KEY_FILE, one namespace per command, no <…>), each step with an expected
+    duration and a command that verifies it, configs rendered and checked before any wipe, the point of no return."""
+    drsim.snapshot()
+    text = render(drsim)
+    table = sections(text)["Which scenario is this?"]
+    for scenario, model in (
+        ("One node lost", "node replacement"),
+        ("Quorum lost", "etcd-restore"),
+        ("All VMs lost", "fresh"),
+        ("NAS lost", "none"),
+    ):
+        assert re.search(rf"\| {scenario} \| [^|]*{model}", table), scenario
+    lines = code_lines(text)
+    assert not [ln for ln in lines if re.search(r"<[^>]*>", ln.replace("2>&1", "").replace(">/dev/null", ""))]
+    (genconfig,) = [ln for ln in lines if "talhelper genconfig" in ln]
+    assert genconfig.startswith(
+        "(cd talos && SOPS_AGE_KEY_FILE=../age.key talhelper genconfig --config-file talconfig.yaml"
+    )
+    assert "--secret-file talsecret.sops.yaml" in genconfig and "--env-file talenv.yaml" in genconfig
+    namespaces = [ln for ln in lines if ln.startswith("kubectl create namespace")]
+    assert namespaces and all(ln.count("create namespace") == 1 for ln in namespaces)
+    secrets = [ln for ln in lines if "sops --decrypt bootstrap/" in ln]
+    assert secrets and all(ln.startswith("SOPS_AGE_KEY_FILE=age.key sops") and "--namespace " in ln for ln in secrets)
+    for title, body in sections(text).items():
+        steps = re.split(r"^###+ ", body, flags=re.M)[1:]
+        for step in steps:
+            heading = step.splitlines()[0]
+            if not re.match(r"\d+\. ", heading) or title.startswith("One node"):
+                continue
+            assert "\nExpected: " in step, (title, heading)
+            verify = step.split("\nVerify:", 1)
+            assert len(verify) == 2 and "```sh\n" in verify[1], (title, heading)
+    for title in ("Quorum lost", "All VMs lost", "Every node broken, the machines still there"):
+        body = sections(text)[title]
+        marker = body.index("**POINT OF NO RETURN.**")
+        first_wipe = min(body.index(w) for w in ("reset --talosconfig", "'qm destroy", "'qm stop") if w in body)
+        assert marker < first_wipe, title
+    preflight = text.index("## Before any scenario")
+    assert text.index("talhelper genconfig") > preflight
+    assert text.index("talhelper genconfig") < min(text.index(f"## {t}") for t in ("Quorum lost", "All VMs lost"))
+    assert "```sh\n```" not in text
+
+
+def test_bare_metal_runbook_has_no_vm_scenario_and_no_empty_block(drsim: DrSim) -> None:
+    """Issue 22 §3 (cosmetic): a bare-metal inventory's runbook printed an empty ISO code block."""
+    for i in range(6):
+        mac = f"BC:24:11:00:00:{0xC8 + i:02X}"
+        drsim.edit(
+            f'  k8s-{i}: {{ vm: {{ host: pve{i % 3 + 1}, vmid: {200 + i}, mac: "{mac}", disk: local-lvm:64 }} }}\n', ""
+        )
+    text = render(drsim)
+    assert "```sh\n```" not in text
+    assert "All VMs lost" not in text and "qm create" not in text
+    assert "## Every node broken, the machines still there" in text and "## Quorum lost" in text
+    assert "| k8s-0 | controlplane | 10.10.0.20 | bare metal |" in text
