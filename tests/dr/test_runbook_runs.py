@@ -8,6 +8,7 @@ block must pass before the next step. The cluster must then be back.
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -215,3 +216,14 @@ def test_bare_metal_runbook_has_no_vm_scenario_and_no_empty_block(drsim: DrSim) 
     assert "All VMs lost" not in text and "qm create" not in text
     assert "## Every node broken, the machines still there" in text and "## Quorum lost" in text
     assert "| k8s-0 | controlplane | 10.10.0.20 | bare metal |" in text
+
+
+def test_expected_durations_come_from_the_plan_and_the_last_rehearsal(drsim: DrSim) -> None:
+    from homeops.operations.dr import rehearse
+
+    rehearse(drsim.root, scenario="quorum-lost", out=io.StringIO())
+    text = render(drsim)
+    body = sections(text)["Quorum lost"]
+    assert "Step times marked *rehearsed* are from the last `inv dr.rehearse` (etcd-restore, run " in body
+    reset = body.split("### 2. ", 1)[1].split("### 3. ", 1)[0]
+    assert re.search(r"Expected: \d+ (s|min) \(rehearsed\); at most 15 min \(plan budget\)\.", reset), reset[:300]
