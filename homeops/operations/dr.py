@@ -29,10 +29,10 @@ import contextlib
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar, Protocol, TextIO
+from typing import Any, ClassVar, Protocol, TextIO
 
 from homeops.adapters import talosctl as t
 from homeops.engine.executor import Outcome
@@ -890,6 +890,8 @@ def rehearse(
     yes: bool = True,
     out: TextIO | None = None,
     budgets: Mapping[str, float] | None = None,
+    clock: str = "virtual",
+    configure: Callable[[dict[str, Any]], None] | None = None,
 ) -> Rehearsal:
     """The rebuild, practised on a copy of the inventory on a fresh simulator (never the real state dir).
 
@@ -908,9 +910,9 @@ def rehearse(
     from homeops.operations.snapshot import take_etcd_snapshot
     from homeops.runtime import open_runtime
     from homeops.sim import apps_data
+    from homeops.sim import engine as sim_engine
     from homeops.sim import faults as sim_faults
     from homeops.sim.backups import FILE_FAULTS, damage, lose_the_vms
-    from homeops.sim.clock import advance_virtual
     from homeops.tasks.sim import start
 
     if scenario not in SCENARIOS:
@@ -922,13 +924,15 @@ def rehearse(
     if work.parent.exists():
         shutil.rmtree(work.parent)  # the last rehearsal's copy (its containers went with `sim.up`'s replace)
     shutil.copytree(source.root, work, ignore=shutil.ignore_patterns(".homeops", source.state_dir.name))
-    store = start(work, virtual=True, hosts=hosts, say=lambda _: None)
+    store = start(work, virtual=clock == "virtual", hosts=hosts, say=lambda _: None)
     written: dict[str, str] = {}
     with store.transaction() as state:
+        if configure is not None:
+            configure(state)  # the bench's durations
         for key in apps_data.read_data(state):
             written[key] = f"drill:{scenario}:{key}:{state['clock']['now']:.0f}"
             apps_data.write_data(state, key, written[key])
-    advance_virtual(store, 3600.0)  # the hourly schedule backs the written data up
+        apps_data.backup_now(state)  # the next scheduled backup took the written data
     with open_runtime(work) as rt:
         from homeops.operations import drmodel
 
@@ -970,8 +974,8 @@ def rehearse(
     wall = time.monotonic() - began
     if not model.startswith(EXPECTED[scenario]):
         failures.append(f"the rebuild chose {model or 'nothing'}; a {scenario} drill expects {EXPECTED[scenario]}")
-    advance_virtual(store, 60.0)  # look a minute later: what the data holds once everything settled
     with store.transaction() as state:
+        sim_engine.advance(state)
         now = apps_data.read_data(state)
     checks = tuple((key, _digest(written[key]), _digest(now.get(key))) for key in sorted(written))
     if scenario != "nas-lost":  # with the NAS, its NFS volumes went: nothing rebuilds them

@@ -233,6 +233,15 @@ class DrResetEphemeral(StepKind):
     def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
         return _etcd_state(_local(ctx), _talos(ctx), step.node_ip or "")[0] == "Preparing"
 
+    def sent_already(self, ctx: StepContext, step: Step, record: Any) -> bool:
+        """Killed between the reset and its journal line: a node that went down, rebooted or whose etcd is
+        Preparing got it; wiping it again would only cost a reboot, but the rule is once."""
+        runner, talos = _local(ctx), _talos(ctx)
+        boot = _boot_id(runner, talos, step.node_ip or "")
+        if boot is None or (record.marker and boot != record.marker):
+            return True
+        return _etcd_state(runner, talos, step.node_ip or "")[0] == "Preparing"
+
 
 class DrRecover(StepKind):
     """``bootstrap --recover-from`` with the file the backup step produced; retried while not ready."""

@@ -393,7 +393,8 @@ def _claim_bound(state: State, claim: State, t: float) -> bool:
     if created is None:
         return True  # populated long ago
     finished = _restore_start(state, dst)
-    ready_at = max(float(created), float(finished or 0.0) + float(dst["duration"])) + POPULATE_SECONDS
+    populate = float(state.get("config", {}).get("populate_seconds", POPULATE_SECONDS))
+    ready_at = max(float(created), float(finished or 0.0) + float(dst["duration"])) + populate
     return t >= ready_at
 
 
@@ -959,6 +960,19 @@ def write_data(state: State, key: str, data: str) -> None:
         _archive(state)
     else:
         raise SimError(f"no simulated volume or database '{key}'")
+
+
+def backup_now(state: State) -> None:
+    """Every ReplicationSource's next scheduled run, now: its repository takes what the volume holds."""
+    apps = state["apps"]
+    t = engine.now(state)
+    claims = {(c["namespace"], c["name"]): c for c in apps.get("claims", [])}
+    for s in apps.get("sources", []):
+        claim = claims.get((s["namespace"], s["pvc"]))
+        if claim is not None:
+            data = (apps["volumes"].get(claim_key(claim)) or {}).get("data")
+            apps.setdefault("repos", {}).setdefault(f"{s['namespace']}/{s['name']}", []).append([t, data])
+    _archive(state)
 
 
 def read_data(state: State) -> dict[str, str | None]:

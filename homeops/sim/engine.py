@@ -218,7 +218,7 @@ def _boot(state: State, hostname: str, pending: dict[str, Any]) -> None:
     if pending.get("to_image"):
         node["image"] = pending["to_image"]
     node["boot_id"] = new_boot_id(state)
-    node["booted_at"] = now(state)
+    node["booted_at"] = float(pending.get("back_at") or now(state))  # when it booted, not when we noticed
     node["stage"] = "maintenance" if node.get("maintenance") else "booting"
     node["ready"] = False
     _k8s_node(state, hostname)["ready"] = "False"

@@ -14,7 +14,6 @@ from homeops.operations.observe import ClusterObserver
 from homeops.operations.runbook import recovery_steps
 from homeops.operations.session import executor_for
 from homeops.operations.vm import load_vm_records
-from homeops.sim import apps_data
 from homeops.tasks import sim as sim_tasks
 
 from .drsim import DrSim
@@ -89,43 +88,3 @@ def test_nodes_stage_recreates_every_vm_with_its_mac_and_reaches_maintenance(drs
     sent = [(argv[1], argv[2]) for argv in mutations(drsim)]
     for i in range(6):  # each VM: stop, destroy, create, start — once
         assert [w for w, vmid in sent if vmid == str(200 + i)] == ["stop", "destroy", "create", "start"]
-
-
-def test_data_stage_reports_what_restored_and_finishes_when_a_database_never_does(drsim: DrSim) -> None:
-    drsim.fault("cnpg-never-healthy", "immich-postgres")
-    with drsim.store.transaction() as state:
-        apps_data.begin_restores(state)
-    out = io.StringIO()
-    with drsim.runtime() as rt:
-        chosen = choose_snapshot(rt, "none")
-        plan = plan_rebuild(rt.inventory, chosen, RebuildRequest(rt.clock.now(), data_timeout=600))
-        data = replace(plan, steps=tuple(s for s in plan.steps if s.action == "dr-data"))
-        outcome = executor_for(rt, ClusterObserver(rt), out=out, task="dr.rebuild").run(data, yes=True)
-    assert outcome.status == "finished"
-    journal = outcome.journal
-    assert journal is not None
-    volsync_step = journal.step("data:volsync").data
-    assert volsync_step["restored"] == ["default/immich-data-dst", "default/paperless-data-dst"]
-    assert volsync_step["not_restored"] == []
-    pg = journal.step("data:cnpg").data
-    assert (pg["restored"], pg["not_restored"]) == ([], ["default/immich-postgres"])
-    assert any("NOT healthy default/immich-postgres: Setting up primary" in line for line in pg["detail"])
-    assert "restored default/immich-data-dst at 2025-10-09T08:55:20Z" in out.getvalue()
-
-
-def test_data_stage_looks_again_at_the_inventorys_poll_interval(drsim: DrSim) -> None:
-    """A restore ending just after a look must not cost a fixed 5-s period more (bench/dr.py measured it)."""
-    drsim.edit("pollInterval: 5", "pollInterval: 0.5")
-    with drsim.store.transaction() as state:
-        for dst in state["apps"]["destinations"]:
-            dst["duration"] = 6.2
-        apps_data.begin_restores(state)
-    with drsim.runtime() as rt:
-        plan = plan_rebuild(rt.inventory, choose_snapshot(rt, "none"), RebuildRequest(rt.clock.now()))
-        data = replace(plan, steps=tuple(s for s in plan.steps if s.id == "data:volsync"))
-        outcome = executor_for(rt, ClusterObserver(rt), out=io.StringIO(), task="dr.rebuild").run(data, yes=True)
-    assert outcome.journal is not None
-    record = outcome.journal.step("data:volsync")
-    assert record.data["not_restored"] == []
-    assert record.started is not None and record.finished is not None
-    assert 6.2 <= float(record.finished) - float(record.started) <= 6.2 + 0.5
