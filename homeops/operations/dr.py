@@ -49,7 +49,13 @@ from homeops.operations.drmodel import Observation as Seen
 from homeops.operations.drsteps import API, ETCD_DB, ETCD_UP, PREPARING
 from homeops.operations.health import ClusterWorld, cluster_gates
 from homeops.operations.runbook import RecoveryStep, recovery_steps
-from homeops.operations.vm import finish_vm_step, record_path, stop_vm_for_recreate, vm_records_for
+from homeops.operations.vm import (
+    fetch_newest_record,
+    finish_vm_step,
+    record_path,
+    stop_vm_for_recreate,
+    vm_records_for,
+)
 from homeops.privatefs import make_private
 from homeops.runners import Result
 from homeops.runtime import Runtime
@@ -173,6 +179,7 @@ def preflight(runtime: Runtime, request: RebuildRequest) -> list[drcheck.Finding
     # (talhelper pkg/talos/input.go:53-55): a warning for dr.check, a refusal for a rebuild.
     findings = [replace(f, status="fail") if f.check == "age-key" and f.status == "warn" else f for f in findings]
     if request.recreate_vms:
+        fetch_newest_record(runtime)  # the VMs as recorded, from the NAS when this machine has none
         wanted = _nodes(runtime.inventory, request)
         findings += [f for f in drcheck.vm_spec_findings(runtime) if f.subject.split(" ")[0] in wanted]
     failed = [f for f in findings if f.status == "fail"]

@@ -350,13 +350,12 @@ def vm_spec_findings(runtime: Runtime) -> list[Finding]:
 
 
 def _newest_records(inventory: Inventory) -> Any:
-    from homeops.operations.vm import load_vm_records
+    from homeops.operations.vm import load_vm_records, vm_records_for
 
     local = newest(local_snapshots(inventory))
-    if local is None:
-        return None
     try:
-        return load_vm_records(snapshot_dir(inventory) / local.name)
+        found = load_vm_records(snapshot_dir(inventory) / local.name) if local is not None else None
+        return found if found is not None else vm_records_for(inventory, None)
     except HomeopsError:
         return None
 

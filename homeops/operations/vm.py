@@ -45,6 +45,7 @@ from homeops.runners import Result, Runner
 
 if TYPE_CHECKING:
     from homeops.operations.runbook import RecoveryStep
+    from homeops.runtime import Runtime
 
 QUORUM_GATE = "etcd-quorum"
 #: What each action leaves the VM as (a reboot comes back running).
@@ -417,6 +418,27 @@ def vm_records_for(inventory: Inventory, snapshot: Path | None) -> VmRecords | N
         return None
     newest = candidates[-1]  # names carry the UTC stamp: sorted by name is sorted by time
     return VmRecords.from_json(newest.read_text(encoding="utf-8"), where=str(newest))
+
+
+def fetch_newest_record(runtime: Runtime) -> Path | None:
+    """The newest VM record from the NAS when there is none here (the machine that held the local copies was
+    lost too, as in the all-VMs-lost drill): a rebuild then still replays the VMs as they were."""
+    from homeops.hostops import nas_fetch_backup, nas_host, nas_list_backups
+    from homeops.privatefs import private_dir
+
+    folder = runtime.inventory.state_dir / "etcd-snapshots"
+    if (folder.is_dir() and any(folder.glob("*" + RECORD_SUFFIX))) or nas_host(runtime) is None:
+        return None
+    try:
+        names = sorted(f.name for f in nas_list_backups(runtime) if f.name.endswith(RECORD_SUFFIX))
+        if not names:
+            return None
+        private_dir(folder, root=runtime.inventory.state_dir)
+        path = nas_fetch_backup(runtime, names[-1], folder)
+    except (OSError, HomeopsError):
+        return None  # the rebuild says "no VM record" in its plan; dr.check says why the NAS did not answer
+    make_private(path)
+    return path
 
 
 def finish_vm_step(node: Node, rs: RecoveryStep, batch: int) -> Step:

@@ -287,7 +287,7 @@ def test_the_runbook_prints_every_command_of_the_dry_run_plan(inventory: Path, c
                 line = command_line(rt.inventory, Action(command.argv, None if command.on == "local" else command.on))
                 assert line in text, line
     for i in range(6):
-        assert f"10.10.0.{20 + i}" in text and f"qm create {200 + i} --agent enabled=1 --balloon 0" in text  # replayed
+        assert f"10.10.0.{20 + i}" in text and f"qm create {200 + i} --name k8s-{i}" in text  # no record: homeops.yaml
 
 
 def test_a_node_that_never_reaches_maintenance_mode_stops_the_run_naming_it(inventory: Path, crash: Crash) -> None:

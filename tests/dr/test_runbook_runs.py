@@ -78,8 +78,10 @@ def follow(shell: RunbookShell, part: str, *, stop: str | None = None) -> list[B
 def _expect(block: Block, line: str) -> object:
     if "service etcd" in line and "EPHEMERAL" in block.heading:
         return lambda ran: "Preparing" in ran.out
-    if "service etcd" in line or "etcd members" in line:
-        return lambda ran: "Running" in ran.out or "LEARNER" in ran.out
+    if "etcd members" in line and ("Restore etcd" in block.heading or "Bootstrap etcd" in block.heading):
+        return lambda ran: all(f" {cp} " in ran.out for cp in ("k8s-0", "k8s-1", "k8s-2"))  # every control plane
+    if "service etcd" in line:
+        return lambda ran: "Running" in ran.out
     if "machinestatus" in line and "--insecure" in line:
         return lambda ran: '"maintenance"' in ran.out
     return None
