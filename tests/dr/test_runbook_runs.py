@@ -229,3 +229,35 @@ def test_expected_durations_come_from_the_plan_and_the_last_rehearsal(drsim: DrS
     assert "Step times marked *rehearsed* are from the last `inv dr.rehearse` (etcd-restore, run " in body
     reset = body.split("### 2. ", 1)[1].split("### 3. ", 1)[0]
     assert re.search(r"Expected: \d+ (s|min) \(rehearsed\); at most 15 min \(plan budget\)\.", reset), reset[:300]
+
+
+def test_one_control_plane_lost_runbook_replaces_it(drsim: DrSim, tmp_path: Path) -> None:
+    """The node-replacement section for k8s-2 (its VM gone, etcd keeps quorum): its member removed with the
+    printed pipeline, its VM recreated as recorded, its config applied; it joins etcd again by itself."""
+    drsim.snapshot()
+    text = render(drsim)
+    with drsim.store.transaction() as state:
+        state["pve"]["hosts"]["pve3"]["vms"].pop("202")
+    drsim.advance(60)
+    shell = RunbookShell(load_inventory(drsim.root), drsim.store, tmp_path)
+    preflight(shell, text)
+    part = sections(text)["One node lost"].split("### k8s-2 ", 1)[1].split("\n### ", 1)[0]
+    steps = [b for b in blocks(part) if not b.heading.startswith("3. If the node (VM) still runs")]
+    for block in steps:
+        for line in block.lines:
+            if re.search(r"'qm (stop|destroy) ", line):
+                assert shell.run(line).code != 0  # gone already: "does not exist", go on
+            elif block.kind == "verify" and "etcd member (ask" in block.heading:
+                shell.until(line, lambda ran: " k8s-2 " not in ran.out)
+            elif block.kind == "verify" and "machinestatus" in line and "--insecure" in line:
+                shell.until(line, lambda ran: '"maintenance"' in ran.out)
+            elif block.kind == "verify" and "etcd members" in line:
+                shell.until(line, lambda ran: " k8s-2 " in ran.out)
+            else:
+                shell.until(line, step=10.0, tries=60)
+    state = drsim.store.read(include_log=False)
+    assert sorted(state["etcd"]["members"]) == ["k8s-0", "k8s-1", "k8s-2"]
+    assert state["nodes"]["k8s-2"]["stage"] == "running"
+    assert state["pve"]["hosts"]["pve3"]["vms"]["202"]["config"]["ide2"] == "none,media=cdrom"
+    removed = [e for e in drsim.store.log() if e["tool"] == "talosctl" and "remove-member" in e["argv"]]
+    assert len(removed) == 1 and re.fullmatch(r"[0-9a-f]{16}", removed[0]["argv"][3])
