@@ -20,6 +20,7 @@ from homeops.adapters._parse import UnexpectedOutput, parse_json_object
 from homeops.adapters.kubectl import Kubectl, _condition, _items
 
 CLUSTERS = "clusters.postgresql.cnpg.io"
+BACKUPS = "backups.postgresql.cnpg.io"
 HEALTHY = "Cluster in healthy state"
 SETTING_UP_PRIMARY = "Setting up primary"
 UNRECOVERABLE = "Cluster is unrecoverable and needs manual intervention"
@@ -132,3 +133,35 @@ def _archive_server_name(spec: dict[str, Any], cluster: str) -> str:
                 return str(name)
     store = ((spec.get("backup") or {}).get("barmanObjectStore")) or {}
     return str(store.get("serverName") or cluster)
+
+
+def backup_manifest(namespace: str, cluster: str, name: str) -> str:
+    """An on-demand ``Backup`` through the barman-cloud plugin (what ``kubectl cnpg backup --method plugin``
+    creates; cloudnative-pg ``api/v1/backup_types.go``), as JSON for ``kubectl create -f -``."""
+    doc = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Backup",
+        "metadata": {"name": Kubectl._name(name, "create"), "namespace": namespace},
+        "spec": {
+            "cluster": {"name": cluster},
+            "method": "plugin",
+            "pluginConfiguration": {"name": "barman-cloud.cloudnative-pg.io"},
+        },
+    }
+    import json
+
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def get_backups(kctl: Kubectl) -> list[str]:
+    return kctl.get_json(BACKUPS, all_namespaces=True)
+
+
+def parse_backups(text: str) -> dict[str, str]:
+    """``ns/name`` → ``status.phase`` (``started``, ``running``, ``completed``, ``failed``) of each Backup."""
+    what = "kubectl get backups.postgresql.cnpg.io"
+    out = {}
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        out[f"{meta.get('namespace', '')}/{meta.get('name', '')}"] = str((item.get("status") or {}).get("phase", ""))
+    return out

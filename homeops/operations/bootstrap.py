@@ -302,8 +302,12 @@ class EtcdBootstrap(_Kind):
                 )
             except (CommandError, ConnectionFailed) as exc:
                 # The node is still installing/rebooting ("not available yet", unreachable): retry.
+                # "not ready for recovery yet": EPHEMERAL not mounted for the first seconds (cli-interfaces §10.3)
                 retry = (
-                    isinstance(exc, ConnectionFailed) or "not available yet" in str(exc) or "not in sync" in str(exc)
+                    isinstance(exc, ConnectionFailed)
+                    or "not available yet" in str(exc)
+                    or "not in sync" in str(exc)
+                    or "not ready for recovery yet" in str(exc)
                 )
                 if not retry or ctx.clock.now() >= deadline:
                     raise

@@ -218,13 +218,14 @@ def plan_rebuild(
     recovery = recovery_steps(inventory, snapshot=snapshot.name, recreate_vms=request.recreate_vms, vm_records=records)
     steps: list[Step] = []
     batch = 0
-    if data and seen is not None and seen.api and seen.sources:
+    if data and seen is not None and seen.api and (seen.sources or seen.databases):
         steps.append(
             Step(
                 id="data:last-backups",
                 action="dr-last-backups",
                 summary=f"last backups while the old cluster answers: trigger {len(seen.sources)} ReplicationSource(s) "
-                "and wait for each, then release the trigger",
+                f"and wait for each, then release the trigger; an on-demand Backup of {len(seen.databases)} "
+                "CloudNativePG cluster(s)",
                 batch=batch,
                 waits=(Wait(DATA_DEADLINE, "every ReplicationSource synced once more", request.data_timeout),),
                 artifact="homeops-dr-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(request.now)),
@@ -744,13 +745,28 @@ def run_rebuild(
                 )
 
         executor = world_executor(rt, world, task=task, out=out)
+        if break_lock and not dry_run:
+            from homeops.engine.lock import ClusterLock
+
+            holder = ClusterLock(rt.inventory.state_dir, rt.inventory.cluster.name, operation="dr-rebuild").read()
+            if holder is not None and holder.operation != "dr-rebuild":
+                print(
+                    f"--break-lock: the lock is held by {holder.describe()}; that run is unfinished and this "
+                    "rebuild supersedes it (its --resume would act on the lost cluster)",
+                    file=stream,
+                )
         options_ = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
         try:
             outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)
         finally:
-            if not dry_run and model != "nodes":
-                latest = latest_journal(rt, "dr-rebuild", task=task) if journal is None else journal
-                for line in supersede(rt, latest.run_id):
+            from homeops.engine.journal import Journal
+
+            # only once this run has a journal (a refusal or "not confirmed" changed nothing, superseded nothing)
+            ours = journal or Journal.latest(
+                rt.inventory.state_dir, "dr-rebuild", rt.clock, cluster=rt.inventory.cluster.name
+            )
+            if not dry_run and model != "nodes" and ours is not None and ours.created >= request.now - 1.0:
+                for line in supersede(rt, ours.run_id):
                     print(
                         f"{line}: superseded by this rebuild (its --resume would act on the lost cluster)", file=stream
                     )

@@ -16,7 +16,8 @@ etcd-restore (Talos guide ``advanced/disaster-recovery.md``; cli-interfaces.md �
 fresh (recovery.md §1 F, §2; cli-interfaces.md §11, §12):
 
 * ``dr-last-backups`` — while the old cluster answers: every ReplicationSource triggered and waited for,
-  then its trigger released (a trigger left set switches the schedule off).
+  then its trigger released (a trigger left set switches the schedule off); an on-demand CNPG ``Backup``
+  of each database, waited for.
 * ``dr-pause-backups`` — as soon as the new cluster's ReplicationSources exist: ``spec.paused: true``
   (read back), so no mover backs up a volume before its restore is proven (volsync#627, #1520).
 * ``dr-data`` — the restores, proven: the apps' objects must exist (Flux's Kustomizations have no health
@@ -377,16 +378,53 @@ class DrLastBackups(StepKind):
         for source in sources:  # a trigger left set switches the schedule off
             ns, name = source.key.split("/", 1)
             ctx.send(Command(tuple(vs.release_manual(kctl, ns, name))), what=f"release {source.key}", target=None)
+        databases = self._databases(ctx, token, deadline)
+        pending += [key for key, phase in databases.items() if phase != "completed"]
         if pending:
             raise PlanError(
                 f"the last backups did not finish in {timeout:g}s: {', '.join(pending)}; nothing was wiped",
-                hint="look at `kubectl describe replicationsource` and the mover logs, then run again",
+                hint="look at `kubectl describe replicationsource`, `kubectl get backups.postgresql.cnpg.io -A` "
+                "and the mover logs, then run again",
             )
         detail = [f"backed up {s.key} just now (trigger {token})" for s in sources]
-        detail.append("CloudNativePG archives WAL continuously: its object store holds the latest data")
+        detail += [f"backed up database {key} just now (Backup {token}-{key.split('/')[1]})" for key in databases]
         ctx.journal.note(step.id, detail=detail)
         for line in detail:
             ctx.progress.note(line)
+
+    @staticmethod
+    def _databases(ctx: StepContext, token: str, deadline: float) -> dict[str, str]:
+        """An on-demand CNPG Backup of each cluster, waited for: ``ns/cluster`` → its last phase."""
+        kctl, runner = _kctl(ctx), _local(ctx)
+        result = runner.run(cnpg.get_clusters(kctl), timeout=60)
+        if result.failed:
+            return {}
+        clusters = cnpg.parse_clusters(result.stdout)
+        names = {c.key: f"{token}-{c.name}"[:63] for c in clusters}
+        made = runner.run(cnpg.get_backups(kctl), timeout=60)
+        existing = cnpg.parse_backups(made.stdout) if made.ok else {}
+        for c in clusters:
+            if f"{c.namespace}/{names[c.key]}" not in existing:
+                manifest = cnpg.backup_manifest(c.namespace, c.name, names[c.key])
+                _create(ctx, kctl, manifest, c.key)
+        phases: dict[str, str] = {}
+        while True:
+            seen = runner.run(cnpg.get_backups(kctl), timeout=60)
+            found = cnpg.parse_backups(seen.stdout) if seen.ok else {}
+            phases = {c.key: found.get(f"{c.namespace}/{names[c.key]}", "") for c in clusters}
+            if all(p in ("completed", "failed") for p in phases.values()) or ctx.clock.monotonic() >= deadline:
+                return phases
+            ctx.clock.sleep(_inventory(ctx).policy.poll_interval)
+
+
+def _create(ctx: StepContext, kctl: k.Kubectl, manifest: str, what: str) -> None:
+    """``kubectl create -f -`` with the manifest on stdin (its stdin is not part of the journaled argv)."""
+    argv = kctl._cmd("create", "--filename", "-")
+    result = _local(ctx).run(argv, timeout=60, stdin=manifest)
+    if result.failed and "AlreadyExists" not in (result.last_error_line() or ""):
+        raise CommandError(
+            f"kubectl create Backup for {what} failed: {result.last_error_line()}", command=result.command
+        )
 
 
 def _sources(runner: Runner, kctl: k.Kubectl) -> list[vs.Source] | None:

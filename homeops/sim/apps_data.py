@@ -78,6 +78,10 @@ for _aliases, _info in (
         ("persistentvolumes", "PersistentVolume", False, "v1"),
     ),
     (
+        ("backups.postgresql.cnpg.io", "backup.postgresql.cnpg.io"),
+        ("backups.postgresql.cnpg.io", "Backup", True, "postgresql.cnpg.io/v1"),
+    ),
+    (
         ("clusters.postgresql.cnpg.io", "cluster.postgresql.cnpg.io", "clusters.postgresql.cnpg.io/v1"),
         ("clusters.postgresql.cnpg.io", "Cluster", True, "postgresql.cnpg.io/v1"),
     ),
@@ -459,6 +463,16 @@ def objects(state: State, plural: str) -> list[Obj]:
                     "reclaimPolicy": "Delete",
                     "volumeBindingMode": "WaitForFirstConsumer" if local else "Immediate",
                 }
+            )
+        return out
+    if plural == "backups.postgresql.cnpg.io":
+        seconds = float(state.get("config", {}).get("pg_backup_seconds", 10.0))
+        for b in apps.get("pg_backups", []):
+            done = t >= float(b["started"]) + seconds
+            progress: Obj = {"phase": "completed" if done else "running", "method": "plugin"}
+            wanted: Obj = {"cluster": {"name": b["cluster"]}, "method": "plugin"}
+            out.append(
+                _obj(state, {**b, "created_at": b["started"]}, "Backup", "postgresql.cnpg.io/v1", wanted, progress)
             )
         return out
     if plural == "persistentvolumes":
@@ -880,8 +894,14 @@ def cmd_create(inv: Any, o: dict[str, Any], args: list[str], docs: list[Obj]) ->
         _api_or_fail(state)
         claims = state.setdefault("apps", {}).setdefault("claims", [])
         for doc in docs:
+            if doc.get("kind") == "Backup":
+                _create_backup(inv, state, o, doc, where)
+                continue
             if doc.get("kind") != "PersistentVolumeClaim":
-                raise Fail(f"error: the homeops simulator creates only PersistentVolumeClaims, not {doc.get('kind')}")
+                raise Fail(
+                    "error: the homeops simulator creates only PersistentVolumeClaims and Backups, "
+                    f"not {doc.get('kind')}"
+                )
             meta = doc.get("metadata") or {}
             name = str(meta.get("name", ""))
             namespace = str(meta.get("namespace") or o["namespace"] or "default")
@@ -909,6 +929,23 @@ def cmd_create(inv: Any, o: dict[str, Any], args: list[str], docs: list[Obj]) ->
             if o["dry-run"] in ("none", ""):
                 claims.append(record)
             inv.print(f"persistentvolumeclaim/{name} created")
+
+
+def _create_backup(inv: Any, state: State, o: dict[str, Any], doc: Obj, where: str) -> None:
+    """A CNPG on-demand Backup: the cluster's data to its object store (the archive) ``pg_backup_seconds`` later."""
+    meta = doc.get("metadata") or {}
+    name, namespace = str(meta.get("name", "")), str(meta.get("namespace") or o["namespace"] or "default")
+    cluster = str(((doc.get("spec") or {}).get("cluster") or {}).get("name", ""))
+    backups = state["apps"].setdefault("pg_backups", [])
+    if any(b["namespace"] == namespace and b["name"] == name for b in backups):
+        raise Fail(
+            f'Error from server (AlreadyExists): error when creating "{where}": backups.postgresql.cnpg.io "{name}" '
+            "already exists"
+        )
+    if o["dry-run"] in ("none", ""):
+        backups.append({"namespace": namespace, "name": name, "cluster": cluster, "started": engine.now(state)})
+        _archive(state)
+    inv.print(f"backup.postgresql.cnpg.io/{name} created")
 
 
 # ── faults ───────────────────────────────────────────────────────────────────────────────────────

@@ -247,6 +247,14 @@ def test_a_reset_rebuild_of_a_plain_sim_reaches_flux_ready(drsim: DrSim) -> None
     state = drsim.store.read(include_log=False)
     assert state["flux"]["instance"]["ready"] is True
     assert outcome.journal is not None and outcome.journal.step("data:volsync").data["not_restored"] == []
+    # the old cluster answered: its sources backed up once more before the wipe, the trigger released after
+    last = outcome.journal.step("data:last-backups").data["detail"]
+    assert isinstance(last, list) and str(last[0]).startswith("backed up default/immich-data just now")
+    released = [e for e in drsim.store.log() if '{"spec":{"trigger":{"manual":null}}}' in e["argv"]]
+    assert len(released) == 2
+    assert [str(x) for x in last[2:]] == [
+        "backed up database default/immich-postgres just now (Backup homeops-dr-20251009085320-immich-postgres)"
+    ]
 
 
 def test_a_rebuild_supersedes_older_unfinished_runs(drsim: DrSim) -> None:
@@ -256,10 +264,19 @@ def test_a_rebuild_supersedes_older_unfinished_runs(drsim: DrSim) -> None:
     with drsim.runtime() as rt:
         old = Journal.create(rt.inventory.state_dir, Plan("upgrade-cluster", "home", ()), rt.clock)
         old.finish("interrupted", "killed")
+    import socket
+
+    lock = drsim.root / ".homeops" / "locks" / "home.lock"  # its process was killed: a stale lock
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = {"pid": 2**22 + 7, "host": socket.gethostname(), "user": "me", "since": 0.0,
+              "operation": "upgrade-cluster", "run_id": old.run_id}  # fmt: skip
+    lock.write_text(json.dumps(holder))
     record(drsim)
     quorum_lost(drsim)
     out = io.StringIO()
-    run_rebuild(drsim.root, yes=True, out=out)
+    run_rebuild(drsim.root, yes=True, break_lock=True, out=out)
+    assert "--break-lock: the lock is held by me@" in out.getvalue()
+    assert "(upgrade-cluster, run " in out.getvalue() and "this rebuild supersedes it" in out.getvalue()
     with drsim.runtime() as rt:
         again = Journal.load(old.path, rt.clock)
     assert again.status == "finished" and (again.error or "").startswith("superseded by dr.rebuild run")
@@ -305,3 +322,14 @@ def test_data_stage_looks_again_at_the_inventorys_poll_interval(drsim: DrSim) ->
     state = drsim.store.read(include_log=False)
     bound = float(apps_data.created_at(state) or 0.0) + 6.2 + apps_data.POPULATE_SECONDS
     assert record_.finished is not None and bound <= float(record_.finished) <= bound + 0.5
+
+
+def test_a_rebuild_not_confirmed_changes_and_supersedes_nothing(drsim: DrSim) -> None:
+    from homeops.errors import Aborted
+
+    quorum_lost(drsim)
+    with pytest.raises(Aborted, match=r"^confirmation needed but stdin is not a terminal"):
+        run_rebuild(drsim.root, out=io.StringIO())  # no terminal, no --yes
+    assert not (drsim.root / ".homeops" / "runs").exists() or not list(
+        (drsim.root / ".homeops" / "runs").glob("*dr-rebuild")
+    )
