@@ -261,3 +261,32 @@ def test_one_control_plane_lost_runbook_replaces_it(drsim: DrSim, tmp_path: Path
     assert state["pve"]["hosts"]["pve3"]["vms"]["202"]["config"]["ide2"] == "none,media=cdrom"
     removed = [e for e in drsim.store.log() if e["tool"] == "talosctl" and "remove-member" in e["argv"]]
     assert len(removed) == 1 and re.fullmatch(r"[0-9a-f]{16}", removed[0]["argv"][3])
+
+
+def test_the_scenario_runbook_prints_every_command_of_dr_rebuilds_plans(drsim: DrSim) -> None:
+    """Still rendered from the same plans as the dry run: each plan's every command is in the text, in order
+    (genconfig excepted: the plan's step feeds talhelper decrypted temp files, the runbook prints the
+    runnable form in the preflight, before anything is wiped)."""
+    from homeops.operations.dr import runbook_plans
+    from homeops.operations.runbook import Action, command_line, render_scenarios, runbook_facts
+
+    drsim.snapshot()
+    with drsim.runtime() as rt:
+        plans = runbook_plans(rt)
+        text = render_scenarios(rt.inventory, plans, runbook_facts(rt.inventory))
+    titles = {
+        "etcd-restore": "Quorum lost",
+        "recreate": "All VMs lost",
+        "reset": "Every node broken, the machines still there",
+    }
+    for variant, plan in plans.items():
+        body = sections(text)[titles[variant]]
+        position = 0
+        for step in plan.steps:
+            for command in step.commands:
+                if step.action == "bootstrap-genconfig":
+                    continue
+                line = command_line(rt.inventory, Action(command.argv, None if command.on == "local" else command.on))
+                found = body.find(line, position)
+                assert found >= 0, (variant, step.id, line)
+                position = found
