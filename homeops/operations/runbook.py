@@ -479,7 +479,12 @@ def command_line(inventory: Inventory, action: Action) -> str:
         line = f"(cd {_quote(cwd)} && {line})"
     if action.on is None:
         return line
-    host = inventory.host(action.on)
+    return over_ssh(inventory, action.on, line)
+
+
+def over_ssh(inventory: Inventory, on: str, line: str) -> str:
+    """``line`` run by the shell of host ``on``."""
+    host = inventory.host(on)
     port = "" if host.port == 22 else f" -p {host.port}"
     return f"ssh{port} {host.user}@{host.address} {shlex.quote(line)}"
 
@@ -1025,7 +1030,7 @@ class _Renderer:
                 tuple([*self.kctl.apply_server_side("-", field_manager="homeops-bootstrap"), "--namespace", namespace])
             )
             return [f"{self.line(decrypt)} | {self.line(apply)}"]
-        lines = [self.line(a) for a in step.actions]
+        lines = self.with_ha_waits(step.actions)
         if action == "dr-recover" and planned.node_ip and lines:
             # dr-recover restores what the last-chance step got: its snapshot, else the raw db, else the kept one
             alternatives = ["# restore what step 1 saved: its snapshot", *lines]
@@ -1105,6 +1110,18 @@ class _Renderer:
             return [_look(pve.qm_config(node.vm.vmid), node.vm.host)]
         return [_look(self.kctl.get_nodes())]
 
+    def with_ha_waits(self, actions: tuple[Action, ...] | list[Action]) -> list[str]:
+        """An HA stop is a request (the HA stack acts within ~20 s): a runnable wait follows it, as dr.rebuild
+        waits before `qm destroy`, which refuses a running VM."""
+        lines = []
+        for action in actions:
+            lines.append(self.line(action))
+            if action.argv[:2] == ("ha-manager", "set") and action.argv[-2:] == ("--state", "stopped"):
+                vmid = action.argv[2].split(":", 1)[1]
+                wait = f'until qm status {vmid} | grep -q "status: stopped"; do sleep 5; done'
+                lines.append(over_ssh(self.inventory, action.on, wait) if action.on else wait)
+        return lines
+
     # -- the scenarios without a rebuild plan ----------------------------------------------------------
 
     def one_node(self, title: str, plans: Mapping[str, Plan]) -> list[str]:
@@ -1153,7 +1170,10 @@ class _Renderer:
                 rs = book.get(step.id)
                 what = step.summary.removeprefix("POINT OF NO RETURN — ")
                 out += head(f"Only if its VM is gone or broken: {what}", f"at most {duration_text(step_budget(step))}")
-                out += ["", *self.block([Action(c.argv, None if c.on == "local" else c.on) for c in step.commands])]
+                recreate_lines = self.with_ha_waits(
+                    [Action(c.argv, None if c.on == "local" else c.on) for c in step.commands]
+                )
+                out += ["", "```sh", *recreate_lines, "```"]
                 if rs is not None:
                     out += ["", f"Verify: {rs.check}", "", *self.block(list(rs.checks))]
             reset = Action(tuple(talos.reset(node.ip, graceful=False, reboot=True, wipe=WIPE)))

@@ -23,19 +23,30 @@ from homeops.sim.store import SimStore
 HOSTBIN = Path(__file__).resolve().parents[2] / "homeops" / "sim" / "hostbin"
 
 SSH = """#!{python}
-import os, shlex, subprocess, sys
+import os, subprocess, sys
 HOSTS = {hosts}
 args = sys.argv[1:]
 if args[0] == "-p":
     args = args[2:]
 name = HOSTS[args[0].split("@", 1)[1]]
 root = os.path.join({sim!r}, "hostfs", name)
-words = shlex.split(args[1])
-words = [root + w if w.startswith(("/mnt/", "/var/lib/vz/")) else w for w in words]
+command = args[1]
+for prefix in ("/mnt/", "/var/lib/vz/"):
+    command = command.replace(" " + prefix, " " + root + prefix)
 env = dict(os.environ, HOMEOPS_SIM_HOST=name, HOMEOPS_SIM_DIR={sim!r})
-if words[0] in {shims!r}:
-    words = [sys.executable, "-S", os.path.join({hostbin!r}, words[0]), *words[1:]]
-sys.exit(subprocess.call(words, env=env))
+env["PATH"] = {remote!r} + os.pathsep + env["PATH"]
+sys.exit(subprocess.call(["bash", "-c", command], env=env))
+"""
+
+SHIM = """#!/bin/sh
+exec {python} -S {hostbin}/{name} "$@"
+"""
+
+SLEEP = """#!{python}
+import sys
+from homeops.sim.clock import advance_virtual
+from homeops.sim.store import SimStore
+advance_virtual(SimStore({sim!r}), float(sys.argv[1]))
 """
 
 SCP = """#!{python}
@@ -90,10 +101,18 @@ class RunbookShell:
         self.bin.mkdir(parents=True, exist_ok=True)
         hosts = json.dumps({h.address: h.name for h in inventory.hosts})
         shims = ("qm", "pvecm", "pvesh", "ha-manager", "zpool", "midclt", "showmount")
+        remote = work / "remotebin"  # a Proxmox/TrueNAS host's PATH: its shims
+        remote.mkdir(parents=True, exist_ok=True)
         values = {"python": sys.executable, "hosts": hosts, "sim": str(store.dir), "hostbin": str(HOSTBIN)}
-        for name, text in (("ssh", SSH), ("scp", SCP), ("sops", SOPS)):
+        values["remote"] = str(remote)
+        # sleep moves the sim's virtual clock: a wait loop in a line waits in simulated time
+        for name, text in (("ssh", SSH), ("scp", SCP), ("sops", SOPS), ("sleep", SLEEP)):
             path = self.bin / name
-            path.write_text(text.format(shims=shims, **values))
+            path.write_text(text.format(**values))
+            path.chmod(0o755)
+        for name in shims:
+            path = remote / name
+            path.write_text(SHIM.format(name=name, **values))
             path.chmod(0o755)
         self.env = {
             **os.environ,

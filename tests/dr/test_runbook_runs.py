@@ -290,3 +290,22 @@ def test_the_scenario_runbook_prints_every_command_of_dr_rebuilds_plans(drsim: D
                 found = body.find(line, position)
                 assert found >= 0, (variant, step.id, line)
                 position = found
+
+
+def test_an_ha_managed_vm_in_the_runbook_is_stopped_through_ha_and_waited_for(drsim: DrSim, tmp_path: Path) -> None:
+    from homeops.adapters import proxmox as pve
+
+    with drsim.runtime() as rt:
+        pve.check(rt.host("pve2").run(["ha-manager", "add", "vm:201", "--max_restart", "2"]))
+    drsim.snapshot()
+    text = render(drsim)
+    body = sections(text)["All VMs lost"]
+    stop = "ssh root@10.10.0.3 'ha-manager set vm:201 --state stopped'"
+    wait = """ssh root@10.10.0.3 'until qm status 201 | grep -q "status: stopped"; do sleep 5; done'"""
+    assert stop in body and "qm stop 201" not in body
+    assert body.index(wait) > body.index(stop) and body.index("'qm destroy 201 --purge'") > body.index(wait)
+    assert "ssh root@10.10.0.3 'ha-manager add vm:201 --state started --max_restart 2'" in body
+    shell = RunbookShell(load_inventory(drsim.root), drsim.store, tmp_path)
+    for line in (stop, wait):
+        assert shell.run(line).code == 0, line  # the wait returns once the HA stack stopped the VM
+    assert drsim.store.read(include_log=False)["pve"]["hosts"]["pve2"]["vms"]["201"]["status"] == "stopped"
