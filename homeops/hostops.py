@@ -388,6 +388,13 @@ def plan_vm_action(
         decision = pve.power_decision(typed, vmid, status, timeout=timeout, force_stop=force_stop)
         commands = (decision.argv,) if decision.run else ()
         summary = f"{node.hostname}: {decision.reason}" + ("" if decision.run else " — nothing to do")
+        resource = _ha_resource(runner, vmid) if decision.run and typed != "reboot" else None
+        if resource is not None:
+            # Under HA, qm start/stop/shutdown only ask the HA stack (qemu-server API2/Qemu.pm 3631-3642,
+            # 3747-3768); the request is explicit here, and the step waits until the VM got there.
+            wanted = "started" if typed == "start" else "stopped"
+            commands = (tuple(pve.ha_set_state(vmid, wanted)),)
+            summary = f"{node.hostname}: VM {vmid} is {status} and HA-managed: request {wanted} from the HA stack"
         return VmActionPlan(node.hostname, host, vmid, typed, status, summary, commands)
     if typed == "snapshot":
         name = snapshot or vm_snapshot_name(runtime.clock.now())
@@ -411,6 +418,18 @@ def plan_vm_action(
         " (restarted after)" if status == "running" else ""
     )
     return VmActionPlan(node.hostname, host, vmid, typed, status, summary, (tuple(argv),), snapshot)
+
+
+def _ha_resource(runner: Runner, vmid: int) -> pve.HaResource | None:
+    """The VM's HA resource when HA manages it (a cluster without HA, or one that cannot say: None)."""
+    result = runner.run(pve.ha_resources(), timeout=STATUS_TIMEOUT)
+    if not result.ok:
+        return None
+    try:
+        resource = pve.parse_ha_resources(result.stdout).get(pve.ha_sid(vmid))
+    except HomeopsError:
+        return None
+    return resource if resource is not None and resource.managed else None
 
 
 def list_snapshots(runtime: Runtime, node_name: str) -> tuple[pve.Snapshot, ...]:

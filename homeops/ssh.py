@@ -492,6 +492,8 @@ class SshRunner:
             _sftp_makedirs(sftp, str(remote_path.parent))
             partial = f"{remote}.partial"
             sftp.put(str(local), partial)
+            # the local file's mode: a 0600 snapshot or VM record stays 0600 on the NAS (SFTP would use umask)
+            sftp.chmod(partial, stat.S_IMODE(os.stat(local).st_mode))
             # posix_rename overwrites atomically; plain SFTP rename refuses an existing target.
             sftp.posix_rename(partial, remote)
 

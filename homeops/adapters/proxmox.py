@@ -17,9 +17,12 @@ refused (``qm reboot`` fails with ``VM <id> not running``).
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import unquote
 
 from homeops.errors import CommandError, PlanError
 from homeops.runners import Result
@@ -110,6 +113,74 @@ class TalosVmSpec:
     cpu: str = "host"
     uefi: bool = False
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class HaResource:
+    """A guest under Proxmox HA (``/cluster/ha/resources``): ``qm stop``/``start`` become HA requests."""
+
+    sid: str  # "vm:201"
+    state: str = "started"  # started | stopped | disabled | ignored
+    options: tuple[tuple[str, str], ...] = ()  # group, max_restart, max_relocate, failback, comment
+
+    @property
+    def managed(self) -> bool:
+        # pve-ha-manager Config.pm service_check_ha_state: an ignored resource behaves as unmanaged
+        return self.state != "ignored"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"sid": self.sid, "state": self.state, **dict(self.options)}
+
+
+@dataclass(frozen=True)
+class VmRecord:
+    """A Talos VM as ``qm config`` showed it when an etcd snapshot was taken: what a rebuild replays."""
+
+    node: str  # the Talos node's hostname
+    host: str  # the Proxmox node it was found on
+    vmid: int
+    config: tuple[tuple[str, str], ...]
+    ha: HaResource | None = None
+
+    @property
+    def settings(self) -> dict[str, str]:
+        return dict(self.config)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "host": self.host,
+            "vmid": self.vmid,
+            "config": dict(self.config),
+            "ha": self.ha.to_dict() if self.ha else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VmRecord:
+        ha = data.get("ha")
+        resource = None
+        if isinstance(ha, Mapping):
+            rest = tuple(sorted((str(k), str(v)) for k, v in ha.items() if k not in ("sid", "state")))
+            resource = HaResource(str(ha["sid"]), str(ha.get("state", "started")), rest)
+        config = data.get("config") or {}
+        return cls(
+            node=str(data["node"]),
+            host=str(data["host"]),
+            vmid=int(data["vmid"]),
+            config=tuple(sorted((str(k), str(v)) for k, v in config.items())),
+            ha=resource,
+        )
+
+
+@dataclass(frozen=True)
+class VmBackup:
+    """One vzdump backup of a guest in a backup storage (``/nodes/<node>/storage/<id>/content``)."""
+
+    volid: str
+    vmid: int
+    ctime: float
+    size: int = 0
+    storage: str = ""
 
 
 # -- argv builders ----------------------------------------------------------------------------------
@@ -213,6 +284,179 @@ def qm_create_talos(spec: TalosVmSpec) -> list[list[str]]:
 
 def qm_detach_iso(vmid: int) -> list[str]:
     return ["qm", "set", str(vmid), "--delete", "ide2"]
+
+
+# -- HA (pve-ha-manager src/PVE/CLI/ha_manager.pm) --------------------------------------------------
+
+
+def ha_sid(vmid: int) -> str:
+    return f"vm:{vmid}"
+
+
+def ha_resources() -> list[str]:
+    """Every HA resource with its configured state, as JSON (``ha-manager config`` prints text)."""
+    return ["pvesh", "get", "/cluster/ha/resources", "--output-format", "json"]
+
+
+def ha_set_state(vmid: int, state: str) -> list[str]:
+    """How an HA-managed VM is stopped or started: ``qm stop --overrule-shutdown`` is refused for it
+    (qemu-server ``API2/Qemu.pm:3751-3756``), and the HA stack would start it again after a plain stop."""
+    return ["ha-manager", "set", ha_sid(vmid), "--state", state]
+
+
+def ha_add(resource: HaResource) -> list[str]:
+    argv = ["ha-manager", "add", resource.sid, "--state", resource.state]
+    for key, value in resource.options:
+        argv += [f"--{key}", value]
+    return argv
+
+
+# -- a VM as it was: record and replay ------------------------------------------------------------------
+
+#: Keys a replay does not set: computed by Proxmox (digest, meta: creation time and QEMU version), a new
+#: VM generation id is right for a new VM (vmgenid), locks and snapshot pointers, and detached volumes.
+_NOT_REPLAYED = re.compile(
+    r"^(digest|meta|vmgenid|lock|parent|pending|unused\d+|snaptime|vmstate|runningmachine|runningcpu)$"
+)
+_DISK = re.compile(r"^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$")
+_SIZE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[KMGT]?)$")
+_UNIT = {"K": 1 / 1024**2, "M": 1 / 1024, "G": 1.0, "T": 1024.0, "": 1 / 1024**3}
+
+
+def replayed_keys(config: Mapping[str, str]) -> list[str]:
+    return sorted(k for k in config if not _NOT_REPLAYED.match(k))
+
+
+def is_cdrom(value: str) -> bool:
+    return "media=cdrom" in value.split(",")
+
+
+def _drive(value: str) -> tuple[str, dict[str, str]]:
+    volume, *rest = value.split(",")
+    options: dict[str, str] = {}
+    for part in rest:
+        key, _, value = part.partition("=")
+        options[key] = value
+    return volume, options
+
+
+def disk_allocation(key: str, value: str) -> str:
+    """A recorded drive as ``qm create`` allocates it anew: ``local-lvm:vm-201-disk-0,iothread=1,size=64G``
+    → ``local-lvm:64,iothread=1`` (same storage, size and options; EFI/TPM state: size is fixed)."""
+    volume, options = _drive(value)
+    storage = volume.split(":", 1)[0]
+    size = options.pop("size", "")
+    if key.startswith(("efidisk", "tpmstate")):
+        gib = "1"  # "SIZE_IN_GiB is ignored here" (qm.1 efidisk0/tpmstate0)
+    else:
+        match = _SIZE.match(size)
+        if match is None:
+            raise PlanError(f"{key}: '{value}' records no size=; cannot allocate the disk again")
+        amount = float(match["n"]) * _UNIT[match["unit"]]
+        gib = str(int(amount)) if amount == int(amount) else f"{math.ceil(amount * 1024) / 1024:g}"
+    extra = [f"{k}={v}" if v else k for k, v in sorted(options.items())]
+    return ",".join([f"{storage}:{gib}", *extra])
+
+
+def _boot_disk(config: Mapping[str, str]) -> str | None:
+    order = config.get("boot", "")
+    if order.startswith("order="):
+        for device in order[len("order=") :].split(";"):
+            if _DISK.match(device) and not is_cdrom(config.get(device, "")):
+                return device
+    disks = [k for k in sorted(config) if _DISK.match(k) and not k.startswith(("efidisk", "tpmstate"))]
+    return next((k for k in disks if not is_cdrom(config[k])), None)
+
+
+def replay_create(record: VmRecord, iso: str) -> list[str]:
+    """``qm create`` of the recorded VM: every recorded setting (memory, cores, balloon, CPU, machine, BIOS,
+    EFI disk, every disk with its storage, size and options, every NIC with its MAC, bridge and VLAN tag),
+    with the Talos ISO in ide2 and the boot order disk-then-ISO until the install is done."""
+    config = record.settings
+    argv = ["qm", "create", str(record.vmid)]
+    for key in replayed_keys(config):
+        value = config[key]
+        if key in ("boot", "ide2"):
+            continue  # set below for the install, back to the record after it (replay_finish)
+        if _DISK.match(key):
+            value = value if is_cdrom(value) else disk_allocation(key, value)
+        elif key == "description":
+            value = unquote(value)  # qm config percent-encodes it
+        argv += [f"--{key}", value]
+    disk = _boot_disk(config)
+    argv += ["--ide2", f"{iso},media=cdrom", "--boot", f"order={disk};ide2" if disk else "order=ide2"]
+    return argv
+
+
+def replay_finish(record: VmRecord) -> list[list[str]]:
+    """After the install: the ISO detached, the recorded boot order back, and the VM under HA again
+    (``qm destroy --purge`` removed it from the HA resources)."""
+    config = record.settings
+    argv = ["qm", "set", str(record.vmid)]
+    delete = []
+    if "boot" in config:
+        argv += ["--boot", config["boot"]]
+    else:
+        delete.append("boot")
+    if "ide2" in config and is_cdrom(config["ide2"]):
+        argv += ["--ide2", "none,media=cdrom"]  # the drive stays, empty, as recorded; the ISO is detached
+    elif "ide2" in config:
+        argv += ["--ide2", disk_allocation("ide2", config["ide2"])]
+    else:
+        delete.append("ide2")
+    if delete:
+        argv += ["--delete", ",".join(delete)]
+    commands = [argv]
+    if record.ha is not None:
+        commands.append(ha_add(record.ha))
+    return commands
+
+
+def _normal(key: str, value: str) -> str:
+    if _DISK.match(key):
+        if is_cdrom(value):
+            return "cdrom"  # which ISO is inserted is not part of the VM
+        try:
+            return disk_allocation(key, value)  # the volume's name changes with every allocation
+        except PlanError:
+            return value
+    return value
+
+
+def vm_drift(recorded: Mapping[str, str], live: Mapping[str, str]) -> list[str]:
+    """Where the VM now differs from its record (volume names, generation id and ISO contents aside)."""
+    out = []
+    for key in sorted(set(replayed_keys(recorded)) | set(replayed_keys(live))):
+        want, have = recorded.get(key), live.get(key)
+        if want is not None and have is not None and _normal(key, want) == _normal(key, have):
+            continue
+        if want is None:
+            out.append(f"{key}: {have} (not in the record)")
+        elif have is None:
+            out.append(f"{key}: recorded {want}, now unset")
+        else:
+            out.append(f"{key}: recorded {want}, now {have}")
+    return out
+
+
+# -- vzdump backups (pve-storage API2/Storage/Content.pm) ----------------------------------------------
+
+
+def backup_storages(node: str) -> list[str]:
+    """The storages of a Proxmox node that hold backups."""
+    return ["pvesh", "get", f"/nodes/{node}/storage", "--content", "backup", "--output-format", "json"]
+
+
+def backup_content(node: str, storage: str) -> list[str]:
+    return [
+        "pvesh",
+        "get",
+        f"/nodes/{node}/storage/{storage}/content",
+        "--content",
+        "backup",
+        "--output-format",
+        "json",
+    ]
 
 
 def _timeout(seconds: int | None) -> list[str]:
@@ -345,6 +589,51 @@ def parse_qm_config(text: str) -> dict[str, str]:
     return config
 
 
+def _json_list(text: str, what: str, target: str = "") -> list[dict[str, Any]]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise CommandError(f"{what} on {target or 'host'} did not print JSON: {exc}", target=target) from exc
+    if not isinstance(data, list):
+        raise CommandError(f"{what} on {target or 'host'} printed {type(data).__name__}, not a list", target=target)
+    return [entry for entry in data if isinstance(entry, dict)]
+
+
+def parse_ha_resources(text: str, *, target: str = "") -> dict[str, HaResource]:
+    """``/cluster/ha/resources`` by sid; a resource without ``state`` is ``started`` (its default)."""
+    out = {}
+    for entry in _json_list(text, "pvesh get /cluster/ha/resources", target):
+        sid = str(entry.get("sid", ""))
+        if not sid:
+            continue
+        skip = ("sid", "state", "type", "digest", "errors")
+        rest = tuple(sorted((str(k), str(v)) for k, v in entry.items() if k not in skip and v is not None))
+        out[sid] = HaResource(sid, str(entry.get("state") or "started"), rest)
+    return out
+
+
+def parse_backup_storages(text: str, *, target: str = "") -> list[str]:
+    entries = _json_list(text, "pvesh get /nodes/…/storage", target)
+    return [str(e["storage"]) for e in entries if e.get("storage") and e.get("active", 1) and e.get("enabled", 1)]
+
+
+def parse_backups(text: str, *, storage: str = "", target: str = "") -> list[VmBackup]:
+    out = []
+    for entry in _json_list(text, "pvesh get /nodes/…/content", target):
+        if entry.get("vmid") is None or entry.get("ctime") is None:
+            continue
+        out.append(
+            VmBackup(
+                str(entry.get("volid", "")),
+                int(entry["vmid"]),
+                float(entry["ctime"]),
+                int(entry.get("size") or 0),
+                storage,
+            )
+        )
+    return out
+
+
 _SNAP_LINE = re.compile(
     r"^(?P<indent>\s*)`->\s+(?P<name>\S+)\s*(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)?\s*(?P<desc>.*)$"
 )
@@ -378,6 +667,11 @@ _HINTS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"already running"), "the VM is already running; nothing to start"),
     (re.compile(r"not running"), "the VM is stopped; start it instead"),
     (re.compile(r"already used"), "choose another snapshot name, or delete the old snapshot first"),
+    (
+        re.compile(r"Not applicable for HA resources"),
+        "the VM is HA-managed: stop it with `ha-manager set vm:{vmid} --state stopped`",
+    ),
+    (re.compile(r"used in HA resources"), "the VM is HA-managed: destroy it with --purge (removes it from HA)"),
     (re.compile(r"is locked"), "another Proxmox task holds the VM lock; wait for it or check the task log"),
     (re.compile(r"invalid format"), "snapshot names: a letter first, then letters, digits, '_' or '-'"),
 )
@@ -394,6 +688,9 @@ def _error(result: Result, what: str) -> CommandError:
     line = result.last_error_line()
     kind = "task failed" if result.exit_code == 255 else f"exit {result.exit_code}"
     hint = next((h for pattern, h in _HINTS if pattern.search(result.stderr)), None)
+    if hint is not None and "{vmid}" in hint:
+        vmid = result.argv[2] if len(result.argv) > 2 and result.argv[2].isdigit() else "VMID"
+        hint = hint.replace("{vmid}", vmid)
     on = f" on {result.target}" if result.target != "local" else ""
     return CommandError(
         f"{what}{on}: {kind}: {line}",
@@ -414,15 +711,29 @@ def _int(text: str | None) -> int | None:
 
 __all__ = [
     "POWER_ACTIONS",
+    "HaResource",
     "PowerAction",
     "PowerDecision",
     "Quorum",
     "Snapshot",
     "TalosVmSpec",
+    "VmBackup",
+    "VmRecord",
     "VmResource",
+    "backup_content",
+    "backup_storages",
     "check",
     "cluster_resources",
+    "disk_allocation",
+    "ha_add",
+    "ha_resources",
+    "ha_set_state",
+    "ha_sid",
+    "is_cdrom",
+    "parse_backup_storages",
+    "parse_backups",
     "parse_cluster_resources",
+    "parse_ha_resources",
     "parse_listsnapshot",
     "parse_pvecm_status",
     "parse_qm_config",
@@ -441,5 +752,9 @@ __all__ = [
     "qm_start",
     "qm_status",
     "qm_stop",
+    "replay_create",
+    "replay_finish",
+    "replayed_keys",
     "validate_snapshot_name",
+    "vm_drift",
 ]

@@ -178,6 +178,11 @@ class Talosctl:
             argv.append("--insecure")
         return argv
 
+    def validate(self, config: Path | str, mode: str = "metal") -> list[str]:
+        """``talosctl validate --config F --mode M``: local, no node; prints ``<F> is valid for <M> mode``
+        (siderolabs/talos cmd/talosctl/cmd/mgmt/validate.go)."""
+        return [self.binary, "validate", "--config", str(config), "--mode", mode]
+
     def machine_status(self, node: str | Sequence[str], *, insecure: bool = False) -> list[str]:
         return self.get("machinestatus", node, insecure=insecure)
 

@@ -60,6 +60,7 @@ Format::
       volsyncMaxAgeHoursByApp: { default/immich-data: 2 }   # … unless set per namespace/name
       backupPool: tank         # default: the pool of upgrade.nasBackupDir
       minFreeGiB: 10
+      vmBackupMaxAgeHours: 192 # each Talos VM's newest vzdump backup (a warning, not a failure)
 """
 
 from __future__ import annotations
@@ -546,6 +547,7 @@ class _InventoryReader:
             volsync_max_age_by_app=tuple((app, self.hours(by_app, app, where_app, 0.0)) for app in sorted(by_app)),
             backup_pool=self.string(data, "backupPool", "dr"),
             min_free_bytes=int(self.gib(data, "minFreeGiB", "dr", d.min_free_bytes)),
+            vm_backup_max_age=self.hours(data, "vmBackupMaxAgeHours", "dr", d.vm_backup_max_age),
         )
 
     def gib(self, data: Mapping[str, Any], key: str, where: str, default_bytes: int) -> float:

@@ -114,6 +114,7 @@ class DrPolicy:
     volsync_max_age_by_app: tuple[tuple[str, float], ...] = ()  # ("namespace/name", seconds)
     backup_pool: str | None = None  # the NAS pool holding backups; None: the pool of nasBackupDir
     min_free_bytes: int = 10 * 1024**3
+    vm_backup_max_age: float = 8 * 24 * 3600.0  # each Talos VM's newest vzdump backup (weekly, and a day of slack)
 
     def volsync_limit(self, namespace: str, name: str) -> float:
         return dict(self.volsync_max_age_by_app).get(f"{namespace}/{name}", self.volsync_max_age)

@@ -148,7 +148,7 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "volsyncMaxAgeHoursByApp": Named(VALUE),
         "backupPool": VALUE,
         "minFreeGiB": VALUE,
-        "vmBackupMaxAgeHours": VALUE,  # read once the drvm branch (issue 17 §5) is in
+        "vmBackupMaxAgeHours": VALUE,
     },
     # read by homeops.lint.config
     "lint": {

@@ -25,6 +25,7 @@ commands this plan runs.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import tempfile
 import time
@@ -48,6 +49,14 @@ from homeops.operations.drmodel import Observation as Seen
 from homeops.operations.drsteps import API, ETCD_DB, ETCD_UP, PREPARING
 from homeops.operations.health import ClusterWorld, cluster_gates
 from homeops.operations.runbook import RecoveryStep, recovery_steps
+from homeops.operations.vm import (
+    fetch_newest_record,
+    finish_vm_step,
+    record_path,
+    stop_vm_for_recreate,
+    vm_records_for,
+)
+from homeops.privatefs import make_private
 from homeops.runners import Result
 from homeops.runtime import Runtime
 
@@ -127,6 +136,12 @@ def _fetch(runtime: Runtime, name: str, local_dir: Path) -> Path:
             side = nas_fetch_backup(runtime, name + snapshotsum.SIDECAR, tmp)
         except (OSError, HomeopsError) as exc:
             raise PlanError(f"cannot fetch {name} from the NAS: {' '.join(str(exc).split())}") from None
+        with contextlib.suppress(OSError, HomeopsError):  # the VM record; older snapshots have none
+            vms = nas_fetch_backup(runtime, record_path(Path(name)).name, tmp)
+            make_private(vms)
+            vms.replace(local_dir / vms.name)
+        make_private(db)  # an etcd snapshot holds every Secret of the cluster
+        make_private(side)
         side.replace(local_dir / side.name)
         return db.replace(local_dir / db.name)
 
@@ -164,6 +179,7 @@ def preflight(runtime: Runtime, request: RebuildRequest) -> list[drcheck.Finding
     # (talhelper pkg/talos/input.go:53-55): a warning for dr.check, a refusal for a rebuild.
     findings = [replace(f, status="fail") if f.check == "age-key" and f.status == "warn" else f for f in findings]
     if request.recreate_vms:
+        fetch_newest_record(runtime)  # the VMs as recorded, from the NAS when this machine has none
         wanted = _nodes(runtime.inventory, request)
         findings += [f for f in drcheck.vm_spec_findings(runtime) if f.subject.split(" ")[0] in wanted]
     failed = [f for f in findings if f.status == "fail"]
@@ -198,7 +214,8 @@ def plan_rebuild(
     ``stages`` (Talos with a new etcd, apps, from the bootstrap workflow) → backups paused → the data
     proven → backups resumed. ``snapshot`` only names the etcd ``stages`` restore (none for fresh)."""
     wanted = _nodes(inventory, request)
-    recovery = recovery_steps(inventory, snapshot=snapshot.name, recreate_vms=request.recreate_vms)
+    records = vm_records_for(inventory, snapshot.path) if request.recreate_vms else None
+    recovery = recovery_steps(inventory, snapshot=snapshot.name, recreate_vms=request.recreate_vms, vm_records=records)
     steps: list[Step] = []
     batch = 0
     if data and seen is not None and seen.api and (seen.sources or seen.databases):
@@ -230,6 +247,10 @@ def plan_rebuild(
     for stage in stages:  # keep the stages' own grouping (nodes configured together stay together)
         steps.append(_rebatch(stage, base + stage.batch))
         batch = max(batch, base + stage.batch)
+    finish = [rs for rs in recovery if rs.id.endswith(":finish-vm") and rs.node in wanted]
+    if finish:  # the recreated VMs, once installed: ISO detached, boot order and HA as recorded
+        batch += 1
+        steps += [finish_vm_step(inventory.node(rs.node or ""), rs, batch) for rs in finish]
     if data:
         sources = ",".join(seen.sources) if seen else ""
         destinations = ",".join(seen.destinations) if seen else ""
@@ -489,7 +510,8 @@ class DrRecreateVm(_ToMaintenance):
             ctx.journal.note(step.id, found_vm=self._exists(ctx, step.commands[0], node.vm.vmid))
         for command in step.commands:
             done = ctx.journal.step(step.id).data
-            word = command.argv[1]  # stop, destroy, create, set, start: each once in the step
+            # stop (qm stop, or ha-manager set --state stopped), destroy, create, set, start: each once
+            word = "stop" if command.argv[0] == "ha-manager" else command.argv[1]
             if done.get(f"sent {word}"):
                 continue
             exists = self._exists(ctx, command, node.vm.vmid)
@@ -498,6 +520,10 @@ class DrRecreateVm(_ToMaintenance):
                 continue
             if word == "create" and exists and (done.get("sent destroy") or not done.get("found_vm")):
                 ctx.journal.note(step.id, **{"sent create": True})  # ours: created before a kill
+                continue
+            if word == "stop":  # HA-managed VMs through ha-manager, then until the HA stack stopped it
+                stop_vm_for_recreate(ctx, step, command, node.vm.vmid)
+                ctx.journal.note(step.id, **{"sent stop": True})
                 continue
             result = ctx.send(command, what=" ".join(command.argv[:3]), target=step.node)
             pve.check(result, " ".join(command.argv[:3]))

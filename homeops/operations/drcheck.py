@@ -9,8 +9,14 @@ that cannot be reached is a failed finding naming it, so one look's trouble neve
                      ``dr.snapshotMaxAgeHours`` and matches its sha256 sidecar
 * ``nas-snapshot``   the newest snapshot is also on the NAS (``upgrade.nasBackupDir``), same size,
                      same sidecar, and the NAS's newest copy is young enough
-* ``vm-spec``        each Talos VM's vmid, host, disk and net0 MAC are in ``homeops.yaml`` and agree
-                     with ``qm config`` on its Proxmox host (what a VM rebuild needs if the VM is lost)
+* ``vm-spec``        each Talos VM's vmid, host, disk and net0 MAC are in ``homeops.yaml`` (or in the VM
+                     record) and agree with ``qm config`` on its Proxmox host; a bare-metal node is
+                     rebuilt by a reset and needs none of it
+* ``vm-record``      the newest snapshot's VM record (``<snapshot>.vms.json``, here and on the NAS) has
+                     each Talos VM, and the running VM has not drifted from it (a warning: the rebuild
+                     would build the VM as recorded)
+* ``vm-backup``      the age of each Talos VM's newest vzdump backup (a warning past
+                     ``dr.vmBackupMaxAgeHours``: the etcd snapshot, not the VM backup, is what a rebuild needs)
 * ``volsync``        each ReplicationSource synced successfully within its limit
 * ``nas-pool``       the pool holding the backups is ONLINE and healthy with ``dr.minFreeGiB`` free
 """
@@ -101,6 +107,8 @@ def run_check(runtime: Runtime) -> DrReport:
         lambda: genconfig_findings(runtime),
         lambda: snapshot_findings(runtime, now),
         lambda: vm_spec_findings(runtime),
+        lambda: vm_record_findings(runtime),
+        lambda: vm_backup_findings(runtime, now),
         lambda: volsync_findings(runtime, now),
         lambda: nas_pool_findings(runtime),
     )
@@ -337,20 +345,28 @@ def parse_vm_spec(config: dict[str, str]) -> VmSpec:
 
 
 def vm_spec_findings(runtime: Runtime) -> list[Finding]:
-    return [_vm_finding(runtime, node) for node in runtime.inventory.nodes]
+    records = _newest_records(runtime.inventory)
+    return [_vm_finding(runtime, node, records) for node in runtime.inventory.nodes]
 
 
-def _vm_finding(runtime: Runtime, node: Node) -> Finding:
+def _newest_records(inventory: Inventory) -> Any:
+    from homeops.operations.vm import load_vm_records, vm_records_for
+
+    local = newest(local_snapshots(inventory))
+    try:
+        found = load_vm_records(snapshot_dir(inventory) / local.name) if local is not None else None
+        return found if found is not None else vm_records_for(inventory, None)
+    except HomeopsError:
+        return None
+
+
+def _vm_finding(runtime: Runtime, node: Node, records: Any = None) -> Finding:
     vm = node.vm
     if vm is None:
-        return Finding(
-            "vm-spec",
-            node.hostname,
-            "fail",
-            "no Proxmox VM mapping: a lost VM cannot be recreated",
-            f"add nodes.{node.hostname}.vm: {{host, vmid, mac, disk}} to homeops.yaml",
-        )
+        # issue 22 §3.9: bare metal is rebuilt with `talosctl reset`, which needs no VM spec
+        return Finding("vm-spec", node.hostname, "ok", "bare metal (no vm:): rebuilt by a reset, no VM to recreate")
     subject = f"{node.hostname} (VM {vm.vmid} on {vm.host})"
+    recorded = records.of(node.hostname) if records is not None else None
     try:
         result = runtime.host(vm.host).run(pve.qm_config(vm.vmid), timeout=TIMEOUT)
         live: VmSpec | None = parse_vm_spec(pve.parse_qm_config(pve.check(result, f"qm config {vm.vmid}").stdout))
@@ -358,6 +374,8 @@ def _vm_finding(runtime: Runtime, node: Node) -> Finding:
     except HomeopsError as exc:
         live, error = None, _one_line(exc)
     missing = [name for name, value in (("mac", vm.mac), ("disk", vm.disk)) if value is None]
+    if missing and recorded is not None:
+        return Finding("vm-spec", subject, "ok", "mac and disk come from the VM record of the newest snapshot")
     if missing:
         seen = ""
         if live is not None:
@@ -379,6 +397,143 @@ def _vm_finding(runtime: Runtime, node: Node) -> Finding:
     if diffs:
         return Finding("vm-spec", subject, "fail", "; ".join(diffs), f"make nodes.{node.hostname}.vm agree with the VM")
     return Finding("vm-spec", subject, "ok", f"mac {vm.mac}, disk {vm.disk}")
+
+
+def vm_record_findings(runtime: Runtime) -> list[Finding]:
+    """The newest snapshot's VM record against the VMs as they run now (drift is a warning)."""
+    from homeops.operations.vm import RECORD_SUFFIX, load_vm_records
+
+    inventory = runtime.inventory
+    vm_nodes = [n for n in inventory.nodes if n.vm is not None]
+    local = newest(local_snapshots(inventory))
+    if not vm_nodes or local is None:
+        return []  # no VMs to record; no snapshot: the etcd-snapshot finding already fails
+    name = local.name + RECORD_SUFFIX
+    try:
+        records = load_vm_records(snapshot_dir(inventory) / local.name)
+    except HomeopsError as exc:
+        return [Finding("vm-record", name, "fail", _one_line(exc), TAKE_ONE)]
+    if records is None:
+        return [
+            Finding(
+                "vm-record",
+                local.name,
+                "warn",
+                "no VM record with the newest snapshot: --recreate-vms would build each VM from homeops.yaml "
+                "(mac, disk) alone, not as it was",
+                TAKE_ONE,
+            )
+        ]
+    findings = []
+    if nas_host_name(runtime) is not None:
+        try:
+            names = nas_snapshots(runtime)[1]
+        except HomeopsError:
+            names = set()  # the nas-snapshot finding says why
+        if name not in names:
+            findings.append(
+                Finding("vm-record", name, "warn", "not on the NAS: it is lost with this machine", TAKE_ONE)
+            )
+    live_ha = _live_ha(runtime)
+    for node in vm_nodes:
+        assert node.vm is not None
+        subject = f"{node.hostname} (VM {node.vm.vmid})"
+        recorded = records.of(node.hostname)
+        if recorded is None:
+            why = next((e for e in records.errors if e.startswith(node.hostname)), "not in the record")
+            findings.append(Finding("vm-record", subject, "warn", f"not recorded with {local.name}: {why}", TAKE_ONE))
+            continue
+        try:
+            known = {h.name for h in runtime.inventory.hosts}
+            where = recorded.host if recorded.host in known else node.vm.host
+            result = runtime.host(where).run(pve.qm_config(node.vm.vmid), timeout=TIMEOUT)
+            live = pve.parse_qm_config(pve.check(result, f"qm config {node.vm.vmid}").stdout)
+        except HomeopsError as exc:
+            findings.append(Finding("vm-record", subject, "warn", f"recorded; the VM not read: {_one_line(exc)}"))
+            continue
+        drift = pve.vm_drift(recorded.settings, live)
+        if live_ha is not None:
+            was = recorded.ha.state if recorded.ha else "not HA-managed"
+            now_ha = live_ha.get(pve.ha_sid(node.vm.vmid))
+            if (now_ha.state if now_ha else "not HA-managed") != was:
+                drift.append(f"HA: recorded {was}, now {now_ha.state if now_ha else 'not HA-managed'}")
+        if drift:
+            shown = "; ".join(drift[:4]) + (f"; and {len(drift) - 4} more" if len(drift) > 4 else "")
+            findings.append(
+                Finding(
+                    "vm-record",
+                    subject,
+                    "warn",
+                    f"drifted from the record of {local.name}: {shown}",
+                    "a rebuild builds the VM as recorded: take a new snapshot (inv talos.etcd-snapshot) to record it "
+                    "as it is now, or change the VM back",
+                )
+            )
+        else:
+            ha = f", HA {recorded.ha.state}" if recorded.ha else ""
+            findings.append(
+                Finding(
+                    "vm-record", subject, "ok", f"as recorded with {local.name} ({len(recorded.config)} settings{ha})"
+                )
+            )
+    return findings
+
+
+def _live_ha(runtime: Runtime) -> dict[str, pve.HaResource] | None:
+    for host in runtime.inventory.hosts_of_kind("proxmox"):
+        try:
+            result = runtime.host(host.name).run(pve.ha_resources(), timeout=TIMEOUT)
+            return pve.parse_ha_resources(pve.check(result, "pvesh get /cluster/ha/resources").stdout)
+        except HomeopsError:
+            continue
+    return None
+
+
+def vm_backup_findings(runtime: Runtime, now: float) -> list[Finding]:
+    """The newest vzdump backup of each Talos VM, in every backup storage its Proxmox hosts see."""
+    inventory = runtime.inventory
+    vm_nodes = [n for n in inventory.nodes if n.vm is not None]
+    if not vm_nodes:
+        return []
+    limit = inventory.dr.vm_backup_max_age
+    newest_of: dict[int, pve.VmBackup] = {}
+    errors: list[str] = []
+    for host in sorted({n.vm.host for n in vm_nodes if n.vm is not None}):
+        try:
+            runner = runtime.host(host)
+            listing = pve.check(runner.run(pve.backup_storages(host), timeout=TIMEOUT), "pvesh get storage")
+            for storage in pve.parse_backup_storages(listing.stdout, target=host):
+                content = runner.run(pve.backup_content(host, storage), timeout=TIMEOUT)
+                for backup in pve.parse_backups(pve.check(content, "pvesh get content").stdout, storage=storage):
+                    best = newest_of.get(backup.vmid)
+                    if best is None or backup.ctime > best.ctime:
+                        newest_of[backup.vmid] = backup
+        except HomeopsError as exc:
+            errors.append(f"{host}: {_one_line(exc)}")
+    findings = []
+    for node in vm_nodes:
+        assert node.vm is not None
+        subject = f"{node.hostname} (VM {node.vm.vmid})"
+        found = newest_of.get(node.vm.vmid)
+        if found is None:
+            where = f" (could not ask {'; '.join(errors)})" if errors else ""
+            findings.append(Finding("vm-backup", subject, "warn", f"no vzdump backup found{where}"))
+            continue
+        age = now - found.ctime
+        text = f"{found.volid}, taken {volsync.format_age(age)} ago"
+        if age > limit:
+            findings.append(
+                Finding(
+                    "vm-backup",
+                    subject,
+                    "warn",
+                    f"old: {text} (limit {volsync.format_age(limit)}, dr.vmBackupMaxAgeHours)",
+                    "check the backup job in Datacenter → Backup",
+                )
+            )
+        else:
+            findings.append(Finding("vm-backup", subject, "ok", text))
+    return findings
 
 
 # -- VolSync ----------------------------------------------------------------------------------------

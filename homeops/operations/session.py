@@ -82,6 +82,7 @@ def executor_for(
 
         # sha256 sidecars get their own retention, so they go when their snapshot goes
         suffix = ".db.sha256" if path.name.endswith(".sha256") else ".db"
+        suffix = ".db.vms.json" if path.name.endswith(".vms.json") else suffix
         return nas_store_backup(runtime, path, suffix=suffix).path
 
     return node_executor(

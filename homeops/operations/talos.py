@@ -32,7 +32,7 @@ from homeops.engine.plan import Plan, Step, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, GateFailed, HomeopsError
 from homeops.inventory.model import Inventory
-from homeops.operations import vm as _vm  # noqa: F401  (registers vm-snapshot, which rolling plans use)
+from homeops.operations import vm as _vm  # registers vm-snapshot (rolling plans); the VM record
 from homeops.operations.conditions import probe_for
 from homeops.operations.facts import Observer
 from homeops.operations.health import ClusterWorld
@@ -222,11 +222,17 @@ class EtcdSnapshot(_Talosctl):
         ctx.journal.add_artifact("etcd_snapshot", str(path))
         sidecar = write_sidecar(path)  # dr.check and dr.rebuild verify every copy against it
         make_private(sidecar)
+        # the Talos VMs as they are now: what dr.rebuild --recreate-vms replays with this snapshot
+        vms = _vm.record_beside(world.inventory, world.host, path, ctx.clock.now())
+        for problem in vms.errors if vms else ():
+            ctx.progress.note(f"VM record incomplete: {problem}")
         for copy in copies:
             if world.uploader is None:
                 raise GateFailed("etcd-snapshot-copy", "no uploader configured", target=copy.on)
             remote = world.uploader(path)
             world.uploader(sidecar)
+            if vms is not None:
+                world.uploader(_vm.record_path(path))
             ctx.journal.add_artifact("etcd_snapshot_nas", f"{copy.on}:{remote}")
         ctx.progress.note(f"etcd snapshot {path} ({size} bytes)")
 

@@ -12,23 +12,40 @@ the plan's allowed-red gates: it is still looked at and reported, but does not s
 
 Step kinds: ``vm-power`` (start/stop/shutdown/reboot; the look before sending re-reads the VM, so a
 VM already in the wanted state gets no command), ``vm-rollback``, and ``vm-snapshot`` (also used by
-the rolling plans before a node changes).
+the rolling plans before a node changes), and ``vm-finish`` (after a recreated VM's install: the ISO
+detached, the recorded boot order back, the VM under Proxmox HA again if it was).
+
+**The VM record.** Every etcd snapshot gets ``<snapshot>.vms.json`` beside it (0600, and on the NAS
+with it): ``qm config`` of each Talos VM and its HA resource, read when the snapshot was taken.
+``dr.rebuild --recreate-vms`` replays the record of the snapshot it restores (``adapters.proxmox.
+replay_create``/``replay_finish``) and ``dr.check`` compares it with the running VMs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 from homeops.adapters import proxmox as pve
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
-from homeops.engine.kinds import Look, StepContext, StepKind, register
-from homeops.engine.plan import Command, Gate, Health, Plan, Step
-from homeops.errors import CommandError, HomeopsError
+from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
+from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
+from homeops.engine.waits import Observation
+from homeops.errors import CommandError, GateFailed, HomeopsError, PlanError
 from homeops.hostops import DESTRUCTIVE, VmActionPlan, command_timeout
-from homeops.inventory.model import Inventory
+from homeops.inventory.model import Inventory, Node
 from homeops.operations.health import ClusterWorld, register_gate
-from homeops.runners import Result
+from homeops.privatefs import make_private
+from homeops.runners import Result, Runner
+
+if TYPE_CHECKING:
+    from homeops.operations.runbook import RecoveryStep
+    from homeops.runtime import Runtime
 
 QUORUM_GATE = "etcd-quorum"
 #: What each action leaves the VM as (a reboot comes back running).
@@ -116,6 +133,28 @@ class VmPower(_Qm):
     name = "vm-power"
     lockstep = True
     look_gate = "vm-state"
+    wait_order = ("vm-status",)
+    terms: ClassVar[Mapping[str, WaitTerms]] = {
+        "vm-status": WaitTerms(
+            "`qm status` says the VM is as asked",
+            hint="an HA-managed VM: look at `ha-manager status` on its host (the resource may be in error state)",
+        )
+    }
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        world = _world(ctx)
+
+        def look() -> Observation[None]:
+            behind = []
+            for step in steps:
+                node = world.inventory.node(step.node or "")
+                assert node.vm is not None
+                status = _status(world, node.vm.host, node.vm.vmid)
+                if status != step.to_version:
+                    behind.append(f"VM {node.vm.vmid} is {status}")
+            return Observation.waiting("; ".join(behind)) if behind else Observation.ok("as asked")
+
+        return look
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         world = _world(ctx)
@@ -175,6 +214,19 @@ for _kind in (VmPower(), VmRollback(), VmSnapshot()):
 def plan_vm(inventory: Inventory, action: VmActionPlan, *, allow_quorum_loss: bool = False) -> Plan:
     """The one-step plan of a decided VM action."""
     kind = {"snapshot": "vm-snapshot", "rollback": "vm-rollback"}.get(action.action, "vm-power")
+    after = AFTER.get(action.action)
+    # HA-managed VMs only get a request (the HA stack acts later); a stop/start is done when the VM got there.
+    waits = (
+        (
+            Wait(
+                "vm-status",
+                f"VM {action.vmid} {after}",
+                max(HA_STOP_TIMEOUT, *(command_timeout(a) for a in action.commands)),
+            ),
+        )
+        if kind == "vm-power" and after and action.action != "reboot" and action.commands
+        else ()
+    )
     step = Step(
         id=f"{action.node}:vm-{action.action}",
         action=kind,
@@ -183,7 +235,8 @@ def plan_vm(inventory: Inventory, action: VmActionPlan, *, allow_quorum_loss: bo
         control_plane=inventory.node(action.node).control_plane,
         commands=tuple(Command(argv, on=action.host, timeout=command_timeout(argv)) for argv in action.commands),
         from_version=action.status,
-        to_version=AFTER.get(action.action),
+        to_version=after,
+        waits=waits,
         reboots=action.action == "reboot",
         vm_host=action.host,
         artifact=action.snapshot,
@@ -211,3 +264,232 @@ def render_vm_plan(plan: Plan, banner: str) -> str:
         lines.extend(f"  {command.render()}" for command in step.commands)
     lines.extend(f"  ! --allow-quorum-loss: {g.label} is only reported: {g.describe}" for g in plan.health.allowed_red)
     return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------- the VM record
+
+RECORD_SUFFIX = ".vms.json"
+RECORD_VERSION = 1
+
+
+def record_path(snapshot: Path) -> Path:
+    """``etcd-home-<stamp>.db`` → ``etcd-home-<stamp>.db.vms.json``: the record goes wherever the snapshot goes."""
+    return snapshot.with_name(snapshot.name + RECORD_SUFFIX)
+
+
+@dataclass(frozen=True)
+class VmRecords:
+    """Every Talos VM as Proxmox showed it at ``taken_at``; ``errors``: the VMs that could not be read."""
+
+    taken_at: float
+    records: tuple[pve.VmRecord, ...] = ()
+    errors: tuple[str, ...] = ()
+
+    def of(self, hostname: str) -> pve.VmRecord | None:
+        return next((r for r in self.records if r.node == hostname), None)
+
+    def to_json(self) -> str:
+        data = {
+            "version": RECORD_VERSION,
+            "takenAt": self.taken_at,
+            "vms": [r.to_dict() for r in self.records],
+            "errors": list(self.errors),
+        }
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, *, where: str = "VM record") -> VmRecords:
+        try:
+            data = json.loads(text)
+            records = tuple(pve.VmRecord.from_dict(entry) for entry in data["vms"])
+            return cls(float(data.get("takenAt") or 0.0), records, tuple(str(e) for e in data.get("errors") or ()))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PlanError(f"{where} is not a homeops VM record: {exc}", hint="take a new etcd snapshot") from None
+
+
+def read_vm_records(inventory: Inventory, host: Callable[[str], Runner], now: float) -> VmRecords:
+    """``qm config`` of every Talos VM (on its inventory host, else wherever it is now) and the HA resources."""
+    vm_nodes = [n for n in inventory.nodes if n.vm is not None]
+    if not vm_nodes:
+        return VmRecords(now)
+    errors: list[str] = []
+    hosts = [h.name for h in inventory.hosts_of_kind("proxmox")]
+    for n in vm_nodes:
+        if n.vm is not None and n.vm.host not in hosts:
+            hosts.append(n.vm.host)
+    ha: dict[str, pve.HaResource] | None = None
+    last = "no Proxmox host answered"
+    for name in hosts:
+        try:
+            result = host(name).run(pve.ha_resources(), timeout=30)
+            ha = pve.parse_ha_resources(pve.check(result, "pvesh get /cluster/ha/resources").stdout, target=name)
+            break
+        except HomeopsError as exc:
+            last = " ".join(str(exc).split())
+    if ha is None:
+        errors.append(f"HA resources not read: {last}")
+    records = []
+    for node in vm_nodes:
+        assert node.vm is not None
+        vmid = node.vm.vmid
+        found = None
+        why = ""
+        for name in [node.vm.host, *(h for h in hosts if h != node.vm.host)]:
+            try:
+                result = host(name).run(pve.qm_config(vmid), timeout=30)
+            except HomeopsError as exc:
+                why = why or " ".join(str(exc).split())
+                continue
+            if result.ok:
+                found = (name, pve.parse_qm_config(result.stdout))
+                break
+            why = why or (result.last_error_line() or f"exit {result.exit_code}")
+        if found is None:
+            errors.append(f"{node.hostname} (VM {vmid} on {node.vm.host}): qm config: {why}")
+            continue
+        resource = (ha or {}).get(pve.ha_sid(vmid))
+        config = tuple(sorted(found[1].items()))
+        records.append(pve.VmRecord(node.hostname, found[0], vmid, config, resource))
+    return VmRecords(now, tuple(records), tuple(errors))
+
+
+def write_vm_records(path: Path, records: VmRecords) -> Path:
+    """Atomically, mode 0600 from the start (a VM's config can hold cloud-init passwords and SSH keys)."""
+    partial = path.with_name(path.name + ".part")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(records.to_json())
+    make_private(partial)
+    partial.replace(path)
+    return path
+
+
+def record_beside(
+    inventory: Inventory, host: Callable[[str], Runner] | None, snapshot: Path, now: float
+) -> VmRecords | None:
+    """Read and write the record of ``snapshot`` (None: no Talos VM in the inventory, or no way to the hosts)."""
+    if host is None or not any(n.vm is not None for n in inventory.nodes):
+        return None
+    records = read_vm_records(inventory, host, now)
+    write_vm_records(record_path(snapshot), records)
+    return records
+
+
+def load_vm_records(snapshot: Path) -> VmRecords | None:
+    """The record taken with ``snapshot``; None when there is none (snapshots older than records)."""
+    path = record_path(snapshot)
+    if not path.is_file():
+        return None
+    return VmRecords.from_json(path.read_text(encoding="utf-8"), where=str(path))
+
+
+class VmFinish(_Qm):
+    """After the install of a recreated VM: ``qm set`` back to the recorded boot order with the ISO detached,
+    then the VM under HA again. Both are idempotent; an HA resource that is already defined (the resource of
+    a VM that vanished without ``qm destroy --purge``) gets its recorded state and options with ``set``."""
+
+    name = "vm-finish"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            result = ctx.runner(command).run(list(command.argv), timeout=command.timeout)
+            if result.failed and command.argv[:2] == ("ha-manager", "add") and "already defined" in result.stderr:
+                again = ("ha-manager", "set", *command.argv[2:])
+                result = ctx.runner(command).run(list(again), timeout=command.timeout)
+            pve.check(result, " ".join(command.argv[:3]))
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return None
+
+
+register(VmFinish())
+
+
+def vm_records_for(inventory: Inventory, snapshot: Path | None) -> VmRecords | None:
+    """The record a rebuild replays: the one taken with its snapshot; else (a fresh cluster, a snapshot older
+    than VM records, the runbook's ``$SNAPSHOT``) the newest one: the VMs as last seen beat homeops.yaml's
+    vmid, MAC and disk alone."""
+    found = load_vm_records(snapshot) if snapshot is not None else None
+    if found is not None:
+        return found
+    folder = inventory.state_dir / "etcd-snapshots"
+    candidates = sorted(folder.glob("*" + RECORD_SUFFIX)) if folder.is_dir() else []
+    if not candidates:
+        return None
+    newest = candidates[-1]  # names carry the UTC stamp: sorted by name is sorted by time
+    return VmRecords.from_json(newest.read_text(encoding="utf-8"), where=str(newest))
+
+
+def fetch_newest_record(runtime: Runtime) -> Path | None:
+    """The newest VM record from the NAS when there is none here (the machine that held the local copies was
+    lost too, as in the all-VMs-lost drill): a rebuild then still replays the VMs as they were."""
+    from homeops.hostops import nas_fetch_backup, nas_host, nas_list_backups
+    from homeops.privatefs import private_dir
+
+    folder = runtime.inventory.state_dir / "etcd-snapshots"
+    if (folder.is_dir() and any(folder.glob("*" + RECORD_SUFFIX))) or nas_host(runtime) is None:
+        return None
+    try:
+        names = sorted(f.name for f in nas_list_backups(runtime) if f.name.endswith(RECORD_SUFFIX))
+        if not names:
+            return None
+        private_dir(folder, root=runtime.inventory.state_dir)
+        path = nas_fetch_backup(runtime, names[-1], folder)
+    except (OSError, HomeopsError):
+        return None  # the rebuild says "no VM record" in its plan; dr.check says why the NAS did not answer
+    make_private(path)
+    return path
+
+
+def finish_vm_step(node: Node, rs: RecoveryStep, batch: int) -> Step:
+    return Step(
+        id=rs.id,
+        action="vm-finish",
+        summary=rs.title,
+        node=node.hostname,
+        node_ip=node.ip,
+        control_plane=node.control_plane,
+        batch=batch,
+        commands=tuple(Command(a.argv, on=a.on or "local", timeout=120) for a in rs.actions),
+        vm_host=node.vm.host if node.vm else None,
+    )
+
+
+#: How long the HA stack may take to stop a VM after ``ha-manager set --state stopped`` (its LRM shuts the
+#: guest down before it stops it).
+HA_STOP_TIMEOUT = 300.0
+
+
+def stop_vm_for_recreate(ctx: StepContext, step: Step, command: Command, vmid: int) -> None:
+    """Stop a VM that is about to be destroyed. ``qm stop`` is refused for an HA-managed VM (qemu-server
+    ``API2/Qemu.pm:3751-3756``: "Not applicable for HA resources"), which is then stopped through the HA
+    stack; an HA stop is a request, so this waits until ``qm status`` says stopped."""
+    what = " ".join(command.argv[:3])
+    via_ha = command.argv[0] == "ha-manager"
+    try:
+        ctx.send(command, what=what, target=step.node)
+    except CommandError as exc:
+        if via_ha or "Not applicable for HA resources" not in exc.stderr:
+            raise
+        ctx.progress.note(f"VM {vmid} is HA-managed (not as recorded): stopping it with ha-manager")
+        ha = Command(tuple(pve.ha_set_state(vmid, "stopped")), on=command.on, timeout=command.timeout)
+        ctx.send(ha, what=f"ha-manager set vm:{vmid}", target=step.node)
+        via_ha = True
+    if not via_ha:
+        return
+    inventory = getattr(ctx.world, "inventory", None)
+    poll = inventory.policy.poll_interval if isinstance(inventory, Inventory) else 5.0
+    deadline = ctx.clock.monotonic() + HA_STOP_TIMEOUT
+    while True:
+        result = ctx.runner(command).run(pve.qm_status(vmid), timeout=30)
+        status = pve.parse_qm_status(result.stdout) if result.ok else "gone"
+        if status in ("stopped", "gone"):
+            return
+        if ctx.clock.monotonic() >= deadline:
+            raise GateFailed(
+                "vm-stopped",
+                f"VM {vmid} still {status} {HA_STOP_TIMEOUT:.0f}s after the HA stop request",
+                target=step.node,
+                hint=f"look at `ha-manager status` on {command.on}; the resource may be in error state",
+            )
+        ctx.clock.sleep(poll)

@@ -254,6 +254,7 @@ class SimHosts:
         host_port = int(wrapped.ports["22/tcp"][0]["HostPort"])
         _wait_for_banner("127.0.0.1", host_port, READY_TIMEOUT, name)
         host_key = self._read_host_key(container, name)
+        container.exec(["sh", "-c", hostimage.install_shims_script()])
         endpoint = HostEndpoint(
             name=name,
             kind=self.kinds[name],

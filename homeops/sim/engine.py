@@ -296,6 +296,10 @@ def advance(state: State, t: float | None = None) -> None:
     state["faults"] = [
         f for f in state.get("faults", []) if f.get("params", {}).get("until") is None or f["params"]["until"] > t
     ]
+    if state.get("pve"):
+        from homeops.sim.hosts import settle_ha
+
+        settle_ha(state)  # what the Proxmox HA stack did meanwhile (it starts and stops VMs on its own)
     for hostname, node in state["nodes"].items():
         _power(state, hostname, node, t)
         pending = node.get("pending")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -96,6 +97,7 @@ class ShimRunner:
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
         shutil.copyfile(local, partial)
+        os.chmod(partial, stat.S_IMODE(os.stat(local).st_mode))  # as SshRunner.upload: the local file's mode
         partial.replace(target)
 
     def download(self, remote: str, local: str | os.PathLike[str]) -> None:

@@ -20,6 +20,12 @@ notice a VM power-cycle. Host faults honoured here:
 ``nfs-stopped``                   the NFS service is STOPPED and ``showmount`` fails.
 ``vm-shutdown-hangs`` (target: vmid or node)  ACPI shutdown times out (exit 255) unless ``--forceStop 1``.
 ``command-fails`` (params ``tool``, ``subcommand``, ``times``; target: host or null)  the next N calls fail.
+
+Proxmox HA (``pve.ha.resources``, ``{"vm:<id>": {"state": …}}``): ``qm start/stop/shutdown`` of an
+HA-managed VM only *request* the state from the HA stack ("Requesting HA stop for VM <id>"), which acts
+``HA_SETTLE`` seconds later; ``qm stop --overrule-shutdown 1`` is refused for it, ``qm destroy`` needs
+``--purge`` (which removes the resource); ``ha-manager set/add/remove/config/status/crm-command stop``.
+vzdump backups (``pve.backups``) live in the shared storage ``pbs``.
 """
 
 from __future__ import annotations
@@ -45,10 +51,16 @@ SIM_HOST_ENV = "HOMEOPS_SIM_HOST"
 HOST_FILE = "/etc/homeops/sim-host"
 STATE_MOUNT = "/var/lib/homeops-sim"
 
-TOOLS = ("qm", "pvecm", "pvesh", "zpool", "midclt", "showmount")
+TOOLS = ("qm", "pvecm", "pvesh", "ha-manager", "zpool", "midclt", "showmount")
 
 GIB = 1024**3
 TIB = 1024**4
+
+#: The shared backup storage of the sim's Proxmox cluster and how old its newest backups are at the start.
+BACKUP_STORAGE = "pbs"
+BACKUP_AGE = 86400.0
+#: How long the HA stack takes to act on a requested state (CRM and LRM each work in ~10 s rounds).
+HA_SETTLE = 20.0
 
 # Proxmox "Perl die" exit status for a failed task or a refused command.
 PVE_FAIL = 255
@@ -65,23 +77,37 @@ def _mac(vmid: int) -> str:
 
 
 def _vm_config(name: str, vmid: int, *, memory: int, cores: int, disk_gb: int, talos: bool) -> dict[str, str]:
+    """A VM as Proxmox 8/9 prints it: UEFI (OVMF + efidisk0), q35, balloon off, the NIC on a VLAN."""
     config = {
         "name": name,
         "memory": str(memory),
         "cores": str(cores),
+        "sockets": "1",
         "cpu": "host",
         "ostype": "l26",
+        "machine": "q35",
+        "bios": "ovmf",
+        "balloon": "0",
+        "numa": "0",
         "scsihw": "virtio-scsi-single",
-        "scsi0": f"local-lvm:vm-{vmid}-disk-0,iothread=1,size={disk_gb}G",
-        "net0": f"virtio={_mac(vmid)},bridge=vmbr0",
-        "boot": "order=scsi0;ide2",
+        "scsi0": f"local-lvm:vm-{vmid}-disk-0,discard=on,iothread=1,size={disk_gb}G,ssd=1",
+        "efidisk0": f"local-lvm:vm-{vmid}-disk-1,efitype=4m,pre-enrolled-keys=0,size=4M",
+        "net0": f"virtio={_mac(vmid)},bridge=vmbr0,tag={VLAN}",
+        "boot": "order=scsi0;ide2;net0",
         "ide2": "none,media=cdrom",
         "serial0": "socket",
+        "onboot": "1",
         "smbios1": f"uuid=00000000-0000-4000-8000-{vmid:012d}",
+        "vmgenid": f"00000000-0000-4000-9000-{vmid:012d}",
+        "meta": "creation-qemu=9.0.2,ctime=1733000000",
     }
     if talos:
         config["agent"] = "enabled=1"
     return config
+
+
+#: The sim's VMs sit on this VLAN of vmbr0: a rebuild that forgets the tag puts the node on the wrong network.
+VLAN = 20
 
 
 def _vm(name: str, vmid: int, *, talos: bool, control_plane: bool = False, ref: Any = None) -> dict[str, Any]:
@@ -90,9 +116,11 @@ def _vm(name: str, vmid: int, *, talos: bool, control_plane: bool = False, ref: 
     storage, size = disk.split(":") if disk else ("local-lvm", "64" if talos else "32")
     config = _vm_config(name, vmid, memory=memory, cores=4, disk_gb=int(size), talos=talos)
     config["scsi0"] = config["scsi0"].replace("local-lvm:", f"{storage}:", 1)
+    if talos and not control_plane:  # a worker's second disk: its Talos user volume / Rook OSD
+        config["scsi1"] = f"{storage}:vm-{vmid}-disk-2,discard=on,iothread=1,size=200G,ssd=1"
     mac = getattr(ref, "mac", None)
     if mac:
-        config["net0"] = f"virtio={mac},bridge=vmbr0"
+        config["net0"] = f"virtio={mac},bridge=vmbr0,tag={VLAN}"
     return {
         "name": name,
         "status": "running",
@@ -116,7 +144,12 @@ def initial_host_state(inventory: Any) -> State:
         vm = getattr(node, "vm", None)
         if vm is not None and all(h.name != vm.host for h in pve_hosts):
             pve_hosts.append(_Named(vm.host, "proxmox", ""))
-    pve: State = {"cluster": {"name": "homeops-pve", "quorate": True, "config_version": 3}, "hosts": {}}
+    pve: State = {
+        "cluster": {"name": "homeops-pve", "quorate": True, "config_version": 3},
+        "hosts": {},
+        "ha": {"resources": {}},
+        "backups": [],  # vzdump backups in the shared storage BACKUP_STORAGE (Proxmox Backup Server)
+    }
     for index, host in enumerate(pve_hosts, start=1):
         pve["hosts"][host.name] = {"up": True, "node_id": index, "address": getattr(host, "address", ""), "vms": {}}
     for node in nodes:
@@ -125,6 +158,8 @@ def initial_host_state(inventory: Any) -> State:
             continue
         vms = pve["hosts"][vm.host]["vms"]
         vms[str(vm.vmid)] = _vm(node.hostname, int(vm.vmid), talos=True, control_plane=bool(node.control_plane), ref=vm)
+        # last night's vzdump: ctime is this many seconds before the sim's clock origin
+        pve["backups"].append({"vmid": int(vm.vmid), "age": BACKUP_AGE, "size": 2 * GIB})
     if pve_hosts:
         first = pve["hosts"][pve_hosts[0].name]["vms"]
         taken = {int(v) for h in pve["hosts"].values() for v in h["vms"]}
@@ -309,11 +344,13 @@ _QM_COMMANDS = {
     ),
 }
 
-# Options qm create / qm set accept (a subset of the VM config keys; unknown ones fail like qm).
-_VM_KEYS = frozenset(
-    {"name", "memory", "cores", "sockets", "cpu", "ostype", "scsihw", "boot", "agent", "serial0", "bios"}
-    | {"machine", "onboot", "tags", "description", "efidisk0", "ide0", "ide2", "cdrom", "scsi0", "scsi1"}
-    | {"virtio0", "sata0", "net0", "net1", "smbios1", "vga", "numa", "balloon", "startup", "protection"}
+# Options qm create / qm set accept: the VM config keys (an unknown one fails like qm's option parser).
+_VM_KEY = (
+    r"^(name|memory|balloon|shares|cores|sockets|vcpus|cpu|cpulimit|cpuunits|affinity|numa|ostype|machine|bios"
+    r"|scsihw|boot|bootdisk|agent|onboot|startup|tags|description|protection|smbios1|vga|tablet|kvm|acpi|hotplug"
+    r"|localtime|keyboard|args|hookscript|watchdog|rng0|audio0|cdrom|efidisk0|tpmstate0|vmgenid|meta|ciuser"
+    r"|cipassword|citype|ipconfig\d+|nameserver|searchdomain|sshkeys|template|freeze|migrate_downtime"
+    r"|(scsi|virtio|sata|ide|net|serial|usb|hostpci|numa|unused|parallel|virtiofs)\d+)$"
 )
 
 
@@ -370,6 +407,9 @@ def _qm(args: Sequence[str], host: str, state: State) -> Outcome:
     if mutating and not _quorate(state):
         return PVE_FAIL, "", "cluster not ready - no quorum?\n"
     status = vm["status"]
+    resource = _ha_resource(state, vmid)
+    if resource is not None and command in ("start", "stop", "shutdown") and resource.get("state") != "ignored":
+        return _qm_ha(command, vmid, options, state)
     if command == "status":
         return 0, f"status: {status}\n", ""
     if command == "config":
@@ -379,7 +419,11 @@ def _qm(args: Sequence[str], host: str, state: State) -> Outcome:
             if snap is None:
                 return PVE_FAIL, "", f"snapshot '{options['snapshot']}' does not exist\n"
             config = snap.get("config") or config
-        return 0, "".join(f"{k}: {v}\n" for k, v in sorted(config.items())), ""
+        return (
+            0,
+            "".join(f"{k}: {_encode_text(v) if k == 'description' else v}\n" for k, v in sorted(config.items())),
+            "",
+        )
     if command == "start":
         if status == "running":
             return PVE_FAIL, "", f"VM {vmid} already running\n"
@@ -406,6 +450,9 @@ def _qm(args: Sequence[str], host: str, state: State) -> Outcome:
     if command == "listsnapshot":
         return 0, _listsnapshot(vm), ""
     if command == "destroy":
+        if resource is not None and options.get("purge") != "1":
+            # qemu-server API2/Qemu.pm destroy_vm's early checks (service_is_configured: ignored ones too)
+            return PVE_FAIL, "", f"unable to remove VM {vmid} - used in HA resources and purge parameter not set.\n"
         return _qm_destroy(vmid, vm, options, host, state)
     if command == "snapshot":
         name = positionals[1]
@@ -455,6 +502,181 @@ def _qm(args: Sequence[str], host: str, state: State) -> Outcome:
 _DISK_KEY = r"^(scsi|virtio|sata|ide|efidisk|tpmstate|unused)\d+$"
 
 
+# -- Proxmox HA (pve-ha-manager) ----------------------------------------------------------------------
+# Source: proxmox/pve-ha-manager src/PVE/CLI/ha_manager.pm, API2/HA/Resources.pm, HA/Config.pm, HA/Manager.pm;
+# qemu-server src/PVE/API2/Qemu.pm (vm_start 3631-3642, vm_stop 3747-3768, vm_shutdown 3932-3945).
+
+_HA_STATES = ("started", "stopped", "enabled", "disabled", "ignored")
+_HA_OPTIONS = {"state": "str", "group": "str", "max_restart": "str", "max_relocate": "str", "comment": "str"}
+_HA_OPTIONS.update({"failback": "str", "type": "str", "digest": "str", "delete": "str"})
+
+
+def _ha(state: State) -> State:
+    ha: State = state["pve"].setdefault("ha", {})
+    ha.setdefault("resources", {})
+    return ha
+
+
+def _ha_resource(state: State, vmid: str) -> State | None:
+    resources = (state.get("pve") or {}).get("ha", {}).get("resources", {})
+    found: State | None = resources.get(f"vm:{vmid}")
+    return found
+
+
+def _ha_request(state: State, sid: str, wanted: str) -> None:
+    resource = _ha(state)["resources"][sid]
+    resource["state"] = wanted
+    resource["_since"] = sim_now(state)
+
+
+def settle_ha(state: State) -> None:
+    """What the HA stack has done by now: HA_SETTLE seconds after a state was requested, the VM of a
+    ``started`` resource runs and that of a ``stopped``/``disabled`` one is stopped (CRM + LRM rounds)."""
+    resources = (state.get("pve") or {}).get("ha", {}).get("resources", {})
+    now = sim_now(state)
+    for sid, resource in resources.items():
+        wanted = {"started": "running", "enabled": "running", "stopped": "stopped", "disabled": "stopped"}
+        target = wanted.get(str(resource.get("state", "started")))
+        host = _find_vm_anywhere(state, sid.split(":", 1)[1])
+        if target is None or host is None or host_is_down(state, host):
+            continue
+        vm = state["pve"]["hosts"][host]["vms"][sid.split(":", 1)[1]]
+        if vm["status"] == target or now - float(resource.get("_since") or 0.0) < HA_SETTLE:
+            continue
+        if target == "running":
+            _start(vm, state)
+            vm["started_at"] = float(resource.get("_since") or now) + HA_SETTLE  # when the LRM started it
+        else:
+            vm["status"] = "stopped"
+
+
+def _ha_state_text(state: State, sid: str, resource: State) -> str:
+    """The CRM's service state (``hastate`` in /cluster/resources): request_stop until the VM stopped."""
+    wanted = str(resource.get("state", "started"))
+    host = _find_vm_anywhere(state, sid.split(":", 1)[1])
+    status = state["pve"]["hosts"][host]["vms"][sid.split(":", 1)[1]]["status"] if host else "stopped"
+    if wanted in ("stopped", "disabled") and status == "running":
+        return "request_stop"
+    if wanted in ("started", "enabled") and status != "running":
+        return "starting"
+    return {"enabled": "started"}.get(wanted, wanted)
+
+
+def _qm_ha(command: str, vmid: str, options: dict[str, str], state: State) -> Outcome:
+    """qm start/stop/shutdown of an HA-managed VM: a request to the HA stack, never the act itself."""
+    if command == "stop" and options.get("overrule-shutdown") == "1":
+        why = "overrule-shutdown: Not applicable for HA resources."
+        return PVE_FAIL, "", f"400 Parameter verification failed.\n{why}\nqm stop <vmid> [OPTIONS]\n"
+    sid = f"vm:{vmid}"
+    if command == "start":
+        _ha_request(state, sid, "started")  # `ha-manager set vm:<id> --state started`
+        return 0, f"Requesting HA start for VM {vmid}\n", ""
+    # `ha-manager crm-command stop vm:<id> <timeout>`: the CRM sets the resource's state to stopped
+    _ha_request(state, sid, "stopped")
+    return 0, f"Requesting HA stop for VM {vmid}\n", ""
+
+
+def _ha_sid(text: str, state: State) -> tuple[str | None, str]:
+    if text.isdigit():
+        if _find_vm_anywhere(state, text) is None:
+            return None, f"unable to detect SID from VMID - VM/CT {text} does not exist\n"
+        return f"vm:{text}", ""
+    if re.match(r"^\S+:\S+$", text):
+        return text, ""
+    return None, f"unable to parse service id '{text}'\n"
+
+
+def _ha_manager(args: Sequence[str], host: str, state: State) -> Outcome:
+    usage = "USAGE: ha-manager <COMMAND> [ARGS] [OPTIONS]"
+    if not args:
+        return PVE_FAIL, "", f"ERROR: no command specified\n{usage}\n"
+    command, rest = args[0], list(args[1:])
+    resources: State = _ha(state)["resources"]
+    if command == "status":
+        lines = ["quorum OK" if _quorate(state) else f"quorum No quorum on node '{host}'!"]
+        for sid in sorted(resources):
+            where = _find_vm_anywhere(state, sid.split(":", 1)[1]) or host
+            lines.append(f"service {sid} ({where}, {_ha_state_text(state, sid, resources[sid])})")
+        return 0, "\n".join(lines) + "\n", ""
+    if command == "config":
+        out = []
+        for sid in sorted(resources):
+            kind, name = sid.split(":", 1)
+            out.append(f"{kind}:{name}")
+            out += [f"\t{k} {v}" for k, v in sorted(resources[sid].items()) if not k.startswith("_")]
+            out.append("")
+        return 0, "".join(line + "\n" for line in out), ""
+    if command == "crm-command":
+        if rest[:1] != ["stop"] or len(rest) != 3:
+            return PVE_FAIL, "", "400 wrong number of arguments\nha-manager crm-command stop <sid> <timeout>\n"
+        found, error = _ha_sid(rest[1], state)
+        if found is None:
+            return PVE_FAIL, "", error
+        sid = found
+        resource = resources.get(sid)
+        if resource is None or resource.get("state") == "ignored":
+            return PVE_FAIL, "", f"resource '{sid}' is not HA managed\n"
+        _ha_request(state, sid, "stopped")
+        return 0, "", ""
+    if command not in ("add", "set", "remove"):
+        return PVE_FAIL, "", f"ERROR: unknown command 'ha-manager {command}'\n{usage}\n"
+    syntax = f"ha-manager {command} <sid> [OPTIONS]"
+    try:
+        positionals, options = _parse(rest, _HA_OPTIONS if command != "remove" else {"purge": "bool"}, syntax)
+    except _Usage as exc:
+        return PVE_FAIL, "", str(exc)
+    if len(positionals) != 1:
+        return PVE_FAIL, "", f"400 wrong number of arguments\n{syntax}\n"
+    wanted = options.get("state")
+    if wanted is not None and wanted not in _HA_STATES:
+        return PVE_FAIL, "", _enum_error("state", wanted, ", ".join(_HA_STATES)) + syntax + "\n"
+    if not _quorate(state):
+        return PVE_FAIL, "", "cluster not ready - no quorum?\n"
+    found, error = _ha_sid(positionals[0], state)
+    if found is None:
+        return PVE_FAIL, "", error
+    sid = found
+    settings = {k: v for k, v in options.items() if k not in ("type", "digest", "delete")}
+    if command == "remove":
+        if sid not in resources:
+            return PVE_FAIL, "", f"cannot delete service '{sid}', not HA managed!\n"
+        del resources[sid]
+        return 0, "", ""
+    if command == "add":
+        if _find_vm_anywhere(state, sid.split(":", 1)[1]) is None:
+            return PVE_FAIL, "", f"resource '{sid}' does not exist in cluster\n"
+        if sid in resources:
+            return PVE_FAIL, "", f"create resource failed: resource ID '{sid}' already defined\n"
+        resources[sid] = {"state": "started", **settings, "_since": sim_now(state)}
+        return 0, "", ""
+    if sid not in resources:
+        return PVE_FAIL, "", f"update resources config failed: no such resource '{sid}'\n"
+    resource = resources[sid]
+    for key in [k for k in options.get("delete", "").split(",") if k]:
+        resource.pop(key, None)
+    resource.update({k: v for k, v in settings.items() if k != "state"})
+    if wanted is not None and wanted != resource.get("state"):
+        _ha_request(state, sid, wanted)
+    return 0, "", ""
+
+
+def _encode_text(text: str) -> str:
+    """pve-common Tools.pm encode_text, as qm config prints a description: control, non-ASCII and ':' as %XX."""
+    out = []
+    for byte in text.encode("utf-8"):
+        out.append(chr(byte) if 0x20 <= byte <= 0x7E and byte != 0x3A else f"%{byte:02X}")
+    return "".join(out)
+
+
+def _drive_order(key: str) -> tuple[int, int, str]:
+    """qemu-server's valid_drive_names order: ide, sata, scsi, virtio, then efidisk0 and tpmstate0."""
+    match = re.match(r"^(ide|sata|scsi|virtio|efidisk|tpmstate|unused)(\d+)$", key)
+    if match is None:
+        return (99, 0, key)
+    families = ("ide", "sata", "scsi", "virtio", "efidisk", "tpmstate", "unused")
+    return (families.index(match.group(1)), int(match.group(2)), key)
+
+
 def _qm_destroy(vmid: str, vm: State, options: dict[str, str], host: str, state: State) -> Outcome:
     """``qm destroy`` as qemu-server's ``destroy_vm``: refused while the VM runs (or is paused, which
     is a running QEMU too) or is protected; removes the VM, its disks and snapshots; ``--purge``
@@ -465,12 +687,13 @@ def _qm_destroy(vmid: str, vm: State, options: dict[str, str], host: str, state:
     if vm["config"].get("protection") == "1":
         return PVE_FAIL, "", f"can't remove VM {vmid} - protection mode enabled\n"
     out = []
-    for key, value in sorted(vm["config"].items()):
+    for key, value in sorted(vm["config"].items(), key=lambda kv: _drive_order(kv[0])):
         volume = re.match(r"^[\w-]+:(vm-\d+-disk-\d+)", value)
         if re.match(_DISK_KEY, key) and volume and "media=cdrom" not in value:
             out.append(f'  Logical volume "{volume.group(1)}" successfully removed.')
     if options.get("purge") == "1":
         out.append(f"purging VM {vmid} from related configurations..")
+        state["pve"].setdefault("ha", {}).setdefault("resources", {}).pop(f"vm:{vmid}", None)
     del state["pve"]["hosts"][host]["vms"][vmid]
     for node in (state.get("nodes") or {}).values():
         ref = node.get("vm") or {}
@@ -484,7 +707,8 @@ def _qm_destroy(vmid: str, vm: State, options: dict[str, str], host: str, state:
 
 def _qm_create_set(command: str, rest: Sequence[str], host: str, state: State) -> Outcome:
     usage = f"qm {command} <vmid> [OPTIONS]"
-    spec = dict.fromkeys(_VM_KEYS, "str")
+    keys = {item.lstrip("-").partition("=")[0] for item in rest if item.startswith("-")}
+    spec = {key: "str" for key in keys if re.match(_VM_KEY, key)}
     spec.update({"delete": "str", "start": "bool"})
     try:
         positionals, options = _parse(rest, spec, usage)
@@ -504,7 +728,13 @@ def _qm_create_set(command: str, rest: Sequence[str], host: str, state: State) -
             return PVE_FAIL, "", f"unable to create VM {vmid} - VM {vmid} already exists on node '{where}'\n"
         start = options.pop("start", "0") == "1"
         options.pop("delete", None)
-        config = {k: _net(k, _allocate_disk(k, v, vmid), vmid) for k, v in options.items()}
+        config: State = {}
+        for key, value in options.items():
+            config[key] = _net(key, _allocate_disk(key, value, vmid, config), vmid)
+        # qemu-server create_vm: a new VM gets a generated vmgenid and creation meta unless given
+        created = int(sim_now(state))
+        config.setdefault("vmgenid", f"00000000-0000-4000-9000-{created % 10**12:012d}")
+        config.setdefault("meta", f"creation-qemu=9.0.2,ctime={created}")
         vms[vmid] = {"name": config.get("name", f"VM{vmid}"), "status": "stopped", "snapshots": [], "config": config}
         vms[vmid]["boots"] = 0
         vms[vmid]["started_at"] = None
@@ -518,7 +748,7 @@ def _qm_create_set(command: str, rest: Sequence[str], host: str, state: State) -
         vm["config"].pop(key, None)
     options.pop("start", None)
     for key, value in options.items():
-        vm["config"][key] = _net(key, _allocate_disk(key, value, vmid), vmid)
+        vm["config"][key] = _net(key, _allocate_disk(key, value, vmid, vm["config"]), vmid)
     vm["name"] = vm["config"].get("name", vm["name"])
     return 0, "", ""
 
@@ -536,13 +766,29 @@ def _net(key: str, value: str, vmid: str) -> str:
     return ",".join([f"{model}={mac}", *rest])
 
 
-def _allocate_disk(key: str, value: str, vmid: str) -> str:
-    """``local-lvm:64`` (allocate 64 GiB) becomes a volume reference, as qm create does."""
-    match = re.match(r"^([\w-]+):(\d+)(,.*)?$", value)
-    if (key[:4] in ("scsi", "virt", "sata", "efid") or key == "ide0") and match:
-        storage, size, extra = match.groups()
-        return f"{storage}:vm-{vmid}-disk-{key[-1]},size={size}G{extra or ''}"
-    return value
+def _allocate_disk(key: str, value: str, vmid: str, config: State | None = None) -> str:
+    """``local-lvm:64,iothread=1`` (allocate 64 GiB) becomes a volume reference, as qm create does: the next
+    free ``vm-<id>-disk-<n>``, options printed sorted (pve-common print_property_string); EFI vars 4M/528K."""
+    match = re.match(r"^([\w-]+):(\d+(?:\.\d+)?)(,.*)?$", value)
+    if not (re.match(r"^(scsi|virtio|sata|ide|efidisk|tpmstate)\d+$", key) and match):
+        return value
+    storage, size, extra = match.groups()
+    options: dict[str, str] = {}
+    for part in (extra or "").split(","):
+        if part:
+            name, _, setting = part.partition("=")
+            options[name] = setting
+    if key.startswith("efidisk"):
+        options["size"] = "528K" if options.get("efitype") == "2m" else "4M"
+    elif key.startswith("tpmstate"):
+        options["size"] = "4M"
+    else:
+        gib = float(size)
+        options["size"] = f"{int(gib)}G" if gib == int(gib) else f"{int(gib * 1024)}M"
+    used = {int(n) for n in re.findall(rf"vm-{vmid}-disk-(\d+)", " ".join((config or {}).values()))}
+    number = next(i for i in range(len(used) + 1) if i not in used)
+    rendered = [f"{k}={v}" if v else k for k, v in sorted(options.items())]
+    return ",".join([f"{storage}:vm-{vmid}-disk-{number}", *rendered])
 
 
 def _qm_list(vms: State) -> str:
@@ -639,10 +885,19 @@ def _pvesh(args: Sequence[str], host: str, state: State) -> Outcome:
     if not args or args[0] != "get":
         return PVE_FAIL, "", f"ERROR: unknown command 'pvesh {' '.join(args[:1])}'\nUSAGE: {usage}\n"
     spec = {"type": "str", "output-format": "str", "noborder": "bool", "noheader": "bool", "human-readable": "bool"}
+    spec["content"] = "str"
     try:
         positionals, options = _parse(args[1:], spec, usage)
     except _Usage as exc:
         return PVE_FAIL, "", str(exc)
+    fmt = options.get("output-format", "text")
+    if len(positionals) == 1 and positionals[0] != "/cluster/resources":
+        rows = _pvesh_path(positionals[0].rstrip("/"), options, host, state)
+        if isinstance(rows, tuple):
+            return rows
+        if fmt in ("json", "json-pretty"):
+            return 0, json.dumps(rows, indent=3 if fmt == "json-pretty" else None, sort_keys=True) + "\n", ""
+        return 0, "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows), ""
     if positionals != ["/cluster/resources"]:
         return PVE_FAIL, "", f"No '{'get'}' handler defined for '{' '.join(positionals)}'\n"
     kind = options.get("type")
@@ -665,6 +920,46 @@ def _pvesh(args: Sequence[str], host: str, state: State) -> Outcome:
     return 0, "\n".join(lines) + ("\n" if lines else ""), ""
 
 
+def _pvesh_path(path: str, options: dict[str, str], host: str, state: State) -> list[State] | Outcome:
+    """The other API paths homeops reads: HA resources (pve-ha-manager API2/HA/Resources.pm ``index``), the
+    backup storages of a node and their vzdump backups (pve-storage API2/Storage/Status.pm, Content.pm)."""
+    pve = state["pve"]
+    if path == "/cluster/ha/resources":
+        rows = []
+        for sid, resource in sorted(_ha(state)["resources"].items()):
+            row = {k: v for k, v in resource.items() if not k.startswith("_")}
+            rows.append({"sid": sid, "type": sid.split(":", 1)[0], "digest": "0" * 40, **row})
+        return rows
+    match = re.match(r"^/nodes/([^/]+)/storage(?:/([^/]+)/content)?$", path)
+    if match is None:
+        return PVE_FAIL, "", f"No 'get' handler defined for '{path}'\n"
+    node, storage = match.groups()
+    if node not in pve["hosts"]:
+        return PVE_FAIL, "", f"hostname lookup '{node}' failed - failed to get address info for: {node}\n"
+    content = options.get("content")
+    if storage is None:
+        rows = [{"storage": "local", "type": "dir", "content": "iso,vztmpl", "active": 1, "enabled": 1, "shared": 0}]
+        rows.append({"storage": "local-lvm", "type": "lvmthin", "content": "images,rootdir", "active": 1})
+        rows[-1].update(enabled=1, shared=0)
+        rows.append({"storage": BACKUP_STORAGE, "type": "pbs", "content": "backup", "active": 1, "enabled": 1})
+        rows[-1]["shared"] = 1
+        return [r for r in rows if content is None or content in str(r["content"]).split(",")]
+    if storage not in ("local", "local-lvm", BACKUP_STORAGE):
+        return PVE_FAIL, "", f"storage '{storage}' does not exist\n"
+    if storage != BACKUP_STORAGE or content not in (None, "backup"):
+        return []
+    origin = float((state.get("clock") or {}).get("origin") or sim_now(state))
+    rows = []
+    for backup in pve.get("backups") or []:
+        ctime = int(backup["ctime"]) if backup.get("ctime") is not None else int(origin - float(backup["age"]))
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ctime))
+        volid = f"{BACKUP_STORAGE}:backup/vm/{backup['vmid']}/{stamp}"
+        row = {"volid": volid, "vmid": int(backup["vmid"]), "ctime": ctime, "size": int(backup.get("size") or 0)}
+        row.update(content="backup", format="pbs-vm", subtype="qemu", protected=0, notes="")
+        rows.append(row)
+    return rows
+
+
 def _enum_error(option: str, value: str, allowed: str) -> str:
     why = f"value '{value}' does not have a value in the enumeration '{allowed}'"
     return f"400 Parameter verification failed.\n{option}: {why}\n"
@@ -677,7 +972,7 @@ def _resource(node: str, vmid: int, vm: State, down: bool, state: State) -> Stat
     running = status == "running"
     started = vm.get("started_at")
     uptime = int(max(0.0, sim_now(state) - started)) if running and started is not None else (3600 if running else 0)
-    return {
+    entry = {
         "id": f"qemu/{vmid}",
         "type": "qemu",
         "vmid": vmid,
@@ -697,6 +992,10 @@ def _resource(node: str, vmid: int, vm: State, down: bool, state: State) -> Stat
         "diskwrite": 0,
         "uptime": uptime,
     }
+    resource = _ha_resource(state, str(vmid))
+    if resource is not None:
+        entry["hastate"] = _ha_state_text(state, f"vm:{vmid}", resource)
+    return entry
 
 
 # -- TrueNAS ---------------------------------------------------------------------------------------
@@ -888,19 +1187,28 @@ _TOOLS: dict[str, Callable[[Sequence[str], str, State], Outcome]] = {
     "qm": _qm,
     "pvecm": _pvecm,
     "pvesh": _pvesh,
+    "ha-manager": _ha_manager,
     "zpool": _zpool,
     "midclt": _midclt,
     "showmount": _showmount,
 }
 
-_FAIL_CODES = {"qm": PVE_FAIL, "pvesh": PVE_FAIL, "pvecm": 1, "zpool": 1, "midclt": 1, "showmount": 1}
+_FAIL_CODES = {
+    "qm": PVE_FAIL,
+    "pvesh": PVE_FAIL,
+    "ha-manager": PVE_FAIL,
+    "pvecm": 1,
+    "zpool": 1,
+    "midclt": 1,
+    "showmount": 1,
+}
 
 
 def run_tool(tool: str, args: Sequence[str], host: str, state: State) -> Outcome:
     """One shim call on ``host``: changes ``state`` in place, returns ``(exit, stdout, stderr)``."""
     if tool not in _TOOLS:
         return 127, "", f"sh: 1: {tool}: not found\n"
-    pve_tool = tool in ("qm", "pvecm", "pvesh")
+    pve_tool = tool in ("qm", "pvecm", "pvesh", "ha-manager")
     if host_is_down(state, host):
         # Only reachable in a container whose host the sim marked down: answer like a dead ssh.
         return 255, "", f"ssh: connect to host {host} port 22: No route to host\n"
@@ -912,6 +1220,8 @@ def run_tool(tool: str, args: Sequence[str], host: str, state: State) -> Outcome
         if tool == "midclt":
             return 1, "", "Failed to run middleware call. Daemon not running?\n"
         return _FAIL_CODES[tool], "", f"{tool}: simulated failure (fault command-fails)\n"
+    if pve_tool and state.get("pve"):
+        settle_ha(state)
     return _TOOLS[tool](list(args), host, state)
 
 
@@ -932,12 +1242,15 @@ def shim_sim_dir() -> str:
 
 # qm subcommands that only look; every pvecm/pvesh/zpool/midclt/showmount call only looks.
 _QM_LOOKS = frozenset({"status", "config", "listsnapshot", "list"})
+_HA_LOOKS = frozenset({"status", "config"})
 
 
 def only_looks(tool: str, argv: Sequence[str]) -> bool:
     """True when the call cannot change the state (unless a ``command-fails`` fault fires)."""
     if tool == "qm":
         return bool(argv) and argv[0] in _QM_LOOKS
+    if tool == "ha-manager":
+        return bool(argv) and argv[0] in _HA_LOOKS
     return tool in TOOLS
 
 

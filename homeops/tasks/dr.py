@@ -45,7 +45,7 @@ def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> 
 
     from homeops.errors import HomeopsError
     from homeops.operations.dr import runbook_plans
-    from homeops.operations.runbook import render_runbook
+    from homeops.operations.runbook import render_runbook, render_scenarios, runbook_facts
     from homeops.runtime import open_runtime
 
     with open_runtime(inventory_dir(c, inventory).resolve()) as rt:
@@ -54,7 +54,10 @@ def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> 
         except HomeopsError as exc:  # no bootstrap inputs: the Talos and apps steps come from the inventory alone
             print(f"note: the runbook is not dr.rebuild's plan: {exc}", file=sys.stderr)
             plans = None
-        text = render_runbook(rt.inventory, plans)
+        if plans is not None and "etcd-restore" in plans:
+            text = render_scenarios(rt.inventory, plans, runbook_facts(rt.inventory, rt.clock.now()))
+        else:
+            text = render_runbook(rt.inventory, plans)
     if output is None:
         print(text, end="")
         return

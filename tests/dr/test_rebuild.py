@@ -13,6 +13,7 @@ from homeops.operations.dr import RebuildRequest, choose_snapshot, plan_rebuild,
 from homeops.operations.observe import ClusterObserver
 from homeops.operations.runbook import recovery_steps
 from homeops.operations.session import executor_for
+from homeops.operations.vm import load_vm_records
 from homeops.tasks import sim as sim_tasks
 
 from .drsim import DrSim
@@ -33,7 +34,8 @@ def test_latest_is_fetched_from_the_nas_and_verified(drsim: DrSim) -> None:
         chosen = choose_snapshot(rt, "latest")
     assert (chosen.name, chosen.source) == (name, "nas:/mnt/tank/backups/etcd")
     assert chosen.verified.endswith("matches (201 bytes)")
-    assert sorted(p.name for p in drsim.snapshots.iterdir()) == [name, name + ".sha256"]
+    assert sorted(p.name for p in drsim.snapshots.iterdir()) == [name, name + ".sha256", name + ".vms.json"]
+    assert {oct(p.stat().st_mode & 0o777) for p in drsim.snapshots.iterdir()} == {"0o600"}
 
 
 @pytest.mark.parametrize("fault", ["snapshot-corrupt", "snapshot-missing-on-nas"])
@@ -68,7 +70,11 @@ def test_nodes_stage_recreates_every_vm_with_its_mac_and_reaches_maintenance(drs
         plan = plan_rebuild(rt.inventory, chosen, request)
         nodes_only = replace(plan, steps=tuple(s for s in plan.steps if s.action == "dr-recreate-vm"))
         # the plan runs exactly the runbook's commands
-        book = {s.id: s for s in recovery_steps(rt.inventory, snapshot=chosen.name, recreate_vms=True)}
+        records = load_vm_records(chosen.path) if chosen.path else None
+        assert records is not None and len(records.records) == 6
+        book = {
+            s.id: s for s in recovery_steps(rt.inventory, snapshot=chosen.name, recreate_vms=True, vm_records=records)
+        }
         for step in nodes_only.steps:
             assert [c.argv for c in step.commands] == [a.argv for a in book[step.id].actions]
         assert [g.target for g in plan.preflight] == ["pve1", "pve2", "pve3"]
@@ -78,7 +84,7 @@ def test_nodes_stage_recreates_every_vm_with_its_mac_and_reaches_maintenance(drs
     assert {n: s["stage"] for n, s in state["nodes"].items()} == {f"k8s-{i}": "maintenance" for i in range(6)}
     for i in range(6):
         vm = state["pve"]["hosts"][f"pve{i % 3 + 1}"]["vms"][str(200 + i)]
-        assert vm["config"]["net0"] == f"virtio=BC:24:11:00:00:{200 + i:02X},bridge=vmbr0"
+        assert vm["config"]["net0"] == f"virtio=BC:24:11:00:00:{200 + i:02X},bridge=vmbr0,tag=20"
     sent = [(argv[1], argv[2]) for argv in mutations(drsim)]
     for i in range(6):  # each VM: stop, destroy, create, start — once
         assert [w for w, vmid in sent if vmid == str(200 + i)] == ["stop", "destroy", "create", "start"]

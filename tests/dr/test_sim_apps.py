@@ -143,5 +143,5 @@ def test_qm_config_gives_the_inventory_mac_and_disk(tmp_path: Path) -> None:
     )
     SimStore(tmp_path / "sim").create(initial_state(replace(inventory, nodes=nodes)))
     config = local_host_runner("pve2", tmp_path / "sim", in_process=True).run(["qm", "config", "201"]).stdout
-    assert "net0: virtio=02:00:00:00:00:01,bridge=vmbr0\n" in config
-    assert "scsi0: fast:vm-201-disk-0,iothread=1,size=32G\n" in config
+    assert "net0: virtio=02:00:00:00:00:01,bridge=vmbr0,tag=20\n" in config
+    assert "scsi0: fast:vm-201-disk-0,discard=on,iothread=1,size=32G,ssd=1\n" in config

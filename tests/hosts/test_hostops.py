@@ -148,7 +148,7 @@ def test_plan_vm_action_is_idempotent_and_changes_nothing(sim: tuple[Runtime, Si
     shutdown = plan_vm_action(rt, "10.10.0.11", "shutdown", timeout=120, force_stop=True)
     assert shutdown.destructive
     assert shutdown.render() == ["[pve2] qm shutdown 201 --timeout 120 --forceStop 1"]
-    assert [e["argv"][1] for e in store.read()["log"]] == ["status", "status"]  # planning only read
+    assert [e["argv"][1] for e in store.read()["log"]] == ["status", "status", "get"]  # planning only read
     assert run_vm(rt, shutdown).status == "finished"
     assert [e["argv"][1] for e in store.read()["log"]].count("shutdown") == 1
     assert plan_vm_action(rt, "k8s-1", "shutdown").noop

@@ -133,7 +133,9 @@ def test_qm_destroy_like_qemu_server(state: dict[str, Any]) -> None:
     purged = call(state, "pve2", "qm", "destroy", "201", "--purge")
     assert (purged.exit_code, purged.stderr) == (0, "")
     assert purged.stdout == (
-        '  Logical volume "vm-201-disk-0" successfully removed.\npurging VM 201 from related configurations..\n'
+        '  Logical volume "vm-201-disk-0" successfully removed.\n'
+        '  Logical volume "vm-201-disk-1" successfully removed.\n'  # efidisk0, after the scsi disks
+        "purging VM 201 from related configurations..\n"
     )
     assert "201" not in vms  # its disks and snapshots went with it
     gone = call(state, "pve2", "qm", "destroy", "201")

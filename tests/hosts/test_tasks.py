@@ -51,7 +51,7 @@ def test_pve_vm_needs_yes_when_not_interactive(store: SimStore, capsys: pytest.C
         pve_tasks.vm(Context(), "shutdown", node="k8s-2")
     assert info.value.code == 1  # not 130: that is SIGINT's code (issue 10)
     assert str(info.value.message) == "error: shutdown of k8s-2's VM needs confirmation — re-run with --yes"
-    assert all(e["argv"][1] == "status" for e in store.read()["log"])
+    assert all(e["argv"][1] in ("status", "get") for e in store.read()["log"])  # qm status, pvesh get: reads
 
 
 def test_pve_vm_dry_run_then_yes(store: SimStore, capsys: pytest.CaptureFixture[str]) -> None:

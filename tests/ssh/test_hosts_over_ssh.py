@@ -170,3 +170,23 @@ def test_nas_backup_over_sftp_with_retention(env: SimEnv, tmp_path: Path) -> Non
     assert stored.deleted == ("etcd-home-0.db",)
     assert [f.name for f in nas_list_backups(rt, directory)] == ["etcd-home-2.db", "etcd-home-1.db"]
     rt.close()
+
+
+def test_ha_over_ssh_and_private_uploads(env: SimEnv, tmp_path: Path) -> None:
+    """The ha-manager shim reaches containers of an image built before it (hostimage.install_shims_script),
+    qm answers an HA-managed VM as qemu-server does, and an SFTP upload keeps the local file's 0600."""
+    with env.runner("pve1") as runner:
+        pve.check(runner.run(["ha-manager", "add", "vm:200"]))
+        refused = runner.run(pve.qm_stop(200, overrule_shutdown=True))
+        assert refused.exit_code == 255 and "Not applicable for HA resources." in refused.stderr
+        assert pve.check(runner.run(pve.qm_stop(200))).stdout == "Requesting HA stop for VM 200\n"
+        assert pve.parse_ha_resources(runner.run(pve.ha_resources()).stdout)["vm:200"].state == "stopped"
+    env.reset()
+    rt = env.runtime()
+    local = tmp_path / "etcd-home-20251009T085320Z.db.vms.json"
+    local.write_text("{}")
+    local.chmod(0o600)
+    stored = nas_store_backup(rt, local, directory=f"/mnt/tank/backups/etcd-{os.getpid()}", suffix=".vms.json")
+    code, out = env.hosts._container("nas").exec(["stat", "-c", "%a", stored.path])
+    assert (code, out.decode().strip()) == (0, "600")
+    rt.close()

@@ -35,7 +35,7 @@ PACKAGES = ("openssh-server", "python3")
 SIM_LIB_MOUNT = "/opt/homeops/sim"
 STATE_MOUNT = "/var/lib/homeops-sim"
 HOST_FILE = "/etc/homeops/sim-host"
-SHIMS = ("qm", "pvecm", "pvesh", "zpool", "midclt", "showmount")
+SHIMS = ("qm", "pvecm", "pvesh", "ha-manager", "zpool", "midclt", "showmount")
 
 SSHD_CONFIG = """\
 # homeops sim host: key-only root login, nothing else.
@@ -71,6 +71,17 @@ SHIM_WRAPPER = """\
 #!/bin/sh
 exec /usr/bin/python3 -S {lib}/hostbin/{name} "$@"
 """
+
+
+def install_shims_script() -> str:
+    """A shell line that writes the wrapper of every shim the image lacks: SHIMS is not part of the image
+    recipe, so a shim added later reaches containers of an image built before it without a rebuild."""
+    lines = []
+    for name in SHIMS:
+        target = f"/usr/local/bin/{name}"
+        body = SHIM_WRAPPER.format(lib=SIM_LIB_MOUNT, name=name).replace("'", "'\\''")
+        lines.append(f"[ -x {target} ] || {{ printf '%s' '{body}' > {target} && chmod 755 {target}; }}")
+    return "; ".join(lines)
 
 
 def _recipe_digest() -> str:
@@ -193,4 +204,14 @@ def ensure(tag: str = IMAGE) -> bool:
     return True
 
 
-__all__ = ["HOST_FILE", "IMAGE", "SHIMS", "SIM_LIB_MOUNT", "STATE_MOUNT", "build", "ensure", "image_present"]
+__all__ = [
+    "HOST_FILE",
+    "IMAGE",
+    "SHIMS",
+    "SIM_LIB_MOUNT",
+    "STATE_MOUNT",
+    "build",
+    "ensure",
+    "image_present",
+    "install_shims_script",
+]

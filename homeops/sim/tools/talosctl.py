@@ -1201,6 +1201,22 @@ def _load_config(path: str) -> tuple[str, dict[str, Any]]:
     return text, config
 
 
+def cmd_validate(c: Ctx) -> None:
+    """``talosctl validate --config F --mode M`` (cmd/talosctl/cmd/mgmt/validate.go): local, no node."""
+    path, mode = c.opts["config"], c.opts["mode"]
+    if not mode:
+        raise Fail('required flag(s) "mode" not set')
+    if mode not in ("metal", "cloud", "container"):
+        raise Fail(f"unknown runtime mode: {mode!r}".replace("'", '"'))
+    try:
+        _load_config(c.inv.path(path))
+    except Fail as exc:
+        raise Fail(
+            str(exc).replace("error applying new configuration: rpc error: code = InvalidArgument desc = ", "")
+        ) from None
+    c.inv.print(f"{path} is valid for {mode} mode")
+
+
 def cmd_apply_config(c: Ctx) -> None:
     o = c.opts
     modes = ["auto", "no-reboot", "reboot", "staged", "try"] + (
@@ -1599,6 +1615,11 @@ COMMANDS: dict[str, Spec] = {
             Flag("server", None, "bool", True),
             Flag("run-e2e", None, "bool", False),
         ],
+        0,
+    ),
+    "validate": (
+        cmd_validate,
+        [Flag("config", "c", "str", ""), Flag("mode", "m", "str", ""), Flag("strict", None, "bool", False)],
         0,
     ),
     "upgrade-k8s": (
