@@ -105,7 +105,7 @@ _VM_KEYS = {"host", "vmid", "mac", "disk"}
 _DR_KEYS = {"snapshotMaxAgeHours", "volsyncMaxAgeHours", "volsyncMaxAgeHoursByApp", "backupPool", "minFreeGiB"}
 _UPGRADE_KEYS = {
     "maxUnavailable", "stabilitySeconds", "rebootTimeout", "readyTimeout", "pollInterval", "vmSnapshot",
-    "etcdSnapshotToNas", "nasBackupDir", "nasBackupKeep", "gates",
+    "etcdSnapshotToNas", "nasBackupDir", "nasBackupKeep", "gates", "prePullTimeout", "prePullParallel",
 }  # fmt: skip
 _GATE_KEYS = {"proxmox", "nas", "flux", "volsync", "ceph", "custom"}
 _CUSTOM_GATE_KEYS = {"name", "kind", "timeout", "resource", "namespace", "jsonpath", "expect", "command"}
@@ -512,6 +512,8 @@ class _InventoryReader:
             nas_backup_dir=self.string(data, "nasBackupDir", where) or defaults.nas_backup_dir,
             nas_backup_keep=self.integer(data, "nasBackupKeep", where, defaults.nas_backup_keep, 1, None),
             gates=self.gates(data.get("gates")),
+            pre_pull_timeout=self.seconds(data, "prePullTimeout", where, defaults.pre_pull_timeout),
+            pre_pull_parallel=self.integer(data, "prePullParallel", where, defaults.pre_pull_parallel, 1, 64),
         )
 
     def non_negative(self, data: Mapping[str, Any], key: str, where: str, default: float) -> float:

@@ -103,6 +103,8 @@ class UpgradePolicy:
     nas_backup_dir: str = "/mnt/tank/backups/etcd"
     nas_backup_keep: int = 10
     gates: Gates = field(default_factory=Gates)
+    pre_pull_timeout: float = 600.0  # every node's installer pull before the first drain; a stall stops the run
+    pre_pull_parallel: int = 4  # nodes pulling at once
 
 
 @dataclass(frozen=True)

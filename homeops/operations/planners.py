@@ -21,12 +21,12 @@ from homeops.inventory.model import Inventory, Node
 from homeops.inventory.versions import Version
 from homeops.operations.facts import ClusterFacts, NodeFacts
 from homeops.operations.health import cluster_gates, node_gates
-from homeops.operations.images import schematic_of, target_image
+from homeops.operations.images import FACTORY, schematic_of, target_image
 from homeops.operations.ordering import rounds
 from homeops.operations.snapshot import UPLOAD as UPLOAD  # re-exported: planners' callers import it from here
 from homeops.operations.snapshot import etcd_snapshot_step, vm_snapshot_name
 from homeops.operations.snapshot import nas_copy_command as nas_copy_command
-from homeops.upgradepath import kubernetes_path, parse, talos_path
+from homeops.upgradepath import FACTORY_ONLY_FROM, kubernetes_path, parse, talos_path
 
 APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "try")
 
@@ -244,9 +244,9 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
             continue
         paths[node.hostname] = path
         for hop in path:
-            images[(node.hostname, str(hop))] = target_image(
-                node, str(hop), override=request.image if hop == target else None
-            )
+            image = target_image(node, str(hop), override=request.image if hop == target else None)
+            _factory_only(node, hop, image)
+            images[(node.hostname, str(hop))] = image
 
     size = _max_unavailable(inventory, request)
     hops = sorted({hop for path in paths.values() for hop in path})
@@ -257,6 +257,9 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
     drains = homeops_drains(facts)
     kctl = Kubectl(inventory.cluster.kubeconfig)
     gates_after = cluster_gates(inventory)
+    if paths:
+        steps.append(_pre_pull_step(inventory, tctl, selected, paths, images))
+    several_cps = len(inventory.control_planes) > 1
     for hop in hops:
         movers = [n for n in selected if hop in paths.get(n.hostname, ())]
         for group in rounds(movers, leader=facts.etcd_leader, max_unavailable=size):
@@ -270,6 +273,9 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
                     steps.append(vm)
             if drains:
                 steps.extend(_drain_step(inventory, kctl, node, batch, str(hop)) for node in group)
+            if several_cps:
+                # After the drain (minutes), right before the reboot: the hand-off is as fresh as it can be.
+                steps.extend(_forfeit_step(inventory, tctl, n, batch, str(hop)) for n in group if n.control_plane)
             for node in group:
                 path = paths[node.hostname]
                 index = path.index(hop)
@@ -314,6 +320,63 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
         target=f"Talos {target}",
         options=(("version", str(target)), ("max_unavailable", str(size)))
         + ((("image", request.image),) if request.image else ()),
+    )
+
+
+def _factory_only(node: Node, hop: Version, image: str) -> None:
+    """From Talos 1.14 only Image Factory installers are published (release.toml notes.defaultInstaller)."""
+    if hop.series < FACTORY_ONLY_FROM or schematic_of(image):
+        return
+    raise PlanError(
+        f"{node.hostname}: installer {image} is not an Image Factory installer, and Talos {hop} publishes "
+        "only those (ghcr.io/siderolabs/installer stopped with 1.14); nothing was changed",
+        hint=f"use {FACTORY}/metal-installer/<schematic>:{hop} (talosImageURL or schematic in talconfig.yaml)",
+    )
+
+
+def _pre_pull_step(
+    inventory: Inventory,
+    tctl: Talosctl,
+    selected: Sequence[Node],
+    paths: Mapping[str, tuple[Version, ...]],
+    images: Mapping[tuple[str, str], str],
+) -> Step:
+    """Every node of the run pulls its installer(s) before any node is drained or snapshotted.
+
+    The upgrade pulls the image itself first (talos v1.14.0-rc.1 ``upgrade.go:135`` imagePullInternal),
+    on the node's clock and after the drain; pulled here, in parallel, a registry problem stops the run
+    before anything changed, and each node's upgrade finds the image in its ``system`` namespace.
+    """
+    policy = inventory.policy
+    commands = tuple(
+        Command(tuple(tctl.image_pull(node.ip, images[(node.hostname, str(hop))])), timeout=policy.pre_pull_timeout)
+        for node in selected
+        if node.hostname in paths
+        for hop in paths[node.hostname]
+    )
+    pulled = {cmd.argv[-1] for cmd in commands}
+    return Step(
+        id="cluster:pre-pull",
+        action="pre-pull",
+        summary=(
+            f"pull {', '.join(sorted(pulled))} on {len({n for n in paths})} node(s), "
+            f"{policy.pre_pull_parallel} at a time (deadline {policy.pre_pull_timeout:g}s each)"
+        ),
+        batch=0,
+        commands=commands,
+        batch_note="installer pre-pull first",
+    )
+
+
+def _forfeit_step(inventory: Inventory, tctl: Talosctl, node: Node, batch: int, hop: str) -> Step:
+    return _node_step(
+        inventory,
+        node,
+        action="etcd-forfeit",
+        suffix=f"@{hop}",
+        batch=batch,
+        summary=f"hand etcd leadership off {node.hostname} if it leads (a follower: no-op)",
+        commands=(Command(tuple(tctl.etcd_forfeit_leadership(node.ip)), timeout=60),),
     )
 
 
@@ -382,8 +445,14 @@ def plan_apply(inventory: Inventory, facts: ClusterFacts, request: Request, *, o
         raise PlanError(f"--mode {request.mode} is not one of {', '.join(APPLY_MODES)}")
     selected = _selected(inventory, request.nodes)
     for node in selected:
-        _facts_of(facts, node)
-    tctl = _talosctl(inventory)
+        seen = _facts_of(facts, node)
+        if request.mode == "reboot" and parse(seen.version or "", what="Talos version").series >= (1, 14):
+            raise PlanError(
+                f"--mode reboot does not exist for {node.hostname} on Talos {seen.version} "
+                "(removed from apply-config in 1.14); nothing was changed",
+                hint="use --mode auto (reboots when the change needs it), or apply then inv talos.reboot-node",
+            )
+    tctl = _talosctl(inventory, facts)
     size = _max_unavailable(inventory, request)
     reboots = request.mode in ("auto", "reboot")
     steps: list[Step] = []

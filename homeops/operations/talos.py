@@ -28,9 +28,10 @@ from homeops.adapters import kubectl, talosctl
 from homeops.engine.executor import Executor
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
-from homeops.engine.plan import Plan, Step, Wait
+from homeops.engine.plan import Command, Plan, Step, Wait
 from homeops.engine.waits import Observation
-from homeops.errors import CommandError, GateFailed, HomeopsError
+from homeops.errors import CommandError, CommandTimeout, GateFailed, HomeopsError
+from homeops.fanout import fanout
 from homeops.inventory.model import Inventory
 from homeops.operations import vm as _vm  # noqa: F401  (registers vm-snapshot, which rolling plans use)
 from homeops.operations.conditions import probe_for
@@ -235,6 +236,72 @@ class EtcdSnapshot(_Talosctl):
         return [f"etcd snapshot: {path}"] if path else []
 
 
+class PrePull(_Talosctl):
+    """``talosctl image pull --namespace system`` of every node's installer, ``pre_pull_parallel`` at a time.
+
+    Before the first drain: one failed or stalled pull (the command's deadline) stops the run with
+    nothing changed, naming each node and image that did not arrive. Pulling again is harmless, so a
+    resumed run simply pulls again (a cache hit on the nodes that have it).
+    """
+
+    name = "pre-pull"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        world = _world(ctx)
+        by_ip = {n.ip: n.hostname for n in world.inventory.nodes}
+        keys = [f"{i}" for i in range(len(step.commands))]
+
+        def where(command: Command) -> tuple[str, str]:
+            ip = command.argv[command.argv.index("--nodes") + 1]
+            return by_ip.get(ip, ip), command.argv[-1]
+
+        def pull(key: str) -> None:
+            command = step.commands[int(key)]
+            node, _ = where(command)
+            ctx.send(command, what="talosctl image pull", target=node)
+
+        outcome = fanout(pull, keys, max_workers=world.inventory.policy.pre_pull_parallel)
+        failed = []
+        for key, error in outcome.failed.items():
+            command = step.commands[int(key)]
+            node, image = where(command)
+            if isinstance(error, CommandTimeout):
+                why = f"stalled: not pulled within {command.timeout:g}s"
+            elif isinstance(error, CommandError) and error.stderr:
+                why = error.stderr.strip().splitlines()[-1][:200]
+            elif isinstance(error, HomeopsError):
+                why = error.message.splitlines()[0][:200]
+            else:
+                raise error
+            failed.append(f"{node}: {image} ({why})")
+        if failed:
+            raise CommandError(
+                f"installer pre-pull failed on {len(failed)} of {len(keys)}: {'; '.join(failed)}; "
+                "no node was drained or upgraded",
+                target=", ".join(f.split(":", 1)[0] for f in failed),
+                hint="check the image reference and that the nodes reach the registry (`talosctl image pull "
+                "--namespace system <image>`), or raise upgrade.prePullTimeout",
+            )
+        ctx.journal.note(step.id, pulled=len(keys))
+        ctx.progress.note(f"installer pulled on {len({where(c)[0] for c in step.commands})} node(s)")
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "pulled"
+
+
+class EtcdForfeit(_Talosctl):
+    """``talosctl etcd forfeit-leadership`` right before a control plane reboots: a follower does nothing."""
+
+    name = "etcd-forfeit"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            ctx.send(command, what="talosctl etcd forfeit-leadership", target=step.node)
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "not leader"
+
+
 class UpgradeK8s(_Talosctl):
     name = "upgrade-k8s"
     wait_order = ("k8s-version",)
@@ -331,7 +398,17 @@ class Uncordon(_Kubectl):
         return "schedulable"
 
 
-for _kind in (Upgrade(), Apply(), Reboot(), EtcdSnapshot(), UpgradeK8s(), Drain(), Uncordon()):
+for _kind in (
+    Upgrade(),
+    Apply(),
+    Reboot(),
+    EtcdSnapshot(),
+    UpgradeK8s(),
+    Drain(),
+    Uncordon(),
+    PrePull(),
+    EtcdForfeit(),
+):
     register(_kind)
 
 

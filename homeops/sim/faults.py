@@ -58,6 +58,17 @@ SPECS: dict[str, FaultSpec] = {
             ("seconds",),
             default_times=1,
         ),
+        # installer pre-pull (talosctl image pull --namespace system)
+        FaultSpec(
+            "image-pull-fails",
+            "node",
+            "`talosctl image pull` on the node fails (the registry answers not found) until cleared",
+        ),
+        FaultSpec(
+            "image-pull-stalls",
+            "node",
+            "`talosctl image pull` on the node never finishes (it hangs until the caller's deadline) until cleared",
+        ),
         FaultSpec("etcd-unhealthy", "controlplane", "the node's etcd member reports unhealthy"),
         FaultSpec("etcd-member-lost", "controlplane", "the node's etcd member is gone from the member list"),
         FaultSpec("etcd-alarm", "controlplane", "etcd raises a NOSPACE alarm on the node's member"),
