@@ -268,7 +268,9 @@ class PrePull(_Talosctl):
             if isinstance(error, CommandTimeout):
                 why = f"stalled: not pulled within {command.timeout:g}s"
             elif isinstance(error, CommandError) and error.stderr:
-                why = error.stderr.strip().splitlines()[-1][:200]
+                # The gRPC status text, tail kept: containerd repeats the reference before the reason.
+                why = error.stderr.strip().splitlines()[-1].rsplit("desc = ", 1)[-1]
+                why = why if len(why) <= 160 else "…" + why[-160:]
             elif isinstance(error, HomeopsError):
                 why = error.message.splitlines()[0][:200]
             else:
