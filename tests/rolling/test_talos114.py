@@ -55,7 +55,7 @@ def test_talos_114_kubernetes_range_is_talos114_go(kube: str, ok: bool) -> None:
     if ok:
         check_support(Version.parse(TARGET), Version.parse(kube))
     else:
-        with pytest.raises(PlanError, match="not supported on Talos v1.14.0"):
+        with pytest.raises(PlanError, match=r"not supported on Talos v1\.14\.0"):
             check_support(Version.parse(TARGET), Version.parse(kube))
 
 
@@ -103,7 +103,7 @@ def test_apply_mode_reboot_refused_for_114_nodes_only(tmp_path: Path) -> None:
 
 
 def test_adapter_refuses_apply_mode_reboot_with_a_114_client(tmp_path: Path) -> None:
-    with pytest.raises(PlanError, match="--mode=reboot was removed in talosctl 1.14"):
+    with pytest.raises(PlanError, match=r"--mode=reboot was removed in talosctl 1\.14"):
         Talosctl(tmp_path / "tc", client_version="v1.14.0").apply_config("10.0.0.1", "c.yaml", mode="reboot")
     argv = Talosctl(tmp_path / "tc", client_version="v1.13.9").apply_config("10.0.0.1", "c.yaml", mode="reboot")
     assert argv[-2:] == ["--mode", "reboot"]
