@@ -303,6 +303,34 @@ def _tri(value: Any) -> Tri:
     return value if value in ("True", "False") else "Unknown"
 
 
+@dataclass(frozen=True)
+class VolumeAttachment:
+    """A CSI attachment (``storage.k8s.io/v1``): gone once the attach/detach controller detached it."""
+
+    name: str
+    node: str
+    volume: str  # spec.source.persistentVolumeName (or the attachment's own name for inline volumes)
+    attacher: str
+    attached: bool
+
+
+def parse_volume_attachments(text: str) -> list[VolumeAttachment]:
+    """``kubectl get volumeattachments -o json``."""
+    what = "kubectl get volumeattachments"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        name = (item.get("metadata") or {}).get("name")
+        spec = item.get("spec") or {}
+        node = spec.get("nodeName")
+        if not isinstance(name, str) or not isinstance(node, str):
+            raise UnexpectedOutput(what, f"attachment without metadata.name or spec.nodeName: {excerpt(str(item))}")
+        source = spec.get("source") or {}
+        volume = source.get("persistentVolumeName") or name
+        attached = bool((item.get("status") or {}).get("attached"))
+        found.append(VolumeAttachment(name, node, str(volume), str(spec.get("attacher") or ""), attached))
+    return found
+
+
 def parse_nodes(text: str) -> list[K8sNode]:
     """``kubectl get nodes -o json`` (a List) or ``get node X -o json`` (one Node)."""
     what = "kubectl get nodes"
@@ -532,6 +560,11 @@ def _run(
 
 def nodes(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[K8sNode]:
     return parsed(_run(runner, kctl.get_nodes(), "kubectl get nodes", timeout=timeout), parse_nodes, target=None)
+
+
+def volume_attachments(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[VolumeAttachment]:
+    result = _run(runner, kctl.get_json("volumeattachments"), "kubectl get volumeattachments", timeout=timeout)
+    return parsed(result, parse_volume_attachments, target=None)
 
 
 def node(runner: Runner, kctl: Kubectl, name: str, *, timeout: float | None = 60) -> K8sNode:

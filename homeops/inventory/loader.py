@@ -106,6 +106,7 @@ _DR_KEYS = {"snapshotMaxAgeHours", "volsyncMaxAgeHours", "volsyncMaxAgeHoursByAp
 _UPGRADE_KEYS = {
     "maxUnavailable", "stabilitySeconds", "rebootTimeout", "readyTimeout", "pollInterval", "vmSnapshot",
     "etcdSnapshotToNas", "nasBackupDir", "nasBackupKeep", "gates", "prePullTimeout", "prePullParallel",
+    "volumeDetachTimeout",
 }  # fmt: skip
 _GATE_KEYS = {"proxmox", "nas", "flux", "volsync", "ceph", "custom"}
 _CUSTOM_GATE_KEYS = {"name", "kind", "timeout", "resource", "namespace", "jsonpath", "expect", "command"}
@@ -514,6 +515,7 @@ class _InventoryReader:
             gates=self.gates(data.get("gates")),
             pre_pull_timeout=self.seconds(data, "prePullTimeout", where, defaults.pre_pull_timeout),
             pre_pull_parallel=self.integer(data, "prePullParallel", where, defaults.pre_pull_parallel, 1, 64),
+            volume_detach_timeout=self.seconds(data, "volumeDetachTimeout", where, defaults.volume_detach_timeout),
         )
 
     def non_negative(self, data: Mapping[str, Any], key: str, where: str, default: float) -> float:

@@ -105,6 +105,7 @@ class UpgradePolicy:
     gates: Gates = field(default_factory=Gates)
     pre_pull_timeout: float = 600.0  # every node's installer pull before the first drain; a stall stops the run
     pre_pull_parallel: int = 4  # nodes pulling at once
+    volume_detach_timeout: float = 300.0  # after a drain, the node's VolumeAttachments must be gone by then
 
 
 @dataclass(frozen=True)

@@ -177,6 +177,12 @@ class ClusterObserver:
         found = k.nodes(self.local, self.kctl, timeout=self.timeout)
         return {n.name: K8sNodeFacts(n.name, n.ready == "True", n.unschedulable, n.kubelet_version) for n in found}
 
+    def volume_attachments(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for va in k.volume_attachments(self.local, self.kctl, timeout=self.timeout):
+            found.setdefault(va.node, []).append(va.volume)
+        return {node: tuple(sorted(vols)) for node, vols in found.items()}
+
     def api(self) -> Check:
         result = self._run(self.kctl.readyz())
         if result.ok and k.parse_readyz(result.stdout):

@@ -391,6 +391,14 @@ def _drain_step(inventory: Inventory, kctl: Kubectl, node: Node, batch: int, hop
         summary=f"drain {node.hostname}: cordon, evict its pods (PodDisruptionBudgets respected)",
         # kubectl reports its own --timeout first; the runner's limit is only a backstop.
         commands=(Command(tuple(argv), timeout=DRAIN_TIMEOUT + 60),),
+        # A reboot with a volume still attached is what corrupts RWO volumes (Longhorn, Ceph RBD).
+        waits=(
+            Wait(
+                "volumes-detached",
+                f"{node.hostname}'s VolumeAttachments gone (CSI detached its volumes)",
+                inventory.policy.volume_detach_timeout,
+            ),
+        ),
     )
 
 

@@ -66,6 +66,11 @@ TERMS: dict[str, WaitTerms] = {
         "an etcd alarm is raised",
         "check `talosctl -n <ip> etcd status` and `talosctl -n <ip> service etcd`",
     ),
+    "volumes-detached": WaitTerms(
+        "no VolumeAttachment left on the drained node",
+        hint="see `kubectl get volumeattachments` and the CSI driver's logs (Longhorn, Rook-Ceph); the node is "
+        "cordoned, nothing was rebooted",
+    ),
     "k8s-version": WaitTerms(
         "every kubelet on the target version",
         hint="re-run `inv talos.upgrade-k8s`; talosctl upgrade-k8s is safe to restart",
@@ -330,6 +335,20 @@ class Drain(_Kubectl):
     """
 
     name = "drain"
+    wait_order = ("volumes-detached",)
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        world = _world(ctx)
+        names = [s.node or "" for s in steps]
+
+        def detached() -> Observation[None]:
+            attached = world.observer.volume_attachments()
+            left = [f"{n}: {', '.join(attached[n])}" for n in names if attached.get(n)]
+            if left:
+                return Observation[None].waiting("still attached: " + "; ".join(left))
+            return Observation[None].ok(f"no volume attached to {', '.join(names)}")
+
+        return detached
 
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
         report = kubectl.parse_drain(result.stdout, result.stderr)

@@ -69,6 +69,11 @@ SPECS: dict[str, FaultSpec] = {
             "node",
             "`talosctl image pull` on the node never finishes (it hangs until the caller's deadline) until cleared",
         ),
+        FaultSpec(
+            "volume-detach-stuck",
+            "node",
+            "the node's CSI VolumeAttachments stay after a drain (the driver never confirms the detach)",
+        ),
         FaultSpec("etcd-unhealthy", "controlplane", "the node's etcd member reports unhealthy"),
         FaultSpec("etcd-member-lost", "controlplane", "the node's etcd member is gone from the member list"),
         FaultSpec("etcd-alarm", "controlplane", "etcd raises a NOSPACE alarm on the node's member"),

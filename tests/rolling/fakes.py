@@ -232,6 +232,9 @@ class FakeCluster:
         )
         return EtcdFacts(tuple(members), self.leader, alarms)
 
+    def volume_attachments(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
     def k8s_nodes(self) -> dict[str, K8sNodeFacts]:
         self._look()
         if self._fault("api-down"):

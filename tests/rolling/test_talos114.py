@@ -215,3 +215,46 @@ def test_forfeit_on_a_single_member_cluster_is_refused_by_the_sim(tmp_path: Path
             state["etcd"]["members"].pop(name)
     result = rig.runtime.local.run(["talosctl", "--nodes", "10.10.0.20", "etcd", "forfeit-leadership"])
     assert result.exit_code == 1 and "cannot forfeit leadership, only one member" in result.stderr
+
+
+# ----------------------------------------------------------------------------------- volume detach
+
+
+def _attach(rig: SimRig) -> None:
+    pod = next(p for p in rig.state["k8s"]["pods"] if p["node"] == "k8s-4" and p["owner"].startswith("Deployment/"))
+    with rig.store.transaction() as state:
+        state["k8s"]["volume_attachments"] = [
+            {
+                "name": "csi-aaa",
+                "node": "k8s-4",
+                "pv": "pvc-immich-library",
+                "pod": f"{pod['namespace']}/{pod['name']}",
+            },
+            {"name": "csi-bbb", "node": "k8s-5", "pv": "pvc-postgres-data", "attacher": "rook-ceph.rbd.csi.ceph.com"},
+        ]
+
+
+def test_drain_waits_for_the_volume_attachments_to_go_before_the_reboot(tmp_path: Path) -> None:
+    rig = sim_114(tmp_path)
+    _attach(rig)
+    plan = rig.plan(version=TARGET)
+    drain = next(s for s in plan.steps if s.action == "drain" and s.node == "k8s-4")
+    assert [w.kind for w in drain.waits] == ["volumes-detached"]
+    outcome = rig.executor().run(plan, yes=True)
+    assert outcome.status == "finished"
+    record = outcome.journal.step(drain.id)  # type: ignore[union-attr]
+    assert record.data["wait_volumes-detached"] == "no volume attached to k8s-4"
+
+
+def test_a_volume_that_never_detaches_stops_the_run_before_that_node_reboots(tmp_path: Path) -> None:
+    from homeops.errors import WaitTimeout
+
+    rig = sim_114(tmp_path)
+    _attach(rig)
+    rig.fault("volume-detach-stuck", "k8s-5")
+    with pytest.raises(WaitTimeout) as err:
+        rig.executor().run(rig.plan(version=TARGET), yes=True)
+    assert "k8s-5: pvc-postgres-data" in str(err.value) and "k8s-5" in str(err.value)
+    assert "10.10.0.25" not in {argv[argv.index("--nodes") + 1] for argv in rig.log("talosctl", "upgrade")}
+    assert rig.state["nodes"]["k8s-5"]["talos_version"] == "v1.13.9"
+    assert rig.state["nodes"]["k8s-4"]["talos_version"] == TARGET  # its volume detached with the drain

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from homeops.sim import apps_data, engine
+from homeops.sim import apps_data, engine, volumes
 from homeops.sim import bootstrap as bootstrap_sim
 from homeops.sim.tools import kubectl_bootstrap
 from homeops.sim.tools._base import (
@@ -76,6 +76,7 @@ for _aliases, _info in (
     for _alias in _aliases:
         TYPES[_alias] = _info
 TYPES.update(apps_data.TYPES)  # VolSync, populated PVCs, CloudNativePG
+TYPES.update(volumes.TYPES)  # CSI VolumeAttachments (rolling upgrade: wait for detach after a drain)
 
 
 def api_unreachable(state: State) -> str:
@@ -338,6 +339,8 @@ def _objects(state: State, plural: str) -> list[Obj]:
         return kubectl_bootstrap.secret_objects(state, _meta)
     if plural in apps_data.PLURALS:
         return apps_data.objects(state, plural)
+    if plural == "volumeattachments":
+        return volumes.objects(state, _meta)
     return []
 
 
