@@ -17,7 +17,7 @@ control plane, or one batch of workers — so
 * ``ratio_prepull``: the sequential run again, but pulling the installer takes P = R / 2 on every node
   (``pull_seconds``: uncached, the upgrade pays it before the reboot). The plan's pre-pull step pulls on
   all nodes in parallel first, so each round only reboots: ``(wall − pre-pull step) / Σ(R + S)``
-  (target ≤ 1.05); ``prepull_s`` is that step's own time (≈ P, not 6 × P).
+  (target ≤ 1.05); ``prepull_s`` is that step's own time (⌈6 / prePullParallel 4⌉ × P = 2P, not 6 × P).
 
 The first three runs model no pull time (P = 0), as before pre-pull existed, so their ratios compare
 with the earlier ones; their wall time includes the (instant) pre-pull step.

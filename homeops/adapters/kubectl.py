@@ -132,6 +132,13 @@ class Kubectl:
             raise PlanError(f"kubectl wait --for={for_!r}: use condition=…, jsonpath=…, delete or create")
         return self._cmd("wait", f"--for={for_}", resource, f"--timeout={_go_duration(timeout)}", namespace=namespace)
 
+    def annotate(self, resource: str, name: str, key: str, value: str | None) -> list[str]:
+        """``kubectl annotate RESOURCE NAME KEY=VALUE --overwrite``; ``value=None`` removes it (``KEY-``)."""
+        if not re.fullmatch(r"([a-z0-9.-]+/)?[A-Za-z0-9._-]+", key):
+            raise PlanError(f"kubectl annotate: {key!r} is not an annotation key")
+        change = f"{key}-" if value is None else f"{key}={value}"
+        return self._cmd("annotate", resource, self._name(name, "annotate"), change, "--overwrite")
+
     def cordon(self, node: str) -> list[str]:
         return self._cmd("cordon", self._name(node, "cordon"))
 
@@ -301,6 +308,51 @@ def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
 
 def _tri(value: Any) -> Tri:
     return value if value in ("True", "False") else "Unknown"
+
+
+#: tuppr (home-operations/tuppr 0.5.0): cluster-scoped TalosUpgrade/KubernetesUpgrade
+#: (``api/v1alpha1/talosupgrade_types.go:430``); the phases that are an upgrade in progress
+#: (``shared_types.go:155`` IsActive) and the annotation that suspends one (``constants.go:12``).
+TUPPR_RESOURCES = ("talosupgrades.tuppr.home-operations.com", "kubernetesupgrades.tuppr.home-operations.com")
+TUPPR_ACTIVE_PHASES = ("HealthChecking", "PreHook", "Draining", "Upgrading", "Rebooting", "PostHook")
+TUPPR_SUSPEND = "tuppr.home-operations.com/suspend"
+
+
+@dataclass(frozen=True)
+class TupprUpgrade:
+    kind: str  # TalosUpgrade or KubernetesUpgrade
+    name: str
+    phase: str
+    current_node: str
+    suspended_by: str | None  # the suspend annotation's value, when set
+
+    @property
+    def active(self) -> bool:
+        return self.phase in TUPPR_ACTIVE_PHASES
+
+
+def parse_tuppr(text: str) -> list[TupprUpgrade]:
+    """``kubectl get talosupgrades|kubernetesupgrades -o json``."""
+    what = "kubectl get talosupgrades"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        name = meta.get("name")
+        if not isinstance(name, str):
+            raise UnexpectedOutput(what, f"object without metadata.name: {excerpt(str(item))}")
+        status = item.get("status") or {}
+        notes = meta.get("annotations") or {}
+        suspended = notes.get(TUPPR_SUSPEND)
+        found.append(
+            TupprUpgrade(
+                str(item.get("kind") or ""),
+                name,
+                str(status.get("phase") or "Pending"),
+                str(status.get("currentNode") or ""),
+                None if suspended is None else str(suspended),
+            )
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -560,6 +612,18 @@ def _run(
 
 def nodes(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[K8sNode]:
     return parsed(_run(runner, kctl.get_nodes(), "kubectl get nodes", timeout=timeout), parse_nodes, target=None)
+
+
+def tuppr_upgrades(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[TupprUpgrade]:
+    """Every TalosUpgrade and KubernetesUpgrade; none when tuppr's CRDs are not installed."""
+    found: list[TupprUpgrade] = []
+    for resource in TUPPR_RESOURCES:
+        result = runner.run(kctl.get_json(resource), timeout=timeout)
+        if is_not_found(result):
+            continue
+        result = check_result(result, what=f"kubectl get {resource}", target=None, unreachable=is_unreachable)
+        found.extend(parsed(result, parse_tuppr, target=None))
+    return found
 
 
 def volume_attachments(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[VolumeAttachment]:

@@ -27,6 +27,7 @@ from homeops.operations.facts import (
     K8sNodeFacts,
     NodeFacts,
     Observer,
+    Upgrader,
 )
 from homeops.runners import Result, Runner
 from homeops.runtime import Runtime
@@ -177,6 +178,20 @@ class ClusterObserver:
         found = k.nodes(self.local, self.kctl, timeout=self.timeout)
         return {n.name: K8sNodeFacts(n.name, n.ready == "True", n.unschedulable, n.kubelet_version) for n in found}
 
+    def upgraders(self) -> tuple[Upgrader, ...]:
+        return tuple(
+            Upgrader(
+                "tuppr",
+                u.kind,
+                u.name,
+                f"{u.kind.lower()}s.tuppr.home-operations.com",
+                u.phase,
+                u.active,
+                u.suspended_by,
+            )
+            for u in k.tuppr_upgrades(self.local, self.kctl, timeout=self.timeout)
+        )
+
     def volume_attachments(self) -> dict[str, tuple[str, ...]]:
         found: dict[str, list[str]] = {}
         for va in k.volume_attachments(self.local, self.kctl, timeout=self.timeout):
@@ -247,7 +262,12 @@ def cluster_facts(observer: Observer, inventory: Inventory) -> ClusterFacts:
         pass
     ask_client = getattr(observer, "talosctl_client", None)  # not part of the Observer protocol: test fakes lack it
     client = ask_client() if callable(ask_client) else None
-    return ClusterFacts(nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes, talosctl_client=client)
+    upgraders: tuple[Upgrader, ...] = ()
+    with contextlib.suppress(CommandError, ConnectionFailed):  # the API gate says why it does not answer
+        upgraders = observer.upgraders()
+    return ClusterFacts(
+        nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes, talosctl_client=client, upgraders=upgraders
+    )
 
 
 def _is_version(text: str) -> bool:

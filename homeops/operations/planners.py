@@ -9,11 +9,11 @@ anything is touched.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from homeops.adapters import proxmox as pve
-from homeops.adapters.kubectl import Kubectl
+from homeops.adapters.kubectl import TUPPR_SUSPEND, Kubectl
 from homeops.adapters.talosctl import Talosctl, version_tuple
 from homeops.engine.plan import Action, Command, Gate, Plan, Step, Wait
 from homeops.errors import PlanError
@@ -257,6 +257,9 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
     drains = homeops_drains(facts)
     kctl = Kubectl(inventory.cluster.kubeconfig)
     gates_after = cluster_gates(inventory)
+    suspend, restore = _upgrader_steps(facts, kctl) if paths else (None, None)
+    if suspend:
+        steps.append(suspend)
     if paths:
         steps.append(_pre_pull_step(inventory, tctl, selected, paths, images))
     several_cps = len(inventory.control_planes) > 1
@@ -306,6 +309,8 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
                 batch += 1
                 steps.extend(_uncordon_step(inventory, kctl, node, batch, str(hop), gates_after) for node in group)
             batch += 1
+    if restore:
+        steps.append(replace(restore, batch=batch))
     if len(hops) > 1:
         chain = " → ".join(str(h) for h in hops)
         note = [f"Talos moves one minor release at a time: {chain}"]
@@ -321,6 +326,48 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
         options=(("version", str(target)), ("max_unavailable", str(size)))
         + ((("image", request.image),) if request.image else ()),
     )
+
+
+#: The suspend annotation's value: names who suspended it, so only homeops' own suspension is undone.
+SUSPENDED_BY = "homeops"
+
+
+def _upgrader_steps(facts: ClusterFacts, kctl: Kubectl) -> tuple[Step | None, Step | None]:
+    """Refuse beside an in-cluster upgrade in progress; else suspend the idle ones for the run, restore after.
+
+    tuppr acts on its own schedule (drains, reboots, talosctl upgrade): left running it could start on
+    a node homeops is about to take down. One already suspended by someone else stays as it is.
+    """
+    busy = [u for u in facts.upgraders if u.active]
+    if busy:
+        raise PlanError(
+            f"an in-cluster upgrade is in progress: {', '.join(u.describe() for u in busy)}; nothing was changed",
+            hint="let it finish (kubectl get talosupgrades,kubernetesupgrades), or suspend it "
+            f"(kubectl annotate <resource> <name> {TUPPR_SUSPEND}=manual) and wait until it is Pending",
+        )
+    idle = [u for u in facts.upgraders if u.suspended_by is None]
+    if not idle:
+        return None, None
+    names = ", ".join(u.describe() for u in idle)
+    suspend = Step(
+        id="cluster:suspend-upgraders",
+        action="suspend-upgraders",
+        summary=f"suspend {names} for the run ({TUPPR_SUSPEND}={SUSPENDED_BY})",
+        batch=0,
+        commands=tuple(
+            Command(tuple(kctl.annotate(u.resource, u.name, TUPPR_SUSPEND, SUSPENDED_BY)), timeout=60) for u in idle
+        ),
+        batch_note="in-cluster upgraders suspended first",
+    )
+    restore = Step(
+        id="cluster:restore-upgraders",
+        action="restore-upgraders",
+        summary=f"restore {names} (remove homeops' suspend annotation)",
+        commands=tuple(
+            Command(tuple(kctl.annotate(u.resource, u.name, TUPPR_SUSPEND, None)), timeout=60) for u in idle
+        ),
+    )
+    return suspend, restore
 
 
 def _factory_only(node: Node, hop: Version, image: str) -> None:

@@ -29,6 +29,7 @@ from homeops.engine.executor import Executor
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Plan, Step, Wait
+from homeops.engine.text import one_line
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, CommandTimeout, GateFailed, HomeopsError
 from homeops.fanout import fanout
@@ -327,6 +328,63 @@ class _Kubectl(StepKind):
         return kubectl.is_unreachable(result)
 
 
+def _annotated(command: Command) -> str:
+    """``kind/name`` of a ``kubectl annotate`` command."""
+    at = command.argv.index("annotate")
+    return f"{command.argv[at + 1].split('.', 1)[0]}/{command.argv[at + 2]}"
+
+
+class SuspendUpgraders(_Kubectl):
+    """Annotate each idle in-cluster upgrader suspended (idempotent: ``--overwrite``).
+
+    Journaled like any step: a run killed after it is resumed with them still suspended and restores
+    them in its last step; a run that fails restores them at once (``on_failure``) and marks this step
+    failed, so a resume suspends them again before it touches a node.
+    """
+
+    name = "suspend-upgraders"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            ctx.send(command, what="kubectl annotate (suspend)", target=_annotated(command))
+        ctx.progress.note(f"suspended: {', '.join(_annotated(c) for c in step.commands)}")
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "suspended"
+
+    def on_failure(self, ctx: StepContext, plan_steps: Sequence[Step]) -> list[str]:
+        suspend = next((s for s in plan_steps if s.action == self.name), None)
+        restore = next((s for s in plan_steps if s.action == "restore-upgraders"), None)
+        if suspend is None or restore is None or ctx.journal.step(suspend.id).status == "pending":
+            return []
+        if ctx.journal.done(restore.id):
+            return []
+        left = []
+        for command in restore.commands:
+            try:
+                ctx.send(command, what="kubectl annotate (restore)", target=_annotated(command))
+            except HomeopsError as exc:
+                left.append(f"{_annotated(command)} ({one_line(exc, None)[:120]})")
+        if left:
+            return [f"still suspended by homeops: {', '.join(left)} (remove the annotation by hand)"]
+        ctx.journal.step_failed(suspend.id, "restored after the run failed; a resume suspends again")
+        return [f"in-cluster upgraders restored: {', '.join(_annotated(c) for c in restore.commands)}"]
+
+
+class RestoreUpgraders(_Kubectl):
+    """Remove homeops' suspend annotation (``KEY-``: removing an absent one is not an error)."""
+
+    name = "restore-upgraders"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            ctx.send(command, what="kubectl annotate (restore)", target=_annotated(command))
+        ctx.progress.note(f"restored: {', '.join(_annotated(c) for c in step.commands)}")
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "restored"
+
+
 class Drain(_Kubectl):
     """``kubectl drain`` (it cordons first): evicts the node's pods through the Eviction API.
 
@@ -429,6 +487,8 @@ for _kind in (
     Uncordon(),
     PrePull(),
     EtcdForfeit(),
+    SuspendUpgraders(),
+    RestoreUpgraders(),
 ):
     register(_kind)
 

@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from homeops.clock import FakeClock
 from homeops.errors import CommandError, ConnectionFailed
@@ -234,6 +235,9 @@ class FakeCluster:
 
     def volume_attachments(self) -> dict[str, tuple[str, ...]]:
         return {}
+
+    def upgraders(self) -> tuple[Any, ...]:
+        return ()
 
     def k8s_nodes(self) -> dict[str, K8sNodeFacts]:
         self._look()

@@ -258,3 +258,84 @@ def test_a_volume_that_never_detaches_stops_the_run_before_that_node_reboots(tmp
     assert "10.10.0.25" not in {argv[argv.index("--nodes") + 1] for argv in rig.log("talosctl", "upgrade")}
     assert rig.state["nodes"]["k8s-5"]["talos_version"] == "v1.13.9"
     assert rig.state["nodes"]["k8s-4"]["talos_version"] == TARGET  # its volume detached with the drain
+
+
+# ----------------------------------------------------------------------------------- in-cluster upgraders (tuppr)
+
+SUSPEND = "tuppr.home-operations.com/suspend"
+
+
+def _tuppr(rig: SimRig, phase: str = "Pending", node: str = "") -> None:
+    with rig.store.transaction() as state:
+        state["k8s"]["tuppr"] = [
+            {"kind": "TalosUpgrade", "name": "talos", "phase": phase, "current_node": node},
+            {"kind": "KubernetesUpgrade", "name": "kubernetes", "phase": "Completed"},
+        ]
+
+
+def _suspended(rig: SimRig) -> dict[str, str | None]:
+    return {r["name"]: (r.get("annotations") or {}).get(SUSPEND) for r in rig.state["k8s"]["tuppr"]}
+
+
+def _annotations(rig: SimRig) -> list[str]:
+    return [argv[argv.index("annotate") + 3] for argv in rig.log("kubectl") if "annotate" in argv]
+
+
+def test_a_tuppr_upgrade_in_progress_refuses_the_run(tmp_path: Path) -> None:
+    # tuppr 0.5.0 api/v1alpha1/shared_types.go:155: Upgrading is an active phase.
+    rig = sim_114(tmp_path)
+    _tuppr(rig, "Upgrading", "k8s-3")
+    with pytest.raises(PlanError, match=r"in progress: tuppr TalosUpgrade talos \(Upgrading\); nothing was changed"):
+        rig.plan(version=TARGET)
+    assert not rig.log("kubectl", "annotate") and not rig.log("talosctl", "upgrade")
+
+
+class Killed(BaseException):
+    """Stands in for kill -9: nothing in the executor catches it, the journal stays as it was."""
+
+
+def test_a_suspended_tuppr_is_restored_after_kill_and_resume(tmp_path: Path) -> None:
+    from homeops.engine.journal import Journal
+
+    rig = sim_114(tmp_path)
+    _tuppr(rig)
+    plan = rig.plan(version=TARGET)
+    assert [s.action for s in plan.steps][0] == "suspend-upgraders" and plan.steps[-1].action == "restore-upgraders"
+
+    def kill() -> None:
+        raise Killed
+
+    rig.after("upgrade", kill)
+    with pytest.raises(Killed):
+        rig.executor().run(plan, yes=True)
+    assert _suspended(rig) == {"talos": "homeops", "kubernetes": "homeops"}  # the dead run left them suspended
+
+    journal = Journal.latest(rig.inventory.state_dir, "upgrade-cluster", rig.runtime.clock)
+    assert journal is not None and journal.status == "running"
+    outcome = rig.executor().run(journal.plan(), yes=True, resume=journal)
+    assert outcome.status == "finished"
+    assert _suspended(rig) == {"talos": None, "kubernetes": None}
+    assert _annotations(rig) == [f"{SUSPEND}=homeops"] * 2 + [f"{SUSPEND}-"] * 2
+
+
+def test_a_failed_run_restores_tuppr_and_a_resume_suspends_it_again(tmp_path: Path) -> None:
+    rig = sim_114(tmp_path)
+    _tuppr(rig)
+    with rig.store.transaction() as state:  # suspended by the operator: homeops leaves it alone
+        state["k8s"]["tuppr"][1]["annotations"] = {SUSPEND: "maintenance"}
+    rig.fault("image-pull-fails", "k8s-2")
+    with pytest.raises(CommandError) as err:
+        rig.executor().run(rig.plan(version=TARGET), yes=True)
+    assert "in-cluster upgraders restored: talosupgrades/talos" in (err.value.hint or "")
+    assert _suspended(rig) == {"talos": None, "kubernetes": "maintenance"}
+
+    from homeops.engine.journal import Journal
+
+    with rig.store.transaction() as state:
+        state["faults"] = []
+    journal = Journal.latest(rig.inventory.state_dir, "upgrade-cluster", rig.runtime.clock)
+    assert journal is not None
+    outcome = rig.executor().run(journal.plan(), yes=True, resume=journal)
+    assert outcome.status == "finished"
+    assert _annotations(rig) == [f"{SUSPEND}=homeops", f"{SUSPEND}-", f"{SUSPEND}=homeops", f"{SUSPEND}-"]
+    assert _suspended(rig) == {"talos": None, "kubernetes": "maintenance"}
