@@ -300,7 +300,7 @@ def test_a_suspended_tuppr_is_restored_after_kill_and_resume(tmp_path: Path) -> 
     rig = sim_114(tmp_path)
     _tuppr(rig)
     plan = rig.plan(version=TARGET)
-    assert [s.action for s in plan.steps][0] == "suspend-upgraders" and plan.steps[-1].action == "restore-upgraders"
+    assert plan.steps[0].action == "suspend-upgraders" and plan.steps[-1].action == "restore-upgraders"
 
     def kill() -> None:
         raise Killed
