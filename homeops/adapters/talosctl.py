@@ -189,6 +189,14 @@ class Talosctl:
         """``talosctl version --client --short``: local, no node."""
         return [self.binary, "version", "--client", "--short"]
 
+    def support(self, node: str, output: Path | str) -> list[str]:
+        """``talosctl support -O FILE``: the node's support zip (talos v1.14.0-rc.1 ``support.go:437``)."""
+        return [*self._cmd(["support"], node), "--output", str(output), "--num-workers", "1"]
+
+    def dmesg(self, node: str) -> list[str]:
+        """The kernel log (without ``--follow``: what the node has now)."""
+        return self._cmd(["dmesg"], node)
+
     def read(self, node: str, path: str) -> list[str]:
         return self._cmd(["read", path], node)
 

@@ -174,6 +174,46 @@ class NodeChange(_Talosctl):
             return False
         return step.action != "upgrade" or (version or "").lstrip("v") == (step.to_version or "").lstrip("v")
 
+    def on_failure(self, ctx: StepContext, plan_steps: Sequence[Step]) -> list[str]:
+        """Each node whose step of this kind failed: its support bundle, encrypted, into the run folder."""
+        from homeops.operations import evidence
+
+        world = _world(ctx)
+        failed = [
+            s
+            for s in plan_steps
+            if s.action == self.name
+            and s.node
+            and ctx.journal.step(s.id).status == "failed"
+            and ctx.journal.step(s.id).data.get("evidence_for") != ctx.journal.step(s.id).error
+        ]
+        if not failed:
+            return []
+        try:
+            keys = evidence.recipients(world.inventory)
+        except HomeopsError as exc:
+            return [f"no failure evidence: the age recipients could not be read ({one_line(exc, 160)})"]
+        if not keys:
+            return ["no failure evidence collected: no age recipient in .sops.yaml to encrypt it to"]
+        lines = []
+        tctl = talosctl.Talosctl(world.inventory.cluster.talosconfig)
+        for step in failed:
+            record = ctx.journal.step(step.id)
+            node = world.inventory.node(step.node or "")
+            runner = ctx.runner(Command(("talosctl",)))
+            try:
+                found = evidence.collect(
+                    evidence.local_run(runner), tctl, node, ctx.journal.directory, keys, reason=record.error or ""
+                )
+            except (HomeopsError, OSError, ValueError) as exc:
+                lines.append(f"failure evidence for {node.hostname} not written: {one_line(exc, 160)}")
+                continue
+            ctx.journal.add_artifact(f"evidence_{node.hostname}", str(found.path))
+            ctx.journal.note(step.id, evidence_for=record.error, evidence=str(found.path))
+            gaps = f" (missing: {'; '.join(found.missing)})" if found.missing else ""
+            lines.append(f"failure evidence (age-encrypted): {found.path}{gaps}"[:600])
+        return lines
+
     def reached(self, step: Step, record: StepRecord) -> str | None:
         # The `running` wait verified the version: the target for an upgrade, unchanged otherwise.
         before = record.before or step.from_version

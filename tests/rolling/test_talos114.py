@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from homeops.adapters.talosctl import Talosctl
-from homeops.errors import CommandError, ConfigError, PlanError
+from homeops.errors import CommandError, ConfigError, HomeopsError, PlanError
 from homeops.inventory.versions import Version
 from homeops.operations.planners import Request, plan_apply, plan_upgrade
 from homeops.upgradepath import check_support
@@ -339,3 +339,44 @@ def test_a_failed_run_restores_tuppr_and_a_resume_suspends_it_again(tmp_path: Pa
     assert outcome.status == "finished"
     assert _annotations(rig) == [f"{SUSPEND}=homeops", f"{SUSPEND}-", f"{SUSPEND}=homeops", f"{SUSPEND}-"]
     assert _suspended(rig) == {"talos": None, "kubernetes": "maintenance"}
+
+
+# ----------------------------------------------------------------------------------- failure evidence
+
+
+def test_a_failed_node_leaves_an_age_encrypted_support_bundle_in_the_run_folder(tmp_path: Path) -> None:
+    import io
+    import json
+    import tarfile
+
+    import pyrage
+
+    rig = sim_114(tmp_path)
+    assert rig.inventory.cluster.sops_config is not None
+    rig.fault("node-rollback", "k8s-1")
+    with pytest.raises(HomeopsError) as err:
+        rig.executor().run(rig.plan(version=TARGET), yes=True)
+    bundle = next(Path(p) for p in _artifacts(rig).values() if p.endswith("evidence-k8s-1.tar.gz.age"))
+    assert f"failure evidence (age-encrypted): {bundle}" in (err.value.hint or "")
+    assert bundle.parent.name.endswith("upgrade-cluster") and (bundle.stat().st_mode & 0o077) == 0
+    assert b"k8s-1" not in bundle.read_bytes()  # encrypted, not just packed
+
+    key = next(ln for ln in (rig.inventory.root / "age.key").read_text().splitlines() if ln.startswith("AGE-SECRET"))
+    plain = pyrage.decrypt(bundle.read_bytes(), [pyrage.x25519.Identity.from_str(key)])
+    with tarfile.open(fileobj=io.BytesIO(plain)) as tar:
+        names = sorted(tar.getnames())
+        dmesg = tar.extractfile("k8s-1/dmesg-tail.txt").read().decode()  # type: ignore[union-attr]
+        reason = tar.extractfile("k8s-1/reason.txt").read().decode()  # type: ignore[union-attr]
+    assert names == [f"k8s-1/{n}" for n in ("dmesg-tail.txt", "machinestatus.yaml", "reason.txt", "support.zip")]
+    assert "10.10.0.21" in dmesg and "rollback" in reason.lower()
+    report = json.loads((bundle.parent / "report.json").read_text())
+    assert report["artifacts"]["evidence_k8s-1"] == str(bundle)
+    assert str(bundle) in (bundle.parent / "report.md").read_text()
+
+
+def _artifacts(rig: SimRig) -> dict[str, str]:
+    from homeops.engine.journal import Journal
+
+    journal = Journal.latest(rig.inventory.state_dir, "upgrade-cluster", rig.runtime.clock)
+    assert journal is not None
+    return journal.artifacts

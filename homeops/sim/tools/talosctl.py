@@ -1006,6 +1006,44 @@ def cmd_image(c: Ctx) -> None:
         c.inv.eprint(f"{address}: pulled image {image}")
 
 
+def cmd_support(c: Ctx) -> None:
+    """``support -O FILE``: a zip per node (talos v1.14.0-rc.1 ``support.go``); a down node is an error."""
+    import zipfile
+
+    output = c.inv.path(c.opts["output"] or "support.zip")
+    files: dict[str, str] = {}
+    with c.inv.store.transaction() as state:
+        engine.advance(state)
+        for address in c.addresses():
+            hostname = require(state, address, f"error from node {address}: ")
+            node = state["nodes"][hostname]
+            files[f"{address}/machinestatus"] = f"stage: {node['stage']}\nready: {str(node['ready']).lower()}\n"
+            files[f"{address}/dmesg.log"] = _dmesg(state, hostname)
+            files[f"{address}/version"] = f"Tag: {node['talos_version']}\n"
+    with zipfile.ZipFile(output, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    c.inv.eprint(f"Support bundle is written to {c.opts['output'] or 'support.zip'}")
+
+
+def _dmesg(state: State, hostname: str) -> str:
+    node = state["nodes"][hostname]
+    lines = [
+        f"{node['ip']}: kern:    info: [2026-12-05T05:00:00Z]: Linux version 6.12 (talos {node['talos_version']})",
+        f"{node['ip']}: user: warning: [2026-12-05T05:00:01Z]: [talos] task startAllServices (1/1): done",
+    ]
+    if node.get("pending") and node["pending"].get("rolled_back"):
+        lines.append(f"{node['ip']}: user: warning: [2026-12-05T05:00:02Z]: [talos] boot failed, rolling back")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_dmesg(c: Ctx) -> None:
+    with c.inv.store.transaction() as state:
+        engine.advance(state)
+        texts = [_dmesg(state, require(state, a, f"error getting dmesg: {a}: ")) for a in c.addresses()]
+    c.inv.out.write("".join(texts))
+
+
 def _image_version(image: str) -> str | None:
     m = re.search(r":(v\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)(?:@sha256:[0-9a-f]+)?$", image)
     return m.group(1) if m else None
@@ -1523,6 +1561,12 @@ COMMANDS: dict[str, Spec] = {
     "service": (cmd_service, [], 0),
     "etcd": (cmd_etcd, [], 0),
     "image": (cmd_image, [Flag("namespace", None, "str", "cri")], 0),
+    "support": (
+        cmd_support,
+        [Flag("output", "O", "str", ""), Flag("num-workers", "w", "str", "1"), Flag("verbose", "v", "bool", False)],
+        0,
+    ),
+    "dmesg": (cmd_dmesg, [Flag("follow", "f", "bool", False), Flag("tail", None, "bool", False)], 0),
     "upgrade": (
         cmd_upgrade,
         [
