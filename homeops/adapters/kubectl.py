@@ -356,6 +356,27 @@ def parse_tuppr(text: str) -> list[TupprUpgrade]:
 
 
 @dataclass(frozen=True)
+class LonghornVolume:
+    """longhorn-manager ``k8s/pkg/apis/longhorn/v1beta2/volume.go``: state and robustness."""
+
+    name: str
+    state: str  # attached, detached, …
+    robustness: str  # healthy, degraded (rebuilding a replica), faulted, unknown (detached)
+
+
+def parse_longhorn_volumes(text: str) -> list[LonghornVolume]:
+    what = "kubectl get volumes.longhorn.io"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        name = (item.get("metadata") or {}).get("name")
+        if not isinstance(name, str):
+            raise UnexpectedOutput(what, f"volume without metadata.name: {excerpt(str(item))}")
+        status = item.get("status") or {}
+        found.append(LonghornVolume(name, str(status.get("state") or ""), str(status.get("robustness") or "unknown")))
+    return found
+
+
+@dataclass(frozen=True)
 class VolumeAttachment:
     """A CSI attachment (``storage.k8s.io/v1``): gone once the attach/detach controller detached it."""
 
@@ -612,6 +633,12 @@ def _run(
 
 def nodes(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[K8sNode]:
     return parsed(_run(runner, kctl.get_nodes(), "kubectl get nodes", timeout=timeout), parse_nodes, target=None)
+
+
+def longhorn_volumes(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[LonghornVolume]:
+    argv = kctl.get_json("volumes.longhorn.io", namespace="longhorn-system")
+    result = _run(runner, argv, "kubectl get volumes.longhorn.io", timeout=timeout)
+    return parsed(result, parse_longhorn_volumes, target=None)
 
 
 def tuppr_upgrades(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[TupprUpgrade]:

@@ -108,7 +108,7 @@ _UPGRADE_KEYS = {
     "etcdSnapshotToNas", "nasBackupDir", "nasBackupKeep", "gates", "prePullTimeout", "prePullParallel",
     "volumeDetachTimeout",
 }  # fmt: skip
-_GATE_KEYS = {"proxmox", "nas", "flux", "volsync", "ceph", "custom"}
+_GATE_KEYS = {"proxmox", "nas", "flux", "volsync", "ceph", "longhorn", "custom"}
 _CUSTOM_GATE_KEYS = {"name", "kind", "timeout", "resource", "namespace", "jsonpath", "expect", "command"}
 
 
@@ -541,6 +541,7 @@ class _InventoryReader:
             custom.append(gate)
         return Gates(
             ceph=self.boolean(data, "ceph", where, defaults.ceph),
+            longhorn=self.boolean(data, "longhorn", where, defaults.longhorn),
             nas=self.boolean(data, "nas", where, defaults.nas),
             flux=self.boolean(data, "flux", where, defaults.flux),
             volsync=self.boolean(data, "volsync", where, defaults.volsync),

@@ -84,6 +84,7 @@ class Gates:
     """Which optional gates run before and between node operations."""
 
     ceph: bool = False
+    longhorn: bool = False  # every Longhorn volume healthy (robustness), not degraded/faulted
     nas: bool = False
     flux: bool = False
     volsync: bool = False

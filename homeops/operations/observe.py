@@ -208,6 +208,13 @@ class ClusterObserver:
         health = k.ceph_health(self.local, self.kctl, timeout=self.timeout)
         return Check(health.ok, health.summary())
 
+    def longhorn(self) -> Check:
+        found = k.longhorn_volumes(self.local, self.kctl, timeout=self.timeout)
+        bad = [f"{v.name} {v.robustness}" for v in found if v.robustness in ("degraded", "faulted")]
+        if bad:
+            return Check(False, "Longhorn volumes not healthy: " + ", ".join(sorted(bad)))
+        return Check(True, f"{len(found)} Longhorn volumes healthy")
+
     def flux(self) -> Check:
         objects = k.kustomizations(self.local, self.kctl, timeout=self.timeout)
         bad = [

@@ -70,6 +70,13 @@ SPECS: dict[str, FaultSpec] = {
             "`talosctl image pull` on the node never finishes (it hangs until the caller's deadline) until cleared",
         ),
         FaultSpec(
+            "longhorn-degraded-after-reboot",
+            "node",
+            "after the node is back and Ready, Longhorn volumes with a replica on it stay degraded for SECONDS "
+            "(default 300) while the replica rebuilds (topf#135)",
+            ("seconds",),
+        ),
+        FaultSpec(
             "volume-detach-stuck",
             "node",
             "the node's CSI VolumeAttachments stay after a drain (the driver never confirms the detach)",

@@ -21,6 +21,14 @@ TYPES: dict[str, tuple[str, str, bool, str]] = {
     alias: ("volumeattachments", "VolumeAttachment", False, "storage.k8s.io/v1")
     for alias in ("volumeattachments", "volumeattachment", "volumeattachments.storage.k8s.io")
 }
+# Longhorn volumes (longhorn-manager k8s/pkg/apis/longhorn/v1beta2/volume.go: VolumeRobustness healthy,
+# degraded, faulted, unknown): ``state["k8s"]["longhorn"]`` = ``[{"name", "replicas": [node, …]}]``.
+TYPES.update(
+    {
+        alias: ("longhornvolumes", "Volume", True, "longhorn.io/v1beta2")
+        for alias in ("volumes.longhorn.io", "lhv", "volumes.v1beta2.longhorn.io")
+    }
+)
 
 
 def _attached(state: State, va: Obj) -> bool:
@@ -52,4 +60,37 @@ def objects(state: State, meta: Any) -> list[Obj]:
         }
         for va in state["k8s"].get("volume_attachments", [])
         if _attached(state, va)
+    ]
+
+
+def _robustness(state: State, volume: Obj) -> str:
+    """Degraded while a replica's node is away, and while that replica rebuilds after it is back.
+
+    topf#135: a node back and Ready is not its Longhorn replicas back; the fault
+    ``longhorn-degraded-after-reboot`` makes that rebuild take SECONDS (default 300).
+    """
+    from homeops.sim import engine
+
+    t = engine.now(state)
+    for name in volume.get("replicas", []):
+        node = state["nodes"].get(name)
+        if node is None or not node.get("ready") or engine.is_down(state, node):
+            return "degraded"
+        slow = faults.active(state, "longhorn-degraded-after-reboot", name)
+        rebuild = float((slow.get("params") or {}).get("seconds", 300)) if slow else 0.0
+        if node.get("ready_since") is not None and t < float(node["ready_since"]) + rebuild:
+            return "degraded"
+    return "healthy"
+
+
+def longhorn_objects(state: State, meta: Any) -> list[Obj]:
+    return [
+        {
+            "apiVersion": "longhorn.io/v1beta2",
+            "kind": "Volume",
+            "metadata": meta(state, v["name"], "longhorn-system"),
+            "spec": {"numberOfReplicas": len(v.get("replicas", []))},
+            "status": {"state": "attached", "robustness": _robustness(state, v)},
+        }
+        for v in state["k8s"].get("longhorn") or []
     ]

@@ -239,6 +239,9 @@ class FakeCluster:
     def upgraders(self) -> tuple[Any, ...]:
         return ()
 
+    def longhorn(self) -> Check:
+        return Check(True, "no Longhorn volumes")
+
     def k8s_nodes(self) -> dict[str, K8sNodeFacts]:
         self._look()
         if self._fault("api-down"):

@@ -380,3 +380,24 @@ def _artifacts(rig: SimRig) -> dict[str, str]:
     journal = Journal.latest(rig.inventory.state_dir, "upgrade-cluster", rig.runtime.clock)
     assert journal is not None
     return journal.artifacts
+
+
+# ----------------------------------------------------------------------------------- Longhorn gate (topf#135)
+
+
+def test_longhorn_gate_waits_for_the_replica_rebuild_after_a_reboot(tmp_path: Path) -> None:
+    from homeops.inventory.model import Gates
+
+    rig = sim_114(tmp_path, gates=Gates(proxmox=True, nas=True, longhorn=True))
+    with rig.store.transaction() as state:
+        state["k8s"]["longhorn"] = [{"name": "pvc-immich-library", "replicas": ["k8s-3", "k8s-4"]}]
+    rig.fault("longhorn-degraded-after-reboot", "k8s-3", seconds=90)
+    plan = rig.plan(version=TARGET)
+    assert "longhorn" in {g.kind for g in plan.preflight}
+    outcome = rig.executor().run(plan, yes=True)
+    assert outcome.status == "finished"
+    upgrades = {e["argv"][e["argv"].index("--nodes") + 1]: e["t"] for e in rig.state["log"] if "upgrade" in e["argv"]}
+    back = rig.state["nodes"]["k8s-3"]["ready_since"]
+    after_k8s3 = [t for ip, t in upgrades.items() if t > upgrades["10.10.0.23"]]
+    assert after_k8s3 and min(after_k8s3) >= back + 90  # nothing else went down while its replica rebuilt
+    assert "pvc-immich-library degraded" in rig.out.getvalue()

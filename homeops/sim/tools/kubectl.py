@@ -342,12 +342,16 @@ def _objects(state: State, plural: str) -> list[Obj]:
         return apps_data.objects(state, plural)
     if plural == "volumeattachments":
         return volumes.objects(state, _meta)
+    if plural == "longhornvolumes":
+        return volumes.longhorn_objects(state, _meta)
     if plural in upgraders.PLURALS:
         return upgraders.objects(state, plural, _meta)
     return []
 
 
 def _has_crd(state: State, plural: str) -> bool:
+    if plural == "longhornvolumes":
+        return state["k8s"].get("longhorn") is not None
     if plural in upgraders.PLURALS:
         return upgraders.installed(state)
     if plural == "cephclusters":
