@@ -220,6 +220,14 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
             hint="set talosVersion in talconfig.yaml/talenv.yaml or pass --version vX.Y.Z",
         )
     target = parse(wanted, what="Talos version")
+    client = facts.talosctl_client
+    if client and _is_version(client) and parse(client, what="talosctl version").series < target.series:
+        # home-operations/tuppr#544: an older client speaks the older API and defaults (1.14: no
+        # ghcr installer, no apply --mode=reboot); talosctl's own docs pair the client with the target.
+        raise PlanError(
+            f"talosctl {client} is older than the target Talos {target}; nothing was changed",
+            hint=f"install talosctl {target.series_name}.x (the client must be at least the target's minor)",
+        )
     selected = _selected(inventory, request.nodes)
     if request.image and len(selected) != 1:
         raise PlanError("--image applies to one node; use --node with it")
@@ -368,6 +376,14 @@ def _upgrader_steps(facts: ClusterFacts, kctl: Kubectl) -> tuple[Step | None, St
         ),
     )
     return suspend, restore
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _factory_only(node: Node, hop: Version, image: str) -> None:

@@ -47,7 +47,9 @@ NODE_WAITS = ("rebooted", "running", "k8s-back", "k8s-ready", "etcd-member")
 TERMS: dict[str, WaitTerms] = {
     "rebooted": WaitTerms(
         "a new boot ID",
-        hint="the node did not come back: check its console (Proxmox) and `talosctl dmesg`",
+        hint="the node did not come back: check its console (Proxmox) and `talosctl dmesg`; if it is up on its "
+        "old boot ID, the installer finished but no reboot came (home-operations/tuppr#575): "
+        "`talosctl -n <ip> reboot`, then resume",
     ),
     "running": WaitTerms(
         "stage running, ready, on the expected version",
@@ -220,8 +222,30 @@ class NodeChange(_Talosctl):
         return step.to_version if step.action == "upgrade" else before
 
 
+#: What the ``running`` wait says when Talos booted back into the previous A/B image (conditions.py).
+ROLLED_BACK = "rolled back to its previous A/B image"
+
+
 class Upgrade(NodeChange):
     name = "upgrade"
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        """A node that rolled back on this step's last attempt is not sent the same upgrade again.
+
+        Re-issuing after an A/B rollback is the loop of siderolabs/omni#1552 (the image fails to boot,
+        Talos falls back, the orchestrator upgrades again, forever): the cause must be fixed first.
+        """
+        looks = super().look(ctx, steps)
+        for step in steps:
+            record = ctx.journal.step(step.id)
+            if record.status == "failed" and ROLLED_BACK in (record.error or ""):
+                looks[step.id] = Look(
+                    False,
+                    f"{step.node} {ROLLED_BACK} when it was last sent {step.to_version}; homeops does not send the "
+                    "same upgrade again on resume (the re-issue loop of siderolabs/omni#1552): read its failure "
+                    "evidence and `talosctl dmesg`, fix the image, then plan a new run",
+                )
+        return looks
 
 
 class Reboot(NodeChange):

@@ -52,6 +52,12 @@ SPECS: dict[str, FaultSpec] = {
             default_times=1,
         ),
         FaultSpec(
+            "upgrade-no-reboot",
+            "node",
+            "the node's next upgrade installs and reports success, but the node never reboots (tuppr#575)",
+            default_times=1,
+        ),
+        FaultSpec(
             "node-slow-ready",
             "node",
             "after its next reboot the node takes SECONDS more to be ready",

@@ -401,3 +401,48 @@ def test_longhorn_gate_waits_for_the_replica_rebuild_after_a_reboot(tmp_path: Pa
     after_k8s3 = [t for ip, t in upgrades.items() if t > upgrades["10.10.0.23"]]
     assert after_k8s3 and min(after_k8s3) >= back + 90  # nothing else went down while its replica rebuilt
     assert "pvc-immich-library degraded" in rig.out.getvalue()
+
+
+# ----------------------------------------------------------------------------------- faults from real incidents
+
+
+def test_installed_but_never_rebooted_stops_at_that_node(tmp_path: Path) -> None:
+    """home-operations/tuppr#575: the upgrade reports success and the node never reboots."""
+    from homeops.errors import WaitTimeout
+
+    rig = sim_114(tmp_path)
+    first = next(s.node for s in rig.plan(version=TARGET).steps if s.action == "upgrade")
+    rig.fault("upgrade-no-reboot", first)
+    with pytest.raises(WaitTimeout) as err:
+        rig.executor().run(rig.plan(version=TARGET), yes=True)
+    assert "a new boot ID" in str(err.value) and first in str(err.value)
+    assert "tuppr#575" in (err.value.hint or "")
+    assert len(rig.log("talosctl", "upgrade")) == 1  # nothing after it
+    assert rig.state["nodes"][first]["talos_version"] == "v1.13.9" and rig.state["nodes"][first]["ready"]
+
+
+def test_a_rolled_back_node_is_not_sent_the_same_upgrade_again_on_resume(tmp_path: Path) -> None:
+    """siderolabs/omni#1552: after an A/B rollback, re-issuing the upgrade loops; homeops stops instead."""
+    from homeops.engine.journal import Journal
+    from homeops.errors import GateFailed
+
+    rig = sim_114(tmp_path)
+    first = next(s.node for s in rig.plan(version=TARGET).steps if s.action == "upgrade")
+    rig.fault("node-rollback", first, times=5)  # the image never boots on this node
+    with pytest.raises(HomeopsError, match="rolled back to its previous A/B image"):
+        rig.executor().run(rig.plan(version=TARGET), yes=True)
+    journal = Journal.latest(rig.inventory.state_dir, "upgrade-cluster", rig.runtime.clock)
+    assert journal is not None
+    with pytest.raises(GateFailed, match=r"does not send the same upgrade again on resume .*omni#1552"):
+        rig.executor().run(journal.plan(), yes=True, resume=journal)
+    assert len(rig.log("talosctl", "upgrade")) == 1
+    assert rig.state["nodes"][first]["talos_version"] == "v1.13.9"
+
+
+def test_a_talosctl_client_older_than_the_target_is_refused(tmp_path: Path) -> None:
+    """home-operations/tuppr#544: talosctl 1.13 driving an upgrade to 1.14."""
+    rig = make_sim_rig(tmp_path, talos="v1.13.9", client="v1.13.9")
+    with pytest.raises(PlanError, match=r"talosctl v1.13.9 is older than the target Talos v1.14.0") as err:
+        rig.plan(version=TARGET)
+    assert "v1.14.x" in (err.value.hint or "")
+    assert rig.plan(version="v1.13.9").empty  # the same client is fine for its own minor

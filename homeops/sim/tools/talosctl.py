@@ -924,6 +924,9 @@ def _start_upgrades(c: Ctx, image: str, *, new_flow: bool) -> dict[str, tuple[st
             if no_reboot:
                 return targets
         for hostname, _ in targets.values():
+            if faults.consume(state, "upgrade-no-reboot", hostname) is not None:
+                _pull(state, hostname, image)
+                continue  # tuppr#575: installed, acknowledged, and no reboot ever comes
             # The installer is pulled first (upgrade.go:135); an image pre-pulled costs nothing.
             delay = engine.config(state, "upgrade_seconds") + _pull(state, hostname, image)
             engine.begin_reboot(state, hostname, kind="upgrade", to_version=version, to_image=image, delay=delay)
