@@ -132,12 +132,14 @@ class Kubectl:
             raise PlanError(f"kubectl wait --for={for_!r}: use condition=…, jsonpath=…, delete or create")
         return self._cmd("wait", f"--for={for_}", resource, f"--timeout={_go_duration(timeout)}", namespace=namespace)
 
-    def annotate(self, resource: str, name: str, key: str, value: str | None) -> list[str]:
+    def annotate(
+        self, resource: str, name: str, key: str, value: str | None, *, namespace: str | None = None
+    ) -> list[str]:
         """``kubectl annotate RESOURCE NAME KEY=VALUE --overwrite``; ``value=None`` removes it (``KEY-``)."""
         if not re.fullmatch(r"([a-z0-9.-]+/)?[A-Za-z0-9._-]+", key):
             raise PlanError(f"kubectl annotate: {key!r} is not an annotation key")
         change = f"{key}-" if value is None else f"{key}={value}"
-        return self._cmd("annotate", resource, self._name(name, "annotate"), change, "--overwrite")
+        return self._cmd("annotate", resource, self._name(name, "annotate"), change, "--overwrite", namespace=namespace)
 
     def cordon(self, node: str) -> list[str]:
         return self._cmd("cordon", self._name(node, "cordon"))
@@ -352,6 +354,51 @@ def parse_tuppr(text: str) -> list[TupprUpgrade]:
                 None if suspended is None else str(suspended),
             )
         )
+    return found
+
+
+#: kured keeps its reboot lock as this annotation on its own DaemonSet (kubereboot/kured
+#: ``--lock-annotation`` default); holding it (``{"nodeID": …}``) stops every kured reboot.
+KURED_LOCK = "weave.works/kured-node-lock"
+
+
+@dataclass(frozen=True)
+class KuredDaemonSet:
+    namespace: str
+    name: str
+    lock: str | None  # the lock annotation's JSON, when held
+
+
+def parse_kured(text: str) -> list[KuredDaemonSet]:
+    """kured's DaemonSet(s) out of ``kubectl get daemonsets -A -o json`` (by name or chart label)."""
+    what = "kubectl get daemonsets"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if meta.get("name") != "kured" and labels.get("app.kubernetes.io/name") != "kured":
+            continue
+        lock = (meta.get("annotations") or {}).get(KURED_LOCK)
+        found.append(KuredDaemonSet(str(meta.get("namespace") or ""), str(meta["name"]), lock))
+    return found
+
+
+@dataclass(frozen=True)
+class SucPlan:
+    """rancher/system-upgrade-controller ``Plan``: ``status.applying`` names the nodes it is upgrading now."""
+
+    namespace: str
+    name: str
+    applying: tuple[str, ...]
+
+
+def parse_suc_plans(text: str) -> list[SucPlan]:
+    what = "kubectl get plans.upgrade.cattle.io"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        applying = (item.get("status") or {}).get("applying") or []
+        found.append(SucPlan(str(meta.get("namespace") or ""), str(meta.get("name") or ""), tuple(map(str, applying))))
     return found
 
 
@@ -639,6 +686,20 @@ def longhorn_volumes(runner: Runner, kctl: Kubectl, *, timeout: float | None = 6
     argv = kctl.get_json("volumes.longhorn.io", namespace="longhorn-system")
     result = _run(runner, argv, "kubectl get volumes.longhorn.io", timeout=timeout)
     return parsed(result, parse_longhorn_volumes, target=None)
+
+
+def kured(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[KuredDaemonSet]:
+    result = _run(runner, kctl.get_json("daemonsets", all_namespaces=True), "kubectl get daemonsets", timeout=timeout)
+    return parsed(result, parse_kured, target=None)
+
+
+def suc_plans(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[SucPlan]:
+    """system-upgrade-controller Plans; none when its CRD is not installed."""
+    result = runner.run(kctl.get_json("plans.upgrade.cattle.io", all_namespaces=True), timeout=timeout)
+    if is_not_found(result):
+        return []
+    result = check_result(result, what="kubectl get plans.upgrade.cattle.io", target=None, unreachable=is_unreachable)
+    return parsed(result, parse_suc_plans, target=None)
 
 
 def tuppr_upgrades(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[TupprUpgrade]:

@@ -81,13 +81,15 @@ class K8sNodeFacts:
 class Upgrader:
     """An in-cluster upgrader (tuppr) that would fight a homeops run if it acted during it."""
 
-    tool: str  # "tuppr"
-    kind: str  # TalosUpgrade, KubernetesUpgrade
+    tool: str  # "tuppr", "kured", "system-upgrade-controller"
+    kind: str  # TalosUpgrade, KubernetesUpgrade, DaemonSet, Plan
     name: str
     resource: str  # for kubectl: talosupgrades.tuppr.home-operations.com
     phase: str
     active: bool  # an upgrade in progress: homeops refuses to start
     suspended_by: str | None = None  # already suspended (by someone): left as it is
+    namespace: str | None = None
+    can_suspend: bool = True  # system-upgrade-controller has no suspend: homeops only refuses beside it
 
     def describe(self) -> str:
         return f"{self.tool} {self.kind} {self.name} ({self.phase})"

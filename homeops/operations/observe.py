@@ -11,6 +11,7 @@ own reason. Boot IDs need one ``talosctl read`` per node and are only read when 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Callable, Sequence
 
@@ -179,6 +180,34 @@ class ClusterObserver:
         return {n.name: K8sNodeFacts(n.name, n.ready == "True", n.unschedulable, n.kubelet_version) for n in found}
 
     def upgraders(self) -> tuple[Upgrader, ...]:
+        names = {n.hostname for n in self.inventory.nodes}
+        found = list(self._tuppr())
+        for ds in k.kured(self.local, self.kctl, timeout=self.timeout):
+            holder = _lock_holder(ds.lock)
+            busy = holder in names  # a node holds kured's lock: it is draining or rebooting it now
+            phase = f"rebooting {holder}" if busy else (f"locked by {holder}" if ds.lock else "idle")
+            found.append(
+                Upgrader(
+                    "kured", "DaemonSet", ds.name, "daemonset", phase, busy, None if busy else holder, ds.namespace
+                )
+            )
+        for plan in k.suc_plans(self.local, self.kctl, timeout=self.timeout):
+            phase = f"applying on {', '.join(plan.applying)}" if plan.applying else "idle"
+            found.append(
+                Upgrader(
+                    "system-upgrade-controller",
+                    "Plan",
+                    plan.name,
+                    "plans.upgrade.cattle.io",
+                    phase,
+                    bool(plan.applying),
+                    namespace=plan.namespace,
+                    can_suspend=False,
+                )
+            )
+        return tuple(found)
+
+    def _tuppr(self) -> tuple[Upgrader, ...]:
         return tuple(
             Upgrader(
                 "tuppr",
@@ -251,6 +280,18 @@ class ClusterObserver:
 
         found = check_nas(self.runtime, timeout=self.timeout)
         return Check(found.ok, found.observed)
+
+
+def _lock_holder(lock: str | None) -> str | None:
+    """``{"nodeID":"k8s-3",…}`` → ``k8s-3``; kured's lock is JSON (manual locks too, by convention)."""
+    if not lock:
+        return None
+    try:
+        data = json.loads(lock)
+    except ValueError:
+        return lock
+    found = data.get("nodeID") or data.get("nodeid") if isinstance(data, dict) else None
+    return str(found) if found else lock
 
 
 def cluster_facts(observer: Observer, inventory: Inventory) -> ClusterFacts:

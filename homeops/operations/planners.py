@@ -8,18 +8,19 @@ anything is touched.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from homeops.adapters import proxmox as pve
-from homeops.adapters.kubectl import TUPPR_SUSPEND, Kubectl
+from homeops.adapters.kubectl import KURED_LOCK, TUPPR_SUSPEND, Kubectl
 from homeops.adapters.talosctl import Talosctl, version_tuple
 from homeops.engine.plan import Action, Command, Gate, Plan, Step, Wait
 from homeops.errors import PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.inventory.versions import Version
-from homeops.operations.facts import ClusterFacts, NodeFacts
+from homeops.operations.facts import ClusterFacts, NodeFacts, Upgrader
 from homeops.operations.health import cluster_gates, node_gates
 from homeops.operations.images import FACTORY, schematic_of, target_image
 from homeops.operations.ordering import rounds
@@ -265,7 +266,7 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
     drains = homeops_drains(facts)
     kctl = Kubectl(inventory.cluster.kubeconfig)
     gates_after = cluster_gates(inventory)
-    suspend, restore = _upgrader_steps(facts, kctl) if paths else (None, None)
+    suspend, restore, upgrader_notes = _upgrader_steps(facts, kctl) if paths else (None, None, [])
     if suspend:
         steps.append(suspend)
     if paths:
@@ -324,6 +325,7 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
         note = [f"Talos moves one minor release at a time: {chain}"]
     else:
         note = []
+    note += upgrader_notes
     return _plan(
         inventory,
         operation,
@@ -340,42 +342,53 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
 SUSPENDED_BY = "homeops"
 
 
-def _upgrader_steps(facts: ClusterFacts, kctl: Kubectl) -> tuple[Step | None, Step | None]:
+def _suspension(kctl: Kubectl, u: Upgrader, *, restore: bool) -> Command:
+    """tuppr: its suspend annotation (tuppr 0.5.0 constants.go:12); kured: its own reboot lock, held."""
+    if u.tool == "kured":
+        value = None if restore else json.dumps({"nodeID": SUSPENDED_BY}, separators=(",", ":"))
+        return Command(tuple(kctl.annotate(u.resource, u.name, KURED_LOCK, value, namespace=u.namespace)), timeout=60)
+    value = None if restore else SUSPENDED_BY
+    return Command(tuple(kctl.annotate(u.resource, u.name, TUPPR_SUSPEND, value, namespace=u.namespace)), timeout=60)
+
+
+def _upgrader_steps(facts: ClusterFacts, kctl: Kubectl) -> tuple[Step | None, Step | None, list[str]]:
     """Refuse beside an in-cluster upgrade in progress; else suspend the idle ones for the run, restore after.
 
-    tuppr acts on its own schedule (drains, reboots, talosctl upgrade): left running it could start on
-    a node homeops is about to take down. One already suspended by someone else stays as it is.
+    tuppr and kured act on their own schedule (drain, reboot, talosctl upgrade): left running, one could
+    take down a node while homeops has another down. One already suspended by someone stays as it is;
+    system-upgrade-controller has no suspend, so an idle Plan is only named in the plan.
     """
     busy = [u for u in facts.upgraders if u.active]
     if busy:
         raise PlanError(
             f"an in-cluster upgrade is in progress: {', '.join(u.describe() for u in busy)}; nothing was changed",
-            hint="let it finish (kubectl get talosupgrades,kubernetesupgrades), or suspend it "
-            f"(kubectl annotate <resource> <name> {TUPPR_SUSPEND}=manual) and wait until it is Pending",
+            hint="let it finish (kubectl get talosupgrades,kubernetesupgrades,plans -A; kured: its lock), or "
+            f"suspend it (tuppr: kubectl annotate <resource> <name> {TUPPR_SUSPEND}=manual) and wait until it is idle",
         )
-    idle = [u for u in facts.upgraders if u.suspended_by is None]
+    notes = [
+        f"{u.describe()} cannot be suspended by homeops: make sure it has nothing to apply during the run"
+        for u in facts.upgraders
+        if not u.can_suspend
+    ]
+    idle = [u for u in facts.upgraders if u.suspended_by is None and u.can_suspend]
     if not idle:
-        return None, None
+        return None, None, notes
     names = ", ".join(u.describe() for u in idle)
     suspend = Step(
         id="cluster:suspend-upgraders",
         action="suspend-upgraders",
-        summary=f"suspend {names} for the run ({TUPPR_SUSPEND}={SUSPENDED_BY})",
+        summary=f"suspend {names} for the run",
         batch=0,
-        commands=tuple(
-            Command(tuple(kctl.annotate(u.resource, u.name, TUPPR_SUSPEND, SUSPENDED_BY)), timeout=60) for u in idle
-        ),
+        commands=tuple(_suspension(kctl, u, restore=False) for u in idle),
         batch_note="in-cluster upgraders suspended first",
     )
     restore = Step(
         id="cluster:restore-upgraders",
         action="restore-upgraders",
-        summary=f"restore {names} (remove homeops' suspend annotation)",
-        commands=tuple(
-            Command(tuple(kctl.annotate(u.resource, u.name, TUPPR_SUSPEND, None)), timeout=60) for u in idle
-        ),
+        summary=f"restore {names} (remove homeops' suspension)",
+        commands=tuple(_suspension(kctl, u, restore=True) for u in idle),
     )
-    return suspend, restore
+    return suspend, restore, notes
 
 
 def _is_version(text: str) -> bool:

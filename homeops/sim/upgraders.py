@@ -1,4 +1,11 @@
-"""Simulated in-cluster upgraders: tuppr's ``TalosUpgrade`` / ``KubernetesUpgrade`` (cluster-scoped).
+"""Simulated in-cluster upgraders: tuppr, kured, system-upgrade-controller.
+
+kured: ``state["k8s"]["kured"]`` = ``{"namespace", "annotations"}`` (absent: not installed); its DaemonSet
+carries the reboot lock ``weave.works/kured-node-lock`` (JSON ``{"nodeID": …}``). The other DaemonSets
+are derived from the pods' owners. system-upgrade-controller: ``state["k8s"]["suc_plans"]`` =
+``[{"name", "namespace", "applying": [node, …]}]`` (absent: CRD not installed).
+
+tuppr: ``TalosUpgrade`` / ``KubernetesUpgrade`` (cluster-scoped).
 
 ``state["k8s"]["tuppr"]``: absent = tuppr not installed (its CRDs unknown to the API server), else
 ``[{"kind": "TalosUpgrade"|"KubernetesUpgrade", "name", "phase", "current_node", "annotations": {}}]``.
@@ -24,6 +31,44 @@ for _plural, _kind in (("talosupgrades", "TalosUpgrade"), ("kubernetesupgrades",
     for _alias in (_plural, _kind.lower(), f"{_plural}.tuppr.home-operations.com"):
         TYPES[_alias] = (_plural, _kind, False, API)
 PLURALS = {"talosupgrades": "TalosUpgrade", "kubernetesupgrades": "KubernetesUpgrade"}
+for _alias in ("daemonsets", "daemonset", "ds", "daemonsets.apps"):
+    TYPES[_alias] = ("daemonsets", "DaemonSet", True, "apps/v1")
+for _alias in ("plans", "plan", "plans.upgrade.cattle.io"):
+    TYPES[_alias] = ("plans", "Plan", True, "upgrade.cattle.io/v1")
+
+
+def daemonsets(state: State, meta: Any) -> list[Obj]:
+    owners = sorted(
+        {
+            (p["namespace"], p["owner"].split("/", 1)[1])
+            for p in state["k8s"]["pods"]
+            if p["owner"].startswith("DaemonSet/")
+        }
+    )
+    kured = state["k8s"].get("kured")
+    if kured is not None and (kured["namespace"], "kured") not in owners:
+        owners.append((kured["namespace"], "kured"))
+    out = []
+    for namespace, name in owners:
+        obj_meta = meta(state, name, namespace)
+        if kured is not None and name == "kured" and namespace == kured["namespace"] and kured.get("annotations"):
+            obj_meta["annotations"] = dict(kured["annotations"])
+        out.append({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": obj_meta, "spec": {}, "status": {}})
+    return out
+
+
+def plans(state: State, meta: Any) -> list[Obj]:
+    return [
+        {
+            "apiVersion": "upgrade.cattle.io/v1",
+            "kind": "Plan",
+            "metadata": meta(state, plan["name"], plan.get("namespace", "system-upgrade")),
+            "spec": {"concurrency": 1},
+            "status": {"applying": list(plan.get("applying", []))} if plan.get("applying") else {},
+        }
+        for plan in state["k8s"].get("suc_plans") or []
+    ]
+
 
 ANNOTATE_FLAGS = [Flag("overwrite", None, "bool", False), Flag("all", None, "bool", False)]
 
@@ -60,13 +105,21 @@ def cmd_annotate(inv: Any, o: dict[str, Any], args: list[str]) -> None:
         if not engine.api_up(state):
             vip = state["cluster"]["vip"]
             raise Fail(f"Unable to connect to the server: dial tcp {vip}:6443: connect: no route to host")
-        if info is None or not installed(state):
-            raise Fail(f'error: the server doesn\'t have a resource type "{rtype}"')
-        plural, kind, _, _ = info
-        record = next((r for r in state["k8s"]["tuppr"] if r["kind"] == kind and r["name"] == name), None)
-        if record is None:
-            raise Fail(f'Error from server (NotFound): {plural}.tuppr.home-operations.com "{name}" not found')
-        notes: dict[str, str] = record.setdefault("annotations", {})
+        if info is not None and info[0] == "daemonsets":
+            kured = state["k8s"].get("kured")
+            if kured is None or name != "kured" or (o["namespace"] or "default") != kured["namespace"]:
+                raise Fail(f'Error from server (NotFound): daemonsets.apps "{name}" not found')
+            notes: dict[str, str] = kured.setdefault("annotations", {})
+            label = "daemonset.apps"
+        else:
+            if info is None or info[0] not in PLURALS or not installed(state):
+                raise Fail(f'error: the server doesn\'t have a resource type "{rtype}"')
+            plural, kind, _, _ = info
+            record = next((r for r in state["k8s"]["tuppr"] if r["kind"] == kind and r["name"] == name), None)
+            if record is None:
+                raise Fail(f'Error from server (NotFound): {plural}.tuppr.home-operations.com "{name}" not found')
+            notes = record.setdefault("annotations", {})
+            label = f"{kind.lower()}.tuppr.home-operations.com"
         for change in changes:
             if change.endswith("-") and "=" not in change:
                 notes.pop(change[:-1], None)
@@ -78,4 +131,4 @@ def cmd_annotate(inv: Any, o: dict[str, Any], args: list[str]) -> None:
                     f"'{key}' already has a value ({notes[key]})"
                 )
             notes[key] = value
-    inv.print(f"{kind.lower()}.tuppr.home-operations.com/{name} annotated")
+    inv.print(f"{label}/{name} annotated")

@@ -446,3 +446,42 @@ def test_a_talosctl_client_older_than_the_target_is_refused(tmp_path: Path) -> N
         rig.plan(version=TARGET)
     assert "v1.14.x" in (err.value.hint or "")
     assert rig.plan(version="v1.13.9").empty  # the same client is fine for its own minor
+
+
+# ----------------------------------------------------------------------------------- kured, system-upgrade-controller
+
+KURED_LOCK = "weave.works/kured-node-lock"
+
+
+def test_kured_holding_its_lock_for_a_node_refuses_the_run(tmp_path: Path) -> None:
+    # kured's lock annotation on its DaemonSet names the node it is rebooting (kubereboot/kured --lock-annotation).
+    rig = sim_114(tmp_path)
+    with rig.store.transaction() as state:
+        state["k8s"]["kured"] = {"namespace": "kube-system", "annotations": {KURED_LOCK: '{"nodeID":"k8s-4"}'}}
+    with pytest.raises(PlanError, match=r"in progress: kured DaemonSet kured \(rebooting k8s-4\)"):
+        rig.plan(version=TARGET)
+
+
+def test_an_idle_kured_is_locked_for_the_run_and_unlocked_after(tmp_path: Path) -> None:
+    rig = sim_114(tmp_path)
+    with rig.store.transaction() as state:
+        state["k8s"]["kured"] = {"namespace": "kube-system", "annotations": {}}
+    held: list[str | None] = []
+    rig.after("upgrade", lambda: held.append(rig.state["k8s"]["kured"]["annotations"].get(KURED_LOCK)))
+    outcome = rig.executor().run(rig.plan(version=TARGET), yes=True)
+    assert outcome.status == "finished"
+    assert held == ['{"nodeID":"homeops"}']  # held while the first node upgraded
+    assert KURED_LOCK not in rig.state["k8s"]["kured"]["annotations"]
+
+
+def test_a_system_upgrade_controller_plan_applying_refuses_and_an_idle_one_is_named(tmp_path: Path) -> None:
+    # rancher/system-upgrade-controller Plan .status.applying: the nodes it is upgrading now.
+    rig = sim_114(tmp_path)
+    with rig.store.transaction() as state:
+        state["k8s"]["suc_plans"] = [{"name": "talos", "namespace": "system-upgrade", "applying": ["k8s-5"]}]
+    with pytest.raises(PlanError, match=r"system-upgrade-controller Plan talos \(applying on k8s-5\)"):
+        rig.plan(version=TARGET)
+    with rig.store.transaction() as state:
+        state["k8s"]["suc_plans"][0]["applying"] = []
+    plan = rig.plan(version=TARGET)
+    assert any("Plan talos (idle) cannot be suspended by homeops" in w for w in plan.warnings)

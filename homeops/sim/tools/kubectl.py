@@ -346,10 +346,16 @@ def _objects(state: State, plural: str) -> list[Obj]:
         return volumes.longhorn_objects(state, _meta)
     if plural in upgraders.PLURALS:
         return upgraders.objects(state, plural, _meta)
+    if plural == "daemonsets":
+        return upgraders.daemonsets(state, _meta)
+    if plural == "plans":
+        return upgraders.plans(state, _meta)
     return []
 
 
 def _has_crd(state: State, plural: str) -> bool:
+    if plural == "plans":
+        return state["k8s"].get("suc_plans") is not None
     if plural == "longhornvolumes":
         return state["k8s"].get("longhorn") is not None
     if plural in upgraders.PLURALS:
