@@ -43,12 +43,16 @@ Format::
       etcdSnapshotToNas: false
       nasBackupDir: /mnt/tank/backups/etcd
       nasBackupKeep: 10
+      prePullTimeout: 600      # each node's installer pull before the first drain (a stall stops the run)
+      prePullParallel: 4       # nodes pulling at once
+      volumeDetachTimeout: 300 # after a drain, the node's VolumeAttachments must be gone
       gates:
         proxmox: true
         nas: false
         flux: false
         volsync: false
         ceph: false
+        longhorn: false        # every Longhorn volume healthy (none degraded/faulted)
         custom:
           - { name: x, kind: jsonpath, resource: deployment/y, namespace: z, jsonpath: "{.status.readyReplicas}",
               expect: "1", timeout: 120 }
