@@ -104,6 +104,7 @@ class ClusterFacts:
     kubernetes_version: str | None = None  # the lowest kubelet version seen
     talosctl_client: str | None = None  # talosctl's own version: its flags differ (1.13 upgrade --drain)
     upgraders: tuple[Upgrader, ...] = ()
+    upgraders_unknown: str | None = None  # why they could not be listed (the plan warns)
 
 
 class Observer(Protocol):

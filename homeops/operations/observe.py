@@ -311,10 +311,18 @@ def cluster_facts(observer: Observer, inventory: Inventory) -> ClusterFacts:
     ask_client = getattr(observer, "talosctl_client", None)  # not part of the Observer protocol: test fakes lack it
     client = ask_client() if callable(ask_client) else None
     upgraders: tuple[Upgrader, ...] = ()
-    with contextlib.suppress(CommandError, ConnectionFailed):  # the API gate says why it does not answer
+    unknown = None
+    try:
         upgraders = observer.upgraders()
+    except (CommandError, ConnectionFailed) as exc:  # the API gate stops the run if the API is down
+        unknown = " ".join(str(exc).split())[:200]
     return ClusterFacts(
-        nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes, talosctl_client=client, upgraders=upgraders
+        nodes=nodes,
+        etcd_leader=leader,
+        kubernetes_version=kubernetes,
+        talosctl_client=client,
+        upgraders=upgraders,
+        upgraders_unknown=unknown,
     )
 
 

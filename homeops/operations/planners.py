@@ -370,6 +370,11 @@ def _upgrader_steps(facts: ClusterFacts, kctl: Kubectl) -> tuple[Step | None, St
         for u in facts.upgraders
         if not u.can_suspend
     ]
+    if facts.upgraders_unknown:
+        notes.append(
+            f"in-cluster upgraders (tuppr, kured, system-upgrade-controller) could not be listed: "
+            f"{facts.upgraders_unknown}; none is suspended for this run"
+        )
     idle = [u for u in facts.upgraders if u.suspended_by is None and u.can_suspend]
     if not idle:
         return None, None, notes

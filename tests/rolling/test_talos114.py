@@ -485,3 +485,14 @@ def test_a_system_upgrade_controller_plan_applying_refuses_and_an_idle_one_is_na
         state["k8s"]["suc_plans"][0]["applying"] = []
     plan = rig.plan(version=TARGET)
     assert any("Plan talos (idle) cannot be suspended by homeops" in w for w in plan.warnings)
+
+
+def test_upgraders_that_cannot_be_listed_are_named_in_the_plan(tmp_path: Path) -> None:
+    from homeops.operations.facts import ClusterFacts
+
+    inv = make_inventory(tmp_path)
+    facts = replace(facts_for(inv, version="v1.13.9"), upgraders_unknown="kubectl get daemonsets: forbidden")
+    assert isinstance(facts, ClusterFacts)
+    plan = plan_upgrade(inv, facts, Request(now=NOW, version=TARGET), operation="upgrade-cluster")
+    assert any("could not be listed: kubectl get daemonsets: forbidden" in w for w in plan.warnings)
+    assert not any(s.action == "suspend-upgraders" for s in plan.steps)
