@@ -68,6 +68,11 @@ def in_process(reboot: float, ready: float, api: float, helm: float, flux: float
         finally:
             homeops.runtime.open_runtime = real_open
         commands = len(SimStore(root / ".homeops" / "sim").log())
+        report = next((root / ".homeops" / "runs").glob("*-bootstrap-all/report.md")).read_text(encoding="utf-8")
+        journal = json.loads(next((root / ".homeops" / "runs").glob("*-bootstrap-all/journal.json")).read_text())
+    print(report if "--report" in sys.argv else "", end="")
+    if "--journal" in sys.argv:
+        print(json.dumps(journal, indent=1)[:20000])
     floor = 2.0 + reboot + max(ready, api) + 5 * helm + flux
     return {"wall_s": round(wall, 2), "floor_s": floor, "ratio": round(wall / floor, 3), "commands": commands}
 
@@ -95,6 +100,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="R=4 s instead of 10 s")
     parser.add_argument("--cli", action="store_true", help="also time `inv bootstrap.all` in subprocesses")
+    parser.add_argument("--report", action="store_true", help="print the run report (step durations)")
+    parser.add_argument("--journal", action="store_true", help="print the journal")
     args = parser.parse_args()
     r = 4.0 if args.quick else 10.0
     summary = in_process(reboot=r, ready=r / 2, api=r / 2, helm=r / 5, flux=r / 2)

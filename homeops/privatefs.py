@@ -32,6 +32,32 @@ def private_dir(path: Path, *, root: Path | None = None) -> Path:
     return path
 
 
+def write_private(path: Path, data: str | bytes, *, root: Path | None = None) -> Path:
+    """Write ``path`` whole (temp file + rename), 0600 from its first byte, its directory made 0700.
+
+    Readers never see half a file, and no other user ever sees any of it, not even between the
+    write and a later chmod. ``root`` (the state dir) is tightened too.
+    """
+    private_dir(path.parent, root=root)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        try:
+            os.fchmod(fd, FILE_MODE)  # an old temp file left by a crash keeps its mode through O_CREAT
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
 def make_private(path: Path) -> None:
     """Tighten a file (written by us or by a tool) to 0600."""
     _tighten(path, FILE_MODE)

@@ -116,6 +116,14 @@ def template(
     return argv
 
 
+def build(file: Path | str, *, kubeconfig: Path | str | None = None, binary: str = TOOL) -> list[str]:
+    """``helmfile --file F build``: the state as helmfile loaded it — bases merged, release templates
+    (``templates:``/``inherit``/``defaultInherit``) applied, Go templates rendered, needs reformatted
+    (``pkg/app/app.go PrintState``; one ``---`` + ``#  Source: <file>`` document per state file, so a
+    ``helmfile.d/`` folder gives one per part)."""
+    return [*_globals(file, None, (), None, binary, kubeconfig), "build"]
+
+
 def list_releases(
     file: Path | str,
     *,
@@ -400,6 +408,7 @@ class ReleaseSpec:
     hooks: tuple[str, ...] = ()  # events, e.g. ("postsync",)
     timeout: int | None = None  # seconds: release.timeout, else helmDefaults.timeout
     installed: bool = True
+    file: str = ""  # the state file (a helmfile.d part) that defines it
 
     @property
     def id(self) -> str:
@@ -429,7 +438,82 @@ def _int_or_none(value: Any, where: str, path: str) -> int | None:
         raise ConfigError(f"timeout {value!r} is not a number of seconds", file=path, field=where) from None
 
 
-def parse_helmfile(text: str, path: str) -> HelmfileSpec:
+_SOURCE = re.compile(r"^#\s+Source: (?P<file>.+?)\s*$", re.MULTILINE)
+_REQUIRED_ENV = re.compile(r"required env var `(?P<name>[^`]+)` is not set")
+
+
+def parse_build(stdout: str, path: str) -> HelmfileSpec:
+    """``helmfile build`` output: every state file's rendered releases, in file order, as one spec."""
+    import yaml
+
+    parts = [p for p in re.split(r"^---\s*$", stdout, flags=re.MULTILINE) if p.strip()]
+    if not parts:
+        raise UnexpectedOutput("helmfile build", f"no state printed: {excerpt(stdout)}")
+    releases: list[ReleaseSpec] = []
+    repositories: dict[str, str] = {}
+    timeout: int | None = None
+    for part in parts:
+        source = _SOURCE.search(part)
+        file = source.group("file") if source else path
+        try:
+            doc = yaml.safe_load(part)
+        except yaml.YAMLError as exc:
+            raise UnexpectedOutput("helmfile build", f"invalid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(doc, dict):
+            raise UnexpectedOutput("helmfile build", f"a state that is not a mapping: {excerpt(part)}")
+        spec = parse_helmfile(yaml.safe_dump(doc), file, check=False)
+        releases += [_with_file(r, file) for r in spec.releases]
+        repositories.update(spec.repositories)
+        timeout = spec.default_timeout if spec.default_timeout is not None else timeout
+    if not releases:
+        raise ConfigError("has no releases", file=path)
+    spec = HelmfileSpec(path, tuple(releases), repositories, timeout)
+    seen: set[str] = set()
+    for release in releases:
+        if release.id in seen:
+            raise ConfigError(f"release {release.id} is defined twice", file=path)
+        seen.add(release.id)
+    sync_order(spec)
+    return spec
+
+
+def _with_file(release: ReleaseSpec, file: str) -> ReleaseSpec:
+    from dataclasses import replace
+
+    return replace(release, file=file)
+
+
+def missing_env(stderr: str) -> str | None:
+    """The variable a ``requiredEnv`` template call did not find (helmfile ``tmpl/context_funcs.go``)."""
+    m = _REQUIRED_ENV.search(strip_ansi(stderr))
+    return m.group("name") if m else None
+
+
+def run_build(
+    runner: Runner, file: Path | str, *, kubeconfig: Path | str | None, env: Mapping[str, str], timeout: float = 300
+) -> HelmfileSpec:
+    """Ask helmfile what the bootstrap helmfile means; a missing ``requiredEnv`` variable is named in one line."""
+    result = runner.run(build(file, kubeconfig=kubeconfig), timeout=timeout, env=dict(env))
+    if not result.ok:
+        name = missing_env(result.stderr or result.stdout)
+        if name:
+            raise ConfigError(
+                f"the helmfile needs environment variable {name} (requiredEnv), which is not set",
+                file=str(file),
+                hint=f"set it under bootstrap.env in homeops.yaml (e.g. {name}: main)",
+            )
+        raise ConfigError(
+            f"helmfile build failed (exit {result.exit_code}): {error_summary(result.stderr or result.stdout)}",
+            file=str(file),
+            hint="run `helmfile --file <file> build` to see the whole error",
+        )
+    try:
+        return parse_build(result.stdout, str(file))
+    except UnexpectedOutput as exc:
+        raise exc.at(command=result.command, target=None) from None
+
+
+def parse_helmfile(text: str, path: str, *, check: bool = True) -> HelmfileSpec:
     """Releases, repositories and defaults of a helmfile (``---``-separated parts are merged)."""
     import yaml
 
@@ -478,7 +562,7 @@ def parse_helmfile(text: str, path: str) -> HelmfileSpec:
                     installed=raw.get("installed", True) is not False,
                 )
             )
-    if not releases:
+    if not releases and check:
         raise ConfigError("has no releases", file=path)
     seen: set[str] = set()
     for release in releases:
@@ -486,7 +570,8 @@ def parse_helmfile(text: str, path: str) -> HelmfileSpec:
             raise ConfigError(f"release {release.id} is defined twice", file=path)
         seen.add(release.id)
     spec = HelmfileSpec(path, tuple(releases), repositories, default_timeout)
-    sync_order(spec)  # unknown needs and cycles are input errors: refuse them here
+    if check:
+        sync_order(spec)  # unknown needs and cycles are input errors: refuse them here
     return spec
 
 
@@ -504,10 +589,11 @@ def load_helmfile(path: Path | str) -> HelmfileSpec:
 
 
 def _resolve_need(spec: HelmfileSpec, release: ReleaseSpec, need: str) -> ReleaseSpec:
-    # helmfile's release id is [kubecontext/]namespace/name; a bare name is accepted when unique.
+    # helmfile's release id is [kubecontext/]namespace/name; a bare name means the release's own
+    # namespace (helmfile pkg/state/state.go reformat, v0.169.2 … v1.7.4), never "any namespace".
     parts = need.split("/")
-    wanted = "/".join(parts[-2:]) if len(parts) >= 2 else need
-    hits = [r for r in spec.releases if r.id == wanted or (len(parts) == 1 and r.name == need)]
+    wanted = "/".join(parts[-2:]) if len(parts) >= 2 else (f"{release.namespace}/{need}" if release.namespace else need)
+    hits = [r for r in spec.releases if r.id == wanted]
     if len(hits) != 1:
         why = "no release" if not hits else "more than one release"
         raise ConfigError(
@@ -544,9 +630,9 @@ def sync_order(spec: HelmfileSpec) -> list[ReleaseSpec]:
 
 def missing_files(spec: HelmfileSpec, exists: Callable[[str], bool] = os.path.exists) -> list[str]:
     """One line per release whose local chart, values file or chart repository is missing."""
-    base = os.path.dirname(spec.path)
     problems = []
     for release in spec.releases:
+        base = os.path.dirname(release.file or spec.path)  # paths are relative to the release's state file
         chart = release.chart
         if chart.startswith(("./", "../", "/")):
             where = chart if os.path.isabs(chart) else os.path.join(base, chart)

@@ -65,6 +65,11 @@ def genconfig(
     return argv
 
 
+def gensecret(*, binary: str = TOOL) -> list[str]:
+    """``talhelper gensecret``: a new Talos secrets bundle on stdout (``cmd/gensecret.go``)."""
+    return [binary, "gensecret"]
+
+
 def gencommand(
     kind: GencommandKind,
     *,
@@ -160,12 +165,13 @@ class TalosctlCommand:
 
 # =========================================================================== parsers
 
-_GENERATED = re.compile(r"^generated config for (?P<host>\S+) in (?P<path>\S+)\s*$")
-_CLIENT = re.compile(r"^generated client config in (?P<path>\S+)\s*$")
-_NO_CHANGES = re.compile(r"^no changes found on (?P<path>\S+)\s*$")
+# Paths run to the end of the line: an inventory path may hold spaces (issue 22 §3 item 7).
+_GENERATED = re.compile(r"^generated config for (?P<host>\S+) in (?P<path>.+?)\s*$")
+_CLIENT = re.compile(r"^generated client config in (?P<path>.+?)\s*$")
+_NO_CHANGES = re.compile(r"^no changes found on (?P<path>.+?)\s*$")
 # pkg/generate/config.go computeDiff (v3.1.16): gotextdiff.ToUnified("a"+absPath, "b"+absPath, …), and
 # absPath starts with "/": the header is "--- a/abs/path.yaml" and the path keeps its leading "/".
-_DIFF_HEAD = re.compile(r"^--- a(?P<path>/\S+)")
+_DIFF_HEAD = re.compile(r"^--- a(?P<path>/.+?)(?:\t.*)?$")
 
 
 def parse_genconfig(text: str) -> GenconfigResult:

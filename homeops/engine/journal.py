@@ -27,6 +27,7 @@ from typing import Any, Literal
 from homeops.clock import Clock
 from homeops.engine.plan import Plan
 from homeops.errors import ConfigError, PlanError
+from homeops.privatefs import private_dir
 
 RunStatus = Literal["running", "failed", "interrupted", "finished"]
 StepStatus = Literal["pending", "running", "done", "failed"]
@@ -44,7 +45,7 @@ def runs_dir(state_dir: Path) -> Path:
 
 def atomic_write_json(path: Path, data: Any, *, indent: int | None = 1) -> None:
     """Write JSON so that readers (and a crash) only ever see a complete file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # created 0700 (runs/ and each run), as the state dir's rule wants
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from homeops.engine.journal import Journal, atomic_write_json
+from homeops.privatefs import write_private
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,5 @@ def write(journal: Journal) -> tuple[Path, Path]:
     data: dict[str, Any] = asdict(report)
     data["seconds"] = report.seconds
     atomic_write_json(js, data)
-    tmp = md.with_suffix(".md.tmp")
-    tmp.write_text(to_markdown(report), encoding="utf-8")
-    tmp.replace(md)
+    write_private(md, to_markdown(report))
     return md, js

@@ -13,6 +13,7 @@ moves simulated time.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -124,12 +125,14 @@ def wait_for(
         return retrying(attempt)
     except _FailureCondition as exc:
         observation = exc.observation
-        raise GateFailed(
-            spec.what,
-            observation.failure or observation.observed,
-            target=spec.target,
-            hint=spec.hint,
-        ) from None
+        failure = observation.failure or observation.observed
+        what, target = spec.what, spec.target
+        if target and ", " in target:
+            # a wait over a batch of nodes failed for some of them: name those, not the whole batch
+            named = [t for t in target.split(", ") if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", failure)]
+            if named:
+                what, target = what.replace(target, ", ".join(named)), ", ".join(named)
+        raise GateFailed(what, failure, target=target, hint=spec.hint) from None
     except RetryError:
         waited = clock.monotonic() - start
         raise WaitTimeout(

@@ -4,7 +4,7 @@
 TrueNAS hosts, and how rolling operations behave. Paths are relative to the inventory directory;
 ``~`` is expanded. Every value is type-checked; a wrong one is a one-line ``ConfigError`` naming
 the file and field (``homeops.yaml: hosts.pve1.port: must be an integer 1..65535, not 'ssh'``).
-Unknown keys are reported in ``Inventory.warnings`` and otherwise ignored.
+An unknown key anywhere is refused, naming the closest known one (``homeops.inventory.schema``).
 
 Format::
 
@@ -90,6 +90,7 @@ from homeops.inventory.model import (
     UpgradePolicy,
     VmRef,
 )
+from homeops.inventory.schema import check_keys
 from homeops.inventory.versions import parse_version
 from homeops.inventory.yamlfile import YamlFloat, YamlInt, load_yaml
 
@@ -98,22 +99,9 @@ if TYPE_CHECKING:
 
 INVENTORY_FILE = "homeops.yaml"
 
-_CLUSTER_KEYS = {"talconfig", "talosconfig", "kubeconfig", "ageKey", "sopsConfig", "stateDir", "clusterconfigDir"}
+# Set only without a talconfig; with one they are ignored (and said so). Every key allowed anywhere in
+# the file is listed in homeops.inventory.schema.SCHEMA.
 _BARE_CLUSTER_KEYS = {"name", "endpoint", "talosVersion", "kubernetesVersion"}
-_HOST_KEYS = {
-    "address", "port", "user", "kind", "identity", "knownHosts", "acceptNewHostKey", "passwordFile", "connectTimeout",
-}  # fmt: skip
-_NODE_KEYS = {"hostname", "ip", "ips", "controlPlane", "installImage", "installDisk", "schematicId", "vm"}
-_OVERLAY_KEYS = {"vm"}
-_VM_KEYS = {"host", "vmid", "mac", "disk"}
-_DR_KEYS = {"snapshotMaxAgeHours", "volsyncMaxAgeHours", "volsyncMaxAgeHoursByApp", "backupPool", "minFreeGiB"}
-_UPGRADE_KEYS = {
-    "maxUnavailable", "stabilitySeconds", "rebootTimeout", "readyTimeout", "pollInterval", "vmSnapshot",
-    "etcdSnapshotToNas", "nasBackupDir", "nasBackupKeep", "gates", "prePullTimeout", "prePullParallel",
-    "volumeDetachTimeout",
-}  # fmt: skip
-_GATE_KEYS = {"proxmox", "nas", "flux", "volsync", "ceph", "longhorn", "custom"}
-_CUSTOM_GATE_KEYS = {"name", "kind", "timeout", "resource", "namespace", "jsonpath", "expect", "command"}
 
 
 def load_inventory(directory: str | os.PathLike[str], *, talconfig: Path | None = None) -> Inventory:
@@ -155,6 +143,7 @@ def _load(root: Path, path: Path, talconfig: Path | None) -> Inventory:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot be read: {exc}", file=str(path)) from None
     data = load_yaml(text, file=str(path))
+    check_keys(data, file=str(path))
     return _InventoryReader(root, path, talconfig).read(data)
 
 
@@ -211,7 +200,7 @@ class _InventoryReader:
 
     # -- typed getters ---------------------------------------------------------------------------------
 
-    def mapping(self, value: Any, where: str, allowed: set[str] | None = None) -> dict[str, Any]:
+    def mapping(self, value: Any, where: str) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
@@ -219,8 +208,6 @@ class _InventoryReader:
         for key in value:
             if not isinstance(key, str):
                 raise self.error(where, f"keys must be strings, not {_describe(key)}")
-            if allowed is not None and key not in allowed:
-                self.warn(f"{where}.{key}", "unknown key (ignored)")
         return value
 
     def string(self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:
@@ -265,8 +252,8 @@ class _InventoryReader:
     def read(self, data: Any) -> Inventory:
         if data is None:
             data = {}
-        top = self.mapping(data, "(top level)", {"cluster", "nodes", "hosts", "upgrade", "bootstrap", "dr"})
-        cluster_data = self.mapping(top.get("cluster"), "cluster", _CLUSTER_KEYS | _BARE_CLUSTER_KEYS)
+        top = self.mapping(data, "(top level)")
+        cluster_data = self.mapping(top.get("cluster"), "cluster")
         hosts = self.hosts(top.get("hosts"))
         talconfig_path = self.talconfig_override or self.path_value(cluster_data, "talconfig", "cluster")
         age_key = self.path_value(cluster_data, "ageKey", "cluster")
@@ -341,7 +328,7 @@ class _InventoryReader:
         hosts: dict[str, SshHost] = {}
         for name, spec in self.mapping(raw, "hosts").items():
             where = f"hosts.{name}"
-            data = self.mapping(spec, where, _HOST_KEYS)
+            data = self.mapping(spec, where)
             kind = self.string(data, "kind", where, required=True)
             if kind not in ("proxmox", "truenas"):
                 raise self.error(f"{where}.kind", f"must be proxmox or truenas, not '{kind}'")
@@ -370,7 +357,7 @@ class _InventoryReader:
     def vm(self, raw: Any, where: str, hosts: Mapping[str, SshHost]) -> VmRef | None:
         if raw is None:
             return None
-        data = self.mapping(raw, where, _VM_KEYS)
+        data = self.mapping(raw, where)
         host = self.string(data, "host", where, required=True) or ""
         if host not in hosts:
             known = ", ".join(sorted(hosts)) or "none"
@@ -414,7 +401,7 @@ class _InventoryReader:
         nodes: list[Node] = []
         for tal_node in tal_nodes:
             where = f"nodes.{tal_node.hostname}"
-            data = self.mapping(overlays.get(tal_node.hostname), where, _OVERLAY_KEYS)
+            data = self.mapping(overlays.get(tal_node.hostname), where)
             vm = self.vm(data.get("vm"), f"{where}.vm", hosts)
             if vm is not None:
                 self.unique_vm(vm, where, vms)
@@ -448,7 +435,7 @@ class _InventoryReader:
         vms: dict[str, VmRef] = {}
         for index, item in enumerate(raw):
             where = f"nodes[{index}]"
-            data = self.mapping(item, where, _NODE_KEYS)
+            data = self.mapping(item, where)
             hostname = self.string(data, "hostname", where, required=True) or ""
             bad = checks.hostname_problem(hostname)
             if bad:
@@ -504,7 +491,7 @@ class _InventoryReader:
 
     def policy(self, raw: Any) -> UpgradePolicy:
         where = "upgrade"
-        data = self.mapping(raw, where, _UPGRADE_KEYS)
+        data = self.mapping(raw, where)
         defaults = UpgradePolicy()
         return UpgradePolicy(
             max_unavailable=self.integer(data, "maxUnavailable", where, defaults.max_unavailable, 1, None),
@@ -530,7 +517,7 @@ class _InventoryReader:
 
     def gates(self, raw: Any) -> Gates:
         where = "upgrade.gates"
-        data = self.mapping(raw, where, _GATE_KEYS)
+        data = self.mapping(raw, where)
         defaults = Gates()
         custom_raw = data.get("custom", [])
         if not isinstance(custom_raw, list):
@@ -554,7 +541,7 @@ class _InventoryReader:
         )
 
     def dr(self, raw: Any) -> DrPolicy:
-        data = self.mapping(raw, "dr", _DR_KEYS)
+        data = self.mapping(raw, "dr")
         d = DrPolicy()
         by_app = self.mapping(data.get("volsyncMaxAgeHoursByApp"), "dr.volsyncMaxAgeHoursByApp")
         where_app = "dr.volsyncMaxAgeHoursByApp"
@@ -582,7 +569,7 @@ class _InventoryReader:
         return float(value) * 3600
 
     def custom_gate(self, raw: Any, where: str) -> CustomGate:
-        data = self.mapping(raw, where, _CUSTOM_GATE_KEYS)
+        data = self.mapping(raw, where)
         name = self.string(data, "name", where, required=True) or ""
         kind = self.string(data, "kind", where, required=True)
         timeout = self.seconds(data, "timeout", where, 300.0)

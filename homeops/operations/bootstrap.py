@@ -24,15 +24,19 @@ asked with it (on each control plane's address, then the VIP).
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
+from homeops import runtime as runtimes
+from homeops.adapters import helm
 from homeops.adapters import helmfile as hf
 from homeops.adapters import kubectl as kc
 from homeops.adapters import talosctl as tc
+from homeops.adapters._parse import check_result
 from homeops.engine.executor import Outcome
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
@@ -42,8 +46,9 @@ from homeops.engine.waits import Observation
 from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
-from homeops.runtime import Runtime, open_runtime
+from homeops.runtime import Runtime
 
+_NS_NOT_FOUND = re.compile(r'namespaces? "[^"]+" not found')
 API_GATE = Gate("bootstrap-api", "kubernetes-api", "the Kubernetes API answers /readyz on the VIP", None, 60.0)
 FIELD_MANAGER = "homeops-bootstrap"
 STAGES = ("talos", "apps")
@@ -59,6 +64,7 @@ class BootstrapWorld:
     runtime: Runtime
     settings: bi.BootstrapSettings
     spec: hf.HelmfileSpec | None = None
+    crds_spec: hf.HelmfileSpec | None = None
     recover_from: Path | None = None
     skip_hash_check: bool = False
     _secrets: list[bi.SecretManifest] | None = field(default=None, repr=False)
@@ -81,13 +87,25 @@ class BootstrapWorld:
 
     @property
     def kube_env(self) -> dict[str, str]:
-        # helmfile passes --kubeconfig to helm, but hooks run plain kubectl: they read KUBECONFIG.
-        return {"KUBECONFIG": str(self.inventory.cluster.kubeconfig)}
+        # helmfile passes --kubeconfig to helm, but hooks run plain kubectl: they read KUBECONFIG;
+        # bootstrap.env is what the helmfile's requiredEnv/env calls read.
+        return bi.helmfile_env(self.inventory, self.settings)
 
     def secrets(self) -> list[bi.SecretManifest]:
         if self._secrets is None:
-            self._secrets = bi.decrypt_secrets(self.inventory, self.settings)
+            self._secrets = bi.load_secrets(self.inventory, self.settings, self.runtime.local)
         return self._secrets
+
+    def namespaces(self) -> list[str]:
+        """Namespaces created first: the repository's, and every one a bootstrap object lands in."""
+        wanted = bi.namespaces(self.settings)
+        if self.settings.secrets:
+            wanted += [ns for m in self.secrets() for ns in m.namespaces]
+            # A source that applies its own Namespace object owns it (labels, annotations such as
+            # kustomize.toolkit.fluxcd.io/prune: disabled): a bare copy here would undo them on each run.
+            declared = {ns for m in self.secrets() for ns in m.declares}
+            wanted = [ns for ns in wanted if ns not in declared]
+        return sorted(set(wanted))
 
     def look(self, gate: Gate) -> Check:
         if gate.kind == API_GATE.kind:
@@ -128,21 +146,47 @@ class BootstrapWorld:
         return {n.name: n.ready == "True" for n in kc.nodes(self.runtime.local, self.kctl)}
 
     def changes(self, manifest: str) -> bool:
-        return kc.diff_server_side(self.runtime.local, self.kctl, manifest, field_manager=FIELD_MANAGER)
+        try:
+            return kc.diff_server_side(self.runtime.local, self.kctl, manifest, field_manager=FIELD_MANAGER)
+        except CommandError as exc:
+            # kubectl diff exits 2 when an object's namespace does not exist yet (apiserver NotFound,
+            # kubectl pkg/cmd/diff/diff.go): on a fresh cluster that means "would be created".
+            if _NS_NOT_FOUND.search(str(exc)) or _NS_NOT_FOUND.search(exc.stderr or ""):
+                return True
+            raise
 
     def apply(self, manifest: str) -> None:
-        kc.apply_server_side(self.runtime.local, self.kctl, manifest, field_manager=FIELD_MANAGER)
+        # --force-conflicts: a re-run or a DR rebuild takes the fields back from whichever manager set them
+        # (every reference repo applies bootstrap objects this way).
+        argv = self.kctl.apply_server_side("-", field_manager=FIELD_MANAGER, force_conflicts=True)
+        result = self.runtime.local.run(argv, timeout=120, stdin=manifest)
+        check_result(result, what="kubectl apply --server-side", target=None, unreachable=kc.is_unreachable)
 
     def crds(self) -> tuple[int, str]:
-        assert self.spec is not None
+        """The CustomResourceDefinitions of the crds helmfile (``template --include-crds``), CRDs only."""
+        if self.crds_spec is None:
+            return 0, ""
+        manifests, stream = self.crd_manifests()
+        return len(manifests), stream
+
+    def crd_manifests(self) -> tuple[list[hf.Manifest], str]:
+        assert self.crds_spec is not None
         result = self.runtime.local.run(
-            hf.template(self.spec.path, include_crds=True, kubeconfig=self.inventory.cluster.kubeconfig),
+            hf.template(self.crds_spec.path, include_crds=True, kubeconfig=self.inventory.cluster.kubeconfig),
             timeout=600,
             env=self.kube_env,
         )
-        hf.raise_for(result, file=self.spec.path, what="helmfile template")
-        manifests, stream = hf.crds_only(result.stdout)
-        return len(manifests), stream
+        hf.raise_for(result, file=self.crds_spec.path, what="helmfile template")
+        return hf.crds_only(result.stdout)
+
+    def release_lock(self, release: hf.ReleaseSpec) -> tuple[str, float | None] | None:
+        """(``pending-install``/``pending-upgrade``, when helm wrote it) for a locked release, else None."""
+        selector = f"owner=helm,name={release.name}"
+        argv = self.kctl.get_json("secrets", namespace=release.namespace or "default", selector=selector)
+        result = self.runtime.local.run(argv, timeout=60)
+        tc.run_checked_result(result, what="kubectl get secrets -l owner=helm", node=None)
+        newest = helm.latest(result.stdout, release.name)
+        return (newest[1], newest[2]) if newest and newest[1] in helm.PENDING else None
 
     def release_revision(self, release: hf.ReleaseSpec) -> int:
         """The deployed helm revision of a release (0: not installed), from helm's release Secrets."""
@@ -163,9 +207,10 @@ class BootstrapWorld:
                     return Observation.ok(f"FluxInstance {instances[0].namespace}/{instances[0].name} Ready")
                 first = bad[0]
                 where = f"FluxInstance {first.namespace}/{first.name}"
-                # flux-operator: Unknown/Progressing while reconciling; False only for a failure (fetch, build, apply)
+                # flux-operator sets Ready=False on transient failures too and retries them
+                # (fluxinstance_controller.go:225-244): not final before the deadline.
                 if first.ready == "False":
-                    return Observation.failed(f"{where} not Ready: {first.message}")
+                    return Observation.waiting(f"{where} not Ready (retried until the deadline): {first.message}")
                 return Observation.waiting(f"{where}: {first.message or 'not Ready yet'}")
         objects = kc.kustomizations(self.runtime.local, self.kctl)
         root = next((o for o in objects if o.name == "flux-system" and o.namespace == "flux-system"), None)
@@ -210,7 +255,11 @@ class Genconfig(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         from homeops.operations.genconfig import generate_config
 
-        ctx.progress.note(generate_config(_world(ctx).runtime).replace("\n", "; "))
+        world = _world(ctx)
+        # a new cluster gets its Talos secrets here; a recovery must find the old ones (a new PKI would not
+        # match the etcd snapshot's cluster): there, a missing talsecret is refused, never created
+        text = generate_config(world.runtime, create_secret=world.recover_from is None)
+        ctx.progress.note(text.replace("\n", "; "))
 
 
 class ApplyInsecure(_Kind):
@@ -395,6 +444,11 @@ class Kubeconfig(_Kind):
             target = world.inventory.cluster.kubeconfig
             target.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(private, 0o600)
+            if world.settings.api_endpoint == "nodes":
+                # The VIP (a Cilium LB/BGP address) answers only once the CNI runs: talk to this control
+                # plane until then; the apps stage switches back at its end (onedr0p/bjw-s mod.just).
+                bi.point_kubeconfig(private, f"https://{node.ip}:6443")
+                ctx.journal.note(step.id, server=f"https://{node.ip}:6443")
             os.replace(private, target)
             if identity.ca_sha256:
                 bi.remember_ca(world.inventory, identity.ca_sha256)
@@ -425,13 +479,15 @@ class ApiReady(_Kind):
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         world = _world(ctx)
         servers = [f"https://{n.ip}:6443" for n in world.inventory.control_planes]
+        # apiEndpoint nodes: the VIP cannot answer before the CNI — gate on the control planes only
+        vip: list[str | None] = [] if world.settings.api_endpoint == "nodes" else [None]
 
         def look() -> Observation[None]:
-            for server in [*servers, None]:
+            for server in [*servers, *vip]:
                 check = world.api(server)
                 if not check.ok:
                     return Observation.waiting(check.observed)
-            return Observation.ok(f"/readyz ok on {len(servers)} control planes and the VIP")
+            return Observation.ok(f"/readyz ok on {len(servers)} control planes" + (" and the VIP" if vip else ""))
 
         return look
 
@@ -471,7 +527,7 @@ class Namespaces(_Kind):
     name = "bootstrap-namespaces"
 
     def _manifest(self, ctx: StepContext) -> str:
-        return bi.namespace_manifest(bi.namespaces(_world(ctx).settings))
+        return bi.namespace_manifest(_world(ctx).namespaces())
 
     def look_one(self, ctx: StepContext, step: Step) -> Look:
         changes = _world(ctx).changes(self._manifest(ctx))
@@ -540,10 +596,50 @@ class Release(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         world = _world(ctx)
         release = self._release(ctx, step)
+        lock = self._outlive(ctx, world, release)
+        if lock == "deployed":
+            return  # the helm that held the lock (a survivor of the killed run) finished the install
+        if lock is not None:
+            # A killed helm (or helmfile) left the release locked; the sync would fail with "another
+            # operation (install/upgrade/rollback) is in progress". Helm's own way out, journaled first.
+            argv = helm.recovery(
+                release.name,
+                lock,
+                namespace=release.namespace or "default",
+                kubeconfig=world.inventory.cluster.kubeconfig,
+            )
+            ctx.journal.note(step.id, recovered=f"{lock}: {' '.join(argv[:2])}")
+            ctx.progress.note(f"release {release.id} was left {lock} by an interrupted helm: {argv[0]} {argv[1]} it")
+            result = world.runtime.local.run(argv, timeout=300)
+            check_result(result, what=f"{argv[0]} {argv[1]} {release.name}", target=release.name)
         command = step.commands[0]
         ctx.progress.note(f"syncing release {release.id}: waiting for it (up to {command.timeout or 0:.0f}s)")
         result = ctx.runner(command).run(list(command.argv), timeout=command.timeout, env=world.kube_env)
         hf.raise_for(result, file=world.settings.helmfile, what="helmfile sync")
+
+    def _outlive(self, ctx: StepContext, world: BootstrapWorld, release: hf.ReleaseSpec) -> str | None:
+        """A locked release's status once no helm can still hold the lock: ``deployed`` when the helm that
+        held it finished after all, the pending status when it is stale, None when it is not locked.
+
+        helmfile runs in its own session, so a kill -9 of homeops leaves it (and helm) running; helm's
+        rollback/uninstall under a live helm would break its install. So a pending revision younger than
+        helm's own deadline (its --timeout plus the hooks' margin) is waited out before it is recovered.
+        """
+        lock = world.release_lock(release)
+        if lock is None:
+            return None
+        assert world.spec is not None
+        deadline = release_deadline(world.settings, world.spec, release)
+        while lock is not None and lock[1] is not None and ctx.clock.now() - lock[1] < deadline:
+            ctx.progress.note(
+                f"release {release.id} is {lock[0]} since {ctx.clock.now() - lock[1]:.0f}s: a helm may still be "
+                f"running it; waiting (up to {deadline:.0f}s after it started) before recovering it"
+            )
+            ctx.clock.sleep(_poll(ctx))
+            lock = world.release_lock(release)
+        if lock is None:
+            return "deployed" if world.release_revision(release) > 0 else None
+        return lock[0]
 
     def reached(self, step: Step, record: StepRecord) -> str | None:
         return f"{step.artifact} deployed"
@@ -563,6 +659,43 @@ class Release(_Kind):
             if pending:
                 return Observation.waiting("not deployed: " + ", ".join(str(p) for p in pending))
             return Observation.ok("deployed")
+
+        return look
+
+
+class Endpoint(_Kind):
+    """apiEndpoint nodes: once the VIP answers /readyz (the CNI serves it), point the kubeconfig back at it."""
+
+    name = "bootstrap-endpoint"
+    wait_order = ("endpoint",)
+    terms: ClassVar[Mapping[str, WaitTerms]] = {
+        "endpoint": WaitTerms(
+            "the cluster endpoint (VIP) answers /readyz",
+            "",
+            "check the CNI's LoadBalancer/BGP config for the API address; the kubeconfig still names a control plane",
+        )
+    }
+
+    def look_one(self, ctx: StepContext, step: Step) -> Look:
+        identity = bi.check_kubeconfig(_world(ctx).inventory)
+        done = identity is not None and identity.server.rstrip("/") == _world(ctx).inventory.cluster.endpoint.rstrip(
+            "/"
+        )
+        return Look(True, identity.server if identity else "absent", marker="-", done=done)
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        return None  # the switch follows the wait: see arrived()
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        world = _world(ctx)
+        endpoint = world.inventory.cluster.endpoint
+
+        def look() -> Observation[None]:
+            check = world.api(endpoint)
+            if not check.ok:
+                return Observation.waiting(check.observed)
+            bi.point_kubeconfig(world.inventory.cluster.kubeconfig, endpoint)
+            return Observation.ok(f"/readyz ok on {endpoint}: the kubeconfig points at it")
 
         return look
 
@@ -598,6 +731,7 @@ for _kind in (
     Crds,
     Release,
     FluxReady,
+    Endpoint,
 ):
     register(_kind())
 
@@ -651,7 +785,7 @@ def observe(world: BootstrapWorld, stages: Sequence[str]) -> Observed:
         True,
         True,
         registered=all(n.hostname in registered for n in inv.nodes),
-        namespaces_changed=world.changes(bi.namespace_manifest(bi.namespaces(world.settings))),
+        namespaces_changed=world.changes(bi.namespace_manifest(world.namespaces())),
         secrets_changed=secrets,
         crds_changed=bool(count) and world.changes(stream),
         releases={r.name: world.release_revision(r) for r in hf.sync_order(world.spec)},
@@ -683,17 +817,23 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
         maintenance = [n for n in inv.nodes if seen.modes.get(n.hostname) == "maintenance"]
         if maintenance:
             from homeops.adapters import talhelper as th
+            from homeops.operations import genconfig as gc
 
+            first: tuple[Command, ...] = ()
+            summary = "generate the Talos machine configs (talhelper genconfig)"
+            if gc.secret_file(inv) is None and world.recover_from is None:
+                first = (_cmd(th.gensecret()),)
+                summary = "create talsecret.sops.yaml (talhelper gensecret, encrypted in memory), then " + summary
             add(
                 "cluster:genconfig",
                 "bootstrap-genconfig",
-                "generate the Talos machine configs (talhelper genconfig)",
-                commands=(
-                    _cmd(th.genconfig(cluster.talconfig or "talconfig.yaml", out_dir=cluster.clusterconfig_dir)),
-                ),
+                summary,
+                commands=(*first, _cmd(gc.planned_argv(inv))),
             )
         for node in maintenance:
-            config = cluster.clusterconfig_dir / f"{cluster.name}-{node.hostname}.yaml"
+            from homeops.operations import genconfig as gc
+
+            config = gc.config_file(inv, node.hostname)
             add(
                 f"{node.hostname}:apply-insecure",
                 "bootstrap-apply",
@@ -762,43 +902,49 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                 commands=(_cmd(kctl.get_nodes()),),
                 waits=(Wait("registered", "every node registered", inv.policy.ready_timeout),),
             )
-        names = bi.namespaces(world.settings)
+        names = world.namespaces()
         if names and (unknown or seen.namespaces_changed):
             add(
                 "cluster:namespaces",
                 "bootstrap-namespaces",
                 f"create namespaces {', '.join(names)} (server-side apply)",
-                commands=(_cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER)),),
+                commands=(_cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER, force_conflicts=True)),),
             )
-        for path in world.settings.secrets:
+        apply_argv = kctl.apply_server_side("-", field_manager=FIELD_MANAGER, force_conflicts=True)
+        for manifest in world.secrets() if world.settings.secrets else []:
+            path = manifest.path
             if unknown or seen.secrets_changed.get(str(path), True):
                 rel = os.path.relpath(path, inv.root)
+                source = next(s for s in world.settings.secrets if s.path == path)
+                how = f"piped through {source.render[0]}, " if source.render else ""
                 add(
                     f"secret:{rel}",
                     "bootstrap-secret",
-                    f"apply Secret from {rel} (decrypted in memory, on stdin)",
+                    f"apply {', '.join(manifest.objects)} from {rel} ({how}in memory, on stdin)",
                     artifact=str(path),
-                    commands=(_cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER)),),
+                    commands=(_cmd(apply_argv),),
                 )
-        if unknown or seen.crds_changed:
+        if world.crds_spec is not None and (unknown or seen.crds_changed):
             add(
                 "cluster:crds",
                 "bootstrap-crds",
-                "apply the CRDs of the bootstrap helmfile (server-side)",
+                f"apply the CRDs of {os.path.relpath(world.crds_spec.path, inv.root)} (server-side, CRDs only)",
                 commands=(
-                    _cmd(hf.template(world.spec.path, include_crds=True, kubeconfig=kubeconfig)),
-                    _cmd(kctl.apply_server_side("-", field_manager=FIELD_MANAGER)),
+                    _cmd(hf.template(world.crds_spec.path, include_crds=True, kubeconfig=kubeconfig)),
+                    _cmd(apply_argv),
                 ),
             )
         for release in hf.sync_order(world.spec):
             if not unknown and seen.releases.get(release.name, 0) > 0:
                 continue
-            timeout = world.settings.release_timeout
-            argv = hf.sync(world.spec.path, selectors=[hf.release_selector(release.name)], kubeconfig=kubeconfig)
+            timeout = release_deadline(world.settings, world.spec, release)
+            argv = hf.sync(
+                release.file or world.spec.path, selectors=[hf.release_selector(release.name)], kubeconfig=kubeconfig
+            )
             add(
                 f"release:{release.name}",
                 "bootstrap-release",
-                f"helmfile sync of {release.id}",
+                f"helmfile sync of {release.id} ({release.chart}{' ' + release.version if release.version else ''})",
                 artifact=release.name,
                 commands=(_cmd(argv, timeout),),
                 waits=(Wait("deployed", f"release {release.id} deployed", 60),),
@@ -810,6 +956,15 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                 "wait for Flux: FluxInstance (or flux-system Kustomization) Ready",
                 commands=(_cmd(kctl.get_json("fluxinstances", all_namespaces=True)),),
                 waits=(Wait("flux", "Flux Ready", world.settings.flux_timeout),),
+            )
+        identity = bi.check_kubeconfig(inv)
+        on_node = identity is None or identity.server.rstrip("/") != cluster.endpoint.rstrip("/")
+        if world.settings.api_endpoint == "nodes" and (unknown or on_node):
+            add(
+                "cluster:endpoint",
+                "bootstrap-endpoint",
+                f"switch the kubeconfig to {cluster.endpoint} once it answers /readyz (apiEndpoint: nodes)",
+                waits=(Wait("endpoint", f"{cluster.endpoint} answers /readyz", inv.policy.ready_timeout),),
             )
     api_step = "cluster:api"
     talos_only = "apps" not in stages
@@ -860,28 +1015,80 @@ def prepare(
     """Read and check every input before anything runs: settings, repository, helmfile, secrets, kubeconfig."""
     inv = runtime.inventory
     settings = bi.load_settings(inv)
+    bi.check_kubeconfig(inv)  # before helmfile is handed it: another cluster's kubeconfig is refused first
     if "apps" in stages:
         check_repository(settings, skip=skip_validate)
-    spec = bi.load_helmfile(settings) if "apps" in stages else None
     if recover_from is not None and not Path(recover_from).is_file():
         raise ConfigError("etcd snapshot not found", file=str(recover_from), hint="give the path of a snapshot file")
     world = BootstrapWorld(
         runtime,
         settings,
-        spec,
         recover_from=Path(recover_from).resolve() if recover_from else None,
         skip_hash_check=skip_hash_check,
     )
     if "apps" in stages:
-        world.secrets()  # a SOPS file the key cannot decrypt is refused now, naming it
+        world.spec = bi.load_helmfile(inv, settings, runtime.local)
+        if settings.crds_helmfile is not None:
+            world.crds_spec = bi.load_helmfile(inv, settings, runtime.local, settings.crds_helmfile)
+            check_crd_owners(world)
+        # a SOPS file the key cannot decrypt, a failing render command: refused now, naming it
+        bi.check_decryption_secret(settings, world.secrets())
     if "talos" in stages and (inv.cluster.talconfig is None or not inv.cluster.talconfig.is_file()):
         raise ConfigError(
             "talconfig not found",
             file=str(inv.cluster.talconfig or inv.root / "homeops.yaml"),
             field="cluster.talconfig",
         )
+    if "talos" in stages and recover_from is not None:
+        from homeops.operations import genconfig as gc
+
+        gc.check_secret(inv)  # a rebuild without a decryptable talsecret is refused before anything is wiped
     bi.check_kubeconfig(inv)
     return world
+
+
+HELM_DEFAULT_TIMEOUT = 300  # helm's own --timeout when the helmfile sets none (helm v3 `upgrade --timeout 5m0s`)
+HOOK_MARGIN = 300  # pulling the chart, helmfile's presync/postsync hooks (e.g. `kubectl wait --timeout=2m`)
+
+
+def release_deadline(settings: bi.BootstrapSettings, spec: hf.HelmfileSpec, release: hf.ReleaseSpec) -> float:
+    """How long homeops lets one ``helmfile sync`` run: never less than helm's own ``--timeout`` plus the
+    hooks' margin, so helm times out (and cleans up) first. Killing helmfile before that leaves the
+    release ``pending-install``/``pending-upgrade`` (recovery.md §3)."""
+    helm_timeout = release.timeout or spec.default_timeout or HELM_DEFAULT_TIMEOUT
+    return max(settings.release_timeout, float(helm_timeout + HOOK_MARGIN))
+
+
+def check_crd_owners(world: BootstrapWorld) -> None:
+    """Refuse to pre-apply a CRD that a release of the apps helmfile installs itself.
+
+    helm refuses to install over an object it does not own ("exists and cannot be imported into the
+    current release: invalid ownership metadata", helm ``pkg/action/validate.go``): a CRD of cert-manager
+    pre-applied with kubectl breaks the cert-manager release. The crds helmfile is for charts Flux
+    installs later; a chart in both is a mistake, named here before anything runs.
+    """
+    assert world.spec is not None and world.crds_spec is not None
+    apps = {_chart_key(r.chart): r for r in world.spec.releases}
+    for release in world.crds_spec.releases:
+        owner = apps.get(_chart_key(release.chart))
+        if owner is not None:
+            raise PlanError(
+                f"{world.crds_spec.path}: release {release.id} pre-applies the CRDs of chart {release.chart}, "
+                f"which {world.spec.path} installs as release {owner.id}: helm would refuse {owner.name} "
+                "(invalid ownership metadata)",
+                hint=f"remove {release.name} from the crds helmfile: helm installs its own CRDs",
+            )
+
+
+def _chart_key(chart: str) -> str:
+    return chart.rstrip("/").split("/")[-1].lower()
+
+
+def open_runtime(inventory_dir: Path) -> Runtime:
+    """``homeops.runtime.open_runtime``, looked up when called: a bench or a test that swaps it (for the
+    in-process SimRunner) reaches bootstrap too. Imported by name, the original stayed bound here and
+    every fake tool ran as a subprocess — the 7.7 s bench/bootstrap.py measured over the simulated waits."""
+    return runtimes.open_runtime(inventory_dir)
 
 
 #: What each bootstrap task runs: bootstrap.talos, bootstrap.apps, bootstrap.all.

@@ -7,12 +7,21 @@ command is sent — a bootstrap that would fail on its input must not start.
 The ``bootstrap:`` section of ``homeops.yaml`` (all optional; defaults follow cluster-template)::
 
     bootstrap:
-      helmfile: bootstrap/helmfile.yaml
-      secrets: [bootstrap/sops-age.sops.yaml, ...]   # Secrets applied server-side before the releases
+      helmfile: bootstrap/helmfile.yaml              # a file, or a helmfile.d/ folder
+      crdsHelmfile: bootstrap/helmfile/crds.yaml     # CRDs of charts Flux installs later (optional)
+      env: {CLUSTER: main}                           # environment for helmfile (requiredEnv) and its hooks
+      secrets:                                       # objects applied server-side before the releases:
+        - bootstrap/sops-age.sops.yaml               #   a SOPS file, a plain file, or a kustomize folder,
+        - {path: bootstrap/kustomize, render: op inject}  # optionally piped through a command (in memory)
       appsDir: kubernetes/apps                       # one namespace per directory …
       namespaces: [flux-system, ...]                 # … or this list
       releaseTimeout: 900                            # seconds per release
       fluxTimeout: 600                               # FluxInstance / flux-system Ready within this
+      apiEndpoint: vip                               # vip, or nodes: the VIP answers only once the CNI runs
+
+The helmfiles are read by asking helmfile itself (``helmfile --file F build``, with ``env`` exported and
+the kubeconfig passed): ``bases:``, release ``templates:``, Go templates and ``helmfile.d/`` parts mean
+exactly what they mean to the helmfile that will sync them.
 """
 
 from __future__ import annotations
@@ -20,26 +29,48 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from homeops.adapters import helmfile
 from homeops.errors import ConfigError
 from homeops.inventory.model import Inventory
+from homeops.privatefs import write_private
+from homeops.runners import Runner
 
 INVENTORY_FILE = "homeops.yaml"
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
+DEFAULT_NAMESPACE = "flux-system"  # where an object without metadata.namespace goes (cluster-template)
+KNOWN_KEYS = (
+    "helmfile", "crdsHelmfile", "env", "secrets", "appsDir", "namespaces", "releaseTimeout", "fluxTimeout",
+    "apiEndpoint",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """One ``bootstrap.secrets`` entry: a file or kustomize folder, and the command its text is piped through."""
+
+    path: Path
+    render: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True)
 class BootstrapSettings:
     helmfile: Path
-    secrets: tuple[Path, ...]
+    secrets: tuple[SecretSource, ...]
     apps_dir: Path | None
     namespaces: tuple[str, ...]  # explicit list; empty means "from apps_dir"
     release_timeout: float = 900.0
     flux_timeout: float = 600.0
+    crds_helmfile: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    api_endpoint: str = "vip"
 
 
 def load_settings(inventory: Inventory) -> BootstrapSettings:
@@ -52,7 +83,7 @@ def load_settings(inventory: Inventory) -> BootstrapSettings:
         raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("bootstrap") or {}
     if not isinstance(raw, dict):
         raise ConfigError("must be a mapping", file=str(path), field="bootstrap")
-    known = {"helmfile", "secrets", "appsDir", "namespaces", "releaseTimeout", "fluxTimeout"}
+    known = set(KNOWN_KEYS)
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(
@@ -81,14 +112,48 @@ def load_settings(inventory: Inventory) -> BootstrapSettings:
         if not isinstance(name, str) or not _NAMESPACE.fullmatch(name):
             raise ConfigError(f"{name!r} is not a namespace name", file=str(path), field="bootstrap.namespaces")
     apps = raw.get("appsDir", "kubernetes/apps")
+    env = raw.get("env") or {}
+    if not isinstance(env, dict) or any(
+        not isinstance(k, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", k) or isinstance(v, dict | list)
+        for k, v in env.items()
+    ):
+        raise ConfigError(
+            "must map variable names to values (e.g. CLUSTER: main)", file=str(path), field="bootstrap.env"
+        )
+    endpoint = raw.get("apiEndpoint", "vip")
+    if endpoint not in ("vip", "nodes"):
+        raise ConfigError(f"must be vip or nodes, not {endpoint!r}", file=str(path), field="bootstrap.apiEndpoint")
+    crds = raw.get("crdsHelmfile")
     return BootstrapSettings(
         helmfile=resolve(raw.get("helmfile", "bootstrap/helmfile.yaml"), "helmfile"),
-        secrets=tuple(resolve(s, "secrets") for s in secrets),
+        secrets=tuple(_source(s, n, resolve, str(path)) for n, s in enumerate(secrets)),
         apps_dir=resolve(apps, "appsDir") if apps else None,
         namespaces=tuple(names),
         release_timeout=seconds("releaseTimeout", 900.0),
         flux_timeout=seconds("fluxTimeout", 600.0),
+        crds_helmfile=resolve(crds, "crdsHelmfile") if crds is not None else None,
+        env={k: "" if v is None else (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in env.items()},
+        api_endpoint=str(endpoint),
     )
+
+
+def _source(entry: Any, n: int, resolve: Any, file: str) -> SecretSource:
+    where = f"bootstrap.secrets[{n}]"
+    if isinstance(entry, str):
+        return SecretSource(resolve(entry, "secrets"))
+    if not isinstance(entry, dict) or set(entry) - {"path", "render"} or "path" not in entry:
+        extra = sorted(set(entry) - {"path", "render"}) if isinstance(entry, dict) else []
+        why = f"unknown key {extra[0]!r}" if extra else "must be a path, or {path: …, render: …}"
+        raise ConfigError(why, file=file, field=where, hint="known keys: path, render")
+    render = entry.get("render") or ()
+    if isinstance(render, str):
+        try:
+            render = shlex.split(render)
+        except ValueError as exc:
+            raise ConfigError(f"render: {exc}", file=file, field=f"{where}.render") from None
+    if not isinstance(render, list | tuple) or not all(isinstance(a, str) and a for a in render):
+        raise ConfigError("render must be a command (e.g. op inject)", file=file, field=f"{where}.render")
+    return SecretSource(resolve(entry["path"], "secrets"), tuple(render))
 
 
 def namespaces(settings: BootstrapSettings) -> list[str]:
@@ -115,9 +180,22 @@ def namespace_manifest(names: list[str]) -> str:
     return "".join(f"---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n" for name in names)
 
 
-def load_helmfile(settings: BootstrapSettings) -> helmfile.HelmfileSpec:
-    """The bootstrap helmfile, refusing a missing file, a release without its chart/values, bad ``needs:``."""
-    spec = helmfile.load_helmfile(settings.helmfile)
+def helmfile_env(inventory: Inventory, settings: BootstrapSettings) -> dict[str, str]:
+    """What helmfile runs with: ``bootstrap.env``, and KUBECONFIG for hooks (helm gets ``--kubeconfig``)."""
+    return {**settings.env, "KUBECONFIG": str(inventory.cluster.kubeconfig)}
+
+
+def load_helmfile(
+    inventory: Inventory, settings: BootstrapSettings, runner: Runner, path: Path | None = None
+) -> helmfile.HelmfileSpec:
+    """A bootstrap helmfile as helmfile renders it (``helmfile build``); bad ``needs:`` refused here."""
+    path = path or settings.helmfile
+    if not path.exists():
+        raise ConfigError("bootstrap helmfile not found", file=str(path), hint="create it or fix its path")
+    spec = helmfile.run_build(
+        runner, path, kubeconfig=inventory.cluster.kubeconfig, env=helmfile_env(inventory, settings)
+    )
+    # `helmfile build` does not read values files: a missing one would only fail mid-bootstrap.
     problems = helmfile.missing_files(spec)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -188,7 +266,9 @@ def check_identity(
     if identity is None:
         return
     want = inventory.cluster.endpoint
-    if _normal(identity.server) != _normal(want):
+    # bootstrap.apiEndpoint: nodes — until the CNI serves the VIP, the kubeconfig names a control plane
+    own = {_normal(want), *(_normal(f"https://{n.ip}:6443") for n in inventory.control_planes)}
+    if _normal(identity.server) not in own:
         raise ConfigError(
             f"points at {identity.server} (context {identity.context}, cluster {identity.cluster}), not this "
             f"inventory's {want} (cluster {inventory.cluster.name})",
@@ -204,6 +284,25 @@ def check_identity(
         )
 
 
+def point_kubeconfig(path: Path, server: str) -> None:
+    """Point the current context's cluster of a kubeconfig at ``server`` (atomically, 0600)."""
+    import os
+
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    identity = read_identity(path)
+    assert identity is not None
+    for cluster in data.get("clusters") or []:
+        if isinstance(cluster, dict) and str(cluster.get("name")) == identity.cluster:
+            cluster.setdefault("cluster", {})["server"] = server
+    tmp = path.with_name(f".{path.name}.homeops-tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(data, fh, sort_keys=False)
+    os.replace(tmp, path)
+
+
 def recorded_ca(inventory: Inventory) -> str | None:
     """The CA digest remembered from this cluster's first kubeconfig (``<stateDir>/bootstrap/cluster-ca``)."""
     path = inventory.state_dir / "bootstrap" / "cluster-ca"
@@ -211,9 +310,7 @@ def recorded_ca(inventory: Inventory) -> str | None:
 
 
 def remember_ca(inventory: Inventory, digest: str) -> None:
-    path = inventory.state_dir / "bootstrap" / "cluster-ca"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(digest + "\n", encoding="utf-8")
+    write_private(inventory.state_dir / "bootstrap" / "cluster-ca", digest + "\n", root=inventory.state_dir)
 
 
 def check_kubeconfig(inventory: Inventory) -> KubeconfigIdentity | None:
@@ -226,36 +323,156 @@ def check_kubeconfig(inventory: Inventory) -> KubeconfigIdentity | None:
 # ── bootstrap secrets ─────────────────────────────────────────────────────────────────────────
 
 
+# Kinds with no namespace: never given flux-system (a Namespace object is also a namespace to create).
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "StorageClass",
+        "PriorityClass", "ClusterSecretStore", "ClusterExternalSecret", "ClusterIssuer", "IngressClass",
+        "PersistentVolume", "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration",
+    }
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class SecretManifest:
-    """A decrypted bootstrap Secret: its plaintext lives only here, in memory, and goes to kubectl on stdin."""
+    """One ``bootstrap.secrets`` entry, rendered: its plaintext lives only here, in memory, and goes to
+    kubectl on stdin. Objects without ``metadata.namespace`` were given ``flux-system`` (so the plan
+    says where each lands); ``namespaces`` are those it needs to exist first."""
 
     path: Path
     namespace: str
     name: str
     text: str
+    objects: tuple[str, ...] = ()  # "Secret flux-system/sops-age", for the plan
+    namespaces: tuple[str, ...] = ()
+    secret_names: tuple[str, ...] = ()  # "flux-system/sops-age"
+    declares: tuple[str, ...] = ()  # Namespace objects it applies itself (with its own labels/annotations)
 
     def __repr__(self) -> str:  # never the plaintext, not even in a traceback or a debugger
         return f"SecretManifest({str(self.path)!r}, {self.namespace}/{self.name})"
 
 
-def decrypt_secrets(inventory: Inventory, settings: BootstrapSettings) -> list[SecretManifest]:
-    """Decrypt every bootstrap SOPS file natively (no sops binary, no plaintext file); refuse any that fails."""
+def _read_source(inventory: Inventory, source: SecretSource, runner: Runner) -> str:
+    from homeops.adapters import kubectl as kc
+    from homeops.sops.api import decrypt_to_bytes, is_sops_file
+
+    path = source.path
+    if path.is_dir():
+        result = runner.run(kc.kustomize(path), timeout=120)
+        if not result.ok:
+            raise ConfigError(
+                f"kubectl kustomize failed (exit {result.exit_code}): {result.last_error_line()}", file=str(path)
+            )
+        text = result.stdout
+    elif path.is_file():
+        if is_sops_file(path):
+            text = decrypt_to_bytes(path, age_key_file=inventory.cluster.age_key).decode("utf-8")
+        else:
+            text = path.read_text(encoding="utf-8")
+    else:
+        raise ConfigError("bootstrap secret not found", file=str(path), hint="fix bootstrap.secrets in homeops.yaml")
+    if source.render:
+        # e.g. `op inject`: the references resolve to values here, on stdin → stdout, never on disk
+        result = runner.run(list(source.render), timeout=120, stdin=text)
+        if not result.ok:
+            raise ConfigError(
+                f"render command {source.render[0]} failed (exit {result.exit_code}): {result.last_error_line()}",
+                file=str(path),
+                field="render",
+            )
+        text = result.stdout
+    return text
+
+
+def load_secrets(inventory: Inventory, settings: BootstrapSettings, runner: Runner) -> list[SecretManifest]:
+    """Every bootstrap.secrets entry rendered in memory (SOPS decrypted natively, kustomize built, piped
+    through its render command); refuse any that fails, or that holds an unnamed object."""
     import yaml
 
-    from homeops.sops.api import decrypt_to_bytes
-
     out = []
-    for path in settings.secrets:
-        if not path.is_file():
-            raise ConfigError(
-                "bootstrap secret not found", file=str(path), hint="fix bootstrap.secrets in homeops.yaml"
-            )
-        text = decrypt_to_bytes(path, age_key_file=inventory.cluster.age_key).decode("utf-8")
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    for source in settings.secrets:
+        path = source.path
+        text = _read_source(inventory, source, runner)
+        try:
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        except yaml.YAMLError:
+            raise ConfigError("is not valid YAML once rendered", file=str(path)) from None
+        objects, needs, secrets, declares = [], [], [], []
+        # Namespaces first, as kustomize's legacy order does: the objects after them land in them.
+        docs.sort(key=lambda d: 0 if isinstance(d, dict) and d.get("kind") == "Namespace" else 1)
         for doc in docs:
-            if not isinstance(doc, dict) or doc.get("kind") != "Secret" or not (doc.get("metadata") or {}).get("name"):
-                raise ConfigError("every document must be a named Secret", file=str(path))
-        first = docs[0]["metadata"] if docs else {}
-        out.append(SecretManifest(path, str(first.get("namespace") or "flux-system"), str(first.get("name")), text))
+            meta = doc.get("metadata") if isinstance(doc, dict) else None
+            if not isinstance(meta, dict) or not doc.get("kind") or not meta.get("name"):
+                raise ConfigError(
+                    "every document must be a named Kubernetes object (kind, metadata.name)", file=str(path)
+                )
+            kind = str(doc["kind"])
+            if kind not in CLUSTER_SCOPED:
+                meta["namespace"] = str(meta.get("namespace") or DEFAULT_NAMESPACE)
+                needs.append(meta["namespace"])
+            elif kind == "Namespace":
+                declares.append(str(meta["name"]))
+            where = f"{meta['namespace']}/{meta['name']}" if "namespace" in meta else str(meta["name"])
+            objects.append(f"{kind} {where}")
+            if kind == "Secret":
+                secrets.append(where)
+        if not docs:
+            raise ConfigError("holds no object", file=str(path))
+        first = docs[0]["metadata"]
+        out.append(
+            SecretManifest(
+                path,
+                str(first.get("namespace") or DEFAULT_NAMESPACE),
+                str(first.get("name")),
+                yaml.safe_dump_all(docs, sort_keys=False),
+                tuple(objects),
+                tuple(n for n in dict.fromkeys(needs) if n not in declares),
+                tuple(secrets),
+                tuple(declares),
+            )
+        )
     return out
+
+
+def decryption_secrets(settings: BootstrapSettings) -> list[tuple[Path, str]]:
+    """The Secrets Flux Kustomizations decrypt SOPS with (``spec.decryption.secretRef``), where they are named."""
+    import yaml
+
+    if settings.apps_dir is None or not settings.apps_dir.parent.is_dir():
+        return []
+    found: list[tuple[Path, str]] = []
+    for path in sorted(settings.apps_dir.parent.rglob("*.y*ml")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if "decryption" not in text:
+            continue
+        try:
+            docs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError:
+            continue
+        for doc in docs:
+            if not isinstance(doc, dict) or doc.get("kind") != "Kustomization":
+                continue
+            spec = doc.get("spec") or {}
+            decryption = spec.get("decryption") if isinstance(spec, dict) else None
+            if not isinstance(decryption, dict):
+                continue
+            ref = decryption.get("secretRef")
+            if isinstance(ref, dict) and ref.get("name") and str(decryption.get("provider", "sops")) == "sops":
+                ns = str((doc.get("metadata") or {}).get("namespace") or DEFAULT_NAMESPACE)
+                found.append((path, f"{ns}/{ref['name']}"))
+    return found
+
+
+def check_decryption_secret(settings: BootstrapSettings, manifests: list[SecretManifest]) -> None:
+    """Refuse a bootstrap that would leave Flux unable to decrypt: the ``sops-age`` Secret must be applied."""
+    have = {name for m in manifests for name in m.secret_names}
+    for path, wanted in decryption_secrets(settings):
+        if wanted not in have:
+            raise ConfigError(
+                f"a Flux Kustomization decrypts with Secret {wanted}, which no bootstrap.secrets entry creates",
+                file=str(path),
+                hint="add the SOPS age key Secret (e.g. bootstrap/sops-age.sops.yaml) to bootstrap.secrets",
+            )

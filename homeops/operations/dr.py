@@ -610,9 +610,11 @@ def rehearse(
     from homeops.runtime import open_runtime
     from homeops.sim import faults as sim_faults
     from homeops.sim.backups import FILE_FAULTS, damage, lose_the_vms
-    from homeops.tasks.sim import start
+    from homeops.tasks.sim import require_docker_client, start
 
     source = load_inventory(Path(inventory_dir))
+    if hosts:
+        require_docker_client()  # before the last rehearsal's copy is replaced
     if not source.hosts_of_kind("truenas"):
         raise PlanError("a rehearsal restores from the NAS copy of a snapshot, and this inventory has no TrueNAS host")
     work = source.state_dir.resolve() / "rehearsal" / "inventory"

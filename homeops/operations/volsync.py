@@ -31,6 +31,7 @@ from homeops.inventory.model import Inventory
 from homeops.operations.observe import ClusterObserver
 from homeops.operations.session import Options, executor_for, plan_or_resume
 from homeops.operations.snapshot import stamp
+from homeops.privatefs import write_private
 from homeops.runners import Result, Runner
 
 TRIGGER = "volsync-trigger"
@@ -756,11 +757,7 @@ class VolsyncCreateClaim(_ClaimKind):
 
     def run(self, ctx: StepContext, step: Step) -> None:
         # written here, not at planning, so a dry run leaves nothing and a resume always has it
-        path = Path(step.commands[0].argv[-1])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
-        part.write_text((step.artifact or "") + "\n", encoding="utf-8")
-        part.replace(path)
+        write_private(Path(step.commands[0].argv[-1]), (step.artifact or "") + "\n")
         super().run(ctx, step)
 
     def _new(self, claim: vs.Claim | None, step: Step) -> bool:

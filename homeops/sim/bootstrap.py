@@ -239,3 +239,27 @@ def other_cluster_kubeconfig(name: str) -> str:
     """Fault ``kubeconfig-wrong-cluster``: what talosctl fetches from a node of another cluster."""
     safe = re.sub(r"[^a-z0-9-]", "", name.lower()) or "other"
     return kubeconfig_text(f"{safe}-old", "https://10.99.0.10:6443", _OTHER_CA, user=f"admin@{safe}-old")
+
+
+def kubeconfig_server(path: str) -> str:
+    """The server of a kubeconfig's current context ("" when it cannot be read)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        contexts = {c["name"]: c.get("context") or {} for c in data.get("contexts") or []}
+        cluster = contexts.get(data.get("current-context"), {}).get("cluster")
+        clusters = {c["name"]: c.get("cluster") or {} for c in data.get("clusters") or []}
+        return str(clusters.get(cluster, {}).get("server") or "")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        return ""
+
+
+def vip_unserved(state: State, server: str) -> bool:
+    """Config ``api_vip_needs_cni``: the API address is a Cilium LB/BGP IP, answered only once the CNI runs."""
+    boot = state.get("bootstrap")
+    if not boot or not state.get("config", {}).get("api_vip_needs_cni") or boot.get("cni"):
+        return False
+    vip = str(state["cluster"]["vip"])
+    return server.split("//")[-1].split(":")[0] == vip

@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 STATE_FILE = "state.json"
 LOCK_FILE = "state.lock"
 LOG_FILE = "log.jsonl"
+# Private like the rest of the state dir (homeops.privatefs, not imported: see above). The host containers'
+# shims run as root, so 0600 does not lock them out.
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
 _TEMP_FILE = ".state.json.tmp"  # one name is enough: it is only written under the exclusive lock
 
 State = dict[str, "Any"]
@@ -111,13 +115,17 @@ class SimStore:
 
     @contextlib.contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
-        os.makedirs(self._dir, exist_ok=True)
-        with open(os.path.join(self._dir, LOCK_FILE), "a+") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if not os.path.isdir(self._dir):
+            _private_dirs(self._dir)
+        lock = os.open(os.path.join(self._dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, _FILE_MODE)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             try:
                 yield
             finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        finally:
+            os.close(lock)
 
     def _read(self) -> State:
         """``state.json`` as stored; a state written before the log moved out still has ``"log"``."""
@@ -135,10 +143,11 @@ class SimStore:
         data = json.dumps({k: v for k, v in state.items() if k != "log"}, separators=(",", ":"), sort_keys=True)
         tmp = os.path.join(self._dir, _TEMP_FILE)
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE), "w", encoding="utf-8") as fh:
+                os.fchmod(fh.fileno(), _FILE_MODE)  # a temp file a crash left keeps its mode through O_CREAT
                 fh.write(data)
-            os.chmod(tmp, 0o666)  # the containers' shims run as root but may map other uids
             os.replace(tmp, self._state_file)
+            _tighten(self._dir, _DIR_MODE)  # a sim dir an older version made 0755
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -165,10 +174,10 @@ class SimStore:
         data = "".join(json.dumps(e, separators=(",", ":"), sort_keys=True) + "\n" for e in entries).encode()
         # O_APPEND makes each write land whole at the end, so appenders sharing the lock never interleave.
         flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if truncate else os.O_APPEND)
-        fd = os.open(self._log_file, flags, 0o666)
+        fd = os.open(self._log_file, flags, _FILE_MODE)
         try:
             with contextlib.suppress(PermissionError):
-                os.fchmod(fd, 0o666)  # as for state.json; a file another uid created stays as it is
+                os.fchmod(fd, _FILE_MODE)  # an older version wrote it 0666; another uid's file stays as it is
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
@@ -233,3 +242,19 @@ class SimStore:
             for path in (self._state_file, self._log_file):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
+
+
+def _private_dirs(directory: str) -> None:
+    """``mkdir -p`` where every directory created is 0700 (``os.makedirs`` gives only the last one its mode)."""
+    parent = os.path.dirname(os.path.abspath(directory))
+    if not os.path.isdir(parent):
+        _private_dirs(parent)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(directory, _DIR_MODE)
+
+
+def _tighten(path: str, mode: int) -> None:
+    with contextlib.suppress(OSError):
+        info = os.stat(path)
+        if info.st_uid == os.getuid() and info.st_mode & 0o777 != mode:
+            os.chmod(path, mode)

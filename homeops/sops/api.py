@@ -28,9 +28,9 @@ from homeops.sops.keys import KeyRing, load_keyring
 from homeops.sops.metadata import WRITE_VERSION, Metadata, metadata_dict, now_rfc3339, parse_metadata
 from homeops.sops.rules import CreationRule, CryptRule, SopsConfig, find_config, load_config
 from homeops.sops.stores import format_for_path, store_for
-from homeops.sops.stores.yaml_store import Emitter, scalar_text
+from homeops.sops.stores.yaml_emit import Emitter, scalar_text
 from homeops.sops.tempfiles import private_file
-from homeops.sops.tree import Branch, Comment, Mapping, Timestamp
+from homeops.sops.tree import Branch, Comment, Mapping, Timestamp, transform
 
 PathLike = str | os.PathLike[str]
 
@@ -89,13 +89,17 @@ def decrypt_sops_file(
     return result
 
 
-def _plain_value(value: Any) -> Any:
+def _plain_value(value: Any, *, json_numbers: bool = False) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): _plain_value(v) for k, v in value if not isinstance(k, Comment)}
+        return {str(k): _plain_value(v, json_numbers=json_numbers) for k, v in value if not isinstance(k, Comment)}
     if isinstance(value, list):
-        return [_plain_value(v) for v in value if not isinstance(v, Comment)]
+        return [_plain_value(v, json_numbers=json_numbers) for v in value if not isinstance(v, Comment)]
     if isinstance(value, Timestamp):
         return value.to_datetime()
+    if json_numbers and isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        # JSON numbers are float64 in sops, and sops -d prints a whole one without a fraction
+        # (6443, not 6443.0): give what reading that output gives
+        return int(value)
     return value
 
 
@@ -103,7 +107,7 @@ def _plain(fmt: str, branches: list[Branch]) -> Any:
     if fmt == "binary":
         values = [v for k, v in branches[0] if k == "data"] if branches else []
         return values[0] if values else ""
-    docs = [_plain_value(b) for b in branches]
+    docs = [_plain_value(b, json_numbers=fmt == "json") for b in branches]
     return docs[0] if len(docs) == 1 else docs
 
 
@@ -163,13 +167,20 @@ def decrypt_to_bytes(
             return _render_list(value, fmt)
         if isinstance(value, bytes):
             return value
-        return _scalar_text(value).encode("utf-8", "surrogateescape")
+        return _scalar_text(value, fmt).encode("utf-8", "surrogateescape")
     return render(branches, fmt)
 
 
-def _scalar_text(value: Any) -> str:
-    """A scalar as ``--extract`` prints it: strings raw, other types as YAML writes them."""
-    return value if isinstance(value, str) else scalar_text(value)
+def _scalar_text(value: Any, fmt: str) -> str:
+    """A scalar as ``--extract`` prints it (cmd/sops/decrypt.go): a string raw, anything else through
+    the output store's EmitValue: yaml.Marshal (with its newline) or json.Marshal."""
+    if isinstance(value, str):
+        return value
+    if fmt in ("json", "ini", "binary"):
+        from homeops.sops.stores.json_store import render_json
+
+        return render_json(value)
+    return scalar_text(value) + "\n"
 
 
 def _render_list(value: list[Any], fmt: str) -> bytes:
@@ -177,9 +188,8 @@ def _render_list(value: list[Any], fmt: str) -> bytes:
         from homeops.sops.stores.json_store import render_json
 
         return (render_json(value) + "\n").encode()
-    out: list[str] = []
-    Emitter(4).sequence(value, 0, out)
-    return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape")
+    text = Emitter(4).sequence_document(value)
+    return (text if text.endswith("\n") else text + "\n").encode("utf-8", "surrogateescape")
 
 
 _EXTRACT = re.compile(r'\[(?:"((?:[^"\\]|\\.)*)"|\'((?:[^\'\\]|\\.)*)\'|(-?\d+))\]')
@@ -295,7 +305,14 @@ def encrypt_branches(
 
 
 def _parse_plaintext(data: bytes, *, file: str, fmt: str) -> list[Branch]:
+    if fmt == "binary":
+        # sops' BinaryStore.LoadPlainFile wraps any bytes, even a file that looks like a sops JSON
+        # envelope (stores/json/store.go:57-66).
+        return [Mapping([("data", data.decode("utf-8", "surrogateescape"))])]
     branches, raw = store_for(fmt).load(data, file=file)
+    if not branches:
+        # cmd/sops/encrypt.go: "File cannot be completely empty, it must contain at least one document"
+        raise SopsFormatError(f"{file}: holds no YAML document; sops will not encrypt an empty file")
     if raw is not None:
         raise AlreadyEncrypted(f"{file}: is already encrypted with sops", hint="use sops.edit or sops.rotate instead")
     return branches
@@ -406,8 +423,12 @@ def rotate_file(path: PathLike, *, age_key_file: Path | None = None, in_place: b
         )
     current = decrypt_sops_file(sf, age_key_file=age_key_file)
     recipients = tuple(s.recipient for s in sf.metadata.groups[0].age)
+    branches = current.branches
+    if current.go_unreadable and sf.format in ("json", "binary"):
+        # What Go sops reads such a number as in JSON: a float64 (stores/json/store.go:104-168).
+        branches = transform(branches, lambda v, _p, _s: float(v) if not core.in_go_int(v) else v)
     out, _ = encrypt_branches(
-        current.branches,
+        branches,
         fmt=sf.format,
         recipients=recipients,
         rule=sf.metadata.rule,
@@ -457,8 +478,18 @@ def check_tree(
                 problems.append(CheckProblem(shown, f"unreadable: {exc}"))
                 continue
             try:
-                decrypt_sops_file(sf, ring=ring)
+                result = decrypt_sops_file(sf, ring=ring)
             except Exception as exc:  # every SecretError, reported per file
                 text = str(exc)
                 problems.append(CheckProblem(shown, text.split(": ", 1)[1] if text.startswith(shown) else text))
+                continue
+            if result.go_unreadable:
+                where = ", ".join(".".join(p) for p in result.go_unreadable)
+                problems.append(
+                    CheckProblem(
+                        shown,
+                        f"integer beyond int64 stored as type:int at {where}: Go sops (and Flux) cannot decrypt it;"
+                        " run sops.rotate on the file to store it as sops does",
+                    )
+                )
     return checked, problems

@@ -18,7 +18,7 @@ from homeops.sops.errors import MacMismatch, NoKeyError, SopsFormatError, Tamper
 from homeops.sops.keys import KeyRing, unwrap, wrap
 from homeops.sops.metadata import AgeStanza, KeyGroup, Metadata, mac_aad
 from homeops.sops.rules import CryptRule
-from homeops.sops.tree import Branch, Comment, to_bytes, transform
+from homeops.sops.tree import Branch, Comment, Mapping, to_bytes, transform
 
 IvSource = Callable[[], bytes]
 DATA_KEY_SIZE = 32
@@ -30,6 +30,49 @@ class Decrypted:
     data_key: bytes
     encrypted_paths: tuple[tuple[str, ...], ...]  # where the encrypted leaves were (to mask their values)
     secrets: tuple[Any, ...]  # the plaintexts of encrypted leaves
+    # where a ``type:int`` value lies beyond int64: Go sops (and Flux) fail on it with
+    # "strconv.Atoi: value out of range" (aes/cipher.go:106-107); older homeops wrote such values
+    go_unreadable: tuple[tuple[str, ...], ...] = ()
+
+
+GO_INT = (-(2**63), 2**63 - 1)
+
+
+def in_go_int(value: Any) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or GO_INT[0] <= value <= GO_INT[1]
+
+
+def check_go_leaf(value: Any, path: tuple[str, ...], *, file: str = "") -> None:
+    """Go sops walks only int-sized integers: yaml.v3 reads 2^63…2^64-1 as a uint64, which sops
+    refuses ("Cannot walk value, unknown type: uint64", sops.go:338-365), so homeops does too."""
+    if not in_go_int(value):
+        where = f"{file}: " if file else ""
+        raise SopsFormatError(
+            f"{where}value at {'.'.join(path) or '(top)'} ({value}) is outside the int64 range, which sops cannot"
+            " encrypt or decrypt",
+            hint="quote it to keep it as a string",
+        )
+
+
+def _check_keys(value: Any, path: tuple[str, ...] = ()) -> None:
+    """sops.go walkBranch: "Tree contains a non-string key … Only string keys are supported"."""
+    if isinstance(value, list) and not isinstance(value, Mapping):
+        for item in value:
+            _check_keys(item, path)
+        return
+    if not isinstance(value, Mapping):
+        return
+    for key, item in value:
+        if isinstance(key, Comment):
+            continue
+        if not isinstance(key, str):
+            where = ".".join(path) or "the top level"
+            raise SopsFormatError(
+                f"mapping key {key!r} under {where} is not a string ({type(key).__name__}); sops supports only"
+                " string keys",
+                hint="quote the key",
+            )
+        _check_keys(item, (*path, key))
 
 
 def _group_key(group: KeyGroup, ring: KeyRing) -> bytes | None:
@@ -81,6 +124,7 @@ def decrypt_tree(
     h = crypto.mac_hasher(meta.mac_only_encrypted)
     secrets: list[Any] = []
     paths: list[tuple[str, ...]] = []
+    unreadable: list[tuple[str, ...]] = []
 
     def leaf(value: Any, path: tuple[str, ...], stack: tuple[str, ...]) -> Any:
         if isinstance(value, Comment):
@@ -99,6 +143,7 @@ def decrypt_tree(
                     f"{file}: value at {'.'.join(path)} should be encrypted but is a plain {type(value).__name__}",
                     hint="the file was edited by hand; restore it from git",
                 )
+            enc = crypto.parse_enc(value)
             try:
                 value = crypto.decrypt_value(value, key, aad_of(path))
             except crypto.DecryptionFailed:
@@ -106,9 +151,17 @@ def decrypt_tree(
                     f"{file}: value at {'.'.join(path) or '(top)'} failed authentication — it or its key was changed",
                     hint="restore the file from git; values cannot be edited without the sops key",
                 ) from None
+            if isinstance(value, Comment):
+                # Go sops writes an encrypted comment inside a sequence as a plain "ENC[…type:comment]"
+                # item; it decrypts back to a comment, which the MAC skips (sops.go Tree.Decrypt).
+                return value
+            if enc is not None and enc.type == "int" and not in_go_int(value):
+                unreadable.append(path)
             if value != "":
                 secrets.append(value)
                 paths.append(path)
+        elif not isinstance(value, Comment):
+            check_go_leaf(value, path, file=file)
         if not meta.mac_only_encrypted or encrypted:
             h.update(to_bytes(value))
         return value
@@ -128,7 +181,7 @@ def decrypt_tree(
         if stored != computed:
             what = "has no MAC" if not meta.mac else "MAC mismatch: values were changed after encryption"
             raise MacMismatch(f"{file}: {what}", hint="restore the file from git, or re-encrypt from a trusted copy")
-    return Decrypted(plain, key, tuple(paths), tuple(secrets))
+    return Decrypted(plain, key, tuple(paths), tuple(secrets), tuple(unreadable))
 
 
 def encrypt_tree(
@@ -141,6 +194,7 @@ def encrypt_tree(
     iv: IvSource | None = None,
 ) -> tuple[list[Branch], str]:
     """The encrypted branches and the encrypted MAC (``ENC[…]`` under ``lastmodified``)."""
+    _check_keys(branches)
     h = crypto.mac_hasher(mac_only_encrypted)
     next_iv = iv or (lambda: os.urandom(crypto.IV_SIZE))
 
@@ -149,6 +203,7 @@ def encrypt_tree(
             if rule.encrypts_comment(value.text, path, stack) and value.text:
                 return Comment(crypto.encrypt_value(value, key, aad_of(path), next_iv()))
             return value
+        check_go_leaf(value, path)
         encrypted = rule.encrypts(path, stack)
         if not mac_only_encrypted or encrypted:
             h.update(to_bytes(value))

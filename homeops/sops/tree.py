@@ -95,16 +95,69 @@ def parse_rfc3339(text: str) -> Timestamp:
     return ts
 
 
-def format_go_float(value: float) -> str:
-    """Go ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest round-trip digits, never an exponent."""
+def _shortest_digits(value: float) -> tuple[str, int]:
+    """Go's shortest round-trip decimal digits of ``abs(value)`` (no trailing zeros) and the
+    decimal point position, value = 0.DIGITS × 10^dp; Python's ``repr`` finds the same digits."""
+    _, digits, exponent = Decimal(repr(abs(value))).as_tuple()
+    assert isinstance(exponent, int)
+    text = "".join(map(str, digits))
+    dp = len(text) + exponent
+    stripped = text.lstrip("0")
+    dp -= len(text) - len(stripped)
+    return stripped.rstrip("0") or "0", dp
+
+
+def go_format_float(value: float, fmt: str) -> str:
+    """Go ``strconv.FormatFloat(value, fmt, -1, 64)`` for ``fmt`` in ``f``, ``e``, ``g``."""
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    text = format(Decimal(repr(value)), "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    neg = "-" if math.copysign(1.0, value) < 0 else ""
+    digits, dp = _shortest_digits(value)
+    if value == 0:
+        digits, dp = "0", 1
+    if fmt == "g":
+        # strconv/ftoa.go formatDigits: with the shortest precision the %e/%f decision uses
+        # eprec = 6, and %e then keeps every digit (so 1e10 → "1e+10", 123456 → "123456").
+        exp = dp - 1
+        fmt = "e" if value != 0 and (exp < -4 or exp >= 6) else "f"
+    if fmt == "e":
+        exp = dp - 1 if value != 0 else 0
+        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{neg}{mantissa}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if dp <= 0:
+        return f"{neg}0.{'0' * -dp}{digits}"
+    if dp >= len(digits):
+        return f"{neg}{digits}{'0' * (dp - len(digits))}"
+    return f"{neg}{digits[:dp]}.{digits[dp:]}"
+
+
+def format_go_float(value: float) -> str:
+    """Go ``strconv.FormatFloat(v, 'f', -1, 64)``: shortest round-trip digits, never an exponent."""
+    return go_format_float(value, "f")
+
+
+def go_val_to_string(value: Any) -> str:
+    """sops ``stores.ValToString`` (stores/stores.go:551-569): how dotenv and INI write a non-string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = go_format_float(value, "g").replace("e", "E")
+        if math.isfinite(value) and "." not in text and "E" not in text:
+            text = f"{value:.1f}"
+        return text
+    if isinstance(value, Timestamp):
+        # time.RFC3339: whole seconds
+        m = _RFC3339.match(value.text)
+        return f"{m['date']}T{m['time']}{m['tz']}" if m else value.text
+    if value is None:
+        return "<nil>"
+    if isinstance(value, Comment):
+        return f"{{{value.text}}}"
+    return str(value)
 
 
 def format_go_bool(value: bool) -> str:

@@ -43,7 +43,14 @@ def user_errors(fn: F) -> F:
         from homeops.secrets import mask
 
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            sys.stdout.flush()  # a reader that left (`| head -1`) shows here, not in the interpreter's last flush
+            return result
+        except BrokenPipeError:
+            if not _stdout_reader_left():
+                raise  # another pipe (a tool's stdin): a real error, not the user's `| head`
+            _stdout_to_devnull()
+            raise Exit(code=SIGPIPE_EXIT) from None
         except HomeopsError as exc:
             raise Exit(f"error: {mask(str(exc))}", code=exc.exit_code) from None
         except KeyboardInterrupt:
@@ -51,3 +58,36 @@ def user_errors(fn: F) -> F:
             raise Exit("interrupted: nothing more was started; re-run with --resume where offered", code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+#: The status a shell reports for a command SIGPIPE killed (`yes | head -1`): the reader stopped reading.
+SIGPIPE_EXIT = 128 + 13
+
+
+def _stdout_reader_left() -> bool:
+    """stdout is a pipe nobody reads any more (poll says POLLERR on its write end)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of what is left cannot fail again.
+
+    Python's own recipe for a closed pipe (docs.python.org/3/library/signal.html, "Note on SIGPIPE").
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (captured output): nothing will flush to a pipe
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)

@@ -78,6 +78,7 @@ def start(
 ) -> Any:
     """Create (or replace) the simulated cluster of an inventory; returns its ``SimStore``."""
     from homeops.inventory.loader import load_inventory
+    from homeops.privatefs import private_dir
     from homeops.sim.attach import refuse_unfinished_real_run
     from homeops.sim.state import SimOptions, initial_state
     from homeops.sim.store import SimStore
@@ -85,6 +86,8 @@ def start(
 
     inv = load_inventory(inventory_path)
     refuse_unfinished_real_run(inv)
+    if hosts:
+        require_docker_client()
     talos_version = _version_option(talos_version, "--talos-version")
     kubernetes_version = _version_option(kubernetes_version, "--kubernetes-version")
     directory = _sim_dir(inv)
@@ -109,6 +112,7 @@ def start(
         from homeops.sim.bootstrap import blank as blank_cluster
 
         blank_cluster(state)
+    private_dir(directory, root=inv.state_dir)  # the state dir's rule: 0700, before the shims' bin/ makes it 0755
     write_bin_dir(directory / "bin")
     store.create(state)
     if hosts:
@@ -128,6 +132,19 @@ def _version_option(value: str | None, flag: str) -> str | None:
     if not re.fullmatch(r"v?\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?", value):
         raise SimError(f"{flag} {value!r} is not a version like v1.11.6")
     return value if value.startswith("v") else f"v{value}"
+
+
+def require_docker_client() -> None:
+    """``--hosts`` without the Docker client library would quietly run without hosts: refuse before any change."""
+    import importlib.util
+
+    from homeops.errors import SimError
+
+    if importlib.util.find_spec("docker") is None:
+        raise SimError(
+            "--hosts needs the Python package 'docker' to start the OpenSSH host containers, and it is not installed",
+            hint="pip install 'homeops[hosts]' (or leave out --hosts: the host shims then run locally, without SSH)",
+        )
 
 
 def _start_hosts(inv: Any, store: Any, say: Any) -> None:
@@ -402,12 +419,19 @@ def fault(
 @task(help={"inventory": "inventory directory", "tail": "only the last N commands", "tool": "only this tool"})
 @user_errors
 def log(ctx: Any, inventory: str | None = None, tail: int = 0, tool: str | None = None) -> None:
-    """Every command the fake tools and host shims ran, in order, with exit codes."""
+    """Every command the fake tools and host shims ran, in order, with exit codes.
+
+    Times are seconds since the simulator's start in virtual time, since the first command on the real clock.
+    """
     import shlex
 
     store = _store(ctx, inventory)
-    origin = float(store.read(include_log=False)["clock"]["origin"])
-    entries = [e for e in store.log() if tool is None or e.get("tool") == tool]
+    clock = store.read(include_log=False)["clock"]
+    everything = store.log()
+    # On the real clock the entries carry wall time and "origin" is the fixed virtual epoch (2025):
+    # offsets from it were years long (+36438489s).
+    origin = float(clock["origin"]) if clock.get("mode") == "virtual" or not everything else float(everything[0]["t"])
+    entries = [e for e in everything if tool is None or e.get("tool") == tool]
     if tail:
         entries = entries[-tail:]
     for entry in entries:

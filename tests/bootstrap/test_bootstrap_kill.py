@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from homeops.sim.store import SimStore
+
 REPO = Path(__file__).resolve().parents[2]
 INV = str(Path(sys.executable).with_name("inv"))
 
@@ -49,14 +51,32 @@ def _step_status(inventory: Path, step: str) -> str | None:
     return None
 
 
+def _survivors(inventory: Path) -> list[int]:
+    """Fake-tool processes still running for this test's inventory (found by their command lines)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(inventory) in cmdline and "helmfile" in cmdline and int(entry.name) != os.getpid():
+            pids.append(int(entry.name))
+    return pids
+
+
 @pytest.mark.slow
 def test_sigkill_in_the_helm_stage_then_resume_does_not_sync_again(tmp_path: Path):
     inventory = tmp_path / "inventory"
     shutil.copytree(REPO / "inventory", inventory, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
     shutil.copy(REPO / "tasks.py", tmp_path / "tasks.py")
+    config = inventory / "homeops.yaml"  # look every second, not every 5 (the demo's pace): the same run, sooner
+    config.write_text(config.read_text().replace("pollInterval: 5", "pollInterval: 1"))
     run = lambda *a: subprocess.run([INV, *a, "--inventory", str(inventory)], cwd=tmp_path, env=_env(),  # noqa: E731
                                     capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert run("sim.up", "--blank").returncode == 0  # the real clock: reboots and waits take (short) real time
+    # the real clock: reboots and waits take real time, here the shortest the simulator models
+    assert run("sim.up", "--blank", "--reboot-seconds", "1", "--ready-seconds", "0.5").returncode == 0
     assert run("sim.fault", "helm-hook-hangs", "--target", "coredns").returncode == 0
     output = (tmp_path / "first-run.log").open("w")
     proc = subprocess.Popen(
@@ -78,9 +98,21 @@ def test_sigkill_in_the_helm_stage_then_resume_does_not_sync_again(tmp_path: Pat
             proc.wait(timeout=30)
         output.close()
     assert proc.returncode == -signal.SIGKILL
+    # helmfile runs in its own session (homeops' LocalRunner), so it outlives a kill of homeops; kill it
+    # too — by the pids of the processes this test started — so that helm dies mid-install.
+    for pid in _survivors(inventory):
+        os.kill(pid, signal.SIGKILL)
     assert _syncs(inventory) == {"cilium": 1}
+    store = SimStore(inventory / ".homeops" / "sim")
+    assert store.read()["k8s"]["helm_releases"]["kube-system/coredns"]["status"] == "pending-install"
+    with store.transaction() as state:  # helm's own deadline passes without waiting for it in real time
+        state["clock"].update(mode="virtual", now=time.time())
     assert run("sim.fault", "helm-hook-hangs", "--clear").returncode == 0
     resumed = run("bootstrap.all", "--resume", "--yes")
     assert resumed.returncode == 0, resumed.stdout[-2000:] + resumed.stderr[-2000:]
     assert "finished: bootstrap-all done" in resumed.stdout
+    # the killed helm left coredns pending-install (helm pkg/action errPending): recovered as helm advises
+    assert "release kube-system/coredns was left pending-install by an interrupted helm: helm uninstall it" in (
+        resumed.stdout
+    )
     assert _syncs(inventory) == {n: 1 for n in ("cilium", "coredns", "cert-manager", "flux-operator", "flux-instance")}

@@ -65,4 +65,13 @@ def test_list_json_and_template_crds_through_the_adapter(sim):
     manifests, _ = helmfile.crds_only(out)
     assert code == 0 and "certificates.cert-manager.io" in [m.name for m in manifests]
     code, out, _ = sim.run("helmfile", "--file", "helmfile.yaml", "template")
-    assert helmfile.crds_only(out)[0] == []  # crds/ only with --include-crds
+    # cert-manager renders its CRDs from templates/ (crds.enabled), so they come without --include-crds too
+    assert "certificates.cert-manager.io" in [m.name for m in helmfile.crds_only(out)[0]]
+    (sim.dir / "helmfile.yaml").write_text(
+        RELEASES + "  - name: kube-prometheus-stack\n    namespace: observability\n"
+        "    chart: prometheus-community/kube-prometheus-stack\n"
+    )
+    code, out, _ = sim.run("helmfile", "--file", "helmfile.yaml", "template")
+    assert code == 0 and helmfile.crds_only(out)[0] == []  # a chart's crds/ folder only with --include-crds
+    code, out, _ = sim.run("helmfile", "--file", "helmfile.yaml", "template", "--include-crds")
+    assert "servicemonitors.monitoring.coreos.com" in [m.name for m in helmfile.crds_only(out)[0]]

@@ -14,6 +14,7 @@ from homeops.operations.observe import ClusterObserver
 from homeops.operations.runbook import recovery_steps
 from homeops.operations.session import executor_for
 from homeops.sim import apps_data
+from homeops.sim.runner import SimRunner
 from homeops.tasks import sim as sim_tasks
 
 from .drsim import DrSim
@@ -91,6 +92,7 @@ def test_data_stage_reports_what_restored_and_finishes_when_a_database_never_doe
         apps_data.begin_restores(state)
     out = io.StringIO()
     with drsim.runtime() as rt:
+        rt.local = SimRunner(rt.inventory.state_dir / "sim")  # in-process: 120 looks until the 600-s deadline
         chosen = choose_snapshot(rt, "none")
         plan = plan_rebuild(rt.inventory, chosen, RebuildRequest(rt.clock.now(), data_timeout=600))
         data = replace(plan, steps=tuple(s for s in plan.steps if s.action == "dr-data"))

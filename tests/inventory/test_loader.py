@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -72,6 +73,7 @@ def edit(inv_dir: Path, old: str, new: str) -> Path:
 K0 = "k8s-0: { vm: { host: pve1, vmid: 200"
 K1 = "k8s-1: { vm: { host: pve2, vmid: 201"
 PVE1 = "user: root, knownHosts"
+HOSTS_BLOCK = re.search(r"(?m)^hosts:\n(?:  .*\n)+", (EXAMPLE_INVENTORY / "homeops.yaml").read_text())[0]
 
 
 @pytest.mark.parametrize(
@@ -97,7 +99,7 @@ PVE1 = "user: root, knownHosts"
         ("flux: true ", "flux: 1 ", "upgrade.gates.flux: must be true or false, not '1'"),
         ('expect: "1"', "expect: 1", "upgrade.gates.custom[0].expect: must be the expected output as a string"),
         ("kind: jsonpath", "kind: shell", "upgrade.gates.custom[0].kind: must be jsonpath or command, not 'shell'"),
-        ("hosts:\n", "hosts: [pve1]\nunused:\n", "hosts: must be a mapping, not a list"),
+        (HOSTS_BLOCK, "hosts: [pve1]\n", "hosts: must be a mapping, not a list"),
         ("talconfig: talos/talconfig.yaml", "talconfig: 42", "cluster.talconfig: must be a non-empty string, not '42'"),
     ],
 )
@@ -110,15 +112,12 @@ def test_validation_errors_are_one_line(inv_dir: Path, old: str, new: str, expec
     assert "\n" not in message
 
 
-def test_unknown_keys_warn(inv_dir: Path) -> None:
-    edit(inv_dir, "user: root, knownHosts", "colour: blue, user: root, knownHosts")
-    edit(inv_dir, "upgrade:\n", "upgrade:\n  parallelism: 3\n")
-    inv = load_inventory(inv_dir)
-    path = inv_dir / "homeops.yaml"
-    assert inv.warnings == (
-        f"{path}: hosts.pve1.colour: unknown key (ignored)",
-        f"{path}: upgrade.parallelism: unknown key (ignored)",
-    )
+def test_unknown_keys_are_refused_not_ignored(inv_dir: Path) -> None:
+    # They used to be a warning nobody reads: the setting silently fell back to its default.
+    path = edit(inv_dir, "user: root, knownHosts", "colour: blue, user: root, knownHosts")
+    with pytest.raises(ConfigError) as info:
+        load_inventory(inv_dir)
+    assert str(info.value).startswith(f"{path}: hosts.pve1.colour: unknown key")
 
 
 def test_overlay_for_a_node_the_talconfig_lacks(inv_dir: Path) -> None:

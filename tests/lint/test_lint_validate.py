@@ -91,7 +91,8 @@ def test_missing_kubectl_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.
     assert validate_repo(tmp_path, build=False) == []
 
 
-def test_components_of_the_flux_kustomization_are_built_too(tmp_path: Path) -> None:
+def test_components_of_the_flux_kustomization_are_built_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # only this test's build dirs (parallel workers)
     good_app(tmp_path, "web")
     ks = tmp_path / "kubernetes/apps/web/ks.yaml"
     ks.write_text(ks.read_text() + "  components:\n    - ../../../components/backup\n")
@@ -108,7 +109,7 @@ def test_components_of_the_flux_kustomization_are_built_too(tmp_path: Path) -> N
         "  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n",
     )
     assert validate_repo(tmp_path) == []
-    assert not list(Path(tempfile.gettempdir()).glob("homeops-validate-*"))
+    assert not list(tmp_path.glob("homeops-validate-*"))
 
 
 def test_builds_go_through_the_kubectl_adapter(tmp_path: Path) -> None:

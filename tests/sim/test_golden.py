@@ -397,6 +397,8 @@ SHAPES: dict[str, dict[str, list[str]]] = {
     },
     "talhelper-genconfig": {
         "stdout": [
+            # talhelper v3.1.16 pkg/talos/input.go:53-55 (no --secret-file, none of the defaults in the cwd)
+            r"^WARNING: secrets file is not found, new secrets will be generated everytime you run this command$",
             r"^generated config for k8s-\d in talos/clusterconfig/home-k8s-\d\.yaml$",
             r"^generated client config in talos/clusterconfig/talosconfig$",
         ]

@@ -9,9 +9,11 @@ from typing import Any
 
 import pyrage
 
+from tests.conftest import REALWORLD
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_INVENTORY = REPO / "inventory"
-SOPS_RW = REPO.parent / "shared" / "realworld" / "sops"
+SOPS_RW = REALWORLD / "sops"
 EXAMPLE_KEY = EXAMPLE_INVENTORY / "age.key"
 EXAMPLE_RECIPIENT = "age1der89ltz6c4p5svv6vs9f7uudmjm6l5dv26nelrl0fyfa44r8vusyjev48"
 

@@ -137,6 +137,7 @@ def test_key_cmd_runs_through_the_local_runner(tmp_path: Path, age_key: AgeKey) 
 
 
 @pytest.mark.slow  # two scrypt (log2 N = 18) derivations
+@pytest.mark.realworld
 def test_passphrase_protected_keys_file_is_unlocked(tmp_path: Path) -> None:
     """The scrypt vector from sops' own tests: an encrypted identity file that opens the X25519 vector."""
     from sops_helpers import SOPS_RW

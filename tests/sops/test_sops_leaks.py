@@ -38,7 +38,8 @@ def _scan(*roots: Path) -> list[Path]:
 def _ours() -> set[str]:
     found = set()
     for base in {tempfiles.private_base() or tempfile.gettempdir(), tempfile.gettempdir()}:
-        found |= {str(p) for p in Path(base).glob(f"{tempfiles.PREFIX}*")}
+        # this process's only: another test worker's (or session's) live directories are not a leak
+        found |= {str(p) for p in Path(base).glob(f"{tempfiles.PREFIX}{os.getpid()}-*")}
     return found
 
 

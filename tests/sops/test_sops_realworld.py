@@ -16,7 +16,9 @@ from homeops.sops import core, crypto
 from homeops.sops.crypto import aad_of, parse_enc
 from homeops.sops.keys import load_keyring, unwrap
 from homeops.sops.tree import Comment, walk_leaves
+from tests.conftest import require_realworld
 
+require_realworld()  # every test here reads the Go sops files of shared/realworld
 AGE_FILES = manifest_entries("decrypt-check")
 PGP_FILES = manifest_entries("decrypt-check-pgp")
 PARSE_ONLY = manifest_entries("parse-only")

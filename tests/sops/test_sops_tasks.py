@@ -44,7 +44,8 @@ def test_encrypt_then_decrypt_with_extract(inventory: Path, capsys: pytest.Captu
     capsys.readouterr()
     assert "abc-123-token" not in path.read_text() and "kind: Secret" in path.read_text()
     tasks.decrypt(Context(), file=str(path), inventory=str(inventory))
-    assert capsys.readouterr().out == "kind: Secret\ncluster:\n    token: abc-123-token\n    n: 5\n"
+    # "n" is quoted as sops (yaml.v3) quotes it: YAML 1.1 readers take a bare n for false.
+    assert capsys.readouterr().out == 'kind: Secret\ncluster:\n    token: abc-123-token\n    "n": 5\n'
     tasks.decrypt(Context(), file=str(path), extract='["cluster"]["token"]', inventory=str(inventory))
     assert capsys.readouterr().out == "abc-123-token"  # raw, no newline, like sops
     tasks.decrypt(Context(), file=str(path), extract='["cluster"]', output_type="json", inventory=str(inventory))

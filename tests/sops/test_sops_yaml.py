@@ -117,14 +117,21 @@ def test_emitter_quotes_what_would_change_type() -> None:
     assert YamlStore().load(out, file="x")[0] == [branch]
 
 
+def _go_round_trips(text: str) -> bool:
+    """Go sops' own output does not read back for a multi-line string that starts with a blank or a
+    break: yaml.v3 writes ``|4`` whatever the context (wrong inside a sequence item) and turns a
+    leading tab into null (see test_sops_go_compat.py). homeops prints what sops prints."""
+    return "\n" not in text or text[0] not in " \t\r\n\x85\u2028\u2029"
+
+
 _scalars = st.one_of(
-    st.text(max_size=30),
+    st.text(max_size=30).filter(_go_round_trips),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.booleans(),
     st.none(),
     st.floats(allow_nan=False, allow_infinity=False),
 )
-_keys = st.text(min_size=1, max_size=12).filter(lambda k: k != "sops")
+_keys = st.text(min_size=1, max_size=12).filter(lambda k: k != "sops" and _go_round_trips(k))
 _values = st.recursive(
     _scalars,
     lambda inner: (

@@ -16,6 +16,7 @@ containers never share a host key, which is what the "host key changed" tests re
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -172,12 +173,22 @@ def build(tag: str = IMAGE) -> None:
 
 
 def ensure(tag: str = IMAGE) -> bool:
-    """Build the image unless present; True when it was built now."""
+    """Build the image unless present; True when it was built now.
+
+    One build at a time on this machine (parallel test workers, two shells): the others wait for it
+    and then find the image present.
+    """
     if image_present(tag):
         _say(f"image {tag} present")
         return False
-    _say(f"image {tag} missing: building it from Debian packages (about a minute the first time)")
-    build(tag)
+    lock_path = Path(tempfile.gettempdir()) / f"homeops-hostimage-{tag.replace(':', '-').replace('/', '-')}.lock"
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        if image_present(tag):
+            _say(f"image {tag} present (built meanwhile by another process)")
+            return False
+        _say(f"image {tag} missing: building it from Debian packages (about a minute the first time)")
+        build(tag)
     _say(f"image {tag} built")
     return True
 

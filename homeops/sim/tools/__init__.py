@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-TOOL_NAMES = ("talosctl", "talhelper", "kubectl", "helmfile", "flux")
+TOOL_NAMES = ("talosctl", "talhelper", "kubectl", "helmfile", "flux", "helm")
 
 __all__ = ["TOOL_NAMES", "entrypoint", "run", "write_bin_dir"]
 

@@ -751,6 +751,7 @@ def cmd_apply(inv: Invocation, o: dict[str, Any], args: list[str], *, diff: bool
     with inv.store.transaction() as state:
         engine.advance(state)
         _require_api(state)
+        kubectl_bootstrap.refuse_missing_namespace(state, docs, diff=False)
         applied = state["k8s"].setdefault("applied", {})
         for doc in docs:
             kind = str(doc.get("kind", ""))
@@ -914,6 +915,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], list[Flag]]] = {
             Flag("prune", None, "bool", False),
         ],
     ),
+    "kustomize": (kubectl_bootstrap.cmd_kustomize, []),
     "exec": (
         cmd_exec,
         [Flag("stdin", "i", "bool", False), Flag("tty", "t", "bool", False), Flag("container", "c", "str", "")],
@@ -943,6 +945,8 @@ def _kubectl(inv: Invocation) -> None:
             opts, positional = parse(rest, spec)
     except UsageError as exc:
         raise Fail(f"error: {exc}\nSee 'kubectl {command} --help' for usage.") from None
+    if command != "kustomize":
+        kubectl_bootstrap.refuse_unserved_vip(inv, opts)
     handler(inv, opts, positional)
 
 

@@ -203,14 +203,57 @@ def _talosconfig(config: Mapping[str, Any], nodes_section: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
+def output_name(inv: Invocation, config: Mapping[str, Any], node: Mapping[str, Any]) -> str:
+    """``filenameTmpl`` (node, else its group), default ``{{ .ClusterName }}-{{ .Hostname }}.yaml``
+    (talhelper v3.1.16 ``pkg/config/defaults.go:137-144``, ``outputfilename.go``)."""
+    from homeops.sim.tools import gotemplate
+
+    group = config.get("controlPlane" if node.get("controlPlane") else "worker") or {}
+    template = str(node.get("filenameTmpl") or (group.get("filenameTmpl") if isinstance(group, dict) else "") or "")
+    template = template or "{{ .ClusterName }}-{{ .Hostname }}.yaml"
+    data = {
+        "ClusterName": config["clusterName"],
+        "Hostname": node.get("hostname"),
+        "IPAddress": str(node.get("ipAddress") or ""),
+        "Role": "controlplane" if node.get("controlPlane") else "worker",
+    }
+    try:
+        return gotemplate.render(template, data, gotemplate.Context(".", {}, "filename"))
+    except gotemplate.TemplateError as exc:
+        raise _fatal(inv, f"failed to generate talos config: {exc}") from None
+
+
+def cmd_gensecret(inv: Invocation) -> None:
+    """``talhelper gensecret``: a new secrets bundle (talos ``secrets.Bundle`` YAML) on stdout."""
+    import base64
+    import secrets
+
+    def token(n: int = 32) -> str:
+        return base64.b64encode(secrets.token_bytes(n)).decode()
+
+    def pair() -> str:
+        return f"        crt: {token(48)}\n        key: {token(32)}\n"
+
+    inv.out.write(
+        f"cluster:\n    id: {token()}\n    secret: {token()}\nsecrets:\n"
+        f"    bootstraptoken: {secrets.token_hex(3)}.{secrets.token_hex(8)}\n    secretboxencryptionsecret: {token()}\n"
+        f"trustdinfo:\n    token: {secrets.token_hex(3)}.{secrets.token_hex(8)}\ncerts:\n"
+        f"    etcd:\n{pair()}    k8s:\n{pair()}    k8saggregator:\n{pair()}"
+        f"    k8sserviceaccount:\n        key: {token(32)}\n    os:\n{pair()}"
+    )
+
+
 def cmd_genconfig(inv: Invocation, opts: dict[str, Any]) -> None:
     config = load_talconfig(inv, opts)
+    # pkg/talos/input.go:53-55: the last --secret-file that exists is read; none → a new PKI, and a warning
+    if not [f for f in opts["secret-file"] if os.path.isfile(inv.path(f))]:
+        inv.print("WARNING: secrets file is not found, new secrets will be generated everytime you run this command")
     out_dir = opts["out-dir"].rstrip("/") or "."
     files: list[tuple[str, str, str]] = []  # (display path, content, label)
     for node in config["nodes"]:
         if not node.get("hostname"):
             raise _fatal(inv, "failed to generate talos config: node without a hostname")
-        name = f"{config['clusterName']}-{node['hostname']}.yaml"
+        name = output_name(inv, config, node)
         files.append((f"{out_dir}/{name}", _machine_config(config, node), f"generated config for {node['hostname']}"))
     files.append(
         (f"{out_dir}/talosconfig", _talosconfig(config, not opts["disable-nodes-section"]), "generated client config")
@@ -264,7 +307,7 @@ def cmd_gencommand(inv: Invocation, opts: dict[str, Any], kind: str) -> None:
         for node in nodes:
             for ip in _ips(node):
                 if kind == "apply":
-                    file = f"{out}/{config['clusterName']}-{node['hostname']}.yaml"
+                    file = f"{out}/{output_name(inv, config, node)}"
                     lines.append(f"talosctl apply-config {tc} --nodes={ip} --file={file}{extra_part};")
                 elif kind == "upgrade":
                     lines.append(f"talosctl upgrade {tc} --nodes={ip} --image={_installer(config, node)}{extra_part};")
@@ -324,7 +367,9 @@ def _talhelper(inv: Invocation) -> None:
         inv.print("A tool to help creating Talos cluster in GitOps way.\n\nUsage:\n  talhelper [command]")
         return
     try:
-        if command == "genconfig":
+        if command == "gensecret":
+            cmd_gensecret(inv)
+        elif command == "genconfig":
             opts, positional = parse(args, flags(*COMMON, *GENCONFIG))
             cmd_genconfig(inv, opts)
         elif command == "gencommand":

@@ -7,7 +7,7 @@ from typing import Any
 
 from homeops.sops.errors import SopsFormatError
 from homeops.sops.metadata import flatten, unflatten
-from homeops.sops.tree import Branch, Comment, Mapping
+from homeops.sops.tree import Branch, Comment, Mapping, go_val_to_string
 
 PREFIX = "sops_"
 
@@ -45,8 +45,9 @@ class DotenvStore:
                 raise SopsFormatError(f"dotenv cannot hold nested values (key {key!r})")
             if str(key).startswith(PREFIX):
                 raise SopsFormatError(f"dotenv keys may not start with {PREFIX!r} (key {key!r})")
-            text = "" if value is None else value if isinstance(value, str) else str(value)
-            lines.append(f"{key}={text.replace(chr(10), chr(92) + 'n')}")
+            # dotenv/store.go:147-155: only a string has its newlines escaped
+            text = value.replace("\n", "\\n") if isinstance(value, str) else go_val_to_string(value)
+            lines.append(f"{key}={text}")
         if metadata is not None:
             flat = flatten(metadata, PREFIX)
             for k in sorted(flat):

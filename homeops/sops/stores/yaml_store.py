@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -20,7 +19,9 @@ from typing import Any
 import yaml
 
 from homeops.sops.errors import SopsFormatError
-from homeops.sops.tree import Branch, Comment, Mapping, Timestamp, key_text, parse_yaml_time
+from homeops.sops.stores.yaml_emit import Emitter
+from homeops.sops.stores.yaml_emit import scalar_text as scalar_text  # re-exported: the one-scalar writer
+from homeops.sops.tree import Branch, Comment, Mapping, key_text, parse_yaml_time
 
 INDENT = 4
 _STR = "tag:yaml.org,2002:str"
@@ -76,10 +77,11 @@ def resolve_plain(text: str) -> Any:
         if as_int is not None:
             return as_int
         if _YAML_FLOAT.match(plain):
-            try:
-                return float(plain)
-            except ValueError:
-                pass
+            value = float(plain)
+            # strconv.ParseFloat fails with a range error where Python gives inf (7E5553), and
+            # yaml.v3 then keeps the text as a string (resolve.go:204-209).
+            if not math.isinf(value):
+                return value
     return text
 
 
@@ -128,7 +130,12 @@ def _scalar_spans(roots: list[yaml.Node]) -> list[tuple[tuple[int, int], tuple[i
             continue
         seen.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            spans.append(((node.start_mark.line, node.start_mark.column), (node.end_mark.line, node.end_mark.column)))
+            start = (node.start_mark.line, node.start_mark.column)
+            if node.style in ("|", ">"):
+                # a block scalar's content starts on the next line: a comment after the indicator
+                # ("key: | # note") is a real comment
+                start = (node.start_mark.line + 1, 0)
+            spans.append((start, (node.end_mark.line, node.end_mark.column)))
         elif isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 stack.extend((k, v))
@@ -136,6 +143,15 @@ def _scalar_spans(roots: list[yaml.Node]) -> list[tuple[tuple[int, int], tuple[i
             stack.extend(node.value)
     spans.sort()
     return spans
+
+
+_YAML_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def yaml_lines(text: str) -> list[str]:
+    """The lines as the YAML reader counts them (its marks' line numbers): CR LF, CR, LF, NEL and the
+    Unicode line/paragraph separators all end a line (a single-quoted scalar from yaml.v3 may hold one)."""
+    return _YAML_BREAK.split(text)
 
 
 def find_comments(text: str, roots: list[yaml.Node]) -> list[_Comment]:
@@ -149,7 +165,7 @@ def find_comments(text: str, roots: list[yaml.Node]) -> list[_Comment]:
     spans = _scalar_spans(roots)
     starts = [s for s, _ in spans]
     found: list[_Comment] = []
-    for number, line in enumerate(text.split("\n")):
+    for number, line in enumerate(yaml_lines(text)):
         if "#" not in line:
             continue
         for m in _COMMENT_START.finditer(line):
@@ -157,9 +173,64 @@ def find_comments(text: str, roots: list[yaml.Node]) -> list[_Comment]:
             i = bisect.bisect_right(starts, pos) - 1
             if i >= 0 and spans[i][0] <= pos < spans[i][1]:
                 continue
-            found.append(_Comment(number, m.start(), line[m.start() + 1 :].rstrip("\r")))
+            found.append(_Comment(number, m.start(), line[m.start() + 1 :]))
             break
     return found
+
+
+# Where yaml.v3 hangs a group of comment lines: on the content before it, as the head of the content
+# after it, or (a later or dedented foot, "unrelated to the prior token") at its own column.
+_PREV, _NEXT, _OWN, _EXACT, _ROOT = "prev", "next", "own", "exact", "root"
+
+
+def _split_comment_run(
+    lines: list[str], prev: int, prev_text: str, nxt: int | None, indent: int
+) -> list[tuple[list[int], str, int]]:
+    """The comment lines between content line ``prev`` and ``nxt`` (None: end of document) in
+    groups, each with where it hangs (scannerc.go:2921-3030) and the column of the line that closed
+    it; ``indent`` is the column of the block holding ``prev``."""
+    out: list[tuple[list[int], str, int]] = []
+    related = True  # only the first foot hangs on prev; later ones are "unrelated to the prior token"
+    group: list[int] = []
+    group_col = -1
+    first_empty = True
+    recent_empty = False
+    stop = nxt if nxt is not None else len(lines)
+    next_col = len(lines[nxt]) - len(lines[nxt].lstrip()) if nxt is not None else 0
+    for i in range(prev + 1, stop + 1):
+        if i < stop and not lines[i].strip():
+            if group and not recent_empty and first_empty:
+                under_prev = group[0] == prev + 1 and not prev_text.endswith(":")
+                if under_prev or group_col < indent:
+                    out.append((group, _PREV if related and group_col >= indent else _OWN, next_col))
+                    group, related = [], False
+            first_empty = False
+            recent_empty = True
+            continue
+        col = len(lines[i]) - len(lines[i].lstrip()) if i < len(lines) else 0
+        if group and col < indent and col != group_col and (i < stop or nxt is not None):
+            # a line at another, dedented column: what came before is a foot (scannerc.go:2973)
+            out.append((group, _PREV if related else _OWN, col))
+            group, related = [], False
+        if i >= stop:
+            break
+        if not group:
+            group_col = col
+        group.append(i)
+        recent_empty = False
+    if group:
+        if nxt is not None:
+            out.append((group, _NEXT, next_col))
+        else:
+            # the end of the document (scannerc.go:2932-2956 at the terminator): right under prev, or
+            # dedented, it is a foot — of prev, or when dedented of the block at exactly its column;
+            # otherwise the document's own comment
+            under_prev = group[0] == prev + 1 and not prev_text.endswith(":")
+            if first_empty and (under_prev or group_col < indent):
+                out.append((group, _PREV if related and group_col >= indent else _EXACT, 0))
+            else:
+                out.append((group, _ROOT, 0))
+    return out
 
 
 @dataclass(slots=True)
@@ -170,6 +241,8 @@ class _Container:
     # Where the collection's region begins: for a block value, the line after its key, so a
     # comment between ``key:`` and the first nested key belongs inside (yaml.v3 head comment).
     start: tuple[int, int]
+    # a block sequence at its key's own column ("key:\n- item"): no indentation level of its own
+    indentless: bool = False
 
 
 class _Builder:
@@ -177,6 +250,8 @@ class _Builder:
         self.loader = loader
         self.file = file
         self.by_node: dict[int, list[_Comment]] = {}
+        self.unrelated: set[int] = set()  # comment lines hung at their own column
+        self.exact: set[int] = set()  # … only in a block that starts exactly there
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         if node.style in (None, ""):
@@ -192,7 +267,9 @@ class _Builder:
         found: list[_Container] = []
         seen: set[int] = set()
 
-        def visit(node: yaml.Node, depth: int, in_sops: bool, after_key: tuple[int, int] | None) -> None:
+        def visit(
+            node: yaml.Node, depth: int, in_sops: bool, after_key: tuple[int, int] | None, key_col: int = -1
+        ) -> None:
             if id(node) in seen:
                 return
             seen.add(id(node))
@@ -203,28 +280,104 @@ class _Builder:
                 found.append(_Container(node, depth, in_sops, start))
                 for k, v in node.value:
                     is_meta = depth == 0 and isinstance(k, yaml.ScalarNode) and k.value == "sops"
-                    visit(v, depth + 1, in_sops or is_meta, (k.end_mark.line, k.end_mark.column))
+                    visit(v, depth + 1, in_sops or is_meta, (k.end_mark.line, k.end_mark.column), k.start_mark.column)
             elif isinstance(node, yaml.SequenceNode):
-                found.append(_Container(node, depth, in_sops, start))
+                indentless = not node.flow_style and node.start_mark.column <= key_col
+                found.append(_Container(node, depth, in_sops, start, indentless))
                 for v in node.value:
                     visit(v, depth + 1, in_sops, None)
 
         visit(root, 0, False, None)
         return found
 
-    def attach(self, root: yaml.Node, comments: list[_Comment]) -> None:
+    @staticmethod
+    def _innermost(
+        boxes: list[_Container], pos: tuple[int, int], *, levels_only: bool = False, exact: bool = False
+    ) -> _Container | None:
+        best: _Container | None = None
+        for box in boxes:
+            if levels_only and box.indentless:
+                continue
+            if exact and box.node.start_mark.column != pos[1]:
+                continue
+            n = box.node
+            s, e = n.start_mark, n.end_mark
+            if box.start > pos or pos >= (e.line, e.column):
+                continue
+            if not getattr(n, "flow_style", False) and pos[1] < s.column and pos[0] != s.line:
+                continue
+            if best is None or box.depth > best.depth:
+                best = box
+        return best
+
+    def _go_probes(
+        self, boxes: list[_Container], comments: list[_Comment], lines: list[str]
+    ) -> dict[int, tuple[int, int] | None]:
+        """Where yaml.v3 hangs each own-line comment: a position whose innermost collection gets it.
+
+        scannerc.go:2887-3030 ``yaml_parser_scan_comments``: after some content P, comment lines
+        are a foot of P (so they go into P's innermost collection, even when dedented) when the
+        next line is dedented below P's block and starts at another column, or when a blank line
+        follows a comment right under P; a later foot, and the comments left when the next content
+        N arrives, belong with N (its head comment).
+        """
+        own = {c.line: c for c in comments if not lines[c.line][: c.column].strip()}
+        trailing = {c.line: c.column for c in comments if c.line not in own}
+
+        def content(i: int) -> bool:
+            return bool(lines[i].strip()) and i not in own
+
+        probes: dict[int, tuple[int, int] | None] = {}
+        done: set[int] = set()
+        for start in sorted(own):
+            if start in done:
+                continue
+            prev = next((i for i in range(start - 1, -1, -1) if content(i)), None)
+            nxt = next((i for i in range(start + 1, len(lines)) if content(i)), None)
+            end = nxt if nxt is not None else len(lines)
+            if nxt is not None and (lines[nxt].strip() in ("---", "...") or lines[nxt].lstrip().startswith("--- ")):
+                nxt = None  # the document ends here
+            run = [i for i in range(start, end) if i in own]
+            done.update(run)
+            next_probe: tuple[int, int] | None = None
+            if nxt is not None:
+                next_probe = (nxt, len(lines[nxt]) - len(lines[nxt].lstrip()))
+            if prev is None:
+                probes.update(dict.fromkeys(run, next_probe))
+                continue
+            prev_text = lines[prev][: trailing.get(prev, len(lines[prev]))].rstrip()
+            prev_probe = (prev, max(len(prev_text) - 1, 0))
+            box = self._innermost(boxes, prev_probe)
+            indent = box.node.start_mark.column if box is not None else 0
+            scope = lines[: end + 1] if nxt is not None else lines[:end]
+            if nxt is None and end == len(lines) and lines[-1] == "":
+                scope = scope[:-1]  # the "line" after the final newline is no blank line
+            for group, where, closed_by in _split_comment_run(scope, prev, prev_text, nxt, indent):
+                for line in group:
+                    # an unrelated foot stays in the deepest open block its column, or the column
+                    # of the line that ended it, still reaches
+                    own_probe = (line, max(own[line].column, closed_by))
+                    exact = (line, own[line].column)
+                    probes[line] = {_PREV: prev_probe, _NEXT: next_probe, _OWN: own_probe, _EXACT: exact, _ROOT: None}[
+                        where
+                    ]
+                    if where in (_OWN, _EXACT):
+                        self.unrelated.add(line)
+                    if where == _EXACT:
+                        self.exact.add(line)
+        return probes
+
+    def attach(self, root: yaml.Node, comments: list[_Comment], lines: list[str]) -> None:
         boxes = self.containers(root)
+        probes = self._go_probes(boxes, comments, lines)
         for c in comments:
-            best: _Container | None = None
-            for box in boxes:
-                n = box.node
-                s, e = n.start_mark, n.end_mark
-                if box.start > (c.line, c.column) or (c.line, c.column) >= (e.line, e.column):
-                    continue
-                if not getattr(n, "flow_style", False) and c.column < s.column and c.line != s.line:
-                    continue
-                if best is None or box.depth > best.depth:
-                    best = box
+            probe = probes.get(c.line, (c.line, c.column))
+            own = c.line in self.unrelated
+            best = (
+                self._innermost(boxes, probe, levels_only=own, exact=c.line in self.exact)
+                if probe is not None
+                else None
+            )
             target = best or boxes[0] if boxes else None
             if target is None or target.in_sops:
                 continue
@@ -237,8 +390,8 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             seq: list[Any] = []
             for item in node.value:
-                while comments and comments[0].line < item.start_mark.line + 1 and (
-                    comments[0].line, comments[0].column) < (item.end_mark.line, item.end_mark.column):  # fmt: skip
+                # yaml.v3 gives an item its head and line comments, which sops puts before it.
+                while comments and comments[0].line <= item.start_mark.line:
                     seq.append(Comment(comments.pop(0).text))
                 seq.append(self.build(item))
             seq.extend(Comment(c.text) for c in comments)
@@ -267,6 +420,14 @@ class _Builder:
         raise SopsFormatError(f"{self.file}: unsupported YAML node")
 
 
+def _document_end(roots: list[yaml.Node], i: int, lines: list[str]) -> int:
+    """The line of the ``---`` that starts document ``i + 1`` (the line count for the last one)."""
+    if i + 1 >= len(roots):
+        return len(lines)
+    start = roots[i + 1].start_mark.line
+    return next((j for j in range(start, -1, -1) if lines[j].startswith("---")), start)
+
+
 def parse_documents(text: str, *, file: str) -> list[Branch]:
     """Every YAML document as a branch (comments included)."""
     loader: Any = _Loader(text)
@@ -282,10 +443,17 @@ def parse_documents(text: str, *, file: str) -> list[Branch]:
         loader.dispose()
     builder = _Builder(loader, file)
     comments = find_comments(text, roots)
+    lines = yaml_lines(text)
     docs: list[Branch] = []
     for i, root in enumerate(roots):
         if not isinstance(root, yaml.MappingNode):
-            if isinstance(root, yaml.ScalarNode) and root.value == "" and len(roots) == 1:
+            if isinstance(root, yaml.ScalarNode) and root.value == "" and not root.style:
+                # stores/yaml/store.go:139-143: an empty document (a bare "---") is an empty branch,
+                # holding the comments written in it
+                end_line = _document_end(roots, i, lines)
+                mine = [c for c in comments if c.line < end_line]
+                comments = [c for c in comments if c not in mine]
+                docs.append(Mapping((Comment(c.text), None) for c in mine))
                 continue
             raise SopsFormatError(
                 f"{file}: document {i + 1} is not a mapping; sops supports only YAML documents that are mappings"
@@ -293,11 +461,9 @@ def parse_documents(text: str, *, file: str) -> list[Branch]:
         end = (root.end_mark.line, root.end_mark.column)
         mine = [c for c in comments if (c.line, c.column) < end or i == len(roots) - 1]
         comments = [c for c in comments if c not in mine]
-        builder.attach(root, mine)
+        builder.attach(root, mine, lines)
         docs.append(builder.build(root))
-    if not docs:
-        docs.append(Mapping())
-    return docs
+    return docs  # none for an empty or comment-only stream, which sops will not encrypt
 
 
 def to_plain(value: Any) -> Any:
@@ -348,125 +514,9 @@ class YamlStore:
         out: list[str] = []
         meta = from_plain(metadata) if metadata is not None else None
         for i, branch in enumerate(branches):
-            if i:
-                out.append("---")
             doc = Mapping(branch)
             if meta is not None:
                 doc.append(("sops", meta))
-            Emitter(self.indent).mapping(doc, 0, out)
-        return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape") if out else b"{}\n"
-
-
-# --- emitting -----------------------------------------------------------------------------------
-
-_RESOLVER = yaml.resolver.Resolver()
-_NONPRINT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
-_LITERAL_BAD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff]")
-_PLAIN_OK = re.compile(r"^[^\s\-?:,\[\]{}#&*!|>'\"%@`][^\n]*$")
-
-
-def _double_quoted(text: str) -> str:
-    quoted = json.dumps(text, ensure_ascii=False)
-    return _NONPRINT.sub(lambda m: f"\\u{ord(m.group(0)):04x}", quoted)
-
-
-def _plain_ok(text: str) -> bool:
-    if not text or text != text.strip() or not _PLAIN_OK.match(text):
-        return False
-    if ": " in text or " #" in text or text.endswith(":") or "\t" in text or _NONPRINT.search(text):
-        return False
-    # Both yaml.v3 and YAML 1.1 readers (PyYAML, older tools) must read it back as a string.
-    implicit: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-    return resolve_plain(text) == text and implicit == _STR
-
-
-def scalar_text(value: Any) -> str:
-    """A one-line YAML scalar (keys and short values)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ".nan"
-        if math.isinf(value):
-            return ".inf" if value > 0 else "-.inf"
-        return repr(value)
-    if isinstance(value, Timestamp):
-        return value.text
-    if isinstance(value, bytes):
-        return "!!binary " + base64.b64encode(value).decode()
-    text = str(value)
-    return text if _plain_ok(text) else _double_quoted(text)
-
-
-class Emitter:
-    def __init__(self, indent: int) -> None:
-        self.step = indent
-
-    def value_lines(self, value: Any, content_indent: int) -> tuple[str, list[str]]:
-        """``(inline, following_lines)`` for a scalar; literal blocks put the text on following lines."""
-        if isinstance(value, str) and "\n" in value and not _LITERAL_BAD.search(value) and "\r" not in value:
-            first = value.split("\n", 1)[0]
-            if first == first.lstrip(" \t") and value.strip("\n"):
-                body = value[:-1] if value.endswith("\n") else value
-                # Literal block chomping: "-" strips the final newline, "+" keeps extra ones.
-                chomp = "-" if not value.endswith("\n") else ("+" if value.endswith("\n\n") else "")
-                pad = " " * content_indent
-                return f"|{chomp}", [pad + line if line else "" for line in body.split("\n")]
-        return scalar_text(value), []
-
-    def mapping(self, branch: Branch, indent: int, out: list[str]) -> None:
-        pad = " " * indent
-        for key, value in branch:
-            if isinstance(key, Comment):
-                out.append(f"{pad}#{key.text}")
-                continue
-            k = scalar_text(key)
-            if isinstance(value, Mapping):
-                if any(not isinstance(kk, Comment) for kk, _ in value):
-                    out.append(f"{pad}{k}:")
-                    self.mapping(value, indent + self.step, out)
-                else:
-                    out.append(f"{pad}{k}: {{}}")
-            elif isinstance(value, list):
-                if any(not isinstance(v, Comment) for v in value):
-                    out.append(f"{pad}{k}:")
-                    self.sequence(value, indent + self.step, out)
-                else:
-                    out.append(f"{pad}{k}: []")
-            else:
-                inline, rest = self.value_lines(value, indent + self.step)
-                out.append(f"{pad}{k}: {inline}")
-                out.extend(rest)
-
-    def sequence(self, seq: list[Any], indent: int, out: list[str]) -> None:
-        pad = " " * indent
-        for item in seq:
-            if isinstance(item, Comment):
-                out.append(f"{pad}#{item.text}")
-                continue
-            nested: list[str] = []
-            if isinstance(item, Mapping) and any(not isinstance(k, Comment) for k, _ in item):
-                self.mapping(item, indent + 2, nested)
-            elif isinstance(item, list) and any(not isinstance(v, Comment) for v in item):
-                self.sequence(item, indent + 2, nested)
-            elif isinstance(item, Mapping):
-                out.append(f"{pad}- {{}}")
-                continue
-            elif isinstance(item, list):
-                out.append(f"{pad}- []")
-                continue
-            else:
-                inline, rest = self.value_lines(item, indent + 2)
-                out.append(f"{pad}- {inline}")
-                out.extend(rest)
-                continue
-            if nested[0].lstrip().startswith("#"):
-                out.append(f"{pad}-")
-                out.extend(nested)
-            else:
-                out.append(f"{pad}- {nested[0][indent + 2 :]}")
-                out.extend(nested[1:])
+            text = Emitter(self.indent).document(doc)
+            out.append(("---\n" if i else "") + (text if text.endswith("\n") else text + "\n"))
+        return "".join(out).encode("utf-8", "surrogateescape") if out else b"{}\n"
