@@ -13,7 +13,14 @@ control plane, or one batch of workers — so
 * ``ratio_batched``: 3 control planes + 6 workers over 3 Proxmox hosts, ``--max-unavailable 3``
   (2 worker rounds; target ≤ 1.10);
 * ``plan_100_nodes_s``: planning 100 nodes (pure planner, facts given; target < 0.2 s);
-* ``ratio_100_nodes``: 3 + 97 nodes over 10 hosts, R = 0.2 s, k = 10 (target ≤ 1.2).
+* ``ratio_100_nodes``: 3 + 97 nodes over 10 hosts, R = 0.2 s, k = 10 (target ≤ 1.2);
+* ``ratio_prepull``: the sequential run again, but pulling the installer takes P = R / 2 on every node
+  (``pull_seconds``: uncached, the upgrade pays it before the reboot). The plan's pre-pull step pulls on
+  all nodes in parallel first, so each round only reboots: ``(wall − pre-pull step) / Σ(R + S)``
+  (target ≤ 1.05); ``prepull_s`` is that step's own time (⌈6 / prePullParallel 4⌉ × P = 2P, not 6 × P).
+
+The first three runs model no pull time (P = 0), as before pre-pull existed, so their ratios compare
+with the earlier ones; their wall time includes the (instant) pre-pull step.
 
 R = 10 s and S = 5 s for the 6- and 9-node runs; S = 20 s for the 100-node run, because every
 simulated command costs tens of milliseconds of simulator bookkeeping (locked state-file rewrites)
@@ -81,13 +88,20 @@ class Result:
     ideal: float
     rounds: int
     plan_seconds: float
+    prepull: float = 0.0  # the pre-pull step's own wall time
+
+    @property
+    def ratio_after_prepull(self) -> float:
+        return (self.wall - self.prepull) / self.ideal
 
     @property
     def ratio(self) -> float:
         return self.wall / self.ideal
 
 
-def run(*, control_planes: int, workers: int, hosts: int, k: int, r: float, s: float, keep: bool = False) -> Result:
+def run(
+    *, control_planes: int, workers: int, hosts: int, k: int, r: float, s: float, pull: float = 0.0, keep: bool = False
+) -> Result:
     root = Path(tempfile.mkdtemp(prefix="homeops-bench-"))
     try:
         policy = UpgradePolicy(
@@ -107,6 +121,7 @@ def run(*, control_planes: int, workers: int, hosts: int, k: int, r: float, s: f
             "reboot_seconds": 0.6 * r,
             "ready_seconds": 0.3 * r,
             "poll_seconds": r / 20,
+            "pull_seconds": pull,
         }
         store.create(initial_state(inv, SimOptions(talos_version="v1.10.9", clock_mode="real", config=config)))
         runtime = Runtime(
@@ -125,13 +140,18 @@ def run(*, control_planes: int, workers: int, hosts: int, k: int, r: float, s: f
         executor = node_executor(
             inv, observer, local=runtime.local, host=runtime.host, clock=runtime.clock, out=io.StringIO()
         )
-        start = time.perf_counter()
-        executor.run(plan, yes=True)
-        wall = time.perf_counter() - start
+        start = time.time()
+        outcome = executor.run(plan, yes=True)
+        wall = time.time() - start
+        prepull = 0.0
+        if outcome.journal is not None:
+            record = outcome.journal.step("cluster:pre-pull")
+            if record.started is not None and record.finished is not None:
+                prepull = record.finished - record.started
         versions = {n["talos_version"] for n in store.read()["nodes"].values()}
         if versions != {"v1.11.6"}:
             raise SystemExit(f"bench: the upgrade did not finish: versions {versions}")
-        return Result(wall, rounds * (r + s), rounds, plan_seconds)
+        return Result(wall, rounds * (r + s), rounds, plan_seconds, prepull)
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -179,6 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         f"({batched.rounds} rounds) → {batched.ratio:.3f}"
     )
     out["ratio_batched"] = round(batched.ratio, 3)
+
+    r = 10.0 * scale
+    pre = run(control_planes=3, workers=3, hosts=3, k=1, r=r, s=5.0 * scale, pull=r / 2)
+    print(
+        f"sequential 6 nodes, pull {r / 2:g}s each: pre-pull step {pre.prepull:.1f}s, then "
+        f"{pre.wall - pre.prepull:.1f}s for ideal {pre.ideal:.1f}s → {pre.ratio_after_prepull:.3f}"
+    )
+    out["ratio_prepull"] = round(pre.ratio_after_prepull, 3)
+    out["prepull_s"] = round(pre.prepull, 2)
 
     out["plan_100_nodes_s"] = round(plan_only(), 4)
     print(f"plan 100 nodes: {out['plan_100_nodes_s'] * 1000:.1f} ms")

@@ -32,7 +32,14 @@ SUPPORT_MATRIX: dict[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]] =
     (1, 11): ((1, 29), (1, 34)),
     (1, 12): ((1, 30), (1, 35)),
     (1, 13): ((1, 31), (1, 36)),
+    # siderolabs/talos v1.14.0-rc.1 pkg/machinery/compatibility/talos114/talos114.go:25,28 (1.32.0–1.37.99);
+    # constants.go:381,384 agree (DefaultKubernetesVersion 1.37, six versions back).
+    (1, 14): ((1, 32), (1, 37)),
 }
+
+#: From this Talos minor on, ``ghcr.io/siderolabs/installer`` is no longer published: only Image Factory
+#: installers exist (talos v1.14.0-rc.1 hack/release.toml ``notes.defaultInstaller``).
+FACTORY_ONLY_FROM = (1, 14)
 
 # The newest patch of each Talos minor homeops knows (tags read for cli-interfaces.md); an
 # intermediate hop lands on it. Without network access we cannot ask the registry for newer ones.
@@ -42,6 +49,7 @@ LATEST_TALOS_PATCH: dict[tuple[int, int], str] = {
     (1, 11): "v1.11.6",
     (1, 12): "v1.12.11",
     (1, 13): "v1.13.9",
+    # 1.14: only release candidates are tagged (v1.14.0-rc.1); no hop lands on one.
 }
 
 

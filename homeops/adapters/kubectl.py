@@ -132,6 +132,15 @@ class Kubectl:
             raise PlanError(f"kubectl wait --for={for_!r}: use condition=…, jsonpath=…, delete or create")
         return self._cmd("wait", f"--for={for_}", resource, f"--timeout={_go_duration(timeout)}", namespace=namespace)
 
+    def annotate(
+        self, resource: str, name: str, key: str, value: str | None, *, namespace: str | None = None
+    ) -> list[str]:
+        """``kubectl annotate RESOURCE NAME KEY=VALUE --overwrite``; ``value=None`` removes it (``KEY-``)."""
+        if not re.fullmatch(r"([a-z0-9.-]+/)?[A-Za-z0-9._-]+", key):
+            raise PlanError(f"kubectl annotate: {key!r} is not an annotation key")
+        change = f"{key}-" if value is None else f"{key}={value}"
+        return self._cmd("annotate", resource, self._name(name, "annotate"), change, "--overwrite", namespace=namespace)
+
     def cordon(self, node: str) -> list[str]:
         return self._cmd("cordon", self._name(node, "cordon"))
 
@@ -301,6 +310,145 @@ def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
 
 def _tri(value: Any) -> Tri:
     return value if value in ("True", "False") else "Unknown"
+
+
+#: tuppr (home-operations/tuppr 0.5.0): cluster-scoped TalosUpgrade/KubernetesUpgrade
+#: (``api/v1alpha1/talosupgrade_types.go:430``); the phases that are an upgrade in progress
+#: (``shared_types.go:155`` IsActive) and the annotation that suspends one (``constants.go:12``).
+TUPPR_RESOURCES = ("talosupgrades.tuppr.home-operations.com", "kubernetesupgrades.tuppr.home-operations.com")
+TUPPR_ACTIVE_PHASES = ("HealthChecking", "PreHook", "Draining", "Upgrading", "Rebooting", "PostHook")
+TUPPR_SUSPEND = "tuppr.home-operations.com/suspend"
+
+
+@dataclass(frozen=True)
+class TupprUpgrade:
+    kind: str  # TalosUpgrade or KubernetesUpgrade
+    name: str
+    phase: str
+    current_node: str
+    suspended_by: str | None  # the suspend annotation's value, when set
+
+    @property
+    def active(self) -> bool:
+        return self.phase in TUPPR_ACTIVE_PHASES
+
+
+def parse_tuppr(text: str) -> list[TupprUpgrade]:
+    """``kubectl get talosupgrades|kubernetesupgrades -o json``."""
+    what = "kubectl get talosupgrades"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        name = meta.get("name")
+        if not isinstance(name, str):
+            raise UnexpectedOutput(what, f"object without metadata.name: {excerpt(str(item))}")
+        status = item.get("status") or {}
+        notes = meta.get("annotations") or {}
+        suspended = notes.get(TUPPR_SUSPEND)
+        found.append(
+            TupprUpgrade(
+                str(item.get("kind") or ""),
+                name,
+                str(status.get("phase") or "Pending"),
+                str(status.get("currentNode") or ""),
+                None if suspended is None else str(suspended),
+            )
+        )
+    return found
+
+
+#: kured keeps its reboot lock as this annotation on its own DaemonSet (kubereboot/kured
+#: ``--lock-annotation`` default); holding it (``{"nodeID": …}``) stops every kured reboot.
+KURED_LOCK = "weave.works/kured-node-lock"
+
+
+@dataclass(frozen=True)
+class KuredDaemonSet:
+    namespace: str
+    name: str
+    lock: str | None  # the lock annotation's JSON, when held
+
+
+def parse_kured(text: str) -> list[KuredDaemonSet]:
+    """kured's DaemonSet(s) out of ``kubectl get daemonsets -A -o json`` (by name or chart label)."""
+    what = "kubectl get daemonsets"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if meta.get("name") != "kured" and labels.get("app.kubernetes.io/name") != "kured":
+            continue
+        lock = (meta.get("annotations") or {}).get(KURED_LOCK)
+        found.append(KuredDaemonSet(str(meta.get("namespace") or ""), str(meta["name"]), lock))
+    return found
+
+
+@dataclass(frozen=True)
+class SucPlan:
+    """rancher/system-upgrade-controller ``Plan``: ``status.applying`` names the nodes it is upgrading now."""
+
+    namespace: str
+    name: str
+    applying: tuple[str, ...]
+
+
+def parse_suc_plans(text: str) -> list[SucPlan]:
+    what = "kubectl get plans.upgrade.cattle.io"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        meta = item.get("metadata") or {}
+        applying = (item.get("status") or {}).get("applying") or []
+        found.append(SucPlan(str(meta.get("namespace") or ""), str(meta.get("name") or ""), tuple(map(str, applying))))
+    return found
+
+
+@dataclass(frozen=True)
+class LonghornVolume:
+    """longhorn-manager ``k8s/pkg/apis/longhorn/v1beta2/volume.go``: state and robustness."""
+
+    name: str
+    state: str  # attached, detached, …
+    robustness: str  # healthy, degraded (rebuilding a replica), faulted, unknown (detached)
+
+
+def parse_longhorn_volumes(text: str) -> list[LonghornVolume]:
+    what = "kubectl get volumes.longhorn.io"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        name = (item.get("metadata") or {}).get("name")
+        if not isinstance(name, str):
+            raise UnexpectedOutput(what, f"volume without metadata.name: {excerpt(str(item))}")
+        status = item.get("status") or {}
+        found.append(LonghornVolume(name, str(status.get("state") or ""), str(status.get("robustness") or "unknown")))
+    return found
+
+
+@dataclass(frozen=True)
+class VolumeAttachment:
+    """A CSI attachment (``storage.k8s.io/v1``): gone once the attach/detach controller detached it."""
+
+    name: str
+    node: str
+    volume: str  # spec.source.persistentVolumeName (or the attachment's own name for inline volumes)
+    attacher: str
+    attached: bool
+
+
+def parse_volume_attachments(text: str) -> list[VolumeAttachment]:
+    """``kubectl get volumeattachments -o json``."""
+    what = "kubectl get volumeattachments"
+    found = []
+    for item in _items(parse_json_object(text, what=what), what):
+        name = (item.get("metadata") or {}).get("name")
+        spec = item.get("spec") or {}
+        node = spec.get("nodeName")
+        if not isinstance(name, str) or not isinstance(node, str):
+            raise UnexpectedOutput(what, f"attachment without metadata.name or spec.nodeName: {excerpt(str(item))}")
+        source = spec.get("source") or {}
+        volume = source.get("persistentVolumeName") or name
+        attached = bool((item.get("status") or {}).get("attached"))
+        found.append(VolumeAttachment(name, node, str(volume), str(spec.get("attacher") or ""), attached))
+    return found
 
 
 def parse_nodes(text: str) -> list[K8sNode]:
@@ -532,6 +680,43 @@ def _run(
 
 def nodes(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[K8sNode]:
     return parsed(_run(runner, kctl.get_nodes(), "kubectl get nodes", timeout=timeout), parse_nodes, target=None)
+
+
+def longhorn_volumes(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[LonghornVolume]:
+    argv = kctl.get_json("volumes.longhorn.io", namespace="longhorn-system")
+    result = _run(runner, argv, "kubectl get volumes.longhorn.io", timeout=timeout)
+    return parsed(result, parse_longhorn_volumes, target=None)
+
+
+def kured(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[KuredDaemonSet]:
+    result = _run(runner, kctl.get_json("daemonsets", all_namespaces=True), "kubectl get daemonsets", timeout=timeout)
+    return parsed(result, parse_kured, target=None)
+
+
+def suc_plans(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[SucPlan]:
+    """system-upgrade-controller Plans; none when its CRD is not installed."""
+    result = runner.run(kctl.get_json("plans.upgrade.cattle.io", all_namespaces=True), timeout=timeout)
+    if is_not_found(result):
+        return []
+    result = check_result(result, what="kubectl get plans.upgrade.cattle.io", target=None, unreachable=is_unreachable)
+    return parsed(result, parse_suc_plans, target=None)
+
+
+def tuppr_upgrades(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[TupprUpgrade]:
+    """Every TalosUpgrade and KubernetesUpgrade; none when tuppr's CRDs are not installed."""
+    found: list[TupprUpgrade] = []
+    for resource in TUPPR_RESOURCES:
+        result = runner.run(kctl.get_json(resource), timeout=timeout)
+        if is_not_found(result):
+            continue
+        result = check_result(result, what=f"kubectl get {resource}", target=None, unreachable=is_unreachable)
+        found.extend(parsed(result, parse_tuppr, target=None))
+    return found
+
+
+def volume_attachments(runner: Runner, kctl: Kubectl, *, timeout: float | None = 60) -> list[VolumeAttachment]:
+    result = _run(runner, kctl.get_json("volumeattachments"), "kubectl get volumeattachments", timeout=timeout)
+    return parsed(result, parse_volume_attachments, target=None)
 
 
 def node(runner: Runner, kctl: Kubectl, name: str, *, timeout: float | None = 60) -> K8sNode:

@@ -198,6 +198,14 @@ class Talosctl:
         """``talosctl cp REMOTE LOCAL``: a file off the node (the raw etcd ``db`` when a snapshot fails)."""
         return self._cmd(["cp", remote, str(local)], node)
 
+    def support(self, node: str, output: Path | str) -> list[str]:
+        """``talosctl support -O FILE``: the node's support zip (talos v1.14.0-rc.1 ``support.go:437``)."""
+        return [*self._cmd(["support"], node), "--output", str(output), "--num-workers", "1"]
+
+    def dmesg(self, node: str) -> list[str]:
+        """The kernel log (without ``--follow``: what the node has now)."""
+        return self._cmd(["dmesg"], node)
+
     def read(self, node: str, path: str) -> list[str]:
         return self._cmd(["read", path], node)
 
@@ -247,6 +255,21 @@ class Talosctl:
 
     def etcd_alarm_disarm(self, node: str) -> list[str]:
         return self._cmd(["etcd", "alarm", "disarm"], node)
+
+    def etcd_forfeit_leadership(self, node: str) -> list[str]:
+        """Move etcd leadership off ``node`` if it leads; a no-op on a follower (talos v1.14.0-rc.1
+        ``internal/pkg/etcd/etcd.go:277``), an error on a one-member cluster (``:247``)."""
+        return self._cmd(["etcd", "forfeit-leadership"], node)
+
+    def image_pull(self, node: str, image: str, *, namespace: str = "system") -> list[str]:
+        """Pull ``image`` into the node's containerd (``system``: where ``upgrade`` looks for the installer,
+        talos v1.14.0-rc.1 ``cmd/talosctl/cmd/talos/upgrade.go:360``; ``image`` defaults to ``cri``,
+        ``image.go:1050``, so the namespace is always given)."""
+        if namespace not in ("system", "cri", "inmem"):
+            raise PlanError(f"talosctl image pull: namespace {namespace!r} is not one of system, cri, inmem")
+        if not image or image.startswith("-") or any(c.isspace() for c in image):
+            raise PlanError(f"talosctl image pull: {image!r} is not an image reference")
+        return [*self._cmd(["image", "pull"], node), "--namespace", namespace, image]
 
     def upgrade(
         self,
@@ -337,6 +360,12 @@ class Talosctl:
                     hint="use --mode=auto with a config file",
                 )
             raise PlanError("talosctl apply-config --mode=interactive needs a terminal; homeops runs unattended")
+        if mode == "reboot" and self._is_at_least(14):
+            # talos v1.14.0-rc.1 hack/release.toml notes.apply_config; helpers/mode.go:70 has no "reboot".
+            raise PlanError(
+                f"talosctl apply-config --mode=reboot was removed in talosctl 1.14 ({self.client_version})",
+                hint="use --mode=auto (reboots only when the change needs it), or apply then reboot-node",
+            )
         if try_timeout is not None and mode != "try":
             raise PlanError("talosctl apply-config: try_timeout only applies with mode='try'")
         argv = [*self._cmd(["apply-config"], node), "--file", str(file), "--mode", mode]

@@ -222,9 +222,12 @@ class Executor:
             for step in current:
                 if journal.step(step.id).status == "running":
                     journal.step_failed(step.id, str(exc))
+            undone = []
+            for kind, _ in _by_kind(plan.steps):
+                undone += kind.on_failure(self._context(journal, kind), plan.steps)
             journal.finish("failed", str(exc))
             md, _ = write_report(journal)
-            exc.hint = self._failure_hint(journal, current, exc, md)
+            exc.hint = "; ".join([self._failure_hint(journal, current, exc, md), *undone])
             self.progress.finished("failed", str(exc))
             raise
         journal.finish("finished")

@@ -137,6 +137,14 @@ class StepKind:
         """What to tell the user when the run stopped at ``steps`` (rollback lines, backups)."""
         return []
 
+    def on_failure(self, ctx: StepContext, plan_steps: Sequence[Step]) -> list[str]:
+        """Undo what must not outlive a failed run (a suspended controller); lines for the hint.
+
+        Called once per kind of the plan when a run fails, before the report is written. Best effort:
+        it must not raise (the run's own error is what the user needs to see).
+        """
+        return []
+
 
 _KINDS: dict[str, StepKind] = {}
 

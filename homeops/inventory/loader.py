@@ -43,12 +43,16 @@ Format::
       etcdSnapshotToNas: false
       nasBackupDir: /mnt/tank/backups/etcd
       nasBackupKeep: 10
+      prePullTimeout: 600      # each node's installer pull before the first drain (a stall stops the run)
+      prePullParallel: 4       # nodes pulling at once
+      volumeDetachTimeout: 300 # after a drain, the node's VolumeAttachments must be gone
       gates:
         proxmox: true
         nas: false
         flux: false
         volsync: false
         ceph: false
+        longhorn: false        # every Longhorn volume healthy (none degraded/faulted)
         custom:
           - { name: x, kind: jsonpath, resource: deployment/y, namespace: z, jsonpath: "{.status.readyReplicas}",
               expect: "1", timeout: 120 }
@@ -501,6 +505,9 @@ class _InventoryReader:
             nas_backup_dir=self.string(data, "nasBackupDir", where) or defaults.nas_backup_dir,
             nas_backup_keep=self.integer(data, "nasBackupKeep", where, defaults.nas_backup_keep, 1, None),
             gates=self.gates(data.get("gates")),
+            pre_pull_timeout=self.seconds(data, "prePullTimeout", where, defaults.pre_pull_timeout),
+            pre_pull_parallel=self.integer(data, "prePullParallel", where, defaults.pre_pull_parallel, 1, 64),
+            volume_detach_timeout=self.seconds(data, "volumeDetachTimeout", where, defaults.volume_detach_timeout),
         )
 
     def non_negative(self, data: Mapping[str, Any], key: str, where: str, default: float) -> float:
@@ -526,6 +533,7 @@ class _InventoryReader:
             custom.append(gate)
         return Gates(
             ceph=self.boolean(data, "ceph", where, defaults.ceph),
+            longhorn=self.boolean(data, "longhorn", where, defaults.longhorn),
             nas=self.boolean(data, "nas", where, defaults.nas),
             flux=self.boolean(data, "flux", where, defaults.flux),
             volsync=self.boolean(data, "volsync", where, defaults.volsync),

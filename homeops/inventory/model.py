@@ -84,6 +84,7 @@ class Gates:
     """Which optional gates run before and between node operations."""
 
     ceph: bool = False
+    longhorn: bool = False  # every Longhorn volume healthy (robustness), not degraded/faulted
     nas: bool = False
     flux: bool = False
     volsync: bool = False
@@ -103,6 +104,9 @@ class UpgradePolicy:
     nas_backup_dir: str = "/mnt/tank/backups/etcd"
     nas_backup_keep: int = 10
     gates: Gates = field(default_factory=Gates)
+    pre_pull_timeout: float = 600.0  # every node's installer pull before the first drain; a stall stops the run
+    pre_pull_parallel: int = 4  # nodes pulling at once
+    volume_detach_timeout: float = 300.0  # after a drain, the node's VolumeAttachments must be gone by then
 
 
 @dataclass(frozen=True)

@@ -110,12 +110,16 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "etcdSnapshotToNas": VALUE,
         "nasBackupDir": VALUE,
         "nasBackupKeep": VALUE,
+        "prePullTimeout": VALUE,
+        "prePullParallel": VALUE,
+        "volumeDetachTimeout": VALUE,
         "gates": {
             "proxmox": VALUE,
             "nas": VALUE,
             "flux": VALUE,
             "volsync": VALUE,
             "ceph": VALUE,
+            "longhorn": VALUE,
             "custom": Items(
                 {
                     "name": VALUE,

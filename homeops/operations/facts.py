@@ -78,6 +78,24 @@ class K8sNodeFacts:
 
 
 @dataclass(frozen=True)
+class Upgrader:
+    """An in-cluster upgrader (tuppr) that would fight a homeops run if it acted during it."""
+
+    tool: str  # "tuppr", "kured", "system-upgrade-controller"
+    kind: str  # TalosUpgrade, KubernetesUpgrade, DaemonSet, Plan
+    name: str
+    resource: str  # for kubectl: talosupgrades.tuppr.home-operations.com
+    phase: str
+    active: bool  # an upgrade in progress: homeops refuses to start
+    suspended_by: str | None = None  # already suspended (by someone): left as it is
+    namespace: str | None = None
+    can_suspend: bool = True  # system-upgrade-controller has no suspend: homeops only refuses beside it
+
+    def describe(self) -> str:
+        return f"{self.tool} {self.kind} {self.name} ({self.phase})"
+
+
+@dataclass(frozen=True)
 class ClusterFacts:
     """What a planner needs to know about the cluster right now."""
 
@@ -85,6 +103,8 @@ class ClusterFacts:
     etcd_leader: str | None = None
     kubernetes_version: str | None = None  # the lowest kubelet version seen
     talosctl_client: str | None = None  # talosctl's own version: its flags differ (1.13 upgrade --drain)
+    upgraders: tuple[Upgrader, ...] = ()
+    upgraders_unknown: str | None = None  # why they could not be listed (the plan warns)
 
 
 class Observer(Protocol):
@@ -100,6 +120,14 @@ class Observer(Protocol):
 
     def k8s_nodes(self) -> dict[str, K8sNodeFacts]: ...
 
+    def upgraders(self) -> tuple[Upgrader, ...]:
+        """In-cluster upgraders installed (tuppr), with their state; empty when none is installed."""
+        ...
+
+    def volume_attachments(self) -> dict[str, tuple[str, ...]]:
+        """Node name → the volumes (PV names) CSI still has attached there."""
+        ...
+
     def api(self) -> Check: ...
 
     def proxmox(self, host: str | None = None) -> Check: ...
@@ -107,6 +135,8 @@ class Observer(Protocol):
     def nas(self) -> Check: ...
 
     def ceph(self) -> Check: ...
+
+    def longhorn(self) -> Check: ...
 
     def flux(self) -> Check: ...
 

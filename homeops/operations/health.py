@@ -54,6 +54,10 @@ def cluster_gates(inventory: Inventory, *, timeout: float | None = None) -> tupl
         gates.append(Gate("nas", "nas", "TrueNAS pools healthy and NFS running", None, limit))
     if policy.ceph:
         gates.append(Gate("ceph", "ceph", "CephCluster HEALTH_OK", None, limit))
+    if policy.longhorn:
+        gates.append(
+            Gate("longhorn", "longhorn", "every Longhorn volume healthy (none degraded or faulted)", None, limit)
+        )
     if policy.flux:
         gates.append(
             Gate(
@@ -125,6 +129,8 @@ def look(gate: Gate, observer: Observer, inventory: Inventory) -> Check:
         return observer.nas()
     if kind == "ceph":
         return observer.ceph()
+    if kind == "longhorn":
+        return observer.longhorn()
     if kind == "flux":
         return observer.flux()
     if kind == "volsync":

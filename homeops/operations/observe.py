@@ -11,6 +11,7 @@ own reason. Boot IDs need one ``talosctl read`` per node and are only read when 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Callable, Sequence
 
@@ -27,6 +28,7 @@ from homeops.operations.facts import (
     K8sNodeFacts,
     NodeFacts,
     Observer,
+    Upgrader,
 )
 from homeops.runners import Result, Runner
 from homeops.runtime import Runtime
@@ -177,6 +179,54 @@ class ClusterObserver:
         found = k.nodes(self.local, self.kctl, timeout=self.timeout)
         return {n.name: K8sNodeFacts(n.name, n.ready == "True", n.unschedulable, n.kubelet_version) for n in found}
 
+    def upgraders(self) -> tuple[Upgrader, ...]:
+        names = {n.hostname for n in self.inventory.nodes}
+        found = list(self._tuppr())
+        for ds in k.kured(self.local, self.kctl, timeout=self.timeout):
+            holder = _lock_holder(ds.lock)
+            busy = holder in names  # a node holds kured's lock: it is draining or rebooting it now
+            phase = f"rebooting {holder}" if busy else (f"locked by {holder}" if ds.lock else "idle")
+            found.append(
+                Upgrader(
+                    "kured", "DaemonSet", ds.name, "daemonset", phase, busy, None if busy else holder, ds.namespace
+                )
+            )
+        for plan in k.suc_plans(self.local, self.kctl, timeout=self.timeout):
+            phase = f"applying on {', '.join(plan.applying)}" if plan.applying else "idle"
+            found.append(
+                Upgrader(
+                    "system-upgrade-controller",
+                    "Plan",
+                    plan.name,
+                    "plans.upgrade.cattle.io",
+                    phase,
+                    bool(plan.applying),
+                    namespace=plan.namespace,
+                    can_suspend=False,
+                )
+            )
+        return tuple(found)
+
+    def _tuppr(self) -> tuple[Upgrader, ...]:
+        return tuple(
+            Upgrader(
+                "tuppr",
+                u.kind,
+                u.name,
+                f"{u.kind.lower()}s.tuppr.home-operations.com",
+                u.phase,
+                u.active,
+                u.suspended_by,
+            )
+            for u in k.tuppr_upgrades(self.local, self.kctl, timeout=self.timeout)
+        )
+
+    def volume_attachments(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for va in k.volume_attachments(self.local, self.kctl, timeout=self.timeout):
+            found.setdefault(va.node, []).append(va.volume)
+        return {node: tuple(sorted(vols)) for node, vols in found.items()}
+
     def api(self) -> Check:
         result = self._run(self.kctl.readyz())
         if result.ok and k.parse_readyz(result.stdout):
@@ -186,6 +236,13 @@ class ClusterObserver:
     def ceph(self) -> Check:
         health = k.ceph_health(self.local, self.kctl, timeout=self.timeout)
         return Check(health.ok, health.summary())
+
+    def longhorn(self) -> Check:
+        found = k.longhorn_volumes(self.local, self.kctl, timeout=self.timeout)
+        bad = [f"{v.name} {v.robustness}" for v in found if v.robustness in ("degraded", "faulted")]
+        if bad:
+            return Check(False, "Longhorn volumes not healthy: " + ", ".join(sorted(bad)))
+        return Check(True, f"{len(found)} Longhorn volumes healthy")
 
     def flux(self) -> Check:
         objects = k.flux_objects(self.local, self.kctl, timeout=self.timeout)
@@ -223,6 +280,18 @@ class ClusterObserver:
         return Check(found.ok, found.observed)
 
 
+def _lock_holder(lock: str | None) -> str | None:
+    """``{"nodeID":"k8s-3",…}`` → ``k8s-3``; kured's lock is JSON (manual locks too, by convention)."""
+    if not lock:
+        return None
+    try:
+        data = json.loads(lock)
+    except ValueError:
+        return lock
+    found = data.get("nodeID") or data.get("nodeid") if isinstance(data, dict) else None
+    return str(found) if found else lock
+
+
 def cluster_facts(observer: Observer, inventory: Inventory) -> ClusterFacts:
     """What planners need: every node's status and version, the etcd leader, the lowest kubelet version."""
     nodes = observer.nodes(inventory.nodes)
@@ -239,7 +308,20 @@ def cluster_facts(observer: Observer, inventory: Inventory) -> ClusterFacts:
         pass
     ask_client = getattr(observer, "talosctl_client", None)  # not part of the Observer protocol: test fakes lack it
     client = ask_client() if callable(ask_client) else None
-    return ClusterFacts(nodes=nodes, etcd_leader=leader, kubernetes_version=kubernetes, talosctl_client=client)
+    upgraders: tuple[Upgrader, ...] = ()
+    unknown = None
+    try:
+        upgraders = observer.upgraders()
+    except (CommandError, ConnectionFailed) as exc:  # the API gate stops the run if the API is down
+        unknown = " ".join(str(exc).split())[:200]
+    return ClusterFacts(
+        nodes=nodes,
+        etcd_leader=leader,
+        kubernetes_version=kubernetes,
+        talosctl_client=client,
+        upgraders=upgraders,
+        upgraders_unknown=unknown,
+    )
 
 
 def _is_version(text: str) -> bool:

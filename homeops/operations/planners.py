@@ -8,25 +8,26 @@ anything is touched.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from homeops.adapters import proxmox as pve
-from homeops.adapters.kubectl import Kubectl
+from homeops.adapters.kubectl import KURED_LOCK, TUPPR_SUSPEND, Kubectl
 from homeops.adapters.talosctl import Talosctl, version_tuple
 from homeops.engine.plan import Action, Command, Gate, Plan, Step, Wait
 from homeops.errors import PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.inventory.versions import Version
-from homeops.operations.facts import ClusterFacts, NodeFacts
+from homeops.operations.facts import ClusterFacts, NodeFacts, Upgrader
 from homeops.operations.health import cluster_gates, node_gates
-from homeops.operations.images import schematic_of, target_image
+from homeops.operations.images import FACTORY, schematic_of, target_image
 from homeops.operations.ordering import rounds
 from homeops.operations.snapshot import UPLOAD as UPLOAD  # re-exported: planners' callers import it from here
 from homeops.operations.snapshot import etcd_snapshot_step, vm_snapshot_name
 from homeops.operations.snapshot import nas_copy_command as nas_copy_command
-from homeops.upgradepath import kubernetes_path, parse, talos_path
+from homeops.upgradepath import FACTORY_ONLY_FROM, kubernetes_path, parse, talos_path
 
 APPLY_MODES = ("auto", "no-reboot", "reboot", "staged", "try")
 
@@ -220,6 +221,14 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
             hint="set talosVersion in talconfig.yaml/talenv.yaml or pass --version vX.Y.Z",
         )
     target = parse(wanted, what="Talos version")
+    client = facts.talosctl_client
+    if client and _is_version(client) and parse(client, what="talosctl version").series < target.series:
+        # home-operations/tuppr#544: an older client speaks the older API and defaults (1.14: no
+        # ghcr installer, no apply --mode=reboot); talosctl's own docs pair the client with the target.
+        raise PlanError(
+            f"talosctl {client} is older than the target Talos {target}; nothing was changed",
+            hint=f"install talosctl {target.series_name}.x (the client must be at least the target's minor)",
+        )
     selected = _selected(inventory, request.nodes)
     if request.image and len(selected) != 1:
         raise PlanError("--image applies to one node; use --node with it")
@@ -244,9 +253,9 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
             continue
         paths[node.hostname] = path
         for hop in path:
-            images[(node.hostname, str(hop))] = target_image(
-                node, str(hop), override=request.image if hop == target else None
-            )
+            image = target_image(node, str(hop), override=request.image if hop == target else None)
+            _factory_only(node, hop, image)
+            images[(node.hostname, str(hop))] = image
 
     size = _max_unavailable(inventory, request)
     hops = sorted({hop for path in paths.values() for hop in path})
@@ -257,6 +266,12 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
     drains = homeops_drains(facts)
     kctl = Kubectl(inventory.cluster.kubeconfig)
     gates_after = cluster_gates(inventory)
+    suspend, restore, upgrader_notes = _upgrader_steps(facts, kctl) if paths else (None, None, [])
+    if suspend:
+        steps.append(suspend)
+    if paths:
+        steps.append(_pre_pull_step(inventory, tctl, selected, paths, images))
+    several_cps = len(inventory.control_planes) > 1
     for hop in hops:
         movers = [n for n in selected if hop in paths.get(n.hostname, ())]
         for group in rounds(movers, leader=facts.etcd_leader, max_unavailable=size):
@@ -270,6 +285,9 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
                     steps.append(vm)
             if drains:
                 steps.extend(_drain_step(inventory, kctl, node, batch, str(hop)) for node in group)
+            if several_cps:
+                # After the drain (minutes), right before the reboot: the hand-off is as fresh as it can be.
+                steps.extend(_forfeit_step(inventory, tctl, n, batch, str(hop)) for n in group if n.control_plane)
             for node in group:
                 path = paths[node.hostname]
                 index = path.index(hop)
@@ -300,11 +318,14 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
                 batch += 1
                 steps.extend(_uncordon_step(inventory, kctl, node, batch, str(hop), gates_after) for node in group)
             batch += 1
+    if restore:
+        steps.append(replace(restore, batch=batch))
     if len(hops) > 1:
         chain = " → ".join(str(h) for h in hops)
         note = [f"Talos moves one minor release at a time: {chain}"]
     else:
         note = []
+    note += upgrader_notes
     return _plan(
         inventory,
         operation,
@@ -314,6 +335,129 @@ def plan_upgrade(inventory: Inventory, facts: ClusterFacts, request: Request, *,
         target=f"Talos {target}",
         options=(("version", str(target)), ("max_unavailable", str(size)))
         + ((("image", request.image),) if request.image else ()),
+    )
+
+
+#: The suspend annotation's value: names who suspended it, so only homeops' own suspension is undone.
+SUSPENDED_BY = "homeops"
+
+
+def _suspension(kctl: Kubectl, u: Upgrader, *, restore: bool) -> Command:
+    """tuppr: its suspend annotation (tuppr 0.5.0 constants.go:12); kured: its own reboot lock, held."""
+    if u.tool == "kured":
+        value = None if restore else json.dumps({"nodeID": SUSPENDED_BY}, separators=(",", ":"))
+        return Command(tuple(kctl.annotate(u.resource, u.name, KURED_LOCK, value, namespace=u.namespace)), timeout=60)
+    value = None if restore else SUSPENDED_BY
+    return Command(tuple(kctl.annotate(u.resource, u.name, TUPPR_SUSPEND, value, namespace=u.namespace)), timeout=60)
+
+
+def _upgrader_steps(facts: ClusterFacts, kctl: Kubectl) -> tuple[Step | None, Step | None, list[str]]:
+    """Refuse beside an in-cluster upgrade in progress; else suspend the idle ones for the run, restore after.
+
+    tuppr and kured act on their own schedule (drain, reboot, talosctl upgrade): left running, one could
+    take down a node while homeops has another down. One already suspended by someone stays as it is;
+    system-upgrade-controller has no suspend, so an idle Plan is only named in the plan.
+    """
+    busy = [u for u in facts.upgraders if u.active]
+    if busy:
+        raise PlanError(
+            f"an in-cluster upgrade is in progress: {', '.join(u.describe() for u in busy)}; nothing was changed",
+            hint="let it finish (kubectl get talosupgrades,kubernetesupgrades,plans -A; kured: its lock), or "
+            f"suspend it (tuppr: kubectl annotate <resource> <name> {TUPPR_SUSPEND}=manual) and wait until it is idle",
+        )
+    notes = [
+        f"{u.describe()} cannot be suspended by homeops: make sure it has nothing to apply during the run"
+        for u in facts.upgraders
+        if not u.can_suspend
+    ]
+    if facts.upgraders_unknown:
+        notes.append(
+            f"in-cluster upgraders (tuppr, kured, system-upgrade-controller) could not be listed: "
+            f"{facts.upgraders_unknown}; none is suspended for this run"
+        )
+    idle = [u for u in facts.upgraders if u.suspended_by is None and u.can_suspend]
+    if not idle:
+        return None, None, notes
+    names = ", ".join(u.describe() for u in idle)
+    suspend = Step(
+        id="cluster:suspend-upgraders",
+        action="suspend-upgraders",
+        summary=f"suspend {names} for the run",
+        batch=0,
+        commands=tuple(_suspension(kctl, u, restore=False) for u in idle),
+        batch_note="in-cluster upgraders suspended first",
+    )
+    restore = Step(
+        id="cluster:restore-upgraders",
+        action="restore-upgraders",
+        summary=f"restore {names} (remove homeops' suspension)",
+        commands=tuple(_suspension(kctl, u, restore=True) for u in idle),
+    )
+    return suspend, restore, notes
+
+
+def _is_version(text: str) -> bool:
+    try:
+        Version.parse(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _factory_only(node: Node, hop: Version, image: str) -> None:
+    """From Talos 1.14 only Image Factory installers are published (release.toml notes.defaultInstaller)."""
+    if hop.series < FACTORY_ONLY_FROM or schematic_of(image):
+        return
+    raise PlanError(
+        f"{node.hostname}: installer {image} is not an Image Factory installer, and Talos {hop} publishes "
+        "only those (ghcr.io/siderolabs/installer stopped with 1.14); nothing was changed",
+        hint=f"use {FACTORY}/metal-installer/<schematic>:{hop} (talosImageURL or schematic in talconfig.yaml)",
+    )
+
+
+def _pre_pull_step(
+    inventory: Inventory,
+    tctl: Talosctl,
+    selected: Sequence[Node],
+    paths: Mapping[str, tuple[Version, ...]],
+    images: Mapping[tuple[str, str], str],
+) -> Step:
+    """Every node of the run pulls its installer(s) before any node is drained or snapshotted.
+
+    The upgrade pulls the image itself first (talos v1.14.0-rc.1 ``upgrade.go:135`` imagePullInternal),
+    on the node's clock and after the drain; pulled here, in parallel, a registry problem stops the run
+    before anything changed, and each node's upgrade finds the image in its ``system`` namespace.
+    """
+    policy = inventory.policy
+    commands = tuple(
+        Command(tuple(tctl.image_pull(node.ip, images[(node.hostname, str(hop))])), timeout=policy.pre_pull_timeout)
+        for node in selected
+        if node.hostname in paths
+        for hop in paths[node.hostname]
+    )
+    pulled = {cmd.argv[-1] for cmd in commands}
+    return Step(
+        id="cluster:pre-pull",
+        action="pre-pull",
+        summary=(
+            f"pull {', '.join(sorted(pulled))} on {len({n for n in paths})} node(s), "
+            f"{policy.pre_pull_parallel} at a time (deadline {policy.pre_pull_timeout:g}s each)"
+        ),
+        batch=0,
+        commands=commands,
+        batch_note="installer pre-pull first",
+    )
+
+
+def _forfeit_step(inventory: Inventory, tctl: Talosctl, node: Node, batch: int, hop: str) -> Step:
+    return _node_step(
+        inventory,
+        node,
+        action="etcd-forfeit",
+        suffix=f"@{hop}",
+        batch=batch,
+        summary=f"hand etcd leadership off {node.hostname} if it leads (a follower: no-op)",
+        commands=(Command(tuple(tctl.etcd_forfeit_leadership(node.ip)), timeout=60),),
     )
 
 
@@ -328,6 +472,14 @@ def _drain_step(inventory: Inventory, kctl: Kubectl, node: Node, batch: int, hop
         summary=f"drain {node.hostname}: cordon, evict its pods (PodDisruptionBudgets respected)",
         # kubectl reports its own --timeout first; the runner's limit is only a backstop.
         commands=(Command(tuple(argv), timeout=DRAIN_TIMEOUT + 60),),
+        # A reboot with a volume still attached is what corrupts RWO volumes (Longhorn, Ceph RBD).
+        waits=(
+            Wait(
+                "volumes-detached",
+                f"{node.hostname}'s VolumeAttachments gone (CSI detached its volumes)",
+                inventory.policy.volume_detach_timeout,
+            ),
+        ),
     )
 
 
@@ -382,8 +534,14 @@ def plan_apply(inventory: Inventory, facts: ClusterFacts, request: Request, *, o
         raise PlanError(f"--mode {request.mode} is not one of {', '.join(APPLY_MODES)}")
     selected = _selected(inventory, request.nodes)
     for node in selected:
-        _facts_of(facts, node)
-    tctl = _talosctl(inventory)
+        seen = _facts_of(facts, node)
+        if request.mode == "reboot" and parse(seen.version or "", what="Talos version").series >= (1, 14):
+            raise PlanError(
+                f"--mode reboot does not exist for {node.hostname} on Talos {seen.version} "
+                "(removed from apply-config in 1.14); nothing was changed",
+                hint="use --mode auto (reboots when the change needs it), or apply then inv talos.reboot-node",
+            )
+    tctl = _talosctl(inventory, facts)
     size = _max_unavailable(inventory, request)
     reboots = request.mode in ("auto", "reboot")
     steps: list[Step] = []

@@ -28,9 +28,11 @@ from homeops.adapters import kubectl, talosctl
 from homeops.engine.executor import Executor
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
-from homeops.engine.plan import Plan, Step, Wait
+from homeops.engine.plan import Command, Plan, Step, Wait
+from homeops.engine.text import one_line
 from homeops.engine.waits import Observation
-from homeops.errors import CommandError, GateFailed, HomeopsError
+from homeops.errors import CommandError, CommandTimeout, GateFailed, HomeopsError
+from homeops.fanout import fanout
 from homeops.inventory.model import Inventory
 from homeops.operations import vm as _vm  # registers vm-snapshot (rolling plans); the VM record
 from homeops.operations.conditions import probe_for
@@ -45,7 +47,9 @@ NODE_WAITS = ("rebooted", "running", "k8s-back", "k8s-ready", "etcd-member")
 TERMS: dict[str, WaitTerms] = {
     "rebooted": WaitTerms(
         "a new boot ID",
-        hint="the node did not come back: check its console (Proxmox) and `talosctl dmesg`",
+        hint="the node did not come back: check its console (Proxmox) and `talosctl dmesg`; if it is up on its "
+        "old boot ID, the installer finished but no reboot came (home-operations/tuppr#575): "
+        "`talosctl -n <ip> reboot`, then resume",
     ),
     "running": WaitTerms(
         "stage running, ready, on the expected version",
@@ -64,6 +68,11 @@ TERMS: dict[str, WaitTerms] = {
         "its etcd member healthy and every control plane's member healthy",
         "an etcd alarm is raised",
         "check `talosctl -n <ip> etcd status` and `talosctl -n <ip> service etcd`",
+    ),
+    "volumes-detached": WaitTerms(
+        "no VolumeAttachment left on the drained node",
+        hint="see `kubectl get volumeattachments` and the CSI driver's logs (Longhorn, Rook-Ceph); the node is "
+        "cordoned, nothing was rebooted",
     ),
     "k8s-version": WaitTerms(
         "every kubelet on the target version",
@@ -167,14 +176,76 @@ class NodeChange(_Talosctl):
             return False
         return step.action != "upgrade" or (version or "").lstrip("v") == (step.to_version or "").lstrip("v")
 
+    def on_failure(self, ctx: StepContext, plan_steps: Sequence[Step]) -> list[str]:
+        """Each node whose step of this kind failed: its support bundle, encrypted, into the run folder."""
+        from homeops.operations import evidence
+
+        world = _world(ctx)
+        failed = [
+            s
+            for s in plan_steps
+            if s.action == self.name
+            and s.node
+            and ctx.journal.step(s.id).status == "failed"
+            and ctx.journal.step(s.id).data.get("evidence_for") != ctx.journal.step(s.id).error
+        ]
+        if not failed:
+            return []
+        try:
+            keys = evidence.recipients(world.inventory)
+        except HomeopsError as exc:
+            return [f"no failure evidence: the age recipients could not be read ({one_line(exc, 160)})"]
+        if not keys:
+            return ["no failure evidence collected: no age recipient in .sops.yaml to encrypt it to"]
+        lines = []
+        tctl = talosctl.Talosctl(world.inventory.cluster.talosconfig)
+        for step in failed:
+            record = ctx.journal.step(step.id)
+            node = world.inventory.node(step.node or "")
+            runner = ctx.runner(Command(("talosctl",)))
+            try:
+                found = evidence.collect(
+                    evidence.local_run(runner), tctl, node, ctx.journal.directory, keys, reason=record.error or ""
+                )
+            except (HomeopsError, OSError, ValueError) as exc:
+                lines.append(f"failure evidence for {node.hostname} not written: {one_line(exc, 160)}")
+                continue
+            ctx.journal.add_artifact(f"evidence_{node.hostname}", str(found.path))
+            ctx.journal.note(step.id, evidence_for=record.error, evidence=str(found.path))
+            gaps = f" (missing: {'; '.join(found.missing)})" if found.missing else ""
+            lines.append(f"failure evidence (age-encrypted): {found.path}{gaps}"[:600])
+        return lines
+
     def reached(self, step: Step, record: StepRecord) -> str | None:
         # The `running` wait verified the version: the target for an upgrade, unchanged otherwise.
         before = record.before or step.from_version
         return step.to_version if step.action == "upgrade" else before
 
 
+#: What the ``running`` wait says when Talos booted back into the previous A/B image (conditions.py).
+ROLLED_BACK = "rolled back to its previous A/B image"
+
+
 class Upgrade(NodeChange):
     name = "upgrade"
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        """A node that rolled back on this step's last attempt is not sent the same upgrade again.
+
+        Re-issuing after an A/B rollback is the loop of siderolabs/omni#1552 (the image fails to boot,
+        Talos falls back, the orchestrator upgrades again, forever): the cause must be fixed first.
+        """
+        looks = super().look(ctx, steps)
+        for step in steps:
+            record = ctx.journal.step(step.id)
+            if record.status == "failed" and ROLLED_BACK in (record.error or ""):
+                looks[step.id] = Look(
+                    False,
+                    f"{step.node} {ROLLED_BACK} when it was last sent {step.to_version}; homeops does not send the "
+                    "same upgrade again on resume (the re-issue loop of siderolabs/omni#1552): read its failure "
+                    "evidence and `talosctl dmesg`, fix the image, then plan a new run",
+                )
+        return looks
 
 
 class Reboot(NodeChange):
@@ -241,6 +312,74 @@ class EtcdSnapshot(_Talosctl):
         return [f"etcd snapshot: {path}"] if path else []
 
 
+class PrePull(_Talosctl):
+    """``talosctl image pull --namespace system`` of every node's installer, ``pre_pull_parallel`` at a time.
+
+    Before the first drain: one failed or stalled pull (the command's deadline) stops the run with
+    nothing changed, naming each node and image that did not arrive. Pulling again is harmless, so a
+    resumed run simply pulls again (a cache hit on the nodes that have it).
+    """
+
+    name = "pre-pull"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        world = _world(ctx)
+        by_ip = {n.ip: n.hostname for n in world.inventory.nodes}
+        keys = [f"{i}" for i in range(len(step.commands))]
+
+        def where(command: Command) -> tuple[str, str]:
+            ip = command.argv[command.argv.index("--nodes") + 1]
+            return by_ip.get(ip, ip), command.argv[-1]
+
+        def pull(key: str) -> None:
+            command = step.commands[int(key)]
+            node, _ = where(command)
+            ctx.send(command, what="talosctl image pull", target=node)
+
+        outcome = fanout(pull, keys, max_workers=world.inventory.policy.pre_pull_parallel)
+        failed = []
+        for key, error in outcome.failed.items():
+            command = step.commands[int(key)]
+            node, image = where(command)
+            if isinstance(error, CommandTimeout):
+                why = f"stalled: not pulled within {command.timeout:g}s"
+            elif isinstance(error, CommandError) and error.stderr:
+                # The gRPC status text, tail kept: containerd repeats the reference before the reason.
+                why = error.stderr.strip().splitlines()[-1].rsplit("desc = ", 1)[-1]
+                why = why if len(why) <= 160 else "…" + why[-160:]
+            elif isinstance(error, HomeopsError):
+                why = error.message.splitlines()[0][:200]
+            else:
+                raise error
+            failed.append(f"{node}: {image} ({why})")
+        if failed:
+            raise CommandError(
+                f"installer pre-pull failed on {len(failed)} of {len(keys)}: {'; '.join(failed)}; "
+                "no node was drained or upgraded",
+                target=", ".join(f.split(":", 1)[0] for f in failed),
+                hint="check the image reference and that the nodes reach the registry (`talosctl image pull "
+                "--namespace system <image>`), or raise upgrade.prePullTimeout",
+            )
+        ctx.journal.note(step.id, pulled=len(keys))
+        ctx.progress.note(f"installer pulled on {len({where(c)[0] for c in step.commands})} node(s)")
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "pulled"
+
+
+class EtcdForfeit(_Talosctl):
+    """``talosctl etcd forfeit-leadership`` right before a control plane reboots: a follower does nothing."""
+
+    name = "etcd-forfeit"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            ctx.send(command, what="talosctl etcd forfeit-leadership", target=step.node)
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "not leader"
+
+
 class UpgradeK8s(_Talosctl):
     name = "upgrade-k8s"
     wait_order = ("k8s-version",)
@@ -259,6 +398,63 @@ class _Kubectl(StepKind):
         return kubectl.is_unreachable(result)
 
 
+def _annotated(command: Command) -> str:
+    """``kind/name`` of a ``kubectl annotate`` command."""
+    at = command.argv.index("annotate")
+    return f"{command.argv[at + 1].split('.', 1)[0]}/{command.argv[at + 2]}"
+
+
+class SuspendUpgraders(_Kubectl):
+    """Annotate each idle in-cluster upgrader suspended (idempotent: ``--overwrite``).
+
+    Journaled like any step: a run killed after it is resumed with them still suspended and restores
+    them in its last step; a run that fails restores them at once (``on_failure``) and marks this step
+    failed, so a resume suspends them again before it touches a node.
+    """
+
+    name = "suspend-upgraders"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            ctx.send(command, what="kubectl annotate (suspend)", target=_annotated(command))
+        ctx.progress.note(f"suspended: {', '.join(_annotated(c) for c in step.commands)}")
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "suspended"
+
+    def on_failure(self, ctx: StepContext, plan_steps: Sequence[Step]) -> list[str]:
+        suspend = next((s for s in plan_steps if s.action == self.name), None)
+        restore = next((s for s in plan_steps if s.action == "restore-upgraders"), None)
+        if suspend is None or restore is None or ctx.journal.step(suspend.id).status == "pending":
+            return []
+        if ctx.journal.done(restore.id):
+            return []
+        left = []
+        for command in restore.commands:
+            try:
+                ctx.send(command, what="kubectl annotate (restore)", target=_annotated(command))
+            except HomeopsError as exc:
+                left.append(f"{_annotated(command)} ({one_line(exc, None)[:120]})")
+        if left:
+            return [f"still suspended by homeops: {', '.join(left)} (remove the annotation by hand)"]
+        ctx.journal.step_failed(suspend.id, "restored after the run failed; a resume suspends again")
+        return [f"in-cluster upgraders restored: {', '.join(_annotated(c) for c in restore.commands)}"]
+
+
+class RestoreUpgraders(_Kubectl):
+    """Remove homeops' suspend annotation (``KEY-``: removing an absent one is not an error)."""
+
+    name = "restore-upgraders"
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        for command in step.commands:
+            ctx.send(command, what="kubectl annotate (restore)", target=_annotated(command))
+        ctx.progress.note(f"restored: {', '.join(_annotated(c) for c in step.commands)}")
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return "restored"
+
+
 class Drain(_Kubectl):
     """``kubectl drain`` (it cordons first): evicts the node's pods through the Eviction API.
 
@@ -267,6 +463,20 @@ class Drain(_Kubectl):
     """
 
     name = "drain"
+    wait_order = ("volumes-detached",)
+
+    def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
+        world = _world(ctx)
+        names = [s.node or "" for s in steps]
+
+        def detached() -> Observation[None]:
+            attached = world.observer.volume_attachments()
+            left = [f"{n}: {', '.join(attached[n])}" for n in names if attached.get(n)]
+            if left:
+                return Observation[None].waiting("still attached: " + "; ".join(left))
+            return Observation[None].ok(f"no volume attached to {', '.join(names)}")
+
+        return detached
 
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
         report = kubectl.parse_drain(result.stdout, result.stderr)
@@ -337,7 +547,19 @@ class Uncordon(_Kubectl):
         return "schedulable"
 
 
-for _kind in (Upgrade(), Apply(), Reboot(), EtcdSnapshot(), UpgradeK8s(), Drain(), Uncordon()):
+for _kind in (
+    Upgrade(),
+    Apply(),
+    Reboot(),
+    EtcdSnapshot(),
+    UpgradeK8s(),
+    Drain(),
+    Uncordon(),
+    PrePull(),
+    EtcdForfeit(),
+    SuspendUpgraders(),
+    RestoreUpgraders(),
+):
     register(_kind)
 
 

@@ -231,6 +231,7 @@ def _become_ready(state: State, hostname: str) -> None:
         return
     node["stage"] = "running"
     node["ready"] = True
+    node["ready_since"] = now(state)  # storage rebuilds (Longhorn replicas) count from here
     k8s = _k8s_node(state, hostname)
     k8s["ready"] = "True"
     k8s["kubelet_version"] = node["kubernetes_version"]

@@ -52,11 +52,40 @@ SPECS: dict[str, FaultSpec] = {
             default_times=1,
         ),
         FaultSpec(
+            "upgrade-no-reboot",
+            "node",
+            "the node's next upgrade installs and reports success, but the node never reboots (tuppr#575)",
+            default_times=1,
+        ),
+        FaultSpec(
             "node-slow-ready",
             "node",
             "after its next reboot the node takes SECONDS more to be ready",
             ("seconds",),
             default_times=1,
+        ),
+        # installer pre-pull (talosctl image pull --namespace system)
+        FaultSpec(
+            "image-pull-fails",
+            "node",
+            "`talosctl image pull` on the node fails (the registry answers not found) until cleared",
+        ),
+        FaultSpec(
+            "image-pull-stalls",
+            "node",
+            "`talosctl image pull` on the node never finishes (it hangs until the caller's deadline) until cleared",
+        ),
+        FaultSpec(
+            "longhorn-degraded-after-reboot",
+            "node",
+            "after the node is back and Ready, Longhorn volumes with a replica on it stay degraded for SECONDS "
+            "(default 300) while the replica rebuilds (topf#135)",
+            ("seconds",),
+        ),
+        FaultSpec(
+            "volume-detach-stuck",
+            "node",
+            "the node's CSI VolumeAttachments stay after a drain (the driver never confirms the detach)",
         ),
         FaultSpec("etcd-unhealthy", "controlplane", "the node's etcd member reports unhealthy"),
         FaultSpec("etcd-member-lost", "controlplane", "the node's etcd member is gone from the member list"),

@@ -12,10 +12,11 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from homeops.runners import LocalRunner, Result
+from homeops.errors import CommandTimeout
+from homeops.runners import LocalRunner, Result, render
 from homeops.secrets import MASKER
 from homeops.sim import tools
-from homeops.sim.tools._base import CWD_ENV
+from homeops.sim.tools._base import CWD_ENV, DEADLINE_ENV, KILLED_AT_DEADLINE
 
 
 class SimRunner:
@@ -45,8 +46,16 @@ class SimRunner:
         MASKER.extend(secrets)
         full_env = {**os.environ, **self._env, **(env or {})}
         full_env[CWD_ENV] = str(Path(cwd).resolve()) if cwd is not None else os.getcwd()
+        if timeout is not None:
+            full_env[DEADLINE_ENV] = str(timeout)  # a tool that blocks past it ends like LocalRunner ends it
         start = time.monotonic()
         code, out, err = tools.run(name, list(argv[1:]), stdin, full_env)
+        if KILLED_AT_DEADLINE in err:
+            raise CommandTimeout(
+                f"{argv[0]} did not finish within {timeout:g}s: {render(argv)}",
+                command=render(argv),
+                hint="the tool may be hung or the node unreachable; raise the timeout or check the target",
+            )
         return Result(tuple(argv), code, out, err, time.monotonic() - start, self.target)
 
     def close(self) -> None:

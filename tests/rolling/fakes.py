@@ -13,6 +13,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from homeops.clock import FakeClock
 from homeops.errors import CommandError, ConnectionFailed
@@ -232,6 +233,15 @@ class FakeCluster:
         )
         return EtcdFacts(tuple(members), self.leader, alarms)
 
+    def volume_attachments(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    def upgraders(self) -> tuple[Any, ...]:
+        return ()
+
+    def longhorn(self) -> Check:
+        return Check(True, "no Longhorn volumes")
+
     def k8s_nodes(self) -> dict[str, K8sNodeFacts]:
         self._look()
         if self._fault("api-down"):
@@ -298,7 +308,11 @@ class FakeCluster:
         node_ip = argv[argv.index("--nodes") + 1] if "--nodes" in argv else None
         fake = next((f for f in self.fleet.values() if f.node.ip == node_ip), None)
         action = argv[1] if len(argv) > 1 else argv[0]
-        if argv[:2] == ["talosctl", "etcd"]:
+        if argv[:3] == ["talosctl", "etcd", "forfeit-leadership"]:
+            action = "etcd-forfeit"
+        elif argv[:3] == ["talosctl", "image", "pull"]:
+            action = "pre-pull"
+        elif argv[:2] == ["talosctl", "etcd"]:
             action = "etcd-snapshot"
         elif argv[0] == "qm":
             action = "vm-snapshot"
@@ -323,6 +337,13 @@ class FakeCluster:
             return Result(tuple(argv), 0, f'etcd snapshot saved to "{path}" (190 bytes)\n', "", 0.0)
         if action in ("vm-snapshot",):
             return Result(tuple(argv), 0, "", "", 0.0, self.target)
+        if action == "pre-pull":
+            return Result(tuple(argv), 0, "", f"{node_ip}: pulled image {argv[-1]}\n", 0.0)
+        if action == "etcd-forfeit":
+            if fake is not None and self.leader == fake.node.hostname:
+                others = sorted(f.node.hostname for f in self.fleet.values() if f.node.control_plane and f is not fake)
+                self.leader = others[0] if others else self.leader
+            return Result(tuple(argv), 0, "", "", 0.0)
         if action == "nas-copy":
             import base64
 

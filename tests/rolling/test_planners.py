@@ -147,7 +147,8 @@ def test_single_control_plane_warns_loudly_and_snapshots_first(tmp_path: Path) -
     inv = make_inventory(tmp_path, control_planes=1, workers=0)
     plan = plan_upgrade(inv, facts_for(inv), Request(now=NOW), operation="upgrade-cluster")
     assert SINGLE_NODE_WARNING in plan.warnings
-    assert [s.action for s in plan.steps] == ["etcd-snapshot", "upgrade"]
+    # One member: no etcd leadership hand-off (talos v1.14.0-rc.1 internal/pkg/etcd/etcd.go:247 refuses it).
+    assert [s.action for s in plan.steps] == ["pre-pull", "etcd-snapshot", "upgrade"]
     assert "SINGLE CONTROL PLANE" in plan.render()
 
 
@@ -155,7 +156,7 @@ def test_etcd_snapshot_timestamped_and_copied_to_nas_when_asked(tmp_path: Path) 
     inv = make_inventory(tmp_path)
     inv = replace(inv, policy=replace(inv.policy, etcd_snapshot_to_nas=True, nas_backup_keep=7))
     plan = plan_upgrade(inv, facts_for(inv), Request(now=NOW), operation="upgrade-cluster")
-    snap = plan.steps[0]
+    snap = next(s for s in plan.steps if s.action == "etcd-snapshot")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(NOW))
     assert snap.artifact == str(inv.state_dir / "etcd-snapshots" / f"etcd-home-{stamp}.db")
     assert snap.commands[0].argv[:3] == ("talosctl", "etcd", "snapshot")
@@ -167,7 +168,7 @@ def test_vm_snapshot_step_before_each_node_when_enabled(tmp_path: Path) -> None:
     inv = make_inventory(tmp_path, vm_snapshot=True)
     plan = plan_upgrade(inv, facts_for(inv), Request(now=NOW), operation="upgrade-cluster")
     first = [s for s in plan.steps if s.node == "k8s-1"]
-    assert [s.action for s in first] == ["vm-snapshot", "upgrade"]
+    assert [s.action for s in first] == ["vm-snapshot", "etcd-forfeit", "upgrade"]
     assert first[0].commands[0].on == "pve2"
     assert first[0].commands[0].argv[:3] == ("qm", "snapshot", "201")
 
@@ -201,7 +202,7 @@ def test_render_batch_headers_name_each_node_once_and_the_etcd_snapshot_as_a_clu
     text = plan_upgrade(inv, facts_for(inv), Request(now=NOW), operation="upgrade-cluster").render()
     headers = [line for line in text.splitlines() if line.startswith("[")]
     assert headers == [
-        "[1/5] k8s-1 (etcd snapshot from k8s-0 first)",
+        "[1/5] k8s-1 (installer pre-pull first) (etcd snapshot from k8s-0 first)",
         "[2/5] k8s-2",
         "[3/5] k8s-0",
         "[4/5] k8s-3, k8s-4",
@@ -275,7 +276,7 @@ def test_upgrade_k8s_plan(tmp_path: Path) -> None:
 def test_node_without_vm_has_no_host_gate(tmp_path: Path) -> None:
     inv = make_inventory(tmp_path, hosts=0)
     plan = plan_upgrade(inv, facts_for(inv), Request(now=NOW, max_unavailable=6), operation="upgrade-cluster")
-    workers = [b for b in plan.batches() if not b[0].control_plane]
+    workers = [b for b in plan.batches() if not any(s.control_plane for s in b)]
     assert len(workers) == 1 and len(workers[0]) == 3
     assert all(not s.gates_before for s in plan.steps)
     _ = VmRef

@@ -26,6 +26,12 @@ T = TypeVar("T")
 CWD_ENV = "HOMEOPS_SIM_CWD"
 
 
+#: SimRunner passes a command's timeout here; a simulated tool that stalls (a fault) blocks until it
+#: passes in simulated time and then prints the marker, which SimRunner turns into ``CommandTimeout``.
+DEADLINE_ENV = "HOMEOPS_SIM_DEADLINE"
+KILLED_AT_DEADLINE = "homeops-sim: killed at the runner's deadline"
+
+
 class Fail(Exception):
     """Exit the tool with ``code`` after printing ``message`` (to stderr unless ``stdout``)."""
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from homeops.sim import apps_data, engine
+from homeops.sim import apps_data, engine, upgraders, volumes
 from homeops.sim import bootstrap as bootstrap_sim
 from homeops.sim.tools import kubectl_bootstrap
 from homeops.sim.tools._base import (
@@ -76,6 +76,8 @@ for _aliases, _info in (
     for _alias in _aliases:
         TYPES[_alias] = _info
 TYPES.update(apps_data.TYPES)  # VolSync, populated PVCs, CloudNativePG
+TYPES.update(upgraders.TYPES)  # tuppr TalosUpgrade/KubernetesUpgrade (suspended during a homeops upgrade)
+TYPES.update(volumes.TYPES)  # CSI VolumeAttachments (rolling upgrade: wait for detach after a drain)
 
 
 def api_unreachable(state: State) -> str:
@@ -340,10 +342,26 @@ def _objects(state: State, plural: str) -> list[Obj]:
         return kubectl_bootstrap.secret_objects(state, _meta)
     if plural in apps_data.PLURALS:
         return apps_data.objects(state, plural)
+    if plural == "volumeattachments":
+        return volumes.objects(state, _meta)
+    if plural == "longhornvolumes":
+        return volumes.longhorn_objects(state, _meta)
+    if plural in upgraders.PLURALS:
+        return upgraders.objects(state, plural, _meta)
+    if plural == "daemonsets":
+        return upgraders.daemonsets(state, _meta)
+    if plural == "plans":
+        return upgraders.plans(state, _meta)
     return []
 
 
 def _has_crd(state: State, plural: str) -> bool:
+    if plural == "plans":
+        return state["k8s"].get("suc_plans") is not None
+    if plural == "longhornvolumes":
+        return state["k8s"].get("longhorn") is not None
+    if plural in upgraders.PLURALS:
+        return upgraders.installed(state)
     if plural == "cephclusters":
         return state["k8s"].get("cephcluster") is not None
     return True
@@ -847,6 +865,7 @@ COMMANDS: dict[str, tuple[Callable[..., None], list[Flag]]] = {
         ],
     ),
     "patch": (apps_data.cmd_patch, apps_data.PATCH_FLAGS),
+    "annotate": (upgraders.cmd_annotate, upgraders.ANNOTATE_FLAGS),
     "scale": (
         lambda i, o, a: apps_data.cmd_scale(i, o, a, TYPES),
         [

@@ -25,9 +25,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from homeops.sim import apps_data, engine
+from homeops.sim import apps_data, engine, faults
 from homeops.sim import bootstrap as bootstrap_sim
 from homeops.sim.tools._base import (
+    DEADLINE_ENV,
+    KILLED_AT_DEADLINE,
     Fail,
     Flag,
     Invocation,
@@ -580,6 +582,12 @@ def cmd_etcd(c: Ctx) -> None:
         with c.inv.store.transaction() as state:
             engine.advance(state)
             _, hostname = _one_reachable(c, state)
+            if sub == "forfeit-leadership" and len(engine.etcd_members(state)) == 1:
+                # talos v1.14.0-rc.1 internal/pkg/etcd/etcd.go:247
+                raise Fail(
+                    f"error from node {c.addresses()[0]}: rpc error: code = Unknown desc = failed to forfeit "
+                    "leadership: cannot forfeit leadership, only one member"
+                )
             if sub == "forfeit-leadership" and state["etcd"].get("leader") == hostname:
                 others = sorted(h for h, m in engine.etcd_members(state).items() if m["healthy"] and h != hostname)
                 if others:
@@ -881,7 +889,7 @@ def cmd_upgrade(c: Ctx) -> None:
         )
     with c.inv.store.transaction() as state:
         engine.advance(state)
-        image = o["image"] or f"ghcr.io/siderolabs/installer:{client_version(state)}"
+        image = o["image"] or default_installer(client_version(state))
         new_flow = v113 and not legacy
         if new_flow:
             # TalosVersionCheck: the new API needs every node > 1.13.0-alpha.2; else the legacy flow.
@@ -934,6 +942,10 @@ def _start_upgrades(c: Ctx, image: str, *, new_flow: bool) -> dict[str, tuple[st
                 refusal = _validate_etcd_for_upgrade(state, hostname)
                 if refusal:
                     raise Fail(f"error performing upgrade: rpc error: code = Unknown desc = {refusal}")
+            refusal = pull_refusal(state, hostname, image)
+            if refusal:
+                prefix = pulling if new_flow else "error performing upgrade: "
+                raise Fail(f"{prefix}rpc error: code = Unknown desc = {refusal}")
             targets[address] = (hostname, node["boot_id"])
             acks.append([address, "Upgrade request received", go_time_now(engine.now(state)), ""])
         if new_flow:
@@ -950,11 +962,127 @@ def _start_upgrades(c: Ctx, image: str, *, new_flow: bool) -> dict[str, tuple[st
             if no_reboot:
                 return targets
         for hostname, _ in targets.values():
-            engine.begin_reboot(state, hostname, kind="upgrade", to_version=version, to_image=image)
+            if faults.consume(state, "upgrade-no-reboot", hostname) is not None:
+                _pull(state, hostname, image)
+                continue  # tuppr#575: installed, acknowledged, and no reboot ever comes
+            # The installer is pulled first (upgrade.go:135); an image pre-pulled costs nothing.
+            delay = engine.config(state, "upgrade_seconds") + _pull(state, hostname, image)
+            engine.begin_reboot(state, hostname, kind="upgrade", to_version=version, to_image=image, delay=delay)
     if not new_flow and not (o["wait"] or o["debug"]):
         # runUpgradeNoWait: "%s\t%s\t%s\t\n" with time.Now() — Go's default time format, padded.
         c.inv.out.write(tabwrite([["NODE", "ACK", "STARTED"], *acks]))
     return targets
+
+
+#: The Image Factory's schematic without customisations (what ``images.InstallerImageRepository`` names
+#: from 1.14 on, talos v1.14.0-rc.1 ``upgrade.go:358``).
+VANILLA_SCHEMATIC = "376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba"
+
+
+def default_installer(client: str) -> str:
+    if minor(client) >= 14:
+        return f"factory.talos.dev/metal-installer/{VANILLA_SCHEMATIC}:{client}"
+    return f"ghcr.io/siderolabs/installer:{client}"
+
+
+def pull_refusal(state: State, hostname: str, image: str) -> str | None:
+    """Why the node's containerd cannot pull ``image`` (None: it can)."""
+    version = _image_version(image)
+    if image.startswith("ghcr.io/siderolabs/installer:") and version and minor(version) >= 14:
+        # release.toml notes.defaultInstaller: no longer published from 1.14
+        return f'failed to pull image "{image}": {image}: not found'
+    if faults.active(state, "image-pull-fails", hostname):
+        return f'failed to pull image "{image}": failed to resolve reference "{image}": {image}: not found'
+    return None
+
+
+def _pull(state: State, hostname: str, image: str) -> float:
+    """Put ``image`` in the node's ``system`` namespace; the seconds it took (0 for a cache hit)."""
+    cached: list[str] = state["nodes"][hostname].setdefault("images", [])
+    if image in cached:
+        return 0.0
+    cached.append(image)
+    return engine.config(state, "pull_seconds")
+
+
+def cmd_image(c: Ctx) -> None:
+    """``image pull <ref>`` (talos v1.14.0-rc.1 ``image.go:224``); the flag ``--namespace`` defaults to cri."""
+    if c.args[:1] != ["pull"] or len(c.args) != 2:
+        raise UsageError(f'unknown command "{" ".join(c.args)}" for "talosctl image"')
+    image, namespace = c.args[1], c.opts["namespace"]
+    if namespace not in ("system", "cri", "inmem"):
+        raise Fail(f'unsupported namespace "{namespace}"')
+    waits: list[float] = []
+    stalled = False
+    errors: list[str] = []
+    with c.inv.store.transaction() as state:
+        engine.advance(state)
+        for address in c.addresses():
+            hostname = require(state, address, f"error from node {address}: ")
+            if faults.active(state, "image-pull-stalls", hostname):
+                stalled = True
+                continue
+            refusal = pull_refusal(state, hostname, image)
+            if refusal:
+                errors.append(f"error from node {address}: rpc error: code = Unknown desc = {refusal}")
+                continue
+            if namespace == "system":
+                waits.append(_pull(state, hostname, image))
+    if stalled:
+        deadline = float(c.inv.env.get(DEADLINE_ENV) or 3600.0)
+        c.inv.wait_until(lambda state: False, deadline)
+        raise Fail(KILLED_AT_DEADLINE, code=124)
+    if waits and max(waits) > 0:
+        start: list[float] = []
+
+        def pulled(state: State) -> bool:
+            if not start:
+                start.append(engine.now(state))
+            return engine.now(state) >= start[0] + max(waits)
+
+        c.inv.wait_until(pulled, max(waits) + 1.0)
+    if errors:
+        raise Fail("\n".join(errors))
+    for address in c.addresses():
+        c.inv.eprint(f"{address}: pulled image {image}")
+
+
+def cmd_support(c: Ctx) -> None:
+    """``support -O FILE``: a zip per node (talos v1.14.0-rc.1 ``support.go``); a down node is an error."""
+    import zipfile
+
+    output = c.inv.path(c.opts["output"] or "support.zip")
+    files: dict[str, str] = {}
+    with c.inv.store.transaction() as state:
+        engine.advance(state)
+        for address in c.addresses():
+            hostname = require(state, address, f"error from node {address}: ")
+            node = state["nodes"][hostname]
+            files[f"{address}/machinestatus"] = f"stage: {node['stage']}\nready: {str(node['ready']).lower()}\n"
+            files[f"{address}/dmesg.log"] = _dmesg(state, hostname)
+            files[f"{address}/version"] = f"Tag: {node['talos_version']}\n"
+    with zipfile.ZipFile(output, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    c.inv.eprint(f"Support bundle is written to {c.opts['output'] or 'support.zip'}")
+
+
+def _dmesg(state: State, hostname: str) -> str:
+    node = state["nodes"][hostname]
+    lines = [
+        f"{node['ip']}: kern:    info: [2026-12-05T05:00:00Z]: Linux version 6.12 (talos {node['talos_version']})",
+        f"{node['ip']}: user: warning: [2026-12-05T05:00:01Z]: [talos] task startAllServices (1/1): done",
+    ]
+    if node.get("pending") and node["pending"].get("rolled_back"):
+        lines.append(f"{node['ip']}: user: warning: [2026-12-05T05:00:02Z]: [talos] boot failed, rolling back")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_dmesg(c: Ctx) -> None:
+    with c.inv.store.transaction() as state:
+        engine.advance(state)
+        texts = [_dmesg(state, require(state, a, f"error getting dmesg: {a}: ")) for a in c.addresses()]
+    c.inv.out.write("".join(texts))
 
 
 def _image_version(image: str) -> str | None:
@@ -1219,9 +1347,14 @@ def cmd_validate(c: Ctx) -> None:
 
 def cmd_apply_config(c: Ctx) -> None:
     o = c.opts
-    modes = ["auto", "no-reboot", "reboot", "staged", "try"] + (
-        ["interactive"] if minor(client_version(c.inv.read())) < 13 else []
-    )
+    client = minor(client_version(c.inv.read()))
+    modes = ["auto", "no-reboot", "reboot", "staged", "try"] + (["interactive"] if client < 13 else [])
+    if client >= 14:
+        # release.toml notes.apply_config; helpers/mode.go:70 and Set (:43): pflag's usage error
+        modes.remove("reboot")
+        if o["mode"] not in modes:
+            options = ", ".join(sorted(modes))
+            raise UsageError(f'invalid argument "{o["mode"]}" for "-m, --mode" flag: possible options are: {options}')
     if o["mode"] not in modes:
         raise Fail(f'invalid --mode flag value "{o["mode"]}": must be one of {", ".join(modes)}')
     if o["mode"] == "interactive":
@@ -1550,6 +1683,13 @@ COMMANDS: dict[str, Spec] = {
     ),
     "service": (cmd_service, [], 0),
     "etcd": (cmd_etcd, [], 0),
+    "image": (cmd_image, [Flag("namespace", None, "str", "cri")], 0),
+    "support": (
+        cmd_support,
+        [Flag("output", "O", "str", ""), Flag("num-workers", "w", "str", "1"), Flag("verbose", "v", "bool", False)],
+        0,
+    ),
+    "dmesg": (cmd_dmesg, [Flag("follow", "f", "bool", False), Flag("tail", None, "bool", False)], 0),
     "upgrade": (
         cmd_upgrade,
         [
