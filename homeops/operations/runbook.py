@@ -1016,7 +1016,9 @@ class _Renderer:
             return ["# done in the preflight: the configs rendered and validated there are the ones applied"]
         if action == "bootstrap-namespaces":
             names = re.findall(r"[a-z0-9][a-z0-9-]*", step.title.split("namespaces", 1)[-1].split("(")[0])
-            apply = Action(tuple(self.kctl.apply_server_side("-", field_manager="homeops-bootstrap")))
+            apply = Action(
+                tuple(self.kctl.apply_server_side("-", field_manager="homeops-bootstrap", force_conflicts=True))
+            )
             return [
                 f"kubectl create namespace {shlex.quote(n)} --dry-run=client --output yaml | {self.line(apply)}"
                 for n in names
@@ -1027,7 +1029,13 @@ class _Renderer:
             env = (("SOPS_AGE_KEY_FILE", str(inv.cluster.age_key)),) if inv.cluster.age_key else ()
             decrypt = Action(("sops", "--decrypt", str(path)), env=env)
             apply = Action(
-                tuple([*self.kctl.apply_server_side("-", field_manager="homeops-bootstrap"), "--namespace", namespace])
+                tuple(
+                    [
+                        *self.kctl.apply_server_side("-", field_manager="homeops-bootstrap", force_conflicts=True),
+                        "--namespace",
+                        namespace,
+                    ]
+                )
             )
             return [f"{self.line(decrypt)} | {self.line(apply)}"]
         lines = self.with_ha_waits(step.actions)
