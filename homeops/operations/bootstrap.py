@@ -600,9 +600,10 @@ class Release(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         world = _world(ctx)
         release = self._release(ctx, step)
-        lock = self._outlive(ctx, world, release)
+        marker = ctx.journal.step(step.id).marker or "0"
+        lock = self._outlive(ctx, world, release, int(marker) if marker.isdigit() else 0)
         if lock == "deployed":
-            return  # the helm that held the lock (a survivor of the killed run) finished the install
+            return  # a helm of the killed run (helmfile outlives it) finished the install: not sent again
         if lock is not None:
             # A killed helm (or helmfile) left the release locked; the sync would fail with "another
             # operation (install/upgrade/rollback) is in progress". Helm's own way out, journaled first.
@@ -621,9 +622,10 @@ class Release(_Kind):
         result = ctx.runner(command).run(list(command.argv), timeout=command.timeout, env=world.kube_env)
         hf.raise_for(result, file=world.settings.helmfile, what="helmfile sync")
 
-    def _outlive(self, ctx: StepContext, world: BootstrapWorld, release: hf.ReleaseSpec) -> str | None:
-        """A locked release's status once no helm can still hold the lock: ``deployed`` when the helm that
-        held it finished after all, the pending status when it is stale, None when it is not locked.
+    def _outlive(self, ctx: StepContext, world: BootstrapWorld, release: hf.ReleaseSpec, before: int) -> str | None:
+        """A locked release's status once no helm can still hold the lock: ``deployed`` when a helm
+        deployed a revision newer than ``before`` (the step's look) after all, the pending status when
+        it is stale, None when it is neither locked nor deployed since the look.
 
         helmfile runs in its own session, so a kill -9 of homeops leaves it (and helm) running; helm's
         rollback/uninstall under a live helm would break its install. So a pending revision younger than
@@ -631,7 +633,9 @@ class Release(_Kind):
         """
         lock = world.release_lock(release)
         if lock is None:
-            return None
+            # Unlocked is not "never started": a surviving helmfile may have finished between the
+            # resume's look (sent_already) and this one; its deployed revision says so.
+            return "deployed" if world.release_revision(release) > before else None
         assert world.spec is not None
         deadline = release_deadline(world.settings, world.spec, release)
         while lock is not None and lock[1] is not None and ctx.clock.now() - lock[1] < deadline:
@@ -642,7 +646,9 @@ class Release(_Kind):
             ctx.clock.sleep(_poll(ctx))
             lock = world.release_lock(release)
         if lock is None:
-            return "deployed" if world.release_revision(release) > 0 else None
+            # the helm that held it ended: deployed only if it got further than the look (a failed
+            # upgrade rolls back to the revision the look already saw, and is synced again)
+            return "deployed" if world.release_revision(release) > before else None
         return lock[0]
 
     def reached(self, step: Step, record: StepRecord) -> str | None:

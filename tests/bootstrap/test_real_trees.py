@@ -285,6 +285,36 @@ def test_a_release_left_pending_install_is_uninstalled_as_helm_advises_then_inst
     assert "pending-install: helm uninstall" in journal
 
 
+def test_a_release_a_surviving_helmfile_deploys_after_the_look_is_not_synced_again(make_lab, monkeypatch):
+    """helmfile runs in its own session and outlives a kill of homeops. If it finishes the install between
+    the step's look (not deployed) and the lock check before sending (no longer pending), the release is
+    deployed at a newer revision than the look saw: sending the sync again would install it a second time."""
+    from homeops.operations.bootstrap import BootstrapWorld
+
+    lab = make_lab()
+    lab.run("talos")
+    runner = SimRunner(lab.inventory / ".homeops" / "sim")
+    kubeconfig = str(lab.inventory / "kubeconfig")
+    real_lock = BootstrapWorld.release_lock
+    finished: list[str] = []
+
+    def release_lock(world: BootstrapWorld, release):  # type: ignore[no-untyped-def]
+        if release.name == "cilium" and not finished:
+            # the survivor's helm gets its hooks done right now and marks the release deployed
+            result = runner.run(["helmfile", "--file", str(lab.inventory / "bootstrap" / "helmfile.yaml"),
+                                 "--selector", "name=cilium", "--kubeconfig", kubeconfig, "sync"])  # fmt: skip
+            assert result.exit_code == 0, result.stderr
+            finished.append(release.name)
+        return real_lock(world, release)
+
+    monkeypatch.setattr(BootstrapWorld, "release_lock", release_lock)
+    out = lab.run("apps")
+    assert finished == ["cilium"]
+    assert "syncing release kube-system/cilium" not in out
+    assert lab.syncs()["cilium"] == 1  # the survivor's sync, and no other
+    assert lab.store.read()["k8s"]["helm_releases"]["kube-system/cilium"]["revision"] == 1
+
+
 def test_helmfile_is_never_killed_before_helms_own_timeout():
     from homeops.adapters.helmfile import HelmfileSpec, ReleaseSpec
     from homeops.operations import bootstrap_inputs as bi
