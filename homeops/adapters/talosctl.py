@@ -430,9 +430,13 @@ class Talosctl:
         timeout: float | str | None = None,
         insecure: bool = False,
     ) -> list[str]:
-        bad = [label for label in wipe if not re.fullmatch(r"[A-Z][A-Z0-9_-]*", label)]
+        # System partitions (EPHEMERAL, STATE) or user volumes: Talos labels those u-<name>, case kept
+        # (siderolabs/talos v1.11.6 pkg/machinery/constants/constants.go:1262).
+        bad = [label for label in wipe if not re.fullmatch(r"[A-Z][A-Z0-9_-]*|u-[A-Za-z0-9-]{1,34}", label)]
         if bad:
-            raise PlanError(f"talosctl reset: system labels {bad} are not partition labels like EPHEMERAL or STATE")
+            raise PlanError(
+                f"talosctl reset: system labels {bad} are not partition labels like EPHEMERAL, STATE or u-<volume>"
+            )
         argv = [*self._cmd(["reset"], node), f"--graceful={'true' if graceful else 'false'}"]
         if reboot:
             argv.append("--reboot")

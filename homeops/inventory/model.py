@@ -37,6 +37,8 @@ class Node:
     schematic_id: str | None = None
     install_disk: str | None = None
     vm: VmRef | None = None
+    # Talos user volumes (UserVolumeConfig names); each is the partition labelled u-<name>.
+    user_volumes: tuple[str, ...] = ()
 
     @property
     def role(self) -> Literal["controlplane", "worker"]:

@@ -95,6 +95,8 @@ class Patch:
     # Inline patches: the text, unresolved variables shown as ${VAR}. Substituted values may be
     # secrets from talenv.sops.yaml, so it stays out of repr().
     text: str | None = field(default=None, repr=False)
+    # Names of the UserVolumeConfig documents it declares (Talos >= 1.10): partitions labelled u-<name>.
+    user_volumes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,10 @@ class TalNode:
     def ip(self) -> str:
         return self.ips[0]
 
+    @property
+    def user_volumes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(name for patch in self.patches for name in patch.user_volumes))
+
     def to_node(self, vm: VmRef | None = None) -> Node:
         return Node(
             hostname=self.hostname,
@@ -137,6 +143,7 @@ class TalNode:
             schematic_id=self.schematic_id,
             install_disk=self.install_disk,
             vm=vm,
+            user_volumes=self.user_volumes,
         )
 
 
@@ -681,7 +688,8 @@ class _Reader:
         if isinstance(entry, str) and entry.strip().startswith("@"):
             return self._file_patch(entry.strip(), origin)
         if isinstance(entry, str):
-            return Patch(origin=origin, kind=self._classify_text(entry, origin), text=entry)
+            classified = self._classify_text(entry, origin)
+            return Patch(origin=origin, kind=classified, text=entry, user_volumes=_user_volumes(entry, origin))
         # talhelper wants strings; a mapping or list here would stop it, but the intent is clear.
         self.warn(origin, f"is a {_type_name(entry)}, not a string; talhelper expects a YAML string here")
         kind: PatchKind = "unknown"
@@ -738,7 +746,16 @@ class _Reader:
                 cause = f" ({'; '.join(self.env.problems)})" if self.env.problems else ""
                 self.warn(origin, f"patch file {shown} uses {names}, not set{cause}; left unresolved")
         content_kind = self._classify_text(text, f"{origin} ({shown})")
-        return Patch(origin=origin, kind="file", ref=ref, path=target, exists=True, content_kind=content_kind)
+        volumes = _user_volumes(text, origin)
+        return Patch(
+            origin=origin,
+            kind="file",
+            ref=ref,
+            path=target,
+            exists=True,
+            content_kind=content_kind,
+            user_volumes=volumes,
+        )
 
     # -- reporting ------------------------------------------------------------------------------------
 
@@ -764,6 +781,24 @@ class _Reader:
 class _Group:
     name: str
     settings: Mapping[str, Any]
+
+
+def _user_volumes(text: str, origin: str) -> tuple[str, ...]:
+    """The names of a patch's ``UserVolumeConfig`` documents (siderolabs/talos v1.11.6
+    pkg/machinery/config/types/block/user_volume_config.go:50-56: mounted at /var/mnt/<name>, partition
+    label ``u-<name>``; :140-167: 1-34 characters of ASCII letters, digits and '-'). A name outside that
+    shape is left out: talosctl would refuse the config before any reset could name it."""
+    try:
+        docs = load_yaml_documents(text, file=origin)
+    except ConfigError:
+        return ()
+    names = []
+    for doc in docs:
+        if isinstance(doc, dict) and doc.get("kind") == "UserVolumeConfig":
+            name = doc.get("name")
+            if isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9-]{1,34}", name):
+                names.append(name)
+    return tuple(dict.fromkeys(names))
 
 
 def _is_zero(value: Any) -> bool:

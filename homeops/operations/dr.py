@@ -300,8 +300,33 @@ def plan_rebuild(
         ),
         # The cluster is expected to be down: its gates are looked at and reported, never required.
         health=Health(allowed_red=cluster_gates(inventory)),
-        warnings=(f"snapshot: {snapshot.verified}",) if snapshot.verified else (),
+        warnings=((f"snapshot: {snapshot.verified}",) if snapshot.verified else ()) + _user_volume_warnings(steps),
     )
+
+
+def _user_volume_warnings(steps: list[Step]) -> tuple[str, ...]:
+    """Name the Talos user volumes the resets wipe: their data (local-hostpath PVs, Ceph OSD disks) is gone
+    with them and comes back only from the backups."""
+    wiped = []
+    for step in steps:
+        if step.action != "dr-reset":
+            continue
+        labels = [a for c in step.commands for a in _wipe_labels(c.argv) if a.startswith("u-")]
+        if labels:
+            wiped.append(f"{', '.join(labels)} on {step.node}")
+    if not wiped:
+        return ()
+    return (f"user volumes wiped with STATE and EPHEMERAL: {'; '.join(wiped)}",)
+
+
+def _wipe_labels(argv: tuple[str, ...]) -> list[str]:
+    labels: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--system-labels-to-wipe" and i + 1 < len(argv):
+            labels += argv[i + 1].split(",")
+        elif arg.startswith("--system-labels-to-wipe="):
+            labels += arg.split("=", 1)[1].split(",")
+    return labels
 
 
 def plan_etcd_restore(

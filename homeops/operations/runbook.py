@@ -40,6 +40,18 @@ SNAPSHOT_VAR = "$SNAPSHOT"  # the runbook's stand-in for the snapshot file the o
 WIPE = ("STATE", "EPHEMERAL")  # STATE too: the node must come back with no config, in maintenance mode
 
 
+def fresh_wipe(node: Node) -> tuple[str, ...]:
+    """What a fresh rebuild wipes on ``node``: STATE, EPHEMERAL and its user volumes (u-<name>), as onedr0p's
+    ``talos/mod.just:38-39`` does — a user volume that survives keeps stale data (Ceph signatures break OSD
+    prepare; a local-hostpath PV would come back full of the old cluster's files)."""
+    return WIPE + tuple(f"u-{name}" for name in node.user_volumes)
+
+
+def wipe_text(node: Node) -> str:
+    labels = fresh_wipe(node)
+    return ", ".join(labels[:-1]) + f" and {labels[-1]}"
+
+
 @dataclass(frozen=True)
 class Action:
     """One command: on the operator's machine (``on is None``) or over SSH on a host of the inventory."""
@@ -251,8 +263,8 @@ def recovery_steps(
                 RecoveryStep(
                     f"node:{node.hostname}:reset",
                     "nodes",
-                    f"Reset {node.hostname} ({node.ip}) to maintenance mode (wipes {' and '.join(WIPE)})",
-                    (Action(tuple(talos.reset(node.ip, graceful=False, reboot=True, wipe=WIPE))),),
+                    f"Reset {node.hostname} ({node.ip}) to maintenance mode (wipes {wipe_text(node)})",
+                    (Action(tuple(talos.reset(node.ip, graceful=False, reboot=True, wipe=fresh_wipe(node)))),),
                     seen,
                     maintenance,
                     node.hostname,
@@ -1184,9 +1196,9 @@ class _Renderer:
                 out += ["", "```sh", *recreate_lines, "```"]
                 if rs is not None:
                     out += ["", f"Verify: {rs.check}", "", *self.block(list(rs.checks))]
-            reset = Action(tuple(talos.reset(node.ip, graceful=False, reboot=True, wipe=WIPE)))
+            reset = Action(tuple(talos.reset(node.ip, graceful=False, reboot=True, wipe=fresh_wipe(node))))
             out += head(
-                "If the node (VM) still runs but is broken: back to maintenance mode (wipes STATE and EPHEMERAL)",
+                f"If the node (VM) still runs but is broken: back to maintenance mode (wipes {wipe_text(node)})",
                 f"at most {duration_text(inv.policy.reboot_timeout)}",
             )
             maintenance = [_look(talos.machine_status(node.ip, insecure=True))]

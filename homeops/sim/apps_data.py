@@ -1366,12 +1366,22 @@ def cluster_gone(state: State) -> None:
 
 
 def wiped(state: State, hostname: str, labels: list[str]) -> None:
-    """``talosctl reset``: node-local volumes (hostpath in /var) go with EPHEMERAL."""
-    if labels and "EPHEMERAL" not in labels:
-        return
+    """``talosctl reset``: node-local volumes go with the partition they live on — EPHEMERAL (hostpath in
+    /var), or on a node with Talos user volumes the user volume (/var/mnt/<name>, partition u-<name>), which
+    only a reset naming that label (or no label at all) wipes."""
+    volumes = (state.get("nodes", {}).get(hostname) or {}).get("user_volumes") or []
     for claim in (state.get("apps") or {}).get("claims", []):
         if _provisioner(claim) in LOCAL_PROVISIONERS and (claim.get("node") or "k8s-3") == hostname:
-            state["apps"]["volumes"].setdefault(claim_key(claim), {})["data"] = None
+            home = f"u-{_user_volume_of(claim, volumes)}" if volumes else "EPHEMERAL"
+            if not labels or home in labels:
+                state["apps"]["volumes"].setdefault(claim_key(claim), {})["data"] = None
+
+
+def _user_volume_of(claim: State, volumes: list[str]) -> str:
+    """The user volume a node-local claim lives on: the one its StorageClass names (local-hostpath for
+    ``local-hostpath``/``openebs-hostpath`` with basePath /var/mnt/local-hostpath), else the node's first."""
+    cls = str(claim.get("storage_class", ""))
+    return next((v for v in volumes if v in cls), volumes[0])
 
 
 def disk_lost(state: State, hostname: str) -> None:

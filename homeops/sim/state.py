@@ -161,6 +161,7 @@ def initial_state(inventory: Inventory, options: SimOptions | None = None) -> St
             "config_version": 1,
             "staged_config": False,
             "vm": {"host": node.vm.host, "vmid": node.vm.vmid} if node.vm else None,
+            "user_volumes": list(node.user_volumes),  # partitions u-<name>, from UserVolumeConfig documents
         }
         if node.control_plane:
             state["etcd"]["members"][node.hostname] = {"id": engine.new_id(state, "member", 16), "healthy": True}

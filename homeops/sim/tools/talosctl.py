@@ -1114,13 +1114,24 @@ def cmd_reset(c: Ctx) -> None:
     o = c.opts
     if o["wait"] and o["insecure"]:
         raise Fail("cannot use --wait and --insecure together")
-    labels = [x.upper() for x in o["system-labels-to-wipe"]]
+    # User volume labels keep their case (u-<name>); the sim has always accepted system labels in any case.
+    labels = [x if x.startswith("u-") else x.upper() for x in o["system-labels-to-wipe"]]
     targets: dict[str, tuple[str, str]] = {}
     with c.inv.store.transaction() as state:
         engine.advance(state)
         for address in c.addresses():
             hostname = require(state, address, "error executing reset: ", insecure=o["insecure"])
             node = state["nodes"][hostname]
+            known = {"STATE", "EPHEMERAL", "META"} | {f"u-{v}" for v in node.get("user_volumes") or []}
+            for label in labels:
+                if label not in known:
+                    # machined looks each label up as a VolumeStatus before wiping anything (siderolabs/talos
+                    # v1.11.6 internal/app/machined/internal/server/v1alpha1/v1alpha1_server.go:659-663).
+                    raise Fail(
+                        f"error executing reset: rpc error: code = Unknown desc = failed to get volume status "
+                        f'with label "{label}": resource VolumeStatuses.block.talos.dev(runtime/{label}) '
+                        "doesn't exist"
+                    )
             members = state["etcd"]["members"]
             if node["control_plane"] and o["graceful"] and hostname in members:
                 if len(members) == 1:
