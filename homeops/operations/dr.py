@@ -9,7 +9,7 @@ What is here, and what each part of the rebuild is:
    Proxmox cluster is quorate and every host the plan needs answers (plan preflight gates).
    Cluster-side looks (the API, VolSync) are not required: a rebuild runs when they are red.
 2. **Nodes** (step kinds ``dr-reset`` and ``dr-recreate-vm``): each node back to Talos maintenance
-   mode — ``talosctl reset`` wiping STATE and EPHEMERAL, or with ``--recreate-vms`` ``qm
+   mode — ``talosctl reset`` wiping STATE, EPHEMERAL and its user volumes (u-<name>), or with ``--recreate-vms`` ``qm
    stop/destroy/create/start`` on its Proxmox host with its vmid, disk and MAC. The look before
    sending skips a node already in maintenance mode, and ``qm stop/destroy`` of a VM that no longer
    exists; the wait ``maintenance`` polls ``get machinestatus --insecure``.
@@ -210,7 +210,7 @@ def plan_rebuild(
     seen: Seen | None = None,
     data: bool = True,
 ) -> Plan:
-    """The fresh model: [last backups while the API answers] → nodes (STATE+EPHEMERAL, or new VMs) →
+    """The fresh model: [last backups while the API answers] → nodes (STATE+EPHEMERAL+user volumes, or new VMs) →
     ``stages`` (Talos with a new etcd, apps, from the bootstrap workflow) → backups paused → the data
     proven → backups resumed. ``snapshot`` only names the etcd ``stages`` restore (none for fresh)."""
     wanted = _nodes(inventory, request)

@@ -8,7 +8,7 @@ The Talos recovery guide and the home-ops operators have two models, alternative
   snapshot taken *now* (or the raw ``db``); every object comes back as it was, status included, and
   nothing re-populates a volume.
 * **fresh** — everything is gone (or the data lived on node-local storage, which an etcd restore would
-  bring back as PVs pointing at wiped disks, or the operator says ``--fresh``): wipe STATE+EPHEMERAL
+  bring back as PVs pointing at wiped disks, or the operator says ``--fresh``): wipe STATE+EPHEMERAL+user volumes
   (or recreate the VMs), bootstrap a new etcd, let Flux deploy the apps, and prove the VolSync and CNPG
   restores.
 

@@ -709,7 +709,7 @@ SCENARIOS: tuple[tuple[str, str, str, str, str], ...] = (
         "Every node broken, the machines still there",
         "the VMs exist but Talos on them is unusable (bad config, wiped STATE); or the data lived on node-local "
         "disks, which an etcd restore cannot bring back",
-        "**fresh** with the nodes reset (STATE+EPHEMERAL)",
+        "**fresh** with the nodes reset (STATE+EPHEMERAL and their Talos user volumes)",
         "reset",
     ),
     (
