@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TextIO, TypeVar
@@ -451,7 +451,7 @@ class Executor:
                     timeout=max(w.timeout for w in waits),
                     interval=plan.poll_interval,
                     target=names,
-                    hint=_filled(terms.hint, plan),
+                    hint=_filled(terms.hint, plan, [kind.placeholders(s) for s in members]),
                 )
                 observation = wait_for(spec, probe, clock=self.clock, report=self.progress.waiting)
                 for step in members:
@@ -523,10 +523,16 @@ def _gate_line(result: GateResult) -> str:
     return f"{result.gate.label}: {'green' if result.ok else 'red'} — {result.observed}"
 
 
-def _filled(hint: str | None, plan: Plan) -> str | None:
-    """A wait's hint with the ``<option>`` placeholders the plan knows (``<namespace>``, ``<app>``) filled in."""
+def _filled(hint: str | None, plan: Plan, per_step: Sequence[Mapping[str, str]] = ()) -> str | None:
+    """A wait's hint with the ``<option>`` placeholders the plan knows (``<namespace>``, ``<app>``) filled in,
+    and those its steps know (``<controller>``): the values of several steps, space-separated (kubectl
+    describe takes several ``kind/name``)."""
     if hint is None:
         return None
+    for name in dict.fromkeys(k for values in per_step for k in values):
+        value = " ".join(dict.fromkeys(values[name] for values in per_step if values.get(name)))
+        if value:
+            hint = hint.replace(f"<{name}>", value)
     for name, value in plan.options:
         if value:
             hint = hint.replace(f"<{name}>", value)

@@ -129,6 +129,10 @@ class StepKind:
         """A failed result that cannot have reached the target (safe to send again at once)."""
         return False
 
+    def placeholders(self, step: Step) -> Mapping[str, str]:
+        """The ``<name>`` placeholders of its hints that only the step knows (the plan's options fill the rest)."""
+        return {}
+
     def reached(self, step: Step, record: StepRecord) -> str | None:
         """The state the step reached, for the report."""
         return step.to_version

@@ -38,6 +38,7 @@ from typing import Any
 from homeops.adapters import helmfile
 from homeops.errors import ConfigError
 from homeops.inventory.model import Inventory
+from homeops.inventory.schema import check_keys
 from homeops.privatefs import write_private
 from homeops.runners import Runner
 
@@ -46,10 +47,6 @@ _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 DEFAULT_NAMESPACE = "flux-system"  # where an object without metadata.namespace goes (cluster-template)
-KNOWN_KEYS = (
-    "helmfile", "crdsHelmfile", "env", "secrets", "appsDir", "namespaces", "releaseTimeout", "fluxTimeout",
-    "apiEndpoint",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -83,12 +80,9 @@ def load_settings(inventory: Inventory) -> BootstrapSettings:
         raw = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("bootstrap") or {}
     if not isinstance(raw, dict):
         raise ConfigError("must be a mapping", file=str(path), field="bootstrap")
-    known = set(KNOWN_KEYS)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown key {unknown[0]!r}", file=str(path), field="bootstrap", hint=f"known: {sorted(known)}"
-        )
+    # The keys are the schema's alone (load_inventory checked them already; an inventory built
+    # another way gets the same check and the same message here).
+    check_keys({"bootstrap": raw}, file=str(path))
 
     def resolve(value: Any, field: str) -> Path:
         if not isinstance(value, str) or not value:
@@ -141,10 +135,8 @@ def _source(entry: Any, n: int, resolve: Any, file: str) -> SecretSource:
     where = f"bootstrap.secrets[{n}]"
     if isinstance(entry, str):
         return SecretSource(resolve(entry, "secrets"))
-    if not isinstance(entry, dict) or set(entry) - {"path", "render"} or "path" not in entry:
-        extra = sorted(set(entry) - {"path", "render"}) if isinstance(entry, dict) else []
-        why = f"unknown key {extra[0]!r}" if extra else "must be a path, or {path: …, render: …}"
-        raise ConfigError(why, file=file, field=where, hint="known keys: path, render")
+    if not isinstance(entry, dict) or "path" not in entry:  # its keys were checked by check_keys
+        raise ConfigError("must be a path, or {path: …, render: …}", file=file, field=where)
     render = entry.get("render") or ()
     if isinstance(render, str):
         try:

@@ -40,7 +40,7 @@ from homeops.engine.gates import Check
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
-from homeops.errors import CommandError, HomeopsError, PlanError
+from homeops.errors import CommandError, HomeopsError, PlanError, SimError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import drcheck, drsteps, snapshotsum
 from homeops.operations.bootstrap import API_GATE, BootstrapWorld
@@ -961,20 +961,24 @@ def rehearse(
     from homeops.sim import engine as sim_engine
     from homeops.sim import faults as sim_faults
     from homeops.sim.backups import FILE_FAULTS, damage, lose_the_vms
-    from homeops.tasks.sim import require_docker_client, start
+    from homeops.tasks.sim import require_docker, start
 
     if scenario not in SCENARIOS:
         raise PlanError(f"unknown scenario {scenario!r}", hint=f"one of: {', '.join(SCENARIOS)}")
     source = load_inventory(Path(inventory_dir))
     if hosts:
-        require_docker_client()  # before the last rehearsal's copy is replaced
+        require_docker()  # before the last rehearsal's copy is replaced
     if not source.hosts_of_kind("truenas"):
         raise PlanError("a rehearsal restores from the NAS copy of a snapshot, and this inventory has no TrueNAS host")
     work = source.state_dir.resolve() / "rehearsal" / "inventory"
     if work.parent.exists():
         shutil.rmtree(work.parent)  # the last rehearsal's copy (its containers went with `sim.up`'s replace)
     shutil.copytree(source.root, work, ignore=shutil.ignore_patterns(".homeops", source.state_dir.name))
-    store = start(work, virtual=clock == "virtual", hosts=hosts, say=lambda _: None)
+    notes: list[str] = []  # sim.up's chatter: not the rehearsal's to print, but a failed --hosts is
+    store = start(work, virtual=clock == "virtual", hosts=hosts, say=notes.append)
+    if hosts and "hosts_transport" not in store.read(include_log=False):
+        why = notes[-1].split("; ")[0] if notes else "host containers did not start"
+        raise SimError(f"--hosts: {why}; the rehearsal stopped", hint="fix Docker, or rehearse without --hosts")
     written: dict[str, str] = {}
     with store.transaction() as state:
         if configure is not None:

@@ -818,8 +818,14 @@ def step_budget(step: Any) -> float:
 ETCD_DB = "/var/lib/etcd/member/snap/db"
 
 
+#: The shell variable the last-chance copy's file names are stamped with (set when the person runs it).
+STAMP_VAR = "$STAMP"
+_STAMP_LINE = "STAMP=$(date -u +%Y%m%dT%H%M%SZ)   # once, now: names this recovery's last-chance copy"
+
+
 class _Renderer:
     raw_db: str | None = None
+    stamp: str | None = None  # the plan's render-time stamp, printed as $STAMP
 
     def __init__(self, inventory: Inventory, facts: RunbookFacts) -> None:
         self.inventory = inventory
@@ -829,6 +835,9 @@ class _Renderer:
         self.timed = dict(facts.rehearsal)
 
     def line(self, action: Action) -> str:
+        if self.stamp:  # a name made at render time would be another day's at 3 a.m.
+            old = f"-{self.stamp}-"
+            action = replace(action, argv=tuple(w.replace(old, f"-{STAMP_VAR}-") for w in action.argv))
         return command_line(self.inventory, action)
 
     def block(self, actions: list[Action] | tuple[Action, ...], extra: tuple[str, ...] = ()) -> list[str]:
@@ -950,6 +959,15 @@ class _Renderer:
             ),
             None,
         )
+        # dr.rebuild names the last-chance copy with its own clock: the runbook names it when it is run
+        stamped = (
+            re.search(r"-(\d{8}T\d{6}Z)-(last-chance\.db|raw)$", word)
+            for s in plan.steps
+            if s.action == "dr-etcd-backup"
+            for c in s.commands
+            for word in c.argv
+        )
+        self.stamp = next((m.group(1) for m in stamped if m), None)
         book = {s.id: s for s in recovery_steps(inv, recreate_vms=dict(plan.options).get("recreate_vms") == "yes")}
         ponr = dict(plan.options).get("point_of_no_return", "")
         steps = _from_plan(inv, plan, tuple(book.values()))
@@ -959,6 +977,9 @@ class _Renderer:
         out.append(f"At worst {duration_text(total)}: every timeout of the plan added up.")
         if self.facts.rehearsal_note:
             out.append(f"Step times marked *rehearsed* are from {self.facts.rehearsal_note}.")
+        if self.stamp:
+            out += ["", "The last-chance copy's file names are made when you start (`$STAMP`, set once here):", ""]
+            out += ["```sh", _STAMP_LINE, "```"]
         if dict(plan.options).get("recreate_vms") == "yes":
             out += self.iso_fetch()
         by_id = {s.id: s for s in plan.steps}

@@ -372,7 +372,8 @@ def observe_restore(runner: Runner, kctl: k.Kubectl, namespace: str, app: str) -
     if not claim.from_volsync or not claim.source_name:
         raise PlanError(
             f"PVC {namespace}/{app} is not restored by VolSync: it has no dataSourceRef to a ReplicationDestination",
-            hint="home-ops' volsync component gives it dataSourceRef {kind: ReplicationDestination, name: <app>-dst}",
+            hint="home-ops' volsync component gives it dataSourceRef "
+            f"{{kind: ReplicationDestination, name: {app}-dst}}",
         )
     found = runner.run(vs.get_destination(kctl, namespace, claim.source_name), timeout=60)
     if k.is_not_found(found):
@@ -811,6 +812,10 @@ class VolsyncScale(_RestoreKind):
             "kubectl -n <namespace> describe <controller>: a pod that does not stop or start",
         )
     }
+
+    def placeholders(self, step: Step) -> Mapping[str, str]:
+        kind, _namespace, name = _parts(step)
+        return {"controller": f"{kind.lower()}/{name}"}
 
     def _workload(self, ctx: StepContext, step: Step) -> vs.Workload:
         kind, namespace, name = _parts(step)

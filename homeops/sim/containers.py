@@ -126,6 +126,11 @@ def _docker_client() -> Any:
     return client
 
 
+def check_docker_engine() -> None:
+    """Raise ``DockerUnavailable`` unless a Docker engine answers a ping."""
+    _docker_client().close()
+
+
 def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 

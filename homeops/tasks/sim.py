@@ -87,7 +87,7 @@ def start(
     inv = load_inventory(inventory_path)
     refuse_unfinished_real_run(inv)
     if hosts:
-        require_docker_client()
+        require_docker()
     talos_version = _version_option(talos_version, "--talos-version")
     kubernetes_version = _version_option(kubernetes_version, "--kubernetes-version")
     directory = _sim_dir(inv)
@@ -145,6 +145,22 @@ def require_docker_client() -> None:
             "--hosts needs the Python package 'docker' to start the OpenSSH host containers, and it is not installed",
             hint="pip install 'homeops[hosts]' (or leave out --hosts: the host shims then run locally, without SSH)",
         )
+
+
+def require_docker() -> None:
+    """``--hosts`` needs the client library and an engine that answers: without either the hosts would
+    quietly be simulated locally, which is not what was asked for, so refuse before any change."""
+    from homeops.errors import SimError
+    from homeops.sim.containers import DockerUnavailable, check_docker_engine
+
+    require_docker_client()
+    try:
+        check_docker_engine()
+    except DockerUnavailable as exc:
+        raise SimError(
+            f"--hosts needs a running Docker engine for the OpenSSH host containers, and none answers: {exc.message}",
+            hint="start dockerd, or leave out --hosts: the host shims then run locally, without SSH",
+        ) from None
 
 
 def _start_hosts(inv: Any, store: Any, say: Any) -> None:

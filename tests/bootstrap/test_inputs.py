@@ -155,3 +155,22 @@ def test_the_sim_helmfile_resolves_a_bare_need_in_the_releases_namespace(runner:
     )
     result = runner.run(["helmfile", "--file", str(state), "template"])  # build prints it; the DAG refuses
     assert result.exit_code == 1 and 'depend(s) on an undefined release "two/a"' in result.stderr
+
+
+def test_bootstrap_keys_are_the_schemas_alone(inventory: Path, monkeypatch: pytest.MonkeyPatch):
+    """One table of keys (homeops.inventory.schema.SCHEMA): a key added there is accepted by the
+    bootstrap reader too, and a key missing there is refused by it with the schema's message."""
+    from homeops.inventory import schema
+
+    inv = load_inventory(inventory)
+    text = (inventory / "homeops.yaml").read_text()
+    text = text[: text.index("\n# Bootstrap of a new")] + "\nbootstrap:\n  newSetting: 1\n"
+    (inventory / "homeops.yaml").write_text(text)
+    monkeypatch.setitem(schema.SCHEMA, "bootstrap", {**schema.SCHEMA["bootstrap"], "newSetting": schema.VALUE})
+    assert bi.load_settings(inv).api_endpoint == "vip"
+    monkeypatch.setitem(
+        schema.SCHEMA, "bootstrap", {k: v for k, v in schema.SCHEMA["bootstrap"].items() if k != "fluxTimeout"}
+    )
+    (inventory / "homeops.yaml").write_text(text.replace("newSetting: 1", "fluxTimeout: 5"))
+    with pytest.raises(ConfigError, match=r"bootstrap\.fluxTimeout: unknown key; did you mean releaseTimeout\?$"):
+        bi.load_settings(inv)

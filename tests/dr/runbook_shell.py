@@ -122,10 +122,16 @@ class RunbookShell:
         self.ran: list[Ran] = []
 
     def run(self, line: str) -> Ran:
+        assignment = re.fullmatch(r"([A-Z_][A-Z0-9_]*)=\S+(\s+#.*)?", line)
+        if assignment:  # `STAMP=$(date …)`: a person's shell keeps it for the lines after
+            name = assignment.group(1)
+            line = f'{line}\nprintf %s "${name}"'
         proc = subprocess.run(
             ["bash", "-c", line], cwd=self.inventory.root, env=self.env, capture_output=True, text=True, timeout=120
         )
         ran = Ran(line, proc.returncode, proc.stdout, proc.stderr)
+        if assignment and proc.returncode == 0:
+            self.set(assignment.group(1), proc.stdout)
         self.ran.append(ran)
         return ran
 

@@ -99,7 +99,7 @@ def test_quorum_lost_runbook_lines_run_and_restore_etcd(drsim: DrSim, tmp_path: 
         assert ran.code != 127 and "unknown flag" not in ran.err and "Usage" not in ran.err, (line, ran.err)
     preflight(shell, text)
     steps = follow(shell, sections(text)["Quorum lost"])
-    assert [b.heading for b in steps if b.kind == "do"][:2] == [
+    assert [b.heading for b in steps if b.kind == "do" and b.heading][:2] == [
         "1. Last-chance etcd copy: a snapshot from a surviving member (the first that answers), else its raw db "
         "(restored with --recover-skip-hash-check)",
         "2. POINT OF NO RETURN — reset k8s-0 (10.10.0.20): EPHEMERAL only (STATE keeps its config and PKI)",
@@ -286,7 +286,9 @@ def test_the_scenario_runbook_prints_every_command_of_dr_rebuilds_plans(drsim: D
             for command in step.commands:
                 if step.action == "bootstrap-genconfig":
                     continue
-                line = command_line(rt.inventory, Action(command.argv, None if command.on == "local" else command.on))
+                # the last-chance copy's render-time stamp is printed as $STAMP, set when the section is run
+                argv = tuple(re.sub(r"-\d{8}T\d{6}Z-(last-chance|raw)", r"-$STAMP-\1", a) for a in command.argv)
+                line = command_line(rt.inventory, Action(argv, None if command.on == "local" else command.on))
                 found = body.find(line, position)
                 assert found >= 0, (variant, step.id, line)
                 position = found
@@ -309,3 +311,15 @@ def test_an_ha_managed_vm_in_the_runbook_is_stopped_through_ha_and_waited_for(dr
     for line in (stop, wait):
         assert shell.run(line).code == 0, line  # the wait returns once the HA stack stopped the VM
     assert drsim.store.read(include_log=False)["pve"]["hosts"]["pve2"]["vms"]["201"]["status"] == "stopped"
+
+
+def test_the_last_chance_copy_is_named_when_the_runbook_is_run_not_when_it_was_written(drsim: DrSim) -> None:
+    """At 3 a.m. on another day the file names must be that night's: one $STAMP set at the top of the section."""
+    part = sections(render(drsim))["Quorum lost"]
+    assert not re.search(r"\d{8}T\d{6}Z-(last-chance|raw)", part), "a render-time stamp in a command"
+    lines = [line for block in blocks(part) for line in block.lines]
+    first = next(i for i, line in enumerate(lines) if "$STAMP" in line)
+    assert lines[:first].count("STAMP=$(date -u +%Y%m%dT%H%M%SZ)   # once, now: names this recovery's last-chance copy")
+    assert not any(line.startswith("STAMP=") for line in lines[first:])  # set once
+    assert any("-$STAMP-last-chance.db" in line and " etcd snapshot " in line for line in lines)
+    assert any("-$STAMP-raw/db" in line and "--recover-skip-hash-check" in line for line in lines)

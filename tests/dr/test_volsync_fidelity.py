@@ -423,3 +423,20 @@ def test_resume_notice_compares_stability_only_for_plans_that_take_it_from_homeo
         poll_interval=policy.poll_interval,
     )
     assert kept_settings(node_plan, policy) == ["stabilitySeconds 3s (homeops.yaml now: 30s)"]
+
+
+def test_a_failed_restore_names_every_placeholder_of_its_hint(drsim: DrSim) -> None:
+    """A pod that never starts (a second claim of the app stays Pending): the scale-up wait times out, and
+    its hint names the controller (issue 22 §3 cosmetic: no ``<…>`` placeholder when the plan knows it)."""
+    drsim.edit("pollInterval: 5", "pollInterval: 60")  # ten looks over the 10-minute wait, not 120
+    with drsim.store.transaction() as state:
+        claim = next(c for c in state["apps"]["claims"] if c["name"] == "immich-data")
+        state["apps"]["claims"].append({**claim, "name": "immich-cache", "destination": "gone", "created_at": 0.0})
+        for d in state["k8s"]["deployments"]:
+            if d["name"] == "immich-server":
+                d["claims"] = [*d.get("claims", []), "immich-cache"]
+    with pytest.raises(Exit) as info:
+        restore(drsim, yes=True)
+    message = str(info.value.message)
+    assert "kubectl -n default describe deployment/immich-server: a pod that does not stop or start" in message
+    assert "<" not in message, message

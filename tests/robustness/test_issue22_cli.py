@@ -60,6 +60,44 @@ def test_hosts_without_the_docker_package_is_refused_before_anything(
     assert not (inv / ".homeops").exists()  # no sim, no rehearsal copy
 
 
+@pytest.mark.parametrize("task", ["sim.up", "dr.rehearse"])
+def test_hosts_without_a_docker_engine_is_refused_before_anything(
+    task: str, inv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The package is there but no engine answers: sim.up said "Docker is not available …; hosts are
+    # simulated locally" and exited 0, dr.rehearse said nothing at all (its say= swallowed it).
+    import homeops.sim.containers as containers
+
+    def no_engine() -> None:
+        raise containers.DockerUnavailable("no Docker engine reachable (Cannot connect to the Docker daemon)")
+
+    monkeypatch.setattr(containers, "_docker_client", no_engine)
+    ran = run_inv(task, "--hosts", "--inventory", str(inv), *(["--virtual"] if task == "sim.up" else ["--yes"]))
+    assert ran.crashed is None and ran.code != 0, ran
+    assert ran.err.strip().count("\n") == 0, ran.err
+    assert "--hosts needs a running Docker engine for the OpenSSH host containers, and none answers: " in ran.err
+    assert "Cannot connect to the Docker daemon" in ran.err and "start dockerd" in ran.err
+    assert not (inv / ".homeops").exists()  # no sim, no rehearsal copy
+
+
+def test_a_rehearsal_whose_host_containers_fail_to_start_stops_and_says_why(
+    inv: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from homeops.errors import SimError
+    from homeops.sim import containers
+
+    monkeypatch.setattr(containers, "check_docker_engine", lambda: None)
+
+    def clash(*args: object, **kwargs: object) -> None:
+        raise SimError("simulated host pve2 did not start (500 Server Error: Bind for 127.0.0.1:37831 failed)")
+
+    monkeypatch.setattr(containers.SimHosts, "start", clash)
+    ran = run_inv("dr.rehearse", "--hosts", "--inventory", str(inv), "--yes")
+    assert ran.crashed is None and ran.code != 0, ran
+    assert "--hosts: host containers did not start (simulated host pve2 did not start (500 Server Error" in ran.err
+    assert "the rehearsal stopped" in ran.err
+
+
 # -- item 15 -------------------------------------------------------------------------------------
 
 
