@@ -5,14 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
+from tests.conftest import REALWORLD, cannot_run
 
-REPO = Path(__file__).resolve().parents[2]
-# beside the clone (CI), or beside the folder of worktrees (a helper's worktree)
-REALWORLD = next(
-    (p / "shared" / "realworld" for p in (REPO.parent, REPO.parent.parent) if (p / "shared" / "realworld").is_dir()),
-    REPO.parent / "shared" / "realworld",
-)
 # bootstrap.secrets render command: what `op inject` does to the op:// references, without 1Password
 # (GNU sed upper-cases each reference: "OP://…" stands for the secret value it resolves to)
 RENDER = '[sed, -e, "s#op://.*#\\\\U&#"]'
@@ -21,7 +15,7 @@ RENDERED = "OP://"
 
 def realworld() -> Path:
     if not (REALWORLD / "bootstrap").is_dir():
-        pytest.skip(f"the real-world trees are not beside this clone ({REALWORLD})")
+        cannot_run(f"the real-world trees are not beside this clone ({REALWORLD})")
     return REALWORLD
 
 

@@ -16,7 +16,7 @@ from homeops.errors import ConfigError
 from homeops.inventory import schema
 from homeops.inventory.loader import load_inventory
 from homeops.inventory.talconfig import read_talconfig
-from tests.conftest import EXAMPLE_INVENTORY, REALWORLD, REPO
+from tests.conftest import EXAMPLE_INVENTORY, REALWORLD, REPO, cannot_run
 
 BUNDLED = REPO / "homeops" / "sim" / "example"
 
@@ -155,7 +155,7 @@ def test_realworld_talconfig_inventories_load(talconfig: Path, tmp_path: Path, m
 
 def test_realworld_talconfigs_are_found() -> None:
     if not REALWORLD.is_dir():
-        pytest.skip(f"real-world data not found at {REALWORLD}")
+        cannot_run(f"real-world data not found at {REALWORLD}")
     assert len(REALWORLD_TALCONFIGS) >= 10
 
 
