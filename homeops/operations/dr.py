@@ -643,6 +643,7 @@ class RestoreWorld:
 
     inventory: Inventory
     cluster_world: ClusterWorld
+    even_if_healthy: bool = False  # the user's override, asked again on a resume: the resets may wipe a quorum
 
     @property
     def state_dir(self) -> Path:
@@ -745,7 +746,9 @@ def run_rebuild(
             except PlanError:
                 if from_snapshot != "latest":
                     raise
-            world: DrWorld | RestoreWorld = RestoreWorld(rt.inventory, cluster_world)
+            world: DrWorld | RestoreWorld = RestoreWorld(
+                rt.inventory, cluster_world, even_if_healthy=request.even_if_healthy
+            )
 
             def plan() -> Plan:
                 assert seen is not None

@@ -30,6 +30,7 @@ fresh (recovery.md §1 F, §2; cli-interfaces.md §11, §12):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -204,13 +205,25 @@ class DrResetEphemeral(StepKind):
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         out = {}
         runner, talos = _local(ctx), _talos(ctx)
+        healthy = []
         for step in steps:
             state, health = _etcd_state(runner, talos, step.node_ip or "")
             reachable = not state.startswith("unreachable")
             boot = _boot_id(runner, talos, step.node_ip or "")
+            if state == "Running" and health == "OK":
+                healthy.append(step.node or "")
             # Preparing already (a run killed after the reset): done; the boot ID tells a reboot happened
             seen = f"etcd {state} {health}".strip()
             out[step.id] = Look(reachable, seen, marker=boot, done=state == "Preparing", before=state)
+        members = len(_inventory(ctx).control_planes)
+        if len(healthy) > members // 2 and not getattr(ctx.world, "even_if_healthy", False):
+            # Quorum came back since the plan looked (or on a resume hours later): the Talos guide restores
+            # quorum rather than etcd, so nothing is wiped.
+            why = (
+                f"etcd has quorum again ({', '.join(healthy)} Running and healthy, {len(healthy)}/{members}): "
+                "an etcd restore would throw a working etcd away — run dr.rebuild again to look anew"
+            )
+            return {sid: replace(look, ready=False, observed=why) for sid, look in out.items()}
         return out
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:

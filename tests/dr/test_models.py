@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from homeops.engine.journal import Journal
-from homeops.errors import PlanError
+from homeops.errors import HomeopsError, PlanError
 from homeops.operations import drmodel
 from homeops.operations.dr import run_rebuild
 from homeops.sim import apps_data
@@ -125,6 +125,30 @@ def test_quorum_lost_snapshot_first_then_ephemeral_on_control_planes_only(drsim:
     inplace = outcome.journal.step("data:in-place").data
     assert inplace["restored"] == [] and inplace["lost"] == []
     assert inplace["kept"] == ["default/immich-data (ceph-block)", "default/paperless-data (ceph-block)"]
+
+
+def test_quorum_back_before_the_resets_wipes_nothing(drsim: DrSim, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Look before you destroy, again at the point of no return: etcd that regained quorum since the plan
+    looked (the Talos guide: restore quorum rather than etcd) stops the run before any reset is sent."""
+    from homeops.operations import drsteps
+    from homeops.sim import faults
+
+    record(drsim)
+    quorum_lost(drsim)
+    backup = drsteps.DrEtcdBackup.run
+
+    def backup_then_quorum_returns(self: drsteps.DrEtcdBackup, ctx: object, step: object) -> None:
+        backup(self, ctx, step)  # type: ignore[arg-type]
+        with drsim.store.transaction() as state:
+            faults.clear(state, "etcd-unhealthy")
+
+    monkeypatch.setattr(drsteps.DrEtcdBackup, "run", backup_then_quorum_returns)
+    since = len(drsim.store.log())
+    out = io.StringIO()
+    with pytest.raises(HomeopsError) as info:
+        run_rebuild(drsim.root, yes=True, out=out)
+    assert "etcd has quorum again" in str(info.value) and "3/3" in str(info.value)
+    assert not [a for a in talos_mutations(drsim, since) if "reset" in a or "bootstrap" in a]
 
 
 def test_a_local_pv_cluster_is_rebuilt_fresh_never_restored_from_etcd(drsim: DrSim) -> None:
