@@ -501,6 +501,32 @@ def over_ssh(inventory: Inventory, on: str, line: str) -> str:
     return f"ssh{port} {host.user}@{host.address} {shlex.quote(line)}"
 
 
+def _cluster_section(inventory: Inventory) -> list[str]:
+    """The cluster, its nodes (VM or bare metal) and its hosts: the head of both runbooks."""
+    cluster = inventory.cluster
+    out = [
+        "## The cluster",
+        "",
+        f"- API endpoint: `{cluster.endpoint}`; Talos {cluster.talos_version or '?'}, "
+        f"Kubernetes {cluster.kubernetes_version or '?'}",
+        f"- talosconfig `{_rel(inventory, cluster.talosconfig)}`, kubeconfig `{_rel(inventory, cluster.kubeconfig)}`, "
+        f"age key `{_rel(inventory, cluster.age_key) if cluster.age_key else '(default SOPS location)'}`",
+        "",
+        "| node | role | IP | VM | host | MAC | disk |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for node in inventory.nodes:
+        vm = node.vm
+        out.append(
+            f"| {node.hostname} | {node.role} | {node.ip} | {vm.vmid if vm else 'bare metal'} | "
+            f"{vm.host if vm else '-'} | {(vm.mac if vm else None) or '-'} | {(vm.disk if vm else None) or '-'} |"
+        )
+    if inventory.hosts:
+        out += ["", "| host | kind | address |", "|---|---|---|"]
+        out += [f"| {h.name} | {h.kind} | {h.user}@{h.address}:{h.port} |" for h in inventory.hosts]
+    return out
+
+
 def render_runbook(inventory: Inventory, plans: Mapping[str, Plan] | None = None) -> str:
     """The Markdown runbook: both node paths (reset, or recreate the VMs), every command in order.
 
@@ -520,24 +546,8 @@ def render_runbook(inventory: Inventory, plans: Mapping[str, Plan] | None = None
         "It is the same sequence `inv dr.rebuild` runs; use it when homeops itself is not available.",
         "Run every command from the inventory directory; commands for a Proxmox or TrueNAS host go over SSH.",
         "",
-        "## The cluster",
-        "",
-        f"- API endpoint: `{cluster.endpoint}`; Talos {cluster.talos_version or '?'}, "
-        f"Kubernetes {cluster.kubernetes_version or '?'}",
-        f"- talosconfig `{_rel(inventory, cluster.talosconfig)}`, kubeconfig `{_rel(inventory, cluster.kubeconfig)}`, "
-        f"age key `{_rel(inventory, cluster.age_key) if cluster.age_key else '(default SOPS location)'}`",
-        "",
-        "| node | role | IP | VM | host | MAC | disk |",
-        "|---|---|---|---|---|---|---|",
+        *_cluster_section(inventory),
     ]
-    for node in inventory.nodes:
-        vm = node.vm
-        out.append(
-            f"| {node.hostname} | {node.role} | {node.ip} | {vm.vmid if vm else '-'} | {vm.host if vm else '-'} | "
-            f"{(vm.mac if vm else None) or '-'} | {(vm.disk if vm else None) or '-'} |"
-        )
-    out += ["", "| host | kind | address |", "|---|---|---|"]
-    out += [f"| {h.name} | {h.kind} | {h.user}@{h.address}:{h.port} |" for h in inventory.hosts]
     out += ["", "## 0. Pick the snapshot", ""]
     nas = inventory.hosts_of_kind("truenas")
     directory = inventory.policy.nas_backup_dir.rstrip("/")
@@ -738,25 +748,8 @@ def render_scenarios(inventory: Inventory, plans: Mapping[str, Plan], facts: Run
         "**Run every command from the inventory directory** (the one holding `homeops.yaml`), exactly as printed: "
         "lines starting with `ssh` run on a Proxmox or TrueNAS host; nothing is to be filled in.",
         "",
-        "## The cluster",
-        "",
-        f"- API endpoint: `{cluster.endpoint}`; Talos {cluster.talos_version or '?'}, "
-        f"Kubernetes {cluster.kubernetes_version or '?'}",
-        f"- talosconfig `{_rel(inventory, cluster.talosconfig)}`, kubeconfig `{_rel(inventory, cluster.kubeconfig)}`, "
-        f"age key `{_rel(inventory, cluster.age_key) if cluster.age_key else '(default SOPS location)'}`",
-        "",
-        "| node | role | IP | VM | host | MAC | disk |",
-        "|---|---|---|---|---|---|---|",
+        *_cluster_section(inventory),
     ]
-    for node in inventory.nodes:
-        vm = node.vm
-        out.append(
-            f"| {node.hostname} | {node.role} | {node.ip} | {vm.vmid if vm else 'bare metal'} | "
-            f"{vm.host if vm else '-'} | {(vm.mac if vm else None) or '-'} | {(vm.disk if vm else None) or '-'} |"
-        )
-    if inventory.hosts:
-        out += ["", "| host | kind | address |", "|---|---|---|"]
-        out += [f"| {h.name} | {h.kind} | {h.user}@{h.address}:{h.port} |" for h in inventory.hosts]
     out += ["", "## Which scenario is this?", "", "| what you see | scenario | model | steps |", "|---|---|---|---|"]
     vms = any(n.vm is not None for n in inventory.nodes)
     plans = {k: v for k, v in plans.items() if k != "recreate" or vms}  # bare metal: nothing to recreate
