@@ -16,6 +16,8 @@ what failed, where (file / field / node / host) and what to do next. Tasks turn 
     ├── GateFailed                a health gate is red (which gate, on what, what was observed)
     ├── WaitTimeout               a wait ran out of time (what it waited for, what it last saw)
     ├── LockHeld                  another run holds the cluster lock (who, since when)
+    ├── PolicyRefused             a run policy refused the start (closed maintenance window, pre hook, …)
+    ├── RunStopped                a run policy stopped the run cleanly between steps (resumable, exit 75)
     ├── Aborted                   the user said no (or could not be asked)
     │   └── Interrupted           the user pressed Ctrl-C (exit 130)
     └── SimError                  the simulator was misused (not running, unknown fault, …)
@@ -134,6 +136,18 @@ class LockHeld(HomeopsError):
     """Another mutating run holds the cluster lock."""
 
     exit_code = 3
+
+
+class PolicyRefused(HomeopsError):
+    """A run policy refused to start the run; nothing was changed. Names the policy and what would allow it."""
+
+    exit_code = 4
+
+
+class RunStopped(HomeopsError):
+    """A run policy stopped the run between steps (e.g. the maintenance window closes); resumable."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later, with --resume
 
 
 class Aborted(HomeopsError):
