@@ -154,6 +154,7 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "minFreeGiB": VALUE,
         "vmBackupMaxAgeHours": VALUE,
     },
+    "notify": {"urls": VALUE, "urlsFile": VALUE, "events": VALUE, "timeout": VALUE},
     # read by homeops.lint.config
     "lint": {
         "disable": VALUE,
