@@ -33,22 +33,28 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from homeops.engine.events import (
+    EndStatus,
     Failed,
     Finished,
     Interrupted,
     NodeDone,
     RunEvent,
+    RunInfo,
+    RunPolicy,
     Started,
     StepFailed,
     Stopped,
     Stuck,
 )
 from homeops.errors import ConfigError, HomeopsError
-from homeops.inventory.model import NotifyConfig
+from homeops.inventory.model import NOTIFY_EVENTS, NotifyConfig
 from homeops.secrets import Secret, add_url, mask
+
+if TYPE_CHECKING:
+    from homeops.engine.plan import Plan
 
 ENV_URLS = "HOMEOPS_NOTIFY_URLS"
 
@@ -231,6 +237,7 @@ class _Channel:
         self._notifier = notifier
         self._queue: queue.Queue[_Item] = queue.Queue()
         self.pending: list[_Item] = []  # queued or sending, in order; guarded by the notifier's lock
+        self.stalled = False  # a message was given up on while its send still hangs
         self._thread: threading.Thread | None = None
 
     def put(self, item: _Item) -> None:
@@ -261,6 +268,7 @@ class _Channel:
             except Exception as exc:  # a sender must never take the worker down with it
                 reason = f"{type(exc).__name__}: {exc}"
             with notifier.lock:
+                self.stalled = False
                 if not item.abandoned:
                     self.pending.remove(item)
                     if reason is not None:
@@ -277,11 +285,15 @@ def _scheme(url: str) -> str:
     return match.group(1).lower() if match else "?"
 
 
-class Notifier:
+class Notifier(RunPolicy):
     """The notification ``Listener`` (see the module docstring). Thread-safe; never raises from ``on_event``.
 
-    ``send`` and ``monotonic`` are seams for tests; ``report`` receives each problem line (default:
-    stderr), and ``report_lines()`` gives them all for the run's report.
+    It is a ``RunPolicy`` too, one that never refuses or holds: ``describe`` shows where messages go in
+    the plan (by position and scheme), ``end`` waits (bounded) for what is in flight so the report's
+    ``report_lines`` name every message that did not go out. The last event (finished, failed…) comes
+    after the report is written: a problem sending *it* is only reported on stderr.
+
+    ``send`` and ``monotonic`` are seams for tests; ``report`` receives each problem line (default: stderr).
     """
 
     def __init__(
@@ -294,6 +306,7 @@ class Notifier:
         report: Callable[[str], None] = _stderr,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(name="notify")
         self.events = frozenset(events)
         self.timeout = timeout
         self.send = send
@@ -309,6 +322,14 @@ class Notifier:
     def urls(self) -> tuple[Secret[str], ...]:
         return tuple(c.url for c in self._channels)
 
+    def describe(self, plan: Plan) -> Sequence[str]:
+        asked = [name for name in NOTIFY_EVENTS if name in self.events]
+        where = ", ".join(c.name for c in self._channels)
+        return [f"{', '.join(asked) or 'no events'} → {where} (through Apprise; never holds the run)"]
+
+    def end(self, run: RunInfo, status: EndStatus) -> None:
+        self.drain(self.timeout)
+
     def on_event(self, event: RunEvent) -> None:
         message = message_for(event) if EVENT_NAME.get(type(event)) in self.events else None
         if message is not None:
@@ -321,10 +342,14 @@ class Notifier:
             self._flush()
 
     def drain(self, wait: float) -> None:
-        """Wait up to ``wait`` real seconds for messages in flight, then report what is left unsent."""
+        """Wait up to ``wait`` real seconds for messages in flight, then report what is left unsent.
+
+        A URL that already let a message go unsent is not waited on again: a dead service costs the run
+        one ``timeout`` at most, not one per event that follows.
+        """
         deadline = time.monotonic() + wait  # real time: the sends are real I/O, whatever clock the run has
         with self.lock:
-            while any(c.pending for c in self._channels):
+            while any(c.pending and not c.stalled for c in self._channels):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -332,10 +357,12 @@ class Notifier:
             for channel in self._channels:
                 if channel.pending:
                     names = ", ".join(f"'{i.message.event}'" for i in channel.pending)
-                    self.problem(f"{channel.name}: {names} not sent within {wait:g}s; gave up waiting")
+                    why = ": an earlier one still hangs" if channel.stalled else f" within {wait:g}s"
+                    self.problem(f"{channel.name}: {names} not sent{why}; gave up waiting")
                     for item in channel.pending:
                         item.abandoned = True
                     channel.pending.clear()
+                    channel.stalled = True
         self._flush()
 
     def report_lines(self) -> tuple[str, ...]:

@@ -327,3 +327,33 @@ def test_masking_covers_the_whole_url_and_its_token() -> None:
     add_url(url)
     assert mask(f"posting to {url} failed; token MaskM3Token") == "posting to ****** failed; token ******"
     assert "127.0.0.1" in mask("host 127.0.0.1")  # an address alone is no secret
+
+
+def test_the_plan_shows_where_messages_go_without_a_url() -> None:
+    urls = [add_url("ntfys://ntfy.sh/Pl4nTopic"), add_url("json://127.0.0.1:9/x")]
+    notifier = Notifier(urls, ["failed", "started"], report=Lines())
+    (line,) = notifier.describe(PLAN)
+    assert line == "started, failed → url 1 (ntfys), url 2 (json) (through Apprise; never holds the run)"
+    assert "Pl4nTopic" not in line
+
+
+def test_the_end_of_a_run_waits_once_for_a_dead_service_not_once_per_event(receiver: Receiver) -> None:
+    """``end`` (before the report is written) gives up on a hung URL after ``timeout``; the last event, which
+    comes after it, is not made to wait for the same URL again — and the report lines name what was lost."""
+    receiver.hang = True
+    lines = Lines()
+    notifier = Notifier([add_url(receiver.url())], ["started", "failed"], timeout=0.3, report=lines)
+    began = time.monotonic()
+    notifier.on_event(started())
+    notifier.end(run(), "failed")
+    assert 0.25 < time.monotonic() - began < 1.0
+    assert notifier.report_lines() == (
+        "notify: url 1 (json): 'started' not sent within 0.3s; gave up waiting; the run goes on",
+    )
+    again = time.monotonic()
+    notifier.on_event(Failed(run(), ERROR, "step", at=3.0, step=STEP))
+    assert time.monotonic() - again < 0.2
+    assert lines.lines[-1] == (
+        "notify: url 1 (json): 'failed' not sent: an earlier one still hangs; gave up waiting; the run goes on"
+    )
+    receiver.release.set()
