@@ -41,7 +41,7 @@ from homeops.engine.events import (
 from homeops.engine.executor import Executor
 from homeops.engine.gates import Check
 from homeops.engine.journal import Journal
-from homeops.engine.kinds import Probe, StepContext, StepKind, WaitTerms, register
+from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Plan, Step, Wait
 from homeops.engine.progress import PlainProgress
 from homeops.engine.waits import Observation
@@ -94,6 +94,10 @@ class Paint(StepKind):
     lockstep = True
     wait_order = ("dry",)
     terms: Mapping[str, WaitTerms] = {"dry": WaitTerms("the paint is dry")}
+
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        # a marker, so a step caught after its look is resumed in flight (not started afresh)
+        return {s.id: Look(True, "bare wood", marker="bare") for s in steps}
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         farm: Farm = ctx.world
@@ -555,3 +559,59 @@ def test_a_wait_past_half_its_timeout_is_stuck_once(tmp_path: Path) -> None:
     stuck = recorder.events[5]
     assert isinstance(stuck, Stuck) and stuck.what == "a dry" and stuck.target == "a"
     assert stuck.expected == 30 and 30 <= stuck.elapsed < 32 and stuck.observed == "a wet"
+
+
+def test_ctrl_c_during_a_hold_is_interrupted_between_steps(tmp_path: Path) -> None:
+    clock = CtrlCClock(5)  # three sleeps dry a's paint; the 2nd sleep of the hold gets Ctrl-C
+    holding = Policy(name="alerts", decisions=[("b:prep", Hold("alert firing", 60))] * 9)
+    executor, farm, recorder, _ = make(tmp_path, policies=[holding], farm=Farm(tmp_path, clock))
+    with pytest.raises(InterruptedError, match=r"interrupted at between steps"):
+        executor.run(farm_plan(), yes=True)
+    assert recorder.names() == [*HAPPY[:7], "Interrupted"]
+    assert farm.clock.sleeps[-2:] == [60, 60] and ("prep", "b") not in farm.sent
+    assert holding.calls[-1] == "end interrupted"
+
+
+def test_a_step_caught_in_flight_is_resumed_not_held_and_its_node_is_done_once(tmp_path: Path) -> None:
+    executor, farm, _, _ = make(tmp_path)
+    farm.ctrl_c = ("paint", "b")
+    with pytest.raises(InterruptedError):
+        executor.run(farm_plan(), yes=True)
+    journal = Journal.latest(tmp_path, "paint-farm", FakeClock())
+    assert journal is not None and journal.step("b:paint").status == "running"
+    farm.ctrl_c = None
+    window = Policy(name="window", decisions=[("b:paint", StopRun("never asked: b is in flight"))])
+    executor2, _, recorder, _ = make(tmp_path, policies=[window], farm=farm)
+    assert executor2.run(journal.plan(), yes=True, resume=journal).status == "finished"
+    assert (
+        recorder.names()
+        == [
+            "Planned",
+            "Started",
+            "StepDone a:prep already",
+            "StepDone a:paint already",
+            "StepDone b:prep already",
+            "StepStarted b:paint resumed",
+            "StepDone b:paint",
+            "NodeDone b",  # a was done by the first process: no NodeDone a this time
+            *HAPPY[12:],
+        ]
+    )
+    assert [c for c in window.calls if c.startswith("before")] == ["before c:prep (2 left)"]
+
+
+def test_policy_sections_survive_a_later_rewrite_of_the_report_and_secrets_are_masked(tmp_path: Path) -> None:
+    from homeops.engine.report import write
+    from homeops.secrets import MASKER
+
+    MASKER.add("hunter2-webhook-token")
+    hooks = Policy(name="hooks", lines=["pre hook: curl https://x/?t=hunter2-webhook-token → 200"])
+    executor, _, _, _ = make(tmp_path, policies=[hooks])
+    outcome = executor.run(farm_plan(("a",)), yes=True)
+    assert outcome.journal is not None and outcome.report is not None
+    # dr.rebuild rewrites the report of a finished run ("done with problems"): the sections stay
+    outcome.journal.finish("finished", "done with problems: x")
+    md, js = write(outcome.journal)
+    text = md.read_text()
+    assert "## Policy: hooks" in text and "hunter2" not in text and "t=******" in text
+    assert json.loads(js.read_text())["policies"]["hooks"][1] == "hooks ended a finished run"
