@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol, TextIO, TypeVar
+from typing import NoReturn, Protocol, TextIO, TypeVar
 
 from homeops.clock import Clock
 from homeops.engine.events import (
@@ -346,7 +346,7 @@ class Executor:
             journal.finish("stopped", why)
             problems = self._end(entered, run, "stopped")
             if problems:
-                return self._end_failed(plan, journal, run, f"stopped by {why}", problems)
+                self._end_failed(journal, run, f"stopped before {stop.step.summary} by run policy {why}", problems)
             md, _ = self._write_report(journal)
             self._last_event(journal, Stopped(run, why, self.clock.now(), report=md))
             raise RunStopped(
@@ -385,17 +385,18 @@ class Executor:
         journal.finish("finished")
         problems = self._end(entered, run, "finished")
         if problems:
-            return self._end_failed(plan, journal, run, f"{plan.operation} finished every step", problems)
+            self._end_failed(journal, run, f"{plan.operation} finished every step", problems)
         md, js = self._write_report(journal)
         self._last_event(journal, Finished(run, plan, md, self.clock.now()))
         return Outcome("finished", plan, journal, md, js)
 
-    def _end_failed(self, plan: Plan, journal: Journal, run: RunInfo, what: str, problems: list[str]) -> Outcome:
+    def _end_failed(self, journal: Journal, run: RunInfo, what: str, problems: list[str]) -> NoReturn:
         """A policy's end raised after a run that finished (or stopped): the run fails, loudly.
 
         The journal says ``failed`` (not ``finished``): the run did not do all it was asked, and its
-        ``--resume`` runs preflight, the policies' ``begin`` and ``end`` again around no step (every
-        step is journaled done), which is how a post hook that failed for a passing cause is retried.
+        ``--resume`` runs preflight and the policies' ``begin`` and ``end`` again around the steps
+        left (none, after a finished run), which is how a post hook that failed for a passing cause
+        is retried. Nothing already done is repeated.
         """
         message = "; ".join([f"{what}, but {problems[0]}", *problems[1:]])
         journal.finish("failed", message)
@@ -403,8 +404,8 @@ class Executor:
         self._last_event(journal, Failed(run, message, "end", self.clock.now(), report=md))
         raise HomeopsError(
             message,
-            hint=f"the steps are done; after fixing it, run the policies again with: {self._resume_hint(journal)} "
-            f"(run {journal.run_id}); report: {md}",
+            hint=f"every step journaled done stays done; after fixing it, continue with: {self._resume_hint(journal)} "
+            f"(run {journal.run_id}), which runs the policies again; report: {md}",
         )
 
     def _resume_hint(self, journal: Journal) -> str:

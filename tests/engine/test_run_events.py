@@ -615,3 +615,24 @@ def test_policy_sections_survive_a_later_rewrite_of_the_report_and_secrets_are_m
     text = md.read_text()
     assert "## Policy: hooks" in text and "hunter2" not in text and "t=******" in text
     assert json.loads(js.read_text())["policies"]["hooks"][1] == "hooks ended a finished run"
+
+
+def test_a_raising_end_after_a_stop_fails_the_run_and_resume_still_does_the_rest(tmp_path: Path) -> None:
+    hooks = Policy(
+        name="hooks",
+        decisions=[("c:prep", StopRun("window closes"))],
+        fail_end=RuntimeError("post hook exited 2"),
+    )
+    executor, farm, recorder, _ = make(tmp_path, policies=[hooks])
+    with pytest.raises(HomeopsError) as info:
+        executor.run(farm_plan(), yes=True)
+    assert not isinstance(info.value, RunStopped)  # failed, loudly: exit 1, not the resumable 75
+    assert "stopped before prepare c by run policy hooks: window closes, but run policy 'hooks' failed" in str(
+        info.value
+    )
+    assert recorder.names() == [*HAPPY[:12], "Failed end"]
+    journal = Journal.latest(tmp_path, "paint-farm", FakeClock())
+    assert journal is not None and journal.status == "failed"
+    hooks.fail_end = None
+    assert executor.run(journal.plan(), yes=True, resume=journal).status == "finished"
+    assert farm.sent[-2:] == [("prep", "c"), ("paint", "c")] and farm.sent.count(("paint", "a")) == 1
