@@ -366,15 +366,15 @@ class Notifier(RunPolicy):
         self._flush()
 
     def report_lines(self) -> tuple[str, ...]:
-        """Every problem so far, masked: the lines the run's report shows under notifications."""
+        """Every problem so far, masked: the lines of the report's ``notify`` section."""
         with self.lock:
             return tuple(self._problems)
 
     def problem(self, line: str) -> None:
         """Record a problem (caller holds ``lock``); it is reported on the run's thread, not the worker's."""
-        text = mask(f"notify: {line}; the run goes on")
-        self._problems.append(text)
-        self._unreported.append(text)
+        text = mask(f"{line}; the run goes on")
+        self._problems.append(text)  # the report's "notify" section: no prefix
+        self._unreported.append(f"notify: {text}")
 
     def _flush(self) -> None:
         now = self.monotonic()

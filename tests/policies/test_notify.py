@@ -348,7 +348,7 @@ def test_the_end_of_a_run_waits_once_for_a_dead_service_not_once_per_event(recei
     notifier.end(run(), "failed")
     assert 0.25 < time.monotonic() - began < 1.0
     assert notifier.report_lines() == (
-        "notify: url 1 (json): 'started' not sent within 0.3s; gave up waiting; the run goes on",
+        "url 1 (json): 'started' not sent within 0.3s; gave up waiting; the run goes on",
     )
     again = time.monotonic()
     notifier.on_event(Failed(run(), ERROR, "step", at=3.0, step=STEP))
