@@ -50,7 +50,7 @@ from homeops.engine.events import (
     Stuck,
 )
 from homeops.errors import ConfigError, HomeopsError
-from homeops.inventory.model import NOTIFY_EVENTS, NotifyConfig
+from homeops.inventory.model import NOTIFY_EVENTS, Inventory, NotifyConfig
 from homeops.secrets import Secret, add_url, mask
 
 if TYPE_CHECKING:
@@ -461,6 +461,17 @@ def notifier_from(
     return Notifier(urls, config.events, timeout=config.timeout, report=report, send=send)
 
 
+def notifications(
+    inventory: Inventory,
+    *,
+    report: Callable[[str], None] = _stderr,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[Notifier, ...]:
+    """The composition root's one line: ``()`` without URLs, else the notifier (a listener and a policy)."""
+    notifier = notifier_from(inventory.notify, environ=environ, age_key_file=inventory.cluster.age_key, report=report)
+    return () if notifier is None else (notifier,)
+
+
 __all__ = [
     "ENV_URLS",
     "EVENT_NAME",
@@ -469,6 +480,7 @@ __all__ = [
     "Sender",
     "apprise_send",
     "message_for",
+    "notifications",
     "notifier_from",
     "resolve_urls",
     "split_urls",
