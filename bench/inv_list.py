@@ -69,6 +69,8 @@ def main() -> int:
         Path(tmp, "tasks.py").write_text("from invoke import task\n\n@task\ndef noop(c):\n    pass\n")
         base = statistics.median(wall_times(args.runs, env, Path(tmp)))
     print(f"invoke alone (one empty task): median {base:.3f} s; homeops adds {median - base:.3f} s")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else -1.0
+    print(f"load average (1 min): {load:.2f} on {os.cpu_count()} CPUs (a busy machine slows invoke alone as much)")
 
     rows = import_times(env)
     total = sum(own for _, own, _, _ in rows)
@@ -96,6 +98,8 @@ def main() -> int:
                 "modules_imported": len(rows),
                 "import_total_s": round(total / 1e6, 4),
                 "invoke_alone_median_s": round(base, 4),
+                "homeops_adds_s": round(median - base, 4),
+                "load_1min": round(load, 2),
                 "top_imports_ms": {name: round(cumulative / 1000, 1) for name, cumulative in top[:5]},
                 "apprise_imported": bool(apprise),
                 "ok": ok,
