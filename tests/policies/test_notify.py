@@ -312,8 +312,9 @@ def test_an_unknown_url_scheme_is_reported(receiver: Receiver) -> None:
 
 
 def test_apprise_is_imported_only_when_a_message_is_sent() -> None:
+    """Not by the tasks (what ``inv --list`` loads), not by the notifier's module or a run without URLs."""
     code = (
-        "import sys, homeops.policies.notify as n\n"
+        "import sys, homeops.tasks, homeops.policies.notify as n\n"
         "from homeops.inventory.model import NotifyConfig\n"
         "assert n.notifier_from(NotifyConfig(), environ={}) is None\n"
         "print('apprise' in sys.modules)\n"
