@@ -121,7 +121,10 @@ def message_for(event: RunEvent) -> Message | None:
             extra.append("nothing was changed")
         extra.append(f"report: {event.report}" if event.report else "")
     elif isinstance(event, Interrupted):
-        what, kind, observed, resume = "interrupted", "warning", f"Ctrl-C during {event.where}", True
+        before = event.where.startswith(("before ", "between "))  # "before the run started (lock)", "between steps"
+        what, kind = "interrupted", "warning"
+        observed = f"Ctrl-C {event.where}" if before else f"Ctrl-C during {event.where}"
+        resume = not event.where.startswith("before ")
         extra.append(f"report: {event.report}" if event.report else "")
     elif isinstance(event, Stopped):
         what, kind, observed, resume = "stopped", "warning", event.why, True

@@ -130,6 +130,10 @@ def test_stuck_interrupted_stopped_and_finished_messages() -> None:
     assert "1250s so far, expected within 600s" in stuck.body
     interrupted = message_for(Interrupted(run(), "k8s-1:upgrade@v1.11.6", at=0.0))
     assert interrupted is not None and f"resume: {RESUME}" in interrupted.body
+    assert "observed: Ctrl-C during k8s-1:upgrade@v1.11.6" in interrupted.body
+    early = message_for(Interrupted(run(), "before the run started (confirm)", at=0.0))
+    assert early is not None and "observed: Ctrl-C before the run started (confirm)" in early.body
+    assert "resume:" not in early.body
     stopped = message_for(Stopped(run(), "maintenance window closes at 06:00", at=0.0))
     assert stopped is not None and "observed: maintenance window closes at 06:00" in stopped.body
     assert f"resume: {RESUME}" in stopped.body
