@@ -64,8 +64,12 @@ class Farm:
     fail: set[str] = field(default_factory=set)
     ctrl_c: tuple[str, ...] | None = None
     barn_red: bool = False
+    sunny_at: float = 0.0  # the weather gate is red until then
 
     def look(self, gate: Gate) -> Check:
+        if gate.kind == "weather":
+            sunny = self.clock.monotonic() >= self.sunny_at
+            return Check(sunny, "sunny" if sunny else "raining")
         return Check(not self.barn_red, "fallen over" if self.barn_red else "standing")
 
     def run(self, argv: Sequence[str], **_: object) -> Result:
@@ -636,3 +640,19 @@ def test_a_raising_end_after_a_stop_fails_the_run_and_resume_still_does_the_rest
     hooks.fail_end = None
     assert executor.run(journal.plan(), yes=True, resume=journal).status == "finished"
     assert farm.sent[-2:] == [("prep", "c"), ("paint", "c")] and farm.sent.count(("paint", "a")) == 1
+
+
+def test_a_gate_red_past_half_its_timeout_before_sending_is_stuck_once(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    weather = Gate("weather", "weather", "no rain", timeout=20)
+    plan = farm_plan(("a",))
+    plan = replace(plan, steps=(plan.steps[0], replace(plan.steps[1], gates_before=(weather,))))
+    executor, farm, recorder, out = make(tmp_path)
+    farm.sunny_at = 14
+    assert executor.run(plan, yes=True).status == "finished"
+    assert recorder.names() == [*HAPPY[:4], "Stuck", *HAPPY[4:7], "Finished"]  # looked at before paint a
+    stuck = recorder.events[4]
+    assert isinstance(stuck, Stuck) and stuck.what == "gate weather to be green" and stuck.expected == 10
+    assert stuck.observed == "raining" and 10 <= stuck.elapsed < 14
+    assert "gate weather: red — raining" in out.getvalue()
