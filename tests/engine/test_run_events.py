@@ -656,3 +656,17 @@ def test_a_gate_red_past_half_its_timeout_before_sending_is_stuck_once(tmp_path:
     assert isinstance(stuck, Stuck) and stuck.what == "gate weather to be green" and stuck.expected == 10
     assert stuck.observed == "raining" and 10 <= stuck.elapsed < 14
     assert "gate weather: red — raining" in out.getvalue()
+
+
+def test_ctrl_c_at_the_confirmation_is_interrupted_before_the_run_started(tmp_path: Path) -> None:
+    def ctrl_c(question: str) -> bool:
+        raise KeyboardInterrupt
+
+    policy = Policy()
+    executor, farm, recorder, _ = make(tmp_path, policies=[policy], confirm=ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        executor.run(farm_plan())
+    assert recorder.names() == ["Planned", "Interrupted"]
+    last = recorder.events[-1]
+    assert isinstance(last, Interrupted) and last.where == "before the run started (confirm)" and last.report is None
+    assert policy.calls == ["admit resumed=False"] and farm.sent == [] and not (tmp_path / "runs").exists()
