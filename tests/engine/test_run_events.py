@@ -670,3 +670,28 @@ def test_ctrl_c_at_the_confirmation_is_interrupted_before_the_run_started(tmp_pa
     last = recorder.events[-1]
     assert isinstance(last, Interrupted) and last.where == "before the run started (confirm)" and last.report is None
     assert policy.calls == ["admit resumed=False"] and farm.sent == [] and not (tmp_path / "runs").exists()
+
+
+def test_the_progress_listener_prints_what_progress_printed_and_nothing_for_a_run_that_never_started() -> None:
+    from homeops.engine.progress import ProgressListener
+
+    plan, clock = farm_plan(("a",)), FakeClock()
+    run = RunInfo("paint-farm", "farm", "real", run_id="r1", resume_command="inv farm.paint --resume")
+    direct, out = io.StringIO(), io.StringIO()
+    progress = PlainProgress(direct, clock=clock)
+    progress.started(plan, resumed=True)
+    progress.step(plan.steps[0], 1, 2, "resumed")
+    progress.step(plan.steps[0], 1, 2, "skipped")
+    progress.finished("failed", "boom")
+    listener = ProgressListener(PlainProgress(out, clock=clock))
+    listener.on_event(Failed(run, "locked", "lock", 0.0))  # before Started: the task prints the error
+    listener.on_event(Started(run, plan, True, 0.0))
+    listener.on_event(StepStarted(run, plan.steps[0], 1, 2, 0.0, resumed=True))
+    listener.on_event(StepDone(run, plan.steps[0], 1, 2, 0.0, already=True))
+    listener.on_event(Failed(run, "boom", "step", 0.0))
+    assert out.getvalue() == direct.getvalue()
+    listener.on_event(Planned(run, plan, False, 0.0))  # the next run of the same executor
+    listener.on_event(Failed(run, "not confirmed", "confirm", 0.0))
+    listener.on_event(Stopped(run, "window: closes at 06:00", 0.0))
+    last = out.getvalue().splitlines()[-1]
+    assert last == "[00:00] stopped: window: closes at 06:00; continue with: inv farm.paint --resume"
