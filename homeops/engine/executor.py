@@ -582,10 +582,12 @@ class Executor:
                 lines = [mask(str(line)) for line in policy.report_lines()]
             except Exception as exc:
                 lines = [f"(its report lines could not be read: {one_line(exc)})"]
+            name = policy.name if policy.name not in sections else f"{policy.name} ({len(sections) + 1})"
             if lines:
-                sections[policy.name] = lines
+                sections[name] = lines
+        # a listener's error may quote what it was sending to (a webhook URL with its token)
         problems = [
-            first + (f" (and {count - 1} more time(s))" if count > 1 else "")
+            mask(first + (f" (and {count - 1} more time(s))" if count > 1 else ""))
             for first, count in self._listener_failures.values()
         ]
         return write_report(journal, policies=sections, listener_problems=problems)

@@ -695,3 +695,19 @@ def test_the_progress_listener_prints_what_progress_printed_and_nothing_for_a_ru
     listener.on_event(Stopped(run, "window: closes at 06:00", 0.0))
     last = out.getvalue().splitlines()[-1]
     assert last == "[00:00] stopped: window: closes at 06:00; continue with: inv farm.paint --resume"
+
+
+def test_a_listener_error_quoting_a_secret_is_masked_in_output_and_report(tmp_path: Path) -> None:
+    from homeops.secrets import MASKER
+
+    MASKER.add("tk_listener_secret_42")
+
+    class Leaky:
+        def on_event(self, event: RunEvent) -> None:
+            raise ConnectionError("POST https://hooks.example/tk_listener_secret_42 refused")
+
+    executor, _, _, out = make(tmp_path, listeners=[Leaky()])
+    outcome = executor.run(farm_plan(("a",)), yes=True)
+    md = outcome.report.read_text()  # type: ignore[union-attr]
+    assert "listener 'Leaky' failed on Planned: POST https://hooks.example/****** refused" in md
+    assert "tk_listener_secret_42" not in md + out.getvalue()
