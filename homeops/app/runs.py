@@ -1,8 +1,11 @@
-"""One node operation from the command line: observe → plan → show → (confirm) → execute.
+"""A run from the command line: observe → plan → show → (confirm) → execute, or ``--resume``.
 
 ``run_operation`` is what every mutating ``talos.*`` task calls; it keeps the tasks thin and the
 flow identical for all of them (and for ``--resume``, which executes the journaled plan instead of
-planning anew).
+planning anew). The engine's executors are built here and nowhere else: ``node_executor`` /
+``executor_for`` for the cluster workflows (a ``ClusterWorld``), ``world_executor`` for a workflow
+with its own world (bootstrap, dr). Each gets the runtime's backend, its SIMULATED banner and the
+run's listeners and policies (``homeops.app.policies``).
 """
 
 from __future__ import annotations
@@ -10,31 +13,28 @@ from __future__ import annotations
 import shlex
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from homeops.engine.executor import SIMULATED, Executor, Outcome, World
+from homeops.app import backend
+from homeops.app.options import Options as Options  # re-exported: the runs' options
+from homeops.app.policies import Watchers, watchers
+from homeops.backupstore import nas_store_backup
+from homeops.engine.executor import Executor, Outcome, World
 from homeops.engine.journal import Journal
 from homeops.engine.plan import Plan
-from homeops.engine.progress import for_stream
 from homeops.errors import Aborted, PlanError
 from homeops.inventory.model import Inventory
+from homeops.operations import talos  # noqa: F401  (importing it registers the cluster workflows' step kinds)
 from homeops.operations.facts import ClusterFacts, Observer
+from homeops.operations.health import ClusterWorld
 from homeops.operations.observe import ClusterObserver, cluster_facts
 from homeops.operations.planners import Request
 from homeops.operations.saved_settings import resume_notice
-from homeops.runtime import Runtime, open_runtime
+from homeops.runners import Runner
+from homeops.runtime import Runtime
 
 Planner = Callable[[Inventory, ClusterFacts, Request], Plan]
-
-
-@dataclass(frozen=True)
-class Options:
-    dry_run: bool = False
-    yes: bool = False
-    resume: bool = False
-    break_lock: bool = False
 
 
 #: Where ``inv`` looks when no --inventory is given (``homeops.tasks._common.inventory_dir``).
@@ -62,6 +62,32 @@ def ask(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def node_executor(
+    inventory: Inventory,
+    observer: Observer,
+    *,
+    host: Callable[[str], Runner],
+    uploader: Callable[[Path], str] | None = None,
+    simulated: bool = False,
+    task: str | None = None,
+    resume_with: str | None = None,
+    **engine: Any,
+) -> Executor:
+    """The engine's ``Executor`` for the cluster workflows' plans (``engine``: its other keyword arguments).
+
+    ``task`` names the task whose ``--resume`` continues a run (``resume_with``: the whole command,
+    for a task without --resume); ``simulated`` makes the run say SIMULATED everywhere.
+    """
+    world = ClusterWorld(inventory, observer, simulated=simulated, uploader=uploader, host=host)
+
+    def resume(plan: Plan) -> str:
+        if resume_with is not None:
+            return resume_with
+        return resume_command(task or f"talos.{plan.operation}", inventory.root)
+
+    return Executor(world, host=host, backend="simulated" if simulated else "real", resume_with=resume, **engine)
+
+
 def executor_for(
     runtime: Runtime,
     observer: Observer,
@@ -71,27 +97,24 @@ def executor_for(
     confirm: Callable[[str], bool] | None = None,
     resume_with: str | None = None,
     render: Callable[[Plan, str], str] | None = None,
+    options: Options | None = None,
 ) -> Executor:
     """The engine's executor for the cluster workflows, wired to ``runtime`` (real or SIMULATED)."""
-    from homeops.operations.talos import node_executor
-
     stream = out or sys.stdout
 
     def upload(path: Path) -> str:
-        from homeops.hostops import nas_store_backup
-
         # sha256 sidecars get their own retention, so they go when their snapshot goes
         suffix = ".db.sha256" if path.name.endswith(".sha256") else ".db"
         suffix = ".db.vms.json" if path.name.endswith(".vms.json") else suffix
         return nas_store_backup(runtime, path, suffix=suffix).path
 
+    watching = watchers(runtime, options or Options(), out=stream)
     return node_executor(
         runtime.inventory,
         observer,
         local=runtime.local,
         host=runtime.host,
         clock=runtime.clock,
-        progress=for_stream(stream, clock=runtime.clock, banner=SIMULATED if runtime.simulated else ""),
         out=stream,
         confirm=confirm or ask,
         uploader=upload,
@@ -99,7 +122,13 @@ def executor_for(
         task=task,
         resume_with=resume_with,
         render=render,
+        **_engine(watching),
     )
+
+
+def _engine(watching: Watchers) -> dict[str, Any]:
+    """The executor's keyword arguments for the run's watchers."""
+    return {"progress": watching.progress}
 
 
 def run_operation(
@@ -113,10 +142,10 @@ def run_operation(
     out: TextIO | None = None,
     task: str | None = None,
 ) -> Outcome:
-    rt = runtime or open_runtime(inventory_dir)
+    rt = runtime or backend.open_runtime(inventory_dir)
     try:
         observer = ClusterObserver(rt)
-        executor = executor_for(rt, observer, out=out, task=task)
+        executor = executor_for(rt, observer, out=out, task=task, options=options)
         return plan_or_resume(
             executor,
             rt,
@@ -130,19 +159,22 @@ def run_operation(
             rt.close()
 
 
-def world_executor(runtime: Runtime, world: World, *, task: str, out: TextIO | None = None) -> Executor:
+def world_executor(
+    runtime: Runtime, world: World, *, task: str, out: TextIO | None = None, options: Options | None = None
+) -> Executor:
     """The engine's executor for a workflow with its own ``World`` (bootstrap, dr), wired to ``runtime``."""
     stream = out or sys.stdout
+    watching = watchers(runtime, options or Options(), out=stream)
     return Executor(
         world,
         local=runtime.local,
         host=runtime.host,
         clock=runtime.clock,
-        progress=for_stream(stream, clock=runtime.clock, banner=SIMULATED if runtime.simulated else ""),
         out=stream,
         confirm=ask,
-        backend="simulated" if runtime.simulated else "real",
+        backend=runtime.backend,
         resume_with=resume_command(task, runtime.inventory.root),
+        **_engine(watching),
     )
 
 
