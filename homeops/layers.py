@@ -107,20 +107,31 @@ def module_names(package_dir: Path) -> dict[str, Path]:
     return names
 
 
-def _type_checking(tree: ast.AST) -> set[int]:
-    skip: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skip.update(id(child) for stmt in node.body for child in ast.walk(stmt))
-    return skip
+def _is_type_checking(test: ast.expr) -> bool:
+    """``if TYPE_CHECKING:`` or ``if typing.TYPE_CHECKING:``."""
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
-def _in_functions(tree: ast.AST) -> set[int]:
-    inside: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            inside.update(id(child) for child in ast.walk(node) if child is not node)
-    return inside
+def _import_nodes(tree: ast.AST) -> list[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Every import statement with whether it sits in a function; ``if TYPE_CHECKING:`` bodies left out."""
+    found: list[tuple[ast.Import | ast.ImportFrom, bool]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.append((node, in_function))
+            return
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for stmt in node.orelse:
+                visit(stmt, in_function)
+            return
+        inside = in_function or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for child in ast.iter_child_nodes(node):
+            visit(child, inside)
+
+    visit(tree, False)
+    return found
 
 
 def _resolve(name: str, modules: Mapping[str, Path]) -> str | None:
@@ -135,11 +146,11 @@ def _packages_of(module: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(2, len(parts))]
 
 
-def _imported_names(node: ast.AST, source: str, is_package: bool, modules: Mapping[str, Path]) -> list[str]:
+def _imported_names(
+    node: ast.Import | ast.ImportFrom, source: str, is_package: bool, modules: Mapping[str, Path]
+) -> list[str]:
     if isinstance(node, ast.Import):
         return [alias.name for alias in node.names]
-    if not isinstance(node, ast.ImportFrom):
-        return []
     if node.level:
         base = source.split(".") if is_package else source.split(".")[:-1]
         base = base[: len(base) - (node.level - 1)]
@@ -156,11 +167,7 @@ def imports(package_dir: Path) -> list[Import]:
     found: list[Import] = []
     for source, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        skip = _type_checking(tree)
-        functions = _in_functions(tree)
-        for node in ast.walk(tree):
-            if id(node) in skip:
-                continue
+        for node, in_function in _import_nodes(tree):
             targets: set[str] = set()
             for name in _imported_names(node, source, path.name == "__init__.py", modules):
                 if name != "homeops" and not name.startswith("homeops."):
@@ -170,7 +177,7 @@ def imports(package_dir: Path) -> list[Import]:
                     continue
                 targets.add(target)
                 targets.update(p for p in _packages_of(target) if p in modules and not source.startswith(p + "."))
-            found += [Import(source, t, getattr(node, "lineno", 0), id(node) in functions) for t in sorted(targets)]
+            found += [Import(source, t, node.lineno, in_function) for t in sorted(targets)]
     return found
 
 
