@@ -4,7 +4,8 @@
 one line each, from the inventory and the options (a maintenance window from ``maintenance:``,
 notifications from ``notify:``, hooks from ``hooks:``, Alertmanager silences and alert gates from
 ``alertmanager:``/``prometheus:``; their code lives in ``homeops.policies``). Every executor
-``homeops.app.runs`` builds gets them. Today: the progress display only.
+``homeops.app.runs`` builds gets them; the executor makes the progress display its first listener
+(``engine.progress.ProgressListener``). Today: the progress display only.
 """
 
 from __future__ import annotations

@@ -127,8 +127,8 @@ def executor_for(
 
 
 def _engine(watching: Watchers) -> dict[str, Any]:
-    """The executor's keyword arguments for the run's watchers."""
-    return {"progress": watching.progress}
+    """The executor's keyword arguments for the run's watchers (the executor makes the progress its first listener)."""
+    return {"progress": watching.progress, "listeners": watching.listeners, "policies": watching.policies}
 
 
 def run_operation(
