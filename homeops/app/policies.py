@@ -11,6 +11,7 @@ notifications from ``notify:``, hooks from ``hooks:``, Alertmanager silences and
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -30,12 +31,20 @@ class Watchers:
     policies: tuple[RunPolicy, ...] = ()
 
 
-def watchers(runtime: Runtime, options: Options, *, out: TextIO | None = None) -> Watchers:
-    """The watchers of a run on ``runtime`` with ``options`` (the inventory is ``runtime.inventory``)."""
+def watchers(
+    runtime: Runtime,
+    options: Options,
+    *,
+    out: TextIO | None = None,
+    listeners: Sequence[Listener] = (),
+    policies: Sequence[RunPolicy] = (),
+) -> Watchers:
+    """The watchers of a run on ``runtime`` with ``options`` (the inventory is ``runtime.inventory``);
+    ``listeners``/``policies`` are the caller's own (a user's tasks.py), kept after the inventory's."""
     progress = for_stream(out or sys.stdout, clock=runtime.clock, banner=SIMULATED if runtime.simulated else "")
-    listeners: list[Listener] = []
-    policies: list[RunPolicy] = []
+    inventory_listeners: list[Listener] = []
+    inventory_policies: list[RunPolicy] = []
     # One line per feature, e.g.:
-    #   policies += window_policies(runtime.inventory, ignore=options.ignore_window)
-    #   listeners += notify_listeners(runtime.inventory)
-    return Watchers(progress, tuple(listeners), tuple(policies))
+    #   inventory_policies += window_policies(runtime.inventory, ignore=options.ignore_window)
+    #   inventory_listeners += notify_listeners(runtime.inventory)
+    return Watchers(progress, (*inventory_listeners, *listeners), (*inventory_policies, *policies))

@@ -10,9 +10,12 @@ run's listeners and policies (``homeops.app.policies``).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import os
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,16 +23,17 @@ from homeops.app import backend
 from homeops.app.options import Options as Options  # re-exported: the runs' options
 from homeops.app.policies import Watchers, watchers
 from homeops.backupstore import nas_store_backup
+from homeops.engine.events import Listener, RunPolicy
 from homeops.engine.executor import Executor, Outcome, World
 from homeops.engine.journal import Journal
 from homeops.engine.plan import Plan
 from homeops.errors import Aborted, PlanError
 from homeops.inventory.model import Inventory
-from homeops.operations import talos  # noqa: F401  (importing it registers the cluster workflows' step kinds)
+from homeops.operations import planners, talos  # noqa: F401  (importing it registers the cluster workflows' step kinds)
 from homeops.operations.facts import ClusterFacts, Observer
 from homeops.operations.health import ClusterWorld
 from homeops.operations.observe import ClusterObserver, cluster_facts
-from homeops.operations.planners import Request
+from homeops.operations.planners import Request as Request  # re-exported: what run() is asked
 from homeops.operations.saved_settings import resume_notice
 from homeops.runners import Runner
 from homeops.runtime import Runtime
@@ -98,8 +102,12 @@ def executor_for(
     resume_with: str | None = None,
     render: Callable[[Plan, str], str] | None = None,
     options: Options | None = None,
+    listeners: Sequence[Listener] = (),
+    policies: Sequence[RunPolicy] = (),
 ) -> Executor:
-    """The engine's executor for the cluster workflows, wired to ``runtime`` (real or SIMULATED)."""
+    """The engine's executor for the cluster workflows, wired to ``runtime`` (real or SIMULATED).
+
+    ``listeners``/``policies``: the caller's own (a user's tasks.py), after the inventory's."""
     stream = out or sys.stdout
 
     def upload(path: Path) -> str:
@@ -108,7 +116,7 @@ def executor_for(
         suffix = ".db.vms.json" if path.name.endswith(".vms.json") else suffix
         return nas_store_backup(runtime, path, suffix=suffix).path
 
-    watching = watchers(runtime, options or Options(), out=stream)
+    watching = watchers(runtime, options or Options(), out=stream, listeners=listeners, policies=policies)
     return node_executor(
         runtime.inventory,
         observer,
@@ -141,11 +149,16 @@ def run_operation(
     runtime: Runtime | None = None,
     out: TextIO | None = None,
     task: str | None = None,
+    listeners: Sequence[Listener] = (),
+    policies: Sequence[RunPolicy] = (),
 ) -> Outcome:
+    """Observe, plan with ``planner``, show, confirm and execute; or with ``options.resume`` continue the last run."""
     rt = runtime or backend.open_runtime(inventory_dir)
     try:
         observer = ClusterObserver(rt)
-        executor = executor_for(rt, observer, out=out, task=task, options=options)
+        executor = executor_for(
+            rt, observer, out=out, task=task, options=options, listeners=listeners, policies=policies
+        )
         return plan_or_resume(
             executor,
             rt,
@@ -157,6 +170,58 @@ def run_operation(
     finally:
         if runtime is None:
             rt.close()
+
+
+#: The node operations ``run`` knows, and the planner behind each (in ``homeops.operations.planners``).
+OPERATIONS = {
+    "upgrade-node": planners.plan_upgrade,
+    "upgrade-cluster": planners.plan_upgrade,
+    "apply-node": planners.plan_apply,
+    "apply-cluster": planners.plan_apply,
+    "upgrade-k8s": planners.plan_upgrade_k8s,
+    "reboot-node": planners.plan_reboot,
+}
+
+
+def run(
+    inventory_dir: str | os.PathLike[str],
+    operation: str,
+    options: Options | None = None,
+    *,
+    out: TextIO | None = None,
+    runtime: Runtime | None = None,
+    request: Callable[[Runtime], Request] | None = None,
+    listeners: Sequence[Listener] = (),
+    policies: Sequence[RunPolicy] = (),
+    **asked: Any,
+) -> Outcome:
+    """Run the node operation ``operation`` (``OPERATIONS``) on an inventory, as ``inv talos.<operation>`` does.
+
+    ``asked`` is what the task's options say (``planners.Request``'s fields: ``nodes``, ``version``,
+    ``image``, ``max_unavailable``, ``mode``, ``config_files``, ``kubernetes``); ``now`` comes from the
+    runtime's clock. ``request`` instead builds the whole request from the runtime (the apply tasks
+    name each node's generated machine config). Without ``options.yes`` a mutating plan asks on the
+    terminal (or refuses without one). ``listeners`` hear the run's events and ``policies`` may refuse
+    or hold it (``homeops.engine.events``), next to the ones the inventory switches on.
+    """
+    planner = OPERATIONS.get(operation)
+    if planner is None:
+        raise PlanError(f"unknown operation {operation!r}", hint=f"one of: {', '.join(OPERATIONS)}")
+    unknown = sorted(set(asked) - ({f.name for f in dataclasses.fields(Request)} - {"now"}))
+    if unknown:
+        raise PlanError(f"{operation} takes no {', '.join(unknown)}", hint="see homeops.operations.planners.Request")
+    return run_operation(
+        Path(inventory_dir),
+        operation,
+        functools.partial(planner, operation=operation),
+        request or (lambda rt: Request(now=rt.clock.now(), **asked)),
+        options or Options(),
+        runtime=runtime,
+        out=out,
+        task=f"talos.{operation}",
+        listeners=listeners,
+        policies=policies,
+    )
 
 
 def world_executor(

@@ -32,28 +32,11 @@ def _options(dry_run: bool, yes: bool, resume: bool, break_lock: bool) -> Any:
     return Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
 
 
-#: The planner (in homeops.operations.planners) behind each mutating task; named, so this module stays import-light.
-_PLANNERS = {
-    "upgrade-node": "plan_upgrade",
-    "upgrade-cluster": "plan_upgrade",
-    "apply-node": "plan_apply",
-    "apply-cluster": "plan_apply",
-    "upgrade-k8s": "plan_upgrade_k8s",
-    "reboot-node": "plan_reboot",
-}
-
-
 def _run(c: Any, inventory: str | None, operation: str, request: Any, options: Any) -> None:
-    """Observe, plan ``operation`` with its planner, show, confirm and execute (``run_operation``)."""
-    from functools import partial
+    """Observe, plan ``operation``, show, confirm and execute (``homeops.app.runs.run``)."""
+    from homeops.app.runs import run
 
-    from homeops.app.runs import run_operation
-    from homeops.operations import planners
-
-    planner = partial(getattr(planners, _PLANNERS[operation]), operation=operation)
-    run_operation(  # the plan says "Nothing to do."
-        inventory_dir(c, inventory), operation, planner, request, options, task=f"talos.{operation}"
-    )
+    run(inventory_dir(c, inventory), operation, options, request=request)  # the plan says "Nothing to do."
 
 
 def _asking(**asked: Any) -> Any:
