@@ -5,7 +5,7 @@ one line each, from the inventory and the options (a maintenance window from ``m
 notifications from ``notify:``, hooks from ``hooks:``, Alertmanager silences and alert gates from
 ``alertmanager:``/``prometheus:``; their code lives in ``homeops.policies``). Every executor
 ``homeops.app.runs`` builds gets them; the executor makes the progress display its first listener
-(``engine.progress.ProgressListener``). Today: the progress display only.
+(``engine.progress.ProgressListener``). Today: the progress display and notifications (``notify:``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from homeops.app.options import Options
 from homeops.engine.events import Listener, RunPolicy
 from homeops.engine.executor import SIMULATED
 from homeops.engine.progress import Progress, for_stream
+from homeops.policies.notify import notifications
 from homeops.runtime import Runtime
 
 
@@ -46,5 +47,8 @@ def watchers(
     inventory_policies: list[RunPolicy] = []
     # One line per feature, e.g.:
     #   inventory_policies += window_policies(runtime.inventory, ignore=options.ignore_window)
-    #   inventory_listeners += notify_listeners(runtime.inventory)
+    # notify: both a listener (messages) and a policy (shown with the plan; its end waits for what is in flight)
+    notify = notifications(runtime.inventory, report=progress.note)
+    inventory_listeners += notify
+    inventory_policies += notify
     return Watchers(progress, (*inventory_listeners, *listeners), (*inventory_policies, *policies))

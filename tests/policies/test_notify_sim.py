@@ -1,57 +1,63 @@
-"""End to end against the simulator: an upgrade whose first node boots back into the old version (the A/B
-rollback fault, ``homeops.sim.faults`` ``node-rollback``) sends, through Apprise's ``json://`` to a local
-receiver, a start message and a failure naming that node — every message marked SIMULATED, no URL in any
-output — and a receiver that never answers costs the run its bounded wait, nothing more."""
+"""End to end against the simulator, through the composition root (``homeops.app``): homeops.yaml's ``notify:``
+and ``$HOMEOPS_NOTIFY_URLS`` switch notifications on for a run, and an upgrade whose first node boots back into
+the old version (the A/B rollback fault, ``homeops.sim.faults`` ``node-rollback``) sends, through Apprise's
+``json://`` to a local receiver, a start message and a failure naming that node — every message marked
+SIMULATED, no URL in any output, journal or report. A receiver that never answers costs the run one bounded
+wait, and the report says what was not sent."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from homeops.engine.executor import Executor
-from homeops.engine.progress import PlainProgress
+from homeops.app.runs import Options, run_operation
 from homeops.errors import GateFailed
-from homeops.hostops import nas_store_backup
-from homeops.operations.talos import node_executor
-from homeops.policies.notify import Notifier
-from homeops.secrets import add_url
+from homeops.inventory.loader import load_inventory
+from homeops.operations.planners import Request, plan_upgrade
+from homeops.runtime import Runtime
 from tests.policies.conftest import Receiver
 from tests.rolling.simrig import SimRig, make_sim_rig
 
 
-def simulated_executor(rig: SimRig, notifier: Notifier) -> Executor:
-    return node_executor(
-        rig.inventory,
-        rig.observer,
-        local=rig.runtime.local,
-        host=rig.runtime.host,
-        clock=rig.runtime.clock,
-        progress=PlainProgress(rig.out, clock=rig.runtime.clock, banner="SIMULATED"),
-        out=rig.out,
-        uploader=lambda path: nas_store_backup(rig.runtime, path).path,
-        simulated=True,
-        listeners=[notifier],
-        policies=[notifier],
+def with_notify(rig: SimRig, section: str) -> None:
+    """Add ``section`` to the rig's homeops.yaml and give its runtime the inventory's ``notify`` as loaded."""
+    path = rig.inventory.root / "homeops.yaml"
+    path.write_text(path.read_text() + section)
+    rig.runtime.inventory = replace(rig.runtime.inventory, notify=load_inventory(rig.inventory.root).notify)
+
+
+def upgrade(runtime: Runtime, out: io.StringIO, **asked: object) -> object:
+    return run_operation(
+        runtime.inventory.root,
+        "upgrade-cluster",
+        lambda inv, facts, req: plan_upgrade(inv, facts, req, operation="upgrade-cluster"),
+        lambda rt: Request(now=rt.clock.now(), **asked),  # type: ignore[arg-type]
+        Options(yes=True),
+        runtime=runtime,
+        out=out,
+        task="talos.upgrade-cluster",
     )
 
 
 def test_a_rolled_back_node_is_named_in_a_simulated_notification(
-    tmp_path: Path, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rig = make_sim_rig(tmp_path)
-    plan = rig.plan()
-    first = next(s.node for s in plan.steps if s.action == "upgrade")
+    first = next(s.node for s in rig.plan().steps if s.action == "upgrade")
     assert first is not None
     rig.fault("node-rollback", first)
     url = receiver.url("/homeops/S1mRunTok3n")
-    lines: list[str] = []
-    notifier = Notifier([add_url(url)], ["started", "node-failed", "failed"], timeout=2.0, report=lines.append)
+    monkeypatch.setenv("HOMEOPS_NOTIFY_URLS", url)
+    with_notify(rig, "notify:\n  events: [started, node-failed, failed]\n  timeout: 2\n")
+    out = io.StringIO()
 
     with pytest.raises(GateFailed, match="rolled back"):
-        simulated_executor(rig, notifier).run(plan, yes=True)
+        upgrade(rig.runtime, out)
 
     got = receiver.wait_for(3)
     assert [m["type"] for m in got] == ["info", "failure", "failure"], [m["title"] for m in got]
@@ -61,50 +67,45 @@ def test_a_rolled_back_node_is_named_in_a_simulated_notification(
     body = node_failed["message"].splitlines()
     assert body[0] == "SIMULATED run: no real machine was touched."
     assert f"node: {first}" in body and "cluster: home" in body
-    run_line = next(line for line in body if line.startswith("run: "))
     journal = next((rig.inventory.state_dir / "runs").iterdir())
-    assert run_line == f"run: {journal.name}"
+    assert f"run: {journal.name}" in body
     assert any(line.startswith(f"step: {first}:upgrade") for line in body)
     observed = next(line for line in body if line.startswith("observed: "))
     assert first in observed and "rolled back" in observed
     resume = next(line for line in body if line.startswith("resume: "))
-    assert "--resume" in resume
+    assert "talos.upgrade-cluster" in resume and "--resume" in resume
     assert failed["title"] == "[SIMULATED] homeops upgrade-cluster on home: failed (step)"
     assert "report: " in failed["message"]
 
-    assert lines == [] and notifier.report_lines() == ()
-    report = (journal / "report.md").read_text() + (journal / "report.json").read_text()
-    outputs = [
-        rig.out.getvalue(),
-        *capsys.readouterr(),
-        report,
-        *(p.read_bytes().decode(errors="replace") for p in journal.rglob("*") if p.is_file()),
-    ]
-    assert not any("S1mRunTok3n" in text or url in text for text in outputs)
-    assert "notify: started, node-failed, failed → url 1 (json)" in rig.out.getvalue()  # the plan says where
+    printed = out.getvalue()
+    assert "notify: started, node-failed, failed → url 1 (json)" in printed  # the plan says where, not the URL
+    assert "not sent" not in printed and "no answer" not in printed  # every message went out
+    files = [p.read_bytes().decode(errors="replace") for p in journal.rglob("*") if p.is_file()]
+    for text in [printed, *capsys.readouterr(), *files]:
+        assert "S1mRunTok3n" not in text and url not in text
 
 
-def test_a_hung_receiver_does_not_stall_a_simulated_upgrade(tmp_path: Path, receiver: Receiver) -> None:
+def test_a_hung_receiver_does_not_stall_a_simulated_upgrade(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     receiver.hang = True
     rig = make_sim_rig(tmp_path)
-    plan = rig.plan(nodes=("k8s-3",))
-    lines: list[str] = []
-    notifier = Notifier(
-        [add_url(receiver.url())], ["started", "node-done", "finished"], timeout=0.5, report=lines.append
-    )
+    monkeypatch.setenv("HOMEOPS_NOTIFY_URLS", receiver.url())
+    with_notify(rig, "notify:\n  events: [started, node-done, finished]\n  timeout: 0.5\n")
+    out = io.StringIO()
     began = time.monotonic()
-    outcome = simulated_executor(rig, notifier).run(plan, yes=True)
+    outcome = upgrade(rig.runtime, out, nodes=("k8s-3",))
     elapsed = time.monotonic() - began
-    assert outcome.status == "finished"
-    assert elapsed < 2.0 + 1.0, elapsed  # the run's own (virtual-time) work plus one bounded wait of 0.5 s
-    report = json.loads((outcome.report_json or Path()).read_text())
+    assert getattr(outcome, "status", None) == "finished"
+    assert elapsed < 3.0, elapsed  # the run's own work (virtual time) plus one bounded wait of 0.5 s
+    journal = next((rig.inventory.state_dir / "runs").iterdir())
+    report = json.loads((journal / "report.json").read_text())
     assert report["policies"]["notify"] == [
         "url 1 (json): 'started', 'node-done' not sent within 0.5s; gave up waiting; the run goes on"
     ]
-    markdown = outcome.report.read_text() if outcome.report else ""
-    assert "## Policy: notify\n\n- url 1 (json): 'started', 'node-done' not sent within 0.5s" in markdown
-    assert (
-        lines[-1] == "notify: url 1 (json): 'finished' not sent: an earlier one still hangs; gave up waiting;"
-        " the run goes on"
-    )
+    assert "## Policy: notify\n\n- url 1 (json): 'started', 'node-done' not sent" in (journal / "report.md").read_text()
+    printed = out.getvalue()  # each problem is one progress line; the last one comes after the report
+    assert "] notify: url 1 (json): 'started', 'node-done' not sent within 0.5s; gave up waiting" in printed
+    assert "notify: url 1 (json): 'finished' not sent: an earlier one still hangs; gave up waiting" in printed
+    assert receiver.url() not in printed
     receiver.release.set()
