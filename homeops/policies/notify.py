@@ -319,6 +319,7 @@ class Notifier(RunPolicy):
         self._report = report
         self._problems: list[str] = []
         self._unreported: list[str] = []
+        self._hurry = False  # Ctrl-C while waiting for messages: never wait for them again in this run
         self._channels = [_Channel(i, url, self) for i, url in enumerate(urls, start=1)]
 
     @property
@@ -348,19 +349,28 @@ class Notifier(RunPolicy):
         """Wait up to ``wait`` real seconds for messages in flight, then report what is left unsent.
 
         A URL that already let a message go unsent is not waited on again: a dead service costs the run
-        one ``timeout`` at most, not one per event that follows.
+        one ``timeout`` at most, not one per event that follows. Ctrl-C while waiting means "do not
+        wait": what is left is reported, later ends do not wait either, and the run ends as it would have
+        (a policy's ``end`` that raised would fail a finished run).
         """
-        deadline = time.monotonic() + wait  # real time: the sends are real I/O, whatever clock the run has
+        deadline = time.monotonic() + (0.0 if self._hurry else wait)  # real time: the sends are real I/O
+        interrupted = False
         with self.lock:
-            while any(c.pending and not c.stalled for c in self._channels):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self.idle.wait(left)
+            try:
+                while any(c.pending and not c.stalled for c in self._channels):
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.idle.wait(left)
+            except KeyboardInterrupt:
+                interrupted = self._hurry = True
             for channel in self._channels:
                 if channel.pending:
                     names = ", ".join(f"'{i.message.event}'" for i in channel.pending)
-                    why = ": an earlier one still hangs" if channel.stalled else f" within {wait:g}s"
+                    if interrupted or (self._hurry and not channel.stalled):
+                        why = ": Ctrl-C, not waited for"
+                    else:
+                        why = ": an earlier one still hangs" if channel.stalled else f" within {wait:g}s"
                     self.problem(f"{channel.name}: {names} not sent{why}; gave up waiting")
                     for item in channel.pending:
                         item.abandoned = True

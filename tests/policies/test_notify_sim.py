@@ -53,7 +53,7 @@ def test_a_rolled_back_node_is_named_in_a_simulated_notification(
     rig.fault("node-rollback", first)
     url = receiver.url("/homeops/S1mRunTok3n")
     monkeypatch.setenv("HOMEOPS_NOTIFY_URLS", url)
-    with_notify(rig, "notify:\n  events: [started, node-failed, failed]\n  timeout: 2\n")
+    with_notify(rig, "notify:\n  events: [started, node-failed, failed]\n  timeout: 10\n")
     out = io.StringIO()
 
     with pytest.raises(GateFailed, match="rolled back"):
@@ -100,10 +100,14 @@ def test_a_hung_receiver_does_not_stall_a_simulated_upgrade(
     assert elapsed < 3.0, elapsed  # the run's own work (virtual time) plus one bounded wait of 0.5 s
     journal = next((rig.inventory.state_dir / "runs").iterdir())
     report = json.loads((journal / "report.json").read_text())
-    assert report["policies"]["notify"] == [
-        "url 1 (json): 'started', 'node-done' not sent within 0.5s; gave up waiting; the run goes on"
-    ]
-    assert "## Policy: notify\n\n- url 1 (json): 'started', 'node-done' not sent" in (journal / "report.md").read_text()
+    lines = report["policies"]["notify"]
+    assert lines[-1] == "url 1 (json): 'started', 'node-done' not sent within 0.5s; gave up waiting; the run goes on"
+    # On a slow machine the run may outlast the timeout before its end: then the hang is reported as it happens too.
+    assert lines[:-1] in (
+        [],
+        ["url 1 (json): no answer to 'started' in 0.5s; still trying in the background; the run goes on"],
+    )
+    assert "- url 1 (json): 'started', 'node-done' not sent within 0.5s" in (journal / "report.md").read_text()
     printed = out.getvalue()  # each problem is one progress line; the last one comes after the report
     assert "] notify: url 1 (json): 'started', 'node-done' not sent within 0.5s; gave up waiting" in printed
     assert "notify: url 1 (json): 'finished' not sent: an earlier one still hangs; gave up waiting" in printed
