@@ -5,8 +5,10 @@ builds one message naming the cluster, the run, the node, the step, what was obs
 that resumes the run — ``[SIMULATED]`` in the title and the body of a simulated run — and hands it to
 one background worker per URL, so a slow or dead notification service never holds the run up. What a
 worker could not deliver (refused, unreachable, no answer within ``timeout``) is reported in one line
-(stderr and the run's report) and the run goes on. At the end of a run the listener waits a bounded
-time for messages still in flight, then reports what is left and lets the run end.
+(a progress note, or stderr) and the run goes on. The notifier is also a ``RunPolicy`` that never
+refuses or holds: the plan shows where messages go, and its ``end`` waits at most ``timeout`` for
+messages still in flight, so the report's ``notify`` section lists every one that did not go out
+(except the run's last message, sent after the report is written: its failure is a progress note only).
 
 URLs carry tokens: they are registered with the process masker as they are read (homeops.yaml, the
 SOPS ``urlsFile``, ``$HOMEOPS_NOTIFY_URLS``), every message is masked before it leaves, and a URL is
@@ -14,10 +16,13 @@ only ever named by its position and scheme (``url 2 (ntfys)``). Apprise is impor
 the first message is sent — never at import, so ``inv --list`` and runs without notifications do not pay
 for its plugin loading.
 
-Built against Apprise 2.3.0 (PyPI) and read in caronc/apprise v1.13.0: ``Apprise.add`` returns False for
-a URL it cannot use (apprise/apprise.py ``add``); ``notify`` returns a truthy result on success; the
-``json://`` plugin POSTs ``{"version", "title", "message", "attachments", "type"}``
-(apprise/plugins/custom_json.py ``send``, payload at :265 in v1.13.0).
+Built against Apprise 2.3.0 (the PyPI wheel installed) and read in caronc/apprise v1.13.0: ``Apprise.add``
+returns False for a URL it cannot use (apprise/apprise.py:268 in v1.13.0, :457 in 2.3.0); ``notify`` returns a
+truthy result on success (:616 / :1050); the ``json://`` plugin POSTs ``{"version", "title", "message",
+"attachments", "type"}`` (apprise/plugins/custom_json.py, the payload at :265 / :281); a service with
+``asset.async_mode`` False is sent to on the calling thread (v1.13.0 apprise.py:698), and in 2.x only
+without a ``service_timeout`` (default 60 s, asset.py:253), else on a shared pool (apprise.py:1543,
+dispatch.py:171) whose threads the interpreter joins at exit.
 """
 
 from __future__ import annotations
