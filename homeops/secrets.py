@@ -107,11 +107,12 @@ MASKER = Masker()
 
 def _token_like(part: str) -> bool:
     # Notification URLs carry their tokens in any component (tgram://BOTTOKEN/chat, discord://id/token,
-    # ntfy://topic): a long part with a digit or mixed case is treated as one; a plain word, a dotted host
-    # name or an IP address is not.
+    # ntfy://topic): a long part with a digit, mixed case or a - or _ (a chosen topic) is treated as one; a
+    # plain word (hooks, services), a dotted host name or an IP address is not, or it would be masked in
+    # every line that happens to use it.
     if len(part) < 8 or "." in part:
         return False
-    return any(c.isdigit() for c in part) or (part.lower() != part and part.upper() != part)
+    return any(c.isdigit() or c in "-_" for c in part) or (part.lower() != part and part.upper() != part)
 
 
 def add_url(url: str) -> Secret[str]:

@@ -400,3 +400,14 @@ def test_ctrl_c_while_the_end_waits_for_messages_stops_the_wait_not_the_run() ->
     assert lines.lines[-1] == (
         "notify: url 1 (json): 'finished' not sent: an earlier one still hangs; gave up waiting; the run goes on"
     )
+
+
+def test_a_topic_alone_is_masked_but_plain_words_of_a_url_are_not() -> None:
+    add_url("ntfys://ntfy.sh/homeops-alerts")
+    add_url("slack://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/Xy9zzzzzzzzzzzzzzzzzzzzz")
+    assert mask("topic homeops-alerts") == "topic ******"
+    assert mask("T0AAAAAAA B0BBBBBBB Xy9zzzzzzzzzzzzzzzzzzzzz") == "****** ****** ******"
+    assert (
+        mask("kubernetes services on hooks.slack.com via ntfy.sh")
+        == "kubernetes services on hooks.slack.com via ntfy.sh"
+    )
