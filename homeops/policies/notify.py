@@ -208,11 +208,9 @@ def apprise_send(url: str, message: Message) -> str | None:
         if _LOGS not in logging.getLogger("apprise").filters:
             logging.getLogger("apprise").addFilter(_LOGS)
     # async_mode=False and no service_timeout keep Apprise on this (daemon) thread: its own pools are
-    # joined at interpreter exit, which would make a hung service hold up the end of the process.
-    options: dict[str, Any] = {"async_mode": False}
-    if hasattr(apprise.AppriseAsset, "_service_timeout"):  # Apprise 2.x
-        options["service_timeout"] = 0
-    sender = apprise.Apprise(asset=apprise.AppriseAsset(**options))
+    # joined at interpreter exit, which would make a hung service hold up the end of the process. The
+    # timeout is ours (``Notifier.timeout``), kept by not waiting for this thread.
+    sender = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False, service_timeout=0))
     with _LOGS.catching() as caught:
         if not sender.add(url):
             return "Apprise cannot use this URL (unknown schema or a malformed URL)"

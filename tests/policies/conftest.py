@@ -25,11 +25,13 @@ class Receiver:
         self.status = 200
         self.got = threading.Condition()
         self.release = threading.Event()
+        self.arrived = threading.Event()  # a request came in (set before a hanging receiver holds it)
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.arrived.set()
                 if receiver.hang:
                     receiver.release.wait(10)
                 with receiver.got:

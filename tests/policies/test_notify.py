@@ -411,3 +411,36 @@ def test_a_topic_alone_is_masked_but_plain_words_of_a_url_are_not() -> None:
         mask("kubernetes services on hooks.slack.com via ntfy.sh")
         == "kubernetes services on hooks.slack.com via ntfy.sh"
     )
+
+
+def test_a_hung_service_does_not_hold_up_the_end_of_the_process(receiver: Receiver) -> None:
+    """Apprise 2.x sends on a shared pool when a service has a ``service_timeout`` (default 60 s; apprise/asset.py:253,
+    apprise.py:1543 in 2.3.0), and the interpreter joins pool threads at exit. ``apprise_send`` keeps the send on the
+    notifier's daemon thread, so a process whose run is over exits while the receiver still holds the request
+    (Apprise's own socket timeouts raised to 30 s here; the receiver holds it for 10 s)."""
+    receiver.hang = True
+    url = receiver.url("/hung/ExitT0ken1") + "?cto=30&rto=30"
+    code = (
+        "import sys, apprise\n"
+        "from homeops.engine.events import RunInfo, Started\n"
+        "from homeops.engine.plan import Plan\n"
+        "from homeops.policies.notify import Notifier\n"
+        "from homeops.secrets import Secret\n"
+        "apprise.Apprise().add('json://127.0.0.1:9/warm-up')  # plugins loaded: the wait below times the send\n"
+        "n = Notifier([Secret(sys.argv[1])], ['started'], timeout=1.0, report=print)\n"
+        "plan = Plan('upgrade-cluster', 'home', ())\n"
+        "n.on_event(Started(RunInfo('upgrade-cluster', 'home', 'real'), plan, False, 0))\n"
+        "n.drain(1.0)\n"
+    )
+    began = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore::DeprecationWarning", "-c", code, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    elapsed = time.monotonic() - began
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("notify: url 1 (json): 'started' not sent within 1s; gave up waiting"), done.stdout
+    assert receiver.arrived.is_set()  # the request was being held when the process ended
+    assert elapsed < 8.0, elapsed  # neither the 10 s the receiver holds it nor Apprise's 30 s
