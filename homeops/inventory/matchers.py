@@ -23,7 +23,6 @@ MatchOp = Literal["=", "!=", "=~", "!~"]
 # '=~' before '=' and '!~' before '!=', so that the longer operator wins (as parse.go's regexp does).
 _MATCHER = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(=~|!~|!=|=)\s*(.*?)\s*", re.DOTALL)
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"'}
 
 
 @dataclass(frozen=True)
@@ -92,23 +91,40 @@ def matches_empty(matchers: tuple[Matcher, ...]) -> bool:
 
 
 def _unquote(raw: str, text: str) -> str:
-    if not (len(raw) >= 2 and raw.startswith('"') and raw.endswith('"')):
-        if '"' in raw:
-            raise ValueError(f"'{text}': unbalanced double quote in the value")
-        return raw
+    """OpenMetrics escapes as ParseMatcher reads them: a backslash before a double quote, ``n`` or a
+    backslash; any other backslash is literal (a regex keeps its ``\\d``). A double quote may only open
+    and close the value."""
+    quoted = raw.startswith('"')
+    body = raw[1:] if quoted else raw
+    if quoted:
+        inner = body[:-1]
+        trailing = len(inner) - len(inner.rstrip("\\"))
+        if not body.endswith('"') or _unescaped_quotes(inner) or trailing % 2:
+            raise ValueError(f"'{text}': the value has an unescaped or unclosed double quote")
+        body = body[:-1]
+    elif _unescaped_quotes(body):
+        raise ValueError(f"'{text}': the value has an unescaped double quote")
     out: list[str] = []
-    chars = iter(raw[1:-1])
-    for char in chars:
-        if char == '"':
-            raise ValueError(f"'{text}': a double quote inside the value must be escaped as \\\"")
-        if char == "\\":
-            nxt = next(chars, "")
-            if nxt not in _ESCAPES:
-                raise ValueError(f"'{text}': unknown escape \\{nxt} in the value")
-            out.append(_ESCAPES[nxt])
-        else:
-            out.append(char)
+    index = 0
+    while index < len(body):
+        char = body[index]
+        nxt = body[index + 1] if index + 1 < len(body) else ""
+        if char == "\\" and nxt in ('"', "\\", "n"):
+            out.append("\n" if nxt == "n" else nxt)
+            index += 2
+            continue
+        out.append(char)
+        index += 1
     return "".join(out)
+
+
+def _unescaped_quotes(body: str) -> bool:
+    escaped = False
+    for char in body:
+        if char == '"' and not escaped:
+            return True
+        escaped = char == "\\" and not escaped
+    return False
 
 
 def _split_outside_quotes(text: str) -> list[str]:
