@@ -90,7 +90,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from homeops.errors import ConfigError, HomeopsError
 from homeops.inventory import checks
-from homeops.inventory.matchers import Matcher, is_name, matches_empty, parse_matcher, parse_matchers
+from homeops.inventory.matchers import Matcher, matches_empty, parse_matcher, parse_selector
 from homeops.inventory.model import (
     AlertGateSettings,
     Cluster,
@@ -621,7 +621,7 @@ class _InventoryReader:
                 raise self.error(where, f"must be an alert name or matchers, not {_describe(item)}")
             text = item.strip()
             try:
-                selector = (Matcher("alertname", "=", text),) if is_name(text) else parse_matchers(text)
+                selector = parse_selector(text)
             except ValueError as exc:
                 raise self.error(
                     where, str(exc), hint='an alert name (NodeDown) or matchers (severity="critical")'

@@ -79,9 +79,12 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
     return tuple(parse_matcher(part) for part in parts)
 
 
-def is_name(text: str) -> bool:
-    """A bare label value usable as an alert name (``NodeDown``), not a matcher."""
-    return _NAME.fullmatch(text) is not None
+def parse_selector(text: str) -> tuple[Matcher, ...]:
+    """An alert selector: a bare alert name (``NodeDown``, short for ``alertname="NodeDown"``) or matchers."""
+    text = text.strip()
+    if _NAME.fullmatch(text):
+        return (Matcher("alertname", "=", text),)
+    return parse_matchers(text)
 
 
 def matches_empty(matchers: tuple[Matcher, ...]) -> bool:

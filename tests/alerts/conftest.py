@@ -5,7 +5,8 @@ run as plain processes on free ports with their config and data in a temp direct
 packaged service, nothing on the default ports. One pair per pytest worker (session scope); every test
 works on its own silences and its own switchable alert, so tests stay independent under xdist.
 
-Prometheus evaluates every second and sends to the Alertmanager. Its rules:
+Prometheus evaluates every second and sends to the Alertmanager (within ~6 s of its start: notifier
+discovery updates every 5 s). Its rules:
 
 - ``HomeopsTestAlwaysFiring`` on ``vector(1)``, ``for: 0s``, labelled ``severity=warning, cluster=home``:
   firing from the first evaluation on;
@@ -206,6 +207,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, alertmanager: Service) 
             f"--storage.tsdb.path={workdir / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-lifecycle",
+            # The first send happens before the notifier has discovered the Alertmanager (its discovery
+            # updates every 5 s) and is lost; resend every second instead of every minute.
+            "--rules.alert.resend-delay=1s",
             "--log.level=warn",
         ],
         workdir,
@@ -224,3 +228,9 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory, alertmanager: Service) 
 def switch_name(request: pytest.FixtureRequest) -> str:
     """An alert name of this test's own (a switch no other test turns)."""
     return "HomeopsSwitch" + "".join(ch for ch in request.node.name.title() if ch.isalnum())[:60]
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A port nothing listens on (connection refused at once)."""
+    return _free_port()
