@@ -50,6 +50,10 @@ CREATED_BY = "homeops"
 #: Runs that must go ahead while alerts fire: rebuilding a broken cluster, taking backups, restoring data.
 NOT_GATED = frozenset({"dr-rebuild", "etcd-snapshot", "volsync-backup", "volsync-restore"})
 
+#: Seconds each Alertmanager request may take: a hanging Alertmanager delays the run's start and end by
+#: about this much (the keeper's renewal in flight is waited for, so none lands after the expiry).
+SILENCE_TIMEOUT = 5.0
+
 Say = Callable[[str], None]
 
 
@@ -99,7 +103,7 @@ class SilencePolicy(RunPolicy):
     ) -> None:
         super().__init__(name="alertmanager")
         self.settings = settings
-        self.client = client or Alertmanager(settings.url)
+        self.client = client or Alertmanager(settings.url, timeout=SILENCE_TIMEOUT)
         self.wall = wall
         self.say = say or _stderr
         self.lines: list[str] = []
@@ -289,12 +293,12 @@ class AlertGate(RunPolicy):
             alerts = self.client.alerts()
         except Exception as exc:
             return Firing(error=" ".join(str(exc).split()))
-        chosen = tuple(
+        chosen = [
             a
             for a in alerts
             if a.firing and any(all(m.matches(a.label_map()) for m in selector) for selector in self.settings.alerts)
-        )
-        return Firing(alerts=chosen)
+        ]
+        return Firing(alerts=tuple(sorted(chosen, key=str)))
 
     # -- RunPolicy ----------------------------------------------------------------------------------
 
@@ -329,8 +333,9 @@ class AlertGate(RunPolicy):
                 target=step.node,
                 hint=f"see {self.client.url}/alerts; resume once they are resolved",
             )
-        left = self.settings.hold_timeout - held
-        return Hold(f"{seen} (holding up to {_span(round(left))} more)", min(self.settings.poll_interval, left))
+        # The same words while the same alerts fire: the executor prints a hold again only when they change.
+        why = f"{seen} (the run fails if they still fire {_span(self.settings.hold_timeout)} after the hold began)"
+        return Hold(why, min(self.settings.poll_interval, self.settings.hold_timeout - held))
 
 
 def _selector(selector: Sequence[Matcher]) -> str:
