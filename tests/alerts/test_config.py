@@ -174,3 +174,12 @@ def test_matching(matcher: str, labels: dict[str, str], hit: bool) -> None:
 def test_matcher_prints_back_in_its_syntax() -> None:
     for text in ('a="b"', 'a=~"x|y"', 'a!="q\\"uote"'):
         assert str(parse_matcher(text)) == text
+
+
+def test_the_commented_example_in_the_example_inventory_loads(inv_dir: Path) -> None:
+    text = (EXAMPLE_INVENTORY / "homeops.yaml").read_text()
+    block = text[text.index("# alertmanager:") :]
+    example = "\n".join(line.removeprefix("# ") for line in block.splitlines() if line.startswith("# ")) + "\n"
+    inv = load_inventory(with_sections(inv_dir, example).parent)
+    assert inv.alertmanager is not None and inv.alertmanager.ttl == 900.0
+    assert inv.prometheus is not None and inv.prometheus.alerts[0] == (Matcher("alertname", "=", "NodeDown"),)
