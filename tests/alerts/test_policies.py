@@ -284,3 +284,23 @@ def test_alert_policies_from_the_inventory(tmp_path: Path) -> None:
     policies = alert_policies(inv, clock=FakeClock())
     assert [p.name for p in policies] == ["alertmanager", "alert gate"]
     assert alert_policies(load_inventory(EXAMPLE_INVENTORY), clock=FakeClock()) == []
+
+
+def test_a_hanging_alertmanager_costs_the_run_only_its_timeouts() -> None:
+    """Connected but never answered (a wedged proxy): begin and end each wait one request timeout."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # the kernel accepts the connections; nobody ever answers
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        said: list[str] = []
+        settings = SilenceSettings(url=url, matchers=MATCHERS, ttl=60)
+        policy = SilencePolicy(settings, client=Alertmanager(url, timeout=0.3), say=said.append)
+        start = time.monotonic()
+        policy.begin(run_info("r-hang"), PLAN)
+        policy.end(run_info("r-hang"), "finished")
+        assert time.monotonic() - start < 2.0
+    assert len(said) == 1, said  # said once, not once per try
+    assert said[0].startswith(f"alertmanager: no silence for this run: alertmanager POST {url}/api/v2/silences: ")
+    assert "no answer within 0.3s" in said[0]
