@@ -284,6 +284,8 @@ class AlertGate(RunPolicy):
         self.clock = clock
         self.client = client or Prometheus(settings.url)
         self._holding_since: float | None = None
+        self._held_for: Firing | None = None  # what the current hold began on
+        self.lines: list[str] = []
 
     def chosen(self) -> str:
         return " or ".join(_selector(s) for s in self.settings.alerts)
@@ -312,6 +314,11 @@ class AlertGate(RunPolicy):
 
     def begin(self, run: RunInfo, plan: Plan) -> None:
         self._holding_since = None
+        self._held_for = None
+        self.lines = []
+
+    def report_lines(self) -> Sequence[str]:
+        return tuple(self.lines)
 
     def before_step(self, plan: Plan, step: Step, remaining: Sequence[Step]) -> Decision:
         if plan.operation in NOT_GATED:
@@ -319,13 +326,17 @@ class AlertGate(RunPolicy):
         seen = self.firing()
         now = self.clock.monotonic()
         if seen.clear:
-            self._holding_since = None
+            if self._holding_since is not None and self._held_for is not None:
+                took = _span(round(now - self._holding_since))
+                self.lines.append(f"held {took} before {step.summary}: {self._held_for}; then none fired")
+            self._holding_since = self._held_for = None
             return GO
         if self._holding_since is None:
-            self._holding_since = now
+            self._holding_since, self._held_for = now, seen
         held = now - self._holding_since
         if held >= self.settings.hold_timeout:
-            self._holding_since = None
+            self._holding_since = self._held_for = None
+            self.lines.append(f"held {_span(round(held))} before {step.summary}, then failed the run: still {seen}")
             raise GateFailed(
                 "prometheus alerts",
                 f"held {_span(round(held))} (holdTimeout {_span(self.settings.hold_timeout)}), still {seen}; "

@@ -9,6 +9,8 @@ GET /api/v2/alerts computes silencedBy at read time (api/v2/api.go getAlertsHand
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import time
 import urllib.parse
 import urllib.request
@@ -21,10 +23,13 @@ from homeops.clock import FakeClock, SystemClock
 from homeops.engine.events import GO, Hold, RunInfo
 from homeops.engine.plan import Plan, Step
 from homeops.errors import GateFailed
+from homeops.inventory.loader import load_inventory
 from homeops.inventory.matchers import parse_matcher, parse_selector
 from homeops.inventory.model import AlertGateSettings, SilenceSettings
 from homeops.policies.alerts import AlertGate, SilencePolicy, alert_policies
 from tests.alerts.conftest import ALWAYS_FIRING, PrometheusService, Service
+from tests.alerts.test_config import GOOD, with_sections
+from tests.conftest import EXAMPLE_INVENTORY
 
 MATCHERS = (parse_matcher("severity=~warning|critical"), parse_matcher('cluster="home"'))
 STEP = Step(id="k8s-1:upgrade", action="upgrade", summary="upgrade k8s-1", node="k8s-1")
@@ -273,14 +278,9 @@ def test_gate_describe() -> None:
 
 
 def test_alert_policies_from_the_inventory(tmp_path: Path) -> None:
-    import shutil
-
-    from homeops.inventory.loader import load_inventory
-    from tests.alerts.test_config import GOOD, with_sections
-    from tests.conftest import EXAMPLE_INVENTORY
-
-    shutil.copytree(EXAMPLE_INVENTORY, tmp_path / "inv", ignore=shutil.ignore_patterns(".homeops"))
-    inv = load_inventory(with_sections(tmp_path / "inv", GOOD).parent)
+    target = tmp_path / "inv"
+    shutil.copytree(EXAMPLE_INVENTORY, target, ignore=shutil.ignore_patterns(".homeops"))
+    inv = load_inventory(with_sections(target, GOOD).parent)
     policies = alert_policies(inv, clock=FakeClock())
     assert [p.name for p in policies] == ["alertmanager", "alert gate"]
     assert alert_policies(load_inventory(EXAMPLE_INVENTORY), clock=FakeClock()) == []
@@ -288,8 +288,6 @@ def test_alert_policies_from_the_inventory(tmp_path: Path) -> None:
 
 def test_a_hanging_alertmanager_costs_the_run_only_its_timeouts() -> None:
     """Connected but never answered (a wedged proxy): begin and end each wait one request timeout."""
-    import socket
-
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)  # the kernel accepts the connections; nobody ever answers

@@ -9,6 +9,7 @@ v2.42.0 semantics as in test_policies.py.
 from __future__ import annotations
 
 import io
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -207,6 +208,11 @@ def test_the_gate_holds_the_run_until_the_alert_stops(
     assert f"holding before upgrade k8s-0: alert gate: firing: {switch_name}{{" in out
     assert out.count("holding before") == 1  # the same words while the same alert fires: said once
     assert "hold over after" in out
+    report = run.report()
+    assert "## Policy: alert gate" in report
+    assert re.search(rf"- held \ds before upgrade k8s-0: firing: {switch_name}\{{.*\}}; then none fired", report), (
+        report
+    )
 
 
 def test_the_gate_fails_the_run_past_hold_timeout_and_the_silence_still_ends(
@@ -222,6 +228,7 @@ def test_the_gate_fails_the_run_past_hold_timeout_and_the_silence_still_ends(
     assert ALWAYS_FIRING in text and "\n" not in text
     assert run.nodes.sent == []  # nothing sent to the node the gate stood before
     assert run.journal().status == "failed"
+    assert "- held 3s before upgrade k8s-0, then failed the run: still firing: " in run.report()
     assert keeper.silence_id is not None
     assert Alertmanager(alertmanager.url).get(keeper.silence_id).state == "expired"
 
