@@ -17,6 +17,7 @@ discovery updates every 5 s). Its rules:
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -48,6 +49,15 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when pytest dies (a killed worker must not leave a Prometheus running)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):
+        pass
 
 
 def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -98,7 +108,9 @@ def _start(name: str, argv: Callable[[int], list[str]], workdir: Path) -> Servic
         port = _free_port()
         log = workdir / f"{name}.log"
         with log.open("wb") as out:
-            process = subprocess.Popen(argv(port), stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+            process = subprocess.Popen(
+                argv(port), stdout=out, stderr=subprocess.STDOUT, cwd=workdir, preexec_fn=_die_with_parent
+            )
         service = Service(name, f"http://127.0.0.1:{port}", process, log)
         try:
             service.wait_ready(time.monotonic() + STARTUP_SECONDS)
