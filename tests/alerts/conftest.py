@@ -10,6 +10,7 @@ discovery updates every 5 s). Its rules:
 
 - ``HomeopsTestAlwaysFiring`` on ``vector(1)``, ``for: 0s``, labelled ``severity=warning, cluster=home``:
   firing from the first evaluation on;
+- ``HomeopsTestAlwaysPending`` on ``vector(1)`` with ``for: 1h``: pending, never firing, in any test run;
 - one ``HomeopsSwitch…`` alert per ``switch`` a test asks for: its expression is ``vector(1)`` while on and
   ``vector(0) > 1`` (empty) while off; switching rewrites the rule file and POSTs ``/-/reload``
   (``--web.enable-lifecycle``), which returns once the new rules are loaded.
@@ -36,6 +37,7 @@ from tests.conftest import cannot_run
 
 STARTUP_SECONDS = 20.0
 ALWAYS_FIRING = "HomeopsTestAlwaysFiring"
+ALWAYS_PENDING = "HomeopsTestAlwaysPending"
 
 
 def _binary(name: str) -> str:
@@ -187,6 +189,8 @@ def _rules(switches: dict[str, bool]) -> str:
             "labels": {"severity": "warning", "cluster": "home"},
         }
     ]
+    # Active but never firing: its ``for:`` outlasts every test run.
+    rules.append({"alert": ALWAYS_PENDING, "expr": "vector(1)", "for": "1h", "labels": {"severity": "critical"}})
     for name, on in sorted(switches.items()):
         expr = "vector(1)" if on else "vector(0) > 1"
         rules.append({"alert": name, "expr": expr, "for": "0s", "labels": {"severity": "critical", "cluster": "home"}})

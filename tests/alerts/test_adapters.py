@@ -15,7 +15,7 @@ from homeops.adapters.alertmanager import Alertmanager, parse_time, timestamp
 from homeops.adapters.prometheus import Prometheus
 from homeops.errors import ApiError, ConnectionFailed
 from homeops.inventory.matchers import parse_matcher
-from tests.alerts.conftest import ALWAYS_FIRING, PrometheusService, Service
+from tests.alerts.conftest import ALWAYS_FIRING, ALWAYS_PENDING, PrometheusService, Service
 
 MATCHERS = (parse_matcher("severity=~warning|critical"), parse_matcher('cluster="home"'))
 
@@ -108,6 +108,8 @@ def test_prometheus_alerts_with_labels(prometheus: PrometheusService) -> None:
     assert len(always) == 1 and always[0].firing
     assert always[0].label_map() == {"alertname": ALWAYS_FIRING, "severity": "warning", "cluster": "home"}
     assert str(always[0]) == f'{ALWAYS_FIRING}{{cluster="home", severity="warning"}}'
+    pending = [a for a in alerts if a.name == ALWAYS_PENDING]
+    assert len(pending) == 1 and pending[0].state == "pending" and not pending[0].firing
 
 
 def test_prometheus_switch_turns_an_alert_on_and_off(prometheus: PrometheusService, switch_name: str) -> None:

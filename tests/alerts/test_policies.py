@@ -27,7 +27,7 @@ from homeops.inventory.loader import load_inventory
 from homeops.inventory.matchers import parse_matcher, parse_selector
 from homeops.inventory.model import AlertGateSettings, SilenceSettings
 from homeops.policies.alerts import AlertGate, SilencePolicy, alert_policies
-from tests.alerts.conftest import ALWAYS_FIRING, PrometheusService, Service
+from tests.alerts.conftest import ALWAYS_FIRING, ALWAYS_PENDING, PrometheusService, Service
 from tests.alerts.test_config import GOOD, with_sections
 from tests.conftest import EXAMPLE_INVENTORY
 
@@ -181,6 +181,22 @@ def test_a_silence_expired_by_hand_stays_expired(alertmanager: Service) -> None:
     assert [s["id"] for s in created] == [sid]  # not renewed into a new one
 
 
+def test_a_silence_alertmanager_lost_is_created_again(alertmanager: Service) -> None:
+    """Alertmanager restarted without its data answers 404 for the id (api/v2/api.go getSilenceHandler)."""
+    policy, said = silence_policy(alertmanager.url, ttl=1.5)
+    policy.begin(run_info("r-lost"), PLAN)
+    first = policy.silence_id
+    assert first is not None
+    unknown = "00000000-0000-4000-8000-000000000000"  # an id this Alertmanager never had
+    with policy._lock:
+        policy.silence_id = unknown
+    Alertmanager(alertmanager.url).expire(first)  # keep the first one out of the way
+    again = wait_for(lambda: policy.silence_id not in (None, first, unknown) and policy.silence_id, what="new silence")
+    policy.end(run_info("r-lost"), "finished")
+    assert Alertmanager(alertmanager.url).get(again).state == "expired"
+    assert any("is gone from Alertmanager" in line for line in said), said
+
+
 def _silences(url: str) -> list[dict[str, str]]:
     with urllib.request.urlopen(f"{url}/api/v2/silences", timeout=5) as response:
         return list(json.loads(response.read()))
@@ -242,6 +258,12 @@ def test_gate_ignores_alerts_it_was_not_told_about(prometheus: PrometheusService
     policy = gate(
         prometheus.url, ["SomethingElse", f'{{alertname="{ALWAYS_FIRING}", severity="critical"}}'], clock=FakeClock()
     )
+    assert policy.before_step(PLAN, STEP, PLAN.steps) == GO
+
+
+def test_a_pending_alert_does_not_hold(prometheus: PrometheusService) -> None:
+    """Pending: the rule's ``for:`` has not passed yet (rules/alerting.go) — not an alert yet."""
+    policy = gate(prometheus.url, [ALWAYS_PENDING], clock=FakeClock())
     assert policy.before_step(PLAN, STEP, PLAN.steps) == GO
 
 
