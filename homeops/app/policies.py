@@ -19,6 +19,7 @@ from homeops.app.options import Options
 from homeops.engine.events import Listener, RunPolicy
 from homeops.engine.executor import SIMULATED
 from homeops.engine.progress import Progress, for_stream
+from homeops.policies.alerts import alert_policies
 from homeops.policies.notify import notifications
 from homeops.runtime import Runtime
 
@@ -51,4 +52,5 @@ def watchers(
     notify = notifications(runtime.inventory, report=progress.note)
     inventory_listeners += notify
     inventory_policies += notify
+    inventory_policies += alert_policies(runtime.inventory, clock=runtime.clock)
     return Watchers(progress, (*inventory_listeners, *listeners), (*inventory_policies, *policies))

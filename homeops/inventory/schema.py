@@ -154,12 +154,16 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "minFreeGiB": VALUE,
         "vmBackupMaxAgeHours": VALUE,
     },
-    "notify": {"urls": VALUE, "urlsFile": VALUE, "events": VALUE, "timeout": VALUE},
     # read by homeops.lint.config
     "lint": {
         "disable": VALUE,
         "exceptions": Items({"path": VALUE, "rules": VALUE, "reason": VALUE}),
     },
+    # a silence for each mutating run, and the alerts that hold it (homeops.policies.alerts)
+    "alertmanager": {"url": VALUE, "matchers": VALUE, "ttl": VALUE},
+    "prometheus": {"url": VALUE, "alerts": VALUE, "holdTimeout": VALUE, "pollInterval": VALUE},
+    # where run events are sent through Apprise (homeops.policies.notify)
+    "notify": {"urls": VALUE, "urlsFile": VALUE, "events": VALUE, "timeout": VALUE},
 }
 
 

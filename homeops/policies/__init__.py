@@ -1,7 +1,8 @@
-"""Run policies and listeners a run is composed with (layer 4): maintenance windows, notifications, hooks, alerts.
+"""Run policies and listeners a run is composed with, each in one module (layer 4): maintenance windows,
+notifications, hooks, Alertmanager silences and alert gates.
 
-Each module holds one concern and plugs into the engine's seams (``homeops.engine.events``): a ``Listener``
-that is told what a run does, or a ``RunPolicy`` that may refuse, hold or stop it. ``homeops.app`` registers
-them with one line each. Modules here may import the engine, adapters, inventory, sops, runners and errors;
-never ``homeops.app``, ``homeops.tasks`` or ``homeops.sim``.
+A policy is a ``homeops.engine.events.RunPolicy`` (it may refuse, hold or stop a run); a listener is told what
+a run does (``Listener.on_event``); the composition root (``homeops.app.policies``) registers each one with
+one line. Modules here may use the engine, adapters, inventory, sops, runners and errors — never the tasks or
+the composition root above them, never the simulator.
 """
