@@ -7,6 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from homeops.errors import ConfigError
 from homeops.inventory.loader import load_inventory
@@ -133,3 +136,22 @@ def test_urls_from_a_sops_file(tmp_path: Path) -> None:
     sops.encrypt_file(plain, config=tmp_path / ".sops.yaml", in_place=True)
     with pytest.raises(ConfigError, match=r"empty.sops.yaml: must hold urls: a list of Apprise URLs"):
         resolve_urls(NotifyConfig(urls_file=plain), environ={}, age_key_file=key)
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=2),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.dictionaries(st.sampled_from(["urls", "urlsFile", "events", "timeout"]), _VALUES, max_size=4))
+def test_any_notify_section_loads_or_is_one_line_error(tmp_path: Path, section: dict[str, object]) -> None:
+    (tmp_path / "homeops.yaml").write_text(BASE + yaml.safe_dump({"notify": section}))
+    try:
+        config = load_inventory(tmp_path).notify
+    except ConfigError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(f"{tmp_path / 'homeops.yaml'}: notify")
+    else:
+        assert all("://" in url.reveal() for url in config.urls) and config.timeout > 0
