@@ -441,7 +441,7 @@ def resolve_urls(
 
 
 def _urls_from_file(path: Path, age_key_file: Path | None) -> list[Secret[str]]:
-    from homeops import sops
+    from homeops import sops  # age and AES load only for a run whose URLs are in a SOPS file
 
     where = "notify.urlsFile"
     try:
