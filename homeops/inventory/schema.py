@@ -159,6 +159,11 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "disable": VALUE,
         "exceptions": Items({"path": VALUE, "rules": VALUE, "reason": VALUE}),
     },
+    # read by homeops.inventory.loader; used by homeops.policies.window
+    "maintenance": {
+        "windows": Items({"days": VALUE, "start": VALUE, "duration": VALUE, "timezone": VALUE}),
+        "nodeBudget": VALUE,
+    },
 }
 
 
