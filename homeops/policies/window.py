@@ -138,14 +138,15 @@ def next_opening(maintenance: Maintenance, after: float) -> Opening:
 
 
 def duration_text(seconds: float) -> str:
-    """``6d 18h 34m``, ``3h 5m``, ``25m``, ``40s``: how long, to the minute."""
-    if seconds < 60:
-        return f"{max(0, round(seconds))}s"
-    minutes = int(seconds // 60)
+    """``6d 18h 34m``, ``3h 5m``, ``25m 30s``, ``40s``: to the minute, to the second under an hour."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total}s"
+    minutes, secs = divmod(total, 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
     parts = [f"{days}d"] * bool(days) + [f"{hours}h"] * bool(hours) + [f"{mins}m"] * bool(mins)
-    return " ".join(parts)
+    return " ".join(parts + [f"{secs}s"] * bool(secs and total < 3600))
 
 
 def when_text(opening: Opening, at: float, *, now: float) -> str:
@@ -182,7 +183,6 @@ class WindowPolicy(RunPolicy):
     clock: Clock | None = None
     ignore: bool = False
     name: str = "maintenance window"
-    _resume: str = field(default="", init=False, repr=False)
     # (batch number, when its first step began) and how long each earlier batch of this run took
     _batch: tuple[int, float] | None = field(default=None, init=False, repr=False)
     _measured: list[float] = field(default_factory=list, init=False, repr=False)
@@ -197,10 +197,11 @@ class WindowPolicy(RunPolicy):
     # -- the RunPolicy hooks -------------------------------------------------------------------------
 
     def describe(self, plan: Plan) -> Sequence[str]:
+        # The executor prints these under "Run policies:", each after "maintenance window: ".
         if self.maintenance is None:
             return ()
         if plan.operation in EXEMPT:
-            return (f"maintenance window: not applied to {plan.operation} (it runs whenever it must)",)
+            return (f"not applied to {plan.operation} (it runs whenever it must)",)
         now = self.now()
         current = open_until(self.maintenance, now)
         if current is None:
@@ -212,15 +213,15 @@ class WindowPolicy(RunPolicy):
         else:
             state = f"open until {when_text(current, current.end, now=now)}, {duration_text(current.end - now)} left"
         if self.ignore:
-            return (f"maintenance window: ignored ({FLAG}); it is {state}",)
+            return (f"ignored ({FLAG}); it is {state}",)
         if current is None:
-            return (f"maintenance window: {state} — this run would be refused; {FLAG} runs it now",)
+            return (f"{state} — this run would be refused ({FLAG} runs it now)",)
         first = next(iter(plan.batches()), ())
         budget, source = self.budget(plan, first)
-        fits = "fits" if now + budget <= current.end else "does NOT fit: the run would be refused"
+        fits = "it fits" if now + budget <= current.end else "it does NOT fit: the run would be refused"
         return (
-            f"maintenance window: {state}; no batch of nodes starts unless its budget ends in it "
-            f"(first batch: {duration_text(budget)}, {source}: {fits})",
+            f"{state}; a batch of nodes starts only if its budget ends before the close "
+            f"(the first: {duration_text(budget)}, {source}; {fits})",
         )
 
     def admit(self, plan: Plan, *, resumed: bool) -> None:
@@ -244,18 +245,19 @@ class WindowPolicy(RunPolicy):
             upcoming = next_opening(self.maintenance, current.end)
             raise PolicyRefused(
                 f"the maintenance window closes at {when_text(current, current.end, now=now)}, "
-                f"in {duration_text(current.end - now)}; the first batch may take {duration_text(budget)} "
+                f"in {duration_text(current.end - now)}, and the first batch may take {duration_text(budget)} "
                 f"({source}); the next window opens {when_text(upcoming, upcoming.start, now=now)}; "
                 "nothing was changed",
                 hint=f"run it then, or now with {FLAG}",
             )
 
     def begin(self, run: RunInfo, plan: Plan) -> None:
-        self._resume = run.resume_command
         self._batch = None
         self._measured = []
 
     def before_step(self, plan: Plan, step: Step, remaining: Sequence[Step]) -> Decision:
+        # The executor asks before each batch's first step (and again after another policy's hold);
+        # its RunStopped names the step and the resume command, so ``why`` says only the window's part.
         if not self.applies(plan):
             return GO
         assert self.maintenance is not None
@@ -267,21 +269,19 @@ class WindowPolicy(RunPolicy):
         batch = [s for s in remaining if s.batch == step.batch] or [step]
         budget, source = self.budget(plan, batch)
         current = open_until(self.maintenance, now)
-        who = step.node or "the next step"
-        resume = f"resume then with: {self._resume or 'the same task with --resume'}"
         if current is None:
             upcoming = next_opening(self.maintenance, now)
             return StopRun(
-                f"{who} not started: the maintenance window has closed; the next opens "
-                f"{when_text(upcoming, upcoming.start, now=now)}, in {duration_text(upcoming.start - now)}; {resume}"
+                f"the maintenance window has closed; the next opens {when_text(upcoming, upcoming.start, now=now)}, "
+                f"in {duration_text(upcoming.start - now)}: resume then"
             )
         if now + budget > current.end:
             upcoming = next_opening(self.maintenance, current.end)
             return StopRun(
-                f"{who} not started: its batch may take {duration_text(budget)} ({source}), past the maintenance "
-                f"window's close at {when_text(current, current.end, now=now)} "
-                f"(in {duration_text(current.end - now)}); the next opens "
-                f"{when_text(upcoming, upcoming.start, now=now)}, in {duration_text(upcoming.start - now)}; {resume}"
+                f"the window closes at {when_text(current, current.end, now=now)}, in "
+                f"{duration_text(current.end - now)}, and this batch may take {duration_text(budget)} ({source}); "
+                f"the next window opens {when_text(upcoming, upcoming.start, now=now)}, "
+                f"in {duration_text(upcoming.start - now)}: resume then"
             )
         return GO
 
