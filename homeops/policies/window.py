@@ -51,7 +51,7 @@ from homeops.clock import Clock
 from homeops.engine.events import GO, Decision, RunInfo, RunPolicy, StopRun
 from homeops.engine.plan import Plan, Step
 from homeops.errors import PolicyRefused
-from homeops.inventory.model import Maintenance, MaintenanceWindow
+from homeops.inventory.model import Inventory, Maintenance, MaintenanceWindow
 
 #: Operations no window holds (see the module docstring).
 EXEMPT = frozenset({"dr-rebuild", "etcd-snapshot"})
@@ -61,6 +61,13 @@ FLAG = "--ignore-window"
 # How far around "now" openings are listed: a window lasts a week at most, and each recurs weekly.
 _DAYS_BACK = 8
 _DAYS_AHEAD = 15
+
+
+def window_policies(inventory: Inventory, *, clock: Clock, ignore: bool = False) -> list[RunPolicy]:
+    """The run policies ``maintenance:`` asks for: none without it. ``clock`` is the run's (``runtime.clock``)."""
+    if inventory.maintenance is None:
+        return []
+    return [WindowPolicy(maintenance=inventory.maintenance, clock=clock, ignore=ignore)]
 
 
 @dataclass(frozen=True)
