@@ -193,6 +193,7 @@ class WindowPolicy(RunPolicy):
     # (batch number, when its first step began) and how long each earlier batch of this run took
     _batch: tuple[int, float] | None = field(default=None, init=False, repr=False)
     _measured: list[float] = field(default_factory=list, init=False, repr=False)
+    _decided: list[str] = field(default_factory=list, init=False, repr=False)  # one line per batch, for the report
 
     def applies(self, plan: Plan) -> bool:
         return self.maintenance is not None and not self.ignore and plan.operation not in EXEMPT
@@ -261,6 +262,10 @@ class WindowPolicy(RunPolicy):
     def begin(self, run: RunInfo, plan: Plan) -> None:
         self._batch = None
         self._measured = []
+        self._decided = []
+
+    def report_lines(self) -> Sequence[str]:
+        return list(self._decided)
 
     def before_step(self, plan: Plan, step: Step, remaining: Sequence[Step]) -> Decision:
         # The executor asks before each batch's first step (and again after another policy's hold);
@@ -276,6 +281,17 @@ class WindowPolicy(RunPolicy):
         batch = [s for s in remaining if s.batch == step.batch] or [step]
         budget, source = self.budget(plan, batch)
         current = open_until(self.maintenance, now)
+        decision = self._decide(now, budget, source, current)
+        state = "closed" if current is None else f"open until {when_text(current, current.end, now=now)}"
+        local = datetime.fromtimestamp(now, ZoneInfo(self.maintenance.windows[0].timezone))
+        line = f"{local:%a %d %b %H:%M %Z} before {step.node or step.id}: {'go' if decision is GO else 'stop'}"
+        line += f" — budget {duration_text(budget)} ({source}); window {state}"
+        if not self._decided or self._decided[-1] != line:
+            self._decided.append(line)
+        return decision
+
+    def _decide(self, now: float, budget: float, source: str, current: Opening | None) -> Decision:
+        assert self.maintenance is not None
         if current is None:
             upcoming = next_opening(self.maintenance, now)
             return StopRun(

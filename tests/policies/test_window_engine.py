@@ -179,3 +179,20 @@ def test_the_dry_run_prints_the_decision_under_run_policies(tmp_path: Path) -> N
         "Run policies:\n  maintenance window: closed; the next opens Sat 12 Dec 02:00 CET (Europe/Amsterdam), "
         "in 3d 12h — this run would be refused (--ignore-window runs it now)"
     ) in out.getvalue()
+
+
+def test_the_report_has_one_line_per_batch_decision(tmp_path: Path) -> None:
+    clock = FakeClock(at("2026-12-12 05:00"))
+    meadow, out = Meadow(tmp_path, clock, mow_seconds=25 * 60), io.StringIO()
+    with pytest.raises(RunStopped):
+        executor(meadow, out).run(meadow_plan(4), yes=True)
+    journal = Journal.latest(tmp_path, "mow", clock)
+    assert journal is not None
+    report = (journal.directory / "report.md").read_text()
+    window = "window open until 06:00 CET (Europe/Amsterdam)"
+    for line in (
+        f"Sat 12 Dec 05:00 CET before f0: go — budget 1h (the worst case its waits allow); {window}",
+        f"Sat 12 Dec 05:25 CET before f1: go — budget 25m (the longest batch so far in this run); {window}",
+        f"Sat 12 Dec 05:50 CET before f2: stop — budget 25m (the longest batch so far in this run); {window}",
+    ):
+        assert line in report, report
