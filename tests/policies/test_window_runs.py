@@ -198,3 +198,25 @@ def test_without_maintenance_nothing_changes(tmp_path: Path, in_process: None) -
     done = run(root, "talos.upgrade-node", "--node", "k8s-4", "--yes")  # the simulator's Thursday
     assert done.code == 0, done.err
     assert "maintenance window" not in done.out + done.err and "Run policies" not in done.out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("pve.vm", "--node", "k8s-4", "reboot"),
+        ("volsync.backup", "--namespace", "default", "--app", "immich-data"),
+        ("bootstrap.apps",),
+        ("talos.upgrade-k8s",),
+    ],
+    ids=lambda c: c[0],
+)
+def test_each_workflow_reaches_the_window_and_its_ignore_flag(
+    closed: Path, in_process: None, command: tuple[str, ...]
+) -> None:
+    """--ignore-window is not only in the signature: each task hands it to the run's policy."""
+    done = run(closed, *command, "--dry-run")
+    assert done.code == 0, done.err
+    assert f"maintenance window: closed; the next opens {NEXT} — this run would be refused" in done.out
+    done = run(closed, *command, "--dry-run", "--ignore-window")
+    assert done.code == 0, done.err
+    assert f"maintenance window: ignored (--ignore-window); it is closed; the next opens {NEXT}" in done.out
