@@ -70,7 +70,7 @@ Format::
       windows:                 # local wall-clock times; a window crossing midnight belongs to its start day
         - { days: [sat, sun], start: "02:00", duration: 4h, timezone: Europe/Amsterdam }
       nodeBudget: 45m          # optional: what one batch of nodes may take (default: measured in the run,
-                               # else the sum of the batch's wait timeouts)
+                               # else what its steps' timeouts allow)
 """
 
 from __future__ import annotations

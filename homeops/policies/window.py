@@ -30,10 +30,10 @@ window opens and how to resume.
 1. ``maintenance.nodeBudget`` (the operator knows their nodes);
 2. the longest batch measured so far in this run (from its first step to the next batch's first step:
    commands, reboots, waits, gates and the stability hold, as they really took);
-3. the worst case the plan allows: the longest node of the batch (its waits' and commands' timeouts
-   added up) plus its cluster-wide steps, plus the stability hold. A node that took longer would fail
-   the run anyway, so this bound is never too short; it is long (a Talos upgrade allows
-   900 s + 600 s), which is why a measured batch replaces it.
+3. the worst case the plan allows (``batch_worst_case``): each step's wait timeouts added up plus its
+   longest command's timeout, the batch's nodes side by side after its cluster-wide steps, plus the
+   stability hold. It is long (a Talos upgrade's waits allow 45 minutes), which is why a measured
+   batch replaces it, and why a fresh run's first batch may be refused late in a window.
 
 ``--ignore-window`` turns the policy off for one run (the dry run says so). Without ``maintenance:``
 it does nothing. Disaster recovery (``dr-rebuild``) and an etcd snapshot (it changes nothing) are not
@@ -165,12 +165,14 @@ def when_text(opening: Opening, at: float, *, now: float) -> str:
 
 
 def batch_worst_case(plan: Plan, steps: Sequence[Step]) -> float:
-    """The longest ``steps`` (one batch) may take before the run would fail anyway: the longest node's
-    waits and commands plus the cluster-wide steps, plus the stability hold after its gates."""
+    """What ``steps`` (one batch) may take before a timeout would fail the run anyway: each step its
+    waits' timeouts (they run one after another) and its longest command's (a step's commands may
+    run side by side: the pre-pull's, one per node); the nodes of the batch side by side, its
+    cluster-wide steps before them; then the stability hold after its gates."""
     per_node: dict[str, float] = {}
     shared = 0.0
     for step in steps:
-        allowed = sum(w.timeout for w in step.waits) + sum(c.timeout or 0.0 for c in step.commands)
+        allowed = sum(w.timeout for w in step.waits) + max((c.timeout or 0.0 for c in step.commands), default=0.0)
         if step.node is None:
             shared += allowed
         else:
@@ -316,4 +318,4 @@ class WindowPolicy(RunPolicy):
             return self.maintenance.node_budget * 60.0, "maintenance.nodeBudget"
         if self._measured:
             return max(self._measured), "the longest batch so far in this run"
-        return batch_worst_case(plan, batch), "the worst case its waits allow"
+        return batch_worst_case(plan, batch), "the worst case its timeouts allow"

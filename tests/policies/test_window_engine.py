@@ -158,14 +158,14 @@ def test_a_batch_whose_measured_time_would_overrun_is_not_started_and_a_resume_s
     with pytest.raises(RunStopped) as again:
         executor(meadow, out).run(journal.plan(), yes=True, resume=journal)
     assert meadow.mown == ["f0", "f1"]
-    assert "this batch may take 1h (the worst case its waits allow)" in str(again.value)
+    assert "this batch may take 1h (the worst case its timeouts allow)" in str(again.value)
     assert Journal.latest(tmp_path, "mow", clock).status == "stopped"  # type: ignore[union-attr]
 
 
 def test_a_fresh_run_whose_first_batch_cannot_fit_is_refused_before_the_lock_and_journal(tmp_path: Path) -> None:
     clock = FakeClock(at("2026-12-12 05:20"))
     meadow, out = Meadow(tmp_path, clock), io.StringIO()
-    with pytest.raises(PolicyRefused, match=r"the first batch may take 1h \(the worst case its waits allow\)"):
+    with pytest.raises(PolicyRefused, match=r"the first batch may take 1h \(the worst case its timeouts allow\)"):
         executor(meadow, out).run(meadow_plan(), yes=True)
     assert meadow.mown == []
     assert not (tmp_path / "runs").exists()
@@ -191,7 +191,7 @@ def test_the_report_has_one_line_per_batch_decision(tmp_path: Path) -> None:
     report = (journal.directory / "report.md").read_text()
     window = "window open until 06:00 CET (Europe/Amsterdam)"
     for line in (
-        f"Sat 12 Dec 05:00 CET before f0: go — budget 1h (the worst case its waits allow); {window}",
+        f"Sat 12 Dec 05:00 CET before f0: go — budget 1h (the worst case its timeouts allow); {window}",
         f"Sat 12 Dec 05:25 CET before f1: go — budget 25m (the longest batch so far in this run); {window}",
         f"Sat 12 Dec 05:50 CET before f2: stop — budget 25m (the longest batch so far in this run); {window}",
     ):

@@ -96,12 +96,12 @@ def test_the_dry_run_shows_the_decision() -> None:
     clock = FakeClock(at("2026-12-12 02:00"))
     assert policy(clock).describe(plan()) == (
         "open until 06:00 CET (Europe/Amsterdam), 4h left; a batch of nodes starts only if its budget ends before "
-        "the close (the first: 25m 30s, the worst case its waits allow; it fits)",
+        "the close (the first: 25m 30s, the worst case its timeouts allow; it fits)",
     )
     clock.advance(3 * 3600 + 50 * 60)  # 05:50
     (line,) = policy(clock).describe(plan())
     assert line.endswith(
-        "(the first: 25m 30s, the worst case its waits allow; it does NOT fit: the run would be refused)"
+        "(the first: 25m 30s, the worst case its timeouts allow; it does NOT fit: the run would be refused)"
     )
     closed = FakeClock(at("2026-12-08 14:00"))
     assert policy(closed).describe(plan()) == (
@@ -116,7 +116,7 @@ def test_a_fresh_run_whose_first_batch_cannot_end_in_the_window_is_refused_befor
         policy(clock).admit(plan(), resumed=False)
     assert str(refused.value) == (
         "the maintenance window closes at 06:00 CET (Europe/Amsterdam), in 10m, and the first batch may take "
-        "25m 30s (the worst case its waits allow); the next window opens Sun 13 Dec 02:00 CET (Europe/Amsterdam); "
+        "25m 30s (the worst case its timeouts allow); the next window opens Sun 13 Dec 02:00 CET (Europe/Amsterdam); "
         "nothing was changed — run it then, or now with --ignore-window"
     )
     # resumed: the next batch is before_step's to judge (the journal knows which one it is)
@@ -175,3 +175,6 @@ def test_a_batchs_worst_case_is_its_longest_node_plus_cluster_steps_plus_stabili
     assert batch_worst_case(whole, whole.steps) == 1500 + 120 + 60 + 30
     # no gates after: no stability hold
     assert batch_worst_case(whole, (snapshot,)) == 60
+    # a step's commands may run side by side (the pre-pull's, one per node): the longest counts
+    pull = Step("cluster:pre-pull", "pre-pull", "pull", batch=0, commands=(Command(("a",), timeout=600.0),) * 6)
+    assert batch_worst_case(whole, (pull,)) == 600
