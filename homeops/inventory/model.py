@@ -147,7 +147,7 @@ class Maintenance:
     """homeops.yaml ``maintenance:``; ``Inventory.maintenance`` is None without the section (no window)."""
 
     windows: tuple[MaintenanceWindow, ...]
-    node_budget: int | None = None  # minutes one batch of nodes may take; None: measured, else the plan's waits
+    node_budget: int | None = None  # minutes one batch of nodes may take; None: measured, else its steps' timeouts
 
 
 @dataclass(frozen=True)
