@@ -1,4 +1,9 @@
-"""homeops.yaml ``maintenance:``: what is read, and each bad value refused in one line naming file and field."""
+"""homeops.yaml ``maintenance:``: what is read, and each bad value refused in one line naming file and field.
+
+Day names follow kured's ``--reboot-days`` (kubereboot/kured@170a3a4, pkg/timewindow/days.go:10, the
+``dayStrings`` map: three letters or the full English name, any case); kured's numbers (days.go:70,
+0 = Sunday) are refused here, since Python counts 0 as Monday.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
 """When a maintenance window is open, and when the next one opens: wall-clock windows, DST both ways,
 midnight crossings, several windows. Pure functions of the window and an instant (epoch seconds).
 
+kured's window (kubereboot/kured@170a3a4, pkg/timewindow/timewindow.go:39, ``Contains``) is a start and an
+end on the same local date, both excluded, so it can never cross midnight; these windows open at their
+start (included) and may run past midnight, belonging to their start day.
+
 The DST dates are Europe/Amsterdam's in 2026 (EU rule: the last Sunday of March 02:00 CET → 03:00 CEST,
 the last Sunday of October 03:00 CEST → 02:00 CET), as the system tz database (zoneinfo) has them.
 """
@@ -107,6 +111,13 @@ def test_a_window_crossing_midnight_belongs_to_its_start_day() -> None:
     assert next_opening(late, at("2026-12-13 23:30")).start == at("2026-12-19 23:00")
     # nor does Friday 23:00 open (Saturday's window does not start the night before)
     assert open_until(late, at("2026-12-11 23:30")) is None
+
+
+def test_a_window_crossing_midnight_into_the_spring_forward_night_is_three_real_hours() -> None:
+    late = Maintenance((window((SAT,), "23:00", 240),))  # Saturday 23:00 CET → Sunday 03:00 CEST
+    opening = next_opening(late, at("2026-03-28 12:00"))
+    assert (opening.start, opening.end) == (utc("2026-03-28 22:00"), utc("2026-03-29 01:00"))
+    assert when_text(opening, opening.end, now=opening.start) == "Sun 29 Mar 03:00 CEST (Europe/Amsterdam)"
 
 
 def test_several_windows_the_earliest_next_one_in_its_own_time_zone() -> None:
