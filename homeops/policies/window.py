@@ -276,6 +276,7 @@ class WindowPolicy(RunPolicy):
             return GO
         assert self.maintenance is not None
         now = self.now()
+        fresh = self._batch is None or self._batch[0] != step.batch or not self._decided
         if self._batch is None or self._batch[0] != step.batch:
             if self._batch is not None:
                 self._measured.append(now - self._batch[1])
@@ -288,8 +289,10 @@ class WindowPolicy(RunPolicy):
         local = datetime.fromtimestamp(now, ZoneInfo(self.maintenance.windows[0].timezone))
         line = f"{local:%a %d %b %H:%M %Z} before {step.node or step.id}: {'go' if decision is GO else 'stop'}"
         line += f" — budget {duration_text(budget)} ({source}); window {state}"
-        if not self._decided or self._decided[-1] != line:
+        if fresh:
             self._decided.append(line)
+        else:  # asked again after another policy's hold: the latest answer stands for the batch
+            self._decided[-1] = line
         return decision
 
     def _decide(self, now: float, budget: float, source: str, current: Opening | None) -> Decision:

@@ -152,6 +152,9 @@ def test_the_window_closing_during_another_policys_hold_stops_the_run() -> None:
     clock.advance(3600)  # asked again at 06:00 after a hold, same batch
     stop = held.before_step(plan(), plan().steps[0], plan().steps)
     assert isinstance(stop, StopRun) and stop.why.startswith("the maintenance window has closed; the next opens Sun")
+    # the report keeps the batch's latest answer, not one line per time it was asked
+    (line,) = held.report_lines()
+    assert line.startswith("Sat 12 Dec 06:00 CET before k8s-0: stop — budget 25m 30s")
 
 
 def test_node_budget_overrides_measured_and_worst_case() -> None:
