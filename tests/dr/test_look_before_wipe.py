@@ -1,0 +1,226 @@
+"""Look before you destroy, at the point of no return — on a first run and on ``--resume`` alike.
+
+1. The fresh model's wipes (``dr-reset``: STATE+EPHEMERAL+user volumes; ``dr-recreate-vm``: ``qm stop/destroy``)
+   look at the cluster again where they would be sent: etcd quorum with an answering API since the plan
+   looked (the Talos guide restores quorum rather than a cluster, siderolabs/docs
+   ``public/talos/v1.11/…/disaster-recovery.mdx:62-68``) refuses the whole batch, nothing sent, unless
+   ``--even-if-healthy`` is given again. The etcd-restore model's EPHEMERAL reset already did this
+   (``test_models.py::test_quorum_back_before_the_resets_wipes_nothing``).
+2. A reset is addressed by IP: the machine answering there must say it is the plan's node
+   (``talosctl read /proc/sys/kernel/hostname``, the rolling upgrades' identity read, ``identity.py``)
+   before anything is wiped. A DHCP lease that moved is modelled in the simulator as real DHCP does it: the
+   node that lost the lease answers at a new address, the node that got it answers at both.
+
+Kills stand in for ``kill -9``: a ``BaseException`` the executor does not catch, raised right after the
+matching command took effect, so the journal stays as the kill left it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from homeops.errors import HomeopsError
+from homeops.operations import drmodel
+from homeops.operations.dr import run_rebuild
+from homeops.runners import Result
+from homeops.sim import faults
+
+from .drsim import DrSim
+
+WIPES = ("reset", "destroy", "stop")
+
+
+class Killed(BaseException):
+    """Stands in for kill -9: nothing in the executor catches it."""
+
+
+class Kill:
+    def __init__(self) -> None:
+        self.words: tuple[str, ...] = ()
+
+    def after(self, *words: str) -> None:
+        self.words = words
+
+    def check(self, argv: Sequence[str]) -> None:
+        if self.words and all(w in argv for w in self.words):
+            self.words = ()
+            raise Killed(" ".join(argv))
+
+
+class Hooked:
+    def __init__(self, inner: Any, kill: Kill) -> None:
+        self.inner, self.kill, self.target = inner, kill, getattr(inner, "target", None)
+
+    def run(self, argv: Sequence[str], **kw: Any) -> Result:
+        result: Result = self.inner.run(argv, **kw)
+        if result.ok:
+            self.kill.check(argv)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def kill(monkeypatch: pytest.MonkeyPatch) -> Kill:
+    """The fake tools in-process (as tests/dr/test_rehearse.py), every command passing the kill hook."""
+    import homeops.runtime
+    from homeops.sim.runner import SimRunner
+
+    hook = Kill()
+    real = homeops.runtime.open_runtime
+
+    def open_runtime(directory: object, **kw: Any) -> homeops.runtime.Runtime:
+        rt = real(directory, **kw)  # type: ignore[arg-type]
+        if rt.simulated:
+            rt.local = Hooked(SimRunner(rt.inventory.state_dir / "sim"), hook)  # type: ignore[assignment]
+            factory = rt.host_factory
+            assert factory is not None
+            rt.host_factory = lambda spec: Hooked(factory(spec), hook)  # type: ignore[assignment,return-value]
+        return rt
+
+    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    return hook
+
+
+def wipes(drsim: DrSim, since: int = 0) -> list[str]:
+    """Destructive commands that took effect: ``reset <ip>`` and ``qm stop|destroy <vmid>``."""
+    out = []
+    for entry in drsim.store.log()[since:]:
+        argv = [str(a) for a in entry["argv"]]
+        if entry["exit"] != 0:
+            continue
+        if argv[0] == "talosctl" and "reset" in argv:
+            out.append(f"reset {argv[argv.index('--nodes') + 1]}")
+        elif argv[0] == "qm" and argv[1] in ("stop", "destroy"):
+            out.append(f"qm {argv[1]} {argv[2]}")
+    return out
+
+
+def quorum_lost(drsim: DrSim) -> None:
+    with drsim.runtime() as rt:  # a look while the API answered left the record of the volumes
+        drmodel.observe(rt.inventory, rt.local, now=rt.clock.now())
+    drsim.fault("etcd-unhealthy", "k8s-1")
+    drsim.fault("etcd-unhealthy", "k8s-2")
+
+
+def quorum_back(drsim: DrSim) -> None:
+    with drsim.store.transaction() as state:
+        faults.clear(state, "etcd-unhealthy")
+
+
+def move_ip(drsim: DrSim, ip: str, to: str) -> str:
+    """DHCP gave ``ip`` to ``to`` (now answering at both addresses); the node that had it got a new lease."""
+    with drsim.store.transaction() as state:
+        old = next(h for h, n in state["nodes"].items() if n["ip"] == ip)
+        new = f"10.10.0.{150 + sorted(state['nodes']).index(old)}"
+        state["nodes"][old].update(ip=new, ips=[new if a == ip else a for a in state["nodes"][old]["ips"]])
+        state["nodes"][to]["ips"].append(ip)
+        return str(old)
+
+
+# ----------------------------------------------------------------------------------- 1. healthy again
+
+
+@pytest.mark.parametrize(
+    ("recreate", "first", "rest"),
+    [
+        (False, "reset 10.10.0.20", [f"reset 10.10.0.{20 + i}" for i in range(1, 6)]),
+        (True, "qm destroy 200", [f"qm {w} {200 + i}" for i in range(1, 6) for w in ("stop", "destroy")]),
+    ],
+    ids=["reset", "recreate-vm"],
+)
+def test_quorum_back_between_a_kill_and_resume_wipes_nothing_more(
+    drsim: DrSim, kill: Kill, recreate: bool, first: str, rest: list[str]
+) -> None:
+    quorum_lost(drsim)
+    since = len(drsim.store.log())
+    kill.after(*first.split())
+    with pytest.raises(Killed):
+        run_rebuild(drsim.root, fresh=True, recreate_vms=recreate, yes=True, out=io.StringIO())
+    assert wipes(drsim, since)[-1] == first  # the kill came right after the first wipe
+    wiped = len(wipes(drsim, since))
+    quorum_back(drsim)  # k8s-1 and k8s-2 healthy again: 2 of 3 members, and the API answers
+    with pytest.raises(HomeopsError) as info:
+        run_rebuild(drsim.root, resume=True, yes=True, out=io.StringIO())
+    message = str(info.value)
+    assert (
+        "the cluster is healthy again (etcd 2/3 members healthy: k8s-1, k8s-2; the Kubernetes API answers)" in message
+    )
+    assert "nothing was sent" in message and "--even-if-healthy" in message and "\n" not in message
+    assert len(wipes(drsim, since)) == wiped, "a wipe went out to a cluster that had recovered"
+    # the override, asked again on the resume, lets the rest of the wipes go
+    kill.after(*rest[-1].split())  # stop once they went out: the rest of the rebuild is not at stake here
+    with pytest.raises(Killed):
+        run_rebuild(drsim.root, resume=True, even_if_healthy=True, yes=True, out=io.StringIO())
+    assert wipes(drsim, since)[wiped:] == rest
+
+
+def test_quorum_back_while_the_plan_is_read_wipes_nothing(drsim: DrSim, kill: Kill) -> None:
+    """First run: the cluster recovers between the look that chose the model and the wipes (the operator
+    reading the plan): the look at the point of no return sees it."""
+    quorum_lost(drsim)
+    since = len(drsim.store.log())
+
+    class Reading(io.StringIO):
+        def write(self, text: str) -> int:
+            if "POINT OF NO RETURN" in text:
+                quorum_back(drsim)
+            return super().write(text)
+
+    out = Reading()
+    with pytest.raises(HomeopsError, match=r"the cluster is healthy again \(etcd 3/3 members healthy"):
+        run_rebuild(drsim.root, fresh=True, yes=True, out=out)
+    assert "model: fresh" in out.getvalue()  # planned as a fresh rebuild of an unhealthy cluster
+    assert wipes(drsim, since) == []
+
+
+def test_a_workers_only_rebuild_of_a_healthy_cluster_is_not_refused(drsim: DrSim, kill: Kill) -> None:
+    """Replacing a worker keeps etcd and the apps running by design: the quorum look is for the control planes."""
+    kill.after("talosctl", "get", "machinestatus", "--insecure", "10.10.0.24")  # once the reset went out
+    with pytest.raises(Killed):
+        run_rebuild(drsim.root, nodes=("k8s-4",), yes=True, out=io.StringIO())
+    assert wipes(drsim) == ["reset 10.10.0.24"]
+
+
+# ----------------------------------------------------------------------------------- 2. who answers at the IP
+
+
+def test_a_reset_to_an_ip_that_moved_to_another_node_wipes_nothing(drsim: DrSim, kill: Kill) -> None:
+    """Replacing worker k8s-4, whose lease went to k8s-5: the reset would have wiped k8s-5."""
+    moved = move_ip(drsim, "10.10.0.24", to="k8s-5")
+    assert moved == "k8s-4"
+    with pytest.raises(HomeopsError) as info:
+        run_rebuild(drsim.root, nodes=("k8s-4",), yes=True, out=io.StringIO())
+    message = str(info.value)
+    assert "10.10.0.24 answers as k8s-5, not k8s-4" in message and "nothing was sent" in message
+    assert wipes(drsim) == []
+    state = drsim.store.read(include_log=False)
+    assert not state["nodes"]["k8s-5"].get("maintenance") and state["nodes"]["k8s-5"]["ready"]
+
+
+def test_a_fresh_reset_batch_with_one_moved_ip_wipes_no_node(drsim: DrSim, kill: Kill) -> None:
+    quorum_lost(drsim)
+    move_ip(drsim, "10.10.0.23", to="k8s-4")
+    since = len(drsim.store.log())
+    with pytest.raises(HomeopsError, match=r"10\.10\.0\.23 answers as k8s-4, not k8s-3"):
+        run_rebuild(drsim.root, fresh=True, yes=True, out=io.StringIO())
+    assert wipes(drsim, since) == []  # the batch is looked at whole, before any node is reset
+
+
+def test_an_ephemeral_reset_to_an_ip_that_moved_wipes_nothing(drsim: DrSim, kill: Kill) -> None:
+    """The etcd-restore model's EPHEMERAL resets: k8s-2's address now answers as control plane k8s-1 (which
+    would have had its EPHEMERAL wiped twice, and k8s-2 never)."""
+    quorum_lost(drsim)
+    move_ip(drsim, "10.10.0.22", to="k8s-1")
+    since = len(drsim.store.log())
+    with pytest.raises(HomeopsError, match=r"10\.10\.0\.22 answers as k8s-1, not k8s-2"):
+        run_rebuild(drsim.root, yes=True, out=io.StringIO())
+    assert wipes(drsim, since) == []
