@@ -308,12 +308,23 @@ class DrResetEphemeral(StepKind):
                 state, _ = _etcd_state(runner, talos, step.node_ip or "")
                 if state != "Preparing":
                     waiting.append(f"{step.node}: etcd {state}")
+                    continue
+                # success is judged on the node: a Preparing etcd at its IP must be this node's
+                name, _ = hostname_at(runner, talos, step.node_ip or "")
+                if name is not None and name != step.node:
+                    return Observation.failed(
+                        f"{step.node_ip} answers as {name}, not {step.node}: the etcd Preparing there is not "
+                        f"{step.node}'s (its IP moved)"
+                    )
             return Observation.waiting("; ".join(waiting)) if waiting else Observation.ok("etcd Preparing")
 
         return look
 
     def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return _etcd_state(_local(ctx), _talos(ctx), step.node_ip or "")[0] == "Preparing"
+        runner, talos = _local(ctx), _talos(ctx)
+        if _etcd_state(runner, talos, step.node_ip or "")[0] != "Preparing":
+            return False
+        return hostname_at(runner, talos, step.node_ip or "")[0] == step.node
 
     def sent_already(self, ctx: StepContext, step: Step, record: Any) -> bool:
         """Killed between the reset and its journal line: a node that went down, rebooted or whose etcd is
