@@ -242,3 +242,17 @@ def test_an_ephemeral_reset_is_judged_on_the_node_not_on_its_ip(drsim: DrSim, ki
     assert wipes(drsim, since) == ["reset 10.10.0.20", "reset 10.10.0.21", "reset 10.10.0.22"]
     bootstraps = [e for e in drsim.store.log()[since:] if "bootstrap" in e["argv"]]
     assert bootstraps == []  # etcd was not restored on the strength of another node's state
+
+
+def test_a_configured_node_whose_hostname_cannot_be_read_is_not_reset(drsim: DrSim, kill: Kill) -> None:
+    """Who answers cannot be told (a machine with another cluster's PKI, a read that failed): no wipe on a
+    guess. The refusal is a stop, not a dead end: ``--resume`` looks again and goes on."""
+    drsim.fault("command-fails", "k8s-4", tool="talosctl", subcommand="read")
+    with pytest.raises(HomeopsError) as info:
+        run_rebuild(drsim.root, nodes=("k8s-4",), yes=True, out=io.StringIO())
+    assert "10.10.0.24 answers as a configured Talos node whose hostname cannot be read" in str(info.value)
+    assert wipes(drsim) == []
+    kill.after("talosctl", "get", "machinestatus", "--insecure", "10.10.0.24")  # once the reset went out
+    with pytest.raises(Killed):
+        run_rebuild(drsim.root, resume=True, yes=True, out=io.StringIO())
+    assert wipes(drsim) == ["reset 10.10.0.24"]
