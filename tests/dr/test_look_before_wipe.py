@@ -23,10 +23,12 @@ from typing import Any
 
 import pytest
 
+from homeops.engine.executor import Outcome
 from homeops.errors import HomeopsError
 from homeops.operations import drmodel
 from homeops.operations.dr import run_rebuild
 from homeops.runners import Result
+from homeops.runtime import Runtime
 from homeops.sim import faults
 
 from .drsim import DrSim
@@ -74,25 +76,27 @@ class Hooked:
 
 
 @pytest.fixture
-def kill(monkeypatch: pytest.MonkeyPatch) -> Kill:
-    """The fake tools in-process (as tests/dr/test_rehearse.py), every command passing the kill hook."""
-    import homeops.runtime
+def kill() -> Kill:
+    return Kill()
+
+
+def hooked(drsim: DrSim, kill: Kill) -> Runtime:
+    """A runtime on the simulator with the fake tools in-process (as tests/dr/test_rehearse.py), every command
+    passing the kill hook."""
     from homeops.sim.runner import SimRunner
 
-    hook = Kill()
-    real = homeops.runtime.open_runtime
+    rt = drsim.runtime()
+    rt.local = Hooked(SimRunner(rt.inventory.state_dir / "sim"), kill)  # type: ignore[assignment]
+    factory = rt.host_factory
+    assert factory is not None
+    rt.host_factory = lambda spec: Hooked(factory(spec), kill)  # type: ignore[assignment,return-value]
+    return rt
 
-    def open_runtime(directory: object, **kw: Any) -> homeops.runtime.Runtime:
-        rt = real(directory, **kw)  # type: ignore[arg-type]
-        if rt.simulated:
-            rt.local = Hooked(SimRunner(rt.inventory.state_dir / "sim"), hook)  # type: ignore[assignment]
-            factory = rt.host_factory
-            assert factory is not None
-            rt.host_factory = lambda spec: Hooked(factory(spec), hook)  # type: ignore[assignment,return-value]
-        return rt
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
-    return hook
+def rebuild(drsim: DrSim, kill: Kill, out: io.StringIO | None = None, **options: Any) -> Outcome:
+    """``inv dr.rebuild --yes`` with ``options``, on a runtime of its own (as each ``inv`` run has)."""
+    with hooked(drsim, kill) as rt:
+        return run_rebuild(drsim.root, yes=True, out=out or io.StringIO(), runtime=rt, **options)
 
 
 def wipes(drsim: DrSim, since: int = 0) -> list[str]:
@@ -110,7 +114,7 @@ def wipes(drsim: DrSim, since: int = 0) -> list[str]:
 
 
 def quorum_lost(drsim: DrSim) -> None:
-    with drsim.runtime() as rt:  # a look while the API answered left the record of the volumes
+    with hooked(drsim, Kill()) as rt:  # a look while the API answered left the record of the volumes
         drmodel.observe(rt.inventory, rt.local, now=rt.clock.now())
     drsim.fault("etcd-unhealthy", "k8s-1")
     drsim.fault("etcd-unhealthy", "k8s-2")
@@ -149,12 +153,12 @@ def test_quorum_back_between_a_kill_and_resume_wipes_nothing_more(
     since = len(drsim.store.log())
     kill.after(*first.split())
     with pytest.raises(Killed):
-        run_rebuild(drsim.root, fresh=True, recreate_vms=recreate, yes=True, out=io.StringIO())
+        rebuild(drsim, kill, fresh=True, recreate_vms=recreate)
     assert wipes(drsim, since)[-1] == first  # the kill came right after the first wipe
     wiped = len(wipes(drsim, since))
     quorum_back(drsim)  # k8s-1 and k8s-2 healthy again: 2 of 3 members, and the API answers
     with pytest.raises(HomeopsError) as info:
-        run_rebuild(drsim.root, resume=True, yes=True, out=io.StringIO())
+        rebuild(drsim, kill, resume=True)
     message = str(info.value)
     assert (
         "the cluster is healthy again (etcd 2/3 members healthy: k8s-1, k8s-2; the Kubernetes API answers)" in message
@@ -164,7 +168,7 @@ def test_quorum_back_between_a_kill_and_resume_wipes_nothing_more(
     # the override, asked again on the resume, lets the rest of the wipes go
     kill.after(*rest[-1].split())  # stop once they went out: the rest of the rebuild is not at stake here
     with pytest.raises(Killed):
-        run_rebuild(drsim.root, resume=True, even_if_healthy=True, yes=True, out=io.StringIO())
+        rebuild(drsim, kill, resume=True, even_if_healthy=True)
     assert wipes(drsim, since)[wiped:] == rest
 
 
@@ -182,7 +186,7 @@ def test_quorum_back_while_the_plan_is_read_wipes_nothing(drsim: DrSim, kill: Ki
 
     out = Reading()
     with pytest.raises(HomeopsError, match=r"the cluster is healthy again \(etcd 3/3 members healthy"):
-        run_rebuild(drsim.root, fresh=True, yes=True, out=out)
+        rebuild(drsim, kill, out, fresh=True)
     assert "model: fresh" in out.getvalue()  # planned as a fresh rebuild of an unhealthy cluster
     assert wipes(drsim, since) == []
 
@@ -191,7 +195,7 @@ def test_a_workers_only_rebuild_of_a_healthy_cluster_is_not_refused(drsim: DrSim
     """Replacing a worker keeps etcd and the apps running by design: the quorum look is for the control planes."""
     kill.after("talosctl", "get", "machinestatus", "--insecure", "10.10.0.24")  # once the reset went out
     with pytest.raises(Killed):
-        run_rebuild(drsim.root, nodes=("k8s-4",), yes=True, out=io.StringIO())
+        rebuild(drsim, kill, nodes=("k8s-4",))
     assert wipes(drsim) == ["reset 10.10.0.24"]
 
 
@@ -203,7 +207,7 @@ def test_a_reset_to_an_ip_that_moved_to_another_node_wipes_nothing(drsim: DrSim,
     moved = move_ip(drsim, "10.10.0.24", to="k8s-5")
     assert moved == "k8s-4"
     with pytest.raises(HomeopsError) as info:
-        run_rebuild(drsim.root, nodes=("k8s-4",), yes=True, out=io.StringIO())
+        rebuild(drsim, kill, nodes=("k8s-4",))
     message = str(info.value)
     assert "10.10.0.24 answers as k8s-5, not k8s-4" in message and "nothing was sent" in message
     assert wipes(drsim) == []
@@ -216,7 +220,7 @@ def test_a_fresh_reset_batch_with_one_moved_ip_wipes_no_node(drsim: DrSim, kill:
     move_ip(drsim, "10.10.0.23", to="k8s-4")
     since = len(drsim.store.log())
     with pytest.raises(HomeopsError, match=r"10\.10\.0\.23 answers as k8s-4, not k8s-3"):
-        run_rebuild(drsim.root, fresh=True, yes=True, out=io.StringIO())
+        rebuild(drsim, kill, fresh=True)
     assert wipes(drsim, since) == []  # the batch is looked at whole, before any node is reset
 
 
@@ -227,7 +231,7 @@ def test_an_ephemeral_reset_to_an_ip_that_moved_wipes_nothing(drsim: DrSim, kill
     move_ip(drsim, "10.10.0.22", to="k8s-1")
     since = len(drsim.store.log())
     with pytest.raises(HomeopsError, match=r"10\.10\.0\.22 answers as k8s-1, not k8s-2"):
-        run_rebuild(drsim.root, yes=True, out=io.StringIO())
+        rebuild(drsim, kill)
     assert wipes(drsim, since) == []
 
 
@@ -238,7 +242,7 @@ def test_an_ephemeral_reset_is_judged_on_the_node_not_on_its_ip(drsim: DrSim, ki
     kill.after("reset", "10.10.0.22", then=lambda: move_ip(drsim, "10.10.0.22", to="k8s-1"))
     since = len(drsim.store.log())
     with pytest.raises(HomeopsError, match=r"10\.10\.0\.22 answers as k8s-1, not k8s-2: the etcd Preparing"):
-        run_rebuild(drsim.root, yes=True, out=io.StringIO())
+        rebuild(drsim, kill)
     assert wipes(drsim, since) == ["reset 10.10.0.20", "reset 10.10.0.21", "reset 10.10.0.22"]
     bootstraps = [e for e in drsim.store.log()[since:] if "bootstrap" in e["argv"]]
     assert bootstraps == []  # etcd was not restored on the strength of another node's state
@@ -249,10 +253,10 @@ def test_a_configured_node_whose_hostname_cannot_be_read_is_not_reset(drsim: DrS
     guess. The refusal is a stop, not a dead end: ``--resume`` looks again and goes on."""
     drsim.fault("command-fails", "k8s-4", tool="talosctl", subcommand="read")
     with pytest.raises(HomeopsError) as info:
-        run_rebuild(drsim.root, nodes=("k8s-4",), yes=True, out=io.StringIO())
+        rebuild(drsim, kill, nodes=("k8s-4",))
     assert "10.10.0.24 answers as a configured Talos node whose hostname cannot be read" in str(info.value)
     assert wipes(drsim) == []
     kill.after("talosctl", "get", "machinestatus", "--insecure", "10.10.0.24")  # once the reset went out
     with pytest.raises(Killed):
-        run_rebuild(drsim.root, resume=True, yes=True, out=io.StringIO())
+        rebuild(drsim, kill, resume=True)
     assert wipes(drsim) == ["reset 10.10.0.24"]
