@@ -51,7 +51,7 @@ from homeops.operations import drcheck, drsteps, snapshotsum
 from homeops.operations.bootstrap import API_GATE, BootstrapWorld
 from homeops.operations.drmodel import Choice
 from homeops.operations.drmodel import Observation as Seen
-from homeops.operations.drsteps import API, ETCD_DB, ETCD_UP, PREPARING
+from homeops.operations.drsteps import API, ETCD_DB, ETCD_UP, PREPARING, healthy_again, not_the_node
 from homeops.operations.health import ClusterWorld, cluster_gates
 from homeops.operations.runbook import RecoveryStep, recovery_steps
 from homeops.operations.vm import (
@@ -508,14 +508,14 @@ class _ToMaintenance(StepKind):
             # In maintenance mode a node has no hostname to check; it is skipped (STATE is wiped already,
             # whichever machine it is). A configured one must say it is this node before it is reset.
             if self.by_ip and not there and seen.startswith("configured"):
-                wrong = drsteps.not_the_node(ctx.runner(Command(("talosctl",))), talos, node.hostname, node.ip)
+                wrong = not_the_node(ctx.runner(Command(("talosctl",))), talos, node.hostname, node.ip)
                 if wrong:
                     looks[step.id] = Look(False, wrong)
                     continue
             looks[step.id] = Look(True, seen, done=there, before=seen.split(":")[0].split(" (")[0])
         # Look before you destroy, again at the point of no return (first run or resume): a cluster that
         # became healthy since the plan looked is not wiped.
-        why = drsteps.healthy_again(ctx, steps)
+        why = healthy_again(ctx, steps)
         if why:
             return {sid: replace(look, ready=False, observed=why) for sid, look in looks.items()}
         return looks
