@@ -183,6 +183,7 @@ def run_rebuild(
         else:
             snapshot = dr.ChosenSnapshot(None, "none")
             world = dr.rebuild_world(rt, snapshot, dr.chain_stages(rt.inventory, request), skip_validate=skip_validate)
+            world.even_if_healthy = request.even_if_healthy  # the destructive steps look again before wiping
 
             def plan() -> Plan:
                 assert isinstance(world, dr.DrWorld)
