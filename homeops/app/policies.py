@@ -21,6 +21,7 @@ from homeops.engine.executor import SIMULATED
 from homeops.engine.progress import Progress, for_stream
 from homeops.policies.alerts import alert_policies
 from homeops.policies.notify import notifications
+from homeops.policies.window import window_policies
 from homeops.runtime import Runtime
 
 
@@ -46,8 +47,8 @@ def watchers(
     progress = for_stream(out or sys.stdout, clock=runtime.clock, banner=SIMULATED if runtime.simulated else "")
     inventory_listeners: list[Listener] = []
     inventory_policies: list[RunPolicy] = []
-    # One line per feature, e.g.:
-    #   inventory_policies += window_policies(runtime.inventory, ignore=options.ignore_window)
+    # One line per feature (the window first: a closed window refuses before anything else asks).
+    inventory_policies += window_policies(runtime.inventory, clock=runtime.clock, ignore=options.ignore_window)
     # notify: both a listener (messages) and a policy (shown with the plan; its end waits for what is in flight)
     notify = notifications(runtime.inventory, report=progress.note)
     inventory_listeners += notify
