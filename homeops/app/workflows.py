@@ -18,17 +18,37 @@ from homeops.adapters import kubectl
 from homeops.adapters import volsync as vsa
 from homeops.app import backend
 from homeops.app.runs import Options, executor_for, latest_journal, plan_or_resume, world_executor
+from homeops.engine import gates as engine_gates
 from homeops.engine.executor import Executor, Outcome
-from homeops.engine.plan import Plan, Step, Wait
+from homeops.engine.gates import GateResult
+from homeops.engine.plan import Plan, Step, Wait, unique_gates
 from homeops.errors import PlanError
 from homeops.operations import bootstrap, dr, drmodel, drsteps, snapshot, volsync
 from homeops.operations.facts import Observer
-from homeops.operations.health import ClusterWorld
+from homeops.operations.health import ClusterWorld, cluster_gates, node_gates
 from homeops.operations.observe import ClusterObserver
 from homeops.operations.saved_settings import resume_notice
 from homeops.runtime import Runtime
 from homeops.sim import rehearsal
 from homeops.sim.rehearsal import Rehearsal
+
+# ----------------------------------------------------------------------------------- health
+
+
+def cluster_world(runtime: Runtime, observer: Observer | None = None) -> ClusterWorld:
+    """The cluster workflows' world on ``runtime``: its gates looked at with its backend's rules."""
+    return ClusterWorld(
+        runtime.inventory, observer or ClusterObserver(runtime), simulated=runtime.simulated, host=runtime.host
+    )
+
+
+def health(runtime: Runtime) -> tuple[GateResult, ...]:
+    """``inv talos.health``: one look at every gate a node operation would check (read-only)."""
+    inventory = runtime.inventory
+    gates = unique_gates(cluster_gates(inventory) + tuple(g for n in inventory.nodes for g in node_gates(inventory, n)))
+    world = cluster_world(runtime)
+    return tuple(engine_gates.evaluate(gate, world.look) for gate in gates)
+
 
 # ----------------------------------------------------------------------------------- etcd snapshots
 
@@ -158,7 +178,7 @@ def run_rebuild(
                 if problems:
                     raise PlanError(f"dr.rebuild refused before touching anything: {problems[0]}",
                                     hint="; ".join(problems[1:]) or None)  # fmt: skip
-        cluster_world = ClusterWorld(rt.inventory, ClusterObserver(rt), simulated=rt.simulated, host=rt.host)
+        looking = cluster_world(rt)
         if model == "etcd-restore":
             fallback = None
             try:
@@ -167,7 +187,7 @@ def run_rebuild(
                 if from_snapshot != "latest":
                     raise
             world: dr.DrWorld | dr.RestoreWorld = dr.RestoreWorld(
-                rt.inventory, cluster_world, even_if_healthy=request.even_if_healthy
+                rt.inventory, looking, even_if_healthy=request.even_if_healthy
             )
 
             def plan() -> Plan:

@@ -202,15 +202,10 @@ def reboot_node(
 def health(c: Any, inventory: str | None = None) -> None:
     """Check every gate a node operation would check (read-only); exits 1 when one is red."""
     from homeops.app.backend import open_runtime
-    from homeops.engine.plan import unique_gates
-    from homeops.operations.health import cluster_gates, evaluate, node_gates
-    from homeops.operations.observe import ClusterObserver
+    from homeops.app.workflows import health as looked
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
-        observer = ClusterObserver(rt)
-        inv = rt.inventory
-        gates = unique_gates(cluster_gates(inv) + tuple(g for n in inv.nodes for g in node_gates(inv, n)))
-        results = [evaluate(g, observer, inv, simulated=rt.simulated) for g in gates]
+        results = looked(rt)
     width = max(len(r.gate.label) for r in results)
     for result in results:
         mark = "✓" if result.ok else "✗"
