@@ -22,8 +22,8 @@ from homeops.engine import gates as engine_gates
 from homeops.engine.executor import Executor, Outcome
 from homeops.engine.gates import GateResult
 from homeops.engine.plan import Plan, Step, Wait, unique_gates
-from homeops.errors import PlanError
-from homeops.operations import bootstrap, dr, drmodel, drsteps, snapshot, volsync
+from homeops.errors import Aborted, PlanError
+from homeops.operations import bootstrap, dr, drmodel, drsteps, snapshot, vm, volsync
 from homeops.operations.facts import Observer
 from homeops.operations.health import ClusterWorld, cluster_gates, node_gates
 from homeops.operations.observe import ClusterObserver
@@ -50,6 +50,50 @@ def health(runtime: Runtime) -> tuple[GateResult, ...]:
     return tuple(engine_gates.evaluate(gate, world.look) for gate in gates)
 
 
+# ----------------------------------------------------------------------------------- Proxmox VMs
+
+
+def run_vm_action(
+    runtime: Runtime,
+    node: str,
+    action: str,
+    options: Options,
+    *,
+    snapshot: str | None = None,
+    timeout: int | None = None,
+    force_stop: bool = False,
+    allow_quorum_loss: bool = False,
+    out: TextIO | None = None,
+) -> tuple[vm.VmActionPlan, Outcome | None]:
+    """``inv pve.vm``: read the VM, decide, and run the one-step plan (None: nothing to do)."""
+    decided = vm.plan_vm_action(runtime, node, action, snapshot=snapshot, timeout=timeout, force_stop=force_stop)
+    if decided.noop:
+        return decided, None
+
+    def confirm(question: str) -> bool:
+        if not decided.destructive:
+            return True  # start and snapshot change no running workload: no question
+        if not sys.stdin or not sys.stdin.isatty():
+            raise Aborted(f"{action} of {decided.node}'s VM needs confirmation", hint="re-run with --yes")
+        # The engine's question names the world (SIMULATED); the VM's own words say what happens.
+        world = "[SIMULATED] " if question.startswith("[") else ""
+        where = f"{world}{action} VM {decided.vmid} ({decided.node}) on {decided.host}?"
+        return input(f"{where} [y/N] ").strip().lower() in ("y", "yes")
+
+    plan = vm.plan_vm(runtime.inventory, decided, allow_quorum_loss=allow_quorum_loss)
+    again = f"inv pve.vm --node {decided.node} {action}" + (f" --snapshot {decided.snapshot}" if snapshot else "")
+    executor = executor_for(
+        runtime,
+        ClusterObserver(runtime),
+        out=out,
+        confirm=confirm,
+        resume_with=again + " (it looks again first)",
+        render=vm.render_vm_plan,
+        options=options,
+    )
+    return decided, executor.run(plan, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
+
+
 # ----------------------------------------------------------------------------------- etcd snapshots
 
 
@@ -57,11 +101,24 @@ def take_etcd_snapshot(
     runtime: Runtime, observer: Observer, *, node: str | None = None, to_nas: bool | None = None
 ) -> snapshot.SavedSnapshot:
     """A snapshot now (no question: it changes nothing in the cluster), through the engine."""
-    leader = None if node else snapshot.etcd_leader(observer)
-    plan = snapshot.plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
-    saved = run_etcd_snapshot(runtime, observer, plan, Options(yes=True))
+    saved = etcd_snapshot(runtime, Options(yes=True), observer=observer, node=node, to_nas=to_nas)
     assert saved is not None, "only a dry run saves nothing"
     return saved
+
+
+def etcd_snapshot(
+    runtime: Runtime,
+    options: Options,
+    *,
+    observer: Observer | None = None,
+    node: str | None = None,
+    to_nas: bool | None = None,
+) -> snapshot.SavedSnapshot | None:
+    """``inv talos.etcd-snapshot``: from ``node``, else the etcd leader; None on a dry run."""
+    observer = observer or ClusterObserver(runtime)
+    leader = None if node else snapshot.etcd_leader(observer)
+    plan = snapshot.plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
+    return run_etcd_snapshot(runtime, observer, plan, options)
 
 
 def run_etcd_snapshot(
