@@ -21,7 +21,10 @@ from homeops.app.runs import Options, executor_for, latest_journal, plan_or_resu
 from homeops.engine import gates as engine_gates
 from homeops.engine.executor import Executor, Outcome
 from homeops.engine.gates import GateResult
+from homeops.engine.journal import Journal
+from homeops.engine.lock import ClusterLock
 from homeops.engine.plan import Plan, Step, Wait, unique_gates
+from homeops.engine.report import write as write_report
 from homeops.errors import Aborted, PlanError
 from homeops.operations import bootstrap, dr, drmodel, drsteps, snapshot, vm, volsync
 from homeops.operations.facts import Observer
@@ -272,8 +275,6 @@ def run_rebuild(
         options_ = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
         executor = world_executor(rt, world, task=task, out=out, options=options_)
         if break_lock and not dry_run:
-            from homeops.engine.lock import ClusterLock
-
             holder = ClusterLock(rt.inventory.state_dir, rt.inventory.cluster.name, operation="dr-rebuild").read()
             if holder is not None and holder.operation != "dr-rebuild":
                 print(
@@ -284,8 +285,6 @@ def run_rebuild(
         try:
             outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)
         finally:
-            from homeops.engine.journal import Journal
-
             # only once this run has a journal (a refusal or "not confirmed" changed nothing, superseded nothing)
             ours = journal or Journal.latest(
                 rt.inventory.state_dir, "dr-rebuild", rt.clock, cluster=rt.inventory.cluster.name
@@ -298,8 +297,6 @@ def run_rebuild(
         if outcome.status == "finished" and outcome.journal is not None:
             found = drsteps.problems(outcome.journal, outcome.plan)
             if found:
-                from homeops.engine.report import write as write_report
-
                 outcome.journal.finish("finished", "done with problems: " + "; ".join(found))
                 outcome.report, outcome.report_json = write_report(outcome.journal)
                 outcome.status = "finished-with-problems"
