@@ -206,84 +206,30 @@ def run_rebuild(
     """Preflight → look → choose the model (or refuse) → plan → show → confirm → execute, journaled."""
     rt = runtime or backend.open_runtime(Path(inventory_dir).resolve())
     stream = out or sys.stdout
+    options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
     try:
         journal = None
         model = ""
         if resume:  # the journaled run's choices; its plan is continued, not made again
             journal = latest_journal(rt, "dr-rebuild", task=task)
-            options = dict(journal.plan().options)
-            nodes = tuple(n for n in options.get("nodes", "").split(",") if n)
-            recreate_vms = options.get("recreate_vms") == "yes"
-            model = options.get("model", "fresh")
+            saved = dict(journal.plan().options)
+            nodes = tuple(n for n in saved.get("nodes", "").split(",") if n)
+            recreate_vms = saved.get("recreate_vms") == "yes"
+            model = saved.get("model", "fresh")
         request = dr.RebuildRequest(
-            rt.clock.now(),
-            recreate_vms=recreate_vms,
-            nodes=tuple(nodes),
-            fresh=fresh,
-            even_if_healthy=even_if_healthy,
+            rt.clock.now(), recreate_vms=recreate_vms, nodes=tuple(nodes), fresh=fresh, even_if_healthy=even_if_healthy
         )
         if request.recreate_vms and not (request.fresh or resume):
             request = replace(request, fresh=True)  # new VMs have no STATE: only the fresh model fits them
         dr.preflight(rt, request)
-        seen: drmodel.Observation | None = None
-        if not resume:
-            seen = drmodel.observe(rt.inventory, rt.local, now=rt.clock.now())
-            choice = drmodel.choose(
-                rt.inventory, seen, fresh=request.fresh, even_if_healthy=request.even_if_healthy, nodes=request.nodes
-            )
-            choice.refuse()
-            model = choice.model
-            if model == "fresh":
-                problems = drmodel.cnpg_problems(seen)
-                if problems:
-                    raise PlanError(f"dr.rebuild refused before touching anything: {problems[0]}",
-                                    hint="; ".join(problems[1:]) or None)  # fmt: skip
-        looking = cluster_world(rt)
-        if model == "etcd-restore":
-            fallback = None
-            try:
-                fallback = dr.choose_snapshot(rt, from_snapshot)
-            except PlanError:
-                if from_snapshot != "latest":
-                    raise
-            world: dr.DrWorld | dr.RestoreWorld = dr.RestoreWorld(
-                rt.inventory, looking, even_if_healthy=request.even_if_healthy
-            )
-
-            def plan() -> Plan:
-                assert seen is not None
-                made = dr.plan_etcd_restore(rt.inventory, seen, request, fallback=fallback)
-                return replace(
-                    made,
-                    options=(*made.options, ("model", model), ("nodes", "")),
-                    warnings=(*made.warnings, *dr._model_lines(choice, seen, made)),
-                )
-
-        else:
-            snapshot = dr.ChosenSnapshot(None, "none")
-            world = dr.rebuild_world(rt, snapshot, dr.chain_stages(rt.inventory, request), skip_validate=skip_validate)
-
-            def plan() -> Plan:
-                assert isinstance(world, dr.DrWorld)
-                made = dr.plan_chain(world, snapshot, request, seen)
-                return replace(
-                    made,
-                    options=(*made.options, ("model", model), ("nodes", ",".join(request.nodes))),
-                    warnings=(*made.warnings, *dr._model_lines(choice, seen, made)),
-                )
-
-        options_ = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
-        executor = world_executor(rt, world, task=task, out=out, options=options_)
+        choice = None if resume else _rebuild_model(rt, request)
+        model = choice[0].model if choice else model
+        world, plan = _rebuild_plan(rt, request, model, choice, from_snapshot, skip_validate)
+        executor = world_executor(rt, world, task=task, out=out, options=options)
         if break_lock and not dry_run:
-            holder = ClusterLock(rt.inventory.state_dir, rt.inventory.cluster.name, operation="dr-rebuild").read()
-            if holder is not None and holder.operation != "dr-rebuild":
-                print(
-                    f"--break-lock: the lock is held by {holder.describe()}; that run is unfinished and this "
-                    "rebuild supersedes it (its --resume would act on the lost cluster)",
-                    file=stream,
-                )
+            _say_lock_superseded(rt, stream)
         try:
-            outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)
+            outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options, task=task, journal=journal, out=out)
         finally:
             # only once this run has a journal (a refusal or "not confirmed" changed nothing, superseded nothing)
             ours = journal or Journal.latest(
@@ -294,20 +240,90 @@ def run_rebuild(
                     print(
                         f"{line}: superseded by this rebuild (its --resume would act on the lost cluster)", file=stream
                     )
-        if outcome.status == "finished" and outcome.journal is not None:
-            found = drsteps.problems(outcome.journal, outcome.plan)
-            if found:
-                outcome.journal.finish("finished", "done with problems: " + "; ".join(found))
-                outcome.report, outcome.report_json = write_report(outcome.journal)
-                outcome.status = "finished-with-problems"
-                outcome.notes = found
-                print("done with problems:", file=stream)
-                for line in found:
-                    print(f"  - {line}", file=stream)
+        _finished_with_problems(outcome, stream)
         return outcome
     finally:
         if runtime is None:
             rt.close()
+
+
+def _rebuild_model(rt: Runtime, request: dr.RebuildRequest) -> tuple[drmodel.Choice, drmodel.Observation]:
+    """Look at what is left, choose the model (etcd-restore, fresh, nodes) or refuse in one line."""
+    seen = drmodel.observe(rt.inventory, rt.local, now=rt.clock.now())
+    choice = drmodel.choose(
+        rt.inventory, seen, fresh=request.fresh, even_if_healthy=request.even_if_healthy, nodes=request.nodes
+    )
+    choice.refuse()
+    if choice.model == "fresh":
+        problems = drmodel.cnpg_problems(seen)
+        if problems:
+            raise PlanError(f"dr.rebuild refused before touching anything: {problems[0]}",
+                            hint="; ".join(problems[1:]) or None)  # fmt: skip
+    return choice, seen
+
+
+def _rebuild_plan(
+    rt: Runtime,
+    request: dr.RebuildRequest,
+    model: str,
+    chosen: tuple[drmodel.Choice, drmodel.Observation] | None,
+    from_snapshot: str,
+    skip_validate: bool,
+) -> tuple[dr.DrWorld | dr.RestoreWorld, Callable[[], Plan]]:
+    """The world the rebuild runs in and how its plan is made (``chosen`` is None on a resume: not planned)."""
+    nodes = "" if model == "etcd-restore" else ",".join(request.nodes)  # a restore keeps every node
+
+    def labelled(made: Plan) -> Plan:
+        assert chosen is not None
+        return replace(
+            made,
+            options=(*made.options, ("model", model), ("nodes", nodes)),
+            warnings=(*made.warnings, *dr.model_lines(chosen[0], chosen[1], made)),
+        )
+
+    if model == "etcd-restore":
+        fallback = None
+        try:
+            fallback = dr.choose_snapshot(rt, from_snapshot)
+        except PlanError:
+            if from_snapshot != "latest":
+                raise
+        restore = dr.RestoreWorld(rt.inventory, cluster_world(rt), even_if_healthy=request.even_if_healthy)
+
+        def plan_restore() -> Plan:
+            assert chosen is not None
+            return labelled(dr.plan_etcd_restore(rt.inventory, chosen[1], request, fallback=fallback))
+
+        return restore, plan_restore
+    none = dr.ChosenSnapshot(None, "none")
+    world = dr.rebuild_world(rt, none, dr.chain_stages(rt.inventory, request), skip_validate=skip_validate)
+    return world, lambda: labelled(dr.plan_chain(world, none, request, chosen[1] if chosen else None))
+
+
+def _say_lock_superseded(rt: Runtime, stream: TextIO) -> None:
+    holder = ClusterLock(rt.inventory.state_dir, rt.inventory.cluster.name, operation="dr-rebuild").read()
+    if holder is not None and holder.operation != "dr-rebuild":
+        print(
+            f"--break-lock: the lock is held by {holder.describe()}; that run is unfinished and this "
+            "rebuild supersedes it (its --resume would act on the lost cluster)",
+            file=stream,
+        )
+
+
+def _finished_with_problems(outcome: Outcome, stream: TextIO) -> None:
+    """A rebuild whose steps all finished but whose data stage found problems says so, in the journal too."""
+    if outcome.status != "finished" or outcome.journal is None:
+        return
+    found = drsteps.problems(outcome.journal, outcome.plan)
+    if not found:
+        return
+    outcome.journal.finish("finished", "done with problems: " + "; ".join(found))
+    outcome.report, outcome.report_json = write_report(outcome.journal)
+    outcome.status = "finished-with-problems"
+    outcome.notes = found
+    print("done with problems:", file=stream)
+    for line in found:
+        print(f"  - {line}", file=stream)
 
 
 def rehearse(

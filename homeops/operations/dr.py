@@ -648,7 +648,8 @@ class RestoreWorld:
         return self.cluster_world.look(gate)
 
 
-def _model_lines(choice: Choice, seen: Seen | None, plan: Plan) -> tuple[str, ...]:
+def model_lines(choice: Choice, seen: Seen | None, plan: Plan) -> tuple[str, ...]:
+    """What the plan shows of the model chosen, what was seen, and the point of no return."""
     lines = [f"model: {choice.model} — {why}" for why in choice.why]
     if seen is not None:
         lines += [f"seen: {line}" for line in seen.describe()]
