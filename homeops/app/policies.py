@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
+from homeops.app.backend import banner
 from homeops.app.options import Options
 from homeops.engine.events import Listener, RunPolicy
-from homeops.engine.executor import SIMULATED
 from homeops.engine.progress import Progress, for_stream
 from homeops.policies.alerts import alert_policies
 from homeops.policies.notify import notifications
@@ -44,7 +44,7 @@ def watchers(
 ) -> Watchers:
     """The watchers of a run on ``runtime`` with ``options`` (the inventory is ``runtime.inventory``);
     ``listeners``/``policies`` are the caller's own (a user's tasks.py), kept after the inventory's."""
-    progress = for_stream(out or sys.stdout, clock=runtime.clock, banner=SIMULATED if runtime.simulated else "")
+    progress = for_stream(out or sys.stdout, clock=runtime.clock, banner=banner(runtime))
     inventory_listeners: list[Listener] = []
     inventory_policies: list[RunPolicy] = []
     # One line per feature (the window first: a closed window refuses before anything else asks).
