@@ -13,18 +13,8 @@ from pathlib import Path
 from homeops.lint.cli import run_lint
 from homeops.lint.engine import lint_repo
 from homeops.lint.findings import RULES, SEVERITY
-from tests.lint.lint_helpers import write
+from tests.lint.lint_helpers import ROOT_KS, kustomization, write
 
-ROOT_KS = """---
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: cluster-apps
-  namespace: flux-system
-spec:
-  path: ./kubernetes/apps
-  sourceRef: {{kind: GitRepository, name: flux-system}}
-{extra}"""
 APP_KS = """---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -44,11 +34,6 @@ POD = """
           securityContext: {{capabilities: {{drop: [ALL]}}}}
 """
 DEPLOY = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:" + POD
-
-
-def kustomization(*items: str, extra: str = "") -> str:
-    lines = "".join(f"  - {i}\n" for i in items)
-    return f"---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n{extra}resources:\n{lines}"
 
 
 def app(root: Path, name: str, *files: tuple[str, str], ks_extra: str = "  targetNamespace: default\n") -> None:

@@ -16,20 +16,8 @@ import pytest
 
 from homeops.lint.repo import load_repo
 from homeops.lint.validate import validate_all, validate_repo
-from tests.lint.lint_helpers import BJWS, BUROA, write
+from tests.lint.lint_helpers import BJWS, BUROA, ROOT_KS, kustomization, write
 
-ROOT_KS = """---
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: cluster-apps
-  namespace: flux-system
-spec:
-  path: ./kubernetes/apps
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-{extra}"""
 APP_KS = """---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -50,11 +38,6 @@ namespace: default
 resources:
 {items}"""
 CM = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n"
-
-
-def kustomization(*items: str, extra: str = "") -> str:
-    lines = "".join(f"  - {i}\n" for i in items)
-    return f"---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n{extra}resources:\n{lines}"
 
 
 def cluster(root: Path, *, root_extra: str = "") -> None:
