@@ -15,9 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import homeops.app.backend
-import homeops.operations.bootstrap
-import homeops.runtime
 from homeops.app.workflows import run_bootstrap
 from homeops.clock import FakeClock
 from homeops.engine.journal import Journal
@@ -25,6 +22,7 @@ from homeops.errors import HomeopsError
 from homeops.sim import faults, lifecycle
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
+from tests.inprocess import fake_tools_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_VALUES = ("homeops-example-bootstrap-token-7f3a9c2e41",)
@@ -102,15 +100,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
     root = tmp_path / "inventory"
     shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
     lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
-    real_open = homeops.app.backend.open_runtime
-
-    def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
-        rt = real_open(directory, **kw)  # type: ignore[arg-type]
-        rt.local = SimRunner(root / ".homeops" / "sim")  # the same fake tools, in-process
-        return rt
-
-    # every workflow looks open_runtime up in homeops.app.backend when it runs: one swap reaches bootstrap
-    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
+    fake_tools_in_process(monkeypatch)
     return Lab(root)
 
 

@@ -30,6 +30,7 @@ from homeops.errors import HomeopsError
 from homeops.sim import lifecycle
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
+from tests.inprocess import fake_tools_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 REPOS = ("bjw-s-labs__home-ops", "buroa__k8s-gitops")
@@ -73,14 +74,7 @@ def make_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
         if repo:
             lay(repo, root)
         lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
-        real_open = homeops.app.backend.open_runtime
-
-        def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
-            rt = real_open(directory, **kw)  # type: ignore[arg-type]
-            rt.local = SimRunner(root / ".homeops" / "sim")
-            return rt
-
-        monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
+        fake_tools_in_process(monkeypatch)
         return Lab(root)
 
     return make

@@ -27,6 +27,7 @@ from homeops.sim import lifecycle
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
 from homeops.sops import api as sops
+from tests.inprocess import fake_tools_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,14 +37,7 @@ def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "inventory"
     shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
     lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
-    real_open = homeops.app.backend.open_runtime
-
-    def patched(directory: object, **kw: object) -> homeops.runtime.Runtime:
-        rt = real_open(directory, **kw)  # type: ignore[arg-type]
-        rt.local = SimRunner(root / ".homeops" / "sim")
-        return rt
-
-    monkeypatch.setattr(homeops.app.backend, "open_runtime", patched)
+    fake_tools_in_process(monkeypatch)
     return root
 
 
