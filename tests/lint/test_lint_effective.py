@@ -182,6 +182,23 @@ def test_app_template_v1_is_read_and_an_unreadable_shape_is_a_finding(tmp_path: 
     )
     write(tmp_path, "apps/odd.yaml", HR.format(name="odd", values="    something: {}\n"))
     assert sorted(found(tmp_path)) == [("apps/odd.yaml", "unread-workload"), ("apps/v1.yaml", "pinned-image")]
+    [odd] = [f for f in lint_repo(tmp_path).findings if f.rule == "unread-workload"]
+    assert odd.message.startswith("HelmRelease 'odd' uses app-template but its values have neither controllers")
+
+
+def test_app_template_values_on_another_chart_are_a_finding_that_names_the_chart_problem(tmp_path: Path) -> None:
+    """Controllers with containers on a chart that is not app-template: its defaults are unknown here."""
+    write(
+        tmp_path,
+        "apps/other.yaml",
+        "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: other\nspec:\n"
+        "  chart:\n    spec:\n      chart: some-chart\n      sourceRef: {kind: HelmRepository, name: charts}\n"
+        "  values:\n    controllers:\n      main:\n        containers:\n          app:\n"
+        "            image: {repository: ghcr.io/x/other, tag: 1.0.0}\n",
+    )
+    [other] = [f for f in lint_repo(tmp_path).findings if f.rule == "unread-workload"]
+    assert other.path == "apps/other.yaml"
+    assert other.message.startswith("HelmRelease 'other' describes controllers like app-template, but its chart is not")
 
 
 def test_load_balancers_from_patches_and_operator_resources(tmp_path: Path) -> None:
