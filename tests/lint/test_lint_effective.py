@@ -355,13 +355,18 @@ def _lint_out(root: Path, **kwargs: object) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_sarif_github_json_and_skip(tmp_path: Path) -> None:
-    (tmp_path / ".git").mkdir()
+def repo_with_a_load_balancer(root: Path) -> None:
+    """A repository whose one finding is a LoadBalancer Service at kubernetes/apps/svc.yaml line 7."""
+    (root / ".git").mkdir()
     write(
-        tmp_path,
+        root,
         "kubernetes/apps/svc.yaml",
         "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  type: LoadBalancer\n",
     )
+
+
+def test_sarif_github_json_and_skip(tmp_path: Path) -> None:
+    repo_with_a_load_balancer(tmp_path)
     root = tmp_path / "kubernetes"
     code, text = _lint_out(root, fmt="sarif")
     log = json.loads(text)
@@ -382,12 +387,7 @@ def test_sarif_github_json_and_skip(tmp_path: Path) -> None:
 
 
 def test_the_repositorys_own_exceptions_file(tmp_path: Path) -> None:
-    (tmp_path / ".git").mkdir()
-    write(
-        tmp_path,
-        "kubernetes/apps/svc.yaml",
-        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  type: LoadBalancer\n",
-    )
+    repo_with_a_load_balancer(tmp_path)
     write(
         tmp_path,
         ".homeops-lint.yaml",
