@@ -445,7 +445,6 @@ def _node_step(node: Node, rs: RecoveryStep, batch: int, timeout: float) -> Step
         commands=tuple(Command(a.argv, on=a.on or "local", timeout=300) for a in rs.actions),
         waits=(Wait(MAINTENANCE, f"{node.hostname} ({node.ip}) in Talos maintenance mode", timeout),),
         vm_host=node.vm.host if recreate and node.vm else None,
-        to_version=MAINTENANCE,
     )
 
 
@@ -513,6 +512,9 @@ class _ToMaintenance(StepKind):
 
     def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
         return _in_maintenance(ctx, _world(ctx).inventory.node(step.node or ""))[0]
+
+    def reached(self, step: Step, record: object) -> str | None:
+        return MAINTENANCE
 
 
 class DrReset(_ToMaintenance):

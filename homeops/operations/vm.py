@@ -28,13 +28,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from homeops.adapters import proxmox as pve
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
-from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
+from homeops.engine.plan import Command, Gate, Health, Plan, Step, StepParams, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, GateFailed, HomeopsError, PlanError
 from homeops.hostops import DESTRUCTIVE, VmActionPlan, command_timeout
@@ -109,8 +109,30 @@ register_gate(QUORUM_GATE, look_quorum)
 # ----------------------------------------------------------------------------------- step kinds
 
 
+@dataclass(frozen=True)
+class VmParams(StepParams):
+    """The VM's status when the action was planned, and the one it is asked to reach (None: unchanged)."""
+
+    tag = "vm-state"
+    status: str
+    wanted: str | None
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> VmParams | None:
+        if step["from_version"] is None and step["to_version"] is None:
+            return None  # a snapshot an upgrade plan takes first: it never had any
+        return cls(step["from_version"] or "", step["to_version"])
+
+    @staticmethod
+    def of(step: Step) -> VmParams | None:
+        """A ``vm-*`` step's parameters; None for the snapshot a rolling upgrade takes first (it has none)."""
+        return step.params if isinstance(step.params, VmParams) else None
+
+
 class _Qm(StepKind):
     """A ``qm`` command on the VM's host: Proxmox's own reason when it fails, never retried blindly."""
+
+    params = VmParams
 
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
         try:
@@ -123,8 +145,16 @@ class _Qm(StepKind):
         for command in step.commands:
             ctx.send(command, what=" ".join(command.argv[:3]), target=step.node)
 
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        looks = {}
+        for step in steps:
+            params = VmParams.of(step)
+            looks[step.id] = Look(True, before=params.status if params else None)
+        return looks
+
     def reached(self, step: Step, record: StepRecord) -> str | None:
-        return step.to_version
+        params = VmParams.of(step)
+        return params.wanted if params else None
 
 
 class VmPower(_Qm):
@@ -150,7 +180,7 @@ class VmPower(_Qm):
                 node = world.inventory.node(step.node or "")
                 assert node.vm is not None
                 status = _status(world, node.vm.host, node.vm.vmid)
-                if status != step.to_version:
+                if status != step.param(VmParams).wanted:
                     behind.append(f"VM {node.vm.vmid} is {status}")
             return Observation.waiting("; ".join(behind)) if behind else Observation.ok("as asked")
 
@@ -165,9 +195,10 @@ class VmPower(_Qm):
             status = _status(world, node.vm.host, node.vm.vmid)
             seen = f"VM {node.vm.vmid} is {status}"
             if step.reboots:  # a reboot is never "already done"; it needs a running VM
-                looks[step.id] = Look(status == "running", seen + ("" if status == "running" else ": not rebooting"))
+                ready = status == "running"
+                looks[step.id] = Look(ready, seen + ("" if ready else ": not rebooting"), before=status)
             else:
-                looks[step.id] = Look(True, seen, done=status == step.to_version, before=status)
+                looks[step.id] = Look(True, seen, done=status == step.param(VmParams).wanted, before=status)
         return looks
 
 
@@ -234,8 +265,7 @@ def plan_vm(inventory: Inventory, action: VmActionPlan, *, allow_quorum_loss: bo
         node=action.node,
         control_plane=inventory.node(action.node).control_plane,
         commands=tuple(Command(argv, on=action.host, timeout=command_timeout(argv)) for argv in action.commands),
-        from_version=action.status,
-        to_version=after,
+        params=VmParams(action.status, after),
         waits=waits,
         reboots=action.action == "reboot",
         vm_host=action.host,

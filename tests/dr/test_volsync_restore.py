@@ -3,8 +3,10 @@ journal, resume), its refusals before anything changes, and a kill at each mutat
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,3 +284,36 @@ def test_killed_at_each_step_then_resumed_each_command_is_sent_exactly_once(
     restore(drsim, namespace=None, app=None, resume=True, yes=True)
     assert Counter(sent(drsim)) == Counter(HAPPY)
     assert_restored(drsim, old)
+
+
+# ---------------------------------------------------------------------------------- across an upgrade
+
+BEFORE_PARAMS = Path(__file__).resolve().parents[1] / "fixtures" / "journals" / "volsync-restore-before-params"
+
+
+def test_a_restore_journaled_by_the_homeops_before_typed_parameters_resumes_and_is_recovered_from(
+    drsim: DrSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's journal and plan as main at bdfe745 wrote them (replica counts, "suspended" and the
+    restore time in ``to_version``): ``--resume`` reads them, and a later restore brings the app back
+    to the replica count that plan recorded."""
+    with pytest.raises(Exit):
+        restore(drsim, yes=True, timestamp="2020-01-01T00:00:00Z")  # the cluster as that run left it
+    runs = drsim.root / ".homeops" / "runs"
+    (run,) = runs.iterdir()
+    shutil.rmtree(run)
+    (runs / "20251009T085320Z-volsync-restore").mkdir()
+    for name in ("plan.json", "journal.json"):
+        text = (BEFORE_PARAMS / name).read_text().replace("{root}", str(drsim.root))
+        (runs / "20251009T085320Z-volsync-restore" / name).write_text(text)
+    before = len(sent(drsim))
+    with pytest.raises(Exit) as info:
+        restore(drsim, namespace=None, app=None, resume=True, yes=True)
+    assert "default/immich-data-dst: no backup at or before 2020-01-01T00:00:00Z" in str(info.value.message)
+    assert sent(drsim)[before:] == []  # suspended and scaled down already: nothing sent twice
+    capsys.readouterr()
+    restore(drsim, yes=True)
+    out = capsys.readouterr().out
+    assert "deployment/immich-server is at 0 replicas since an earlier volsync.restore" in out
+    deployment = obj(drsim, "deployments", "immich-server")
+    assert (deployment["replicas"], deployment["ready_replicas"]) == (1, 1)
