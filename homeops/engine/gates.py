@@ -12,11 +12,13 @@ timeout bounds the whole thing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from homeops.clock import Clock
 from homeops.engine.plan import Gate
+from homeops.engine.retry import LOOK_RETRY
 from homeops.engine.text import one_line
 from homeops.errors import CommandError, ConnectionFailed, GateFailed
 
@@ -50,6 +52,10 @@ def evaluate(gate: Gate, look: GateLook) -> GateResult:
     return GateResult(gate, check.ok, check.observed)
 
 
+def _errored(result: GateResult) -> bool:
+    return result.errored
+
+
 def _fail(result: GateResult, *, hint: str | None = None) -> GateFailed:
     return GateFailed(result.gate.name, result.observed, target=result.gate.target, hint=hint)
 
@@ -66,12 +72,13 @@ def preflight(
     """Check every gate once; a look that errored is retried; any red gate raises ``GateFailed``."""
     results: list[GateResult] = []
     for gate in gates:
-        result = evaluate(gate, look)
-        for _ in range(retries - 1):
-            if not result.errored:
-                break
-            clock.sleep(interval)
-            result = evaluate(gate, look)
+        result = LOOK_RETRY.call(
+            functools.partial(evaluate, gate, look),
+            sleep=clock.sleep,
+            attempts=retries,
+            interval=interval,
+            again=_errored,
+        )
         if report:
             report(gate, Check(result.ok, result.observed))
         results.append(result)
