@@ -260,7 +260,7 @@ class Journal:
                 self._plan = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
             except ParamsError as exc:
                 raise ConfigError(
-                    f"cannot resume run {self.run_id}: {exc}",
+                    f"cannot read the plan of run {self.run_id}: {exc}",
                     file=str(path),
                     hint="finish or inspect that run with the homeops that wrote it, "
                     f"or move {self.directory} aside and plan again",

@@ -42,10 +42,12 @@ from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
+from homeops.engine.retry import first_then, poll
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
+from homeops.runners import Result
 from homeops.runtime import Runtime
 
 _NS_NOT_FOUND = re.compile(r'namespaces? "[^"]+" not found')
@@ -339,37 +341,37 @@ class EtcdBootstrap(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         world = _world(ctx)
         node = world.inventory.node(step.node or "")
-        deadline = ctx.clock.now() + world.inventory.policy.reboot_timeout
-        while True:
-            try:
-                outcome = tc.bootstrap(
-                    world.runtime.local,
-                    world.tctl,
-                    node.ip,
-                    recover_from=world.recover_from,
-                    skip_hash_check=world.skip_hash_check,
-                )
-            except (CommandError, ConnectionFailed) as exc:
-                # The node is still installing/rebooting ("not available yet", unreachable): retry.
-                # "not ready for recovery yet": EPHEMERAL not mounted for the first seconds (cli-interfaces §10.3)
-                retry = (
-                    isinstance(exc, ConnectionFailed)
-                    or "not available yet" in str(exc)
-                    or "not in sync" in str(exc)
-                    or "not ready for recovery yet" in str(exc)
-                )
-                if not retry or ctx.clock.now() >= deadline:
-                    raise
-                why = "unreachable" if isinstance(exc, ConnectionFailed) else "not available yet"
-                ctx.progress.note(f"talosctl bootstrap on {node.hostname}: {why} (installing or rebooting); retrying")
-                ctx.clock.sleep(_poll(ctx))
-                continue
-            ctx.journal.note(step.id, bootstrap=outcome)
-            if outcome == "already-bootstrapped":
-                ctx.progress.note(
-                    f"etcd on {node.hostname} is already bootstrapped (AlreadyExists): done, not an error"
-                )
-            return
+
+        def not_yet(exc: BaseException) -> bool:
+            # The node is still installing/rebooting ("not available yet", unreachable): retry.
+            # "not ready for recovery yet": EPHEMERAL not mounted for the first seconds (cli-interfaces §10.3)
+            return isinstance(exc, ConnectionFailed) or (
+                isinstance(exc, CommandError)
+                and any(s in str(exc) for s in ("not available yet", "not in sync", "not ready for recovery yet"))
+            )
+
+        def note(exc: object) -> None:
+            why = "unreachable" if isinstance(exc, ConnectionFailed) else "not available yet"
+            ctx.progress.note(f"talosctl bootstrap on {node.hostname}: {why} (installing or rebooting); retrying")
+
+        outcome = poll(
+            lambda: tc.bootstrap(
+                world.runtime.local,
+                world.tctl,
+                node.ip,
+                recover_from=world.recover_from,
+                skip_hash_check=world.skip_hash_check,
+            ),
+            clock=ctx.clock,
+            interval=_poll(ctx),
+            not_yet=not_yet,
+            deadline=ctx.clock.now() + world.inventory.policy.reboot_timeout,
+            now=ctx.clock.now,
+            note=note,
+        )
+        ctx.journal.note(step.id, bootstrap=outcome)
+        if outcome == "already-bootstrapped":
+            ctx.progress.note(f"etcd on {node.hostname} is already bootstrapped (AlreadyExists): done, not an error")
 
     def sent_already(self, ctx: StepContext, step: Step, record: StepRecord) -> bool:
         return bool(_world(ctx).etcd_members())
@@ -423,16 +425,27 @@ class Kubeconfig(_Kind):
         private.parent.mkdir(parents=True, exist_ok=True)
         private.unlink(missing_ok=True)
         argv = world.tctl.kubeconfig(node.ip, private, force=True, merge=False)
-        deadline = ctx.clock.now() + world.inventory.policy.ready_timeout
-        while True:
-            result = world.runtime.local.run(argv, timeout=60)
+
+        def transient(result: Result) -> bool:
             # Before the cluster is up talosctl says "error copying: …" (or cannot reach the node): retry,
             # as cluster-template's `until talhelper gencommand kubeconfig | bash` does.
-            transient = result.failed and (tc.is_unreachable(result) or "error copying" in result.stderr)
-            if not transient or ctx.clock.now() >= deadline:
-                break
-            ctx.progress.note(f"talosctl kubeconfig from {node.hostname}: not yet ({result.last_error_line()[:80]})")
-            ctx.clock.sleep(_poll(ctx))
+            return result.failed and (tc.is_unreachable(result) or "error copying" in result.stderr)
+
+        def note(result: Result | BaseException) -> None:
+            if isinstance(result, Result):
+                ctx.progress.note(
+                    f"talosctl kubeconfig from {node.hostname}: not yet ({result.last_error_line()[:80]})"
+                )
+
+        result = poll(
+            lambda: world.runtime.local.run(argv, timeout=60),
+            clock=ctx.clock,
+            interval=_poll(ctx),
+            again=transient,
+            deadline=ctx.clock.now() + world.inventory.policy.ready_timeout,
+            now=ctx.clock.now,
+            note=note,
+        )
         tc.run_checked_result(result, what="talosctl kubeconfig", node=node.hostname)
         try:
             identity = bi.read_identity(private)
@@ -638,13 +651,25 @@ class Release(_Kind):
             return "deployed" if world.release_revision(release) > before else None
         assert world.spec is not None
         deadline = release_deadline(world.settings, world.spec, release)
-        while lock is not None and lock[1] is not None and ctx.clock.now() - lock[1] < deadline:
-            ctx.progress.note(
-                f"release {release.id} is {lock[0]} since {ctx.clock.now() - lock[1]:.0f}s: a helm may still be "
-                f"running it; waiting (up to {deadline:.0f}s after it started) before recovering it"
-            )
-            ctx.clock.sleep(_poll(ctx))
-            lock = world.release_lock(release)
+
+        def young(lock: tuple[str, float | None] | None) -> bool:
+            return lock is not None and lock[1] is not None and ctx.clock.now() - lock[1] < deadline
+
+        def note(lock: object) -> None:
+            if isinstance(lock, tuple) and lock[1] is not None:
+                ctx.progress.note(
+                    f"release {release.id} is {lock[0]} since {ctx.clock.now() - lock[1]:.0f}s: a helm may still be "
+                    f"running it; waiting (up to {deadline:.0f}s after it started) before recovering it"
+                )
+
+        seen: tuple[str, float | None] | None = lock
+        lock = poll(
+            first_then(seen, lambda: world.release_lock(release)),
+            clock=ctx.clock,
+            interval=_poll(ctx),
+            again=young,
+            note=note,
+        )
         if lock is None:
             # the helm that held it ended: deployed only if it got further than the look (a failed
             # upgrade rolls back to the revision the look already saw, and is synced again)

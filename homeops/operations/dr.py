@@ -228,7 +228,9 @@ def plan_rebuild(
                 "CloudNativePG cluster(s)",
                 batch=batch,
                 waits=(Wait(DATA_DEADLINE, "every ReplicationSource synced once more", request.data_timeout),),
-                artifact="homeops-dr-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(request.now)),
+                params=drsteps.LastBackupsParams(
+                    "homeops-dr-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(request.now))
+                ),
                 batch_note="backup first",
             )
         )
@@ -252,21 +254,23 @@ def plan_rebuild(
         batch += 1
         steps += [finish_vm_step(inventory.node(rs.node or ""), rs, batch) for rs in finish]
     if data:
-        sources = ",".join(seen.sources) if seen else ""
-        destinations = ",".join(seen.destinations) if seen else ""
-        databases = ",".join(d.key for d in seen.databases) if seen else ""
+        sources = tuple(seen.sources) if seen else ()
+        destinations = tuple(seen.destinations) if seen else ()
+        databases = tuple(d.key for d in seen.databases) if seen else ()
         tail = (
             ("data:pause-backups", "dr-pause-backups", "pause every ReplicationSource as soon as it exists "
-             "(spec.paused: true, read back): no backup of a volume before its restore is proven", sources),
+             "(spec.paused: true, read back): no backup of a volume before its restore is proven",
+             drsteps.PauseParams(sources)),
             ("data:volsync", "dr-data", "the VolSync restores, proven: this run's ReplicationDestinations, a snapshot "
-             "found (not `No eligible snapshots`), each PVC Bound, its PV populated-from", "volsync:" + destinations),
+             "found (not `No eligible snapshots`), each PVC Bound, its PV populated-from",
+             drsteps.DataParams("volsync", destinations)),
             ("data:cnpg", "dr-data", "the CloudNativePG restores, proven: this run's Clusters healthy, recovered from "
-             "their object store", "cnpg:" + databases),
+             "their object store", drsteps.DataParams("cnpg", databases)),
             ("data:resume-backups", "dr-resume-backups", "resume the backups paused above, only if every restore was "
              "proven (else they stay paused, and the run ends with problems)",
-             "data:pause-backups,data:volsync,data:cnpg"),
+             drsteps.ResumeParams("data:pause-backups", ("data:volsync", "data:cnpg"))),
         )  # fmt: skip
-        for step_id, action, summary, artifact in tail:
+        for step_id, action, summary, params in tail:
             batch += 1
             steps.append(
                 Step(
@@ -275,7 +279,7 @@ def plan_rebuild(
                     summary=summary,
                     batch=batch,
                     waits=(Wait(DATA_DEADLINE, "(reported, never a stop)", request.data_timeout),),
-                    artifact=artifact,
+                    params=params,
                 )
             )
     hosts = sorted({s.vm_host for s in steps if s.vm_host})
@@ -362,7 +366,7 @@ def plan_etcd_restore(
             f"raw db (restored with --recover-skip-hash-check){kept}",
             commands=tuple(commands),
             batch=0,
-            artifact=str(fallback.path) if fallback and fallback.path else None,
+            params=drsteps.EtcdBackupParams(str(fallback.path) if fallback and fallback.path else None),
             batch_note="backup first",
         )
     ]
@@ -399,7 +403,7 @@ def plan_etcd_restore(
                 Wait(ETCD_UP, "every control plane a healthy etcd member", inventory.policy.ready_timeout),
                 Wait(API, "the Kubernetes API answers /readyz", inventory.policy.ready_timeout),
             ),
-            artifact="etcd:last-chance",
+            params=drsteps.RecoverParams("etcd:last-chance"),
         )
     )
     steps.append(
@@ -408,7 +412,7 @@ def plan_etcd_restore(
             action="dr-inplace",
             summary="report the volumes: kept in place, or EMPTY (node-local on a wiped disk); nothing is restored",
             batch=3,
-            artifact=",".join(n.hostname for n in inventory.control_planes),
+            params=drsteps.InPlaceParams(tuple(n.hostname for n in inventory.control_planes)),
         )
     )
     workers = [n.hostname for n in inventory.workers]

@@ -35,6 +35,7 @@ from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, StepParams, Wait
+from homeops.engine.retry import poll
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, GateFailed, HomeopsError, PlanError
 from homeops.hostops import DESTRUCTIVE, VmActionPlan, command_timeout
@@ -508,18 +509,22 @@ def stop_vm_for_recreate(ctx: StepContext, step: Step, command: Command, vmid: i
     if not via_ha:
         return
     inventory = getattr(ctx.world, "inventory", None)
-    poll = inventory.policy.poll_interval if isinstance(inventory, Inventory) else 5.0
-    deadline = ctx.clock.monotonic() + HA_STOP_TIMEOUT
-    while True:
+    interval = inventory.policy.poll_interval if isinstance(inventory, Inventory) else 5.0
+
+    def status() -> str:
         result = ctx.runner(command).run(pve.qm_status(vmid), timeout=30)
-        status = pve.parse_qm_status(result.stdout) if result.ok else "gone"
-        if status in ("stopped", "gone"):
-            return
-        if ctx.clock.monotonic() >= deadline:
-            raise GateFailed(
-                "vm-stopped",
-                f"VM {vmid} still {status} {HA_STOP_TIMEOUT:.0f}s after the HA stop request",
-                target=step.node,
-                hint=f"look at `ha-manager status` on {command.on}; the resource may be in error state",
-            )
-        ctx.clock.sleep(poll)
+        return pve.parse_qm_status(result.stdout) if result.ok else "gone"
+
+    deadline = ctx.clock.monotonic() + HA_STOP_TIMEOUT
+    last = poll(status, clock=ctx.clock, interval=interval, again=_running, deadline=deadline)
+    if _running(last):
+        raise GateFailed(
+            "vm-stopped",
+            f"VM {vmid} still {last} {HA_STOP_TIMEOUT:.0f}s after the HA stop request",
+            target=step.node,
+            hint=f"look at `ha-manager status` on {command.on}; the resource may be in error state",
+        )
+
+
+def _running(status: str) -> bool:
+    return status not in ("stopped", "gone")

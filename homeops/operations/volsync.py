@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, TextIO, TypeVar
 
 from homeops.adapters import flux
 from homeops.adapters import kubectl as k
@@ -43,6 +43,7 @@ TRIGGER = "volsync-trigger"
 RELEASE = "volsync-release"
 SYNCED = "volsync-synced"
 API = Gate("api", "api", "the Kubernetes API answers", timeout=120.0)
+T = TypeVar("T")
 
 
 def token(now: float) -> str:
@@ -179,12 +180,21 @@ def _key(step: Step) -> tuple[str, str]:
 
 
 class _Kubectl(StepKind):
+    def there(self, ctx: StepContext, step: Step) -> bool:
+        """The object is where the step takes it. A VolSync kind answers both resume questions with it:
+        a command caught mid-flight reached the cluster, and a step that failed after sending got there."""
+        return False
+
+    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self.there(ctx, step)
+
+    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self.there(ctx, step)
+
     def _source(self, ctx: StepContext, step: Step) -> vs.Source:
-        command = step.commands[0]
-        runner = ctx.runner(command)  # where the step's own kubectl runs
-        kubeconfig = command.argv[command.argv.index("--kubeconfig") + 1]
+        runner, kctl = _runner_of(ctx, step)  # where the step's own kubectl runs, with its kubeconfig
         namespace, name = _key(step)
-        return ctx.retrying(lambda: read_source(runner, k.Kubectl(kubeconfig), namespace, name))
+        return ctx.retrying(lambda: read_source(runner, kctl, namespace, name))
 
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
         if result.failed and not k.is_unreachable(result):
@@ -235,10 +245,7 @@ class VolsyncTrigger(_Kubectl):
                 looks[step.id] = Look(True, seen, marker=source.last_manual_sync, before=_when(source.last_sync_time))
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._source(ctx, step).manual == _token(step)
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         # The sync failed after the trigger went out: the trigger is still set, so once the mover
         # works again VolSync runs it. Resume waits for it instead of triggering a second sync.
         return self._source(ctx, step).manual == _token(step)
@@ -303,10 +310,7 @@ class VolsyncRelease(_Kubectl):
             looks[step.id] = Look(True, f"manual trigger {source.manual or 'none'}", done=source.manual is None)
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._source(ctx, step).manual is None
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._source(ctx, step).manual is None
 
     def reached(self, step: Step, record: object) -> str | None:
@@ -827,6 +831,34 @@ def _runner_of(ctx: StepContext, step: Step) -> tuple[Runner, k.Kubectl]:
     return ctx.runner(command), k.Kubectl(kubeconfig)
 
 
+def _one(found: list[T]) -> T:
+    (one,) = found
+    return one
+
+
+def _get(
+    ctx: StepContext,
+    step: Step,
+    argv: Callable[[k.Kubectl], list[str]],
+    what: str,
+    parse: Callable[[str], T],
+    *,
+    absent: Callable[[], T] | None = None,
+) -> T:
+    """``kubectl get`` with the step's own kubectl (its runner, its --kubeconfig), retried like every look;
+    a missing object is ``absent()`` (without ``absent``: an error, like any failed read)."""
+    runner, kctl = _runner_of(ctx, step)
+
+    def read() -> T:
+        result = runner.run(argv(kctl), timeout=60)
+        if absent is not None and k.is_not_found(result):
+            return absent()
+        result.check(f"kubectl get {what}")
+        return parse(result.stdout)
+
+    return ctx.retrying(read)
+
+
 class _RestoreKind(_Kubectl):
     lockstep = True
 
@@ -902,7 +934,7 @@ class VolsyncFlux(_RestoreKind):
             said = flux.failures(result.stderr)
         except CommandError as exc:
             failure, said = exc, flux.failures(exc.stderr or "") or [str(exc)]
-        if not self._there(ctx, step):
+        if not self.there(ctx, step):
             raise CommandError(
                 f"flux {verb} {kind.lower()} {namespace}/{name} did not take: .spec.suspend is "
                 f"{str(self._suspended(ctx, step)).lower()}" + (f" (flux said: {said[0]})" if said else ""),
@@ -915,17 +947,14 @@ class VolsyncFlux(_RestoreKind):
 
     def _suspended(self, ctx: StepContext, step: Step) -> bool | None:
         p = step.param(FluxParams)
-        kind, namespace, name = p.kind, p.namespace, p.name
-        runner, kctl = _runner_of(ctx, step)
-
-        def read() -> bool | None:
-            result = runner.run(vs.get_flux(kctl, kind, namespace, name), timeout=60)
-            if k.is_not_found(result):
-                return None
-            result.check(f"kubectl get {kind.lower()} {namespace}/{name}")
-            return vs.parse_flux(result.stdout).suspended
-
-        return ctx.retrying(read)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: vs.get_flux(kctl, p.kind, p.namespace, p.name),
+            f"{p.kind.lower()} {p.namespace}/{p.name}",
+            lambda out: vs.parse_flux(out).suspended,
+            absent=lambda: None,
+        )
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
@@ -943,17 +972,11 @@ class VolsyncFlux(_RestoreKind):
             )
         return looks
 
-    def _there(self, ctx: StepContext, step: Step) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._suspended(ctx, step) == step.param(FluxParams).suspend
 
     def reached(self, step: Step, record: object) -> str | None:
         return step.param(FluxParams).state
-
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._there(ctx, step)
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._there(ctx, step)
 
 
 class VolsyncScale(_RestoreKind):
@@ -974,18 +997,15 @@ class VolsyncScale(_RestoreKind):
 
     def _workload(self, ctx: StepContext, step: Step) -> vs.Workload:
         p = step.param(ScaleParams)
-        kind, namespace, name = p.kind, p.namespace, p.name
-        runner, kctl = _runner_of(ctx, step)
 
-        def read() -> vs.Workload:
-            result = runner.run(vs.get_workloads(kctl, kind, namespace), timeout=60)
-            result.check(f"kubectl get {vs.WORKLOADS[kind]} -n {namespace}")
-            found = [w for w in vs.parse_workloads(result.stdout) if w.name == name]
+        def parse(out: str) -> vs.Workload:
+            found = [w for w in vs.parse_workloads(out) if w.name == p.name]
             if not found:
-                raise PlanError(f"{kind} {namespace}/{name} no longer exists", hint="check the app's HelmRelease")
+                raise PlanError(f"{p.kind} {p.namespace}/{p.name} no longer exists", hint="check the app's HelmRelease")
             return found[0]
 
-        return ctx.retrying(read)
+        argv = lambda kctl: vs.get_workloads(kctl, p.kind, p.namespace)  # noqa: E731
+        return _get(ctx, step, argv, f"{vs.WORKLOADS[p.kind]} -n {p.namespace}", parse)
 
     @staticmethod
     def _settled(w: vs.Workload, replicas: int) -> bool:
@@ -1002,11 +1022,8 @@ class VolsyncScale(_RestoreKind):
             )
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._workload(ctx, step).replicas == step.param(ScaleParams).replicas
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self.sent_already(ctx, step, record)
 
     def reached(self, step: Step, record: object) -> str | None:
         return str(step.param(ScaleParams).replicas)
@@ -1038,17 +1055,15 @@ class VolsyncRestore(_RestoreKind):
     }
 
     def _rd(self, ctx: StepContext, step: Step) -> vs.Destination:
-        runner, kctl = _runner_of(ctx, step)
         namespace = step.id.split("/", 1)[0]
         name = step.id.rsplit(":", 1)[1]
-
-        def read() -> vs.Destination:
-            result = runner.run(vs.get_destination(kctl, namespace, name), timeout=60)
-            result.check(f"kubectl get replicationdestination {namespace}/{name}")
-            (rd,) = vs.parse_destinations(result.stdout)
-            return rd
-
-        return ctx.retrying(read)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: vs.get_destination(kctl, namespace, name),
+            f"replicationdestination {namespace}/{name}",
+            lambda out: _one(vs.parse_destinations(out)),
+        )
 
     def _failing(self, ctx: StepContext, step: Step, rd: vs.Destination) -> str | None:
         runner, kctl = _runner_of(ctx, step)
@@ -1071,10 +1086,7 @@ class VolsyncRestore(_RestoreKind):
                 looks[step.id] = Look(True, seen, marker=rd.last_manual_sync or "none", before=rd.last_manual_sync)
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._rd(ctx, step).manual == _restore_token(step)
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._rd(ctx, step).manual == _restore_token(step)
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
@@ -1109,18 +1121,15 @@ class _ClaimKind(_RestoreKind):
     params = ClaimParams
 
     def _claim(self, ctx: StepContext, step: Step) -> vs.Claim | None:
-        runner, kctl = _runner_of(ctx, step)
         namespace, name = step.id.split(":", 1)[0].split("/", 1)
-
-        def read() -> vs.Claim | None:
-            result = runner.run(vs.get_claim(kctl, namespace, name), timeout=60)
-            if k.is_not_found(result):
-                return None
-            result.check(f"kubectl get pvc {namespace}/{name}")
-            (claim,) = vs.parse_claims(result.stdout)
-            return claim
-
-        return ctx.retrying(read)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: vs.get_claim(kctl, namespace, name),
+            f"pvc {namespace}/{name}",
+            lambda out: _one(vs.parse_claims(out)),
+            absent=lambda: None,
+        )
 
 
 class VolsyncDeleteClaim(_ClaimKind):
@@ -1147,12 +1156,9 @@ class VolsyncDeleteClaim(_ClaimKind):
                 looks[step.id] = Look(True, seen, marker=claim.uid, before=claim.phase)
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         claim = self._claim(ctx, step)
         return claim is None or claim.deleting or claim.uid != step.param(ClaimParams).old_uid
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self.sent_already(ctx, step, record)
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         def look() -> Observation[None]:
@@ -1199,10 +1205,7 @@ class VolsyncCreateClaim(_ClaimKind):
                 looks[step.id] = Look(True, "PVC absent", marker="absent", before="absent")
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._new(self._claim(ctx, step), step)
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._new(self._claim(ctx, step), step)
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
@@ -1229,20 +1232,21 @@ class VolsyncKeda(_RestoreKind):
 
     def _paused(self, ctx: StepContext, step: Step) -> str | bool | None:
         p = step.param(KedaParams)
-        namespace, name = p.namespace, p.name
-        runner, kctl = _runner_of(ctx, step)
 
-        def read() -> str | bool | None:
-            result = runner.run(kctl.get_json(vs.SCALED_OBJECTS, name, namespace=namespace), timeout=60)
-            if k.is_not_found(result):
-                return False  # gone: nothing to pause
-            result.check(f"kubectl get scaledobject {namespace}/{name}")
-            found = vs.parse_scaled_objects(result.stdout)
+        def parse(out: str) -> str | bool | None:
+            found = vs.parse_scaled_objects(out)
             return found[0].paused if found else False
 
-        return ctx.retrying(read)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: kctl.get_json(vs.SCALED_OBJECTS, p.name, namespace=p.namespace),
+            f"scaledobject {p.namespace}/{p.name}",
+            parse,
+            absent=lambda: False,  # gone: nothing to pause
+        )
 
-    def _there(self, ctx: StepContext, step: Step) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         paused = self._paused(ctx, step)
         if paused is False:
             return True
@@ -1258,15 +1262,9 @@ class VolsyncKeda(_RestoreKind):
             seen = "absent" if paused is False else ("paused" if paused is not None else "active")
             p = step.param(KedaParams)
             looks[step.id] = Look(
-                True, f"ScaledObject {p.namespace}/{p.name} {seen}", done=self._there(ctx, step), before=seen
+                True, f"ScaledObject {p.namespace}/{p.name} {seen}", done=self.there(ctx, step), before=seen
             )
         return looks
-
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._there(ctx, step)
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._there(ctx, step)
 
 
 class VolsyncSnapshot(_RestoreKind):
@@ -1296,16 +1294,14 @@ class VolsyncSnapshot(_RestoreKind):
     def _state(self, ctx: StepContext, step: Step) -> tuple[bool, str | None] | None:
         namespace = step.id.split("/", 1)[0]
         name = step.param(SnapshotParams).name
-        runner, kctl = _runner_of(ctx, step)
-
-        def read() -> tuple[bool, str | None] | None:
-            result = runner.run(vs.get_snapshot(kctl, namespace, name), timeout=60)
-            if k.is_not_found(result):
-                return None
-            result.check(f"kubectl get volumesnapshot {namespace}/{name}")
-            return vs.parse_snapshot(result.stdout)
-
-        return ctx.retrying(read)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: vs.get_snapshot(kctl, namespace, name),
+            f"volumesnapshot {namespace}/{name}",
+            vs.parse_snapshot,
+            absent=lambda: None,
+        )
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
@@ -1319,10 +1315,7 @@ class VolsyncSnapshot(_RestoreKind):
                 looks[step.id] = Look(True, f"VolumeSnapshot {name} {seen}", marker=seen, before=seen)
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._state(ctx, step) is not None
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._state(ctx, step) is not None
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:

@@ -317,3 +317,19 @@ def test_a_restore_journaled_by_the_homeops_before_typed_parameters_resumes_and_
     assert "deployment/immich-server is at 0 replicas since an earlier volsync.restore" in out
     deployment = obj(drsim, "deployments", "immich-server")
     assert (deployment["replicas"], deployment["ready_replicas"]) == (1, 1)
+
+
+def test_resume_of_a_plan_with_parameters_this_homeops_does_not_know_is_one_line(drsim: DrSim) -> None:
+    with pytest.raises(Exit):
+        restore(drsim, yes=True, timestamp="2020-01-01T00:00:00Z")
+    (plan_file,) = (drsim.root / ".homeops" / "runs").glob("*/plan.json")
+    plan_file.write_text(plan_file.read_text().replace('"tag": "volsync-scale"', '"tag": "volsync-scale-v2"'))
+    before = len(sent(drsim))
+    with pytest.raises(Exit) as info:
+        restore(drsim, namespace=None, app=None, resume=True, yes=True)
+    message = str(info.value.message)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"error: {plan_file}: cannot read the plan of run ")
+    assert "step parameters tagged 'volsync-scale-v2', which this homeops does not know" in message
+    assert f"move {plan_file.parent} aside and plan again" in message
+    assert sent(drsim)[before:] == []

@@ -107,7 +107,7 @@ def test_an_unknown_tag_in_a_saved_plan_is_one_line_naming_the_plan_file_and_wha
         Journal.load(journal.path, clock).plan()
     message = str(info.value)
     assert "\n" not in message
-    assert message.startswith(f"{plan_file}: cannot resume run {journal.run_id}: step parameters tagged")
+    assert message.startswith(f"{plan_file}: cannot read the plan of run {journal.run_id}: step parameters tagged")
     assert "'volsync-scale-v9', which this homeops does not know" in message
     assert f"move {journal.directory} aside and plan again" in message
 
