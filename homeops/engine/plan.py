@@ -22,7 +22,7 @@ import json
 import types
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, ClassVar, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from homeops.errors import PlanError
 from homeops.runners import render as render_argv
@@ -79,20 +79,33 @@ class StepParams:
 
     Fields are JSON scalars (``str``, ``int``, ``float``, ``bool``, optional ones) or tuples of them, so
     the journal stores them as they are. ``legacy`` reads the parameters of a plan written by a homeops
-    that still kept them in ``to_version``/``from_version``/``artifact``, so a resume survives the upgrade.
+    that still kept them in ``to_version``/``from_version``/``artifact``, so a resume survives the upgrade:
+    a one-field class names the old Step field in ``legacy_field`` (a comma-joined list for a tuple field).
     """
 
     tag: ClassVar[str] = ""
+    legacy_field: ClassVar[str] = ""
     #: The Step fields old-form steps kept the parameters in (cleared once read: they mean nothing else there).
-    replaces: ClassVar[tuple[str, ...]] = ("to_version", "from_version")
+    replaces: ClassVar[tuple[str, ...]] = ("to_version", "from_version", "artifact")
 
     def to_dict(self) -> dict[str, Any]:
         return {"tag": self.tag, **asdict(self)}  # type: ignore[call-overload]
 
+    def before(self) -> str | None:
+        """The state before the step, as planned: the report shows it for a step that has not run."""
+        return None
+
     @classmethod
     def legacy(cls, step: Mapping[str, Any]) -> StepParams | None:
         """The parameters of an old-form step dict (None: it had none)."""
-        return None
+        if not cls.legacy_field:
+            return None
+        (only,) = fields(cls)  # type: ignore[arg-type]
+        value = step[cls.legacy_field]
+        if get_origin(get_type_hints(cls)[only.name]) is tuple:
+            value = tuple(x for x in (value or "").split(",") if x)
+        made: StepParams = cast(Any, cls)(**{only.name: value})
+        return made
 
 
 P = TypeVar("P", bound=StepParams)
@@ -182,6 +195,11 @@ class Step:
     artifact: str | None = None  # what the step produces (a file, a snapshot name)
     batch_note: str = ""  # a step that prepares its batch says so in the batch title, e.g. "backup first"
     params: StepParams | None = None  # the step kind's own typed parameters
+
+    @property
+    def planned_before(self) -> str | None:
+        """The version (or the parameters' state) before the step, as planned."""
+        return self.from_version or (self.params.before() if self.params is not None else None)
 
     def param(self, cls: type[P]) -> P:
         """``params`` as the kind's class; a step planned without them is a ``PlanError``."""

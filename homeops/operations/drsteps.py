@@ -70,12 +70,8 @@ class EtcdBackupParams(StepParams):
     """The newest kept snapshot, restored when no fresh copy can be taken (None: there is none)."""
 
     tag = "dr-etcd-backup"
-    replaces = ("to_version", "from_version", "artifact")
+    legacy_field = "artifact"
     fallback: str | None
-
-    @classmethod
-    def legacy(cls, step: Mapping[str, Any]) -> EtcdBackupParams:
-        return cls(step["artifact"] or None)
 
 
 @dataclass(frozen=True)
@@ -83,12 +79,8 @@ class RecoverParams(StepParams):
     """The step whose journal notes name the etcd copy to restore from."""
 
     tag = "dr-recover"
-    replaces = ("to_version", "from_version", "artifact")
+    legacy_field = "artifact"
     backup_step: str
-
-    @classmethod
-    def legacy(cls, step: Mapping[str, Any]) -> RecoverParams:
-        return cls(step["artifact"] or "")
 
 
 @dataclass(frozen=True)
@@ -96,12 +88,8 @@ class InPlaceParams(StepParams):
     """The nodes whose EPHEMERAL was wiped: their node-local volumes are empty now."""
 
     tag = "dr-inplace"
-    replaces = ("to_version", "from_version", "artifact")
+    legacy_field = "artifact"
     wiped: tuple[str, ...]
-
-    @classmethod
-    def legacy(cls, step: Mapping[str, Any]) -> InPlaceParams:
-        return cls(_listed(step["artifact"]))
 
 
 @dataclass(frozen=True)
@@ -109,12 +97,8 @@ class LastBackupsParams(StepParams):
     """The manual-trigger token (and the Backups' name prefix) of the last backups."""
 
     tag = "dr-last-backups"
-    replaces = ("to_version", "from_version", "artifact")
+    legacy_field = "artifact"
     token: str
-
-    @classmethod
-    def legacy(cls, step: Mapping[str, Any]) -> LastBackupsParams:
-        return cls(step["artifact"] or "homeops-dr")
 
 
 @dataclass(frozen=True)
@@ -122,12 +106,8 @@ class PauseParams(StepParams):
     """The ReplicationSources expected back (``ns/name``); none: pause what there is once Flux settled."""
 
     tag = "dr-pause-backups"
-    replaces = ("to_version", "from_version", "artifact")
+    legacy_field = "artifact"
     sources: tuple[str, ...]
-
-    @classmethod
-    def legacy(cls, step: Mapping[str, Any]) -> PauseParams:
-        return cls(_listed(step["artifact"]))
 
 
 @dataclass(frozen=True)
@@ -135,7 +115,6 @@ class ResumeParams(StepParams):
     """The pausing step (what it paused is resumed) and the data steps that must all be proven first."""
 
     tag = "dr-resume-backups"
-    replaces = ("to_version", "from_version", "artifact")
     pause_step: str
     data_steps: tuple[str, ...]
 
@@ -150,7 +129,6 @@ class DataParams(StepParams):
     """Which restores to prove: ``volsync`` (ReplicationDestinations) or ``cnpg`` (Clusters), by ``ns/name``."""
 
     tag = "dr-data"
-    replaces = ("to_version", "from_version", "artifact")
     what: str
     expected: tuple[str, ...]
 

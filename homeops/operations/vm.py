@@ -115,6 +115,7 @@ class VmParams(StepParams):
     """The VM's status when the action was planned, and the one it is asked to reach (None: unchanged)."""
 
     tag = "vm-state"
+    replaces = ("to_version", "from_version")  # its artifact is the snapshot it takes
     status: str
     wanted: str | None
 
@@ -123,6 +124,9 @@ class VmParams(StepParams):
         if step["from_version"] is None and step["to_version"] is None:
             return None  # a snapshot an upgrade plan takes first: it never had any
         return cls(step["from_version"] or "", step["to_version"])
+
+    def before(self) -> str | None:
+        return self.status
 
     @staticmethod
     def of(step: Step) -> VmParams | None:

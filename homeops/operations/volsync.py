@@ -107,12 +107,8 @@ class TriggerParams(StepParams):
     """The token a backup (or restore) sets in ``spec.trigger.manual`` and waits for in ``lastManualSync``."""
 
     tag = "volsync-trigger"
-    replaces = ("to_version", "from_version", "artifact")
+    legacy_field = "artifact"
     token: str
-
-    @classmethod
-    def legacy(cls, step: Mapping[str, Any]) -> TriggerParams:
-        return cls(token=step["artifact"])
 
 
 @dataclass(frozen=True)
@@ -120,11 +116,8 @@ class ReleaseParams(StepParams):
     """The schedule a source follows again once its manual trigger is removed (named in the hints)."""
 
     tag = "volsync-release"
+    legacy_field = "to_version"
     schedule: str
-
-    @classmethod
-    def legacy(cls, step: Mapping[str, Any]) -> ReleaseParams:
-        return cls(schedule=step["to_version"] or "")
 
 
 @dataclass(frozen=True)
@@ -369,7 +362,6 @@ class FluxParams(StepParams):
     """A Flux Kustomization or HelmRelease to suspend (or resume)."""
 
     tag = "volsync-flux"
-    replaces = ("to_version", "from_version", "artifact")
     kind: str  # Kustomization | HelmRelease
     namespace: str
     name: str
@@ -389,7 +381,6 @@ class KedaParams(StepParams):
     """A KEDA ScaledObject to pause (paused-replicas "0") or unpause."""
 
     tag = "volsync-keda"
-    replaces = ("to_version", "from_version", "artifact")
     namespace: str
     name: str
     pause: bool
@@ -405,7 +396,6 @@ class ScaleParams(StepParams):
     """A controller (Deployment/StatefulSet) and the replicas to scale it to."""
 
     tag = "volsync-scale"
-    replaces = ("to_version", "from_version", "artifact")
     kind: str
     namespace: str
     name: str
@@ -425,7 +415,6 @@ class RestoreParams(StepParams):
     """Which backup a ReplicationDestination restores: the newest, at or before ``timestamp``, ``previous`` back."""
 
     tag = "volsync-restore"
-    replaces = ("to_version", "from_version", "artifact")
     token: str  # its spec.trigger.manual, waited for in lastManualSync
     timestamp: str | None = None  # restoreAsOf (RFC3339 UTC)
     previous: int | None = None  # snapshots skipped
@@ -456,7 +445,6 @@ class SnapshotParams(StepParams):
     """The safety VolumeSnapshot's name and its manifest (written when the step runs)."""
 
     tag = "volsync-safety-snapshot"
-    replaces = ("to_version", "from_version", "artifact")
     name: str
     manifest: str
 
@@ -466,18 +454,27 @@ class SnapshotParams(StepParams):
 
 
 @dataclass(frozen=True)
-class ClaimParams(StepParams):
-    """The old PVC's UID (deleted, then not to be taken for the recreated one) and the new one's manifest."""
+class DeleteClaimParams(StepParams):
+    """The UID of the PVC to delete (a PVC of that name with another UID is the recreated one)."""
 
-    tag = "volsync-claim"
-    replaces = ("to_version", "from_version", "artifact")
+    tag = "volsync-delete-pvc"
+    legacy_field = "artifact"
+    uid: str | None
+
+
+@dataclass(frozen=True)
+class CreateClaimParams(StepParams):
+    """The recreated PVC's manifest, and the old PVC's UID (the PVC of that name is new once it differs)."""
+
+    tag = "volsync-create-pvc"
     old_uid: str | None
-    manifest: str = ""  # the recreated PVC (create step only)
+    manifest: str
+
+    def before(self) -> str | None:
+        return self.old_uid
 
     @classmethod
-    def legacy(cls, step: Mapping[str, Any]) -> ClaimParams:
-        if step["action"] == DELETE:
-            return cls(step["artifact"])
+    def legacy(cls, step: Mapping[str, Any]) -> CreateClaimParams:
         return cls(step["from_version"], step["artifact"] or "")
 
 
@@ -753,7 +750,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             commands=(Command(tuple(vs.delete_claim(kctl, claim.namespace, claim.name, timeout=300)), timeout=330),),
             waits=(Wait(GONE, f"PVC {key} gone", 600.0),),
             batch=4,
-            params=ClaimParams(claim.uid),
+            params=DeleteClaimParams(claim.uid),
         )
     )
     steps.append(
@@ -769,7 +766,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             commands=(Command(tuple(vs.create_from(kctl, claim_file(inventory, claim))), timeout=60),),
             waits=() if target.wait_for_consumer else (Wait(BOUND, f"PVC {key} Bound", request.timeout),),
             batch=5,
-            params=ClaimParams(claim.uid, claim.manifest(rd.name)),
+            params=CreateClaimParams(claim.uid, claim.manifest(rd.name)),
         )
     )
     for so in target.scalers:  # before the scale-up: a paused-replicas 0 would take it straight back down
@@ -1118,8 +1115,6 @@ def _restore_token(step: Step) -> str:
 
 
 class _ClaimKind(_RestoreKind):
-    params = ClaimParams
-
     def _claim(self, ctx: StepContext, step: Step) -> vs.Claim | None:
         namespace, name = step.id.split(":", 1)[0].split("/", 1)
         return _get(
@@ -1134,6 +1129,7 @@ class _ClaimKind(_RestoreKind):
 
 class VolsyncDeleteClaim(_ClaimKind):
     name = DELETE
+    params = DeleteClaimParams
     wait_order = (GONE,)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
         GONE: WaitTerms("the old PVC is gone", "", "a pod still mounts it: kubectl -n <namespace> describe pvc <app>")
@@ -1141,13 +1137,13 @@ class VolsyncDeleteClaim(_ClaimKind):
 
     def _gone(self, ctx: StepContext, step: Step) -> bool:
         claim = self._claim(ctx, step)
-        return claim is None or claim.uid != step.param(ClaimParams).old_uid  # absent, or already the recreated one
+        return claim is None or claim.uid != step.param(DeleteClaimParams).uid  # absent, or already the recreated one
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
             claim = self._claim(ctx, step)
-            if claim is None or claim.uid != step.param(ClaimParams).old_uid:
+            if claim is None or claim.uid != step.param(DeleteClaimParams).uid:
                 looks[step.id] = Look(True, "PVC already deleted", done=True)
             else:
                 seen = f"PVC {claim.namespace}/{claim.name} {claim.phase}" + (
@@ -1158,7 +1154,7 @@ class VolsyncDeleteClaim(_ClaimKind):
 
     def there(self, ctx: StepContext, step: Step) -> bool:
         claim = self._claim(ctx, step)
-        return claim is None or claim.deleting or claim.uid != step.param(ClaimParams).old_uid
+        return claim is None or claim.deleting or claim.uid != step.param(DeleteClaimParams).uid
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         def look() -> Observation[None]:
@@ -1173,6 +1169,7 @@ class VolsyncDeleteClaim(_ClaimKind):
 
 class VolsyncCreateClaim(_ClaimKind):
     name = CREATE
+    params = CreateClaimParams
     wait_order = (BOUND,)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
         BOUND: WaitTerms(
@@ -1184,11 +1181,11 @@ class VolsyncCreateClaim(_ClaimKind):
 
     def run(self, ctx: StepContext, step: Step) -> None:
         # written here, not at planning, so a dry run leaves nothing and a resume always has it
-        write_private(Path(step.commands[0].argv[-1]), step.param(ClaimParams).manifest + "\n")
+        write_private(Path(step.commands[0].argv[-1]), step.param(CreateClaimParams).manifest + "\n")
         super().run(ctx, step)
 
     def _new(self, claim: vs.Claim | None, step: Step) -> bool:
-        return claim is not None and claim.uid != step.param(ClaimParams).old_uid and not claim.deleting
+        return claim is not None and claim.uid != step.param(CreateClaimParams).old_uid and not claim.deleting
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}

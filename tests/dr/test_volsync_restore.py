@@ -3,6 +3,7 @@ journal, resume), its refusals before anything changes, and a kill at each mutat
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections import Counter
 from collections.abc import Sequence
@@ -112,6 +113,22 @@ def test_restore_suspends_scales_restores_recreates_the_pvc_and_puts_the_app_bac
     assert "restoreAsOf" not in obj(drsim, "replicationdestinations", "immich-data-dst")["spec"]["restic"]
     out = capsys.readouterr().out
     assert "[SIMULATED]" in out and "finished: volsync-restore done" in out
+    # the report's before/after columns, as the homeops before typed step parameters wrote them (main at
+    # bdfe745, same run on this simulator): the kinds say what a step reached, not a smuggled to_version
+    (report,) = (drsim.root / ".homeops" / "runs").glob("*/report.json")
+    rows = [(s["action"], s["before"], s["after"]) for s in json.loads(report.read_text())["steps"]]
+    assert rows == [
+        ("volsync-flux", "active", "suspended"),
+        ("volsync-flux", "active", "suspended"),
+        ("volsync-scale", "1", "0"),
+        ("volsync-restore", "restore-once", f"lastManualSync={TOKEN}"),
+        ("volsync-safety-snapshot", "absent", "immich-data-pre-restore-20251009t085320z"),
+        ("volsync-delete-pvc", "Bound", "deleted"),
+        ("volsync-create-pvc", "absent", "Bound"),
+        ("volsync-scale", "0", "1"),
+        ("volsync-flux", "suspended", "resumed"),
+        ("volsync-flux", "suspended", "resumed"),
+    ]
 
 
 def test_restore_as_of_a_timestamp_sets_restore_as_of_on_the_mover(drsim: DrSim) -> None:
@@ -154,6 +171,9 @@ def test_no_backup_at_that_time_stops_before_the_pvc_and_says_how_to_bring_the_a
     assert "inv volsync.restore --resume" in message
     assert obj(drsim, "persistentvolumeclaims", "immich-data")["metadata"]["uid"] == old  # data untouched
     assert sent(drsim) == HAPPY[:4]
+    (report,) = (drsim.root / ".homeops" / "runs").glob("*/report.json")
+    create = next(s for s in json.loads(report.read_text())["steps"] if s["action"] == "volsync-create-pvc")
+    assert (create["status"], create["before"]) == ("pending", old)  # as planned: the PVC it replaces
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,18 @@ that time is only the injected clock's (FakeClock records every sleep; nothing r
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
+
 import pytest
 
 from homeops.clock import FakeClock
+from homeops.engine.executor import Executor
+from homeops.engine.kinds import StepKind
+from homeops.engine.plan import Command
 from homeops.engine.retry import LOOK_RETRY, UNREACHABLE_COMMAND, first_then, poll
-from homeops.errors import CommandError, ConnectionFailed, PlanError
+from homeops.errors import CommandError, ConnectionFailed, HomeopsError, PlanError
+from homeops.runners import Result
 
 
 class Script:
@@ -110,3 +117,81 @@ def test_first_then_uses_what_was_already_seen_before_reading_again() -> None:
     read = Script("second", "third")
     attempt = first_then("first", read)
     assert [attempt(), attempt(), attempt()] == ["first", "second", "third"] and read.calls == 2
+
+
+# --------------------------------------------------------------------------- the executor's two retries
+
+
+class Flaky:
+    """A runner answering the scripted results (or raising the scripted errors), counting the calls."""
+
+    def __init__(self, *outcomes: object) -> None:
+        self.outcomes = list(outcomes)
+        self.calls = 0
+
+    def run(self, argv: Sequence[str], **_: object) -> Result:
+        self.calls += 1
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        code, stderr = outcome  # type: ignore[misc]
+        return Result(tuple(argv), code, "", stderr, 0.0)
+
+    def close(self) -> None:
+        return None
+
+
+class Picky(StepKind):
+    """Not registered: a kind whose failures are "unreachable" or "refused" by their stderr."""
+
+    name = "test-picky"
+
+    def unreachable(self, result: Result) -> bool:
+        return "unreachable" in result.stderr
+
+    def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
+        return CommandError(f"{what}: refused") if "refused" in result.stderr else None
+
+
+def _executor(runner: Flaky) -> tuple[Executor, FakeClock]:
+    clock = FakeClock()
+    return Executor(None, local=runner, host=lambda _: runner, clock=clock, out=io.StringIO()), clock
+
+
+SEND = Command(("poke",))
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "calls", "raised"),
+    [
+        ([(1, "unreachable"), (1, "unreachable"), (1, "unreachable")], 3, "poke failed (exit 1): unreachable"),
+        ([(1, "unreachable"), (0, "")], 2, None),
+        ([ConnectionFailed("no route"), (0, "")], 2, None),
+        ([ConnectionFailed("a"), ConnectionFailed("b"), ConnectionFailed("c")], 3, "c"),
+        ([(1, "refused")], 1, "poke: refused"),  # a refusal is never sent again
+        ([(1, "it broke")], 1, "poke failed (exit 1): it broke"),  # may have reached the target: never sent again
+    ],
+)
+def test_a_mutating_command_is_sent_again_only_when_it_cannot_have_arrived(
+    outcomes: list[object], calls: int, raised: str | None
+) -> None:
+    runner = Flaky(*outcomes)
+    executor, clock = _executor(runner)
+    if raised is None:
+        assert executor._run_command(Picky(), SEND, what="poke", target=None).ok
+    else:
+        with pytest.raises((CommandError, ConnectionFailed)) as info:
+            executor._run_command(Picky(), SEND, what="poke", target=None)
+        assert raised in str(info.value)
+    assert runner.calls == calls
+    assert clock.sleeps == [] and executor.clock.sleeps == 0  # at once: the look just before is still current
+
+
+def test_a_step_kinds_read_is_retried_a_second_apart_up_to_the_preflight_retries() -> None:
+    executor, clock = _executor(Flaky())
+    read = Script(CommandError("x"), ConnectionFailed("y"), "answer")
+    assert executor._retrying(read) == "answer" and clock.sleeps == [1.0, 1.0]
+    failing = Script(CommandError("1"), CommandError("2"), CommandError("3"), "never")
+    with pytest.raises(CommandError, match="3"):
+        executor._retrying(failing)
+    assert failing.calls == 3

@@ -17,7 +17,8 @@ from homeops.errors import ConfigError, PlanError
 from homeops.operations import dr as _dr  # noqa: F401  (registers the dr kinds)
 from homeops.operations.vm import VmParams
 from homeops.operations.volsync import (
-    ClaimParams,
+    CreateClaimParams,
+    DeleteClaimParams,
     FluxParams,
     KedaParams,
     ReleaseParams,
@@ -38,8 +39,8 @@ EVERY = (
     ("volsync-restore", RestoreParams("homeops-x", "2025-10-08T06:00:00Z", 2)),
     ("volsync-restore", RestoreParams("homeops-x")),
     ("volsync-safety-snapshot", SnapshotParams("immich-data-pre-restore-x", '{"kind":"VolumeSnapshot"}')),
-    ("volsync-delete-pvc", ClaimParams(None)),
-    ("volsync-create-pvc", ClaimParams("055b", '{"kind":"PersistentVolumeClaim"}')),
+    ("volsync-delete-pvc", DeleteClaimParams(None)),
+    ("volsync-create-pvc", CreateClaimParams("055b", '{"kind":"PersistentVolumeClaim"}')),
     ("vm-power", VmParams("running", "stopped")),
     ("vm-snapshot", VmParams("running", None)),
 )
@@ -137,8 +138,8 @@ def test_a_plan_written_before_typed_parameters_is_read_into_them() -> None:
     )
     snapshot = by_id[f"{key}:safety-snapshot"].param(SnapshotParams)
     assert snapshot.name == "immich-data-pre-restore-20251009t085320z" and '"VolumeSnapshot"' in snapshot.manifest
-    assert by_id[f"{key}:delete-pvc"].params == ClaimParams("055b77ca7f56b1b1c19b1b7e3c6f1526")
-    created = by_id[f"{key}:create-pvc"].param(ClaimParams)
+    assert by_id[f"{key}:delete-pvc"].params == DeleteClaimParams("055b77ca7f56b1b1c19b1b7e3c6f1526")
+    created = by_id[f"{key}:create-pvc"].param(CreateClaimParams)
     assert created.old_uid == "055b77ca7f56b1b1c19b1b7e3c6f1526" and '"PersistentVolumeClaim"' in created.manifest
     # what the old form kept there is gone: to_version/from_version carry versions only
     assert all(s.to_version is None and s.from_version is None and s.artifact is None for s in plan.steps)
