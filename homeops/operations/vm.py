@@ -140,11 +140,7 @@ class _Qm(StepKind):
     params = VmParams
 
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
-        try:
-            pve.check(result, what)
-        except CommandError as exc:
-            return exc
-        return None
+        return pve.refusal(result, what)
 
     def run(self, ctx: StepContext, step: Step) -> None:
         for command in step.commands:
