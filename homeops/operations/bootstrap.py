@@ -558,12 +558,14 @@ class SecretApply(_Kind):
     """A SOPS Secret: decrypted in memory, diffed, applied server-side on stdin. Unchanged: skipped."""
 
     name = "bootstrap-secret"
+    params = bi.SecretParams
 
     def _secret(self, ctx: StepContext, step: Step) -> bi.SecretManifest:
+        path = step.param(bi.SecretParams).path
         for secret in _world(ctx).secrets():
-            if str(secret.path) == step.artifact:
+            if str(secret.path) == path:
                 return secret
-        raise PlanError(f"bootstrap secret {step.artifact} is no longer in bootstrap.secrets")
+        raise PlanError(f"bootstrap secret {path} is no longer in bootstrap.secrets")
 
     def look_one(self, ctx: StepContext, step: Step) -> Look:
         changes = _world(ctx).changes(self._secret(ctx, step).text)
@@ -573,7 +575,7 @@ class SecretApply(_Kind):
         _world(ctx).apply(self._secret(ctx, step).text)
 
     def reached(self, step: Step, record: StepRecord) -> str | None:
-        return f"{Path(step.artifact or '').name} applied"
+        return f"{Path(step.param(bi.SecretParams).path).name} applied"
 
 
 class Crds(_Kind):
@@ -596,14 +598,16 @@ class Release(_Kind):
     name = "bootstrap-release"
     wait_order = ("deployed",)
     terms: ClassVar[Mapping[str, WaitTerms]] = {"deployed": WaitTerms("helm reports the release deployed")}
+    params = bi.ReleaseParams
 
     def _release(self, ctx: StepContext, step: Step) -> hf.ReleaseSpec:
         spec = _world(ctx).spec
         assert spec is not None
+        name = step.param(bi.ReleaseParams).name
         for release in spec.releases:
-            if release.name == step.artifact:
+            if release.name == name:
                 return release
-        raise PlanError(f"release {step.artifact} is no longer in {spec.path}")
+        raise PlanError(f"release {name} is no longer in {spec.path}")
 
     def look_one(self, ctx: StepContext, step: Step) -> Look:
         revision = _world(ctx).release_revision(self._release(ctx, step))
@@ -677,7 +681,7 @@ class Release(_Kind):
         return lock[0]
 
     def reached(self, step: Step, record: StepRecord) -> str | None:
-        return f"{step.artifact} deployed"
+        return f"{step.param(bi.ReleaseParams).name} deployed"
 
     def sent_already(self, ctx: StepContext, step: Step, record: StepRecord) -> bool:
         before = int(record.marker or 0) if (record.marker or "0").isdigit() else 0
@@ -690,9 +694,11 @@ class Release(_Kind):
         world = _world(ctx)
 
         def look() -> Observation[None]:
-            pending = [s.artifact for s in steps if not world.release_revision(self._release(ctx, s))]
+            pending = [
+                s.param(bi.ReleaseParams).name for s in steps if not world.release_revision(self._release(ctx, s))
+            ]
             if pending:
-                return Observation.waiting("not deployed: " + ", ".join(str(p) for p in pending))
+                return Observation.waiting("not deployed: " + ", ".join(pending))
             return Observation.ok("deployed")
 
         return look
@@ -956,7 +962,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                     f"secret:{rel}",
                     "bootstrap-secret",
                     f"apply {', '.join(manifest.objects)} from {rel} ({how}in memory, on stdin)",
-                    artifact=str(path),
+                    params=bi.SecretParams(str(path)),
                     commands=(_cmd(apply_argv),),
                 )
         if world.crds_spec is not None and (unknown or seen.crds_changed):
@@ -980,7 +986,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                 f"release:{release.name}",
                 "bootstrap-release",
                 f"helmfile sync of {release.id} ({release.chart}{' ' + release.version if release.version else ''})",
-                artifact=release.name,
+                params=bi.ReleaseParams(release.name),
                 commands=(_cmd(argv, timeout),),
                 waits=(Wait("deployed", f"release {release.id} deployed", 60),),
             )

@@ -26,6 +26,7 @@ from homeops.adapters import volsync
 from homeops.engine.plan import Plan
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import snapshotsum
+from homeops.operations.bootstrap_inputs import ReleaseParams, SecretParams
 from homeops.operations.vm import VmRecords
 
 Stage = Literal["preflight", "nodes", "talos", "apps", "data"]
@@ -441,10 +442,9 @@ def _from_plan(inventory: Inventory, plan: Plan, book: tuple[RecoveryStep, ...])
         mine = known.get(step.id)
         waits = "; ".join(w.describe for w in step.waits)
         pipe = pipes.get(step.action, "")
-        if step.action == "bootstrap-secret" and step.artifact:  # the file itself, not "the file named above"
-            pipe = (
-                f"{pipes['bootstrap-genconfig']}sops --decrypt {shlex.quote(_rel(inventory, Path(step.artifact)))} | "
-            )
+        if isinstance(step.params, SecretParams):  # the file itself, not "the file named above"
+            secret = shlex.quote(_rel(inventory, Path(step.params.path)))
+            pipe = f"{pipes['bootstrap-genconfig']}sops --decrypt {secret} | "
         steps.append(
             RecoveryStep(
                 step.id,
@@ -1049,8 +1049,8 @@ class _Renderer:
                 f"kubectl create namespace {shlex.quote(n)} --dry-run=client --output yaml | {self.line(apply)}"
                 for n in names
             ]
-        if action == "bootstrap-secret" and planned.artifact:
-            path = Path(planned.artifact)
+        if action == "bootstrap-secret" and isinstance(planned.params, SecretParams):
+            path = Path(planned.params.path)
             namespace = _manifest_namespace(path) or "flux-system"
             env = (("SOPS_AGE_KEY_FILE", str(inv.cluster.age_key)),) if inv.cluster.age_key else ()
             decrypt = Action(("sops", "--decrypt", str(path)), env=env)
@@ -1127,14 +1127,12 @@ class _Renderer:
         if action == "bootstrap-secret":
             return [
                 _look(
-                    self.kctl.get_json(
-                        "secrets", namespace=_manifest_namespace(Path(planned.artifact or "")) or "flux-system"
-                    )
+                    self.kctl.get_json("secrets", namespace=_manifest_namespace(_secret_path(planned)) or "flux-system")
                 )
             ]
         if action == "bootstrap-crds":
             return [_look(self.kctl.get_json("customresourcedefinitions"))]
-        if action == "bootstrap-release" and planned.artifact:
+        if action == "bootstrap-release" and isinstance(planned.params, ReleaseParams):
             return [_look(self.kctl.get_pods())]
         if action == "bootstrap-flux":
             return [_look(self.kctl.get_kustomizations())]
@@ -1324,6 +1322,11 @@ class _Renderer:
                 out += ["", *self.block(actions)]
             out += ["", f"Verify: {check}", "", *self.block(verify)]
         return out
+
+
+def _secret_path(planned: Any) -> Path:
+    """The manifest a planned ``bootstrap-secret`` step applies (``.`` for any other step)."""
+    return Path(planned.params.path) if isinstance(planned.params, SecretParams) else Path("")
 
 
 def _manifest_namespace(path: Path) -> str | None:

@@ -14,7 +14,10 @@ from homeops.clock import FakeClock
 from homeops.engine.journal import Journal
 from homeops.engine.plan import Command, ParamsError, Plan, Step, params_from_dict
 from homeops.errors import ConfigError, PlanError
-from homeops.operations import dr as _dr  # noqa: F401  (registers the dr kinds)
+from homeops.operations import dr as _dr  # noqa: F401  (registers the dr and bootstrap kinds)
+from homeops.operations.bootstrap_inputs import ReleaseParams as HelmRelease
+from homeops.operations.bootstrap_inputs import SecretParams
+from homeops.operations.drsteps import DataParams, InPlaceParams, ResumeParams
 from homeops.operations.vm import VmParams
 from homeops.operations.volsync import (
     CreateClaimParams,
@@ -42,6 +45,12 @@ EVERY = (
     ("volsync-delete-pvc", DeleteClaimParams(None)),
     ("volsync-create-pvc", CreateClaimParams("055b", '{"kind":"PersistentVolumeClaim"}')),
     ("vm-power", VmParams("running", "stopped")),
+    ("bootstrap-secret", SecretParams("/inv/bootstrap/secrets.sops.yaml")),
+    ("bootstrap-release", HelmRelease("cilium")),
+    ("dr-inplace", InPlaceParams(("k8s-0", "k8s-1"))),
+    ("dr-inplace", InPlaceParams(())),
+    ("dr-resume-backups", ResumeParams("data:pause-backups", ("data:volsync", "data:cnpg"))),
+    ("dr-data", DataParams("cnpg", ("default/immich-postgres",))),
     ("vm-snapshot", VmParams("running", None)),
 )
 
@@ -176,3 +185,19 @@ def _legacy(step: Step) -> dict[str, object]:
     raw = _plan((replace(step, params=None),)).to_dict()["steps"][0]
     del raw["params"]
     return dict(raw)
+
+
+def test_old_bootstrap_steps_read_the_file_and_release_they_named_in_artifact() -> None:
+    old = {
+        **_plan(()).to_dict(),
+        "steps": [
+            _legacy(Step(id="secret:bootstrap/s.sops.yaml", action="bootstrap-secret", summary="",
+                         artifact="/inv/bootstrap/s.sops.yaml")),
+            _legacy(Step(id="release:cilium", action="bootstrap-release", summary="", artifact="cilium")),
+            _legacy(Step(id="node:k8s-0:reset", action="dr-inplace", summary="", artifact="k8s-0,k8s-1")),
+        ],
+    }  # fmt: skip
+    secret, release, inplace = Plan.from_dict(old).steps
+    assert secret.params == SecretParams("/inv/bootstrap/s.sops.yaml") and secret.artifact is None
+    assert release.params == HelmRelease("cilium") and release.artifact is None
+    assert inplace.params == InPlaceParams(("k8s-0", "k8s-1"))
