@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from homeops.clock import Clock
 from homeops.engine.plan import Gate
-from homeops.engine.retry import LOOK_RETRY
+from homeops.engine.retry import LOOK_RETRY, poll
 from homeops.engine.text import one_line
 from homeops.errors import CommandError, ConnectionFailed, GateFailed
 
@@ -111,20 +111,30 @@ def _green_look(
 ) -> tuple[tuple[GateResult, ...], float]:
     """Like ``wait_green``; also returns when the all-green look *began* (its evidence dates from then)."""
     start = clock.monotonic()
-    while True:
-        began = clock.monotonic()
+    began = [start]
+    elapsed = [0.0]
+
+    def look_all() -> tuple[GateResult, ...]:
+        began[0] = clock.monotonic()
         results = tuple(evaluate(g, look) for g in gates)
-        red = [r for r in results if not r.ok]
-        if not red:
-            return results, began
-        elapsed = clock.monotonic() - start
-        for result in red:
-            if elapsed >= result.gate.timeout:
+        elapsed[0] = clock.monotonic() - start
+        for result in (r for r in results if not r.ok):
+            if elapsed[0] >= result.gate.timeout:  # a gate red past its own timeout ends the wait
                 raise _fail(result, hint=hint)
             if report:
                 report(result.gate, Check(False, result.observed))
-        remaining = min(r.gate.timeout for r in red) - elapsed
-        clock.sleep(max(0.0, min(interval, remaining)))
+        return results
+
+    def pause(results: tuple[GateResult, ...]) -> float:
+        remaining = min(r.gate.timeout for r in results if not r.ok) - elapsed[0]
+        return max(0.0, min(interval, remaining))
+
+    results = poll(look_all, clock=clock, interval=interval, again=_any_red, pause=pause)
+    return results, began[0]
+
+
+def _any_red(results: tuple[GateResult, ...]) -> bool:
+    return not all(r.ok for r in results)
 
 
 def hold_green(

@@ -6,8 +6,9 @@
 * ``UNREACHABLE_COMMAND`` — a mutating command whose failure cannot have reached its target (the connection
   failed, or the kind says ``unreachable``) is sent again *at once*, 3 attempts: sleeping would send it on
   a look that is no longer current. The last result (or error) is the caller's.
-* ``poll(...)`` — a step kind's own polling: try ``attempt`` until its result is final, or an error that
-  means "not yet" stops coming, or the deadline passes, ``interval`` apart, with a note before each sleep.
+* ``poll(...)`` — a step kind's (or a gate wait's) own polling: try ``attempt`` until its result is final,
+  or an error that means "not yet" stops coming, or the deadline passes, ``interval`` apart (or as long
+  as ``pause`` says after each result), with a note before each sleep.
   At the deadline the last result is returned (the caller says what a timeout means) and the last
   error is raised.
 
@@ -95,14 +96,21 @@ def poll(
     deadline: float | None = None,
     now: Callable[[], float] | None = None,
     note: Callable[[T | BaseException], None] | None = None,
+    pause: Callable[[T], float] | None = None,
 ) -> T:
     """``attempt()`` until its result is not ``again`` and it raised nothing ``not_yet``; ``interval`` apart.
 
     ``deadline`` is on ``now`` (default ``clock.monotonic``; None: no deadline, ``again`` decides); once
     it has passed, the last result is returned, the last error raised. ``note`` hears the last result
-    (or error) before each sleep.
+    (or error) before each sleep; ``pause`` (when given) says how long to sleep after a result.
     """
     read = now or clock.monotonic
+
+    def wait(state: RetryCallState) -> float:
+        if pause is None or state.outcome is None or state.outcome.failed:
+            return interval
+        seconds: float = pause(state.outcome.result())
+        return seconds
 
     def stop(state: RetryCallState) -> bool:
         return deadline is not None and read() >= deadline
@@ -115,7 +123,7 @@ def poll(
     retrying = Retrying(
         sleep=lambda seconds: clock.sleep(float(seconds)),
         stop=stop,
-        wait=wait_fixed(interval),
+        wait=wait,
         retry=retry_if_exception(not_yet) | retry_if_result(again),
         before_sleep=before_sleep,
         retry_error_callback=_last,

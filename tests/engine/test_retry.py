@@ -10,10 +10,11 @@ import pytest
 
 from homeops.clock import FakeClock
 from homeops.engine.executor import Executor
+from homeops.engine.gates import Check, wait_green
 from homeops.engine.kinds import StepKind
-from homeops.engine.plan import Command
+from homeops.engine.plan import Command, Gate
 from homeops.engine.retry import LOOK_RETRY, UNREACHABLE_COMMAND, first_then, poll
-from homeops.errors import CommandError, ConnectionFailed, HomeopsError, PlanError
+from homeops.errors import CommandError, ConnectionFailed, GateFailed, HomeopsError, PlanError
 from homeops.runners import Result
 
 
@@ -195,3 +196,16 @@ def test_a_step_kinds_read_is_retried_a_second_apart_up_to_the_preflight_retries
     with pytest.raises(CommandError, match="3"):
         executor._retrying(failing)
     assert failing.calls == 3
+
+
+def test_wait_green_sleeps_its_interval_but_never_past_a_red_gates_own_timeout() -> None:
+    clock = FakeClock()
+    gate = Gate("g", "g", "the thing answers", timeout=12.0)
+    reported: list[float] = []
+    with pytest.raises(GateFailed, match="gate 'g' failed: red"):
+        wait_green((gate,), lambda g: Check(False, "red"), clock=clock, interval=5.0,
+                   report=lambda g, c: reported.append(clock.monotonic()))  # fmt: skip
+    assert clock.sleeps == [5.0, 5.0, 2.0] and reported == [0.0, 5.0, 10.0]  # red at 12: past its timeout
+    answers = iter([False, False, True])
+    results = wait_green((gate,), lambda g: Check(next(answers), "x"), clock=clock, interval=5.0)
+    assert [r.ok for r in results] == [True] and clock.sleeps[3:] == [5.0, 5.0]
