@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from homeops.clock import Clock
 from homeops.engine.plan import Gate
-from homeops.engine.retry import LOOK_RETRY, poll
+from homeops.engine.retry import LOOK_RETRY, first_then, poll
 from homeops.engine.text import one_line
 from homeops.errors import CommandError, ConnectionFailed, GateFailed
 
@@ -157,21 +157,30 @@ def hold_green(
     if seconds <= 0 or not gates:
         return results
     budget_end = clock.monotonic() + max(g.timeout for g in gates) + seconds
-    while True:
-        left = seconds - (clock.monotonic() - window_start)
-        if left <= 0:
-            return results
-        clock.sleep(min(interval, left))
+    window = [window_start]
+
+    def look_again() -> tuple[GateResult, ...]:
         results = tuple(evaluate(g, look) for g in gates)
         red = [r for r in results if not r.ok]
-        if not red:
-            continue
-        if clock.monotonic() >= budget_end:
-            raise _fail(red[0], hint=hint)
-        if report:
-            for result in red:
-                report(result.gate, Check(False, result.observed + " (stability window restarts)"))
-        results, window_start = _green_look(gates, look, **kw)  # type: ignore[arg-type]
+        if red:
+            if clock.monotonic() >= budget_end:
+                raise _fail(red[0], hint=hint)
+            if report:
+                for result in red:
+                    report(result.gate, Check(False, result.observed + " (stability window restarts)"))
+            results, window[0] = _green_look(gates, look, **kw)  # type: ignore[arg-type]
+        return results
+
+    def left() -> float:
+        return seconds - (clock.monotonic() - window[0])
+
+    return poll(
+        first_then(results, look_again),  # the all-green look that opened the window comes first
+        clock=clock,
+        interval=interval,
+        again=lambda _: left() > 0,
+        pause=lambda _: min(interval, left()),
+    )
 
 
 __all__ = [

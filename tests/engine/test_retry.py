@@ -10,7 +10,7 @@ import pytest
 
 from homeops.clock import FakeClock
 from homeops.engine.executor import Executor
-from homeops.engine.gates import Check, wait_green
+from homeops.engine.gates import Check, hold_green, wait_green
 from homeops.engine.kinds import StepKind
 from homeops.engine.plan import Command, Gate
 from homeops.engine.retry import LOOK_RETRY, UNREACHABLE_COMMAND, first_then, poll
@@ -209,3 +209,16 @@ def test_wait_green_sleeps_its_interval_but_never_past_a_red_gates_own_timeout()
     answers = iter([False, False, True])
     results = wait_green((gate,), lambda g: Check(next(answers), "x"), clock=clock, interval=5.0)
     assert [r.ok for r in results] == [True] and clock.sleeps[3:] == [5.0, 5.0]
+
+
+def test_the_stability_window_looks_an_interval_apart_and_restarts_on_red() -> None:
+    clock = FakeClock()
+    gate = Gate("g", "g", "the thing answers", timeout=60.0)
+    answers = iter([True, True, False, True, True, True, True])  # looks at 0, 5, 10 (red), 10, 15, 20, 22
+    reported: list[tuple[float, str]] = []
+    results = hold_green((gate,), lambda g: Check(next(answers), "seen"), seconds=12, clock=clock, interval=5.0,
+                         report=lambda g, c: reported.append((clock.monotonic(), c.observed)))  # fmt: skip
+    assert [r.ok for r in results] == [True]
+    assert clock.sleeps == [5.0, 5.0, 5.0, 5.0, 2.0] and clock.monotonic() == 22.0
+    assert reported == [(10.0, "seen (stability window restarts)")]
+    assert next(answers, None) is None  # exactly the seven looks
