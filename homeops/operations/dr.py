@@ -438,15 +438,11 @@ def _rebatch(step: Step, batch: int) -> Step:
 
 def _node_step(node: Node, rs: RecoveryStep, batch: int, timeout: float) -> Step:
     recreate = rs.id.endswith(":recreate-vm")
-    return Step(
-        id=rs.id,
+    return rs.plan_step(
+        node,
         action="dr-recreate-vm" if recreate else "dr-reset",
-        summary=rs.title,
-        node=node.hostname,
-        node_ip=node.ip,
-        control_plane=node.control_plane,
         batch=batch,
-        commands=tuple(Command(a.argv, on=a.on or "local", timeout=300) for a in rs.actions),
+        timeout=300,
         waits=(Wait(MAINTENANCE, f"{node.hostname} ({node.ip}) in Talos maintenance mode", timeout),),
         vm_host=node.vm.host if recreate and node.vm else None,
     )

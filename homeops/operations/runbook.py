@@ -23,7 +23,7 @@ from homeops.adapters import proxmox as pve
 from homeops.adapters import talhelper as th
 from homeops.adapters import talosctl as t
 from homeops.adapters import volsync
-from homeops.engine.plan import Plan
+from homeops.engine.plan import Command, Plan, Step
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import snapshotsum
 from homeops.operations.bootstrap_inputs import ReleaseParams, SecretParams
@@ -75,6 +75,20 @@ class RecoveryStep:
     node: str | None = None
     pipe: str = ""  # how a person feeds the first command's stdin ("PIPE": the commands are one pipeline)
     after: str = ""  # a line a person runs after the commands (what the step kind does itself)
+
+    def plan_step(self, node: Node, *, action: str, batch: int, timeout: float, **kw: Any) -> Step:
+        """This step in dr.rebuild's plan, on ``node``: the commands a person would run, each ``timeout``."""
+        return Step(
+            id=self.id,
+            action=action,
+            summary=self.title,
+            node=node.hostname,
+            node_ip=node.ip,
+            control_plane=node.control_plane,
+            batch=batch,
+            commands=tuple(Command(a.argv, on=a.on or "local", timeout=timeout) for a in self.actions),
+            **kw,
+        )
 
 
 def _look(argv: list[str], on: str | None = None) -> Action:

@@ -473,17 +473,7 @@ def fetch_newest_record(runtime: Runtime) -> Path | None:
 
 
 def finish_vm_step(node: Node, rs: RecoveryStep, batch: int) -> Step:
-    return Step(
-        id=rs.id,
-        action="vm-finish",
-        summary=rs.title,
-        node=node.hostname,
-        node_ip=node.ip,
-        control_plane=node.control_plane,
-        batch=batch,
-        commands=tuple(Command(a.argv, on=a.on or "local", timeout=120) for a in rs.actions),
-        vm_host=node.vm.host if node.vm else None,
-    )
+    return rs.plan_step(node, action="vm-finish", batch=batch, timeout=120, vm_host=node.vm.host if node.vm else None)
 
 
 #: How long the HA stack may take to stop a VM after ``ha-manager set --state stopped`` (its LRM shuts the
