@@ -1110,6 +1110,12 @@ class VolsyncRestore(_RestoreKind):
         return f"lastManualSync={_restore_token(step)}"
 
 
+def _write_manifest(step: Step, manifest: str) -> None:
+    """The manifest the step's ``kubectl create --filename`` reads, written (privately, whole) when the
+    step runs, not at planning: a dry run leaves nothing, and a resume always has it."""
+    write_private(Path(step.commands[0].argv[-1]), manifest + "\n")
+
+
 def _restore_token(step: Step) -> str:
     return step.param(RestoreParams).token
 
@@ -1180,8 +1186,7 @@ class VolsyncCreateClaim(_ClaimKind):
     }
 
     def run(self, ctx: StepContext, step: Step) -> None:
-        # written here, not at planning, so a dry run leaves nothing and a resume always has it
-        write_private(Path(step.commands[0].argv[-1]), step.param(CreateClaimParams).manifest + "\n")
+        _write_manifest(step, step.param(CreateClaimParams).manifest)
         super().run(ctx, step)
 
     def _new(self, claim: vs.Claim | None, step: Step) -> bool:
@@ -1279,11 +1284,7 @@ class VolsyncSnapshot(_RestoreKind):
     }
 
     def run(self, ctx: StepContext, step: Step) -> None:
-        path = Path(step.commands[0].argv[-1])  # written here, not at planning: a dry run leaves nothing
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
-        part.write_text(step.param(SnapshotParams).manifest + "\n", encoding="utf-8")
-        part.replace(path)
+        _write_manifest(step, step.param(SnapshotParams).manifest)
         if self._state(ctx, step) is not None:
             return  # taken by an earlier attempt of this run (its name carries the run's time): not twice
         super().run(ctx, step)
