@@ -678,6 +678,12 @@ def check(result: Result, what: str | None = None) -> Result:
     raise _error(result, what or " ".join(result.argv[:2]))
 
 
+def refusal(result: Result, what: str) -> CommandError | None:
+    """The error a failed ``qm``/``pvesh`` result is (None when it succeeded): Proxmox's own reason and a
+    next step. Step kinds refuse to send such a command again blindly."""
+    return None if result.ok else _error(result, what or " ".join(result.argv[:2]))
+
+
 def _error(result: Result, what: str) -> CommandError:
     line = result.last_error_line()
     kind = "task failed" if result.exit_code == 255 else f"exit {result.exit_code}"

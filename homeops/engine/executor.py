@@ -62,6 +62,7 @@ from homeops.engine.lock import ClusterLock
 from homeops.engine.plan import Command, Gate, Plan, Step, unique_gates
 from homeops.engine.progress import NullProgress, Progress, ProgressListener
 from homeops.engine.report import write as write_report
+from homeops.engine.retry import LOOK_RETRY, UNREACHABLE_COMMAND
 from homeops.engine.text import one_line
 from homeops.engine.waits import WaitSpec, wait_for
 from homeops.errors import (
@@ -76,9 +77,6 @@ from homeops.errors import (
 )
 from homeops.runners import Result, Runner
 from homeops.secrets import mask
-
-#: How often a mutating command is retried when it failed before reaching the node (unreachable).
-COMMAND_ATTEMPTS = 3
 
 #: A policy's hold this long (seconds) is "longer than expected": a ``Stuck`` event, once per hold.
 #: Holds have no budget of their own (the policy decides when to give up); a quarter of an hour
@@ -672,14 +670,7 @@ class Executor:
             return seen
 
     def _retrying(self, look: Callable[[], T]) -> T:
-        for attempt in range(self.preflight_retries):
-            try:
-                return look()
-            except (CommandError, ConnectionFailed):
-                if attempt == self.preflight_retries - 1:
-                    raise
-                self.clock.sleep(1.0)
-        raise AssertionError("unreachable")
+        return LOOK_RETRY.call(look, sleep=self.clock.sleep, attempts=self.preflight_retries)
 
     # ------------------------------------------------------------------------------------ pieces
 
@@ -705,24 +696,18 @@ class Executor:
         Retries are immediate: the gates were green in the look just before, and sleeping here would
         send the command on a look that is no longer current (found by the property tests).
         """
-        result: Result | None = None
-        for attempt in range(COMMAND_ATTEMPTS):
-            try:
-                result = self._runner(command).run(list(command.argv), timeout=command.timeout, stdin=stdin)
-            except ConnectionFailed:
-                if attempt == COMMAND_ATTEMPTS - 1:
-                    raise
-                continue
-            if result.ok:
-                return result
-            refused = kind.refusal(result, what=what, target=target)
+
+        def send() -> Result:
+            result = self._runner(command).run(list(command.argv), timeout=command.timeout, stdin=stdin)
+            refused = None if result.ok else kind.refusal(result, what=what, target=target)
             if refused is not None:
                 raise refused
-            if kind.unreachable(result) and attempt < COMMAND_ATTEMPTS - 1:
-                continue
-            break
-        assert result is not None
-        return result.check(what)
+            return result
+
+        result = UNREACHABLE_COMMAND.call(
+            send, sleep=self.clock.sleep, again=lambda r: r.failed and kind.unreachable(r)
+        )
+        return result if result.ok else result.check(what)
 
     def _arrived(self, journal: Journal, step: Step) -> bool:
         record = journal.step(step.id)
