@@ -65,6 +65,12 @@ Format::
       backupPool: tank         # default: the pool of upgrade.nasBackupDir
       minFreeGiB: 10
       vmBackupMaxAgeHours: 192 # each Talos VM's newest vzdump backup (a warning, not a failure)
+
+    hooks:                     # around every mutating run; `sh -c` in this directory (homeops.policies.hooks)
+      pre:                     # before anything changes; a failure or timeout refuses the run
+        - { run: ./scripts/backup-check.sh, timeout: 5m }   # timeout: 90, 90s, 5m, 1h30m (default 5m)
+      post:                    # always after it: finished, failed, Ctrl-C or stopped; a failure fails the run
+        - { run: 'curl -fsS -d "$HOMEOPS_STATUS" http://ntfy.lan/homelab', timeout: 2m }
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ from homeops.inventory.model import (
     CustomGate,
     DrPolicy,
     Gates,
+    Hook,
+    Hooks,
     HostKind,
     Inventory,
     Node,
@@ -103,6 +111,10 @@ INVENTORY_FILE = "homeops.yaml"
 # Set only without a talconfig; with one they are ignored (and said so). Every key allowed anywhere in
 # the file is listed in homeops.inventory.schema.SCHEMA.
 _BARE_CLUSTER_KEYS = {"name", "endpoint", "talosVersion", "kubernetesVersion"}
+
+#: A hook's timeout when homeops.yaml gives none.
+HOOK_TIMEOUT = 300.0
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[hms])+")
 
 
 def load_inventory(directory: str | os.PathLike[str], *, talconfig: Path | None = None) -> Inventory:
@@ -313,6 +325,7 @@ class _InventoryReader:
             state_dir=state_dir,
             warnings=tuple(tal_warnings + self.warnings),
             dr=self.dr(top.get("dr")),
+            hooks=self.hooks(top.get("hooks")),
         )
 
     def version(self, data: Mapping[str, Any], key: str) -> str | None:
@@ -569,6 +582,42 @@ class _InventoryReader:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             raise self.error(f"{where}.{key}", f"must be a number of hours > 0, not {_describe(value)}")
         return float(value) * 3600
+
+    def hooks(self, raw: Any) -> Hooks:
+        data = self.mapping(raw, "hooks")
+        return Hooks(pre=self.hook_list(data, "pre"), post=self.hook_list(data, "post"))
+
+    def hook_list(self, data: Mapping[str, Any], key: str) -> tuple[Hook, ...]:
+        where = f"hooks.{key}"
+        raw = data.get(key)
+        if raw is None:
+            return ()
+        example = f'write - {{run: "./scripts/{key}.sh", timeout: 5m}}'
+        if not isinstance(raw, list):
+            raise self.error(where, f"must be a list of {{run, timeout}} entries, not {_describe(raw)}", hint=example)
+        hooks = []
+        for index, item in enumerate(raw):
+            at = f"{where}[{index}]"
+            if not isinstance(item, dict):
+                raise self.error(at, f"must be a mapping {{run, timeout}}, not {_describe(item)}", hint=example)
+            run = self.mapping(item, at).get("run")
+            if not isinstance(run, str) or not run.strip():
+                raise self.error(f"{at}.run", f"must be a non-empty shell command, not {_describe(run)}", hint=example)
+            hooks.append(Hook(run=run.strip(), timeout=self.duration(item, "timeout", at, HOOK_TIMEOUT), where=at))
+        return tuple(hooks)
+
+    def duration(self, data: Mapping[str, Any], key: str, where: str, default: float) -> float:
+        """Seconds, given as a number (``90``) or with units (``90s``, ``5m``, ``1h30m``); > 0."""
+        value = data.get(key, default)
+        seconds: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            seconds = float(value)
+        elif isinstance(value, str) and _DURATION.fullmatch(value.strip()):
+            units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+            seconds = sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", value))
+        if seconds is None or seconds <= 0:
+            raise self.error(f"{where}.{key}", f"must be a duration > 0 like 90s, 5m or 1h30m, not {_describe(value)}")
+        return seconds
 
     def custom_gate(self, raw: Any, where: str) -> CustomGate:
         data = self.mapping(raw, where)

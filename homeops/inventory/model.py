@@ -127,6 +127,23 @@ class DrPolicy:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """One command of ``hooks:``, run with ``sh -c`` in the inventory directory (``homeops.policies.hooks``)."""
+
+    run: str
+    timeout: float  # seconds; on expiry the hook's whole process group is killed
+    where: str  # its place in homeops.yaml (``hooks.pre[0]``): how errors and the report name it
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Commands run around every mutating run: ``pre`` before anything changes, ``post`` always after it."""
+
+    pre: tuple[Hook, ...] = ()
+    post: tuple[Hook, ...] = ()
+
+
+@dataclass(frozen=True)
 class Cluster:
     name: str
     endpoint: str  # https://VIP:6443
@@ -159,6 +176,7 @@ class Inventory:
     state_dir: Path = Path(".homeops")
     warnings: tuple[str, ...] = ()
     dr: DrPolicy = field(default_factory=DrPolicy)
+    hooks: Hooks = field(default_factory=Hooks)
 
     @property
     def control_planes(self) -> tuple[Node, ...]:

@@ -159,6 +159,11 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "disable": VALUE,
         "exceptions": Items({"path": VALUE, "rules": VALUE, "reason": VALUE}),
     },
+    # run by homeops.policies.hooks
+    "hooks": {
+        "pre": Items({"run": VALUE, "timeout": VALUE}),
+        "post": Items({"run": VALUE, "timeout": VALUE}),
+    },
 }
 
 
