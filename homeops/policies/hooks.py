@@ -106,6 +106,16 @@ class HookRun:
         return f"{self.title}: {self.outcome} after {self.seconds:.1f}s ({self.why})"
 
 
+def hook_policies(inventory: Inventory, *, runner: Runner, out: TextIO | None = None) -> tuple[RunPolicy, ...]:
+    """The hooks of ``inventory`` as run policies (none when it has no ``hooks:``).
+
+    ``runner`` is the run's local runner: on the simulator, the one whose PATH has the fake tools first.
+    """
+    if not inventory.hooks.pre and not inventory.hooks.post:
+        return ()
+    return (HookPolicy.for_inventory(inventory, runner=runner, out=out),)
+
+
 class HookPolicy(RunPolicy):
     """Runs the inventory's pre hooks in ``begin`` and its post hooks in ``end``.
 
@@ -154,8 +164,8 @@ class HookPolicy(RunPolicy):
             if not done.ok:
                 raise PolicyRefused(
                     f"{done.title} {done.outcome} ({done.why}): the run was not started, nothing was changed",
-                    hint=f"fix what the hook checks (or the hook in {self.directory / 'homeops.yaml'}), then run "
-                    "again; its output is in the run's report",
+                    hint=f"fix what it checks (or the hook, in {self.directory / 'homeops.yaml'}); its output is in "
+                    "the run's report",
                 )
 
     def end(self, run: RunInfo, status: EndStatus) -> None:
@@ -171,17 +181,16 @@ class HookPolicy(RunPolicy):
                 f"{first.title} {first.outcome} ({first.why}){more}",
                 command=first.hook.run,
                 exit_code=first.exit_code,
-                hint=f"the run itself {status} before its post hooks ran; their output is in the run's report",
+                hint="its output is in the run's report",
             )
 
     def report_lines(self) -> Sequence[str]:
-        """Markdown for the run's report: each hook that ran, how it ended, the tail of its output."""
+        """The run report's section (one bullet each): every hook that ran, then the tail of its output."""
         lines: list[str] = []
         for done in self.runs:
-            lines.append(f"- {done.summary()}")
+            lines.append(done.summary())
             for name, tail in (("stdout", done.stdout), ("stderr", done.stderr)):
-                if tail:
-                    lines += [f"  {name} (last {len(tail)} lines):", "  ```", *(f"  {t}" for t in tail), "  ```"]
+                lines += [f"{done.hook.where} {name}: {text}" for text in tail]
         return lines
 
     # ------------------------------------------------------------------------------ running one hook
