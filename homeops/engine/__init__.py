@@ -10,6 +10,7 @@ state lives and how to look at a gate. Modules:
 * ``gates``    — ``Check``, preflight / wait-until-green / stability window;
 * ``waits``    — waits with success and failure conditions on an injected clock;
 * ``journal``  — typed, schema-versioned run records; ``lock`` — one run per cluster;
-* ``progress`` / ``report`` — what the watcher sees, and the Markdown/JSON report;
+* ``events``   — run events, ``Listener``, ``RunPolicy`` (admit/begin/before_step/end) and its decisions;
+* ``progress`` / ``report`` — what the watcher sees (one listener), and the Markdown/JSON report;
 * ``text``     — ``one_line``.
 """

@@ -14,6 +14,11 @@ before the next node would be done). Policies have no-op defaults: a policy impl
     before_step(...)       returns ``GO``, ``Hold(...)`` or ``Stop(...)``
     end(run, status)       always, after success, failure, Ctrl-C or stop (post hooks); raise to fail
     describe(plan)         lines shown with the plan (a dry run shows each policy's decision)
+    report_lines()         lines for the run's report (hook output), asked after ``end``
+
+Listeners are called on the run's own thread, between its steps: a listener must return at once. One
+that talks to the network (a notifier) hands the event to its own worker thread or queue and never
+waits for the answer inside ``on_event``.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ class StepStarted:
     index: int
     total: int
     at: float
+    resumed: bool = False  # continued after a crash or failure caught it in flight (not started afresh)
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class StepDone:
     index: int
     total: int
     at: float
-    already: bool = False  # nothing was sent: the target was already there
+    already: bool = False  # nothing was sent: the target was already there (or an earlier run did it)
 
 
 @dataclass(frozen=True)
@@ -167,6 +173,8 @@ EndStatus = Literal["finished", "failed", "interrupted", "stopped"]
 
 
 class Listener(Protocol):
+    """Receives every event of a run, on the run's thread: must return at once (queue slow work)."""
+
     def on_event(self, event: RunEvent) -> None: ...
 
 
@@ -214,3 +222,7 @@ class RunPolicy:
 
     def end(self, run: RunInfo, status: EndStatus) -> None:
         return None
+
+    def report_lines(self) -> Sequence[str]:
+        """Lines for this policy's section of the run's report (asked after ``end``; none: no section)."""
+        return ()

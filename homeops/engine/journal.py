@@ -6,7 +6,8 @@ It keeps the exact plan being executed, so ``--resume`` continues that plan: ste
 are never run again, a step marked ``running`` is picked up where the observations say it is.
 
 Step states: ``pending`` → ``running`` → ``done`` | ``failed``. Run states: ``running`` (or killed),
-``failed``, ``interrupted`` (Ctrl-C), ``finished``.
+``failed``, ``interrupted`` (Ctrl-C), ``stopped`` (a run policy stopped it between steps), ``finished``.
+Every state but ``finished`` is resumable.
 
 The records are typed (``RunRecord``, ``StepRecord``) and the file carries ``SCHEMA``: a journal of
 another schema is refused with one line rather than misread (a resume must never guess).
@@ -29,7 +30,7 @@ from homeops.engine.plan import Plan
 from homeops.errors import ConfigError, PlanError
 from homeops.privatefs import private_dir
 
-RunStatus = Literal["running", "failed", "interrupted", "finished"]
+RunStatus = Literal["running", "failed", "interrupted", "stopped", "finished"]
 StepStatus = Literal["pending", "running", "done", "failed"]
 
 #: The journal file's schema; another one is refused (``Journal.load``).

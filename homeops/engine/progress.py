@@ -6,6 +6,10 @@ with rich on a terminal and prints finished steps above it; ``PlainProgress`` pr
 event (waits only when what they see changes, or every ``heartbeat`` seconds) for logs and CI;
 ``NullProgress`` is for tests and benchmarks. ``for_stream`` picks live or plain by ``isatty``.
 A ``banner`` (``SIMULATED``) prefixes every line, so no line of a simulated run reads as a real one.
+
+To the executor a ``Progress`` is one run listener among others (``ProgressListener``): the run's
+events (started, step started/done, finished, failed, stopped) become its lines. Gate looks, wait
+observations and step-kind notes are finer grained than run events and still reach it directly.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import sys
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from homeops.clock import Clock, SystemClock
+from homeops.engine.events import Failed, Finished, RunEvent, Started, StepDone, StepStarted, Stopped
 from homeops.secrets import mask
 
 if TYPE_CHECKING:
@@ -57,6 +62,36 @@ class NullProgress:
 
     def finished(self, status: str, summary: str) -> None:
         return None
+
+
+class ProgressListener:
+    """A ``Progress`` as a run listener: the same lines it always printed, now driven by run events.
+
+    A failure before the run started (lock held, not confirmed, refused) prints nothing here: the task
+    prints the error, and there is no progress to close. Ctrl-C prints nothing either (the task says it).
+    """
+
+    name = "progress"
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self._started = False
+
+    def on_event(self, event: RunEvent) -> None:
+        if isinstance(event, Started):
+            self._started = True
+            self.progress.started(event.plan, resumed=event.resumed)
+        elif isinstance(event, StepStarted):
+            self.progress.step(event.step, event.index, event.total, "resumed" if event.resumed else "start")
+        elif isinstance(event, StepDone):
+            self.progress.step(event.step, event.index, event.total, "skipped" if event.already else "done")
+        elif isinstance(event, Finished):
+            self.progress.finished("finished", f"{event.plan.operation} done; report {event.report}")
+        elif isinstance(event, Failed) and self._started:
+            self.progress.finished("failed", event.error)
+        elif isinstance(event, Stopped):
+            resume = f"; continue with: {event.run.resume_command}" if event.run.resume_command else ""
+            self.progress.finished("stopped", f"{event.why}{resume}")
 
 
 _ICON = {"start": "→", "done": "✓", "failed": "✗", "skipped": "·", "resumed": "↻"}
