@@ -1,0 +1,132 @@
+"""Hooks on the real executor (the toy shelf workflow of tests/engine/test_workflow_api.py), with real ``sh``:
+a failed pre hook changes nothing and the journal and report say why; post hooks run after success, a
+failing step, Ctrl-C and a policy's StopRun; a failing post hook fails a run whose steps all finished."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from homeops.clock import FakeClock
+from homeops.engine.events import GO, Decision, RunPolicy, StopRun
+from homeops.engine.journal import Journal
+from homeops.engine.plan import Plan, Step
+from homeops.errors import GateFailed, HomeopsError, Interrupted, PolicyRefused, RunStopped
+from homeops.inventory.model import Hook, Hooks
+from homeops.policies.hooks import HookPolicy
+from homeops.runners import LocalRunner
+from tests.engine.test_workflow_api import Shelf, executor, toy_plan
+
+STATUS = "echo $HOMEOPS_STATUS > post.status; echo $HOMEOPS_RUN_ID > post.run"
+
+
+def hooks(tmp_path: Path, pre: Sequence[str] = (), post: Sequence[str] = (STATUS,)) -> HookPolicy:
+    inv = tmp_path / "inventory"
+    inv.mkdir(exist_ok=True)
+    return HookPolicy(
+        Hooks(
+            pre=tuple(Hook(run, 10.0, f"hooks.pre[{i}]") for i, run in enumerate(pre)),
+            post=tuple(Hook(run, 10.0, f"hooks.post[{i}]") for i, run in enumerate(post)),
+        ),
+        directory=inv,
+        runner=LocalRunner(),
+        out=io.StringIO(),
+    )
+
+
+def post_status(tmp_path: Path) -> str:
+    return (tmp_path / "inventory" / "post.status").read_text().strip()
+
+
+def latest(tmp_path: Path) -> Journal:
+    journal = Journal.latest(tmp_path, "fill-shelf", FakeClock())
+    assert journal is not None
+    return journal
+
+
+def test_a_failed_pre_hook_changes_nothing_and_the_journal_and_report_say_why(tmp_path: Path) -> None:
+    shelf, out = Shelf(tmp_path), io.StringIO()
+    policy = hooks(tmp_path, pre=["echo 'no backup since Tuesday' >&2; exit 4", "touch second-pre"])
+    with pytest.raises(PolicyRefused) as info:
+        executor(shelf, out, policies=[policy]).run(toy_plan(), yes=True)
+    assert "pre hook hooks.pre[0]" in str(info.value) and "exit 4: no backup since Tuesday" in str(info.value)
+    assert shelf.sent == []  # not one command: nothing changed
+    assert not (tmp_path / "inventory" / "second-pre").exists()
+    journal = latest(tmp_path)
+    assert journal.status == "failed" and "pre hook hooks.pre[0]" in (journal.error or "")
+    assert {r.status for r in journal.steps()} == {"pending"}
+    report = (journal.directory / "report.md").read_text()
+    assert "exit 4: no backup since Tuesday" in report
+    assert "## Policy: hooks" in report and "- hooks.pre[0] stderr: no backup since Tuesday" in report
+    # the post hooks are the cleanup of what a pre hook may have half done: they ran
+    assert post_status(tmp_path) == "failed"
+
+
+def test_post_hook_after_success_with_the_run_and_its_output_in_the_report(tmp_path: Path) -> None:
+    shelf, out = Shelf(tmp_path), io.StringIO()
+    policy = hooks(tmp_path, post=[STATUS + '; test -f "$HOMEOPS_REPORT_DIR/journal.json" && echo cleaned up'])
+    outcome = executor(shelf, out, policies=[policy]).run(toy_plan(), yes=True)
+    assert outcome.status == "finished" and post_status(tmp_path) == "finished"
+    assert outcome.journal is not None
+    assert (tmp_path / "inventory" / "post.run").read_text().strip() == outcome.journal.run_id
+    report = json.loads(outcome.report_json.read_text())  # type: ignore[union-attr]
+    lines = report["policies"]["hooks"]
+    assert (
+        lines[0].startswith("post hook hooks.post[0] `echo $HOMEOPS_STATUS > post.status;") and ": ok in " in lines[0]
+    )
+    assert lines[1:] == ["hooks.post[0] stdout: cleaned up"]
+
+
+def test_post_hook_after_a_failing_step(tmp_path: Path) -> None:
+    shelf, out = Shelf(tmp_path, broken={"b"}), io.StringIO()
+    with pytest.raises(GateFailed, match="b hold something else"):  # the step's error, not the hook's
+        executor(shelf, out, policies=[hooks(tmp_path)]).run(toy_plan(), yes=True)
+    assert post_status(tmp_path) == "failed"
+    assert ("put", "c", "apples") not in shelf.sent
+
+
+def test_post_hook_after_ctrl_c(tmp_path: Path) -> None:
+    shelf, out = Shelf(tmp_path, crash_after=2), io.StringIO()  # KeyboardInterrupt inside a step
+    with pytest.raises(Interrupted):
+        executor(shelf, out, policies=[hooks(tmp_path)]).run(toy_plan(), yes=True)
+    assert post_status(tmp_path) == "interrupted"
+    assert latest(tmp_path).status == "interrupted"
+
+
+class StopBeforeC(RunPolicy):
+    def before_step(self, plan: Plan, step: Step, remaining: Sequence[Step]) -> Decision:
+        return StopRun("the maintenance window closes") if step.node == "c" else GO
+
+
+def test_post_hook_after_a_policy_stops_the_run(tmp_path: Path) -> None:
+    shelf, out = Shelf(tmp_path), io.StringIO()
+    with pytest.raises(RunStopped):
+        executor(shelf, out, policies=[hooks(tmp_path), StopBeforeC(name="window")]).run(toy_plan(), yes=True)
+    assert post_status(tmp_path) == "stopped"
+    assert ("put", "c", "apples") not in shelf.sent and ("put", "b", "apples") in shelf.sent
+
+
+def test_a_failing_post_hook_fails_a_run_whose_steps_all_finished(tmp_path: Path) -> None:
+    shelf, out = Shelf(tmp_path), io.StringIO()
+    policy = hooks(tmp_path, post=[STATUS, "echo 'ntfy: 401 Unauthorized' >&2; exit 22"])
+    with pytest.raises(HomeopsError) as info:
+        executor(shelf, out, policies=[policy]).run(toy_plan(), yes=True)
+    message = str(info.value)
+    assert "post hook hooks.post[1]" in message and "exit 22: ntfy: 401 Unauthorized" in message
+    assert [a for a in shelf.sent if a[0] == "put"] == [("put", box, "apples") for box in "abc"]  # all steps done
+    assert post_status(tmp_path) == "finished"  # the hook before it ran, and was told the steps finished
+    journal = latest(tmp_path)
+    assert journal.status == "failed" and "post hook hooks.post[1]" in (journal.error or "")
+
+
+def test_a_dry_run_shows_the_hooks_and_runs_none(tmp_path: Path) -> None:
+    shelf, out = Shelf(tmp_path), io.StringIO()
+    policy = hooks(tmp_path, pre=["touch pre-ran"])
+    executor(shelf, out, policies=[policy]).run(toy_plan(), dry_run=True)
+    assert "hooks: pre hooks, before anything changes: `touch pre-ran` (timeout 10s)" in out.getvalue()
+    assert "hooks: post hooks, after the run however it ends: `echo $HOMEOPS_STATUS" in out.getvalue()
+    assert not (tmp_path / "inventory" / "pre-ran").exists() and policy.runs == []
