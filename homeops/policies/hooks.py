@@ -15,6 +15,11 @@ run holding the lock set up). Every post hook runs even when an earlier one fail
 fails the run loudly (``CommandError`` naming it), a run that had finished included — a hook that
 "never once worked" must not go unnoticed (axeII/home-ops#3870).
 
+A resumed run is a run of its own for the hooks: its pre hooks run again before it continues, its post
+hooks after it (``--resume`` after a failed post hook runs both around no step: that is the retry).
+Hooks are per run, not per node: a node's own before/after work belongs in the plan's steps, whose
+failure the journal can resume from; a hook is the operator's wrapper around the whole run.
+
 Each hook is ``sh -c <run>`` through the ``Runner`` seam, in the inventory directory, in a process group
 of its own (``LocalRunner``): a timeout kills the whole group, children included. Its environment:
 

@@ -130,3 +130,15 @@ def test_a_dry_run_shows_the_hooks_and_runs_none(tmp_path: Path) -> None:
     assert "hooks: pre hooks, before anything changes: `touch pre-ran` (timeout 10s)" in out.getvalue()
     assert "hooks: post hooks, after the run however it ends: `echo $HOMEOPS_STATUS" in out.getvalue()
     assert not (tmp_path / "inventory" / "pre-ran").exists() and policy.runs == []
+
+
+def test_ctrl_c_during_a_pre_hook_kills_it_and_the_post_hooks_still_run(tmp_path: Path) -> None:
+    # The hook sends homeops (its parent) the SIGINT a Ctrl-C would, then would go on for 30s.
+    shelf, out = Shelf(tmp_path), io.StringIO()
+    policy = hooks(tmp_path, pre=["kill -INT $PPID; sleep 30; touch pre-finished"])
+    with pytest.raises(Interrupted):
+        executor(shelf, out, policies=[policy]).run(toy_plan(), yes=True)
+    assert shelf.sent == [] and post_status(tmp_path) == "interrupted"
+    assert [(r.phase, r.outcome) for r in policy.runs] == [("pre", "interrupted"), ("post", "ok")]
+    assert policy.runs[0].seconds < 20 and not (tmp_path / "inventory" / "pre-finished").exists()
+    assert latest(tmp_path).status == "interrupted"
