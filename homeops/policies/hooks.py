@@ -26,7 +26,8 @@ of its own (``LocalRunner``): a timeout kills the whole group, children included
     HOMEOPS_HOOK                   pre | post
     HOMEOPS_STATUS                 starting (pre) | finished | failed | interrupted | stopped (post)
     HOMEOPS_RUN_ID, HOMEOPS_OPERATION, HOMEOPS_CLUSTER, HOMEOPS_RESUME (the command that resumes it)
-    HOMEOPS_REPORT_DIR             the run's directory: journal.json, and report.md once it ends
+    HOMEOPS_REPORT_DIR             the run's directory: journal.json (with the run's final status by the
+                                   time post hooks run); report.md is written after them (it holds their output)
     HOMEOPS_SIMULATED              1 on the simulator, 0 on real machines (set either way, never inherited)
     KUBECONFIG, TALOSCONFIG        the inventory's: a hook's kubectl/talosctl reaches this cluster
 

@@ -68,7 +68,9 @@ def test_a_failed_pre_hook_changes_nothing_and_the_journal_and_report_say_why(tm
 
 def test_post_hook_after_success_with_the_run_and_its_output_in_the_report(tmp_path: Path) -> None:
     shelf, out = Shelf(tmp_path), io.StringIO()
-    policy = hooks(tmp_path, post=[STATUS + '; test -f "$HOMEOPS_REPORT_DIR/journal.json" && echo cleaned up'])
+    # The journal has its final status when post hooks run (report.md comes after them: it holds their output).
+    final = 'grep -o \'"status": "[a-z]*"\' "$HOMEOPS_REPORT_DIR/journal.json" | head -1'
+    policy = hooks(tmp_path, post=[STATUS + "; " + final + "; echo cleaned up"])
     outcome = executor(shelf, out, policies=[policy]).run(toy_plan(), yes=True)
     assert outcome.status == "finished" and post_status(tmp_path) == "finished"
     assert outcome.journal is not None
@@ -78,7 +80,7 @@ def test_post_hook_after_success_with_the_run_and_its_output_in_the_report(tmp_p
     assert (
         lines[0].startswith("post hook hooks.post[0] `echo $HOMEOPS_STATUS > post.status;") and ": ok in " in lines[0]
     )
-    assert lines[1:] == ["hooks.post[0] stdout: cleaned up"]
+    assert lines[1:] == ['hooks.post[0] stdout: "status": "finished"', "hooks.post[0] stdout: cleaned up"]
 
 
 def test_post_hook_after_a_failing_step(tmp_path: Path) -> None:
