@@ -170,7 +170,7 @@ class LocalRunner:
             out, err = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             _kill_group(proc)
-            proc.communicate()
+            _reap(proc)
             raise CommandTimeout(
                 f"{argv[0]} did not finish within {timeout:g}s: {render(argv)}",
                 command=render(argv),
@@ -178,6 +178,7 @@ class LocalRunner:
             ) from exc
         except KeyboardInterrupt:
             _kill_group(proc)
+            _reap(proc)
             raise
         result = Result(tuple(argv), proc.returncode, out, err, time.monotonic() - start, "local")
         log.debug("exit %d in %.2fs: %s", result.exit_code, result.duration, result.command)
@@ -185,6 +186,18 @@ class LocalRunner:
 
     def close(self) -> None:
         return None
+
+
+def _reap(proc: subprocess.Popen[str]) -> None:
+    """Wait for the killed process and close its pipes, without reading them to the end.
+
+    A child that left the process group (``setsid``, a daemon) may hold the pipes open for as long as
+    it lives: reading to EOF would turn a timeout into a hang. Not waiting would leave a zombie.
+    """
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

@@ -31,6 +31,9 @@ of its own (``LocalRunner``): a timeout kills the whole group, children included
     HOMEOPS_SIMULATED              1 on the simulator, 0 on real machines (set either way, never inherited)
     KUBECONFIG, TALOSCONFIG        the inventory's: a hook's kubectl/talosctl reaches this cluster
 
+A hook's output is read until its end: one that leaves something running in the background must
+redirect its output (``kubectl port-forward … >/dev/null 2>&1 &``), or the hook lasts until its timeout.
+
 On the simulator the runner is the simulator's local runner, whose fake tools come first on ``PATH``: a
 hook's ``kubectl`` reaches the simulated cluster, not the one the operator's shell points at.
 

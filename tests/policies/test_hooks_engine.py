@@ -135,9 +135,10 @@ def test_a_dry_run_shows_the_hooks_and_runs_none(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_during_a_pre_hook_kills_it_and_the_post_hooks_still_run(tmp_path: Path) -> None:
-    # The hook sends homeops (its parent) the SIGINT a Ctrl-C would, then would go on for 30s.
+    # The hook sends homeops (its parent) the SIGINT a Ctrl-C would, then would go on for 30s. (The sleep
+    # first: a SIGINT while the process is still being spawned is not the runner's to catch.)
     shelf, out = Shelf(tmp_path), io.StringIO()
-    policy = hooks(tmp_path, pre=["kill -INT $PPID; sleep 30; touch pre-finished"])
+    policy = hooks(tmp_path, pre=["sleep 0.2; kill -INT $PPID; sleep 30; touch pre-finished"])
     with pytest.raises(Interrupted):
         executor(shelf, out, policies=[policy]).run(toy_plan(), yes=True)
     assert shelf.sent == [] and post_status(tmp_path) == "interrupted"
