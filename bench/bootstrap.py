@@ -39,34 +39,35 @@ def _inventory(tmp: Path, poll: float) -> Path:
 
 
 def in_process(reboot: float, ready: float, api: float, helm: float, flux: float) -> dict[str, float]:
+    import homeops.app.backend
     import homeops.runtime
-    from homeops.operations.bootstrap import run_bootstrap
+    from homeops.app.workflows import run_bootstrap
+    from homeops.sim import lifecycle
     from homeops.sim.runner import SimRunner
     from homeops.sim.store import SimStore
-    from homeops.tasks import sim as sim_tasks
 
     with tempfile.TemporaryDirectory() as tmp:
         root = _inventory(Path(tmp), round(reboot / 40, 3))
-        store = sim_tasks.start(root, blank=True, say=lambda _: None)
+        store = lifecycle.start(root, blank=True, say=lambda _: None)
         with store.transaction() as state:
             state["config"].update(
                 reboot_seconds=reboot, ready_seconds=ready, api_seconds=api, helm_seconds=helm,
                 flux_ready_seconds=flux, poll_seconds=0.05,
             )  # fmt: skip
-        real_open = homeops.runtime.open_runtime
+        real_open = homeops.app.backend.open_runtime
 
         def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
             rt = real_open(directory, **kw)  # type: ignore[arg-type]
             rt.local = SimRunner(root / ".homeops" / "sim")
             return rt
 
-        homeops.runtime.open_runtime = open_runtime  # type: ignore[assignment]
+        homeops.app.backend.open_runtime = open_runtime  # type: ignore[assignment]
         try:
             start = time.monotonic()
             run_bootstrap(root, "all", yes=True, out=io.StringIO())
             wall = time.monotonic() - start
         finally:
-            homeops.runtime.open_runtime = real_open
+            homeops.app.backend.open_runtime = real_open
         commands = len(SimStore(root / ".homeops" / "sim").log())
         report = next((root / ".homeops" / "runs").glob("*-bootstrap-all/report.md")).read_text(encoding="utf-8")
         journal = json.loads(next((root / ".homeops" / "runs").glob("*-bootstrap-all/journal.json")).read_text())

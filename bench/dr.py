@@ -117,11 +117,12 @@ def floor_of(state: dict[str, Any], releases: int, scenario: str = "all-vms-lost
 
 def rehearsal(d: Durations, *, scenario: str = "all-vms-lost", profile: Path | None = None) -> dict[str, Any]:
     """One rehearsal in real time; the figures of the JSON summary (raises SystemExit when it failed)."""
+    import homeops.app.backend
     import homeops.runtime
-    from homeops.operations import dr
+    from homeops.app import workflows as dr
     from homeops.sim.runner import SimRunner
 
-    real = homeops.runtime.open_runtime
+    real = homeops.app.backend.open_runtime
 
     def in_process(directory: Any, **kw: Any) -> homeops.runtime.Runtime:
         rt = real(directory, **kw)
@@ -131,12 +132,12 @@ def rehearsal(d: Durations, *, scenario: str = "all-vms-lost", profile: Path | N
 
     with tempfile.TemporaryDirectory(prefix="homeops-bench-") as tmp:
         root = _inventory(Path(tmp), round(d.reboot / 40, 3))
-        from homeops.tasks import sim as sim_tasks
+        from homeops.sim import lifecycle
 
-        store = sim_tasks.start(root, say=lambda _: None)  # configured before dr.rehearse copies it
+        store = lifecycle.start(root, say=lambda _: None)  # configured before dr.rehearse copies it
         with store.transaction() as state:
             _configure(state, d)
-        homeops.runtime.open_runtime = in_process  # type: ignore[assignment]
+        homeops.app.backend.open_runtime = in_process  # type: ignore[assignment]
         profiler = None
         try:
             if profile is not None:
@@ -150,7 +151,7 @@ def rehearsal(d: Durations, *, scenario: str = "all-vms-lost", profile: Path | N
                 profiler.disable()
                 profiler.dump_stats(str(profile))
         finally:
-            homeops.runtime.open_runtime = real  # type: ignore[assignment]
+            homeops.app.backend.open_runtime = real  # type: ignore[assignment]
         outcome = done.outcome
         if outcome is None or outcome.journal is None or not done.passed:
             raise SystemExit(f"bench: the {scenario} rehearsal failed: {done.failures}")
@@ -188,7 +189,7 @@ def _durations(d: Durations) -> Any:
 def virtual_rehearsal(scenario: str = "all-vms-lost") -> dict[str, Any]:
     """``dr.rehearse`` itself, as users run it: the sim's default durations on its virtual clock (time moves
     only when homeops sleeps, so all that is added to the floor is poll granularity) — seconds of wall."""
-    from homeops.operations import dr
+    from homeops.app import workflows as dr
     from homeops.sim.store import SimStore
 
     with tempfile.TemporaryDirectory(prefix="homeops-bench-") as tmp:

@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from homeops.app.runs import node_executor
 from homeops.inventory.model import Cluster, Gates, Inventory, Node, SshHost, UpgradePolicy, VmRef
 from homeops.operations.observe import ClusterObserver, cluster_facts
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.operations.talos import node_executor
 from homeops.runtime import Runtime
 from homeops.sim.clock import SimClock
 from homeops.sim.hosts import local_host_runner

@@ -1,25 +1,20 @@
-"""The wiring of one homeops invocation: inventory + runners + clock.
+"""What one homeops invocation acts through: the inventory, its runners and the clock.
 
-``open_runtime(inventory_dir)`` loads the inventory and builds the runners every task uses:
-``local`` for talosctl/kubectl/… and ``host(name)`` for the SSH hosts (one pooled runner per host).
-
-When a simulated cluster is up for this inventory (``inv sim.up`` wrote
-``<state_dir>/sim/state.json``), the runtime puts the simulator's tool directory first on PATH and
-reaches the hosts the way the simulator says (its OpenSSH containers, or the shims over a local
-runner). The code paths are otherwise the same: adapters and planners do not know.
+``local`` runs talosctl/kubectl/… and ``host(name)`` is the runner of an SSH host (one pooled runner
+per host). ``homeops.app.backend.open_runtime`` builds one for the real cluster, and
+``homeops.sim.attach`` one for the simulator (``backend`` says which); adapters and planners do not
+know the difference.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from homeops.clock import Clock, SystemClock
 from homeops.inventory.model import Inventory, SshHost
-from homeops.runners import LocalRunner, Runner
+from homeops.runners import Runner
 
 HostRunnerFactory = Callable[[SshHost], Runner]
 
@@ -33,6 +28,11 @@ class Runtime:
     host_factory: HostRunnerFactory | None = None
     _hosts: dict[str, Runner] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def backend(self) -> str:
+        """``"simulated"`` or ``"real"``: what the journal, the events and every line of a run say."""
+        return "simulated" if self.simulated else "real"
 
     def host(self, name: str) -> Runner:
         """The (pooled, cached) runner for the SSH host ``name``."""
@@ -64,19 +64,3 @@ def _ssh_factory(host: SshHost) -> Runner:
     from homeops.ssh import SshRunner
 
     return SshRunner(host)
-
-
-def sim_dir(inventory: Inventory) -> Path:
-    return inventory.state_dir / "sim"
-
-
-def open_runtime(inventory_dir: str | os.PathLike[str], *, clock: Clock | None = None) -> Runtime:
-    from homeops.inventory.loader import load_inventory
-
-    inventory = load_inventory(Path(inventory_dir))
-    directory = sim_dir(inventory)
-    if (directory / "state.json").is_file():
-        from homeops.sim.attach import attach
-
-        return attach(inventory, directory, clock=clock)
-    return Runtime(inventory=inventory, local=LocalRunner(), clock=clock or SystemClock())

@@ -37,12 +37,14 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from homeops.errors import CommandTimeout, ConnectionFailed, HostKeyRejected, SecretError
-from homeops.inventory.model import SshHost
 from homeops.runners import Result, render
 from homeops.secrets import MASKER, Secret
 
 if TYPE_CHECKING:
     import paramiko
+
+    # the host spec is the inventory's (layer 2), read here by attribute only
+    from homeops.inventory.model import SshHost
 
 log = logging.getLogger("homeops.ssh")
 

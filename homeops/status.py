@@ -1,8 +1,8 @@
 """``inv cluster.status``: the cluster as it is right now — Talos nodes, etcd, Kubernetes, SSH hosts.
 
 Read-only by construction, and built from the same observers the rolling operations gate on
-(``operations.observe.ClusterObserver`` for Talos/etcd/Kubernetes, ``hostops`` for Proxmox and
-TrueNAS), so what status shows is what a gate would see. Each part that cannot be observed carries
+(``operations.observe.ClusterObserver`` for Talos/etcd/Kubernetes, ``operations.hosts`` for Proxmox
+and TrueNAS), so what status shows is what a gate would see. Each part that cannot be observed carries
 its own error instead of failing the whole: a status command is most needed when something is down.
 """
 
@@ -95,10 +95,10 @@ class ClusterStatus:
 
 
 def gather(rt: Runtime) -> ClusterStatus:
-    from homeops import hostops
+    from homeops.operations import hosts
 
     inv = rt.inventory
-    observer = ClusterObserver(inv, rt.local, rt.host)
+    observer = ClusterObserver(rt)
 
     def etcd() -> tuple[EtcdFacts | None, str | None]:
         try:
@@ -113,10 +113,10 @@ def gather(rt: Runtime) -> ClusterStatus:
             return {}, one_line(exc, None)
 
     def proxmox() -> dict[str, Any] | None:
-        return hostops.proxmox_status(rt).to_dict() if inv.hosts_of_kind("proxmox") else None
+        return hosts.proxmox_status(rt).to_dict() if inv.hosts_of_kind("proxmox") else None
 
     def nas() -> dict[str, Any] | None:
-        status = hostops.nas_status(rt)
+        status = hosts.nas_status(rt)
         return status.to_dict() if status else None
 
     # The parts are independent; asking them at once keeps status fast when one host hangs.

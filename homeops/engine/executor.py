@@ -582,10 +582,12 @@ class Executor:
                 lines = [mask(str(line)) for line in policy.report_lines()]
             except Exception as exc:
                 lines = [f"(its report lines could not be read: {one_line(exc)})"]
+            name = policy.name if policy.name not in sections else f"{policy.name} ({len(sections) + 1})"
             if lines:
-                sections[policy.name] = lines
+                sections[name] = lines
+        # a listener's error may quote what it was sending to (a webhook URL with its token)
         problems = [
-            first + (f" (and {count - 1} more time(s))" if count > 1 else "")
+            mask(first + (f" (and {count - 1} more time(s))" if count > 1 else ""))
             for first, count in self._listener_failures.values()
         ]
         return write_report(journal, policies=sections, listener_problems=problems)
@@ -634,6 +636,7 @@ class Executor:
             + plan.health.required_now(journal.done)
         )
         errors = 0
+        report = self._gate_waiting()
         while True:
             seen_at, seen_green = self._green
             if seen_at != self.clock.sleeps:
@@ -643,7 +646,7 @@ class Executor:
                 self.world.look,
                 clock=self.clock,
                 interval=plan.poll_interval,
-                report=self._gate_report,
+                report=report,
                 hint="nothing was sent to the next node",
             )
             try:
@@ -808,7 +811,7 @@ class Executor:
             clock=self.clock,
             # Five or so looks per window: enough to catch a flap, without hammering a big cluster.
             interval=max(plan.poll_interval, plan.stability_seconds / 5),
-            report=self._gate_report,
+            report=self._gate_waiting(),
         )
         self._green = (self.clock.sleeps, frozenset(_key(r.gate) for r in results))
         lines = [_gate_line(r) for r in results]
@@ -817,6 +820,23 @@ class Executor:
 
     def _gate_report(self, gate: Gate, check: Check) -> None:
         self.progress.gate(gate, check.ok, check.observed)
+
+    def _gate_waiting(self) -> Callable[[Gate, Check], None]:
+        """What a wait for green gates reports through: the progress, and a ``Stuck`` event once per gate
+        red past half its timeout (the same rule as a wait's)."""
+        start = self.clock.monotonic()
+        stuck: set[tuple[str, str, str | None]] = set()
+
+        def report(gate: Gate, check: Check) -> None:
+            self._gate_report(gate, check)
+            elapsed = self.clock.monotonic() - start
+            if not check.ok and _key(gate) not in stuck and elapsed >= gate.timeout / 2:
+                stuck.add(_key(gate))
+                what = f"gate {gate.label} to be green"
+                at = self.clock.now()
+                self._emit(Stuck(self._run_info, what, gate.target, elapsed, gate.timeout / 2, check.observed, at))
+
+        return report
 
     def _print(self, text: str) -> None:
         print(mask(text), file=self.out, flush=True)

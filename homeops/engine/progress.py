@@ -18,7 +18,7 @@ import sys
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from homeops.clock import Clock, SystemClock
-from homeops.engine.events import Failed, Finished, RunEvent, Started, StepDone, StepStarted, Stopped
+from homeops.engine.events import Failed, Finished, Planned, RunEvent, Started, StepDone, StepStarted, Stopped
 from homeops.secrets import mask
 
 if TYPE_CHECKING:
@@ -78,7 +78,9 @@ class ProgressListener:
         self._started = False
 
     def on_event(self, event: RunEvent) -> None:
-        if isinstance(event, Started):
+        if isinstance(event, Planned):
+            self._started = False  # one executor may run several plans (a resume after a stop)
+        elif isinstance(event, Started):
             self._started = True
             self.progress.started(event.plan, resumed=event.resumed)
         elif isinstance(event, StepStarted):

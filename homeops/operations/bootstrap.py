@@ -25,19 +25,16 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar
 
-from homeops import runtime as runtimes
 from homeops.adapters import helm
 from homeops.adapters import helmfile as hf
 from homeops.adapters import kubectl as kc
 from homeops.adapters import talosctl as tc
 from homeops.adapters._parse import check_result
-from homeops.engine.executor import Outcome
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
@@ -1094,50 +1091,5 @@ def _chart_key(chart: str) -> str:
     return chart.rstrip("/").split("/")[-1].lower()
 
 
-def open_runtime(inventory_dir: Path) -> Runtime:
-    """``homeops.runtime.open_runtime``, looked up when called: a bench or a test that swaps it (for the
-    in-process SimRunner) reaches bootstrap too. Imported by name, the original stayed bound here and
-    every fake tool ran as a subprocess — the 7.7 s bench/bootstrap.py measured over the simulated waits."""
-    return runtimes.open_runtime(inventory_dir)
-
-
 #: What each bootstrap task runs: bootstrap.talos, bootstrap.apps, bootstrap.all.
 TASK_STAGES = {"talos": ("talos",), "apps": ("apps",), "all": ("talos", "apps")}
-
-
-def run_bootstrap(
-    inventory: Path,
-    which: str,
-    *,
-    dry_run: bool = False,
-    yes: bool = False,
-    resume: bool = False,
-    break_lock: bool = False,
-    out: TextIO | None = None,
-    recover_from: Path | None = None,
-    skip_validate: bool = False,
-) -> Outcome:
-    """Observe → plan → show → confirm → execute one bootstrap task (``which``: talos, apps or all)."""
-    from homeops.operations.session import Options, plan_or_resume, world_executor
-
-    stages = TASK_STAGES[which]
-    operation = f"bootstrap-{which}"
-    stream = out or sys.stdout
-    # Absolute: talhelper runs in the talconfig's directory, and the journal must name the same files on resume.
-    with open_runtime(Path(inventory).resolve()) as rt:
-        world = prepare(rt, stages, recover_from=recover_from, skip_validate=skip_validate)
-        executor = world_executor(rt, world, task=f"bootstrap.{which}", out=stream)
-        options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
-        outcome = plan_or_resume(
-            executor,
-            rt,
-            operation,
-            lambda: plan_bootstrap(world, observe(world, stages), stages, operation),
-            options,
-            task=f"bootstrap.{which}",
-            out=stream,
-        )
-        if outcome.status == "nothing" and not resume:
-            banner = "[SIMULATED] " if rt.simulated else ""
-            print(f"{banner}nothing to do: the cluster is already bootstrapped ({', '.join(stages)})", file=stream)
-        return outcome

@@ -30,13 +30,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from homeops import snapshotsum
 from homeops.adapters import kubectl as k
 from homeops.adapters import proxmox as pve
 from homeops.adapters import truenas as nas
 from homeops.adapters import volsync
 from homeops.errors import HomeopsError
 from homeops.inventory.model import Inventory, Node
-from homeops.operations import snapshotsum
 from homeops.runtime import Runtime
 
 Status = Literal["ok", "warn", "fail"]
@@ -211,7 +211,7 @@ def local_snapshots(inventory: Inventory) -> list[SnapshotFile]:
 
 def nas_snapshots(runtime: Runtime) -> tuple[list[SnapshotFile], set[str]]:
     """(the .db files, every file name) in the NAS backup directory."""
-    from homeops.hostops import nas_list_backups
+    from homeops.backupstore import nas_list_backups
 
     files = nas_list_backups(runtime)
     dbs = [
@@ -223,7 +223,7 @@ def nas_snapshots(runtime: Runtime) -> tuple[list[SnapshotFile], set[str]]:
 
 
 def nas_host_name(runtime: Runtime) -> str | None:
-    from homeops.hostops import nas_host
+    from homeops.backupstore import nas_host
 
     return nas_host(runtime)
 
@@ -272,7 +272,7 @@ def _snapshot_finding(check: str, snap: SnapshotFile, now: float, limit: float) 
 
 
 def _nas_snapshot_findings(runtime: Runtime, local: SnapshotFile | None, now: float, limit: float) -> list[Finding]:
-    from homeops.hostops import nas_host
+    from homeops.backupstore import nas_host
 
     inventory = runtime.inventory
     host = nas_host(runtime)
@@ -586,7 +586,7 @@ def backup_pool(inventory: Inventory) -> str | None:
 
 
 def nas_pool_findings(runtime: Runtime) -> list[Finding]:
-    from homeops.hostops import nas_host
+    from homeops.backupstore import nas_host
 
     inventory = runtime.inventory
     host = nas_host(runtime)

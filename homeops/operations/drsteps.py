@@ -153,7 +153,7 @@ class DrEtcdBackup(StepKind):
             if result.ok:
                 file = str(Path(target) / "db") if raw else target
                 if not raw:
-                    from homeops.operations import snapshotsum
+                    from homeops import snapshotsum
 
                     snapshotsum.write_sidecar(Path(file))
                 ctx.journal.note(step.id, file=file, raw=raw, source=where)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from homeops.adapters import kubectl as k
 from homeops.adapters import talosctl as t
@@ -30,26 +30,14 @@ from homeops.operations.facts import (
     Observer,
     Upgrader,
 )
-from homeops.runners import Result, Runner
+from homeops.runners import Result
 from homeops.runtime import Runtime
 
 
 class ClusterObserver:
-    """Build with a ``Runtime`` (or, equivalently, an inventory, a local runner and ``host(name)``)."""
+    """Looks at the cluster of ``runtime`` (built by ``homeops.app.backend.open_runtime``, or a test's)."""
 
-    def __init__(
-        self,
-        runtime: Runtime | Inventory,
-        local: Runner | None = None,
-        host: Callable[[str], Runner] | None = None,
-        *,
-        timeout: float = 30.0,
-    ) -> None:
-        if isinstance(runtime, Inventory):
-            if local is None or host is None:
-                raise TypeError("ClusterObserver(inventory, local, host): local and host are required")
-            by_name = host
-            runtime = Runtime(inventory=runtime, local=local, host_factory=lambda spec: by_name(spec.name))
+    def __init__(self, runtime: Runtime, *, timeout: float = 30.0) -> None:
         self.runtime = runtime
         self.inventory = inventory = runtime.inventory
         self.local = runtime.local
@@ -268,13 +256,13 @@ class ClusterObserver:
     # ------------------------------------------------------------------------------------ hosts
 
     def proxmox(self, host: str | None = None) -> Check:
-        from homeops.hostops import check_proxmox
+        from homeops.operations.hosts import check_proxmox
 
         found = check_proxmox(self.runtime, host, timeout=self.timeout)
         return Check(found.ok, found.observed)
 
     def nas(self) -> Check:
-        from homeops.hostops import check_nas
+        from homeops.operations.hosts import check_nas
 
         found = check_nas(self.runtime, timeout=self.timeout)
         return Check(found.ok, found.observed)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from homeops import snapshotsum
 from homeops.adapters import kubectl as k
 from homeops.adapters import proxmox as pve
 from homeops.adapters import talhelper as th
@@ -25,7 +26,6 @@ from homeops.adapters import talosctl as t
 from homeops.adapters import volsync
 from homeops.engine.plan import Plan
 from homeops.inventory.model import Inventory, Node
-from homeops.operations import snapshotsum
 from homeops.operations.vm import VmRecords
 
 Stage = Literal["preflight", "nodes", "talos", "apps", "data"]

@@ -21,8 +21,7 @@ from homeops.operations.facts import Observer
 from homeops.operations.health import cluster_gates
 
 if TYPE_CHECKING:
-    from homeops.operations.session import Options
-    from homeops.runtime import Runtime
+    pass
 
 #: Not a program: the etcd-snapshot step kind hands a Command starting with this to its uploader (SFTP to the NAS).
 UPLOAD = "sftp-upload"
@@ -48,7 +47,7 @@ def snapshot_path(state_dir: Path, cluster: str, now: float) -> Path:
 
 
 def nas_copy_command(host: str, local: Path, directory: str, keep: int) -> Command:
-    """Upload the snapshot over SFTP, verify its size there, keep the newest ``keep`` (``hostops.nas_store_backup``)."""
+    """Upload the snapshot over SFTP, verify its size there, keep the newest ``keep`` (``backupstore``)."""
     remote = f"{directory.rstrip('/')}/{local.name}"
     return Command((UPLOAD, str(local), remote, f"--keep={keep}"), on=host, timeout=600)
 
@@ -123,36 +122,3 @@ def etcd_leader(observer: Observer) -> str | None:
         return observer.etcd().leader
     except (CommandError, ConnectionFailed):
         return None
-
-
-def take_etcd_snapshot(
-    runtime: Runtime, observer: Observer, *, node: str | None = None, to_nas: bool | None = None
-) -> SavedSnapshot:
-    """A snapshot now (no question: it changes nothing in the cluster), through the engine."""
-    from homeops.operations.session import Options
-
-    leader = None if node else etcd_leader(observer)
-    plan = plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
-    saved = run_etcd_snapshot(runtime, observer, plan, Options(yes=True))
-    assert saved is not None, "only a dry run saves nothing"
-    return saved
-
-
-def run_etcd_snapshot(runtime: Runtime, observer: Observer, plan: Plan, options: Options) -> SavedSnapshot | None:
-    """``talos.etcd-snapshot``: the one-step plan, run by the engine (lock, journal, report); None on a dry run."""
-    from homeops.operations.session import executor_for
-
-    executor = executor_for(runtime, observer, task="talos.etcd-snapshot")
-    outcome = executor.run(plan, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
-    if outcome.journal is None:
-        return None
-    (step,) = plan.steps
-    record = outcome.journal.step(step.id)
-    revision, size = record.data.get("revision"), record.data.get("bytes")
-    return SavedSnapshot(
-        path=Path(step.artifact or ""),
-        size=size if isinstance(size, int) else 0,
-        source=step.node or "",
-        revision=revision if isinstance(revision, int) else None,
-        nas=outcome.journal.artifacts.get("etcd_snapshot_nas"),
-    )

@@ -20,27 +20,23 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from homeops.adapters import kubectl, talosctl
-from homeops.engine.executor import Executor
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
-from homeops.engine.plan import Command, Plan, Step, Wait
+from homeops.engine.plan import Command, Step, Wait
 from homeops.engine.text import one_line
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, CommandTimeout, GateFailed, HomeopsError
 from homeops.fanout import fanout
-from homeops.inventory.model import Inventory
 from homeops.operations import vm as _vm  # registers vm-snapshot (rolling plans); the VM record
 from homeops.operations.conditions import probe_for
-from homeops.operations.facts import Observer
 from homeops.operations.health import ClusterWorld
-from homeops.operations.snapshotsum import write_sidecar
 from homeops.privatefs import make_private, private_dir
-from homeops.runners import Result, Runner
+from homeops.runners import Result
+from homeops.snapshotsum import write_sidecar
 
 NODE_WAITS = ("rebooted", "running", "k8s-back", "k8s-ready", "etcd-member")
 
@@ -561,31 +557,3 @@ for _kind in (
     RestoreUpgraders(),
 ):
     register(_kind)
-
-
-def node_executor(
-    inventory: Inventory,
-    observer: Observer,
-    *,
-    host: Callable[[str], Runner],
-    uploader: Callable[[Path], str] | None = None,
-    simulated: bool = False,
-    task: str | None = None,
-    resume_with: str | None = None,
-    **engine: Any,
-) -> Executor:
-    """The engine's ``Executor`` for the cluster workflows' plans (``engine``: its other keyword arguments).
-
-    ``task`` names the task whose ``--resume`` continues a run (``resume_with``: the whole command,
-    for a task without --resume); ``simulated`` makes the run say SIMULATED everywhere.
-    """
-    from homeops.operations.session import resume_command
-
-    world = ClusterWorld(inventory, observer, simulated=simulated, uploader=uploader, host=host)
-
-    def resume(plan: Plan) -> str:
-        if resume_with is not None:
-            return resume_with
-        return resume_command(task or f"talos.{plan.operation}", inventory.root)
-
-    return Executor(world, host=host, backend="simulated" if simulated else "real", resume_with=resume, **engine)

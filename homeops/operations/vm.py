@@ -1,6 +1,6 @@
 """The Proxmox VM workflow: ``inv pve.vm`` actions as one-step plans the engine runs.
 
-``hostops.plan_vm_action`` reads the VM and decides the ``qm`` command (idempotency: starting a
+``plan_vm_action`` reads the VM and decides the ``qm`` command (idempotency: starting a
 running VM does nothing); ``plan_vm`` turns that decision into a ``Plan`` so the action gets what
 every mutating action gets: dry-run, confirmation, the cluster lock (no VM action while a rolling
 upgrade runs), a journal and a report.
@@ -28,7 +28,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from homeops.adapters import proxmox as pve
 from homeops.engine.gates import Check
@@ -36,12 +36,13 @@ from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
-from homeops.errors import CommandError, GateFailed, HomeopsError, PlanError
-from homeops.hostops import DESTRUCTIVE, VmActionPlan, command_timeout
+from homeops.errors import CommandError, ConfigError, GateFailed, HomeopsError, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations.health import ClusterWorld, register_gate
+from homeops.operations.hosts import STATUS_TIMEOUT
+from homeops.operations.snapshot import vm_snapshot_name
 from homeops.privatefs import make_private
-from homeops.runners import Result, Runner
+from homeops.runners import Result, Runner, render
 
 if TYPE_CHECKING:
     from homeops.operations.runbook import RecoveryStep
@@ -63,6 +64,132 @@ def _status(world: ClusterWorld, host: str, vmid: int) -> str:
         raise HomeopsError("this run has no way to reach the Proxmox hosts")
     result = world.host(host).run(pve.qm_status(vmid), timeout=30)
     return pve.parse_qm_status(pve.check(result, f"qm status {vmid}").stdout)
+
+
+VmAction = Literal["start", "stop", "shutdown", "reboot", "snapshot", "rollback"]
+VM_ACTIONS: tuple[VmAction, ...] = ("start", "stop", "shutdown", "reboot", "snapshot", "rollback")
+DESTRUCTIVE: frozenset[str] = frozenset({"stop", "shutdown", "reboot", "rollback"})
+
+# -- VM actions: read the VM, decide the qm commands ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class VmActionPlan:
+    node: str
+    host: str
+    vmid: int
+    action: VmAction
+    status: str  # the VM's status when planned
+    summary: str
+    commands: tuple[tuple[str, ...], ...] = ()
+    snapshot: str | None = None
+
+    @property
+    def noop(self) -> bool:
+        return not self.commands
+
+    @property
+    def destructive(self) -> bool:
+        return self.action in DESTRUCTIVE and not self.noop
+
+    def render(self) -> list[str]:
+        return [f"[{self.host}] {render(argv)}" for argv in self.commands]
+
+
+def plan_vm_action(
+    runtime: Runtime,
+    node_name: str,
+    action: str,
+    *,
+    snapshot: str | None = None,
+    timeout: int | None = None,
+    force_stop: bool = False,
+    description: str | None = None,
+) -> VmActionPlan:
+    """Read the VM's state and decide the commands; nothing is changed."""
+    if action not in VM_ACTIONS:
+        raise PlanError(f"unknown VM action '{action}'", hint=f"choose one of: {', '.join(VM_ACTIONS)}")
+    node = runtime.inventory.node(node_name)
+    if node.vm is None:
+        raise ConfigError(
+            f"node {node.hostname} has no Proxmox VM mapping",
+            file=str(runtime.inventory.root / "homeops.yaml"),
+            field=f"nodes.{node.hostname}.vm",
+            hint="add `vm: {host: <pve host>, vmid: <id>}` for it",
+        )
+    host, vmid = node.vm.host, node.vm.vmid
+    runtime.inventory.host(host)  # a clear error when the mapping names an unknown host
+    runner = runtime.host(host)
+    status_result = runner.run(pve.qm_status(vmid), timeout=STATUS_TIMEOUT)
+    if not status_result.ok:
+        pve.check(status_result, f"qm status {vmid}")
+    status = pve.parse_qm_status(status_result.stdout)
+    typed = action  # narrowed to VmAction by the VM_ACTIONS check above
+    if typed in pve.POWER_ACTIONS:
+        decision = pve.power_decision(typed, vmid, status, timeout=timeout, force_stop=force_stop)
+        commands = (decision.argv,) if decision.run else ()
+        summary = f"{node.hostname}: {decision.reason}" + ("" if decision.run else " — nothing to do")
+        resource = _ha_resource(runner, vmid) if decision.run and typed != "reboot" else None
+        if resource is not None:
+            # Under HA, qm start/stop/shutdown only ask the HA stack (qemu-server API2/Qemu.pm 3631-3642,
+            # 3747-3768); the request is explicit here, and the step waits until the VM got there.
+            wanted = "started" if typed == "start" else "stopped"
+            commands = (tuple(pve.ha_set_state(vmid, wanted)),)
+            summary = f"{node.hostname}: VM {vmid} is {status} and HA-managed: request {wanted} from the HA stack"
+        return VmActionPlan(node.hostname, host, vmid, typed, status, summary, commands)
+    if typed == "snapshot":
+        name = snapshot or vm_snapshot_name(runtime.clock.now())
+        argv = pve.qm_snapshot(vmid, name, description=description or f"homeops snapshot of {node.hostname}")
+        summary = f"{node.hostname}: snapshot VM {vmid} on {host} as '{name}' (VM stays {status})"
+        return VmActionPlan(node.hostname, host, vmid, typed, status, summary, (tuple(argv),), name)
+    if not snapshot:
+        raise PlanError(
+            "rollback needs --snapshot NAME", hint=f"list them with: inv pve.vm --node {node.hostname} snapshots"
+        )
+    pve.validate_snapshot_name(snapshot)
+    listing = pve.check(runner.run(pve.qm_listsnapshot(vmid), timeout=STATUS_TIMEOUT), f"qm listsnapshot {vmid}")
+    names = [s.name for s in pve.parse_listsnapshot(listing.stdout)]
+    if snapshot not in names:
+        raise PlanError(
+            f"VM {vmid} ({node.hostname}) on {host} has no snapshot '{snapshot}'",
+            hint=f"its snapshots: {', '.join(names) or 'none'}",
+        )
+    argv = pve.qm_rollback(vmid, snapshot, start=status == "running")
+    summary = f"{node.hostname}: roll VM {vmid} on {host} back to '{snapshot}' — everything since is LOST" + (
+        " (restarted after)" if status == "running" else ""
+    )
+    return VmActionPlan(node.hostname, host, vmid, typed, status, summary, (tuple(argv),), snapshot)
+
+
+def _ha_resource(runner: Runner, vmid: int) -> pve.HaResource | None:
+    """The VM's HA resource when HA manages it (a cluster without HA, or one that cannot say: None)."""
+    result = runner.run(pve.ha_resources(), timeout=STATUS_TIMEOUT)
+    if not result.ok:
+        return None
+    try:
+        resource = pve.parse_ha_resources(result.stdout).get(pve.ha_sid(vmid))
+    except HomeopsError:
+        return None
+    return resource if resource is not None and resource.managed else None
+
+
+def list_snapshots(runtime: Runtime, node_name: str) -> tuple[pve.Snapshot, ...]:
+    node = runtime.inventory.node(node_name)
+    if node.vm is None:
+        raise ConfigError(f"node {node.hostname} has no Proxmox VM mapping", field=f"nodes.{node.hostname}.vm")
+    result = runtime.host(node.vm.host).run(pve.qm_listsnapshot(node.vm.vmid), timeout=STATUS_TIMEOUT)
+    return pve.parse_listsnapshot(pve.check(result, f"qm listsnapshot {node.vm.vmid}").stdout)
+
+
+def command_timeout(argv: Sequence[str]) -> float:
+    """How long a ``qm`` command may run: its own --timeout plus a margin, else 300 s.
+
+    A shutdown may legitimately take its whole --timeout; the SSH command gets a margin on top.
+    ``homeops.operations.vm`` runs the commands (through the engine).
+    """
+    if "--timeout" in argv:
+        return float(argv[argv.index("--timeout") + 1]) + 60.0
+    return 300.0
 
 
 # ----------------------------------------------------------------------------------- the quorum gate
@@ -423,7 +550,7 @@ def vm_records_for(inventory: Inventory, snapshot: Path | None) -> VmRecords | N
 def fetch_newest_record(runtime: Runtime) -> Path | None:
     """The newest VM record from the NAS when there is none here (the machine that held the local copies was
     lost too, as in the all-VMs-lost drill): a rebuild then still replays the VMs as they were."""
-    from homeops.hostops import nas_fetch_backup, nas_host, nas_list_backups
+    from homeops.backupstore import nas_fetch_backup, nas_host, nas_list_backups
     from homeops.privatefs import private_dir
 
     folder = runtime.inventory.state_dir / "etcd-snapshots"

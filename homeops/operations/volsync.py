@@ -13,26 +13,21 @@ trigger) and ``volsync-release``.
 from __future__ import annotations
 
 import calendar
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar, TextIO
+from typing import ClassVar
 
 from homeops.adapters import flux
 from homeops.adapters import kubectl as k
 from homeops.adapters import volsync as vs
-from homeops.engine.executor import Executor, Outcome
 from homeops.engine.journal import Journal
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Plan, Step, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory
-from homeops.operations.observe import ClusterObserver
-from homeops.operations.saved_settings import resume_notice
-from homeops.operations.session import Options, executor_for, latest_journal, plan_or_resume
 from homeops.operations.snapshot import stamp
 from homeops.privatefs import write_private
 from homeops.runners import Result, Runner
@@ -1184,9 +1179,6 @@ for _restore_kind in (
 # ----------------------------------------------------------------------------------- from a task
 
 
-_RUN = Options()
-
-
 DEFAULT_TIMEOUT = 7200.0
 
 
@@ -1206,100 +1198,6 @@ def retimed(plan: Plan, which: WaitFilter, timeout: float) -> tuple[Plan, list[f
             waits.append(wait)
         steps.append(replace(step, waits=tuple(waits)))
     return replace(plan, steps=tuple(steps)), old
-
-
-def _run(
-    executor: Executor,
-    rt: Runtime,
-    operation: str,
-    task: str,
-    plan: Callable[[], Plan],
-    options: Options,
-    timeout: float | None,
-    which: Callable[[Plan], WaitFilter],
-    out: TextIO | None,
-) -> Outcome:
-    """Plan or resume; a --timeout given with --resume replaces the saved run's (and says so)."""
-    if not options.resume or timeout is None:
-        return plan_or_resume(executor, rt, operation, plan, options, task=task, out=out)
-    journal = latest_journal(rt, operation, task=task)
-    saved, old = retimed(journal.plan(), which(journal.plan()), timeout)
-    if old and set(old) != {timeout}:
-        shown = ", ".join(f"{v:g}s" for v in sorted(set(old)))
-        say = f"--resume: waiting up to {timeout:g}s (--timeout) where the saved run said {shown}"
-        print(say, file=out or sys.stdout)
-    notice = resume_notice(saved, rt.inventory.policy)
-    if notice:
-        print(notice, file=out or sys.stdout)
-    return executor.run(saved, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal)
-
-
-def run_backup(
-    inventory_dir: Path,
-    namespace: str | None,
-    app: str | None,
-    *,
-    timeout: float | None = None,
-    options: Options = _RUN,
-    out: TextIO | None = None,
-) -> Outcome:
-    """``inv volsync.backup``: read the ReplicationSource, plan, run (or resume the last run)."""
-    from homeops.runtime import open_runtime
-
-    with open_runtime(inventory_dir) as rt:
-        executor = executor_for(rt, ClusterObserver(rt), out=out, task="volsync.backup")
-
-        def plan() -> Plan:
-            namespace_, app_ = _which(namespace, app)
-            source = read_source(rt.local, k.Kubectl(rt.inventory.cluster.kubeconfig), namespace_, app_)
-            seconds = DEFAULT_TIMEOUT if timeout is None else timeout
-            return plan_backup(rt.inventory, source, BackupRequest(namespace_, app_, rt.clock.now(), seconds))
-
-        def which(saved: Plan) -> WaitFilter:
-            return lambda step, wait: wait.kind == SYNCED
-
-        return _run(executor, rt, "volsync-backup", "volsync.backup", plan, options, timeout, which, out)
-
-
-def run_restore(
-    inventory_dir: Path,
-    namespace: str | None,
-    app: str | None,
-    *,
-    timestamp: str | None = None,
-    previous: int | None = None,
-    timeout: float | None = None,
-    options: Options = _RUN,
-    out: TextIO | None = None,
-) -> Outcome:
-    """``inv volsync.restore``: look at the PVC, its RD, its controllers and Flux owners; plan; run (or resume)."""
-    from homeops.runtime import open_runtime
-
-    with open_runtime(inventory_dir) as rt:
-        executor = executor_for(rt, ClusterObserver(rt), out=out, task="volsync.restore")
-
-        def plan() -> Plan:
-            namespace_, app_ = _which(namespace, app)
-            if timestamp is not None:
-                vs.check_restore_time(timestamp)
-            target = observe_restore(rt.local, k.Kubectl(rt.inventory.cluster.kubeconfig), namespace_, app_)
-            target = with_recorded_replicas(target, left_down(rt, namespace_, app_))
-            seconds = DEFAULT_TIMEOUT if timeout is None else timeout
-            request = RestoreRequest(
-                namespace_, app_, rt.clock.now(), timestamp=timestamp, previous=previous, timeout=seconds
-            )
-            return plan_restore(rt.inventory, target, request)
-
-        def which(saved: Plan) -> WaitFilter:
-            # a WaitForFirstConsumer restore waits for the population in its scale-up (no Bound wait)
-            wffc = not any(w.kind == BOUND for s in saved.steps for w in s.waits)
-
-            def pick(step: Step, wait: Wait) -> bool:
-                return wait.kind in (RESTORED, BOUND) or (wffc and wait.kind == SCALED and ":scale-up:" in step.id)
-
-            return pick
-
-        return _run(executor, rt, "volsync-restore", "volsync.restore", plan, options, timeout, which, out)
 
 
 def left_down(rt: Runtime, namespace: str, app: str) -> dict[str, int]:
@@ -1347,7 +1245,7 @@ def with_recorded_replicas(target: RestoreTarget, recorded: Mapping[str, int]) -
     )
 
 
-def _which(namespace: str | None, app: str | None) -> tuple[str, str]:
+def which_app(namespace: str | None, app: str | None) -> tuple[str, str]:
     if not namespace or not app:
         raise PlanError("which app? pass --namespace NS --app APP", hint="inv volsync.verify lists them")
     return namespace, app

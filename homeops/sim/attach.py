@@ -1,6 +1,6 @@
 """Attach homeops to a running simulated cluster: the ``Runtime`` that production code gets.
 
-``homeops.runtime.open_runtime`` calls ``attach`` when ``<state_dir>/sim/state.json`` exists. The
+``homeops.app.backend.open_runtime`` calls ``attach`` when ``<state_dir>/sim/state.json`` exists. The
 local runner finds the fake tools first on ``PATH``; hosts are reached over real SSH when the sim
 started OpenSSH containers (``state["hosts_transport"]``), else through the host shims' logic run
 in-process (no SSH, no process per command).

@@ -12,8 +12,8 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from homeops import snapshotsum
 from homeops.errors import SimError
-from homeops.operations import snapshotsum
 from homeops.runtime import Runtime
 
 FILE_FAULTS = ("snapshot-missing-on-nas", "snapshot-corrupt")
@@ -37,7 +37,7 @@ def flip(data: bytes) -> bytes:
 
 def damage(runtime: Runtime, fault: str) -> str:
     """Apply ``fault`` to the newest etcd snapshot; says what it did."""
-    from homeops.hostops import _transfer, nas_host, nas_list_backups
+    from homeops.backupstore import nas_host, nas_list_backups, transfer
 
     if fault not in FILE_FAULTS:
         raise SimError(f"'{fault}' is not a backup-file fault", hint=f"these are: {', '.join(FILE_FAULTS)}")
@@ -51,11 +51,11 @@ def damage(runtime: Runtime, fault: str) -> str:
     if fault == "snapshot-missing-on-nas":
         if host is None or remote is None:
             return "no etcd snapshot on the NAS to remove"
-        transfer = _transfer(runtime, host)
-        names = {f.name for f in transfer.listdir(directory)}
+        files = transfer(runtime, host)
+        names = {f.name for f in files.listdir(directory)}
         for name in (remote, remote + snapshotsum.SIDECAR):
             if name in names:
-                transfer.remove(f"{directory}/{name}")
+                files.remove(f"{directory}/{name}")
         return f"removed {host}:{directory}/{remote}"
     local_dir = inventory.state_dir / "etcd-snapshots"
     local = _newest([p.name for p in local_dir.glob("*.db")]) if local_dir.is_dir() else None
@@ -64,12 +64,12 @@ def damage(runtime: Runtime, fault: str) -> str:
         path.write_bytes(flip(path.read_bytes()))
         done.append(str(path))
     if host is not None and remote is not None:
-        transfer = _transfer(runtime, host)
+        files = transfer(runtime, host)
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / remote
-            transfer.download(f"{directory}/{remote}", copy)
+            files.download(f"{directory}/{remote}", copy)
             copy.write_bytes(flip(copy.read_bytes()))
-            transfer.upload(copy, f"{directory}/{remote}")
+            files.upload(copy, f"{directory}/{remote}")
         done.append(f"{host}:{directory}/{remote}")
     return "damaged " + (", ".join(done) if done else "nothing: there is no etcd snapshot yet")
 

@@ -38,7 +38,7 @@ def _task(which: str, doc: str) -> Any:
         break_lock: bool = False,
         skip_validate: bool = False,
     ) -> None:
-        from homeops.operations.bootstrap import run_bootstrap
+        from homeops.app.workflows import run_bootstrap
 
         run_bootstrap(
             inventory_dir(c, inventory),

@@ -25,7 +25,7 @@ def status(c: Any, inventory: str | None = None, json: bool = False) -> None:
     """
     import json as json_module
 
-    from homeops.runtime import open_runtime
+    from homeops.app.backend import open_runtime
     from homeops.status import gather, render
 
     with open_runtime(inventory_dir(c, inventory)) as rt:

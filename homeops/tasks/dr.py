@@ -21,8 +21,8 @@ def check(c: Any, inventory: str | None = None, json: bool = False) -> None:
 
     Read-only. Exits 1 when a recovery would fail, naming each cause.
     """
+    from homeops.app.backend import open_runtime
     from homeops.operations.drcheck import run_check
-    from homeops.runtime import open_runtime
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
         report = run_check(rt)
@@ -43,10 +43,10 @@ def runbook(c: Any, inventory: str | None = None, output: str | None = None) -> 
     import sys
     from pathlib import Path
 
+    from homeops.app.backend import open_runtime
     from homeops.errors import HomeopsError
     from homeops.operations.dr import runbook_plans
     from homeops.operations.runbook import render_runbook, render_scenarios, runbook_facts
-    from homeops.runtime import open_runtime
 
     with open_runtime(inventory_dir(c, inventory).resolve()) as rt:
         try:
@@ -106,7 +106,7 @@ def rebuild(
     apps, restores proven). A healthy cluster, or one lost control plane, is refused. Journaled; --resume
     continues after a failure or a kill. Exits 1 when a restore could not be proven (done with problems).
     """
-    from homeops.operations.dr import run_rebuild
+    from homeops.app.workflows import run_rebuild
 
     outcome = run_rebuild(
         inventory_dir(c, inventory),
@@ -148,7 +148,7 @@ def rehearse(
     touched): known data written into every volume and database, the disaster, dr.rebuild, the data
     checked by sha256. Prints the recovery time per phase; exits 1 when data differ or a phase is over budget.
     """
-    from homeops.operations.dr import rehearse as run
+    from homeops.app.workflows import rehearse as run
 
     result = run(
         inventory_dir(c, inventory),

@@ -20,9 +20,9 @@ INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke confi
 
 
 def _open(c: Any, inventory: str | None) -> Any:
+    from homeops.app.backend import open_runtime
     from homeops.errors import ConfigError
     from homeops.operations.bootstrap_inputs import check_kubeconfig
-    from homeops.runtime import open_runtime
 
     rt = open_runtime(inventory_dir(c, inventory))
     try:

@@ -22,8 +22,8 @@ def status(c: Any, inventory: str | None = None, json: bool = False) -> None:
     """
     import json as json_module
 
-    from homeops.hostops import nas_status
-    from homeops.runtime import open_runtime
+    from homeops.app.backend import open_runtime
+    from homeops.operations.hosts import nas_status
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
         result = nas_status(rt)

@@ -24,8 +24,8 @@ def status(c: Any, inventory: str | None = None, json: bool = False) -> None:
     """
     import json as json_module
 
-    from homeops.hostops import proxmox_status
-    from homeops.runtime import open_runtime
+    from homeops.app.backend import open_runtime
+    from homeops.operations.hosts import proxmox_status
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
         result = proxmox_status(rt)
@@ -93,12 +93,11 @@ def vm(
     the cluster lock, and refuse to take down a control plane when etcd would lose quorum. Every
     action is journaled with a report under the inventory's state dir.
     """
+    from homeops.app.backend import open_runtime
+    from homeops.app.runs import executor_for
     from homeops.errors import Aborted, PlanError
-    from homeops.hostops import list_snapshots, plan_vm_action
     from homeops.operations.observe import ClusterObserver
-    from homeops.operations.session import executor_for
-    from homeops.operations.vm import plan_vm, render_vm_plan
-    from homeops.runtime import open_runtime
+    from homeops.operations.vm import list_snapshots, plan_vm, plan_vm_action, render_vm_plan
 
     if not node:
         raise PlanError("which VM? pass --node <talos node>", hint="e.g. inv pve.vm --node k8s-1 shutdown")

@@ -27,33 +27,16 @@ COMMON_HELP = {
 
 
 def _options(dry_run: bool, yes: bool, resume: bool, break_lock: bool) -> Any:
-    from homeops.operations.session import Options
+    from homeops.app.runs import Options
 
     return Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
 
 
-#: The planner (in homeops.operations.planners) behind each mutating task; named, so this module stays import-light.
-_PLANNERS = {
-    "upgrade-node": "plan_upgrade",
-    "upgrade-cluster": "plan_upgrade",
-    "apply-node": "plan_apply",
-    "apply-cluster": "plan_apply",
-    "upgrade-k8s": "plan_upgrade_k8s",
-    "reboot-node": "plan_reboot",
-}
-
-
 def _run(c: Any, inventory: str | None, operation: str, request: Any, options: Any) -> None:
-    """Observe, plan ``operation`` with its planner, show, confirm and execute (``run_operation``)."""
-    from functools import partial
+    """Observe, plan ``operation``, show, confirm and execute (``homeops.app.runs.run``)."""
+    from homeops.app.runs import run
 
-    from homeops.operations import planners
-    from homeops.operations.session import run_operation
-
-    planner = partial(getattr(planners, _PLANNERS[operation]), operation=operation)
-    run_operation(  # the plan says "Nothing to do."
-        inventory_dir(c, inventory), operation, planner, request, options, task=f"talos.{operation}"
-    )
+    run(inventory_dir(c, inventory), operation, options, request=request)  # the plan says "Nothing to do."
 
 
 def _asking(**asked: Any) -> Any:
@@ -218,10 +201,10 @@ def reboot_node(
 @user_errors
 def health(c: Any, inventory: str | None = None) -> None:
     """Check every gate a node operation would check (read-only); exits 1 when one is red."""
+    from homeops.app.backend import open_runtime
     from homeops.engine.plan import unique_gates
     from homeops.operations.health import cluster_gates, evaluate, node_gates
     from homeops.operations.observe import ClusterObserver
-    from homeops.runtime import open_runtime
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
         observer = ClusterObserver(rt)
@@ -260,9 +243,10 @@ def etcd_snapshot(
     """Save an etcd snapshot under <state_dir>/etcd-snapshots (timestamped, verified non-empty), journaled."""
     import sys
 
+    from homeops.app.backend import open_runtime
+    from homeops.app.workflows import run_etcd_snapshot
     from homeops.operations.observe import ClusterObserver
-    from homeops.operations.snapshot import etcd_leader, plan_etcd_snapshot, run_etcd_snapshot
-    from homeops.runtime import open_runtime
+    from homeops.operations.snapshot import etcd_leader, plan_etcd_snapshot
 
     # Reading a snapshot changes nothing: a script need not say --yes, a person at a terminal is asked.
     ask = not yes and sys.stdin is not None and sys.stdin.isatty()
@@ -284,8 +268,8 @@ def etcd_snapshot(
 @user_errors
 def generate_config(c: Any, dry_run: bool = False, inventory: str | None = None) -> None:
     """Generate the machine configs with talhelper genconfig; SOPS secrets reach it as a private tmpfs file only."""
+    from homeops.app.backend import open_runtime
     from homeops.operations.genconfig import generate_config as generate
-    from homeops.runtime import open_runtime
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
         result = generate(rt, dry_run=dry_run)

@@ -43,8 +43,8 @@ def backup(
     once when the mover reports Failed), then removes the trigger so the schedule runs again.
     Planned, confirmed, locked and journaled like every mutating task; --resume never triggers twice.
     """
-    from homeops.operations.session import Options
-    from homeops.operations.volsync import run_backup
+    from homeops.app.runs import Options
+    from homeops.app.workflows import run_backup
 
     options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
     seconds = float(timeout) if timeout is not None else None
@@ -92,8 +92,8 @@ def restore(
     Planned, confirmed, locked and journaled; --resume sends nothing twice (a --timeout given with it
     replaces the saved one); a failure says how to bring the app back.
     """
-    from homeops.operations.session import Options
-    from homeops.operations.volsync import run_restore
+    from homeops.app.runs import Options
+    from homeops.app.workflows import run_restore
 
     options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
     seconds = float(timeout) if timeout is not None else None
@@ -116,8 +116,8 @@ def verify(c: Any, inventory: str | None = None, json: bool = False) -> None:
     """
     import json as json_module
 
+    from homeops.app.backend import open_runtime
     from homeops.operations.drcheck import volsync_findings
-    from homeops.runtime import open_runtime
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
         findings = volsync_findings(rt, rt.clock.now())

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
+import homeops.app.backend
 import homeops.operations.bootstrap
 import homeops.runtime
+from homeops.app.workflows import run_bootstrap
 from homeops.clock import FakeClock
 from homeops.engine.journal import Journal
 from homeops.errors import HomeopsError
-from homeops.operations.bootstrap import run_bootstrap
-from homeops.sim import faults
+from homeops.sim import faults, lifecycle
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
-from homeops.tasks import sim as sim_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 SECRET_VALUES = ("homeops-example-bootstrap-token-7f3a9c2e41",)
@@ -101,17 +101,16 @@ class Lab:
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
     root = tmp_path / "inventory"
     shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
-    sim_tasks.start(root, virtual=True, blank=True, say=lambda _: None)
-    real_open = homeops.runtime.open_runtime
+    lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
+    real_open = homeops.app.backend.open_runtime
 
     def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
         rt = real_open(directory, **kw)  # type: ignore[arg-type]
         rt.local = SimRunner(root / ".homeops" / "sim")  # the same fake tools, in-process
         return rt
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
-    # bootstrap imports open_runtime by name: without this the tools ran as subprocesses (113 of them per run)
-    monkeypatch.setattr(homeops.operations.bootstrap, "open_runtime", open_runtime)
+    # every workflow looks open_runtime up in homeops.app.backend when it runs: one swap reaches bootstrap
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
     return Lab(root)
 
 

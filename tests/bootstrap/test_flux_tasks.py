@@ -9,10 +9,9 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
-from homeops.sim import faults
+from homeops.sim import faults, lifecycle
 from homeops.sim.store import SimStore
 from homeops.tasks import flux as flux_tasks
-from homeops.tasks import sim as sim_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def inventory(tmp_path: Path) -> Path:
     target = tmp_path / "inventory"
     shutil.copytree(REPO / "inventory", target, ignore=shutil.ignore_patterns(".homeops"))
-    sim_tasks.start(target, virtual=True, say=lambda _: None)
+    lifecycle.start(target, virtual=True, say=lambda _: None)
     return target
 
 
@@ -78,8 +77,8 @@ def test_runs_on_a_plain_sim_without_a_kubeconfig_like_every_other_task(inventor
 
 def test_status_and_the_flux_gate_share_one_definition_of_healthy(inventory: Path, capsys):
     # issue 22 §3.13: the gate looked at Kustomizations only and was green with the FluxInstance not Ready
+    from homeops.app.backend import open_runtime
     from homeops.operations.observe import ClusterObserver
-    from homeops.runtime import open_runtime
 
     with SimStore(inventory / ".homeops" / "sim").transaction() as state:
         state["flux"]["instance"] = {"name": "flux", "namespace": "flux-system", "ready": False}

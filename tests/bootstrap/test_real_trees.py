@@ -22,13 +22,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+import homeops.app.backend
 import homeops.runtime
 from bootstrap.realtrees import RENDERED, lay
+from homeops.app.workflows import run_bootstrap
 from homeops.errors import HomeopsError
-from homeops.operations.bootstrap import run_bootstrap
+from homeops.sim import lifecycle
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
-from homeops.tasks import sim as sim_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 REPOS = ("bjw-s-labs__home-ops", "buroa__k8s-gitops")
@@ -71,15 +72,15 @@ def make_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[n
         shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
         if repo:
             lay(repo, root)
-        sim_tasks.start(root, virtual=True, blank=True, say=lambda _: None)
-        real_open = homeops.runtime.open_runtime
+        lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
+        real_open = homeops.app.backend.open_runtime
 
         def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
             rt = real_open(directory, **kw)  # type: ignore[arg-type]
             rt.local = SimRunner(root / ".homeops" / "sim")
             return rt
 
-        monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+        monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
         return Lab(root)
 
     return make
@@ -369,6 +370,6 @@ def test_run_bootstrap_reaches_a_swapped_open_runtime(monkeypatch: pytest.Monkey
     def swapped(directory: object, **kw: object) -> homeops.runtime.Runtime:
         raise Reached
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", swapped)
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", swapped)
     with pytest.raises(Reached):
         run_bootstrap(tmp_path, "all", dry_run=True, out=io.StringIO())

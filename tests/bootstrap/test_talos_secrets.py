@@ -16,16 +16,17 @@ from pathlib import Path
 import pytest
 import yaml
 
+import homeops.app.backend
 import homeops.runtime
 from homeops.adapters import talhelper as th
+from homeops.app.backend import open_runtime
+from homeops.app.workflows import run_bootstrap
 from homeops.errors import ConfigError
 from homeops.operations import genconfig as gc
-from homeops.operations.bootstrap import run_bootstrap
-from homeops.runtime import open_runtime
+from homeops.sim import lifecycle
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
 from homeops.sops import api as sops
-from homeops.tasks import sim as sim_tasks
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,15 +35,15 @@ REPO = Path(__file__).resolve().parents[2]
 def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "inventory"
     shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
-    sim_tasks.start(root, virtual=True, blank=True, say=lambda _: None)
-    real_open = homeops.runtime.open_runtime
+    lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
+    real_open = homeops.app.backend.open_runtime
 
     def patched(directory: object, **kw: object) -> homeops.runtime.Runtime:
         rt = real_open(directory, **kw)  # type: ignore[arg-type]
         rt.local = SimRunner(root / ".homeops" / "sim")
         return rt
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", patched)
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", patched)
     return root
 
 
@@ -116,10 +117,10 @@ def test_an_inventory_path_with_a_space_is_parsed():
 def test_a_space_in_the_inventory_path_bootstraps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     root = tmp_path / "my inventory"
     shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
-    sim_tasks.start(root, virtual=True, blank=True, say=lambda _: None)
-    real_open = homeops.runtime.open_runtime
+    lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
+    real_open = homeops.app.backend.open_runtime
     monkeypatch.setattr(
-        homeops.runtime,
+        homeops.app.backend,
         "open_runtime",
         lambda d, **kw: _with(real_open(d, **kw), SimRunner(root / ".homeops" / "sim")),
     )

@@ -8,12 +8,12 @@ from typing import Any
 
 from invoke.context import Context
 
+from homeops.app.backend import open_runtime
 from homeops.operations.drcheck import DrReport, run_check
-from homeops.runtime import Runtime, open_runtime
-from homeops.sim import faults
+from homeops.runtime import Runtime
+from homeops.sim import faults, lifecycle
 from homeops.sim.clock import advance_virtual
 from homeops.sim.store import SimStore
-from homeops.tasks import sim as sim_tasks
 from homeops.tasks import talos as talos_tasks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ class DrSim:
     def __init__(self, root: Path, *, hosts: bool = False) -> None:
         shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops"))
         self.root = root
-        self.store: SimStore = sim_tasks.start(root, virtual=True, hosts=hosts, say=lambda _: None)
+        self.store: SimStore = lifecycle.start(root, virtual=True, hosts=hosts, say=lambda _: None)
 
     def edit(self, old: str, new: str) -> None:
         """Change homeops.yaml, then start the sim again (a sim older than its homeops.yaml is refused)."""
@@ -31,7 +31,7 @@ class DrSim:
         text = config.read_text()
         assert old in text, old
         config.write_text(text.replace(old, new))
-        self.store = sim_tasks.start(self.root, virtual=True, say=lambda _: None)
+        self.store = lifecycle.start(self.root, virtual=True, say=lambda _: None)
 
     def runtime(self) -> Runtime:
         return open_runtime(self.root)

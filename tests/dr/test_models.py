@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from homeops.app.workflows import run_rebuild
 from homeops.engine.journal import Journal
 from homeops.errors import HomeopsError, PlanError
 from homeops.operations import drmodel
-from homeops.operations.dr import run_rebuild
 from homeops.sim import apps_data
 from homeops.sim.backups import lose_the_vms
 
@@ -29,10 +29,11 @@ MUTATING = ("reset", "bootstrap", "apply-config", "kubeconfig")
 @pytest.fixture(autouse=True)
 def in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake tools run in-process (as tests/dr/test_rehearse.py does): a rebuild is hundreds of commands."""
+    import homeops.app.backend
     import homeops.runtime
     from homeops.sim.runner import SimRunner
 
-    real = homeops.runtime.open_runtime
+    real = homeops.app.backend.open_runtime
 
     def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
         rt = real(directory, **kw)  # type: ignore[arg-type]
@@ -40,7 +41,7 @@ def in_process(monkeypatch: pytest.MonkeyPatch) -> None:
             rt.local = SimRunner(rt.inventory.state_dir / "sim")  # type: ignore[assignment]
         return rt
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
 
 
 def talos_mutations(drsim: DrSim, since: int = 0) -> list[list[str]]:

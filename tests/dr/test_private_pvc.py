@@ -8,6 +8,7 @@ import stat
 import pytest
 from invoke.context import Context
 
+import homeops.app.backend
 import homeops.runtime
 from homeops.sim.runner import SimRunner
 from homeops.tasks import volsync as volsync_tasks
@@ -16,14 +17,14 @@ from .drsim import DrSim
 
 
 def test_the_saved_pvc_manifest_is_private(drsim: DrSim, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = homeops.runtime.open_runtime
+    real_open = homeops.app.backend.open_runtime
 
     def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
         rt = real_open(directory, **kw)  # type: ignore[arg-type]
         rt.local = SimRunner(rt.inventory.state_dir / "sim")  # the fake tools in-process: the files are the point
         return rt
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
     old = os.umask(0o022)
     try:
         volsync_tasks.restore(Context(), inventory=str(drsim.root), namespace="default", app="immich-data", yes=True)

@@ -8,11 +8,11 @@ from dataclasses import replace
 import pytest
 from invoke.context import Context
 
+from homeops.app.runs import executor_for
 from homeops.errors import PlanError
 from homeops.operations.dr import RebuildRequest, choose_snapshot, plan_rebuild, preflight
 from homeops.operations.observe import ClusterObserver
 from homeops.operations.runbook import recovery_steps
-from homeops.operations.session import executor_for
 from homeops.operations.vm import load_vm_records
 from homeops.tasks import sim as sim_tasks
 

@@ -17,11 +17,13 @@ from typing import Any
 
 import pytest
 
+import homeops.app.backend
 import homeops.runtime
+from homeops.app.workflows import rehearse, run_rebuild
 from homeops.errors import PlanError
-from homeops.operations.dr import Rehearsal, rehearse, run_rebuild
 from homeops.runners import Result
 from homeops.sim import faults
+from homeops.sim.rehearsal import Rehearsal
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
 
@@ -67,7 +69,7 @@ class Hooked:
 @pytest.fixture
 def crash(monkeypatch: pytest.MonkeyPatch) -> Crash:
     hook = Crash()
-    real = homeops.runtime.open_runtime
+    real = homeops.app.backend.open_runtime
 
     def open_runtime(directory: object, **kw: Any) -> homeops.runtime.Runtime:
         rt = real(directory, **kw)  # type: ignore[arg-type]
@@ -78,7 +80,7 @@ def crash(monkeypatch: pytest.MonkeyPatch) -> Crash:
             rt.host_factory = lambda spec: Hooked(factory(spec), hook)  # type: ignore[assignment,return-value]
         return rt
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
     return hook
 
 
@@ -257,12 +259,12 @@ def test_a_proxmox_host_down_mid_run_stops_it_and_resume_finishes(inventory: Pat
 
 
 def test_the_runbook_prints_every_command_of_the_dry_run_plan(inventory: Path, crash: Crash) -> None:
+    from homeops.app.backend import open_runtime
     from homeops.operations.dr import runbook_plans
     from homeops.operations.runbook import Action, command_line, render_runbook
-    from homeops.runtime import open_runtime
-    from homeops.tasks import sim as sim_tasks
+    from homeops.sim import lifecycle
 
-    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    lifecycle.start(inventory, virtual=True, say=lambda _: None)
     out = io.StringIO()
     dry = {
         variant: run_rebuild(
@@ -350,10 +352,10 @@ def test_inv_dr_rehearse_yes_as_users_run_it(inventory: Path) -> None:
 def test_nodes_rebuilds_only_workers_or_every_control_plane(inventory: Path, crash: Crash) -> None:
     from invoke.context import Context
 
-    from homeops.tasks import sim as sim_tasks
+    from homeops.sim import lifecycle
     from homeops.tasks import talos as talos_tasks
 
-    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    lifecycle.start(inventory, virtual=True, say=lambda _: None)
     talos_tasks.etcd_snapshot(Context(), inventory=str(inventory))
     outcome = run_rebuild(inventory, nodes=("k8s-4", "k8s-5"), dry_run=True, out=io.StringIO())
     ids = [s.id for s in outcome.plan.steps]
@@ -377,10 +379,10 @@ def test_a_repository_repo_validate_rejects_stops_the_rebuild_unless_skip_valida
     """Issue 14: dr.rebuild runs repo.validate first; Flux would stall on a broken repository after the rebuild."""
     from invoke.context import Context
 
-    from homeops.tasks import sim as sim_tasks
+    from homeops.sim import lifecycle
     from homeops.tasks import talos as talos_tasks
 
-    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    lifecycle.start(inventory, virtual=True, say=lambda _: None)
     talos_tasks.etcd_snapshot(Context(), inventory=str(inventory))
     broken = inventory / "kubernetes" / "apps" / "default" / "kustomization.yaml"
     broken.write_text(broken.read_text() + "resources: [\n")

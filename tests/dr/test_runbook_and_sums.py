@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from invoke.context import Context
 
+from homeops import snapshotsum
 from homeops.inventory.loader import load_inventory
-from homeops.operations import snapshotsum
 from homeops.operations.runbook import command_line, recovery_steps, render_runbook
 from homeops.sim.backups import flip
 from homeops.tasks import dr as dr_tasks

@@ -221,7 +221,7 @@ def test_bare_metal_runbook_has_no_vm_scenario_and_no_empty_block(drsim: DrSim) 
 
 
 def test_expected_durations_come_from_the_plan_and_the_last_rehearsal(drsim: DrSim) -> None:
-    from homeops.operations.dr import rehearse
+    from homeops.app.workflows import rehearse
 
     rehearse(drsim.root, scenario="quorum-lost", out=io.StringIO())
     text = render(drsim)

@@ -13,9 +13,9 @@ from dataclasses import replace
 from typing import Any
 
 from homeops.adapters import proxmox as pve
+from homeops.app.runs import executor_for
 from homeops.operations.dr import RebuildRequest, choose_snapshot, plan_rebuild
 from homeops.operations.observe import ClusterObserver
-from homeops.operations.session import executor_for
 from homeops.sim.backups import lose_the_vms
 from homeops.sim.hosts import HA_SETTLE
 

@@ -11,6 +11,7 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+import homeops.app.backend
 import homeops.runtime
 from homeops.runners import Result
 from homeops.sim.apps_data import objects
@@ -240,14 +241,14 @@ class Hooked:
 @pytest.fixture
 def crash(monkeypatch: pytest.MonkeyPatch) -> Crash:
     hook = Crash()
-    real = homeops.runtime.open_runtime
+    real = homeops.app.backend.open_runtime
 
     def open_runtime(directory: object, **kw: Any) -> homeops.runtime.Runtime:
         rt = real(directory, **kw)  # type: ignore[arg-type]
         rt.local = Hooked(SimRunner(rt.inventory.state_dir / "sim"), hook)  # type: ignore[assignment]
         return rt
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
     return hook
 
 

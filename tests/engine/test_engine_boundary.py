@@ -14,7 +14,8 @@ ENGINE = Path(homeops.engine.__file__).parent
 FORBIDDEN_IMPORTS = (
     "homeops.adapters",
     "homeops.sim",
-    "homeops.hostops",
+    "homeops.backupstore",
+    "homeops.app",
     "homeops.operations",
     "homeops.tasks",
     "homeops.inventory",

@@ -64,8 +64,12 @@ class Farm:
     fail: set[str] = field(default_factory=set)
     ctrl_c: tuple[str, ...] | None = None
     barn_red: bool = False
+    sunny_at: float = 0.0  # the weather gate is red until then
 
     def look(self, gate: Gate) -> Check:
+        if gate.kind == "weather":
+            sunny = self.clock.monotonic() >= self.sunny_at
+            return Check(sunny, "sunny" if sunny else "raining")
         return Check(not self.barn_red, "fallen over" if self.barn_red else "standing")
 
     def run(self, argv: Sequence[str], **_: object) -> Result:
@@ -636,3 +640,74 @@ def test_a_raising_end_after_a_stop_fails_the_run_and_resume_still_does_the_rest
     hooks.fail_end = None
     assert executor.run(journal.plan(), yes=True, resume=journal).status == "finished"
     assert farm.sent[-2:] == [("prep", "c"), ("paint", "c")] and farm.sent.count(("paint", "a")) == 1
+
+
+def test_a_gate_red_past_half_its_timeout_before_sending_is_stuck_once(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    weather = Gate("weather", "weather", "no rain", timeout=20)
+    plan = farm_plan(("a",))
+    plan = replace(plan, steps=(plan.steps[0], replace(plan.steps[1], gates_before=(weather,))))
+    executor, farm, recorder, out = make(tmp_path)
+    farm.sunny_at = 14
+    assert executor.run(plan, yes=True).status == "finished"
+    assert recorder.names() == [*HAPPY[:4], "Stuck", *HAPPY[4:7], "Finished"]  # looked at before paint a
+    stuck = recorder.events[4]
+    assert isinstance(stuck, Stuck) and stuck.what == "gate weather to be green" and stuck.expected == 10
+    assert stuck.observed == "raining" and 10 <= stuck.elapsed < 14
+    assert "gate weather: red — raining" in out.getvalue()
+
+
+def test_ctrl_c_at_the_confirmation_is_interrupted_before_the_run_started(tmp_path: Path) -> None:
+    def ctrl_c(question: str) -> bool:
+        raise KeyboardInterrupt
+
+    policy = Policy()
+    executor, farm, recorder, _ = make(tmp_path, policies=[policy], confirm=ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        executor.run(farm_plan())
+    assert recorder.names() == ["Planned", "Interrupted"]
+    last = recorder.events[-1]
+    assert isinstance(last, Interrupted) and last.where == "before the run started (confirm)" and last.report is None
+    assert policy.calls == ["admit resumed=False"] and farm.sent == [] and not (tmp_path / "runs").exists()
+
+
+def test_the_progress_listener_prints_what_progress_printed_and_nothing_for_a_run_that_never_started() -> None:
+    from homeops.engine.progress import ProgressListener
+
+    plan, clock = farm_plan(("a",)), FakeClock()
+    run = RunInfo("paint-farm", "farm", "real", run_id="r1", resume_command="inv farm.paint --resume")
+    direct, out = io.StringIO(), io.StringIO()
+    progress = PlainProgress(direct, clock=clock)
+    progress.started(plan, resumed=True)
+    progress.step(plan.steps[0], 1, 2, "resumed")
+    progress.step(plan.steps[0], 1, 2, "skipped")
+    progress.finished("failed", "boom")
+    listener = ProgressListener(PlainProgress(out, clock=clock))
+    listener.on_event(Failed(run, "locked", "lock", 0.0))  # before Started: the task prints the error
+    listener.on_event(Started(run, plan, True, 0.0))
+    listener.on_event(StepStarted(run, plan.steps[0], 1, 2, 0.0, resumed=True))
+    listener.on_event(StepDone(run, plan.steps[0], 1, 2, 0.0, already=True))
+    listener.on_event(Failed(run, "boom", "step", 0.0))
+    assert out.getvalue() == direct.getvalue()
+    listener.on_event(Planned(run, plan, False, 0.0))  # the next run of the same executor
+    listener.on_event(Failed(run, "not confirmed", "confirm", 0.0))
+    listener.on_event(Stopped(run, "window: closes at 06:00", 0.0))
+    last = out.getvalue().splitlines()[-1]
+    assert last == "[00:00] stopped: window: closes at 06:00; continue with: inv farm.paint --resume"
+
+
+def test_a_listener_error_quoting_a_secret_is_masked_in_output_and_report(tmp_path: Path) -> None:
+    from homeops.secrets import MASKER
+
+    MASKER.add("tk_listener_secret_42")
+
+    class Leaky:
+        def on_event(self, event: RunEvent) -> None:
+            raise ConnectionError("POST https://hooks.example/tk_listener_secret_42 refused")
+
+    executor, _, _, out = make(tmp_path, listeners=[Leaky()])
+    outcome = executor.run(farm_plan(("a",)), yes=True)
+    md = outcome.report.read_text()  # type: ignore[union-attr]
+    assert "listener 'Leaky' failed on Planned: POST https://hooks.example/****** refused" in md
+    assert "tk_listener_secret_42" not in md + out.getvalue()

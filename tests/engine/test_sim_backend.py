@@ -8,12 +8,13 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+from homeops.app.backend import open_runtime
 from homeops.clock import FakeClock
 from homeops.engine.journal import Journal
 from homeops.engine.plan import Plan, Step
 from homeops.errors import SimError
 from homeops.inventory.loader import load_inventory
-from homeops.runtime import open_runtime
+from homeops.sim import lifecycle
 from homeops.sim.store import SimStore
 from homeops.tasks import sim as sim_tasks
 from homeops.tasks import talos as talos_tasks
@@ -49,12 +50,12 @@ def test_sim_up_refuses_an_inventory_with_an_unfinished_real_run(inventory: Path
     # Finished, it no longer stands in the way; an unfinished *simulated* run never did.
     journal.finish("finished")
     journal_of(inventory, backend="simulated")
-    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    lifecycle.start(inventory, virtual=True, say=lambda _: None)
     assert SimStore(inventory / ".homeops" / "sim").exists()
 
 
 def test_a_sim_left_behind_after_the_inventory_changed_is_reported_not_used(inventory: Path) -> None:
-    sim_tasks.start(inventory, talos_version="v1.10.9", virtual=True, say=lambda _: None)
+    lifecycle.start(inventory, talos_version="v1.10.9", virtual=True, say=lambda _: None)
     with open_runtime(inventory) as rt:
         assert rt.simulated
     homeops_yaml = inventory / "homeops.yaml"
@@ -79,7 +80,7 @@ def test_a_sim_left_behind_after_the_inventory_changed_is_reported_not_used(inve
 def test_a_sim_state_without_a_fingerprint_is_said_out_loud(
     inventory: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = sim_tasks.start(inventory, talos_version="v1.10.9", virtual=True, say=lambda _: None)
+    store = lifecycle.start(inventory, talos_version="v1.10.9", virtual=True, say=lambda _: None)
     with store.transaction() as state:
         del state["inventory_fingerprint"]  # a state made by hand, or by a homeops before fingerprints
     with open_runtime(inventory) as rt:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-import homeops.operations.session as session
+import homeops.app.runs as session
+from homeops.app.runs import Options, run_operation
 from homeops.engine.gates import Check
 from homeops.errors import Aborted
 from homeops.inventory.model import CustomGate
 from homeops.operations.health import SIMULATED_COMMAND_GATE, ClusterWorld, cluster_gates
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.operations.session import Options, run_operation
 from tests.rolling.simrig import FAST_GATES, make_sim_rig
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from homeops.app.workflows import take_etcd_snapshot
 from homeops.engine.journal import Journal
 from homeops.operations.planners import vm_snapshot_name
-from homeops.operations.snapshot import etcd_snapshot_path, take_etcd_snapshot
+from homeops.operations.snapshot import etcd_snapshot_path
 from tests.rolling.simrig import make_sim_rig
 
 

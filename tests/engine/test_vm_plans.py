@@ -11,6 +11,7 @@ import pytest
 from invoke.context import Context
 from invoke.exceptions import Exit
 
+import homeops.app.backend
 import homeops.clock
 import homeops.runtime
 from homeops.engine.journal import Journal
@@ -30,7 +31,7 @@ def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[SimStore, Path
     def open_runtime(directory: object, **_: object) -> Runtime:
         return runtime_with(inventory, lambda host: local_host_runner(host.name, tmp_path / "sim", in_process=True))
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
     return store, inventory.state_dir
 
 
@@ -103,13 +104,12 @@ def test_allow_quorum_loss_overrides_and_the_report_says_what_was_red(lab: tuple
 
 
 def test_the_look_before_sending_skips_a_vm_already_as_wanted(lab: tuple[SimStore, Path]) -> None:
-    from homeops.hostops import plan_vm_action
+    from homeops.app.runs import executor_for
     from homeops.operations.observe import ClusterObserver
-    from homeops.operations.session import executor_for
-    from homeops.operations.vm import plan_vm
+    from homeops.operations.vm import plan_vm, plan_vm_action
 
     store, _ = lab
-    with homeops.runtime.open_runtime("x") as rt:
+    with homeops.app.backend.open_runtime("x") as rt:
         decided = plan_vm_action(rt, "k8s-3", "shutdown")  # planned while running
         pve_tasks.vm(Context(), "stop", node="k8s-3", yes=True)  # someone else stopped it meanwhile
         before = len(store.read()["log"])

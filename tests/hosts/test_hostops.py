@@ -7,22 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from homeops.backupstore import nas_fetch_backup, nas_list_backups, nas_store_backup
 from homeops.clock import FakeClock
 from homeops.engine.executor import Outcome
 from homeops.errors import CommandError, ConfigError, GateFailed, PlanError
-from homeops.hostops import (
-    VmActionPlan,
-    check_nas,
-    check_proxmox,
-    dataset_candidates,
-    list_snapshots,
-    nas_fetch_backup,
-    nas_list_backups,
-    nas_status,
-    nas_store_backup,
-    plan_vm_action,
-    proxmox_status,
-)
+from homeops.operations.hosts import check_nas, check_proxmox, dataset_candidates, nas_status, proxmox_status
+from homeops.operations.vm import VmActionPlan, list_snapshots, plan_vm_action
 from homeops.runtime import Runtime
 from homeops.sim.hosts import local_host_runner
 from homeops.sim.store import SimStore
@@ -42,8 +32,8 @@ def run_vm(rt: Runtime, decided: VmActionPlan) -> Outcome:
     """What ``inv pve.vm --yes`` does with a decision: a one-step engine plan (lock, journal, gates)."""
     import io
 
+    from homeops.app.runs import executor_for
     from homeops.operations.observe import ClusterObserver
-    from homeops.operations.session import executor_for
     from homeops.operations.vm import plan_vm
 
     return executor_for(rt, ClusterObserver(rt), out=io.StringIO()).run(plan_vm(rt.inventory, decided), yes=True)

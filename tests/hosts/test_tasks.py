@@ -26,7 +26,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimStore:
     def open_runtime(directory: object, **_: object) -> Runtime:
         return runtime_with(inventory, lambda host: local_host_runner(host.name, tmp_path / "sim", in_process=True))
 
-    monkeypatch.setattr(homeops.runtime, "open_runtime", open_runtime)
+    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
     return store
 
 

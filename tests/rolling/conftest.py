@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from homeops.app.runs import node_executor
 from homeops.clock import FakeClock
 from homeops.engine.executor import Executor
 from homeops.engine.plan import Plan
 from homeops.inventory.model import Inventory
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.operations.talos import node_executor
 
 from .fakes import FakeCluster, make_inventory
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from homeops.app.runs import node_executor
 from homeops.clock import Clock
 from homeops.engine.executor import Executor
 from homeops.engine.plan import Plan
@@ -21,7 +22,6 @@ from homeops.inventory.loader import load_inventory
 from homeops.inventory.model import Gates, Inventory
 from homeops.operations.observe import ClusterObserver, cluster_facts
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.operations.talos import node_executor
 from homeops.runners import Result
 from homeops.runtime import Runtime
 from homeops.sim import faults
@@ -127,7 +127,7 @@ class SimRig:
         )
 
     def executor(self, clock: Clock | None = None) -> Executor:
-        from homeops.hostops import nas_store_backup
+        from homeops.backupstore import nas_store_backup
 
         return node_executor(
             self.inventory,

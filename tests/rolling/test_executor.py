@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from homeops.app.runs import resume_command
 from homeops.engine.journal import Journal
 from homeops.engine.lock import ClusterLock
 from homeops.errors import Aborted, GateFailed, LockHeld, PlanError, WaitTimeout
-from homeops.operations.session import resume_command
 
 from .conftest import Rig
 from .fakes import Fault

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from homeops.app.runs import Options, run_operation
 from homeops.errors import LockHeld
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.operations.session import Options, run_operation
 from homeops.runtime import Runtime
 from homeops.sim.clock import SimClock
 from homeops.sim.hosts import local_host_runner

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from homeops.app.runs import node_executor
 from homeops.clock import FakeClock
 from homeops.errors import HomeopsError
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.operations.talos import node_executor
 
 from .fakes import FakeCluster, Fault, make_inventory
 

@@ -175,7 +175,7 @@ def test_upgrade_k8s_one_minor(tmp_path: Path) -> None:
 
 
 def test_etcd_snapshot_task_saves_verifies_and_copies_to_the_nas(rig: SimRig) -> None:
-    from homeops.operations.snapshot import take_etcd_snapshot
+    from homeops.app.workflows import take_etcd_snapshot
 
     saved = take_etcd_snapshot(rig.runtime, rig.observer, to_nas=True)
     assert saved.path.is_file() and saved.size == saved.path.stat().st_size > 0

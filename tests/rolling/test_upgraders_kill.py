@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from homeops.app.runs import Options, run_operation
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.operations.session import Options, run_operation
 from homeops.runtime import Runtime
 from homeops.sim.clock import SimClock
 from homeops.sim.hosts import local_host_runner

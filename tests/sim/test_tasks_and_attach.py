@@ -14,7 +14,8 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from homeops.adapters import talosctl as talosctl_adapter
-from homeops.runtime import open_runtime
+from homeops.app.backend import open_runtime
+from homeops.sim import lifecycle
 from homeops.sim.clock import SimClock
 from homeops.sim.store import SimStore
 from homeops.tasks import sim as sim_tasks
@@ -108,7 +109,7 @@ def test_up_with_hosts_never_calls_a_failed_start_docker_not_available(inventory
 
 
 def test_open_runtime_attaches_to_the_sim(inventory: Path):
-    sim_tasks.start(inventory, talos_version="v1.10.9", virtual=True, say=lambda _: None)
+    lifecycle.start(inventory, talos_version="v1.10.9", virtual=True, say=lambda _: None)
     with open_runtime(inventory) as runtime:
         assert runtime.simulated and isinstance(runtime.clock, SimClock)
         tctl = talosctl_adapter.Talosctl(runtime.inventory.cluster.talosconfig, client_version="v1.11.6")
@@ -242,14 +243,14 @@ def test_sim_up_hosts_asks_for_containers_that_are_never_stale(inventory: Path, 
         raise RuntimeError("no engine here")
 
     monkeypatch.setattr(containers.SimHosts, "start", start)
-    sim_tasks.start(inventory, hosts=True, virtual=True, say=lambda _: None)
+    lifecycle.start(inventory, hosts=True, virtual=True, say=lambda _: None)
     assert seen["owner"] == "persistent"
 
 
 def test_attach_without_docker_runs_the_host_shims_in_process(inventory: Path, monkeypatch):
     from homeops.sim.hostrunner import ShimRunner
 
-    sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    lifecycle.start(inventory, virtual=True, say=lambda _: None)
 
     def no_processes(*args: object, **kwargs: object) -> None:
         raise AssertionError("a host command started a process")
@@ -269,7 +270,7 @@ def test_attach_without_docker_runs_the_host_shims_in_process(inventory: Path, m
 
 
 def test_up_normalises_and_checks_versions(inventory: Path):
-    store = sim_tasks.start(inventory, talos_version="1.10.9", virtual=True, say=lambda _: None)
+    store = lifecycle.start(inventory, talos_version="1.10.9", virtual=True, say=lambda _: None)
     assert store.read()["nodes"]["k8s-0"]["talos_version"] == "v1.10.9"
     with pytest.raises(Exit, match=r"--talos-version 'latest' is not a version like v1\.11\.6"):
         sim_tasks.up(Context(), inventory=str(inventory), talos_version="latest", virtual=True)
@@ -287,7 +288,7 @@ def test_fake_tool_without_a_sim_says_how_to_start_one(tmp_path: Path):
 def test_sim_runner_runs_other_commands_with_the_fake_tools_on_path(inventory: Path):
     from homeops.sim.runner import SimRunner
 
-    store = sim_tasks.start(inventory, virtual=True, say=lambda _: None)
+    store = lifecycle.start(inventory, virtual=True, say=lambda _: None)
     runner = SimRunner(store.dir)
     result = runner.run(["sh", "-c", "command -v talosctl"])
     assert result.ok and result.stdout.strip() == str(store.dir / "bin" / "talosctl")

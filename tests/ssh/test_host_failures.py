@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from homeops.errors import ConnectionFailed, HostKeyRejected
-from homeops.hostops import check_proxmox, proxmox_status
+from homeops.operations.hosts import check_proxmox, proxmox_status
 from homeops.ssh import SshRunner
 from tests.ssh.conftest import SimEnv, start_env
 

@@ -11,16 +11,10 @@ import pytest
 
 from homeops.adapters import proxmox as pve
 from homeops.adapters import truenas as nas
+from homeops.backupstore import nas_list_backups, nas_store_backup
 from homeops.errors import CommandError
-from homeops.hostops import (
-    check_nas,
-    check_proxmox,
-    nas_list_backups,
-    nas_status,
-    nas_store_backup,
-    plan_vm_action,
-    proxmox_status,
-)
+from homeops.operations.hosts import check_nas, check_proxmox, nas_status, proxmox_status
+from homeops.operations.vm import plan_vm_action
 from tests.hosts.simkit import add_fault
 from tests.ssh.conftest import SimEnv
 
@@ -147,8 +141,8 @@ def test_vm_action_plan_and_execute_over_ssh(env: SimEnv) -> None:
     rt = env.runtime()
     plan = plan_vm_action(rt, "k8s-4", "shutdown", timeout=30)
     assert plan.render() == ["[pve2] qm shutdown 204 --timeout 30"]
+    from homeops.app.runs import executor_for
     from homeops.operations.observe import ClusterObserver
-    from homeops.operations.session import executor_for
     from homeops.operations.vm import plan_vm
 
     # The pve.vm path: a one-step engine plan whose qm command goes over SSH to pve2.

@@ -27,6 +27,7 @@ import math
 import re
 from typing import Any
 
+from homeops.sops.stores.yaml_resolve import resolve_plain
 from homeops.sops.tree import Comment, Mapping, Timestamp, go_format_float
 
 # yaml.v3 initialises best_width to -1 (apic.go:111), which the emitter turns into "no limit"
@@ -110,8 +111,6 @@ def _select(style: str, value: str, a: _Analysis, simple_key: bool) -> str:
 
 
 def _resolves_to_str(text: str) -> bool:
-    from homeops.sops.stores.yaml_store import resolve_plain
-
     # resolve.go: "<<" is the merge tag, not a string
     return text != "<<" and resolve_plain(text) == text and isinstance(resolve_plain(text), str)
 

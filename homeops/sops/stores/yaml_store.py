@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import bisect
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,68 +20,12 @@ import yaml
 from homeops.sops.errors import SopsFormatError
 from homeops.sops.stores.yaml_emit import Emitter
 from homeops.sops.stores.yaml_emit import scalar_text as scalar_text  # re-exported: the one-scalar writer
+from homeops.sops.stores.yaml_resolve import BOOLS, SPECIAL_FLOATS, go_parse_int
+from homeops.sops.stores.yaml_resolve import resolve_plain as resolve_plain  # re-exported: yaml.v3 typing
 from homeops.sops.tree import Branch, Comment, Mapping, key_text, parse_yaml_time
 
 INDENT = 4
 _STR = "tag:yaml.org,2002:str"
-_NULLS = {"", "~", "null", "Null", "NULL"}
-_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_SPECIAL_FLOATS = {
-    ".inf": math.inf, ".Inf": math.inf, ".INF": math.inf,
-    "+.inf": math.inf, "+.Inf": math.inf, "+.INF": math.inf,
-    "-.inf": -math.inf, "-.Inf": -math.inf, "-.INF": -math.inf,
-    ".nan": math.nan, ".NaN": math.nan, ".NAN": math.nan,
-}  # fmt: skip
-_YAML_FLOAT = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-_INT64 = (-(2**63), 2**64 - 1)
-
-
-def _go_parse_int(text: str) -> int | None:
-    """strconv.ParseInt(s, 0, 64) (then ParseUint): sign, 0x/0o/0b prefixes, a leading 0 means octal."""
-    if not text:
-        return None
-    sign = -1 if text[0] == "-" else 1
-    body = text[1:] if text[0] in "+-" else text
-    base = 10
-    if body[:2] in ("0x", "0X"):
-        base, body = 16, body[2:]
-    elif body[:2] in ("0o", "0O"):
-        base, body = 8, body[2:]
-    elif body[:2] in ("0b", "0B"):
-        base, body = 2, body[2:]
-    elif len(body) > 1 and body[0] == "0":
-        base, body = 8, body[1:]
-    if not body or not all(c in "0123456789abcdefABCDEF"[: base if base <= 10 else 22] for c in body):
-        return None
-    value = sign * int(body, base)
-    return value if _INT64[0] <= value <= _INT64[1] else None
-
-
-def resolve_plain(text: str) -> Any:
-    """A plain (unquoted, untagged) scalar typed as yaml.v3 ``resolve`` does."""
-    if text in _NULLS:
-        return None
-    if text in _BOOLS:
-        return _BOOLS[text]
-    if text in _SPECIAL_FLOATS:
-        return _SPECIAL_FLOATS[text]
-    first = text[0]
-    if first.isdigit() or first in "+-.":
-        if first.isdigit():
-            ts = parse_yaml_time(text)
-            if ts is not None:
-                return ts
-        plain = text.replace("_", "")
-        as_int = _go_parse_int(plain)
-        if as_int is not None:
-            return as_int
-        if _YAML_FLOAT.match(plain):
-            value = float(plain)
-            # strconv.ParseFloat fails with a range error where Python gives inf (7E5553), and
-            # yaml.v3 then keeps the text as a string (resolve.go:204-209).
-            if not math.isinf(value):
-                return value
-    return text
 
 
 def _explicit(node: yaml.ScalarNode) -> Any:
@@ -90,14 +33,12 @@ def _explicit(node: yaml.ScalarNode) -> Any:
     try:
         if tag.endswith(":int"):
             return (
-                _go_parse_int(value.replace("_", ""))
-                if _go_parse_int(value.replace("_", "")) is not None
-                else int(value)
+                go_parse_int(value.replace("_", "")) if go_parse_int(value.replace("_", "")) is not None else int(value)
             )
         if tag.endswith(":float"):
-            return _SPECIAL_FLOATS.get(value) or float(value.replace("_", ""))
+            return SPECIAL_FLOATS.get(value) or float(value.replace("_", ""))
         if tag.endswith(":bool"):
-            return _BOOLS[value]
+            return BOOLS[value]
         if tag.endswith(":null"):
             return None
         if tag.endswith(":timestamp"):

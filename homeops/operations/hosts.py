@@ -1,55 +1,35 @@
-"""Facts and actions on the Proxmox and TrueNAS hosts, as values: what tasks and gates call.
+"""Facts on the Proxmox and TrueNAS hosts, as values: what status tasks and gates call.
 
 * ``proxmox_status(runtime)`` / ``nas_status(runtime)`` — fan out over the hosts (one pooled
   connection each); a host that cannot be reached is *that host's* error in the result, never an
   exception for the whole status.
 * ``check_proxmox(runtime, host)`` / ``check_nas(runtime)`` — one look for the rolling gates:
   ``HostCheck(ok, observed)``; a host or tool failure is a red look with the reason, never a raise.
-* ``plan_vm_action`` — the decision for ``inv pve.vm``: it reads the VM's state, applies the
-  idempotency rules and lists the exact commands; ``homeops.operations.vm`` runs them as an engine
-  plan (dry-run, lock, journal, etcd-quorum gate).
-* ``nas_store_backup`` / ``nas_fetch_backup`` — SFTP upload with size check and retention.
+
+VM actions (``inv pve.vm``) are decided and run in ``homeops.operations.vm``; the NAS backup
+directory (SFTP, retention) is ``homeops.backupstore``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any
 
 from homeops.adapters import proxmox as pve
 from homeops.adapters import truenas as nas
+from homeops.backupstore import nas_host
 from homeops.engine.text import one_line
-from homeops.errors import CommandError, ConfigError, ConnectionFailed, GateFailed, HomeopsError, PlanError
+from homeops.errors import ConnectionFailed, GateFailed, HomeopsError
 from homeops.fanout import fanout
 from homeops.inventory.model import Node
-from homeops.operations.snapshot import vm_snapshot_name
-from homeops.runners import Result, Runner, render
+from homeops.runners import Result, Runner
 from homeops.runtime import Runtime
-from homeops.ssh import RemoteFile
 
 #: Per-command timeout for status reads: a hung host must not hang `inv cluster.status`.
 STATUS_TIMEOUT = 30.0
-
-VmAction = Literal["start", "stop", "shutdown", "reboot", "snapshot", "rollback"]
-VM_ACTIONS: tuple[VmAction, ...] = ("start", "stop", "shutdown", "reboot", "snapshot", "rollback")
-DESTRUCTIVE: frozenset[str] = frozenset({"stop", "shutdown", "reboot", "rollback"})
-
-
-@runtime_checkable
-class FileTransfer(Protocol):
-    """The SFTP surface of ``SshRunner`` (and of the simulator's ``ShimRunner``)."""
-
-    def upload(self, local: str | os.PathLike[str], remote: str) -> None: ...
-
-    def download(self, remote: str, local: str | os.PathLike[str]) -> None: ...
-
-    def listdir(self, remote_dir: str) -> list[RemoteFile]: ...
-
-    def remove(self, remote: str) -> None: ...
 
 
 # -- Proxmox ----------------------------------------------------------------------------------------
@@ -225,11 +205,6 @@ class NasStatus:
         }
 
 
-def nas_host(runtime: Runtime) -> str | None:
-    hosts = runtime.inventory.hosts_of_kind("truenas")
-    return hosts[0].name if hosts else None
-
-
 def dataset_candidates(directory: str) -> list[str]:
     """``/mnt/tank/backups/etcd`` → ``tank/backups/etcd``, ``tank/backups``, ``tank`` (longest first)."""
     parts = PurePosixPath(directory).parts
@@ -329,225 +304,16 @@ def check_nas(runtime: Runtime, *, timeout: float = STATUS_TIMEOUT) -> HostCheck
     return HostCheck("nas", status.ok, status.describe(), name)
 
 
-# -- VM actions (decided here, run as engine plans by homeops.operations.vm) ------------------------
-
-
-@dataclass(frozen=True)
-class VmActionPlan:
-    node: str
-    host: str
-    vmid: int
-    action: VmAction
-    status: str  # the VM's status when planned
-    summary: str
-    commands: tuple[tuple[str, ...], ...] = ()
-    snapshot: str | None = None
-
-    @property
-    def noop(self) -> bool:
-        return not self.commands
-
-    @property
-    def destructive(self) -> bool:
-        return self.action in DESTRUCTIVE and not self.noop
-
-    def render(self) -> list[str]:
-        return [f"[{self.host}] {render(argv)}" for argv in self.commands]
-
-
-def plan_vm_action(
-    runtime: Runtime,
-    node_name: str,
-    action: str,
-    *,
-    snapshot: str | None = None,
-    timeout: int | None = None,
-    force_stop: bool = False,
-    description: str | None = None,
-) -> VmActionPlan:
-    """Read the VM's state and decide the commands; nothing is changed."""
-    if action not in VM_ACTIONS:
-        raise PlanError(f"unknown VM action '{action}'", hint=f"choose one of: {', '.join(VM_ACTIONS)}")
-    node = runtime.inventory.node(node_name)
-    if node.vm is None:
-        raise ConfigError(
-            f"node {node.hostname} has no Proxmox VM mapping",
-            file=str(runtime.inventory.root / "homeops.yaml"),
-            field=f"nodes.{node.hostname}.vm",
-            hint="add `vm: {host: <pve host>, vmid: <id>}` for it",
-        )
-    host, vmid = node.vm.host, node.vm.vmid
-    runtime.inventory.host(host)  # a clear error when the mapping names an unknown host
-    runner = runtime.host(host)
-    status_result = runner.run(pve.qm_status(vmid), timeout=STATUS_TIMEOUT)
-    if not status_result.ok:
-        pve.check(status_result, f"qm status {vmid}")
-    status = pve.parse_qm_status(status_result.stdout)
-    typed = action  # narrowed to VmAction by the VM_ACTIONS check above
-    if typed in pve.POWER_ACTIONS:
-        decision = pve.power_decision(typed, vmid, status, timeout=timeout, force_stop=force_stop)
-        commands = (decision.argv,) if decision.run else ()
-        summary = f"{node.hostname}: {decision.reason}" + ("" if decision.run else " — nothing to do")
-        resource = _ha_resource(runner, vmid) if decision.run and typed != "reboot" else None
-        if resource is not None:
-            # Under HA, qm start/stop/shutdown only ask the HA stack (qemu-server API2/Qemu.pm 3631-3642,
-            # 3747-3768); the request is explicit here, and the step waits until the VM got there.
-            wanted = "started" if typed == "start" else "stopped"
-            commands = (tuple(pve.ha_set_state(vmid, wanted)),)
-            summary = f"{node.hostname}: VM {vmid} is {status} and HA-managed: request {wanted} from the HA stack"
-        return VmActionPlan(node.hostname, host, vmid, typed, status, summary, commands)
-    if typed == "snapshot":
-        name = snapshot or vm_snapshot_name(runtime.clock.now())
-        argv = pve.qm_snapshot(vmid, name, description=description or f"homeops snapshot of {node.hostname}")
-        summary = f"{node.hostname}: snapshot VM {vmid} on {host} as '{name}' (VM stays {status})"
-        return VmActionPlan(node.hostname, host, vmid, typed, status, summary, (tuple(argv),), name)
-    if not snapshot:
-        raise PlanError(
-            "rollback needs --snapshot NAME", hint=f"list them with: inv pve.vm --node {node.hostname} snapshots"
-        )
-    pve.validate_snapshot_name(snapshot)
-    listing = pve.check(runner.run(pve.qm_listsnapshot(vmid), timeout=STATUS_TIMEOUT), f"qm listsnapshot {vmid}")
-    names = [s.name for s in pve.parse_listsnapshot(listing.stdout)]
-    if snapshot not in names:
-        raise PlanError(
-            f"VM {vmid} ({node.hostname}) on {host} has no snapshot '{snapshot}'",
-            hint=f"its snapshots: {', '.join(names) or 'none'}",
-        )
-    argv = pve.qm_rollback(vmid, snapshot, start=status == "running")
-    summary = f"{node.hostname}: roll VM {vmid} on {host} back to '{snapshot}' — everything since is LOST" + (
-        " (restarted after)" if status == "running" else ""
-    )
-    return VmActionPlan(node.hostname, host, vmid, typed, status, summary, (tuple(argv),), snapshot)
-
-
-def _ha_resource(runner: Runner, vmid: int) -> pve.HaResource | None:
-    """The VM's HA resource when HA manages it (a cluster without HA, or one that cannot say: None)."""
-    result = runner.run(pve.ha_resources(), timeout=STATUS_TIMEOUT)
-    if not result.ok:
-        return None
-    try:
-        resource = pve.parse_ha_resources(result.stdout).get(pve.ha_sid(vmid))
-    except HomeopsError:
-        return None
-    return resource if resource is not None and resource.managed else None
-
-
-def list_snapshots(runtime: Runtime, node_name: str) -> tuple[pve.Snapshot, ...]:
-    node = runtime.inventory.node(node_name)
-    if node.vm is None:
-        raise ConfigError(f"node {node.hostname} has no Proxmox VM mapping", field=f"nodes.{node.hostname}.vm")
-    result = runtime.host(node.vm.host).run(pve.qm_listsnapshot(node.vm.vmid), timeout=STATUS_TIMEOUT)
-    return pve.parse_listsnapshot(pve.check(result, f"qm listsnapshot {node.vm.vmid}").stdout)
-
-
-def command_timeout(argv: Sequence[str]) -> float:
-    """How long a ``qm`` command may run: its own --timeout plus a margin, else 300 s.
-
-    A shutdown may legitimately take its whole --timeout; the SSH command gets a margin on top.
-    ``homeops.operations.vm`` runs the commands (through the engine).
-    """
-    if "--timeout" in argv:
-        return float(argv[argv.index("--timeout") + 1]) + 60.0
-    return 300.0
-
-
-# -- NAS backups (SFTP + retention) ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredBackup:
-    host: str
-    path: str
-    size: int
-    deleted: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _transfer(runtime: Runtime, host: str) -> FileTransfer:
-    runner = runtime.host(host)
-    if not isinstance(runner, FileTransfer):
-        raise HomeopsError(f"the runner for host {host} cannot transfer files ({type(runner).__name__})")
-    return runner
-
-
-def nas_store_backup(
-    runtime: Runtime,
-    local: str | os.PathLike[str],
-    *,
-    directory: str | None = None,
-    keep: int | None = None,
-    prefix: str = "etcd-",
-    suffix: str = ".db",
-) -> StoredBackup:
-    """Upload ``local`` to the NAS backup directory, verify its size, then keep only the ``keep`` newest."""
-    host = nas_host(runtime)
-    if host is None:
-        raise ConfigError("no TrueNAS host to copy the backup to", field="hosts", hint="add a host with kind: truenas")
-    policy = runtime.inventory.policy
-    directory = (directory or policy.nas_backup_dir).rstrip("/") or "/"
-    keep = policy.nas_backup_keep if keep is None else keep
-    path = Path(local)
-    size = path.stat().st_size
-    remote = f"{directory}/{path.name}"
-    transfer = _transfer(runtime, host)
-    transfer.upload(path, remote)
-    files = transfer.listdir(directory)
-    stored = next((f for f in files if f.name == path.name), None)
-    if stored is None or stored.size != size:
-        got = "missing" if stored is None else f"{stored.size} bytes"
-        raise CommandError(
-            f"backup upload to {host}:{remote} did not verify: expected {size} bytes, found {got}",
-            target=host,
-            hint="check free space on the NAS dataset (inv nas.status)",
-        )
-    victims = nas.retention(files, keep, prefix=prefix, suffix=suffix)
-    for name in victims:
-        transfer.remove(f"{directory}/{name}")
-    return StoredBackup(host, remote, size, tuple(victims))
-
-
-def nas_list_backups(runtime: Runtime, directory: str | None = None) -> list[RemoteFile]:
-    host = nas_host(runtime)
-    if host is None:
-        return []
-    directory = directory or runtime.inventory.policy.nas_backup_dir
-    files = [f for f in _transfer(runtime, host).listdir(directory) if not f.is_dir]
-    return sorted(files, key=lambda f: (f.mtime, f.name), reverse=True)
-
-
-def nas_fetch_backup(
-    runtime: Runtime, name: str, local_dir: str | os.PathLike[str], *, directory: str | None = None
-) -> Path:
-    host = nas_host(runtime)
-    if host is None:
-        raise ConfigError("no TrueNAS host to fetch the backup from", field="hosts")
-    if "/" in name or name in ("", ".", ".."):
-        raise PlanError(f"'{name}' is not a backup file name")
-    directory = (directory or runtime.inventory.policy.nas_backup_dir).rstrip("/")
-    target = Path(local_dir) / name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _transfer(runtime, host).download(f"{directory}/{name}", target)
-    return target
-
-
 __all__ = [
-    "DESTRUCTIVE",
-    "VM_ACTIONS",
-    "FileTransfer",
+    "STATUS_TIMEOUT",
     "HostCheck",
     "NasStatus",
     "ProxmoxStatus",
     "PveHostStatus",
-    "StoredBackup",
-    "VmActionPlan",
     "VmView",
     "check_nas",
     "check_proxmox",
-    "command_timeout",
-    "list_snapshots",
-    "nas_fetch_backup",
-    "nas_list_backups",
+    "dataset_candidates",
     "nas_status",
-    "nas_store_backup",
-    "plan_vm_action",
     "proxmox_status",
 ]

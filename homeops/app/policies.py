@@ -1,0 +1,50 @@
+"""The run's watchers: who hears its events and which policies may refuse, hold or stop it.
+
+``watchers(runtime, options)`` is the one place a feature that watches or gates runs is switched on,
+one line each, from the inventory and the options (a maintenance window from ``maintenance:``,
+notifications from ``notify:``, hooks from ``hooks:``, Alertmanager silences and alert gates from
+``alertmanager:``/``prometheus:``; their code lives in ``homeops.policies``). Every executor
+``homeops.app.runs`` builds gets them; the executor makes the progress display its first listener
+(``engine.progress.ProgressListener``). Today: the progress display only.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from homeops.app.options import Options
+from homeops.engine.events import Listener, RunPolicy
+from homeops.engine.executor import SIMULATED
+from homeops.engine.progress import Progress, for_stream
+from homeops.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Watchers:
+    """What a run reports to and asks: the progress display, listeners, run policies."""
+
+    progress: Progress
+    listeners: tuple[Listener, ...] = ()
+    policies: tuple[RunPolicy, ...] = ()
+
+
+def watchers(
+    runtime: Runtime,
+    options: Options,
+    *,
+    out: TextIO | None = None,
+    listeners: Sequence[Listener] = (),
+    policies: Sequence[RunPolicy] = (),
+) -> Watchers:
+    """The watchers of a run on ``runtime`` with ``options`` (the inventory is ``runtime.inventory``);
+    ``listeners``/``policies`` are the caller's own (a user's tasks.py), kept after the inventory's."""
+    progress = for_stream(out or sys.stdout, clock=runtime.clock, banner=SIMULATED if runtime.simulated else "")
+    inventory_listeners: list[Listener] = []
+    inventory_policies: list[RunPolicy] = []
+    # One line per feature, e.g.:
+    #   inventory_policies += window_policies(runtime.inventory, ignore=options.ignore_window)
+    #   inventory_listeners += notify_listeners(runtime.inventory)
+    return Watchers(progress, (*inventory_listeners, *listeners), (*inventory_policies, *policies))
