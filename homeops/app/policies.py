@@ -19,6 +19,7 @@ from homeops.app.options import Options
 from homeops.engine.events import Listener, RunPolicy
 from homeops.engine.executor import SIMULATED
 from homeops.engine.progress import Progress, for_stream
+from homeops.policies.hooks import hook_policies
 from homeops.runtime import Runtime
 
 
@@ -44,6 +45,7 @@ def watchers(
     progress = for_stream(out or sys.stdout, clock=runtime.clock, banner=SIMULATED if runtime.simulated else "")
     inventory_listeners: list[Listener] = []
     inventory_policies: list[RunPolicy] = []
+    inventory_policies += hook_policies(runtime.inventory, runner=runtime.local, out=out)
     # One line per feature, e.g.:
     #   inventory_policies += window_policies(runtime.inventory, ignore=options.ignore_window)
     #   inventory_listeners += notify_listeners(runtime.inventory)

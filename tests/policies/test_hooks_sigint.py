@@ -1,0 +1,79 @@
+"""The real Ctrl-C: ``inv talos.upgrade-cluster`` in a subprocess against a simulated cluster, SIGINT once the
+first node's upgrade went out; the post hook still runs (HOMEOPS_STATUS=interrupted), a second SIGINT while
+it runs does not cut it short, and the pre hook ran on the simulator's tools (HOMEOPS_SIMULATED=1, the fake
+talosctl first on PATH)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from homeops.inventory.loader import load_inventory
+from homeops.sim.state import SimOptions, initial_state
+from homeops.sim.store import SimStore
+from tests.rolling.simrig import fast_example
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def upgrades_sent(store: SimStore) -> int:
+    return sum(1 for e in store.read()["log"] if e["tool"] == "talosctl" and e["argv"][1] == "upgrade")
+
+
+@pytest.mark.slow
+def test_sigint_mid_run_still_runs_the_post_hook(tmp_path: Path) -> None:
+    root = fast_example(tmp_path)
+    config = yaml.safe_load((root / "homeops.yaml").read_text())
+    config["hooks"] = {
+        "pre": [{"run": 'echo "$HOMEOPS_SIMULATED $(command -v talosctl)" > pre.marker', "timeout": "30s"}],
+        "post": [{"run": 'touch post.started; sleep 1; echo "$HOMEOPS_STATUS $HOMEOPS_RUN_ID" > post.marker'}],
+    }
+    (root / "homeops.yaml").write_text(yaml.safe_dump(config))
+    inventory = load_inventory(root)
+    store = SimStore(inventory.state_dir / "sim")
+    store.create(initial_state(inventory, SimOptions(talos_version="v1.10.9")))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(REPO), "talos.upgrade-cluster", "--yes"]
+    output = tmp_path / "inv.log"
+    with output.open("w") as sink:
+        proc = subprocess.Popen([*argv, "--inventory", str(root)], cwd=tmp_path, env=env, stdout=sink, stderr=sink)
+    try:
+        deadline = time.monotonic() + 240
+        while upgrades_sent(store) < 1:
+            if proc.poll() is not None:
+                pytest.fail(f"inv exited early ({proc.returncode}): {output.read_text()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no upgrade was sent: {output.read_text()}")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        # A second Ctrl-C while the post hook runs: acknowledged, and the hook still finishes.
+        while not (root / "post.started").exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the post hook never started: {output.read_text()}")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = output.read_text()
+    assert code == 130, log  # Interrupted: the shell's code for SIGINT
+    status, run_id = (root / "post.marker").read_text().split()
+    assert status == "interrupted", log
+    assert (inventory.state_dir / "runs" / run_id / "journal.json").is_file()
+    simulated, talosctl = (root / "pre.marker").read_text().split()
+    assert simulated == "1" and Path(talosctl).parent.resolve() == (inventory.state_dir / "sim" / "bin").resolve()
+    assert "[SIMULATED] Ctrl-C: the post hooks are the run's cleanup and still finish (each within its timeout)" in log
+    assert "[SIMULATED] post hook hooks.post[0] `touch post.started; sleep 1; echo" in log and ": ok in " in log
+    assert "Traceback" not in log
+    report = (inventory.state_dir / "runs" / run_id / "report.md").read_text()
+    assert "## Policy: hooks" in report and "post hook hooks.post[0]" in report
