@@ -188,7 +188,7 @@ class HookPolicy(RunPolicy):
             more = f" (and {len(failed) - 1} more post hook(s) failed)" if len(failed) > 1 else ""
             raise CommandError(
                 f"{first.title} {first.outcome} ({first.why}){more}",
-                command=first.hook.run,
+                command=mask(first.hook.run),
                 exit_code=first.exit_code,
                 hint="its output is in the run's report",
             )

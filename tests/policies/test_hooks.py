@@ -248,6 +248,17 @@ def test_output_goes_to_the_report_masked_and_tail_limited(tmp_path: Path) -> No
     ]  # the last 20 lines of stdout
 
 
+def test_a_failing_hook_with_a_secret_in_its_command_and_output_never_shows_it(tmp_path: Path) -> None:
+    MASKER.add("hunter3-token-value")
+    p = policy(tmp_path, post=["test -z 'Token: hunter3-token-value' || (echo bad hunter3-token-value; exit 6)"])
+    p.begin(run_info(tmp_path), None)  # type: ignore[arg-type]
+    with pytest.raises(CommandError) as info:
+        p.end(run_info(tmp_path), "finished")
+    shown = [str(info.value), info.value.command, said(p), *p.report_lines()]
+    assert not [text for text in shown if "hunter3-token-value" in text]
+    assert "exit 6: bad ******" in str(info.value) and "Token: ******" in info.value.command
+
+
 def test_a_second_ctrl_c_during_post_hooks_lets_them_finish(tmp_path: Path) -> None:
     # The hook itself sends SIGINT to homeops (its parent), as a second Ctrl-C would, then goes on.
     previous = signal.getsignal(signal.SIGINT)
