@@ -45,8 +45,9 @@ def watchers(
     progress = for_stream(out or sys.stdout, clock=runtime.clock, banner=SIMULATED if runtime.simulated else "")
     inventory_listeners: list[Listener] = []
     inventory_policies: list[RunPolicy] = []
-    inventory_policies += hook_policies(runtime.inventory, runner=runtime.local, out=out)
     # One line per feature, e.g.:
     #   inventory_policies += window_policies(runtime.inventory, ignore=options.ignore_window)
     #   inventory_listeners += notify_listeners(runtime.inventory)
+    # Hooks last: begin runs in order and end in reverse, so a silence or a hold is in force around them.
+    inventory_policies += hook_policies(runtime.inventory, runner=runtime.local, out=out)
     return Watchers(progress, (*inventory_listeners, *listeners), (*inventory_policies, *policies))
