@@ -1,4 +1,4 @@
-"""Hooks on the real executor (the toy shelf workflow of tests/engine/test_workflow_api.py), with real ``sh``:
+"""Hooks on the real executor (a toy shelf workflow of its own), with real ``sh``:
 a failed pre hook changes nothing and the journal and report say why; post hooks run after success, a
 failing step, Ctrl-C and a policy's StopRun; a failing post hook fails a run whose steps all finished."""
 
@@ -7,19 +7,79 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from homeops.clock import FakeClock
 from homeops.engine.events import GO, Decision, RunPolicy, StopRun
+from homeops.engine.executor import Executor
+from homeops.engine.gates import Check
 from homeops.engine.journal import Journal
-from homeops.engine.plan import Plan, Step
-from homeops.errors import GateFailed, HomeopsError, Interrupted, PolicyRefused, RunStopped
+from homeops.engine.kinds import StepKind, register
+from homeops.engine.plan import Command, Gate, Plan, Step
+from homeops.errors import CommandError, HomeopsError, Interrupted, PolicyRefused, RunStopped
 from homeops.inventory.model import Hook, Hooks
 from homeops.policies.hooks import HookPolicy
-from homeops.runners import LocalRunner
-from tests.engine.test_workflow_api import Shelf, executor, toy_plan
+from homeops.runners import LocalRunner, Result
+
+
+@dataclass
+class Shelf:
+    """The toy world: boxes to fill; a jammed box fails its step; ``crash_after`` commands, a Ctrl-C."""
+
+    state_dir: Path
+    boxes: dict[str, str] = field(default_factory=dict)
+    sent: list[tuple[str, ...]] = field(default_factory=list)
+    jammed: set[str] = field(default_factory=set)
+    crash_after: int | None = None
+    target: str = "local"
+
+    def look(self, gate: Gate) -> Check:
+        return Check(True, "ok")
+
+    def run(self, argv: Sequence[str], **_: object) -> Result:
+        self.sent.append(tuple(argv))
+        if self.crash_after is not None and len(self.sent) >= self.crash_after:
+            raise KeyboardInterrupt
+        box = argv[1]
+        if box in self.jammed:
+            return Result(tuple(argv), 1, "", f"{box} is jammed", 0.0)
+        self.boxes[box] = "apples"
+        return Result(tuple(argv), 0, "", "", 0.0)
+
+    def close(self) -> None:
+        return None
+
+
+class Fill(StepKind):
+    name = "hooks-toy-fill"
+
+
+register(Fill())
+
+
+def toy_plan() -> Plan:
+    steps = tuple(
+        Step(id=f"{box}:fill", action="hooks-toy-fill", summary=f"fill {box}", node=box, batch=i + 1,
+             commands=(Command(("put", box)),))
+        for i, box in enumerate("abc")
+    )  # fmt: skip
+    return Plan(operation="fill-shelf", cluster="toy", steps=steps, poll_interval=1, target="apples everywhere")
+
+
+def executor(shelf: Shelf, out: io.StringIO, *, policies: Sequence[RunPolicy]) -> Executor:
+    return Executor(
+        shelf,
+        local=shelf,
+        host=lambda name: shelf,
+        clock=FakeClock(),
+        out=out,
+        resume_with="inv toy.fill --resume",
+        policies=policies,
+    )
+
 
 STATUS = "echo $HOMEOPS_STATUS > post.status; echo $HOMEOPS_RUN_ID > post.run"
 
@@ -84,11 +144,12 @@ def test_post_hook_after_success_with_the_run_and_its_output_in_the_report(tmp_p
 
 
 def test_post_hook_after_a_failing_step(tmp_path: Path) -> None:
-    shelf, out = Shelf(tmp_path, broken={"b"}), io.StringIO()
-    with pytest.raises(GateFailed, match="b hold something else"):  # the step's error, not the hook's
+    shelf, out = Shelf(tmp_path, jammed={"b"}), io.StringIO()
+    with pytest.raises(CommandError, match="b is jammed"):  # the step's error, not the hook's
         executor(shelf, out, policies=[hooks(tmp_path)]).run(toy_plan(), yes=True)
     assert post_status(tmp_path) == "failed"
-    assert ("put", "c", "apples") not in shelf.sent
+    assert ("put", "c") not in shelf.sent
+    assert latest(tmp_path).status == "failed"
 
 
 def test_post_hook_after_ctrl_c(tmp_path: Path) -> None:
@@ -109,7 +170,7 @@ def test_post_hook_after_a_policy_stops_the_run(tmp_path: Path) -> None:
     with pytest.raises(RunStopped):
         executor(shelf, out, policies=[hooks(tmp_path), StopBeforeC(name="window")]).run(toy_plan(), yes=True)
     assert post_status(tmp_path) == "stopped"
-    assert ("put", "c", "apples") not in shelf.sent and ("put", "b", "apples") in shelf.sent
+    assert shelf.sent == [("put", "a"), ("put", "b")]
 
 
 def test_a_failing_post_hook_fails_a_run_whose_steps_all_finished(tmp_path: Path) -> None:
@@ -119,7 +180,7 @@ def test_a_failing_post_hook_fails_a_run_whose_steps_all_finished(tmp_path: Path
         executor(shelf, out, policies=[policy]).run(toy_plan(), yes=True)
     message = str(info.value)
     assert "post hook hooks.post[1]" in message and "exit 22: ntfy: 401 Unauthorized" in message
-    assert [a for a in shelf.sent if a[0] == "put"] == [("put", box, "apples") for box in "abc"]  # all steps done
+    assert shelf.sent == [("put", "a"), ("put", "b"), ("put", "c")]  # every step done
     assert post_status(tmp_path) == "finished"  # the hook before it ran, and was told the steps finished
     journal = latest(tmp_path)
     assert journal.status == "failed" and "post hook hooks.post[1]" in (journal.error or "")
