@@ -206,3 +206,18 @@ def test_ctrl_c_during_a_pre_hook_kills_it_and_the_post_hooks_still_run(tmp_path
     assert [(r.phase, r.outcome) for r in policy.runs] == [("pre", "interrupted"), ("post", "ok")]
     assert policy.runs[0].seconds < 20 and not (tmp_path / "inventory" / "pre-finished").exists()
     assert latest(tmp_path).status == "interrupted"
+
+
+def test_resume_after_a_failed_post_hook_runs_the_hooks_again_and_no_step(tmp_path: Path) -> None:
+    shelf, out = Shelf(tmp_path), io.StringIO()
+    policy = hooks(tmp_path, pre=["echo pre >> pre.count"], post=["test -f fixed || exit 9"])
+    run = executor(shelf, out, policies=[policy])
+    with pytest.raises(HomeopsError, match=r"post hook hooks.post\[0\] `test -f fixed \|\| exit 9` failed \(exit 9"):
+        run.run(toy_plan(), yes=True)
+    journal = latest(tmp_path)
+    assert journal.status == "failed"
+    (tmp_path / "inventory" / "fixed").touch()
+    outcome = run.run(journal.plan(), yes=True, resume=journal)
+    assert outcome.status == "finished" and latest(tmp_path).status == "finished"
+    assert shelf.sent == [("put", "a"), ("put", "b"), ("put", "c")]  # no step sent again
+    assert (tmp_path / "inventory" / "pre.count").read_text() == "pre\npre\n"  # a resumed run runs its hooks
