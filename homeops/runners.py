@@ -174,6 +174,7 @@ class LocalRunner:
             raise CommandTimeout(
                 f"{argv[0]} did not finish within {timeout:g}s: {render(argv)}",
                 command=render(argv),
+                stderr=mask(_partial(exc.stderr)),  # what it said before it hung: often why
                 hint="the tool may be hung or the node unreachable; raise the timeout or check the target",
             ) from exc
         except KeyboardInterrupt:
@@ -186,6 +187,13 @@ class LocalRunner:
 
     def close(self) -> None:
         return None
+
+
+def _partial(output: bytes | str | None) -> str:
+    """The output a timed-out command wrote before it was killed (``TimeoutExpired`` holds it as bytes)."""
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
 
 
 def _reap(proc: subprocess.Popen[str]) -> None:

@@ -99,7 +99,8 @@ class HookRun:
     def why(self) -> str:
         """One line: how it ended and what it said last."""
         if self.outcome == "timed out":
-            return f"did not finish within {_duration(self.hook.timeout)}; its process group was killed"
+            said = f"; it last said: {self.last_line}" if self.last_line else ""
+            return f"did not finish within {_duration(self.hook.timeout)}; its process group was killed{said}"
         if self.outcome == "interrupted":
             return "interrupted by Ctrl-C; its process group was killed"
         said = f": {self.last_line}" if self.last_line else ""
@@ -209,8 +210,10 @@ class HookPolicy(RunPolicy):
         start = time.monotonic()
         try:
             result = self.runner.run(["sh", "-c", hook.run], timeout=hook.timeout, env=env, cwd=self.directory)
-        except CommandTimeout:
-            done = HookRun(hook, phase, "timed out", None, time.monotonic() - start)
+        except CommandTimeout as exc:  # its stderr so far comes with it (stdout is lost with the process)
+            said = _tail(exc.stderr)
+            last = said[-1] if said else ""
+            done = HookRun(hook, phase, "timed out", None, time.monotonic() - start, stderr=said, last_line=last)
         except KeyboardInterrupt:  # a pre hook (post hooks shield Ctrl-C): the runner killed its group
             self._record(HookRun(hook, phase, "interrupted", None, time.monotonic() - start))
             raise

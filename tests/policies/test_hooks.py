@@ -184,11 +184,16 @@ def test_failed_pre_hook_refuses_naming_hook_exit_code_and_last_line_and_stops_t
 
 def test_a_timed_out_hook_has_its_whole_process_group_killed(tmp_path: Path) -> None:
     # The hook's shell starts a child that would outlive it; the timeout must take both.
-    p = policy(tmp_path, pre=["sleep 30 & echo $! > child.pid; echo started; wait"], timeout=0.5)
+    p = policy(tmp_path, pre=["sleep 30 & echo $! > child.pid; echo 'waiting for the NAS lock' >&2; wait"], timeout=0.5)
     started = time.monotonic()
-    with pytest.raises(PolicyRefused, match=r"pre hook hooks.pre\[0\] .* timed out \(did not finish within 0.5s; its "):
+    with pytest.raises(PolicyRefused) as info:
         p.begin(run_info(tmp_path), None)  # type: ignore[arg-type]
     assert time.monotonic() - started < 10
+    message = str(info.value)
+    shown = "`sleep 30 & echo $! > child.pid; echo 'waiting for the NAS l…`"
+    assert message.startswith(f"pre hook hooks.pre[0] {shown} timed out (did not finish within 0.5s; its process ")
+    assert "group was killed; it last said: waiting for the NAS lock): the run was not started" in message
+    assert p.report_lines()[1:] == ["hooks.pre[0] stderr: waiting for the NAS lock"]
     child = int((tmp_path / "inv" / "child.pid").read_text())
     deadline = time.monotonic() + 5
     while _alive(child) and time.monotonic() < deadline:

@@ -47,6 +47,13 @@ def test_local_runner_timeout_kills_and_raises_quickly() -> None:
     assert isinstance(exc.value, TimeoutError)
 
 
+def test_local_runner_timeout_keeps_what_the_command_said_before_it_hung() -> None:
+    code = "import sys, time; print('waiting for the lock', file=sys.stderr, flush=True); time.sleep(30)"
+    with pytest.raises(CommandTimeout) as exc:
+        LocalRunner().run([PY, "-c", code], timeout=0.5)
+    assert exc.value.stderr == "waiting for the lock\n"
+
+
 def test_local_runner_timeout_does_not_wait_for_a_child_that_left_its_group(tmp_path: Path) -> None:
     # A daemon (setsid) holding the output pipes: reading them to EOF after the kill turned a 0.3s
     # timeout into a wait as long as the daemon lives (a hook starting a port-forward, issue 19).
