@@ -39,8 +39,9 @@ hook's ``kubectl`` reaches the simulated cluster, not the one the operator's she
 
 A second Ctrl-C while post hooks run does not stop them — they are the cleanup the first Ctrl-C asked
 for. It is acknowledged on the terminal, and each hook still ends within its own timeout. Hooks run in
-their own session, so the terminal's Ctrl-C never reaches them; SIGTERM/SIGKILL on homeops ends it
-at once and leaves a running hook to finish alone.
+their own session, so the terminal's Ctrl-C never reaches them. homeops does not catch SIGTERM: like
+SIGKILL it ends homeops at once, with no post hooks (one already running finishes alone); the journal
+still says where the run was, for ``--resume``.
 
 Output (stdout and stderr tails, masked) goes into the run's report (``report_lines``); the terminal
 gets one line per hook.
