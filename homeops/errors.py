@@ -11,6 +11,7 @@ what failed, where (file / field / node / host) and what to do next. Tasks turn 
     ├── ToolNotFound              an executable is missing from PATH
     ├── ConnectionFailed          SSH (or a tool's API) could not be reached
     │   └── HostKeyRejected       unknown or changed SSH host key (with the ssh-keyscan line to fix it)
+    ├── ApiError                  an HTTP API (Alertmanager, Prometheus) answered with an error or nonsense
     ├── SecretError               SOPS/age problems (wrong key, bad MAC, not a sops file, …)
     ├── PlanError                 a plan cannot be built (unsupported version path, unknown node, …)
     ├── GateFailed                a health gate is red (which gate, on what, what was observed)
@@ -107,6 +108,14 @@ class ConnectionFailed(HomeopsError, ConnectionError):
 
 class HostKeyRejected(ConnectionFailed):
     """The SSH host key is unknown or has changed; the message carries the fix."""
+
+
+class ApiError(HomeopsError):
+    """An HTTP API was reached but answered with an error status or a body that is not its documented answer."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        self.status = status
+        super().__init__(message, hint=hint)
 
 
 class SecretError(HomeopsError):

@@ -19,6 +19,7 @@ from homeops.app.options import Options
 from homeops.engine.events import Listener, RunPolicy
 from homeops.engine.executor import SIMULATED
 from homeops.engine.progress import Progress, for_stream
+from homeops.policies.alerts import alert_policies
 from homeops.policies.hooks import hook_policies
 from homeops.runtime import Runtime
 
@@ -48,6 +49,7 @@ def watchers(
     # One line per feature, e.g.:
     #   inventory_policies += window_policies(runtime.inventory, ignore=options.ignore_window)
     #   inventory_listeners += notify_listeners(runtime.inventory)
+    inventory_policies += alert_policies(runtime.inventory, clock=runtime.clock)
     # Hooks last: begin runs in order and end in reverse, so a silence or a hold is in force around them.
     inventory_policies += hook_policies(runtime.inventory, runner=runtime.local, out=out)
     return Watchers(progress, (*inventory_listeners, *listeners), (*inventory_policies, *policies))

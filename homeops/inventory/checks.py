@@ -88,3 +88,18 @@ def first_repeat(values: Iterable[tuple[str, str]]) -> tuple[str, str, str] | No
             return value, where, seen[value]
         seen[value] = where
     return None
+
+
+def service_url_problem(text: str) -> str | None:
+    """A service's base URL (Alertmanager, Prometheus): http(s), a host, a valid port, no query."""
+    shown = re.sub(r"//[^/@]*@", "//***@", text)  # credentials in the URL are never echoed
+    try:
+        parts = urlsplit(text)
+        host, _ = parts.hostname, parts.port  # .port raises on a non-numeric or out-of-range port
+    except ValueError as exc:
+        return f"'{shown}' is not a URL ({exc})"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"'{shown}' is not an http:// or https:// URL with a host"
+    if parts.query or parts.fragment:
+        return f"'{shown}': a base URL takes no ?query or #fragment"
+    return None

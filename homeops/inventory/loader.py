@@ -66,6 +66,17 @@ Format::
       minFreeGiB: 10
       vmBackupMaxAgeHours: 192 # each Talos VM's newest vzdump backup (a warning, not a failure)
 
+    alertmanager:              # each mutating run silences these alerts while it lives (never a gate)
+      url: http://alertmanager.monitoring:9093     # user:pass@ in the URL is sent as basic auth
+      matchers: ["severity=~warning|critical", 'cluster="home"']  # Alertmanager's syntax; all must match
+      ttl: 15m                 # renewed while the run lives, expired at its end; a killed run's lapses
+
+    prometheus:                # before each node, hold while any of these alerts fires
+      url: http://prometheus.monitoring:9090
+      alerts: [NodeDown, 'severity="critical"', '{alertname=~"Ceph.*", severity!="info"}']  # a name or matchers
+      holdTimeout: 10m         # holding longer fails the run before the next node
+      pollInterval: 30s
+
     hooks:                     # around every mutating run; `sh -c` in this directory (homeops.policies.hooks)
       pre:                     # before anything changes; a failure or timeout refuses the run
         - { run: ./scripts/backup-check.sh, timeout: 5m }   # timeout: 90, 90s, 5m, 1h30m (default 5m)
@@ -85,7 +96,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from homeops.errors import ConfigError, HomeopsError
 from homeops.inventory import checks
+from homeops.inventory.matchers import Matcher, matches_empty, parse_matcher, parse_selector
 from homeops.inventory.model import (
+    AlertGateSettings,
     Cluster,
     CustomGate,
     DrPolicy,
@@ -95,6 +108,7 @@ from homeops.inventory.model import (
     HostKind,
     Inventory,
     Node,
+    SilenceSettings,
     SshHost,
     UpgradePolicy,
     VmRef,
@@ -114,7 +128,6 @@ _BARE_CLUSTER_KEYS = {"name", "endpoint", "talosVersion", "kubernetesVersion"}
 
 #: A hook's timeout when homeops.yaml gives none.
 HOOK_TIMEOUT = 300.0
-_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[hms])+")
 
 
 def load_inventory(directory: str | os.PathLike[str], *, talconfig: Path | None = None) -> Inventory:
@@ -326,6 +339,8 @@ class _InventoryReader:
             warnings=tuple(tal_warnings + self.warnings),
             dr=self.dr(top.get("dr")),
             hooks=self.hooks(top.get("hooks")),
+            alertmanager=self.silence(top) if "alertmanager" in top else None,
+            prometheus=self.alert_gate(top) if "prometheus" in top else None,
         )
 
     def version(self, data: Mapping[str, Any], key: str) -> str | None:
@@ -603,20 +618,85 @@ class _InventoryReader:
             run = self.mapping(item, at).get("run")
             if not isinstance(run, str) or not run.strip():
                 raise self.error(f"{at}.run", f"must be a non-empty shell command, not {_describe(run)}", hint=example)
-            hooks.append(Hook(run=run.strip(), timeout=self.duration(item, "timeout", at, HOOK_TIMEOUT), where=at))
+            timeout = self.span(item, "timeout", at, HOOK_TIMEOUT, least=1.0)
+            hooks.append(Hook(run=run.strip(), timeout=timeout, where=at))
         return tuple(hooks)
 
-    def duration(self, data: Mapping[str, Any], key: str, where: str, default: float) -> float:
-        """Seconds, given as a number (``90``) or with units (``90s``, ``5m``, ``1h30m``); > 0."""
+    def silence(self, top: Mapping[str, Any]) -> SilenceSettings:
+        data = self.mapping(top["alertmanager"], "alertmanager")
+        raw = data.get("matchers")
+        example = 'e.g. matchers: ["severity=~warning|critical", \'cluster="home"\']'
+        if not isinstance(raw, list) or not raw:
+            raise self.error("alertmanager.matchers", f"must list at least one matcher, not {_describe(raw)}", example)
+        matchers = tuple(self.matcher(item, f"alertmanager.matchers[{i}]") for i, item in enumerate(raw))
+        if matches_empty(matchers):
+            raise self.error(
+                "alertmanager.matchers",
+                "every matcher matches an alert without labels: Alertmanager refuses such a silence",
+                hint='add one that names something, e.g. cluster="home"',
+            )
+        return SilenceSettings(
+            url=self.service_url(data, "alertmanager"),
+            matchers=matchers,
+            ttl=self.span(data, "ttl", "alertmanager", 900.0, least=1.0),
+        )
+
+    def alert_gate(self, top: Mapping[str, Any]) -> AlertGateSettings:
+        data = self.mapping(top["prometheus"], "prometheus")
+        raw = data.get("alerts")
+        if not isinstance(raw, list) or not raw:
+            raise self.error(
+                "prometheus.alerts",
+                f"must list at least one alert name or matcher, not {_describe(raw)}",
+                hint="e.g. alerts: [NodeDown, 'severity=\"critical\"']",
+            )
+        selectors: list[tuple[Matcher, ...]] = []
+        for index, item in enumerate(raw):
+            where = f"prometheus.alerts[{index}]"
+            if not isinstance(item, str) or not item.strip():
+                raise self.error(where, f"must be an alert name or matchers, not {_describe(item)}")
+            text = item.strip()
+            try:
+                selector = parse_selector(text)
+            except ValueError as exc:
+                raise self.error(
+                    where, str(exc), hint='an alert name (NodeDown) or matchers (severity="critical")'
+                ) from None
+            if matches_empty(selector):
+                raise self.error(where, f"'{text}' would match every alert, even one without labels")
+            selectors.append(selector)
+        return AlertGateSettings(
+            url=self.service_url(data, "prometheus"),
+            alerts=tuple(selectors),
+            hold_timeout=self.span(data, "holdTimeout", "prometheus", 600.0, least=1.0),
+            poll_interval=self.span(data, "pollInterval", "prometheus", 30.0, least=0.1),
+        )
+
+    def matcher(self, raw: Any, where: str) -> Matcher:
+        if not isinstance(raw, str):
+            raise self.error(where, f'must be a matcher like severity="critical", not {_describe(raw)}')
+        try:
+            return parse_matcher(raw)
+        except ValueError as exc:
+            raise self.error(where, str(exc)) from None
+
+    def service_url(self, data: Mapping[str, Any], where: str) -> str:
+        url = self.string(data, "url", where, required=True) or ""
+        bad = checks.service_url_problem(url)
+        if bad:
+            raise self.error(f"{where}.url", bad)
+        return url
+
+    def span(self, data: Mapping[str, Any], key: str, where: str, default: float, *, least: float) -> float:
+        """Seconds, from a number or a Go-style duration (``15m``, ``1h30m``, ``90s``, ``2.5s``)."""
         value = data.get(key, default)
-        seconds: float | None = None
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            seconds = float(value)
-        elif isinstance(value, str) and _DURATION.fullmatch(value.strip()):
-            units = {"h": 3600.0, "m": 60.0, "s": 1.0}
-            seconds = sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([hms])", value))
-        if seconds is None or seconds <= 0:
-            raise self.error(f"{where}.{key}", f"must be a duration > 0 like 90s, 5m or 1h30m, not {_describe(value)}")
+        seconds = _span_seconds(value)
+        if seconds is None or seconds < least or seconds > 7 * 24 * 3600:
+            raise self.error(
+                f"{where}.{key}",
+                f"must be a duration like 15m, 1h30m or 90s (or a number of seconds) from {least:g}s to 168h, "
+                f"not {_describe(value)}",
+            )
         return seconds
 
     def custom_gate(self, raw: Any, where: str) -> CustomGate:
@@ -653,6 +733,23 @@ class _InventoryReader:
                 )
             return CustomGate(name=name, kind="command", timeout=timeout, command=tuple(command))
         raise self.error(f"{where}.kind", f"must be jsonpath or command, not '{kind}'")
+
+
+_SPAN = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
+
+
+def _span_seconds(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if not isinstance(value, str):
+        return None
+    match = _SPAN.fullmatch(value.strip())
+    if match is None or not any(match.groups()):
+        return None
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
 
 
 def _describe(value: Any) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from homeops.errors import ConfigError
+from homeops.inventory.matchers import Matcher
 
 HostKind = Literal["proxmox", "truenas"]
 
@@ -144,6 +145,26 @@ class Hooks:
 
 
 @dataclass(frozen=True)
+class SilenceSettings:
+    """homeops.yaml ``alertmanager:``: what a mutating run silences while it lives (never a gate)."""
+
+    url: str
+    matchers: tuple[Matcher, ...]  # an alert is silenced when it matches all of them
+    ttl: float = 900.0  # the silence lapses this long after the last renewal (a killed run leaves none for long)
+
+
+@dataclass(frozen=True)
+class AlertGateSettings:
+    """homeops.yaml ``prometheus:``: which firing alerts hold a run before each node, and for how long."""
+
+    url: str
+    # Each selector is a set of matchers; an alert holds the run when it matches every matcher of any one.
+    alerts: tuple[tuple[Matcher, ...], ...]
+    hold_timeout: float = 600.0  # holding longer fails the run (nothing is sent to the next node)
+    poll_interval: float = 30.0
+
+
+@dataclass(frozen=True)
 class Cluster:
     name: str
     endpoint: str  # https://VIP:6443
@@ -177,6 +198,8 @@ class Inventory:
     warnings: tuple[str, ...] = ()
     dr: DrPolicy = field(default_factory=DrPolicy)
     hooks: Hooks = field(default_factory=Hooks)
+    alertmanager: SilenceSettings | None = None
+    prometheus: AlertGateSettings | None = None
 
     @property
     def control_planes(self) -> tuple[Node, ...]:

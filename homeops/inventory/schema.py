@@ -159,6 +159,9 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "disable": VALUE,
         "exceptions": Items({"path": VALUE, "rules": VALUE, "reason": VALUE}),
     },
+    # a silence for each mutating run, and the alerts that hold it (homeops.policies.alerts)
+    "alertmanager": {"url": VALUE, "matchers": VALUE, "ttl": VALUE},
+    "prometheus": {"url": VALUE, "alerts": VALUE, "holdTimeout": VALUE, "pollInterval": VALUE},
     # run by homeops.policies.hooks
     "hooks": {
         "pre": Items({"run": VALUE, "timeout": VALUE}),

@@ -1,7 +1,6 @@
-"""Run policies: what happens around and between a run's steps (``homeops.engine.events.RunPolicy``).
+"""Run policies: what may refuse, hold or stop a run, each in one module (layer 4).
 
-One module per policy (maintenance windows, notifications, hooks, alert silences and gates); each reads
-its own section of ``homeops.yaml`` from the ``Inventory`` and is registered in one line by the
-composition root. Layer 4: a policy may import engine, adapters, inventory, runners and errors, never
-the composition root, the tasks or the simulator.
+A policy is a ``homeops.engine.events.RunPolicy``; the composition root registers each one with one
+line. Policies may use the engine, adapters, inventory, runners and errors — never the tasks or the
+composition root above them, never the simulator.
 """
