@@ -11,3 +11,4 @@ class Options:
     yes: bool = False  # no question before a mutating plan
     resume: bool = False  # continue the latest unfinished run of this operation
     break_lock: bool = False  # take the cluster lock from a run that died holding it
+    ignore_window: bool = False  # --ignore-window: no maintenance window holds this run (homeops.policies.window)

@@ -21,6 +21,7 @@ from homeops.engine.executor import SIMULATED
 from homeops.engine.progress import Progress, for_stream
 from homeops.policies.alerts import alert_policies
 from homeops.policies.hooks import hook_policies
+from homeops.policies.window import window_policies
 from homeops.runtime import Runtime
 
 
@@ -46,9 +47,8 @@ def watchers(
     progress = for_stream(out or sys.stdout, clock=runtime.clock, banner=SIMULATED if runtime.simulated else "")
     inventory_listeners: list[Listener] = []
     inventory_policies: list[RunPolicy] = []
-    # One line per feature, e.g.:
-    #   inventory_policies += window_policies(runtime.inventory, ignore=options.ignore_window)
-    #   inventory_listeners += notify_listeners(runtime.inventory)
+    # One line per feature (the window first: a closed window refuses before anything else asks).
+    inventory_policies += window_policies(runtime.inventory, clock=runtime.clock, ignore=options.ignore_window)
     inventory_policies += alert_policies(runtime.inventory, clock=runtime.clock)
     # Hooks last: begin runs in order and end in reverse, so a silence or a hold is in force around them.
     inventory_policies += hook_policies(runtime.inventory, runner=runtime.local, out=out)

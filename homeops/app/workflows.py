@@ -78,6 +78,7 @@ def run_bootstrap(
     out: TextIO | None = None,
     recover_from: Path | None = None,
     skip_validate: bool = False,
+    ignore_window: bool = False,
 ) -> Outcome:
     """Observe → plan → show → confirm → execute one bootstrap task (``which``: talos, apps or all)."""
     stages = bootstrap.TASK_STAGES[which]
@@ -86,7 +87,7 @@ def run_bootstrap(
     # Absolute: talhelper runs in the talconfig's directory, and the journal must name the same files on resume.
     with backend.open_runtime(Path(inventory).resolve()) as rt:
         world = bootstrap.prepare(rt, stages, recover_from=recover_from, skip_validate=skip_validate)
-        options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+        options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock, ignore_window=ignore_window)
         executor = world_executor(rt, world, task=f"bootstrap.{which}", out=stream, options=options)
         outcome = plan_or_resume(
             executor,
@@ -182,6 +183,7 @@ def run_rebuild(
         else:
             snapshot = dr.ChosenSnapshot(None, "none")
             world = dr.rebuild_world(rt, snapshot, dr.chain_stages(rt.inventory, request), skip_validate=skip_validate)
+            world.even_if_healthy = request.even_if_healthy  # the destructive steps look again before wiping
 
             def plan() -> Plan:
                 assert isinstance(world, dr.DrWorld)

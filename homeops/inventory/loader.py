@@ -76,6 +76,11 @@ Format::
       alerts: [NodeDown, 'severity="critical"', '{alertname=~"Ceph.*", severity!="info"}']  # a name or matchers
       holdTimeout: 10m         # holding longer fails the run before the next node
       pollInterval: 30s
+    maintenance:               # without it, mutating runs may start at any time
+      windows:                 # local wall-clock times; a window crossing midnight belongs to its start day
+        - { days: [sat, sun], start: "02:00", duration: 4h, timezone: Europe/Amsterdam }
+      nodeBudget: 45m          # optional: what one batch of nodes may take (default: measured in the run,
+                               # else what its steps' timeouts allow)
 
     hooks:                     # around every mutating run; `sh -c` in this directory (homeops.policies.hooks)
       pre:                     # before anything changes; a failure or timeout refuses the run
@@ -93,6 +98,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from homeops.errors import ConfigError, HomeopsError
 from homeops.inventory import checks
@@ -107,6 +113,8 @@ from homeops.inventory.model import (
     Hooks,
     HostKind,
     Inventory,
+    Maintenance,
+    MaintenanceWindow,
     Node,
     SilenceSettings,
     SshHost,
@@ -115,7 +123,7 @@ from homeops.inventory.model import (
 )
 from homeops.inventory.schema import check_keys
 from homeops.inventory.versions import parse_version
-from homeops.inventory.yamlfile import YamlFloat, YamlInt, load_yaml
+from homeops.inventory.yamlfile import YamlFloat, YamlInt, load_yaml, scalar_text
 
 if TYPE_CHECKING:
     from homeops.inventory.talconfig import TalNode
@@ -128,6 +136,12 @@ _BARE_CLUSTER_KEYS = {"name", "endpoint", "talosVersion", "kubernetesVersion"}
 
 #: A hook's timeout when homeops.yaml gives none.
 HOOK_TIMEOUT = 300.0
+
+# maintenance.windows[].days: three letters or the full English name, any case (as kured's --reboot-days,
+# kubereboot/kured pkg/timewindow/days.go; its numbers are left out: 0 is Sunday in Go, Monday in Python).
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_WEEKDAY_NAMES = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
+_WEEK_MINUTES = 7 * 24 * 60
 
 
 def load_inventory(directory: str | os.PathLike[str], *, talconfig: Path | None = None) -> Inventory:
@@ -341,6 +355,7 @@ class _InventoryReader:
             hooks=self.hooks(top.get("hooks")),
             alertmanager=self.silence(top) if "alertmanager" in top else None,
             prometheus=self.alert_gate(top) if "prometheus" in top else None,
+            maintenance=self.maintenance(top),
         )
 
     def version(self, data: Mapping[str, Any], key: str) -> str | None:
@@ -585,6 +600,72 @@ class _InventoryReader:
             min_free_bytes=int(self.gib(data, "minFreeGiB", "dr", d.min_free_bytes)),
             vm_backup_max_age=self.hours(data, "vmBackupMaxAgeHours", "dr", d.vm_backup_max_age),
         )
+
+    def maintenance(self, top: Mapping[str, Any]) -> Maintenance | None:
+        if "maintenance" not in top:
+            return None
+        data = self.mapping(top["maintenance"], "maintenance")
+        raw = data.get("windows")
+        if not isinstance(raw, list) or not raw:
+            raise self.error(
+                "maintenance.windows",
+                f"must list at least one window, not {_describe(raw) if raw != [] else 'an empty list'}",
+                hint='e.g. windows: [{days: [sat, sun], start: "02:00", duration: 4h, timezone: Europe/Amsterdam}]; '
+                "without maintenance: runs may start at any time",
+            )
+        windows = tuple(self.window(item, f"maintenance.windows[{index}]") for index, item in enumerate(raw))
+        budget = None
+        if data.get("nodeBudget") is not None:
+            budget = self.duration(data, "nodeBudget", "maintenance")
+        return Maintenance(windows=windows, node_budget=budget)
+
+    def window(self, raw: Any, where: str) -> MaintenanceWindow:
+        data = self.mapping(raw, where)
+        days = data.get("days", list(_WEEKDAYS))
+        if not isinstance(days, list) or not days:
+            raise self.error(f"{where}.days", f"must be a list of weekdays like [sat, sun], not {_describe(days)}")
+        numbers: set[int] = set()
+        for day in days:
+            number = _WEEKDAYS.get(day.strip().lower()) if isinstance(day, str) else None
+            if number is None:
+                number = _WEEKDAY_NAMES.get(day.strip().lower()) if isinstance(day, str) else None
+            if number is None:
+                raise self.error(f"{where}.days", f"{_describe(day)} is not a weekday; use mon tue wed thu fri sat sun")
+            numbers.add(number)
+        start_text = scalar_text(data.get("start"))
+        match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", start_text or "")
+        if match is None:
+            raise self.error(
+                f"{where}.start", f'must be a local time HH:MM like "02:00", not {_describe(data.get("start"))}'
+            )
+        zone = self.string(data, "timezone", where, required=True) or ""
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise self.error(
+                f"{where}.timezone",
+                f"'{zone}' is not a time zone I know",
+                hint="an IANA name like Europe/Amsterdam (from the system's tz database, or pip's tzdata)",
+            ) from None
+        return MaintenanceWindow(
+            days=tuple(sorted(numbers)),
+            start=int(match[1]) * 60 + int(match[2]),
+            duration=self.duration(data, "duration", where, required=True),
+            timezone=zone,
+        )
+
+    def duration(self, data: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> int:
+        """Minutes, from ``4h``, ``30m`` or ``1h30m``; one week at most (longer is always open)."""
+        value = data.get(key)
+        if value is None and required:
+            raise self.error(f"{where}.{key}", "is required (like 4h, 30m or 1h30m)")
+        match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?", value.strip()) if isinstance(value, str) else None
+        minutes = int(match[1] or 0) * 60 + int(match[2] or 0) if match and (match[1] or match[2]) else 0
+        if not 0 < minutes <= _WEEK_MINUTES:
+            raise self.error(
+                f"{where}.{key}", f"must be a duration like 4h, 30m or 1h30m (at most 168h), not {_describe(value)}"
+            )
+        return minutes
 
     def gib(self, data: Mapping[str, Any], key: str, where: str, default_bytes: int) -> float:
         value = data.get(key, default_bytes / 1024**3)

@@ -165,6 +165,30 @@ class AlertGateSettings:
 
 
 @dataclass(frozen=True)
+class MaintenanceWindow:
+    """A weekly time a mutating run may change the cluster (homeops.yaml ``maintenance.windows``).
+
+    Local wall-clock time in ``timezone``: it opens at ``start`` on each of ``days`` and closes
+    ``duration`` later *on the wall clock*; a window crossing midnight belongs to its start day
+    (``days: [sat]``, ``start: "23:00"``, ``duration: 4h`` is Saturday 23:00 to Sunday 03:00). The
+    arithmetic, including both DST transitions, is ``homeops.policies.window``'s.
+    """
+
+    days: tuple[int, ...]  # datetime.weekday(): 0 Monday … 6 Sunday, sorted, each once
+    start: int  # minutes after local midnight, 0..1439
+    duration: int  # minutes, 1 .. one week
+    timezone: str  # an IANA name zoneinfo knows, e.g. Europe/Amsterdam
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """homeops.yaml ``maintenance:``; ``Inventory.maintenance`` is None without the section (no window)."""
+
+    windows: tuple[MaintenanceWindow, ...]
+    node_budget: int | None = None  # minutes one batch of nodes may take; None: measured, else its steps' timeouts
+
+
+@dataclass(frozen=True)
 class Cluster:
     name: str
     endpoint: str  # https://VIP:6443
@@ -200,6 +224,7 @@ class Inventory:
     hooks: Hooks = field(default_factory=Hooks)
     alertmanager: SilenceSettings | None = None
     prometheus: AlertGateSettings | None = None
+    maintenance: Maintenance | None = None  # None: runs may start at any time
 
     @property
     def control_planes(self) -> tuple[Node, ...]:

@@ -162,6 +162,11 @@ SCHEMA: Final[Mapping[str, Shape]] = {
     # a silence for each mutating run, and the alerts that hold it (homeops.policies.alerts)
     "alertmanager": {"url": VALUE, "matchers": VALUE, "ttl": VALUE},
     "prometheus": {"url": VALUE, "alerts": VALUE, "holdTimeout": VALUE, "pollInterval": VALUE},
+    # read by homeops.inventory.loader; used by homeops.policies.window
+    "maintenance": {
+        "windows": Items({"days": VALUE, "start": VALUE, "duration": VALUE, "timezone": VALUE}),
+        "nodeBudget": VALUE,
+    },
     # run by homeops.policies.hooks
     "hooks": {
         "pre": Items({"run": VALUE, "timeout": VALUE}),

@@ -12,7 +12,12 @@ What is here, and what each part of the rebuild is:
    mode — ``talosctl reset`` wiping STATE, EPHEMERAL and its user volumes (u-<name>), or with ``--recreate-vms`` ``qm
    stop/destroy/create/start`` on its Proxmox host with its vmid, disk and MAC. The look before
    sending skips a node already in maintenance mode, and ``qm stop/destroy`` of a VM that no longer
-   exists; the wait ``maintenance`` polls ``get machinestatus --insecure``.
+   exists; the wait ``maintenance`` polls ``get machinestatus --insecure``. The same look, on a first
+   run and on ``--resume`` alike, refuses the whole batch (nothing sent) when the cluster is healthy
+   again — etcd quorum and an answering API, as ``drmodel.choose`` refuses — unless ``--even-if-healthy``
+   is given again; and a reset goes to an IP only when the configured machine there says it is the
+   plan's node (``talosctl read /proc/sys/kernel/hostname``). A node in maintenance mode has no hostname
+   to check: it is not reset (its STATE is wiped already), and its wait is judged by its IP.
 3. **Talos** and 4. **Apps** are the bootstrap workflow's stages (issue 12); ``plan_rebuild`` takes
    them as steps from its caller (``stages``) so the same plan, journal and report carry the chain.
 5. **Data** (step kind ``dr-data``): wait for the VolSync restores (ReplicationDestinations with a
@@ -45,7 +50,7 @@ from homeops.operations import drcheck
 from homeops.operations.bootstrap import API_GATE, BootstrapWorld
 from homeops.operations.drmodel import Choice
 from homeops.operations.drmodel import Observation as Seen
-from homeops.operations.drsteps import API, ETCD_DB, ETCD_UP, PREPARING
+from homeops.operations.drsteps import API, ETCD_DB, ETCD_UP, PREPARING, healthy_again, not_the_node
 from homeops.operations.health import ClusterWorld, cluster_gates
 from homeops.operations.runbook import RecoveryStep, recovery_steps
 from homeops.operations.vm import (
@@ -489,12 +494,29 @@ class _ToMaintenance(StepKind):
         )
     }
 
+    #: Its commands wipe whatever machine answers at the node's IP (a reset), rather than a VM by its vmid.
+    by_ip: ClassVar[bool] = False
+
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        inventory = _world(ctx).inventory
+        talos = t.Talosctl(inventory.cluster.talosconfig)
         looks = {}
         for step in steps:
-            node = _world(ctx).inventory.node(step.node or "")
+            node = inventory.node(step.node or "")
             there, seen = _in_maintenance(ctx, node)
+            # In maintenance mode a node has no hostname to check; it is skipped (STATE is wiped already,
+            # whichever machine it is). A configured one must say it is this node before it is reset.
+            if self.by_ip and not there and seen.startswith("configured"):
+                wrong = not_the_node(ctx.runner(Command(("talosctl",))), talos, node.hostname, node.ip)
+                if wrong:
+                    looks[step.id] = Look(False, wrong)
+                    continue
             looks[step.id] = Look(True, seen, done=there, before=seen.split(":")[0].split(" (")[0])
+        # Look before you destroy, again at the point of no return (first run or resume): a cluster that
+        # became healthy since the plan looked is not wiped.
+        why = healthy_again(ctx, steps)
+        if why:
+            return {sid: replace(look, ready=False, observed=why) for sid, look in looks.items()}
         return looks
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
@@ -516,6 +538,7 @@ class _ToMaintenance(StepKind):
 
 class DrReset(_ToMaintenance):
     name = "dr-reset"
+    by_ip = True
 
 
 class DrRecreateVm(_ToMaintenance):
@@ -582,6 +605,7 @@ class DrWorld(BootstrapWorld):
     """The bootstrap stages' world (their kinds require it) that also looks at the cluster's gates."""
 
     cluster_world: ClusterWorld | None = None
+    even_if_healthy: bool = False  # the user's override, asked again on a resume: the wipes may hit a healthy cluster
 
     def look(self, gate: Gate) -> Check:
         if gate.kind == API_GATE.kind or self.cluster_world is None:

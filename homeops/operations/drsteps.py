@@ -6,7 +6,8 @@ etcd-restore (Talos guide ``advanced/disaster-recovery.md``; cli-interfaces.md �
   cluster is unhealthy), else the raw ``member/snap/db`` copied off the node (``talosctl cp``), else the
   newest snapshot homeops kept. Reads and copies only: it comes before the point of no return.
 * ``dr-reset-ephemeral`` — ``reset --system-labels-to-wipe EPHEMERAL`` on the control planes (STATE keeps
-  the machine config and PKI); waits until ``service etcd`` says ``Preparing`` on each.
+  the machine config and PKI); waits until ``service etcd`` says ``Preparing`` on each. Its look refuses
+  the batch when etcd has quorum again, or when the machine at a node's IP says it is another node.
 * ``dr-recover`` — ``bootstrap --recover-from`` on one control plane (``--recover-skip-hash-check`` for a raw
   ``db``), retried while the node answers "etcd service is not ready for recovery yet" (EPHEMERAL not mounted
   yet) or "bootstrap is not available yet"; then every control plane a healthy member and the API up.
@@ -44,6 +45,7 @@ from homeops.engine.plan import Command, Step, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory
+from homeops.operations.identity import HOSTNAME_FILE
 from homeops.runners import Runner
 
 ETCD_DB = "/var/lib/etcd/member/snap/db"
@@ -97,6 +99,65 @@ def _boot_id(runner: Runner, talos: t.Talosctl, ip: str) -> str | None:
         return t.parse_boot_id(result.stdout)
     except HomeopsError:
         return None
+
+
+def hostname_at(runner: Runner, talos: t.Talosctl, ip: str) -> tuple[str | None, str]:
+    """The hostname the machine answering at ``ip`` reports (``talosctl read /proc/sys/kernel/hostname``, as
+    the rolling upgrades' identity check reads it), or (None, why it could not be read)."""
+    result = runner.run(talos.read(ip, HOSTNAME_FILE), timeout=30)
+    if result.failed:
+        return None, result.last_error_line() or f"exit {result.exit_code}"
+    lines = result.stdout.strip().splitlines()
+    return (lines[-1].strip() or None) if lines else None, "it printed nothing"
+
+
+def not_the_node(runner: Runner, talos: t.Talosctl, node: str, ip: str) -> str | None:
+    """Why a reset must not be sent to ``ip``: the configured machine answering there is not ``node``.
+
+    A reset is addressed by IP: a DHCP lease that moved, or a wrong IP in the inventory, would wipe another
+    machine. Stricter than the rolling upgrades (``identity.impostor`` lets an unknown name pass): a wipe
+    goes only to a machine that says it is the plan's node. Asked only of a node that answers as
+    configured; a node in maintenance mode has no hostname yet, and nothing left to wipe."""
+    return who_answers(node, ip, *hostname_at(runner, talos, ip))
+
+
+def who_answers(node: str, ip: str, seen: str | None, error: str) -> str | None:
+    """``not_the_node`` for a hostname already read (``hostname_at``)."""
+    if seen == node:
+        return None
+    if seen is None:
+        return (
+            f"{ip} answers as a configured Talos node whose hostname cannot be read ({error}): it may not be {node}, "
+            f"and a reset would wipe whichever machine has {ip} — nothing was sent; check which machine answers "
+            f"there (`talosctl -n {ip} read {HOSTNAME_FILE}`) and run again"
+        )
+    return (
+        f"{ip} answers as {seen}, not {node} (a DHCP lease that moved, or a wrong IP in homeops.yaml): a reset "
+        f"would wipe {seen} — nothing was sent; give {node} its IP back (DHCP reservation) or fix homeops.yaml, "
+        "then run again"
+    )
+
+
+def healthy_again(ctx: StepContext, steps: Sequence[Step]) -> str | None:
+    """Why the fresh model's wipes (STATE+EPHEMERAL resets, VMs destroyed) must not go out now: the cluster
+    has etcd quorum and its API answers — what ``drmodel.choose`` refuses as "nothing to rebuild" — seen
+    at the point they would be sent, on a first run and on a resume alike (a cluster can recover between
+    the plan and the wipe, or between a kill and ``--resume``). ``--even-if-healthy``, given again on the
+    resume, lets them go. A batch of workers only is never refused: that rebuild keeps etcd and the apps
+    running by design."""
+    if not any(s.control_plane for s in steps) or getattr(ctx.world, "even_if_healthy", False):
+        return None
+    inventory = _inventory(ctx)
+    runner, talos = _local(ctx), _talos(ctx)
+    healthy = [n.hostname for n in inventory.control_planes if _etcd_state(runner, talos, n.ip) == ("Running", "OK")]
+    members = len(inventory.control_planes)
+    if len(healthy) <= members // 2 or not k.readyz(runner, _kctl(ctx)):
+        return None
+    return (
+        f"the cluster is healthy again (etcd {len(healthy)}/{members} members healthy: {', '.join(healthy)}; the "
+        "Kubernetes API answers): a fresh rebuild would wipe a working cluster — nothing was sent; run dr.rebuild "
+        "again to look anew, or add --even-if-healthy to wipe it anyway"
+    )
 
 
 def _strings(value: object) -> list[str]:
@@ -207,8 +268,15 @@ class DrResetEphemeral(StepKind):
         runner, talos = _local(ctx), _talos(ctx)
         healthy = []
         for step in steps:
+            name, error = hostname_at(runner, talos, step.node_ip or "")
             state, health = _etcd_state(runner, talos, step.node_ip or "")
             reachable = not state.startswith("unreachable")
+            # the machine at the IP must be this node before its state counts, and before anything is wiped
+            answered = name is not None or reachable
+            wrong = who_answers(step.node or "", step.node_ip or "", name, error) if answered else None
+            if wrong:
+                out[step.id] = Look(False, wrong)
+                continue
             boot = _boot_id(runner, talos, step.node_ip or "")
             if state == "Running" and health == "OK":
                 healthy.append(step.node or "")
@@ -240,12 +308,23 @@ class DrResetEphemeral(StepKind):
                 state, _ = _etcd_state(runner, talos, step.node_ip or "")
                 if state != "Preparing":
                     waiting.append(f"{step.node}: etcd {state}")
+                    continue
+                # success is judged on the node: a Preparing etcd at its IP must be this node's
+                name, _ = hostname_at(runner, talos, step.node_ip or "")
+                if name is not None and name != step.node:
+                    return Observation.failed(
+                        f"{step.node_ip} answers as {name}, not {step.node}: the etcd Preparing there is not "
+                        f"{step.node}'s (its IP moved)"
+                    )
             return Observation.waiting("; ".join(waiting)) if waiting else Observation.ok("etcd Preparing")
 
         return look
 
     def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return _etcd_state(_local(ctx), _talos(ctx), step.node_ip or "")[0] == "Preparing"
+        runner, talos = _local(ctx), _talos(ctx)
+        if _etcd_state(runner, talos, step.node_ip or "")[0] != "Preparing":
+            return False
+        return hostname_at(runner, talos, step.node_ip or "")[0] == step.node
 
     def sent_already(self, ctx: StepContext, step: Step, record: Any) -> bool:
         """Killed between the reset and its journal line: a node that went down, rebooted or whose etcd is

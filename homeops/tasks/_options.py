@@ -29,6 +29,10 @@ SHORT_FLAGS = {"inventory": "i", "yes": "y"}
 
 USAGE_ERROR = 2
 
+#: ``--ignore-window`` (a flag, so no kind below): the same words on every task a maintenance window holds
+#: (homeops.policies.window); dr.rebuild and talos.etcd-snapshot are never held and do not take it.
+IGNORE_WINDOW_HELP = "run now even outside the maintenance windows (homeops.yaml maintenance:), and never stop for one"
+
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,251}[A-Za-z0-9])?")
 _VERSION = re.compile(r"v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?")
 _IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]*")

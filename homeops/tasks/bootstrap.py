@@ -14,7 +14,7 @@ from typing import Any
 from invoke.collection import Collection
 
 from homeops.tasks._common import inventory_dir, user_errors
-from homeops.tasks._options import task
+from homeops.tasks._options import IGNORE_WINDOW_HELP, task
 
 ns = Collection("bootstrap")
 
@@ -25,6 +25,7 @@ HELP = {
     "resume": "continue the last interrupted or failed run of this task at the step where it stopped",
     "break_lock": "remove a stale cluster lock (its process is gone) before starting",
     "skip_validate": "bootstrap the apps even when repo.validate finds the repository broken",
+    "ignore_window": IGNORE_WINDOW_HELP,
 }
 
 
@@ -37,6 +38,7 @@ def _task(which: str, doc: str) -> Any:
         resume: bool = False,
         break_lock: bool = False,
         skip_validate: bool = False,
+        ignore_window: bool = False,
     ) -> None:
         from homeops.app.workflows import run_bootstrap
 
@@ -48,6 +50,7 @@ def _task(which: str, doc: str) -> Any:
             resume=resume,
             break_lock=break_lock,
             skip_validate=skip_validate,
+            ignore_window=ignore_window,
         )
 
     body.__name__ = which

@@ -9,7 +9,7 @@ from invoke.collection import Collection
 from invoke.exceptions import Exit
 
 from homeops.tasks._common import inventory_dir, user_errors
-from homeops.tasks._options import task
+from homeops.tasks._options import IGNORE_WINDOW_HELP, task
 
 INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke config homeops.inventory, ./inventory)"
 
@@ -69,6 +69,7 @@ def render_status(result: Any) -> str:
         "dry_run": "show what would run, change nothing",
         "allow_quorum_loss": "take a control plane's VM down even when etcd would lose quorum (reported, not refused)",
         "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+        "ignore_window": IGNORE_WINDOW_HELP,
         "inventory": INVENTORY_HELP,
     },
 )
@@ -84,6 +85,7 @@ def vm(
     dry_run: bool = False,
     allow_quorum_loss: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Power, snapshot or roll back the Proxmox VM of one Talos node.
@@ -94,7 +96,7 @@ def vm(
     action is journaled with a report under the inventory's state dir.
     """
     from homeops.app.backend import open_runtime
-    from homeops.app.runs import executor_for
+    from homeops.app.runs import Options, executor_for
     from homeops.errors import Aborted, PlanError
     from homeops.operations.observe import ClusterObserver
     from homeops.operations.vm import list_snapshots, plan_vm, plan_vm_action, render_vm_plan
@@ -137,6 +139,7 @@ def vm(
             confirm=confirm,
             resume_with=again + " (it looks again first)",
             render=render_vm_plan,
+            options=Options(ignore_window=ignore_window),
         )
         outcome = executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
     if outcome.status == "finished":

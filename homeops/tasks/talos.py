@@ -13,7 +13,7 @@ from invoke.collection import Collection
 from invoke.exceptions import Exit
 
 from homeops.tasks._common import inventory_dir, user_errors
-from homeops.tasks._options import task
+from homeops.tasks._options import IGNORE_WINDOW_HELP, task
 
 ns = Collection("talos")
 
@@ -23,13 +23,14 @@ COMMON_HELP = {
     "yes": "do not ask for confirmation",
     "resume": "continue the last interrupted run of this task (never repeats a finished node)",
     "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+    "ignore_window": IGNORE_WINDOW_HELP,
 }
 
 
-def _options(dry_run: bool, yes: bool, resume: bool, break_lock: bool) -> Any:
+def _options(dry_run: bool, yes: bool, resume: bool, break_lock: bool, ignore_window: bool = False) -> Any:
     from homeops.app.runs import Options
 
-    return Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+    return Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock, ignore_window=ignore_window)
 
 
 def _run(c: Any, inventory: str | None, operation: str, request: Any, options: Any) -> None:
@@ -71,11 +72,12 @@ def upgrade_node(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Upgrade Talos on one node: etcd snapshot (control plane), upgrade, wait back on the new version, gates."""
     request = _asking(nodes=_nodes(node), version=version, image=image)
-    _run(c, inventory, "upgrade-node", request, _options(dry_run, yes, resume, break_lock))
+    _run(c, inventory, "upgrade-node", request, _options(dry_run, yes, resume, break_lock, ignore_window))
 
 
 @task(
@@ -94,11 +96,12 @@ def upgrade_cluster(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Rolling Talos upgrade: control planes one at a time (etcd leader last), then workers in batches."""
     request = _asking(version=version, max_unavailable=max_unavailable)
-    _run(c, inventory, "upgrade-cluster", request, _options(dry_run, yes, resume, break_lock))
+    _run(c, inventory, "upgrade-cluster", request, _options(dry_run, yes, resume, break_lock, ignore_window))
 
 
 def _apply(
@@ -139,10 +142,13 @@ def apply_node(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Apply the node's generated machine config (clusterconfig/<cluster>-<node>.yaml), gated."""
-    _apply(c, inventory, "apply-node", _nodes(node), mode, None, _options(dry_run, yes, resume, break_lock))
+    _apply(
+        c, inventory, "apply-node", _nodes(node), mode, None, _options(dry_run, yes, resume, break_lock, ignore_window)
+    )
 
 
 @task(
@@ -161,10 +167,19 @@ def apply_cluster(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Apply every node's generated machine config, rolling like an upgrade."""
-    _apply(c, inventory, "apply-cluster", (), mode, max_unavailable, _options(dry_run, yes, resume, break_lock))
+    _apply(
+        c,
+        inventory,
+        "apply-cluster",
+        (),
+        mode,
+        max_unavailable,
+        _options(dry_run, yes, resume, break_lock, ignore_window),
+    )
 
 
 @task(help={**COMMON_HELP, "to": "Kubernetes version (default: kubernetesVersion of the talconfig); +1 minor at most"})
@@ -176,10 +191,11 @@ def upgrade_k8s(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Upgrade Kubernetes with talosctl upgrade-k8s after checking the version path and support matrix."""
-    _run(c, inventory, "upgrade-k8s", _asking(kubernetes=to), _options(dry_run, yes, resume, break_lock))
+    _run(c, inventory, "upgrade-k8s", _asking(kubernetes=to), _options(dry_run, yes, resume, break_lock, ignore_window))
 
 
 @task(help={**COMMON_HELP, "node": "the node to reboot (hostname or IP)"})
@@ -191,10 +207,17 @@ def reboot_node(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Reboot one node and wait until it and the cluster are healthy again."""
-    _run(c, inventory, "reboot-node", _asking(nodes=_nodes(node)), _options(dry_run, yes, resume, break_lock))
+    _run(
+        c,
+        inventory,
+        "reboot-node",
+        _asking(nodes=_nodes(node)),
+        _options(dry_run, yes, resume, break_lock, ignore_window),
+    )
 
 
 @task(help={"inventory": COMMON_HELP["inventory"]})

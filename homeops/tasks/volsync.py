@@ -8,7 +8,7 @@ from invoke.collection import Collection
 from invoke.exceptions import Exit
 
 from homeops.tasks._common import inventory_dir, user_errors
-from homeops.tasks._options import task
+from homeops.tasks._options import IGNORE_WINDOW_HELP, task
 
 INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke config homeops.inventory, ./inventory)"
 
@@ -22,6 +22,7 @@ INVENTORY_HELP = "inventory directory (default: $HOMEOPS_INVENTORY, invoke confi
         "yes": "do not ask for confirmation",
         "resume": "continue the last volsync.backup run after a failure or a kill",
         "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+        "ignore_window": IGNORE_WINDOW_HELP,
         "inventory": INVENTORY_HELP,
     }
 )
@@ -35,6 +36,7 @@ def backup(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Back up one app's volume now: trigger its ReplicationSource by hand and wait for the sync.
@@ -46,7 +48,7 @@ def backup(
     from homeops.app.runs import Options
     from homeops.app.workflows import run_backup
 
-    options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+    options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock, ignore_window=ignore_window)
     seconds = float(timeout) if timeout is not None else None
     run_backup(inventory_dir(c, inventory), namespace, app, timeout=seconds, options=options)
 
@@ -63,6 +65,7 @@ def backup(
         "yes": "do not ask for confirmation",
         "resume": "continue the last volsync.restore run after a failure or a kill",
         "break_lock": "remove a stale cluster lock (its process is gone) before starting",
+        "ignore_window": IGNORE_WINDOW_HELP,
         "inventory": INVENTORY_HELP,
     }
 )
@@ -78,6 +81,7 @@ def restore(
     yes: bool = False,
     resume: bool = False,
     break_lock: bool = False,
+    ignore_window: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Restore one app's volume from its VolSync ReplicationDestination through the volume populator.
@@ -95,7 +99,7 @@ def restore(
     from homeops.app.runs import Options
     from homeops.app.workflows import run_restore
 
-    options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
+    options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock, ignore_window=ignore_window)
     seconds = float(timeout) if timeout is not None else None
     run_restore(
         inventory_dir(c, inventory),

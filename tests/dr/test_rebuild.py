@@ -63,6 +63,8 @@ def test_preflight_refuses_without_the_vm_specs_a_recreate_needs(drsim: DrSim) -
 
 def test_nodes_stage_recreates_every_vm_with_its_mac_and_reaches_maintenance(drsim: DrSim) -> None:
     drsim.snapshot()
+    for cp in ("k8s-1", "k8s-2"):  # the disaster: a healthy cluster is refused at the point of no return
+        drsim.fault("etcd-unhealthy", cp)
     out = io.StringIO()
     with drsim.runtime() as rt:
         chosen = choose_snapshot(rt, "latest")

@@ -38,7 +38,10 @@ def tune(state: dict[str, Any]) -> None:
 
 
 def rebuild_nodes(drsim: DrSim) -> tuple[Any, str]:
-    """The nodes stage and the finishing steps of `dr.rebuild --recreate-vms` (Talos stages skipped)."""
+    """The nodes stage and the finishing steps of `dr.rebuild --recreate-vms` (Talos stages skipped), on a
+    cluster that lost etcd quorum: a healthy one is refused at the point of no return."""
+    for cp in ("k8s-1", "k8s-2"):
+        drsim.fault("etcd-unhealthy", cp)
     out = io.StringIO()
     with drsim.runtime() as rt:
         chosen = choose_snapshot(rt, "latest")
