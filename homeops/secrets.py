@@ -13,6 +13,7 @@ import re
 import threading
 from collections.abc import Iterable
 from typing import Generic, TypeVar
+from urllib.parse import unquote, urlsplit
 
 MASK = "******"
 
@@ -102,6 +103,36 @@ class Masker:
 
 #: The process-wide masker every runner, logger and error printer uses.
 MASKER = Masker()
+
+
+def _token_like(part: str) -> bool:
+    # Notification URLs carry their tokens in any component (tgram://BOTTOKEN/chat, discord://id/token,
+    # ntfy://topic): a long part with a digit, mixed case or a - or _ (a chosen topic) is treated as one; a
+    # plain word (hooks, services), a dotted host name or an IP address is not, or it would be masked in
+    # every line that happens to use it.
+    if len(part) < 8 or "." in part:
+        return False
+    return any(c.isdigit() or c in "-_" for c in part) or (part.lower() != part and part.upper() != part)
+
+
+def add_url(url: str) -> Secret[str]:
+    """Register a URL that carries credentials (an Apprise URL) and its token-like parts as secrets.
+
+    The whole URL is masked; so are its password and any long, token-like user, host, path segment or
+    query value, because an error message may quote one part alone (``… to host TOKEN``).
+    """
+    MASKER.add(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced [ in the host: the whole string is masked, which is what matters
+        return Secret(url)
+    netloc = parts.netloc.rpartition("@")
+    if netloc[1]:
+        MASKER.add(unquote(netloc[0].partition(":")[2]) or None)  # the password, however short or plain
+    pieces = re.split(r"[@:]", parts.netloc) + parts.path.split("/")
+    pieces += [value for item in parts.query.split("&") for value in item.split("=", 1)[1:]]
+    MASKER.extend(unquote(piece) for piece in pieces if _token_like(unquote(piece)))
+    return Secret(url)
 
 
 def mask(text: str) -> str:

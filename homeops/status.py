@@ -14,6 +14,7 @@ from typing import Any
 
 from homeops.engine.text import one_line
 from homeops.errors import HomeopsError
+from homeops.operations import hosts
 from homeops.operations.facts import Check, EtcdFacts, K8sNodeFacts, NodeFacts
 from homeops.operations.observe import ClusterObserver
 from homeops.runtime import Runtime
@@ -95,8 +96,6 @@ class ClusterStatus:
 
 
 def gather(rt: Runtime) -> ClusterStatus:
-    from homeops.operations import hosts
-
     inv = rt.inventory
     observer = ClusterObserver(rt)
 
@@ -199,11 +198,11 @@ def render(status: ClusterStatus) -> str:
         lines.append(f"k8s:      unknown — {status.k8s_error}")
     if status.proxmox is not None:
         quorate = status.proxmox.get("quorate")
-        hosts = ", ".join(
+        seen = ", ".join(
             f"{h['host']} {'up' if h['reachable'] else 'DOWN'}" + (f" ({h['error']})" if h.get("error") else "")
             for h in status.proxmox["hosts"]
         )
-        lines.append(f"proxmox:  {'quorate' if quorate else 'NOT QUORATE' if quorate is False else 'unknown'}; {hosts}")
+        lines.append(f"proxmox:  {'quorate' if quorate else 'NOT QUORATE' if quorate is False else 'unknown'}; {seen}")
     if status.nas is not None:
         nas = status.nas
         if not nas["reachable"]:

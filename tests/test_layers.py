@@ -8,6 +8,7 @@ the test, so a scanner that quietly stopped finding imports would fail here, not
 
 from __future__ import annotations
 
+import ast
 import shutil
 from pathlib import Path
 
@@ -53,6 +54,31 @@ def test_the_scanner_sees_the_package_as_it_is(found: list[layers.Import]) -> No
     assert any(all(m.startswith("homeops.sim.") for m in c) for c in layers.cycles(edges))
 
 
+@pytest.fixture(scope="module")
+def calls() -> dict[str, set[str]]:
+    """Module -> the names it calls (``Executor(...)``, ``x.attach(...)``), from the source."""
+    out: dict[str, set[str]] = {}
+    for module, path in layers.module_names(PACKAGE).items():
+        names = out.setdefault(module, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                names.add(func.id if isinstance(func, ast.Name) else getattr(func, "attr", ""))
+    return out
+
+
+def test_the_run_is_wired_in_the_composition_root_only(calls: dict[str, set[str]]) -> None:
+    """Executors are built in homeops.app; a Runtime by app (real) or by the simulator's attach (SIMULATED),
+    and the backend is chosen in app.backend alone."""
+
+    def callers(name: str) -> set[str]:
+        return {module for module, names in calls.items() if name in names}
+
+    assert callers("Executor") == {"homeops.app.runs"}
+    assert callers("Runtime") == {"homeops.app.backend", "homeops.sim.attach"}
+    assert callers("attach") - {"homeops.sops.stores.yaml_store"} == {"homeops.app.backend"}  # its own attach()
+
+
 # ----------------------------------------------------------------------------------- the test of the test
 
 
@@ -69,7 +95,6 @@ def plant(package: Path, module: str, code: str) -> None:
 
 
 def test_a_planted_upward_import_inside_a_function_fails(copy: Path) -> None:
-    assert layers.upward(layers.imports(copy)) == []
     plant(copy, "engine/plan.py", "def _sneaky() -> None:\n    from homeops.app.runs import Options  # noqa\n")
     bad = layers.upward(layers.imports(copy))
     assert [(i.source, i.target, i.in_function) for i in bad] == [
@@ -98,8 +123,9 @@ def test_an_upward_import_for_type_checking_only_is_allowed(copy: Path) -> None:
 
 def test_a_planted_cycle_fails(copy: Path) -> None:
     plant(copy, "operations/facts.py", "def _back() -> None:\n    from homeops.operations import observe  # noqa\n")
-    assert layers.upward(layers.imports(copy)) == []  # same layer: only the cycle is wrong
-    assert layers.forbidden_cycles(layers.imports(copy)) == [["homeops.operations.facts", "homeops.operations.observe"]]
+    found = layers.imports(copy)
+    assert layers.upward(found) == []  # same layer: only the cycle is wrong
+    assert layers.forbidden_cycles(found) == [["homeops.operations.facts", "homeops.operations.observe"]]
 
 
 def test_a_package_init_imported_back_by_its_module_is_a_cycle(copy: Path) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from invoke.context import Context
@@ -27,6 +28,15 @@ def test_every_public_name_resolves_and_is_documented() -> None:
         if name != "__version__":
             assert f"``{name}``" in doc, f"{name} is not in homeops' docstring"
     assert set(homeops.__all__) <= set(dir(homeops))
+
+
+def test_nothing_public_is_left_out_of_all() -> None:
+    """httpx checks the other direction too (encode/httpx tests/test_exported_members.py, commit c898746):
+    every public name of the package is in ``__all__``. Here once every lazy name is loaded."""
+    for name in homeops.__all__:
+        getattr(homeops, name)
+    public = {n for n, v in vars(homeops).items() if not n.startswith("_") and not isinstance(v, ModuleType)}
+    assert public - {"annotations", "Any"} == set(homeops.__all__) - {"__version__"}
 
 
 def test_public_names_are_the_objects_the_modules_define() -> None:

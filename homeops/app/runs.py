@@ -1,11 +1,13 @@
 """A run from the command line: observe → plan → show → (confirm) → execute, or ``--resume``.
 
-``run_operation`` is what every mutating ``talos.*`` task calls; it keeps the tasks thin and the
-flow identical for all of them (and for ``--resume``, which executes the journaled plan instead of
-planning anew). The engine's executors are built here and nowhere else: ``node_executor`` /
-``executor_for`` for the cluster workflows (a ``ClusterWorld``), ``world_executor`` for a workflow
-with its own world (bootstrap, dr). Each gets the runtime's backend, its SIMULATED banner and the
-run's listeners and policies (``homeops.app.policies``).
+``run`` (a named node operation of ``OPERATIONS``, over ``run_operation`` with its planner) is what
+every mutating ``talos.*`` task calls; it keeps the tasks thin and the flow identical for all of them
+(and for ``--resume``, which executes the journaled plan instead of planning anew).
+
+The engine's executors are built here and nowhere else: ``node_executor`` / ``executor_for`` for the
+cluster workflows (a ``ClusterWorld``), ``world_executor`` for a workflow with its own world
+(bootstrap, dr). Each gets the runtime's backend, its SIMULATED banner and the run's listeners and
+policies (``homeops.app.policies``).
 """
 
 from __future__ import annotations

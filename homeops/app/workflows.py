@@ -18,17 +18,84 @@ from homeops.adapters import kubectl
 from homeops.adapters import volsync as vsa
 from homeops.app import backend
 from homeops.app.runs import Options, executor_for, latest_journal, plan_or_resume, world_executor
+from homeops.engine import gates as engine_gates
 from homeops.engine.executor import Executor, Outcome
-from homeops.engine.plan import Plan, Step, Wait
-from homeops.errors import PlanError
-from homeops.operations import bootstrap, dr, drmodel, drsteps, snapshot, volsync
+from homeops.engine.gates import GateResult
+from homeops.engine.journal import Journal
+from homeops.engine.lock import ClusterLock
+from homeops.engine.plan import Plan, Step, Wait, unique_gates
+from homeops.engine.report import write as write_report
+from homeops.errors import Aborted, PlanError
+from homeops.operations import bootstrap, dr, drmodel, drsteps, snapshot, vm, volsync
 from homeops.operations.facts import Observer
-from homeops.operations.health import ClusterWorld
+from homeops.operations.health import ClusterWorld, cluster_gates, node_gates
 from homeops.operations.observe import ClusterObserver
 from homeops.operations.saved_settings import resume_notice
 from homeops.runtime import Runtime
 from homeops.sim import rehearsal
 from homeops.sim.rehearsal import Rehearsal
+
+# ----------------------------------------------------------------------------------- health
+
+
+def cluster_world(runtime: Runtime, observer: Observer | None = None) -> ClusterWorld:
+    """The cluster workflows' world on ``runtime``: its gates looked at with its backend's rules."""
+    return ClusterWorld(
+        runtime.inventory, observer or ClusterObserver(runtime), simulated=runtime.simulated, host=runtime.host
+    )
+
+
+def health(runtime: Runtime) -> tuple[GateResult, ...]:
+    """``inv talos.health``: one look at every gate a node operation would check (read-only)."""
+    inventory = runtime.inventory
+    gates = unique_gates(cluster_gates(inventory) + tuple(g for n in inventory.nodes for g in node_gates(inventory, n)))
+    world = cluster_world(runtime)
+    return tuple(engine_gates.evaluate(gate, world.look) for gate in gates)
+
+
+# ----------------------------------------------------------------------------------- Proxmox VMs
+
+
+def run_vm_action(
+    runtime: Runtime,
+    node: str,
+    action: str,
+    options: Options,
+    *,
+    snapshot: str | None = None,
+    timeout: int | None = None,
+    force_stop: bool = False,
+    allow_quorum_loss: bool = False,
+    out: TextIO | None = None,
+) -> tuple[vm.VmActionPlan, Outcome | None]:
+    """``inv pve.vm``: read the VM, decide, and run the one-step plan (None: nothing to do)."""
+    decided = vm.plan_vm_action(runtime, node, action, snapshot=snapshot, timeout=timeout, force_stop=force_stop)
+    if decided.noop:
+        return decided, None
+
+    def confirm(question: str) -> bool:
+        if not decided.destructive:
+            return True  # start and snapshot change no running workload: no question
+        if not sys.stdin or not sys.stdin.isatty():
+            raise Aborted(f"{action} of {decided.node}'s VM needs confirmation", hint="re-run with --yes")
+        # The engine's question names the world (SIMULATED); the VM's own words say what happens.
+        world = "[SIMULATED] " if question.startswith("[") else ""
+        where = f"{world}{action} VM {decided.vmid} ({decided.node}) on {decided.host}?"
+        return input(f"{where} [y/N] ").strip().lower() in ("y", "yes")
+
+    plan = vm.plan_vm(runtime.inventory, decided, allow_quorum_loss=allow_quorum_loss)
+    again = f"inv pve.vm --node {decided.node} {action}" + (f" --snapshot {decided.snapshot}" if snapshot else "")
+    executor = executor_for(
+        runtime,
+        ClusterObserver(runtime),
+        out=out,
+        confirm=confirm,
+        resume_with=again + " (it looks again first)",
+        render=vm.render_vm_plan,
+        options=options,
+    )
+    return decided, executor.run(plan, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
+
 
 # ----------------------------------------------------------------------------------- etcd snapshots
 
@@ -37,11 +104,24 @@ def take_etcd_snapshot(
     runtime: Runtime, observer: Observer, *, node: str | None = None, to_nas: bool | None = None
 ) -> snapshot.SavedSnapshot:
     """A snapshot now (no question: it changes nothing in the cluster), through the engine."""
-    leader = None if node else snapshot.etcd_leader(observer)
-    plan = snapshot.plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
-    saved = run_etcd_snapshot(runtime, observer, plan, Options(yes=True))
+    saved = etcd_snapshot(runtime, Options(yes=True), observer=observer, node=node, to_nas=to_nas)
     assert saved is not None, "only a dry run saves nothing"
     return saved
+
+
+def etcd_snapshot(
+    runtime: Runtime,
+    options: Options,
+    *,
+    observer: Observer | None = None,
+    node: str | None = None,
+    to_nas: bool | None = None,
+) -> snapshot.SavedSnapshot | None:
+    """``inv talos.etcd-snapshot``: from ``node``, else the etcd leader; None on a dry run."""
+    observer = observer or ClusterObserver(runtime)
+    leader = None if node else snapshot.etcd_leader(observer)
+    plan = snapshot.plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
+    return run_etcd_snapshot(runtime, observer, plan, options)
 
 
 def run_etcd_snapshot(
@@ -127,90 +207,31 @@ def run_rebuild(
     """Preflight → look → choose the model (or refuse) → plan → show → confirm → execute, journaled."""
     rt = runtime or backend.open_runtime(Path(inventory_dir).resolve())
     stream = out or sys.stdout
+    options = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
     try:
         journal = None
         model = ""
         if resume:  # the journaled run's choices; its plan is continued, not made again
             journal = latest_journal(rt, "dr-rebuild", task=task)
-            options = dict(journal.plan().options)
-            nodes = tuple(n for n in options.get("nodes", "").split(",") if n)
-            recreate_vms = options.get("recreate_vms") == "yes"
-            model = options.get("model", "fresh")
+            saved = dict(journal.plan().options)
+            nodes = tuple(n for n in saved.get("nodes", "").split(",") if n)
+            recreate_vms = saved.get("recreate_vms") == "yes"
+            model = saved.get("model", "fresh")
         request = dr.RebuildRequest(
-            rt.clock.now(),
-            recreate_vms=recreate_vms,
-            nodes=tuple(nodes),
-            fresh=fresh,
-            even_if_healthy=even_if_healthy,
+            rt.clock.now(), recreate_vms=recreate_vms, nodes=tuple(nodes), fresh=fresh, even_if_healthy=even_if_healthy
         )
         if request.recreate_vms and not (request.fresh or resume):
             request = replace(request, fresh=True)  # new VMs have no STATE: only the fresh model fits them
         dr.preflight(rt, request)
-        seen: drmodel.Observation | None = None
-        if not resume:
-            seen = drmodel.observe(rt.inventory, rt.local, now=rt.clock.now())
-            choice = drmodel.choose(
-                rt.inventory, seen, fresh=request.fresh, even_if_healthy=request.even_if_healthy, nodes=request.nodes
-            )
-            choice.refuse()
-            model = choice.model
-            if model == "fresh":
-                problems = drmodel.cnpg_problems(seen)
-                if problems:
-                    raise PlanError(f"dr.rebuild refused before touching anything: {problems[0]}",
-                                    hint="; ".join(problems[1:]) or None)  # fmt: skip
-        cluster_world = ClusterWorld(rt.inventory, ClusterObserver(rt), simulated=rt.simulated, host=rt.host)
-        if model == "etcd-restore":
-            fallback = None
-            try:
-                fallback = dr.choose_snapshot(rt, from_snapshot)
-            except PlanError:
-                if from_snapshot != "latest":
-                    raise
-            world: dr.DrWorld | dr.RestoreWorld = dr.RestoreWorld(
-                rt.inventory, cluster_world, even_if_healthy=request.even_if_healthy
-            )
-
-            def plan() -> Plan:
-                assert seen is not None
-                made = dr.plan_etcd_restore(rt.inventory, seen, request, fallback=fallback)
-                return replace(
-                    made,
-                    options=(*made.options, ("model", model), ("nodes", "")),
-                    warnings=(*made.warnings, *dr._model_lines(choice, seen, made)),
-                )
-
-        else:
-            snapshot = dr.ChosenSnapshot(None, "none")
-            world = dr.rebuild_world(rt, snapshot, dr.chain_stages(rt.inventory, request), skip_validate=skip_validate)
-            world.even_if_healthy = request.even_if_healthy  # the destructive steps look again before wiping
-
-            def plan() -> Plan:
-                assert isinstance(world, dr.DrWorld)
-                made = dr.plan_chain(world, snapshot, request, seen)
-                return replace(
-                    made,
-                    options=(*made.options, ("model", model), ("nodes", ",".join(request.nodes))),
-                    warnings=(*made.warnings, *dr._model_lines(choice, seen, made)),
-                )
-
-        options_ = Options(dry_run=dry_run, yes=yes, resume=resume, break_lock=break_lock)
-        executor = world_executor(rt, world, task=task, out=out, options=options_)
+        choice = None if resume else _rebuild_model(rt, request)
+        model = choice[0].model if choice else model
+        world, plan = _rebuild_plan(rt, request, model, choice, from_snapshot, skip_validate)
+        executor = world_executor(rt, world, task=task, out=out, options=options)
         if break_lock and not dry_run:
-            from homeops.engine.lock import ClusterLock
-
-            holder = ClusterLock(rt.inventory.state_dir, rt.inventory.cluster.name, operation="dr-rebuild").read()
-            if holder is not None and holder.operation != "dr-rebuild":
-                print(
-                    f"--break-lock: the lock is held by {holder.describe()}; that run is unfinished and this "
-                    "rebuild supersedes it (its --resume would act on the lost cluster)",
-                    file=stream,
-                )
+            _say_lock_superseded(rt, stream)
         try:
-            outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options_, task=task, journal=journal, out=out)
+            outcome = plan_or_resume(executor, rt, "dr-rebuild", plan, options, task=task, journal=journal, out=out)
         finally:
-            from homeops.engine.journal import Journal
-
             # only once this run has a journal (a refusal or "not confirmed" changed nothing, superseded nothing)
             ours = journal or Journal.latest(
                 rt.inventory.state_dir, "dr-rebuild", rt.clock, cluster=rt.inventory.cluster.name
@@ -220,22 +241,91 @@ def run_rebuild(
                     print(
                         f"{line}: superseded by this rebuild (its --resume would act on the lost cluster)", file=stream
                     )
-        if outcome.status == "finished" and outcome.journal is not None:
-            found = drsteps.problems(outcome.journal, outcome.plan)
-            if found:
-                from homeops.engine.report import write as write_report
-
-                outcome.journal.finish("finished", "done with problems: " + "; ".join(found))
-                outcome.report, outcome.report_json = write_report(outcome.journal)
-                outcome.status = "finished-with-problems"
-                outcome.notes = found
-                print("done with problems:", file=stream)
-                for line in found:
-                    print(f"  - {line}", file=stream)
+        _finished_with_problems(outcome, stream)
         return outcome
     finally:
         if runtime is None:
             rt.close()
+
+
+def _rebuild_model(rt: Runtime, request: dr.RebuildRequest) -> tuple[drmodel.Choice, drmodel.Observation]:
+    """Look at what is left, choose the model (etcd-restore, fresh, nodes) or refuse in one line."""
+    seen = drmodel.observe(rt.inventory, rt.local, now=rt.clock.now())
+    choice = drmodel.choose(
+        rt.inventory, seen, fresh=request.fresh, even_if_healthy=request.even_if_healthy, nodes=request.nodes
+    )
+    choice.refuse()
+    if choice.model == "fresh":
+        problems = drmodel.cnpg_problems(seen)
+        if problems:
+            raise PlanError(f"dr.rebuild refused before touching anything: {problems[0]}",
+                            hint="; ".join(problems[1:]) or None)  # fmt: skip
+    return choice, seen
+
+
+def _rebuild_plan(
+    rt: Runtime,
+    request: dr.RebuildRequest,
+    model: str,
+    chosen: tuple[drmodel.Choice, drmodel.Observation] | None,
+    from_snapshot: str,
+    skip_validate: bool,
+) -> tuple[dr.DrWorld | dr.RestoreWorld, Callable[[], Plan]]:
+    """The world the rebuild runs in and how its plan is made (``chosen`` is None on a resume: not planned)."""
+    nodes = "" if model == "etcd-restore" else ",".join(request.nodes)  # a restore keeps every node
+
+    def labelled(made: Plan) -> Plan:
+        assert chosen is not None
+        return replace(
+            made,
+            options=(*made.options, ("model", model), ("nodes", nodes)),
+            warnings=(*made.warnings, *dr.model_lines(chosen[0], chosen[1], made)),
+        )
+
+    if model == "etcd-restore":
+        fallback = None
+        try:
+            fallback = dr.choose_snapshot(rt, from_snapshot)
+        except PlanError:
+            if from_snapshot != "latest":
+                raise
+        restore = dr.RestoreWorld(rt.inventory, cluster_world(rt), even_if_healthy=request.even_if_healthy)
+
+        def plan_restore() -> Plan:
+            assert chosen is not None
+            return labelled(dr.plan_etcd_restore(rt.inventory, chosen[1], request, fallback=fallback))
+
+        return restore, plan_restore
+    none = dr.ChosenSnapshot(None, "none")
+    world = dr.rebuild_world(rt, none, dr.chain_stages(rt.inventory, request), skip_validate=skip_validate)
+    world.even_if_healthy = request.even_if_healthy  # the destructive steps look again before wiping
+    return world, lambda: labelled(dr.plan_chain(world, none, request, chosen[1] if chosen else None))
+
+
+def _say_lock_superseded(rt: Runtime, stream: TextIO) -> None:
+    holder = ClusterLock(rt.inventory.state_dir, rt.inventory.cluster.name, operation="dr-rebuild").read()
+    if holder is not None and holder.operation != "dr-rebuild":
+        print(
+            f"--break-lock: the lock is held by {holder.describe()}; that run is unfinished and this "
+            "rebuild supersedes it (its --resume would act on the lost cluster)",
+            file=stream,
+        )
+
+
+def _finished_with_problems(outcome: Outcome, stream: TextIO) -> None:
+    """A rebuild whose steps all finished but whose data stage found problems says so, in the journal too."""
+    if outcome.status != "finished" or outcome.journal is None:
+        return
+    found = drsteps.problems(outcome.journal, outcome.plan)
+    if not found:
+        return
+    outcome.journal.finish("finished", "done with problems: " + "; ".join(found))
+    outcome.report, outcome.report_json = write_report(outcome.journal)
+    outcome.status = "finished-with-problems"
+    outcome.notes = found
+    print("done with problems:", file=stream)
+    for line in found:
+        print(f"  - {line}", file=stream)
 
 
 def rehearse(

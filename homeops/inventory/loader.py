@@ -66,6 +66,12 @@ Format::
       minFreeGiB: 10
       vmBackupMaxAgeHours: 192 # each Talos VM's newest vzdump backup (a warning, not a failure)
 
+    notify:                    # run events sent through Apprise (ntfy, Discord, Slack, Gotify, mail, json://…)
+      urls: [ntfys://ntfy.sh/my-topic]   # secrets: masked in every output; better kept in urlsFile
+      urlsFile: notify.sops.yaml         # a SOPS file holding urls: [...]; $HOMEOPS_NOTIFY_URLS adds more
+      events: [started, node-failed, stuck, finished, failed, interrupted, stopped]  # default; also node-done
+      timeout: 10              # seconds one message may take; a slower one is reported, the run goes on
+
     alertmanager:              # each mutating run silences these alerts while it lives (never a gate)
       url: http://alertmanager.monitoring:9093     # user:pass@ in the URL is sent as basic auth
       matchers: ["severity=~warning|critical", 'cluster="home"']  # Alertmanager's syntax; all must match
@@ -104,6 +110,7 @@ from homeops.errors import ConfigError, HomeopsError
 from homeops.inventory import checks
 from homeops.inventory.matchers import Matcher, matches_empty, parse_matcher, parse_selector
 from homeops.inventory.model import (
+    NOTIFY_EVENTS,
     AlertGateSettings,
     Cluster,
     CustomGate,
@@ -116,6 +123,7 @@ from homeops.inventory.model import (
     Maintenance,
     MaintenanceWindow,
     Node,
+    NotifyConfig,
     SilenceSettings,
     SshHost,
     UpgradePolicy,
@@ -124,6 +132,7 @@ from homeops.inventory.model import (
 from homeops.inventory.schema import check_keys
 from homeops.inventory.versions import parse_version
 from homeops.inventory.yamlfile import YamlFloat, YamlInt, load_yaml, scalar_text
+from homeops.secrets import add_url
 
 if TYPE_CHECKING:
     from homeops.inventory.talconfig import TalNode
@@ -352,6 +361,7 @@ class _InventoryReader:
             state_dir=state_dir,
             warnings=tuple(tal_warnings + self.warnings),
             dr=self.dr(top.get("dr")),
+            notify=self.notify(top.get("notify")),
             hooks=self.hooks(top.get("hooks")),
             alertmanager=self.silence(top) if "alertmanager" in top else None,
             prometheus=self.alert_gate(top) if "prometheus" in top else None,
@@ -599,6 +609,35 @@ class _InventoryReader:
             backup_pool=self.string(data, "backupPool", "dr"),
             min_free_bytes=int(self.gib(data, "minFreeGiB", "dr", d.min_free_bytes)),
             vm_backup_max_age=self.hours(data, "vmBackupMaxAgeHours", "dr", d.vm_backup_max_age),
+        )
+
+    def notify(self, raw: Any) -> NotifyConfig:
+        where = "notify"
+        data = self.mapping(raw, where)
+        defaults = NotifyConfig()
+        urls = data.get("urls", [])
+        if not isinstance(urls, list) or not all(isinstance(u, str) and u.strip() for u in urls):
+            # The value itself is never quoted: it may be a URL with a token in it.
+            raise self.error(
+                f"{where}.urls", "must be a list of Apprise URLs (strings)", hint="e.g. urls: [ntfys://ntfy.sh/topic]"
+            )
+        for index, url in enumerate(urls):
+            if "://" not in url:
+                add_url(url.strip())
+                raise self.error(f"{where}.urls[{index}]", "is not a URL (schema://…)", hint="see Apprise's URL list")
+        events = data.get("events", list(defaults.events))
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise self.error(f"{where}.events", f"must be a list of event names, not {_describe(events)}")
+        for index, name in enumerate(events):
+            if name not in NOTIFY_EVENTS:
+                raise self.error(
+                    f"{where}.events[{index}]", f"unknown event '{name}'", hint=f"known: {', '.join(NOTIFY_EVENTS)}"
+                )
+        return NotifyConfig(
+            urls=tuple(add_url(u.strip()) for u in urls),
+            urls_file=self.path_value(data, "urlsFile", where),
+            events=tuple(dict.fromkeys(events)),
+            timeout=self.seconds(data, "timeout", where, defaults.timeout),
         )
 
     def maintenance(self, top: Mapping[str, Any]) -> Maintenance | None:

@@ -13,6 +13,7 @@ from typing import Literal
 
 from homeops.errors import ConfigError
 from homeops.inventory.matchers import Matcher
+from homeops.secrets import Secret
 
 HostKind = Literal["proxmox", "truenas"]
 
@@ -127,6 +128,35 @@ class DrPolicy:
         return dict(self.volsync_max_age_by_app).get(f"{namespace}/{name}", self.volsync_max_age)
 
 
+#: The run events a notification can be asked for (homeops.yaml ``notify.events``).
+NOTIFY_EVENTS: tuple[str, ...] = (
+    "started",
+    "node-done",
+    "node-failed",
+    "stuck",
+    "finished",
+    "failed",
+    "interrupted",
+    "stopped",
+)
+# One message per node done is noise on a ten-node upgrade; asked for by name.
+DEFAULT_NOTIFY_EVENTS: tuple[str, ...] = tuple(e for e in NOTIFY_EVENTS if e != "node-done")
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Where run events are sent through Apprise (homeops.yaml ``notify:``).
+
+    ``urls`` are secrets (they carry tokens): masked everywhere. ``urls_file`` is a SOPS file holding
+    ``urls: [...]``, decrypted only when a run is put together; ``$HOMEOPS_NOTIFY_URLS`` adds more.
+    """
+
+    urls: tuple[Secret[str], ...] = ()
+    urls_file: Path | None = None
+    events: tuple[str, ...] = DEFAULT_NOTIFY_EVENTS
+    timeout: float = 10.0  # one message to one URL; a slower one is reported and left behind
+
+
 @dataclass(frozen=True)
 class Hook:
     """One command of ``hooks:``, run with ``sh -c`` in the inventory directory (``homeops.policies.hooks``)."""
@@ -221,6 +251,7 @@ class Inventory:
     state_dir: Path = Path(".homeops")
     warnings: tuple[str, ...] = ()
     dr: DrPolicy = field(default_factory=DrPolicy)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     hooks: Hooks = field(default_factory=Hooks)
     alertmanager: SilenceSettings | None = None
     prometheus: AlertGateSettings | None = None

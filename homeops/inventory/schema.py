@@ -167,6 +167,8 @@ SCHEMA: Final[Mapping[str, Shape]] = {
         "windows": Items({"days": VALUE, "start": VALUE, "duration": VALUE, "timezone": VALUE}),
         "nodeBudget": VALUE,
     },
+    # where run events are sent through Apprise (homeops.policies.notify)
+    "notify": {"urls": VALUE, "urlsFile": VALUE, "events": VALUE, "timeout": VALUE},
     # run by homeops.policies.hooks
     "hooks": {
         "pre": Items({"run": VALUE, "timeout": VALUE}),

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import homeops.lint.transforms as transforms
 from homeops.errors import ConfigError
-from homeops.lint import transforms
 from homeops.lint.substitute import substitute
 from homeops.lint.transforms import as_dict
 from homeops.lint.yamlload import Document, Map, ParseError, load_documents

@@ -40,18 +40,21 @@ from typing import ClassVar, Protocol
 
 from homeops import snapshotsum
 from homeops.adapters import talosctl as t
+from homeops.backupstore import nas_fetch_backup
 from homeops.engine.gates import Check
+from homeops.engine.journal import Journal
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory, Node
-from homeops.operations import drcheck
-from homeops.operations.bootstrap import API_GATE, BootstrapWorld
-from homeops.operations.drmodel import Choice
+from homeops.operations import bootstrap, drcheck
+from homeops.operations.bootstrap import API_GATE, BootstrapWorld, prepare
+from homeops.operations.drmodel import Choice, NodeSeen
 from homeops.operations.drmodel import Observation as Seen
 from homeops.operations.drsteps import API, ETCD_DB, ETCD_UP, PREPARING, healthy_again, not_the_node
 from homeops.operations.health import ClusterWorld, cluster_gates
+from homeops.operations.observe import ClusterObserver
 from homeops.operations.runbook import RecoveryStep, recovery_steps
 from homeops.operations.vm import (
     fetch_newest_record,
@@ -128,8 +131,6 @@ def _nas_dir(inventory: Inventory) -> str:
 
 
 def _fetch(runtime: Runtime, name: str, local_dir: Path) -> Path:
-    from homeops.backupstore import nas_fetch_backup
-
     if drcheck.nas_host_name(runtime) is None:
         raise PlanError(f"etcd snapshot {name} is not in {local_dir} and there is no NAS to fetch it from")
     local_dir.mkdir(parents=True, exist_ok=True)
@@ -616,9 +617,6 @@ class DrWorld(BootstrapWorld):
 def rebuild_world(
     runtime: Runtime, snapshot: ChosenSnapshot, stages: Sequence[str], *, skip_validate: bool = False
 ) -> DrWorld:
-    from homeops.operations.bootstrap import prepare
-    from homeops.operations.observe import ClusterObserver
-
     base = prepare(runtime, stages, recover_from=snapshot.path, skip_validate=skip_validate)
     cluster = ClusterWorld(runtime.inventory, ClusterObserver(runtime), simulated=runtime.simulated, host=runtime.host)
     return DrWorld(base.runtime, base.settings, base.spec, recover_from=base.recover_from, cluster_world=cluster)
@@ -641,8 +639,6 @@ def chain_stages(inventory: Inventory, request: RebuildRequest) -> tuple[str, ..
 def plan_chain(world: DrWorld, snapshot: ChosenSnapshot, request: RebuildRequest, seen: Seen | None = None) -> Plan:
     """The fresh model (or a node replacement): nodes → Talos (apply, new etcd, kubeconfig, API) → apps →
     backups paused → data proven → backups resumed, one plan."""
-    from homeops.operations import bootstrap
-
     inventory = world.inventory
     stages = chain_stages(inventory, request)
     wanted = _nodes(inventory, request)
@@ -676,7 +672,8 @@ class RestoreWorld:
         return self.cluster_world.look(gate)
 
 
-def _model_lines(choice: Choice, seen: Seen | None, plan: Plan) -> tuple[str, ...]:
+def model_lines(choice: Choice, seen: Seen | None, plan: Plan) -> tuple[str, ...]:
+    """What the plan shows of the model chosen, what was seen, and the point of no return."""
     lines = [f"model: {choice.model} — {why}" for why in choice.why]
     if seen is not None:
         lines += [f"seen: {line}" for line in seen.describe()]
@@ -689,8 +686,6 @@ def _model_lines(choice: Choice, seen: Seen | None, plan: Plan) -> tuple[str, ..
 def supersede(runtime: Runtime, run_id: str) -> list[str]:
     """A rebuild supersedes every older unfinished run on this cluster: resuming one would continue a plan
     made for the cluster that was lost (issue 22 §3.12). Returns what it closed."""
-    from homeops.engine.journal import Journal
-
     closed = []
     for journal in Journal.all(runtime.inventory.state_dir, runtime.clock):
         if (
@@ -709,8 +704,6 @@ def runbook_plans(runtime: Runtime) -> dict[str, Plan]:
     VMs recreated, a new etcd, apps, data proven) and ``etcd-restore`` (quorum lost, disks kept). Planned
     from the inventory alone; nothing is looked at or run. Each plan's options name its ``model`` and its
     ``point_of_no_return`` step."""
-    from homeops.operations.drmodel import NodeSeen
-
     inventory = runtime.inventory
     plans = {}
     none = ChosenSnapshot(None, "none")

@@ -35,8 +35,11 @@ from homeops.adapters import kubectl as k
 from homeops.adapters import proxmox as pve
 from homeops.adapters import truenas as nas
 from homeops.adapters import volsync
+from homeops.backupstore import nas_host, nas_list_backups
 from homeops.errors import HomeopsError
 from homeops.inventory.model import Inventory, Node
+from homeops.operations.genconfig import SECRET_NAMES, generate_config
+from homeops.operations.vm import RECORD_SUFFIX, load_vm_records, vm_records_for
 from homeops.runtime import Runtime
 
 Status = Literal["ok", "warn", "fail"]
@@ -133,8 +136,6 @@ def _rel(inventory: Inventory, path: Path) -> str:
 
 
 def talsecret(inventory: Inventory) -> Path | None:
-    from homeops.operations.genconfig import SECRET_NAMES
-
     if inventory.cluster.talconfig is None:
         return None
     folder = inventory.cluster.talconfig.parent
@@ -169,8 +170,6 @@ def age_key_findings(inventory: Inventory) -> list[Finding]:
 
 
 def genconfig_findings(runtime: Runtime) -> list[Finding]:
-    from homeops.operations.genconfig import generate_config
-
     inventory = runtime.inventory
     subject = _rel(inventory, inventory.cluster.talconfig) if inventory.cluster.talconfig else "talconfig"
     try:
@@ -211,8 +210,6 @@ def local_snapshots(inventory: Inventory) -> list[SnapshotFile]:
 
 def nas_snapshots(runtime: Runtime) -> tuple[list[SnapshotFile], set[str]]:
     """(the .db files, every file name) in the NAS backup directory."""
-    from homeops.backupstore import nas_list_backups
-
     files = nas_list_backups(runtime)
     dbs = [
         SnapshotFile(f.name, f.size, snapshotsum.taken_at(f.name) or f.mtime)
@@ -223,8 +220,6 @@ def nas_snapshots(runtime: Runtime) -> tuple[list[SnapshotFile], set[str]]:
 
 
 def nas_host_name(runtime: Runtime) -> str | None:
-    from homeops.backupstore import nas_host
-
     return nas_host(runtime)
 
 
@@ -272,8 +267,6 @@ def _snapshot_finding(check: str, snap: SnapshotFile, now: float, limit: float) 
 
 
 def _nas_snapshot_findings(runtime: Runtime, local: SnapshotFile | None, now: float, limit: float) -> list[Finding]:
-    from homeops.backupstore import nas_host
-
     inventory = runtime.inventory
     host = nas_host(runtime)
     directory = inventory.policy.nas_backup_dir
@@ -350,8 +343,6 @@ def vm_spec_findings(runtime: Runtime) -> list[Finding]:
 
 
 def _newest_records(inventory: Inventory) -> Any:
-    from homeops.operations.vm import load_vm_records, vm_records_for
-
     local = newest(local_snapshots(inventory))
     try:
         found = load_vm_records(snapshot_dir(inventory) / local.name) if local is not None else None
@@ -401,8 +392,6 @@ def _vm_finding(runtime: Runtime, node: Node, records: Any = None) -> Finding:
 
 def vm_record_findings(runtime: Runtime) -> list[Finding]:
     """The newest snapshot's VM record against the VMs as they run now (drift is a warning)."""
-    from homeops.operations.vm import RECORD_SUFFIX, load_vm_records
-
     inventory = runtime.inventory
     vm_nodes = [n for n in inventory.nodes if n.vm is not None]
     local = newest(local_snapshots(inventory))
@@ -586,8 +575,6 @@ def backup_pool(inventory: Inventory) -> str | None:
 
 
 def nas_pool_findings(runtime: Runtime) -> list[Finding]:
-    from homeops.backupstore import nas_host
-
     inventory = runtime.inventory
     host = nas_host(runtime)
     pool_name = backup_pool(inventory)

@@ -8,21 +8,18 @@ JSONPath/command gates with their own timeouts.
 
 ``ClusterWorld`` is what the engine's executor acts on for these workflows: the inventory's state
 dir, and ``look(gate)`` through the observer. Against the simulator a custom *command* gate is never
-run (it would run on this machine, against the real world): it is reported as simulated.
-``preflight``/``wait_green``/``hold_green``/``evaluate`` here take (observer, inventory), as the
-tasks and tests hold them, and call the engine's generic ones.
+run (it would run on this machine, against the real world): it is reported as simulated. The
+engine's ``gates.preflight``/``wait_green``/``hold_green``/``evaluate`` take a world's ``look``; the
+world itself is built where the run is wired (``homeops.app``), with the runtime's backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from homeops.clock import Clock
-from homeops.engine import gates as engine_gates
-from homeops.engine.gates import Check, GateResult
+from homeops.engine.gates import Check
 from homeops.engine.plan import Gate
 from homeops.inventory.model import Inventory, Node
 from homeops.operations.facts import Observer
@@ -177,39 +174,10 @@ def register_gate(kind: str, look: Callable[[Gate, ClusterWorld], Check]) -> Non
     _GATE_LOOKS[kind] = look
 
 
-def _looker(observer: Observer, inventory: Inventory, simulated: bool) -> engine_gates.GateLook:
-    return ClusterWorld(inventory, observer, simulated=simulated).look
-
-
-def evaluate(gate: Gate, observer: Observer, inventory: Inventory, *, simulated: bool = False) -> GateResult:
-    return engine_gates.evaluate(gate, _looker(observer, inventory, simulated))
-
-
-def preflight(
-    gates: Sequence[Gate], observer: Observer, inventory: Inventory, *, clock: Clock, **kw: Any
-) -> tuple[GateResult, ...]:
-    return engine_gates.preflight(gates, _looker(observer, inventory, False), clock=clock, **kw)
-
-
-def wait_green(
-    gates: Sequence[Gate], observer: Observer, inventory: Inventory, *, clock: Clock, **kw: Any
-) -> tuple[GateResult, ...]:
-    return engine_gates.wait_green(gates, _looker(observer, inventory, False), clock=clock, **kw)
-
-
-def hold_green(
-    gates: Sequence[Gate], observer: Observer, inventory: Inventory, *, clock: Clock, **kw: Any
-) -> tuple[GateResult, ...]:
-    return engine_gates.hold_green(gates, _looker(observer, inventory, False), clock=clock, **kw)
-
-
 __all__ = [
     "ClusterWorld",
     "cluster_gates",
-    "evaluate",
-    "hold_green",
     "look",
     "node_gates",
-    "preflight",
-    "wait_green",
+    "register_gate",
 ]

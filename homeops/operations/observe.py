@@ -30,6 +30,7 @@ from homeops.operations.facts import (
     Observer,
     Upgrader,
 )
+from homeops.operations.hosts import check_nas, check_proxmox
 from homeops.runners import Result
 from homeops.runtime import Runtime
 
@@ -256,14 +257,10 @@ class ClusterObserver:
     # ------------------------------------------------------------------------------------ hosts
 
     def proxmox(self, host: str | None = None) -> Check:
-        from homeops.operations.hosts import check_proxmox
-
         found = check_proxmox(self.runtime, host, timeout=self.timeout)
         return Check(found.ok, found.observed)
 
     def nas(self) -> Check:
-        from homeops.operations.hosts import check_nas
-
         found = check_nas(self.runtime, timeout=self.timeout)
         return Check(found.ok, found.observed)
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from homeops.adapters import proxmox as pve
+from homeops.backupstore import nas_fetch_backup, nas_host, nas_list_backups
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
@@ -41,7 +42,7 @@ from homeops.inventory.model import Inventory, Node
 from homeops.operations.health import ClusterWorld, register_gate
 from homeops.operations.hosts import STATUS_TIMEOUT
 from homeops.operations.snapshot import vm_snapshot_name
-from homeops.privatefs import make_private
+from homeops.privatefs import make_private, private_dir
 from homeops.runners import Result, Runner, render
 
 if TYPE_CHECKING:
@@ -550,9 +551,6 @@ def vm_records_for(inventory: Inventory, snapshot: Path | None) -> VmRecords | N
 def fetch_newest_record(runtime: Runtime) -> Path | None:
     """The newest VM record from the NAS when there is none here (the machine that held the local copies was
     lost too, as in the all-VMs-lost drill): a rebuild then still replays the VMs as they were."""
-    from homeops.backupstore import nas_fetch_backup, nas_host, nas_list_backups
-    from homeops.privatefs import private_dir
-
     folder = runtime.inventory.state_dir / "etcd-snapshots"
     if (folder.is_dir() and any(folder.glob("*" + RECORD_SUFFIX))) or nas_host(runtime) is None:
         return None

@@ -11,6 +11,9 @@ Modules (import what you need; this package imports nothing at load time):
   (``tools.run(name, argv, stdin, env)``; ``write_bin_dir(path)`` for the executables);
 * ``runner``  — ``SimRunner``: a ``Runner`` calling the fake tools in-process;
 * ``attach``  — ``attach(inventory, sim_dir)``: the ``Runtime`` ``open_runtime`` returns for a sim;
+* ``lifecycle`` — ``sim_dir``, ``start`` (what ``inv sim.up`` does), Docker checks, host containers;
+* ``backups`` — faults on the backup files (a snapshot gone from the NAS, or damaged);
+* ``rehearsal`` — the DR drill (``inv dr.rehearse``), with the run's wiring handed in by ``homeops.app``;
 * ``hosts``, ``hostbin``, ``hostrunner``, ``containers``, ``hostimage`` — Proxmox/TrueNAS hosts
   (shims, local runner, OpenSSH containers).
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import homeops.sops.core as core
 from homeops.secrets import MASKER, Secret
-from homeops.sops import core
 from homeops.sops.errors import (
     AlreadyEncrypted,
     NotSopsFile,

@@ -12,7 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from homeops.sops import crypto, shamir
+import homeops.sops.crypto as crypto
+import homeops.sops.shamir as shamir
 from homeops.sops.crypto import aad_of
 from homeops.sops.errors import MacMismatch, NoKeyError, SopsFormatError, TamperedValue, UnsupportedKeyType
 from homeops.sops.keys import KeyRing, unwrap, wrap

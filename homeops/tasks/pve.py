@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from invoke.collection import Collection
@@ -96,10 +95,10 @@ def vm(
     action is journaled with a report under the inventory's state dir.
     """
     from homeops.app.backend import open_runtime
-    from homeops.app.runs import Options, executor_for
-    from homeops.errors import Aborted, PlanError
-    from homeops.operations.observe import ClusterObserver
-    from homeops.operations.vm import list_snapshots, plan_vm, plan_vm_action, render_vm_plan
+    from homeops.app.runs import Options
+    from homeops.app.workflows import run_vm_action
+    from homeops.errors import PlanError
+    from homeops.operations.vm import list_snapshots
 
     if not node:
         raise PlanError("which VM? pass --node <talos node>", hint="e.g. inv pve.vm --node k8s-1 shutdown")
@@ -115,33 +114,20 @@ def vm(
             if not snaps:
                 print(f"{node}: no snapshots")
             return
-        decided = plan_vm_action(rt, node, action, snapshot=snapshot, timeout=seconds, force_stop=force_stop)
-        if decided.noop:
-            print(decided.summary)
-            return
-
-        def confirm(question: str) -> bool:
-            if not decided.destructive:
-                return True  # start and snapshot change no running workload: no question
-            if not sys.stdin.isatty():
-                raise Aborted(f"{action} of {decided.node}'s VM needs confirmation", hint="re-run with --yes")
-            # The engine's question names the world (SIMULATED); the VM's own words say what happens.
-            world = "[SIMULATED] " if question.startswith("[") else ""
-            where = f"{world}{action} VM {decided.vmid} ({decided.node}) on {decided.host}?"
-            answer = input(f"{where} [y/N] ").strip().lower()
-            return answer in ("y", "yes")
-
-        plan = plan_vm(rt.inventory, decided, allow_quorum_loss=allow_quorum_loss)
-        again = f"inv pve.vm --node {decided.node} {action}" + (f" --snapshot {decided.snapshot}" if snapshot else "")
-        executor = executor_for(
+        options = Options(dry_run=dry_run, yes=yes, break_lock=break_lock, ignore_window=ignore_window)
+        decided, outcome = run_vm_action(
             rt,
-            ClusterObserver(rt),
-            confirm=confirm,
-            resume_with=again + " (it looks again first)",
-            render=render_vm_plan,
-            options=Options(ignore_window=ignore_window),
+            node,
+            action,
+            options,
+            snapshot=snapshot,
+            timeout=seconds,
+            force_stop=force_stop,
+            allow_quorum_loss=allow_quorum_loss,
         )
-        outcome = executor.run(plan, dry_run=dry_run, yes=yes, break_lock=break_lock)
+    if outcome is None:
+        print(decided.summary)
+        return
     if outcome.status == "finished":
         print(
             ("[SIMULATED] " if rt.simulated else "")

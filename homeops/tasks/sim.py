@@ -357,7 +357,7 @@ def demo(ctx: Any, inventory: str | None = None, reboot_seconds: float = 3.0, vi
 
 def _run_main_job(ctx: Any, path: Any, inv: Any, target: str) -> None:
     """The rolling upgrade, once ``inv talos.upgrade-cluster`` exists; until then, what it would do."""
-    from homeops.tasks import talos
+    import homeops.tasks.talos as talos
 
     job = talos.ns.tasks.get("upgrade-cluster")
     if job is not None:

@@ -225,15 +225,10 @@ def reboot_node(
 def health(c: Any, inventory: str | None = None) -> None:
     """Check every gate a node operation would check (read-only); exits 1 when one is red."""
     from homeops.app.backend import open_runtime
-    from homeops.engine.plan import unique_gates
-    from homeops.operations.health import cluster_gates, evaluate, node_gates
-    from homeops.operations.observe import ClusterObserver
+    from homeops.app.workflows import health as looked
 
     with open_runtime(inventory_dir(c, inventory)) as rt:
-        observer = ClusterObserver(rt)
-        inv = rt.inventory
-        gates = unique_gates(cluster_gates(inv) + tuple(g for n in inv.nodes for g in node_gates(inv, n)))
-        results = [evaluate(g, observer, inv, simulated=rt.simulated) for g in gates]
+        results = looked(rt)
     width = max(len(r.gate.label) for r in results)
     for result in results:
         mark = "✓" if result.ok else "✗"
@@ -267,17 +262,12 @@ def etcd_snapshot(
     import sys
 
     from homeops.app.backend import open_runtime
-    from homeops.app.workflows import run_etcd_snapshot
-    from homeops.operations.observe import ClusterObserver
-    from homeops.operations.snapshot import etcd_leader, plan_etcd_snapshot
+    from homeops.app.workflows import etcd_snapshot as snapshot
 
     # Reading a snapshot changes nothing: a script need not say --yes, a person at a terminal is asked.
     ask = not yes and sys.stdin is not None and sys.stdin.isatty()
     with open_runtime(inventory_dir(c, inventory)) as rt:
-        observer = ClusterObserver(rt)
-        leader = None if node else etcd_leader(observer)
-        plan = plan_etcd_snapshot(rt.inventory, leader, rt.clock.now(), node=node, to_nas=to_nas)
-        saved = run_etcd_snapshot(rt, observer, plan, _options(dry_run, not ask, False, break_lock))
+        saved = snapshot(rt, _options(dry_run, not ask, False, break_lock), node=node, to_nas=to_nas)
     if saved is not None:
         print(("[SIMULATED] " if rt.simulated else "") + saved.describe())
 

@@ -285,11 +285,12 @@ class FakeCluster:
     # ---------------------------------------------------------------------------- Runner
 
     def red_gates(self) -> tuple[str, ...]:
-        from homeops.operations.health import cluster_gates, evaluate
+        from homeops.engine.gates import evaluate
+        from homeops.operations.health import ClusterWorld, cluster_gates
 
         saved = self.looks
         inv = self.gate_inventory or self.inventory
-        red = tuple(g.name for g in cluster_gates(inv) if not evaluate(g, self, inv).ok)
+        red = tuple(g.name for g in cluster_gates(inv) if not evaluate(g, ClusterWorld(inv, self).look).ok)
         self.looks = saved
         return red
 

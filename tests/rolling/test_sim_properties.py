@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from homeops.engine.gates import evaluate
 from homeops.errors import HomeopsError
 from homeops.inventory.model import Gates
-from homeops.operations.health import cluster_gates, evaluate
+from homeops.operations.health import ClusterWorld, cluster_gates
 from homeops.operations.observe import ClusterObserver
 from homeops.runtime import Runtime
 from homeops.sim.runner import SimRunner
@@ -97,7 +98,7 @@ def test_sim_never_two_control_planes_out_never_past_a_red_gate(
                 violations.append(f"{node} sent while {away} away")
             batch_started = not sent or sent[-1] not in [s.node for s in plan.steps if s.batch == _batch(plan, node)]
             if batch_started:
-                red = [g.name for g in core if not evaluate(g, checker, rig.inventory).ok]
+                red = [g.name for g in core if not evaluate(g, ClusterWorld(rig.inventory, checker).look).ok]
                 if red:
                     violations.append(f"{node} sent with red gates {red}")
             sent.append(node)

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from homeops.clock import FakeClock
+from homeops.engine.gates import hold_green, preflight, wait_green
 from homeops.engine.waits import Observation, WaitSpec, wait_for
 from homeops.errors import CommandError, GateFailed, WaitTimeout
-from homeops.operations.health import cluster_gates, hold_green, preflight, wait_green
+from homeops.operations.health import ClusterWorld, cluster_gates
 
 from .fakes import FakeCluster, Fault, make_inventory
 
@@ -68,45 +69,44 @@ def rig(tmp_path: Path, **kw):
 
 def test_preflight_green_and_red(tmp_path: Path) -> None:
     inv, clock, cluster = rig(tmp_path)
-    results = preflight(cluster_gates(inv), cluster, inv, clock=clock)
+    results = preflight(cluster_gates(inv), ClusterWorld(inv, cluster).look, clock=clock)
     assert all(r.ok for r in results)
     cluster.faults.append(Fault("etcd-unhealthy", "k8s-1"))
     with pytest.raises(GateFailed, match=r"gate 'etcd' failed: 2/3 members healthy, k8s-1: unhealthy"):
-        preflight(cluster_gates(inv), cluster, inv, clock=clock)
+        preflight(cluster_gates(inv), ClusterWorld(inv, cluster).look, clock=clock)
 
 
 def test_preflight_retries_only_errored_looks(tmp_path: Path) -> None:
     inv, clock, cluster = rig(tmp_path)
     cluster.faults.append(Fault("observe-fails", times=2))
-    assert all(r.ok for r in preflight(cluster_gates(inv), cluster, inv, clock=clock, retries=3))
+    assert all(r.ok for r in preflight(cluster_gates(inv), ClusterWorld(inv, cluster).look, clock=clock, retries=3))
     cluster.faults.append(Fault("nas-degraded"))
     sleeps = len(clock.sleeps)
     with pytest.raises(GateFailed, match=r"nas.*DEGRADED"):
-        preflight(cluster_gates(inv), cluster, inv, clock=clock)
+        preflight(cluster_gates(inv), ClusterWorld(inv, cluster).look, clock=clock)
     assert len(clock.sleeps) == sleeps  # a red answer is not retried
 
 
 def test_wait_green_waits_out_a_blip_and_fails_past_the_gate_timeout(tmp_path: Path) -> None:
     inv, clock, cluster = rig(tmp_path)
     cluster.faults.append(Fault("api-down", start=0, end=30))
-    wait_green(cluster_gates(inv), cluster, inv, clock=clock, interval=5)
+    wait_green(cluster_gates(inv), ClusterWorld(inv, cluster).look, clock=clock, interval=5)
     assert 30 <= clock.monotonic() <= 35
     cluster.faults.append(Fault("nas-degraded"))
     with pytest.raises(GateFailed, match=r"nas"):
-        wait_green(cluster_gates(inv), cluster, inv, clock=clock, interval=5)
+        wait_green(cluster_gates(inv), ClusterWorld(inv, cluster).look, clock=clock, interval=5)
 
 
 def test_stability_window_restarts_on_red(tmp_path: Path) -> None:
     inv, clock, cluster = rig(tmp_path)
-    hold_green(cluster_gates(inv), cluster, inv, seconds=20, clock=clock, interval=5)
+    hold_green(cluster_gates(inv), ClusterWorld(inv, cluster).look, seconds=20, clock=clock, interval=5)
     assert clock.monotonic() == 20
     start = clock.monotonic()
     cluster.faults.append(Fault("api-down", start=start + 10, end=start + 15))
     reds = []
     hold_green(
         cluster_gates(inv),
-        cluster,
-        inv,
+        ClusterWorld(inv, cluster).look,
         seconds=20,
         clock=clock,
         interval=5,

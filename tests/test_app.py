@@ -1,0 +1,51 @@
+"""The composition root: the backend rule in one place, and the run's watchers reaching the executor."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from homeops.app import backend, policies
+from homeops.app.options import Options
+from homeops.app.runs import executor_for
+from homeops.engine.events import RunEvent
+from homeops.operations.observe import ClusterObserver
+from homeops.sim import lifecycle
+from tests.rolling.simrig import example_copy
+
+
+class Heard:
+    name = "heard"
+
+    def __init__(self) -> None:
+        self.events: list[RunEvent] = []
+
+    def on_event(self, event: RunEvent) -> None:
+        self.events.append(event)
+
+
+def test_the_backend_is_the_simulator_only_when_its_state_is_there(tmp_path: Path) -> None:
+    inventory = example_copy(tmp_path)
+    with backend.open_runtime(inventory) as rt:
+        assert (rt.simulated, rt.backend, backend.banner(rt)) == (False, "real", "")
+    # a sim directory without its state (the fake tools' bin/ left behind) does not make a simulator
+    (inventory / ".homeops" / "sim" / "bin").mkdir(parents=True)
+    with backend.open_runtime(inventory) as rt:
+        assert rt.backend == "real"
+    lifecycle.start(inventory, virtual=True, say=lambda _: None)
+    assert (lifecycle.sim_dir(rt.inventory) / "state.json").is_file()
+    with backend.open_runtime(inventory) as rt:
+        assert (rt.simulated, rt.backend) == (True, "simulated")
+        assert backend.banner(rt) == "SIMULATED"  # the progress and the plan print it as [SIMULATED]
+
+
+def test_the_callers_listeners_come_after_the_inventorys_and_reach_the_executor(tmp_path: Path) -> None:
+    inventory = example_copy(tmp_path)
+    lifecycle.start(inventory, virtual=True, say=lambda _: None)
+    heard = Heard()
+    with backend.open_runtime(inventory) as rt:
+        watching = policies.watchers(rt, Options(), out=io.StringIO(), listeners=[heard])
+        assert watching.listeners[-1] is heard
+        executor = executor_for(rt, ClusterObserver(rt), out=io.StringIO(), listeners=[heard])
+        assert executor.backend == "simulated"
+        assert executor.listeners[0].name == "progress" and executor.listeners[-1] is heard
