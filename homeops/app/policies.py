@@ -56,5 +56,5 @@ def watchers(
     inventory_policies += notify
     inventory_policies += alert_policies(runtime.inventory, clock=runtime.clock)
     # Hooks last: begin runs in order and end in reverse, so a silence or a hold is in force around them.
-    inventory_policies += hook_policies(runtime.inventory, runner=runtime.local, out=out)
+    inventory_policies += hook_policies(runtime.inventory, runner=runtime.local, report=progress.note)
     return Watchers(progress, (*inventory_listeners, *listeners), (*inventory_policies, *policies))

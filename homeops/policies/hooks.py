@@ -54,7 +54,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -117,21 +117,26 @@ class HookRun:
         return f"{self.title}: {self.outcome} after {self.seconds:.1f}s ({self.why})"
 
 
-def hook_policies(inventory: Inventory, *, runner: Runner, out: TextIO | None = None) -> tuple[RunPolicy, ...]:
+def hook_policies(
+    inventory: Inventory, *, runner: Runner, report: Callable[[str], None] | None = None
+) -> tuple[RunPolicy, ...]:
     """The hooks of ``inventory`` as run policies (none when it has no ``hooks:``).
 
     ``runner`` is the run's local runner: on the simulator, the one whose PATH has the fake tools first.
+    ``report`` takes the terminal lines (the run's progress: its time prefix, its SIMULATED banner, and a
+    live display on a terminal that a bare print would tear).
     """
     if not inventory.hooks.pre and not inventory.hooks.post:
         return ()
-    return (HookPolicy.for_inventory(inventory, runner=runner, out=out),)
+    return (HookPolicy.for_inventory(inventory, runner=runner, report=report),)
 
 
 class HookPolicy(RunPolicy):
     """Runs the inventory's pre hooks in ``begin`` and its post hooks in ``end``.
 
     ``runner`` is the local runner of the run (the simulator's on the simulator); ``env`` is added to
-    every hook's environment (``for_inventory`` gives KUBECONFIG and TALOSCONFIG).
+    every hook's environment (``for_inventory`` gives KUBECONFIG and TALOSCONFIG). Terminal lines go to
+    ``report`` when given, else to ``out`` (stdout) with the SIMULATED banner of a simulated run.
     """
 
     def __init__(
@@ -142,6 +147,7 @@ class HookPolicy(RunPolicy):
         runner: Runner,
         env: Mapping[str, str] | None = None,
         out: TextIO | None = None,
+        report: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(name="hooks")
         self.hooks = hooks
@@ -149,13 +155,16 @@ class HookPolicy(RunPolicy):
         self.runner = runner
         self.env = dict(env or {})
         self.out = out
+        self.report = report
         self.runs: list[HookRun] = []
         self._begun: RunInfo | None = None
 
     @classmethod
-    def for_inventory(cls, inventory: Inventory, *, runner: Runner, out: TextIO | None = None) -> HookPolicy:
+    def for_inventory(
+        cls, inventory: Inventory, *, runner: Runner, report: Callable[[str], None] | None = None
+    ) -> HookPolicy:
         env = {"KUBECONFIG": str(inventory.cluster.kubeconfig), "TALOSCONFIG": str(inventory.cluster.talosconfig)}
-        return cls(inventory.hooks, directory=inventory.root, runner=runner, env=env, out=out)
+        return cls(inventory.hooks, directory=inventory.root, runner=runner, env=env, report=report)
 
     # ------------------------------------------------------------------------------ RunPolicy
 
@@ -239,6 +248,9 @@ class HookPolicy(RunPolicy):
         self._say(done.summary())
 
     def _say(self, text: str) -> None:
+        if self.report is not None:
+            self.report(mask(text))
+            return
         banner = "[SIMULATED] " if self._begun is not None and self._begun.simulated else ""
         print(mask(banner + text), file=self.out or sys.stdout, flush=True)
 
@@ -275,7 +287,10 @@ def _second_ctrl_c_waits(say: Callable[[str], None]) -> Iterator[None]:
         return
 
     def acknowledge(signum: int, frame: FrameType | None) -> None:
-        say("Ctrl-C: the post hooks are the run's cleanup and still finish (each within its timeout)")
+        # A handler runs between two bytecodes of the main thread: if that was mid-print, printing again
+        # raises (a reentrant call); the hooks going on matters more than the line.
+        with suppress(Exception):
+            say("Ctrl-C: the post hooks are the run's cleanup and still finish (each within its timeout)")
 
     previous = signal.signal(signal.SIGINT, acknowledge)
     try:

@@ -288,11 +288,15 @@ def test_describe_shows_the_hooks_with_the_plan(tmp_path: Path) -> None:
 def test_hook_policies_from_the_inventory(inv_dir: Path) -> None:
     runner = LocalRunner()
     assert hook_policies(load_inventory(inv_dir), runner=runner) == ()  # no hooks: no policy
-    inventory = load_inventory(with_hooks(inv_dir, "hooks:\n  post:\n    - { run: 'kubectl get nodes' }\n"))
-    (p,) = hook_policies(inventory, runner=runner)
+    inventory = load_inventory(with_hooks(inv_dir, "hooks:\n  post:\n    - { run: 'echo $KUBECONFIG > kc' }\n"))
+    lines: list[str] = []
+    (p,) = hook_policies(inventory, runner=runner, report=lines.append)
     assert isinstance(p, HookPolicy) and p.name == "hooks" and p.directory == inv_dir and p.runner is runner
+    p.begin(run_info(inv_dir, simulated=True), None)  # type: ignore[arg-type]
+    p.end(run_info(inv_dir, simulated=True), "finished")
     # a hook's kubectl/talosctl reach the inventory's cluster, not whatever the operator's shell points at
-    assert p.env == {
-        "KUBECONFIG": str(inventory.cluster.kubeconfig),
-        "TALOSCONFIG": str(inventory.cluster.talosconfig),
-    }
+    assert (inv_dir / "kc").read_text() == f"{inventory.cluster.kubeconfig}\n"
+    assert p.env["TALOSCONFIG"] == str(inventory.cluster.talosconfig)
+    # the terminal line goes to the run's progress, which adds its own banner and time
+    (line,) = lines
+    assert line.startswith("post hook hooks.post[0] `echo $KUBECONFIG > kc`: ok in ")

@@ -9,6 +9,7 @@ the simulator's tools (HOMEOPS_SIMULATED=1, the fake talosctl first on PATH).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -114,8 +115,11 @@ def test_sigint_mid_run_still_runs_the_post_hook(tmp_path: Path) -> None:
     assert (inventory.state_dir / "runs" / run_id / "journal.json").is_file()
     simulated, talosctl = (root / "pre.marker").read_text().split()
     assert simulated == "1" and Path(talosctl).parent.resolve() == (inventory.state_dir / "sim" / "bin").resolve()
-    assert "[SIMULATED] Ctrl-C: the post hooks are the run's cleanup and still finish (each within its timeout)" in log
-    assert "[SIMULATED] post hook hooks.post[0] `touch post.started; sleep 1; echo" in log and ": ok in " in log
+    # the run's progress lines: its SIMULATED banner and time prefix
+    said = re.findall(r"^\[SIMULATED\] \[\d\d:\d\d\] (.*(?:hook|Ctrl-C).*)$", log, re.M)
+    assert said[0].startswith('pre hook hooks.pre[0] `echo "$HOMEOPS_SIMULATED $(command -v talosctl)"')
+    assert said[1] == "Ctrl-C: the post hooks are the run's cleanup and still finish (each within its timeout)"
+    assert said[2].startswith("post hook hooks.post[0] `touch post.started; sleep 1; echo") and ": ok in " in said[2]
     assert "Traceback" not in log
     report = (inventory.state_dir / "runs" / run_id / "report.md").read_text()
     assert "## Policy: hooks" in report and "post hook hooks.post[0]" in report
