@@ -123,3 +123,37 @@ def test_sigint_mid_run_still_runs_the_post_hook(tmp_path: Path) -> None:
     assert "Traceback" not in log
     report = (inventory.state_dir / "runs" / run_id / "report.md").read_text()
     assert "## Policy: hooks" in report and "post hook hooks.post[0]" in report
+
+
+@pytest.mark.slow
+def test_sigterm_mid_run_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
+    """systemd stopping a unit or CI cancelling a job sends SIGTERM: the journal must not stay "running"
+    with no post hook run (it did: Python's default SIGTERM ends the process without any cleanup)."""
+    post = 'echo "$HOMEOPS_STATUS $HOMEOPS_RUN_ID" > post.marker'
+    root, store = simulated_example(tmp_path, {"post": [{"run": post}]})
+    inventory = load_inventory(root)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    output = tmp_path / "inv.log"
+    with output.open("w") as sink:
+        argv = inv_argv("talos.upgrade-cluster", "--yes", "--inventory", str(root))
+        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=sink, stderr=sink)
+    try:
+        deadline = time.monotonic() + 240
+        while upgrades_sent(store) < 1:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no upgrade was sent before inv ended: {output.read_text()}")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = output.read_text()
+    assert code == 143, log  # the shell's code for SIGTERM, after the cleanup
+    assert "terminated (SIGTERM): interrupted at" in log and "--resume" in log, log
+    assert "Traceback" not in log
+    status, run_id = (root / "post.marker").read_text().split()
+    assert status == "interrupted", log
+    journal = (inventory.state_dir / "runs" / run_id / "journal.json").read_text()
+    assert '"status": "interrupted"' in journal
