@@ -598,6 +598,14 @@ class Executor:
         if sum(count for _, count in self._listener_failures.values()) != before:
             self._write_report(journal)
 
+    def failed_before_plan(self, operation: str, cluster: str, error: HomeopsError) -> None:
+        """A run that failed before it had a plan to show (observing the cluster, planning, reading the
+        journal to resume): told to the listeners as ``Failed(stage="plan")``, like every other failure,
+        so the nightly run whose planner found a node down is not a silent one."""
+        self._listener_failures = {}
+        self._run_info = RunInfo(operation, cluster, self.backend, state_dir=self.world.state_dir)
+        self._emit(Failed(self._run_info, str(error), "plan", self.clock.now()))
+
     def _emit(self, event: RunEvent) -> None:
         """Tell every listener; one that raises is reported once and never changes the run."""
         for listener in self.listeners:
