@@ -67,8 +67,6 @@ from homeops.engine.text import one_line
 from homeops.engine.waits import WaitSpec, wait_for
 from homeops.errors import (
     Aborted,
-    CommandError,
-    ConnectionFailed,
     GateFailed,
     HomeopsError,
     Interrupted,
@@ -641,9 +639,11 @@ class Executor:
             + tuple(g for s in steps for g in s.gates_before)
             + plan.health.required_now(journal.done)
         )
-        errors = 0
         report = self._gate_waiting()
-        while True:
+
+        def look() -> dict[str, Look]:
+            # Green first (waiting out a blip), then the kinds' looks: a retry after a tool error waits
+            # for green again, since the sleep made the earlier green stale.
             seen_at, seen_green = self._green
             if seen_at != self.clock.sleeps:
                 seen_green = frozenset()
@@ -655,27 +655,25 @@ class Executor:
                 report=report,
                 hint="nothing was sent to the next node",
             )
-            try:
-                seen: dict[str, Look] = {}
-                for kind, group in _by_kind(steps):
-                    seen.update(kind.look(self._context(journal, kind), group))
-            except (CommandError, ConnectionFailed):
-                errors += 1
-                if errors >= self.preflight_retries:
-                    raise
-                self.clock.sleep(min(plan.poll_interval, 2.0))
-                continue
-            self._green = (self.clock.sleeps, frozenset(_key(g) for g in gates))
-            for step in steps:
-                look = seen[step.id]
-                if not look.ready and not look.done:
-                    raise GateFailed(
-                        kind_of(step).look_gate,
-                        look.observed,
-                        target=step.node,
-                        hint="nothing was sent to this node",
-                    )
+            seen: dict[str, Look] = {}
+            for kind, group in _by_kind(steps):
+                seen.update(kind.look(self._context(journal, kind), group))
             return seen
+
+        seen = LOOK_RETRY.call(
+            look, sleep=self.clock.sleep, attempts=self.preflight_retries, interval=min(plan.poll_interval, 2.0)
+        )
+        self._green = (self.clock.sleeps, frozenset(_key(g) for g in gates))
+        for step in steps:
+            seen_now = seen[step.id]
+            if not seen_now.ready and not seen_now.done:
+                raise GateFailed(
+                    kind_of(step).look_gate,
+                    seen_now.observed,
+                    target=step.node,
+                    hint="nothing was sent to this node",
+                )
+        return seen
 
     def _retrying(self, look: Callable[[], T]) -> T:
         return LOOK_RETRY.call(look, sleep=self.clock.sleep, attempts=self.preflight_retries)
