@@ -170,14 +170,16 @@ class LocalRunner:
             out, err = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
             _kill_group(proc)
-            proc.communicate()
+            _reap(proc)
             raise CommandTimeout(
                 f"{argv[0]} did not finish within {timeout:g}s: {render(argv)}",
                 command=render(argv),
+                stderr=mask(_partial(exc.stderr)),  # what it said before it hung: often why
                 hint="the tool may be hung or the node unreachable; raise the timeout or check the target",
             ) from exc
         except KeyboardInterrupt:
             _kill_group(proc)
+            _reap(proc)
             raise
         result = Result(tuple(argv), proc.returncode, out, err, time.monotonic() - start, "local")
         log.debug("exit %d in %.2fs: %s", result.exit_code, result.duration, result.command)
@@ -185,6 +187,25 @@ class LocalRunner:
 
     def close(self) -> None:
         return None
+
+
+def _partial(output: bytes | str | None) -> str:
+    """The output a timed-out command wrote before it was killed (``TimeoutExpired`` holds it as bytes)."""
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
+def _reap(proc: subprocess.Popen[str]) -> None:
+    """Wait for the killed process and close its pipes, without reading them to the end.
+
+    A child that left the process group (``setsid``, a daemon) may hold the pipes open for as long as
+    it lives: reading to EOF would turn a timeout into a hang. Not waiting would leave a zombie.
+    """
+    proc.wait()
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:

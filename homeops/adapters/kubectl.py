@@ -24,7 +24,7 @@ Global flags (``--kubeconfig``, ``--context``) go right after ``kubectl``; kubec
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -301,6 +301,20 @@ def _items(doc: dict[str, Any], what: str) -> list[dict[str, Any]]:
     return [doc]
 
 
+def _objects(text: str, what: str) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each object of ``kubectl get -o json`` output (one object or a List), with its ``metadata``."""
+    for item in _items(parse_json_object(text, what=what), what):
+        yield item, item.get("metadata") or {}
+
+
+def _name(item: dict[str, Any], meta: dict[str, Any], what: str, noun: str) -> str:
+    """``metadata.name``; an object without one is ``UnexpectedOutput`` (kubectl never prints one)."""
+    name = meta.get("name")
+    if not isinstance(name, str):
+        raise UnexpectedOutput(what, f"{noun} without metadata.name: {excerpt(str(item))}")
+    return name
+
+
 def _condition(obj: dict[str, Any], ctype: str) -> dict[str, Any] | None:
     for cond in (obj.get("status") or {}).get("conditions") or ():
         if isinstance(cond, dict) and cond.get("type") == ctype:
@@ -337,11 +351,8 @@ def parse_tuppr(text: str) -> list[TupprUpgrade]:
     """``kubectl get talosupgrades|kubernetesupgrades -o json``."""
     what = "kubectl get talosupgrades"
     found = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
-        name = meta.get("name")
-        if not isinstance(name, str):
-            raise UnexpectedOutput(what, f"object without metadata.name: {excerpt(str(item))}")
+    for item, meta in _objects(text, what):
+        name = _name(item, meta, what, "object")
         status = item.get("status") or {}
         notes = meta.get("annotations") or {}
         suspended = notes.get(TUPPR_SUSPEND)
@@ -373,8 +384,7 @@ def parse_kured(text: str) -> list[KuredDaemonSet]:
     """kured's DaemonSet(s) out of ``kubectl get daemonsets -A -o json`` (by name or chart label)."""
     what = "kubectl get daemonsets"
     found = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for _item, meta in _objects(text, what):
         labels = meta.get("labels") or {}
         if meta.get("name") != "kured" and labels.get("app.kubernetes.io/name") != "kured":
             continue
@@ -395,8 +405,7 @@ class SucPlan:
 def parse_suc_plans(text: str) -> list[SucPlan]:
     what = "kubectl get plans.upgrade.cattle.io"
     found = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for item, meta in _objects(text, what):
         applying = (item.get("status") or {}).get("applying") or []
         found.append(SucPlan(str(meta.get("namespace") or ""), str(meta.get("name") or ""), tuple(map(str, applying))))
     return found
@@ -414,10 +423,8 @@ class LonghornVolume:
 def parse_longhorn_volumes(text: str) -> list[LonghornVolume]:
     what = "kubectl get volumes.longhorn.io"
     found = []
-    for item in _items(parse_json_object(text, what=what), what):
-        name = (item.get("metadata") or {}).get("name")
-        if not isinstance(name, str):
-            raise UnexpectedOutput(what, f"volume without metadata.name: {excerpt(str(item))}")
+    for item, meta in _objects(text, what):
+        name = _name(item, meta, what, "volume")
         status = item.get("status") or {}
         found.append(LonghornVolume(name, str(status.get("state") or ""), str(status.get("robustness") or "unknown")))
     return found
@@ -455,11 +462,8 @@ def parse_nodes(text: str) -> list[K8sNode]:
     """``kubectl get nodes -o json`` (a List) or ``get node X -o json`` (one Node)."""
     what = "kubectl get nodes"
     nodes = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
-        name = meta.get("name")
-        if not isinstance(name, str):
-            raise UnexpectedOutput(what, f"node without metadata.name: {excerpt(str(item))}")
+    for item, meta in _objects(text, what):
+        name = _name(item, meta, what, "node")
         status = item.get("status") or {}
         info = status.get("nodeInfo") or {}
         ready = _condition(item, "Ready")
@@ -485,8 +489,7 @@ def parse_nodes(text: str) -> list[K8sNode]:
 def parse_pods(text: str) -> list[Pod]:
     what = "kubectl get pods"
     pods = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for item, meta in _objects(text, what):
         status = item.get("status") or {}
         ready = _condition(item, "Ready")
         owners = meta.get("ownerReferences") or ()
@@ -531,8 +534,7 @@ def parse_ceph_health(text: str) -> CephHealth:
 def parse_replication_sources(text: str) -> list[ReplicationSource]:
     what = "kubectl get replicationsources"
     out = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for item, meta in _objects(text, what):
         status = item.get("status") or {}
         sync = _condition(item, "Synchronizing")
         out.append(
@@ -553,8 +555,7 @@ def parse_kustomizations(text: str, *, kind: str = "Kustomization") -> list[Flux
     """Flux Kustomizations (or HelmReleases, ``kind="HelmRelease"``) from kubectl JSON."""
     what = f"kubectl get {kind.lower()}s"
     out = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for item, meta in _objects(text, what):
         ready = _condition(item, "Ready")
         out.append(
             FluxObject(

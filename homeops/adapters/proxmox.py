@@ -546,15 +546,9 @@ def parse_pvecm_status(result: Result) -> Quorum:
 
 
 def parse_cluster_resources(text: str, *, target: str = "") -> tuple[VmResource, ...]:
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise CommandError(f"pvesh on {target or 'host'} did not print JSON: {exc}", target=target) from exc
-    if not isinstance(data, list):
-        raise CommandError(f"pvesh on {target or 'host'} printed {type(data).__name__}, not a list", target=target)
     out: list[VmResource] = []
-    for entry in data:
-        if not isinstance(entry, dict) or entry.get("type") not in ("qemu", "lxc") or "vmid" not in entry:
+    for entry in _json_list(text, "pvesh", target):
+        if entry.get("type") not in ("qemu", "lxc") or "vmid" not in entry:
             continue
         out.append(
             VmResource(
@@ -682,6 +676,12 @@ def check(result: Result, what: str | None = None) -> Result:
     if result.ok:
         return result
     raise _error(result, what or " ".join(result.argv[:2]))
+
+
+def refusal(result: Result, what: str) -> CommandError | None:
+    """The error a failed ``qm``/``pvesh`` result is (None when it succeeded): Proxmox's own reason and a
+    next step. Step kinds refuse to send such a command again blindly."""
+    return None if result.ok else _error(result, what or " ".join(result.argv[:2]))
 
 
 def _error(result: Result, what: str) -> CommandError:

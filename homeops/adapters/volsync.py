@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from homeops.adapters._parse import UnexpectedOutput, parse_json_object
-from homeops.adapters.kubectl import Kubectl, _condition, _items
+from homeops.adapters.kubectl import Kubectl, _condition, _items, _objects
 from homeops.errors import PlanError
 
 SOURCES = "replicationsources.volsync.backube"
@@ -184,8 +184,7 @@ def snapshot_class_for(text: str, driver: str) -> str | None:
     """The VolumeSnapshotClass for CSI ``driver`` (its default one first), or None: the class cannot snapshot."""
     what = "kubectl get volumesnapshotclasses"
     found = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for item, meta in _objects(text, what):
         if item.get("driver") == driver and meta.get("name"):
             default = (meta.get("annotations") or {}).get(_DEFAULT_CLASS) == "true"
             found.append((not default, str(meta["name"])))
@@ -259,8 +258,7 @@ def get_scaled_objects(kctl: Kubectl, namespace: str) -> list[str]:
 def parse_scaled_objects(text: str) -> list[ScaledObject]:
     what = "kubectl get scaledobjects"
     out = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for item, meta in _objects(text, what):
         ref = (item.get("spec") or {}).get("scaleTargetRef") or {}
         paused = (meta.get("annotations") or {}).get(PAUSED_REPLICAS)
         out.append(
@@ -529,8 +527,7 @@ def parse_destinations(text: str) -> list[Destination]:
 def parse_claims(text: str) -> list[Claim]:
     what = "kubectl get persistentvolumeclaims"
     out = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for item, meta in _objects(text, what):
         spec = item.get("spec") or {}
         ref = spec.get("dataSourceRef") or {}
         keep = ("accessModes", "resources", "storageClassName", "volumeMode")
@@ -586,8 +583,7 @@ def parse_workloads(text: str) -> list[Workload]:
     """``kubectl get deployments|statefulsets -o json``."""
     what = "kubectl get deployments/statefulsets"
     out = []
-    for item in _items(parse_json_object(text, what=what), what):
-        meta = item.get("metadata") or {}
+    for item, meta in _objects(text, what):
         spec = item.get("spec") or {}
         status = item.get("status") or {}
         volumes = ((spec.get("template") or {}).get("spec") or {}).get("volumes") or []

@@ -20,6 +20,7 @@ from homeops.app.options import Options
 from homeops.engine.events import Listener, RunPolicy
 from homeops.engine.progress import Progress, for_stream
 from homeops.policies.alerts import alert_policies
+from homeops.policies.hooks import hook_policies
 from homeops.policies.notify import notifications
 from homeops.policies.window import window_policies
 from homeops.runtime import Runtime
@@ -54,4 +55,6 @@ def watchers(
     inventory_listeners += notify
     inventory_policies += notify
     inventory_policies += alert_policies(runtime.inventory, clock=runtime.clock)
+    # Hooks last: begin runs in order and end in reverse, so a silence or a hold is in force around them.
+    inventory_policies += hook_policies(runtime.inventory, runner=runtime.local, report=progress.note)
     return Watchers(progress, (*inventory_listeners, *listeners), (*inventory_policies, *policies))

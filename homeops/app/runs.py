@@ -29,7 +29,7 @@ from homeops.engine.events import Listener, RunPolicy
 from homeops.engine.executor import Executor, Outcome, World
 from homeops.engine.journal import Journal
 from homeops.engine.plan import Plan
-from homeops.errors import Aborted, PlanError
+from homeops.errors import Aborted, HomeopsError, PlanError
 from homeops.inventory.model import Inventory
 from homeops.operations import planners, talos  # noqa: F401  (importing it registers the cluster workflows' step kinds)
 from homeops.operations.facts import ClusterFacts, Observer
@@ -271,12 +271,19 @@ def plan_or_resume(
 ) -> Outcome:
     """Run ``plan()``, or with ``options.resume`` the journaled plan of the latest ``operation`` run
     (``journal`` when the caller already read it), saying which homeops.yaml settings it keeps."""
+    try:
+        if not options.resume:
+            made = plan()
+        else:
+            journal = journal or latest_journal(runtime, operation, task=task)
+            saved = journal.plan()
+    except HomeopsError as exc:
+        executor.failed_before_plan(operation, runtime.inventory.cluster.name, exc)
+        raise
     if not options.resume:
-        return executor.run(plan(), dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
-    journal = journal or latest_journal(runtime, operation, task=task)
-    notice = resume_notice(journal.plan(), runtime.inventory.policy)
+        return executor.run(made, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
+    assert journal is not None
+    notice = resume_notice(saved, runtime.inventory.policy)
     if notice:
         print(notice, file=out or sys.stdout)
-    return executor.run(
-        journal.plan(), dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal
-    )
+    return executor.run(saved, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal)

@@ -62,12 +62,11 @@ from homeops.engine.lock import ClusterLock
 from homeops.engine.plan import Command, Gate, Plan, Step, unique_gates
 from homeops.engine.progress import NullProgress, Progress, ProgressListener
 from homeops.engine.report import write as write_report
+from homeops.engine.retry import LOOK_RETRY, UNREACHABLE_COMMAND
 from homeops.engine.text import one_line
 from homeops.engine.waits import WaitSpec, wait_for
 from homeops.errors import (
     Aborted,
-    CommandError,
-    ConnectionFailed,
     GateFailed,
     HomeopsError,
     Interrupted,
@@ -76,9 +75,6 @@ from homeops.errors import (
 )
 from homeops.runners import Result, Runner
 from homeops.secrets import mask
-
-#: How often a mutating command is retried when it failed before reaching the node (unreachable).
-COMMAND_ATTEMPTS = 3
 
 #: A policy's hold this long (seconds) is "longer than expected": a ``Stuck`` event, once per hold.
 #: Holds have no budget of their own (the policy decides when to give up); a quarter of an hour
@@ -600,6 +596,14 @@ class Executor:
         if sum(count for _, count in self._listener_failures.values()) != before:
             self._write_report(journal)
 
+    def failed_before_plan(self, operation: str, cluster: str, error: HomeopsError) -> None:
+        """A run that failed before it had a plan to show (observing the cluster, planning, reading the
+        journal to resume): told to the listeners as ``Failed(stage="plan")``, like every other failure,
+        so the nightly run whose planner found a node down is not a silent one."""
+        self._listener_failures = {}
+        self._run_info = RunInfo(operation, cluster, self.backend, state_dir=self.world.state_dir)
+        self._emit(Failed(self._run_info, str(error), "plan", self.clock.now()))
+
     def _emit(self, event: RunEvent) -> None:
         """Tell every listener; one that raises is reported once and never changes the run."""
         for listener in self.listeners:
@@ -635,9 +639,11 @@ class Executor:
             + tuple(g for s in steps for g in s.gates_before)
             + plan.health.required_now(journal.done)
         )
-        errors = 0
         report = self._gate_waiting()
-        while True:
+
+        def look() -> dict[str, Look]:
+            # Green first (waiting out a blip), then the kinds' looks: a retry after a tool error waits
+            # for green again, since the sleep made the earlier green stale.
             seen_at, seen_green = self._green
             if seen_at != self.clock.sleeps:
                 seen_green = frozenset()
@@ -649,37 +655,28 @@ class Executor:
                 report=report,
                 hint="nothing was sent to the next node",
             )
-            try:
-                seen: dict[str, Look] = {}
-                for kind, group in _by_kind(steps):
-                    seen.update(kind.look(self._context(journal, kind), group))
-            except (CommandError, ConnectionFailed):
-                errors += 1
-                if errors >= self.preflight_retries:
-                    raise
-                self.clock.sleep(min(plan.poll_interval, 2.0))
-                continue
-            self._green = (self.clock.sleeps, frozenset(_key(g) for g in gates))
-            for step in steps:
-                look = seen[step.id]
-                if not look.ready and not look.done:
-                    raise GateFailed(
-                        kind_of(step).look_gate,
-                        look.observed,
-                        target=step.node,
-                        hint="nothing was sent to this node",
-                    )
+            seen: dict[str, Look] = {}
+            for kind, group in _by_kind(steps):
+                seen.update(kind.look(self._context(journal, kind), group))
             return seen
 
+        seen = LOOK_RETRY.call(
+            look, sleep=self.clock.sleep, attempts=self.preflight_retries, interval=min(plan.poll_interval, 2.0)
+        )
+        self._green = (self.clock.sleeps, frozenset(_key(g) for g in gates))
+        for step in steps:
+            seen_now = seen[step.id]
+            if not seen_now.ready and not seen_now.done:
+                raise GateFailed(
+                    kind_of(step).look_gate,
+                    seen_now.observed,
+                    target=step.node,
+                    hint="nothing was sent to this node",
+                )
+        return seen
+
     def _retrying(self, look: Callable[[], T]) -> T:
-        for attempt in range(self.preflight_retries):
-            try:
-                return look()
-            except (CommandError, ConnectionFailed):
-                if attempt == self.preflight_retries - 1:
-                    raise
-                self.clock.sleep(1.0)
-        raise AssertionError("unreachable")
+        return LOOK_RETRY.call(look, sleep=self.clock.sleep, attempts=self.preflight_retries)
 
     # ------------------------------------------------------------------------------------ pieces
 
@@ -705,24 +702,18 @@ class Executor:
         Retries are immediate: the gates were green in the look just before, and sleeping here would
         send the command on a look that is no longer current (found by the property tests).
         """
-        result: Result | None = None
-        for attempt in range(COMMAND_ATTEMPTS):
-            try:
-                result = self._runner(command).run(list(command.argv), timeout=command.timeout, stdin=stdin)
-            except ConnectionFailed:
-                if attempt == COMMAND_ATTEMPTS - 1:
-                    raise
-                continue
-            if result.ok:
-                return result
-            refused = kind.refusal(result, what=what, target=target)
+
+        def send() -> Result:
+            result = self._runner(command).run(list(command.argv), timeout=command.timeout, stdin=stdin)
+            refused = None if result.ok else kind.refusal(result, what=what, target=target)
             if refused is not None:
                 raise refused
-            if kind.unreachable(result) and attempt < COMMAND_ATTEMPTS - 1:
-                continue
-            break
-        assert result is not None
-        return result.check(what)
+            return result
+
+        result = UNREACHABLE_COMMAND.call(
+            send, sleep=self.clock.sleep, again=lambda r: r.failed and kind.unreachable(r)
+        )
+        return result if result.ok else result.check(what)
 
     def _arrived(self, journal: Journal, step: Step) -> bool:
         record = journal.step(step.id)

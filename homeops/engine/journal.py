@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from homeops.clock import Clock
-from homeops.engine.plan import Plan
+from homeops.engine.plan import ParamsError, Plan
 from homeops.errors import ConfigError, PlanError
 from homeops.privatefs import private_dir
 
@@ -259,6 +259,13 @@ class Journal:
             path = self.directory / PLAN_FILE
             try:
                 self._plan = Plan.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except ParamsError as exc:
+                raise ConfigError(
+                    f"cannot read the plan of run {self.run_id}: {exc}",
+                    file=str(path),
+                    hint="finish or inspect that run with the homeops that wrote it, "
+                    f"or move {self.directory} aside and plan again",
+                ) from exc
             except (OSError, ValueError, TypeError, KeyError) as exc:
                 raise ConfigError(f"unreadable plan of run {self.run_id}: {exc}", file=str(path)) from exc
         return self._plan

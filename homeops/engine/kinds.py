@@ -12,6 +12,10 @@ A step's ``action`` names its kind. The workflow module (``homeops.operations.<w
 * ``refusal``        — which failed results are not retried, or are retried (cannot have arrived);
 * ``hints``          — what to tell the user when the run stops (rollback, where the backup is).
 
+A kind that needs settings of its own (replicas, suspend or resume, a snapshot's name) names their
+frozen dataclass in ``params``; its steps carry one in ``step.params`` and read it with
+``step.param(TheParams)``. ``register`` makes the class readable from the journal by its tag.
+
 ``lockstep`` kinds change their target (take a node away): a batch of them is looked at once, sent
 together, waited for together. The others prepare (a backup, a snapshot) and run one by one first.
 Adding a workflow adds kinds here at import time; no engine module changes.
@@ -23,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from homeops.engine.plan import Command, Step, Wait
+from homeops.engine.plan import Command, Step, StepParams, Wait, register_params
 from homeops.engine.waits import Observation
 from homeops.errors import HomeopsError, PlanError
 from homeops.runners import Result, Runner
@@ -98,6 +102,8 @@ class StepKind:
     terms: ClassVar[Mapping[str, WaitTerms]] = {}
     #: The name a not-ready look fails under (``GateFailed``).
     look_gate: ClassVar[str] = "ready"
+    #: Its steps' typed parameters (``step.params``), None when it has none.
+    params: ClassVar[type[StepParams] | None] = None
 
     def run(self, ctx: StepContext, step: Step) -> None:
         for command in step.commands:
@@ -160,6 +166,8 @@ def register(kind: StepKind) -> StepKind:
     known = _KINDS.get(kind.name)
     if known is not None and type(known) is not type(kind):
         raise ValueError(f"step kind {kind.name!r} is already registered by {type(known).__name__}")
+    if kind.params is not None:
+        register_params(kind.params, kind.name)
     _KINDS[kind.name] = kind
     return kind
 

@@ -6,19 +6,25 @@ Steps sharing a ``batch`` number run together (workers, ``--max-unavailable``); 
 A step's ``action`` names its step kind (``homeops.engine.kinds``): the workflow that planned it says
 what that kind does. The plan's ``Health`` says which gates may be red and which a step brings up.
 
+A step's own settings (replicas to scale to, suspend or resume, which snapshot) are its kind's typed
+``StepParams`` in ``step.params``; ``from_version``/``to_version`` only ever carry versions.
+
 Plans are values: ``render()`` is the dry-run output, ``to_dict``/``from_dict`` let the journal keep
 the exact plan an interrupted run was executing, so ``--resume`` continues *that* plan rather than
-re-planning from a half-upgraded cluster.
+re-planning from a half-upgraded cluster. Parameters are written with their class's ``tag`` and read
+back into the same class; a tag this homeops does not know is a ``ParamsError``, never a guess.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import types
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
+from homeops.errors import PlanError
 from homeops.runners import render as render_argv
 
 #: Gate kinds, wait kinds and step kinds are names a workflow registers; the engine only matches them.
@@ -64,6 +70,109 @@ class Wait:
     timeout: float
 
 
+class ParamsError(ValueError):
+    """Saved step parameters this homeops cannot read (an unknown tag, a field of the wrong type)."""
+
+
+class StepParams:
+    """Base of a step kind's parameters: subclasses are frozen dataclasses with a unique ``tag``.
+
+    Fields are JSON scalars (``str``, ``int``, ``float``, ``bool``, optional ones) or tuples of them, so
+    the journal stores them as they are. ``legacy`` reads the parameters of a plan written by a homeops
+    that still kept them in ``to_version``/``from_version``/``artifact``, so a resume survives the upgrade:
+    a one-field class names the old Step field in ``legacy_field`` (a comma-joined list for a tuple field).
+    """
+
+    tag: ClassVar[str] = ""
+    legacy_field: ClassVar[str] = ""
+    #: The Step fields old-form steps kept the parameters in (cleared once read: they mean nothing else there).
+    replaces: ClassVar[tuple[str, ...]] = ("to_version", "from_version", "artifact")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tag": self.tag, **asdict(self)}  # type: ignore[call-overload]
+
+    def before(self) -> str | None:
+        """The state before the step, as planned: the report shows it for a step that has not run."""
+        return None
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> StepParams | None:
+        """The parameters of an old-form step dict (None: it had none)."""
+        if not cls.legacy_field:
+            return None
+        (only,) = fields(cls)  # type: ignore[arg-type]
+        value = step[cls.legacy_field]
+        if get_origin(get_type_hints(cls)[only.name]) is tuple:
+            value = tuple(x for x in (value or "").split(",") if x)
+        made: StepParams = cast(Any, cls)(**{only.name: value})
+        return made
+
+
+P = TypeVar("P", bound=StepParams)
+_PARAMS: dict[str, type[StepParams]] = {}
+_LEGACY: dict[str, type[StepParams]] = {}
+
+
+def register_params(cls: type[P], *actions: str) -> type[P]:
+    """Make a params class readable from the journal by its tag; ``legacy`` reads old steps of ``actions``.
+
+    ``homeops.engine.kinds.register`` calls it for a kind's ``params`` (with the kind's name).
+    """
+    if not cls.tag:
+        raise ValueError(f"{cls.__name__} has no tag")
+    known = _PARAMS.get(cls.tag)
+    if known is not None and known.__qualname__ != cls.__qualname__:
+        raise ValueError(f"step params tag {cls.tag!r} is already registered by {known.__name__}")
+    _PARAMS[cls.tag] = cls
+    for action in actions:
+        _LEGACY[action] = cls
+    return cls
+
+
+def params_from_dict(data: Any) -> StepParams:
+    """The ``StepParams`` ``to_dict`` wrote: the class its tag names, each field of its declared type."""
+    if not isinstance(data, dict) or not isinstance(data.get("tag"), str):
+        raise ParamsError(f"step parameters without a tag: {data!r}")
+    cls = _PARAMS.get(data["tag"])
+    if cls is None:
+        raise ParamsError(f"step parameters tagged {data['tag']!r}, which this homeops does not know")
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    extra = sorted(set(data) - names - {"tag"})
+    if extra:
+        raise ParamsError(f"step parameters {cls.tag!r}: unknown field(s) {', '.join(extra)}")
+    for name in names:
+        if name not in data:
+            raise ParamsError(f"step parameters {cls.tag!r}: field {name!r} is missing")
+        values[name] = _typed(data[name], hints[name], f"{cls.tag}.{name}")
+    return cls(**values)
+
+
+def _typed(value: Any, hint: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        for option in get_args(hint):
+            try:
+                return _typed(value, option, where)
+            except ParamsError:
+                continue
+        raise ParamsError(f"step parameters {where}: {value!r} is not {hint}")
+    if origin is tuple:
+        (item, *_rest) = get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise ParamsError(f"step parameters {where}: {value!r} is not a list")
+        return tuple(_typed(v, item, where) for v in value)
+    if hint is type(None):
+        if value is None:
+            return None
+    elif hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    elif isinstance(hint, type) and isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise ParamsError(f"step parameters {where}: {value!r} is not {getattr(hint, '__name__', hint)}")
+
+
 @dataclass(frozen=True)
 class Step:
     id: str  # stable across resume: "<node>:<action>[@<version>]"
@@ -85,6 +194,21 @@ class Step:
     vm_host: str | None = None  # the machine the node runs on (never two of one host at once)
     artifact: str | None = None  # what the step produces (a file, a snapshot name)
     batch_note: str = ""  # a step that prepares its batch says so in the batch title, e.g. "backup first"
+    params: StepParams | None = None  # the step kind's own typed parameters
+
+    @property
+    def planned_before(self) -> str | None:
+        """The version (or the parameters' state) before the step, as planned."""
+        return self.from_version or (self.params.before() if self.params is not None else None)
+
+    def param(self, cls: type[P]) -> P:
+        """``params`` as the kind's class; a step planned without them is a ``PlanError``."""
+        if not isinstance(self.params, cls):
+            raise PlanError(
+                f"step {self.id}: {self.action} needs {cls.__name__} parameters, the plan has {self.params!r}",
+                hint="plan the run again (inv … without --resume)",
+            )
+        return self.params
 
 
 @dataclass(frozen=True)
@@ -140,21 +264,31 @@ class Plan:
         return tuple(seen)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for step, raw in zip(self.steps, data["steps"], strict=True):
+            raw["params"] = step.params.to_dict() if step.params is not None else None
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
         def gate(d: dict[str, Any]) -> Gate:
             return Gate(**d)
 
-        def step(d: dict[str, Any]) -> Step:
-            d = dict(d)
+        def step(raw: dict[str, Any]) -> Step:
+            d = dict(raw)
             d["commands"] = tuple(
                 Command(argv=tuple(c["argv"]), on=c["on"], timeout=c["timeout"]) for c in d["commands"]
             )
             d["waits"] = tuple(Wait(**w) for w in d["waits"])
             d["gates_before"] = tuple(gate(g) for g in d["gates_before"])
             d["gates_after"] = tuple(gate(g) for g in d["gates_after"])
+            if "params" in d:
+                d["params"] = params_from_dict(d["params"]) if d["params"] is not None else None
+            elif d["action"] in _LEGACY:
+                # written by a homeops that kept these in to_version/from_version/artifact
+                legacy = _LEGACY[d["action"]]
+                d["params"] = legacy.legacy(raw)
+                d.update(dict.fromkeys(legacy.replaces))
             return Step(**d)
 
         data = dict(data)

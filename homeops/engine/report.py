@@ -85,7 +85,7 @@ def build(journal: Journal) -> Report:
         seconds = None
         if done.started is not None and done.finished is not None:
             seconds = float(done.finished) - float(done.started)
-        before = done.before or step.from_version
+        before = done.before or step.planned_before
         line = (step.id, step.node or "cluster", step.action, done.status, before, done.after, seconds)
         lines.append(StepLine(*line, gates=tuple(done.gates), error=done.error))
     same = {name: getattr(record, name) for name in ("run_id", "operation", "cluster", "status", "error", "backend")}

@@ -87,6 +87,12 @@ Format::
         - { days: [sat, sun], start: "02:00", duration: 4h, timezone: Europe/Amsterdam }
       nodeBudget: 45m          # optional: what one batch of nodes may take (default: measured in the run,
                                # else what its steps' timeouts allow)
+
+    hooks:                     # around every mutating run; `sh -c` in this directory (homeops.policies.hooks)
+      pre:                     # before anything changes; a failure or timeout refuses the run
+        - { run: ./scripts/backup-check.sh, timeout: 5m }   # timeout: 90, 90s, 5m, 1h30m (default 5m)
+      post:                    # always after it: finished, failed, Ctrl-C or stopped; a failure fails the run
+        - { run: 'curl -fsS -d "$HOMEOPS_STATUS" http://ntfy.lan/homelab', timeout: 2m }
 """
 
 from __future__ import annotations
@@ -110,6 +116,8 @@ from homeops.inventory.model import (
     CustomGate,
     DrPolicy,
     Gates,
+    Hook,
+    Hooks,
     HostKind,
     Inventory,
     Maintenance,
@@ -134,6 +142,9 @@ INVENTORY_FILE = "homeops.yaml"
 # Set only without a talconfig; with one they are ignored (and said so). Every key allowed anywhere in
 # the file is listed in homeops.inventory.schema.SCHEMA.
 _BARE_CLUSTER_KEYS = {"name", "endpoint", "talosVersion", "kubernetesVersion"}
+
+#: A hook's timeout when homeops.yaml gives none.
+HOOK_TIMEOUT = 300.0
 
 # maintenance.windows[].days: three letters or the full English name, any case (as kured's --reboot-days,
 # kubereboot/kured pkg/timewindow/days.go; its numbers are left out: 0 is Sunday in Go, Monday in Python).
@@ -351,6 +362,7 @@ class _InventoryReader:
             warnings=tuple(tal_warnings + self.warnings),
             dr=self.dr(top.get("dr")),
             notify=self.notify(top.get("notify")),
+            hooks=self.hooks(top.get("hooks")),
             alertmanager=self.silence(top) if "alertmanager" in top else None,
             prometheus=self.alert_gate(top) if "prometheus" in top else None,
             maintenance=self.maintenance(top),
@@ -705,6 +717,30 @@ class _InventoryReader:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
             raise self.error(f"{where}.{key}", f"must be a number of hours > 0, not {_describe(value)}")
         return float(value) * 3600
+
+    def hooks(self, raw: Any) -> Hooks:
+        data = self.mapping(raw, "hooks")
+        return Hooks(pre=self.hook_list(data, "pre"), post=self.hook_list(data, "post"))
+
+    def hook_list(self, data: Mapping[str, Any], key: str) -> tuple[Hook, ...]:
+        where = f"hooks.{key}"
+        raw = data.get(key)
+        if raw is None:
+            return ()
+        example = f'write - {{run: "./scripts/{key}.sh", timeout: 5m}}'
+        if not isinstance(raw, list):
+            raise self.error(where, f"must be a list of {{run, timeout}} entries, not {_describe(raw)}", hint=example)
+        hooks = []
+        for index, item in enumerate(raw):
+            at = f"{where}[{index}]"
+            if not isinstance(item, dict):
+                raise self.error(at, f"must be a mapping {{run, timeout}}, not {_describe(item)}", hint=example)
+            run = self.mapping(item, at).get("run")
+            if not isinstance(run, str) or not run.strip():
+                raise self.error(f"{at}.run", f"must be a non-empty shell command, not {_describe(run)}", hint=example)
+            timeout = self.span(item, "timeout", at, HOOK_TIMEOUT, least=1.0)
+            hooks.append(Hook(run=run.strip(), timeout=timeout, where=at))
+        return tuple(hooks)
 
     def silence(self, top: Mapping[str, Any]) -> SilenceSettings:
         data = self.mapping(top["alertmanager"], "alertmanager")

@@ -158,6 +158,23 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """One command of ``hooks:``, run with ``sh -c`` in the inventory directory (``homeops.policies.hooks``)."""
+
+    run: str
+    timeout: float  # seconds; on expiry the hook's whole process group is killed
+    where: str  # its place in homeops.yaml (``hooks.pre[0]``): how errors and the report name it
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Commands run around every mutating run: ``pre`` before anything changes, ``post`` always after it."""
+
+    pre: tuple[Hook, ...] = ()
+    post: tuple[Hook, ...] = ()
+
+
+@dataclass(frozen=True)
 class SilenceSettings:
     """homeops.yaml ``alertmanager:``: what a mutating run silences while it lives (never a gate)."""
 
@@ -235,6 +252,7 @@ class Inventory:
     warnings: tuple[str, ...] = ()
     dr: DrPolicy = field(default_factory=DrPolicy)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    hooks: Hooks = field(default_factory=Hooks)
     alertmanager: SilenceSettings | None = None
     prometheus: AlertGateSettings | None = None
     maintenance: Maintenance | None = None  # None: runs may start at any time

@@ -169,6 +169,11 @@ SCHEMA: Final[Mapping[str, Shape]] = {
     },
     # where run events are sent through Apprise (homeops.policies.notify)
     "notify": {"urls": VALUE, "urlsFile": VALUE, "events": VALUE, "timeout": VALUE},
+    # run by homeops.policies.hooks
+    "hooks": {
+        "pre": Items({"run": VALUE, "timeout": VALUE}),
+        "post": Items({"run": VALUE, "timeout": VALUE}),
+    },
 }
 
 

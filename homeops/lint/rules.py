@@ -48,6 +48,15 @@ def sort_key(entry: str) -> tuple[str, ...]:
     return tuple(part.casefold() for part in entry.removeprefix("./").rstrip("/").split("/"))
 
 
+#: Why the pod rules could not read an app-template-like HelmRelease, by app_template_shape's answer.
+_UNREAD = {
+    "unknown": "uses app-template but its values have neither controllers (v2+) nor image (v1): the pod rules "
+    "(images, strategy, security) could not judge it",
+    "other-chart": "describes controllers like app-template, but its chart is not app-template and its defaults "
+    "are unknown here: the pod rules could not judge it",
+}
+
+
 class FileLinter:
     """Runs every rule on one file, once per Flux Kustomization that deploys it (its variables differ)."""
 
@@ -318,23 +327,10 @@ class FileLinter:
 
     def unread(self, data: Map) -> Iterator[Finding]:
         for ctx in self.contexts:
-            shape = app_template_shape(self.repo, data, self._vars(ctx))
-            name = _map(data.get("metadata")).get("name", "?")
-            if shape == "unknown":
-                yield self._f(
-                    data.line_of("spec"),
-                    "unread-workload",
-                    f"HelmRelease '{name}' uses app-template but its values have neither controllers (v2+) nor "
-                    "image (v1): the pod rules (images, strategy, security) could not judge it",
-                )
-                return
-            if shape == "other-chart":
-                yield self._f(
-                    data.line_of("spec"),
-                    "unread-workload",
-                    f"HelmRelease '{name}' describes controllers like app-template, but its chart is not "
-                    "app-template and its defaults are unknown here: the pod rules could not judge it",
-                )
+            why = _UNREAD.get(app_template_shape(self.repo, data, self._vars(ctx)) or "")
+            if why is not None:
+                name = _map(data.get("metadata")).get("name", "?")
+                yield self._f(data.line_of("spec"), "unread-workload", f"HelmRelease '{name}' {why}")
                 return
 
     def _is_pod_source(self, data: Map) -> bool:

@@ -39,10 +39,12 @@ from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
+from homeops.engine.retry import first_then, poll
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, ConfigError, ConnectionFailed, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap_inputs as bi
+from homeops.runners import Result
 from homeops.runtime import Runtime
 
 _NS_NOT_FOUND = re.compile(r'namespaces? "[^"]+" not found')
@@ -336,37 +338,37 @@ class EtcdBootstrap(_Kind):
     def run(self, ctx: StepContext, step: Step) -> None:
         world = _world(ctx)
         node = world.inventory.node(step.node or "")
-        deadline = ctx.clock.now() + world.inventory.policy.reboot_timeout
-        while True:
-            try:
-                outcome = tc.bootstrap(
-                    world.runtime.local,
-                    world.tctl,
-                    node.ip,
-                    recover_from=world.recover_from,
-                    skip_hash_check=world.skip_hash_check,
-                )
-            except (CommandError, ConnectionFailed) as exc:
-                # The node is still installing/rebooting ("not available yet", unreachable): retry.
-                # "not ready for recovery yet": EPHEMERAL not mounted for the first seconds (cli-interfaces §10.3)
-                retry = (
-                    isinstance(exc, ConnectionFailed)
-                    or "not available yet" in str(exc)
-                    or "not in sync" in str(exc)
-                    or "not ready for recovery yet" in str(exc)
-                )
-                if not retry or ctx.clock.now() >= deadline:
-                    raise
-                why = "unreachable" if isinstance(exc, ConnectionFailed) else "not available yet"
-                ctx.progress.note(f"talosctl bootstrap on {node.hostname}: {why} (installing or rebooting); retrying")
-                ctx.clock.sleep(_poll(ctx))
-                continue
-            ctx.journal.note(step.id, bootstrap=outcome)
-            if outcome == "already-bootstrapped":
-                ctx.progress.note(
-                    f"etcd on {node.hostname} is already bootstrapped (AlreadyExists): done, not an error"
-                )
-            return
+
+        def not_yet(exc: BaseException) -> bool:
+            # The node is still installing/rebooting ("not available yet", unreachable): retry.
+            # "not ready for recovery yet": EPHEMERAL not mounted for the first seconds (cli-interfaces §10.3)
+            return isinstance(exc, ConnectionFailed) or (
+                isinstance(exc, CommandError)
+                and any(s in str(exc) for s in ("not available yet", "not in sync", "not ready for recovery yet"))
+            )
+
+        def note(exc: object) -> None:
+            why = "unreachable" if isinstance(exc, ConnectionFailed) else "not available yet"
+            ctx.progress.note(f"talosctl bootstrap on {node.hostname}: {why} (installing or rebooting); retrying")
+
+        outcome = poll(
+            lambda: tc.bootstrap(
+                world.runtime.local,
+                world.tctl,
+                node.ip,
+                recover_from=world.recover_from,
+                skip_hash_check=world.skip_hash_check,
+            ),
+            clock=ctx.clock,
+            interval=_poll(ctx),
+            not_yet=not_yet,
+            deadline=ctx.clock.now() + world.inventory.policy.reboot_timeout,
+            now=ctx.clock.now,
+            note=note,
+        )
+        ctx.journal.note(step.id, bootstrap=outcome)
+        if outcome == "already-bootstrapped":
+            ctx.progress.note(f"etcd on {node.hostname} is already bootstrapped (AlreadyExists): done, not an error")
 
     def sent_already(self, ctx: StepContext, step: Step, record: StepRecord) -> bool:
         return bool(_world(ctx).etcd_members())
@@ -420,16 +422,27 @@ class Kubeconfig(_Kind):
         private.parent.mkdir(parents=True, exist_ok=True)
         private.unlink(missing_ok=True)
         argv = world.tctl.kubeconfig(node.ip, private, force=True, merge=False)
-        deadline = ctx.clock.now() + world.inventory.policy.ready_timeout
-        while True:
-            result = world.runtime.local.run(argv, timeout=60)
+
+        def transient(result: Result) -> bool:
             # Before the cluster is up talosctl says "error copying: …" (or cannot reach the node): retry,
             # as cluster-template's `until talhelper gencommand kubeconfig | bash` does.
-            transient = result.failed and (tc.is_unreachable(result) or "error copying" in result.stderr)
-            if not transient or ctx.clock.now() >= deadline:
-                break
-            ctx.progress.note(f"talosctl kubeconfig from {node.hostname}: not yet ({result.last_error_line()[:80]})")
-            ctx.clock.sleep(_poll(ctx))
+            return result.failed and (tc.is_unreachable(result) or "error copying" in result.stderr)
+
+        def note(result: Result | BaseException) -> None:
+            if isinstance(result, Result):
+                ctx.progress.note(
+                    f"talosctl kubeconfig from {node.hostname}: not yet ({result.last_error_line()[:80]})"
+                )
+
+        result = poll(
+            lambda: world.runtime.local.run(argv, timeout=60),
+            clock=ctx.clock,
+            interval=_poll(ctx),
+            again=transient,
+            deadline=ctx.clock.now() + world.inventory.policy.ready_timeout,
+            now=ctx.clock.now,
+            note=note,
+        )
         tc.run_checked_result(result, what="talosctl kubeconfig", node=node.hostname)
         try:
             identity = bi.read_identity(private)
@@ -542,12 +555,14 @@ class SecretApply(_Kind):
     """A SOPS Secret: decrypted in memory, diffed, applied server-side on stdin. Unchanged: skipped."""
 
     name = "bootstrap-secret"
+    params = bi.SecretParams
 
     def _secret(self, ctx: StepContext, step: Step) -> bi.SecretManifest:
+        path = step.param(bi.SecretParams).path
         for secret in _world(ctx).secrets():
-            if str(secret.path) == step.artifact:
+            if str(secret.path) == path:
                 return secret
-        raise PlanError(f"bootstrap secret {step.artifact} is no longer in bootstrap.secrets")
+        raise PlanError(f"bootstrap secret {path} is no longer in bootstrap.secrets")
 
     def look_one(self, ctx: StepContext, step: Step) -> Look:
         changes = _world(ctx).changes(self._secret(ctx, step).text)
@@ -557,7 +572,7 @@ class SecretApply(_Kind):
         _world(ctx).apply(self._secret(ctx, step).text)
 
     def reached(self, step: Step, record: StepRecord) -> str | None:
-        return f"{Path(step.artifact or '').name} applied"
+        return f"{Path(step.param(bi.SecretParams).path).name} applied"
 
 
 class Crds(_Kind):
@@ -580,14 +595,16 @@ class Release(_Kind):
     name = "bootstrap-release"
     wait_order = ("deployed",)
     terms: ClassVar[Mapping[str, WaitTerms]] = {"deployed": WaitTerms("helm reports the release deployed")}
+    params = bi.ReleaseParams
 
     def _release(self, ctx: StepContext, step: Step) -> hf.ReleaseSpec:
         spec = _world(ctx).spec
         assert spec is not None
+        name = step.param(bi.ReleaseParams).name
         for release in spec.releases:
-            if release.name == step.artifact:
+            if release.name == name:
                 return release
-        raise PlanError(f"release {step.artifact} is no longer in {spec.path}")
+        raise PlanError(f"release {name} is no longer in {spec.path}")
 
     def look_one(self, ctx: StepContext, step: Step) -> Look:
         revision = _world(ctx).release_revision(self._release(ctx, step))
@@ -635,13 +652,25 @@ class Release(_Kind):
             return "deployed" if world.release_revision(release) > before else None
         assert world.spec is not None
         deadline = release_deadline(world.settings, world.spec, release)
-        while lock is not None and lock[1] is not None and ctx.clock.now() - lock[1] < deadline:
-            ctx.progress.note(
-                f"release {release.id} is {lock[0]} since {ctx.clock.now() - lock[1]:.0f}s: a helm may still be "
-                f"running it; waiting (up to {deadline:.0f}s after it started) before recovering it"
-            )
-            ctx.clock.sleep(_poll(ctx))
-            lock = world.release_lock(release)
+
+        def young(lock: tuple[str, float | None] | None) -> bool:
+            return lock is not None and lock[1] is not None and ctx.clock.now() - lock[1] < deadline
+
+        def note(lock: object) -> None:
+            if isinstance(lock, tuple) and lock[1] is not None:
+                ctx.progress.note(
+                    f"release {release.id} is {lock[0]} since {ctx.clock.now() - lock[1]:.0f}s: a helm may still be "
+                    f"running it; waiting (up to {deadline:.0f}s after it started) before recovering it"
+                )
+
+        seen: tuple[str, float | None] | None = lock
+        lock = poll(
+            first_then(seen, lambda: world.release_lock(release)),
+            clock=ctx.clock,
+            interval=_poll(ctx),
+            again=young,
+            note=note,
+        )
         if lock is None:
             # the helm that held it ended: deployed only if it got further than the look (a failed
             # upgrade rolls back to the revision the look already saw, and is synced again)
@@ -649,7 +678,7 @@ class Release(_Kind):
         return lock[0]
 
     def reached(self, step: Step, record: StepRecord) -> str | None:
-        return f"{step.artifact} deployed"
+        return f"{step.param(bi.ReleaseParams).name} deployed"
 
     def sent_already(self, ctx: StepContext, step: Step, record: StepRecord) -> bool:
         before = int(record.marker or 0) if (record.marker or "0").isdigit() else 0
@@ -662,9 +691,11 @@ class Release(_Kind):
         world = _world(ctx)
 
         def look() -> Observation[None]:
-            pending = [s.artifact for s in steps if not world.release_revision(self._release(ctx, s))]
+            pending = [
+                s.param(bi.ReleaseParams).name for s in steps if not world.release_revision(self._release(ctx, s))
+            ]
             if pending:
-                return Observation.waiting("not deployed: " + ", ".join(str(p) for p in pending))
+                return Observation.waiting("not deployed: " + ", ".join(pending))
             return Observation.ok("deployed")
 
         return look
@@ -928,7 +959,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                     f"secret:{rel}",
                     "bootstrap-secret",
                     f"apply {', '.join(manifest.objects)} from {rel} ({how}in memory, on stdin)",
-                    artifact=str(path),
+                    params=bi.SecretParams(str(path)),
                     commands=(_cmd(apply_argv),),
                 )
         if world.crds_spec is not None and (unknown or seen.crds_changed):
@@ -952,7 +983,7 @@ def plan_bootstrap(world: BootstrapWorld, seen: Observed, stages: Sequence[str],
                 f"release:{release.name}",
                 "bootstrap-release",
                 f"helmfile sync of {release.id} ({release.chart}{' ' + release.version if release.version else ''})",
-                artifact=release.name,
+                params=bi.ReleaseParams(release.name),
                 commands=(_cmd(argv, timeout),),
                 waits=(Wait("deployed", f"release {release.id} deployed", 60),),
             )

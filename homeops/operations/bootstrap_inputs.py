@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from homeops.adapters import helmfile
+from homeops.engine.plan import StepParams
 from homeops.errors import ConfigError
 from homeops.inventory.model import Inventory
 from homeops.inventory.schema import check_keys
@@ -468,3 +469,25 @@ def check_decryption_secret(settings: BootstrapSettings, manifests: list[SecretM
                 file=str(path),
                 hint="add the SOPS age key Secret (e.g. bootstrap/sops-age.sops.yaml) to bootstrap.secrets",
             )
+
+
+# ----------------------------------------------------------------------------------- step parameters
+# The bootstrap kinds' own (``homeops.operations.bootstrap``); here, where the runbook reads them too.
+
+
+@dataclass(frozen=True)
+class SecretParams(StepParams):
+    """The SOPS-encrypted manifest a ``bootstrap-secret`` step decrypts and applies."""
+
+    tag = "bootstrap-secret"
+    legacy_field = "artifact"
+    path: str
+
+
+@dataclass(frozen=True)
+class ReleaseParams(StepParams):
+    """The helmfile release a ``bootstrap-release`` step syncs."""
+
+    tag = "bootstrap-release"
+    legacy_field = "artifact"
+    name: str

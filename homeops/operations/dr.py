@@ -48,7 +48,7 @@ from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory, Node
-from homeops.operations import bootstrap, drcheck
+from homeops.operations import bootstrap, drcheck, drsteps
 from homeops.operations.bootstrap import API_GATE, BootstrapWorld, prepare
 from homeops.operations.drmodel import Choice, NodeSeen
 from homeops.operations.drmodel import Observation as Seen
@@ -233,7 +233,9 @@ def plan_rebuild(
                 "CloudNativePG cluster(s)",
                 batch=batch,
                 waits=(Wait(DATA_DEADLINE, "every ReplicationSource synced once more", request.data_timeout),),
-                artifact="homeops-dr-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(request.now)),
+                params=drsteps.LastBackupsParams(
+                    "homeops-dr-" + time.strftime("%Y%m%d%H%M%S", time.gmtime(request.now))
+                ),
                 batch_note="backup first",
             )
         )
@@ -257,21 +259,23 @@ def plan_rebuild(
         batch += 1
         steps += [finish_vm_step(inventory.node(rs.node or ""), rs, batch) for rs in finish]
     if data:
-        sources = ",".join(seen.sources) if seen else ""
-        destinations = ",".join(seen.destinations) if seen else ""
-        databases = ",".join(d.key for d in seen.databases) if seen else ""
+        sources = tuple(seen.sources) if seen else ()
+        destinations = tuple(seen.destinations) if seen else ()
+        databases = tuple(d.key for d in seen.databases) if seen else ()
         tail = (
             ("data:pause-backups", "dr-pause-backups", "pause every ReplicationSource as soon as it exists "
-             "(spec.paused: true, read back): no backup of a volume before its restore is proven", sources),
+             "(spec.paused: true, read back): no backup of a volume before its restore is proven",
+             drsteps.PauseParams(sources)),
             ("data:volsync", "dr-data", "the VolSync restores, proven: this run's ReplicationDestinations, a snapshot "
-             "found (not `No eligible snapshots`), each PVC Bound, its PV populated-from", "volsync:" + destinations),
+             "found (not `No eligible snapshots`), each PVC Bound, its PV populated-from",
+             drsteps.DataParams("volsync", destinations)),
             ("data:cnpg", "dr-data", "the CloudNativePG restores, proven: this run's Clusters healthy, recovered from "
-             "their object store", "cnpg:" + databases),
+             "their object store", drsteps.DataParams("cnpg", databases)),
             ("data:resume-backups", "dr-resume-backups", "resume the backups paused above, only if every restore was "
              "proven (else they stay paused, and the run ends with problems)",
-             "data:pause-backups,data:volsync,data:cnpg"),
+             drsteps.ResumeParams("data:pause-backups", ("data:volsync", "data:cnpg"))),
         )  # fmt: skip
-        for step_id, action, summary, artifact in tail:
+        for step_id, action, summary, params in tail:
             batch += 1
             steps.append(
                 Step(
@@ -280,7 +284,7 @@ def plan_rebuild(
                     summary=summary,
                     batch=batch,
                     waits=(Wait(DATA_DEADLINE, "(reported, never a stop)", request.data_timeout),),
-                    artifact=artifact,
+                    params=params,
                 )
             )
     hosts = sorted({s.vm_host for s in steps if s.vm_host})
@@ -367,7 +371,7 @@ def plan_etcd_restore(
             f"raw db (restored with --recover-skip-hash-check){kept}",
             commands=tuple(commands),
             batch=0,
-            artifact=str(fallback.path) if fallback and fallback.path else None,
+            params=drsteps.EtcdBackupParams(str(fallback.path) if fallback and fallback.path else None),
             batch_note="backup first",
         )
     ]
@@ -404,7 +408,7 @@ def plan_etcd_restore(
                 Wait(ETCD_UP, "every control plane a healthy etcd member", inventory.policy.ready_timeout),
                 Wait(API, "the Kubernetes API answers /readyz", inventory.policy.ready_timeout),
             ),
-            artifact="etcd:last-chance",
+            params=drsteps.RecoverParams("etcd:last-chance"),
         )
     )
     steps.append(
@@ -413,7 +417,7 @@ def plan_etcd_restore(
             action="dr-inplace",
             summary="report the volumes: kept in place, or EMPTY (node-local on a wiped disk); nothing is restored",
             batch=3,
-            artifact=",".join(n.hostname for n in inventory.control_planes),
+            params=drsteps.InPlaceParams(tuple(n.hostname for n in inventory.control_planes)),
         )
     )
     workers = [n.hostname for n in inventory.workers]
@@ -439,18 +443,13 @@ def _rebatch(step: Step, batch: int) -> Step:
 
 def _node_step(node: Node, rs: RecoveryStep, batch: int, timeout: float) -> Step:
     recreate = rs.id.endswith(":recreate-vm")
-    return Step(
-        id=rs.id,
+    return rs.plan_step(
+        node,
         action="dr-recreate-vm" if recreate else "dr-reset",
-        summary=rs.title,
-        node=node.hostname,
-        node_ip=node.ip,
-        control_plane=node.control_plane,
         batch=batch,
-        commands=tuple(Command(a.argv, on=a.on or "local", timeout=300) for a in rs.actions),
+        timeout=300,
         waits=(Wait(MAINTENANCE, f"{node.hostname} ({node.ip}) in Talos maintenance mode", timeout),),
         vm_host=node.vm.host if recreate and node.vm else None,
-        to_version=MAINTENANCE,
     )
 
 
@@ -535,6 +534,9 @@ class _ToMaintenance(StepKind):
 
     def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
         return _in_maintenance(ctx, _world(ctx).inventory.node(step.node or ""))[0]
+
+    def reached(self, step: Step, record: object) -> str | None:
+        return MAINTENANCE
 
 
 class DrReset(_ToMaintenance):

@@ -31,7 +31,7 @@ fresh (recovery.md §1 F, §2; cli-interfaces.md §11, §12):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -41,12 +41,13 @@ from homeops.adapters import talosctl as t
 from homeops.adapters import volsync as vs
 from homeops.adapters._parse import parse_json_object
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
-from homeops.engine.plan import Command, Step, Wait
+from homeops.engine.plan import Command, Step, StepParams, Wait
+from homeops.engine.retry import first_then, poll
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory
 from homeops.operations.identity import HOSTNAME_FILE
-from homeops.runners import Runner
+from homeops.runners import Result, Runner
 
 ETCD_DB = "/var/lib/etcd/member/snap/db"
 PREPARING = "etcd-preparing"
@@ -55,6 +56,88 @@ API = "api"
 NOT_READY_FOR_RECOVERY = "etcd service is not ready for recovery yet"
 PAUSED = {"spec": {"paused": True}}
 RESUMED = {"spec": {"paused": False}}
+
+
+# ----------------------------------------------------------------------------------- step parameters
+# Plans written before these kept them in ``artifact`` (comma-joined lists, "volsync:<keys>"): ``legacy``
+# reads those, so a dr.rebuild interrupted under that homeops resumes under this one.
+
+
+def _listed(text: str | None) -> tuple[str, ...]:
+    return tuple(x for x in (text or "").split(",") if x)
+
+
+@dataclass(frozen=True)
+class EtcdBackupParams(StepParams):
+    """The newest kept snapshot, restored when no fresh copy can be taken (None: there is none)."""
+
+    tag = "dr-etcd-backup"
+    legacy_field = "artifact"
+    fallback: str | None
+
+
+@dataclass(frozen=True)
+class RecoverParams(StepParams):
+    """The step whose journal notes name the etcd copy to restore from."""
+
+    tag = "dr-recover"
+    legacy_field = "artifact"
+    backup_step: str
+
+
+@dataclass(frozen=True)
+class InPlaceParams(StepParams):
+    """The nodes whose EPHEMERAL was wiped: their node-local volumes are empty now."""
+
+    tag = "dr-inplace"
+    legacy_field = "artifact"
+    wiped: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LastBackupsParams(StepParams):
+    """The manual-trigger token (and the Backups' name prefix) of the last backups."""
+
+    tag = "dr-last-backups"
+    legacy_field = "artifact"
+    token: str
+
+
+@dataclass(frozen=True)
+class PauseParams(StepParams):
+    """The ReplicationSources expected back (``ns/name``); none: pause what there is once Flux settled."""
+
+    tag = "dr-pause-backups"
+    legacy_field = "artifact"
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResumeParams(StepParams):
+    """The pausing step (what it paused is resumed) and the data steps that must all be proven first."""
+
+    tag = "dr-resume-backups"
+    pause_step: str
+    data_steps: tuple[str, ...]
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> ResumeParams:
+        ids = _listed(step["artifact"])
+        return cls(ids[0], ids[1:])
+
+
+@dataclass(frozen=True)
+class DataParams(StepParams):
+    """Which restores to prove: ``volsync`` (ReplicationDestinations) or ``cnpg`` (Clusters), by ``ns/name``."""
+
+    tag = "dr-data"
+    what: str
+    expected: tuple[str, ...]
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> DataParams:
+        what, _, listed = (step["artifact"] or "").partition(":")
+        return cls(what, _listed(listed))
 
 
 class _HasInventory(Protocol):
@@ -198,6 +281,7 @@ class DrEtcdBackup(StepKind):
     """The last chance: a snapshot from a surviving member, else its raw ``db``, else the newest kept one."""
 
     name = "dr-etcd-backup"
+    params = EtcdBackupParams
 
     def run(self, ctx: StepContext, step: Step) -> None:
         if ctx.journal.step(step.id).data.get("file"):
@@ -225,7 +309,7 @@ class DrEtcdBackup(StepKind):
                 return
             tried.append(f"{'cp db' if raw else 'etcd snapshot'} on {where}: "
                          f"{result.last_error_line() or f'exit {result.exit_code}'}")  # fmt: skip
-        fallback = step.artifact or ""
+        fallback = step.param(EtcdBackupParams).fallback or ""
         if fallback:
             ctx.journal.note(step.id, file=fallback, raw=False, source="kept", tried=tried)
             ctx.progress.note(f"no fresh etcd copy could be taken ({'; '.join(tried)}); restoring {fallback}")
@@ -340,6 +424,7 @@ class DrRecover(StepKind):
     """``bootstrap --recover-from`` with the file the backup step produced; retried while not ready."""
 
     name = "dr-recover"
+    params = RecoverParams
     wait_order = (ETCD_UP, API)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
         ETCD_UP: WaitTerms("every control plane's etcd Running and healthy (the others join by themselves)"),
@@ -348,40 +433,53 @@ class DrRecover(StepKind):
 
     def run(self, ctx: StepContext, step: Step) -> None:
         inventory = _inventory(ctx)
-        backup = ctx.journal.step(step.artifact or "").data
+        source = step.param(RecoverParams).backup_step
+        backup = ctx.journal.step(source).data
         file = str(backup.get("file") or "")
         if not file:
-            raise PlanError(f"{step.artifact} recorded no etcd copy: nothing to restore from")
+            raise PlanError(f"{source} recorded no etcd copy: nothing to restore from")
         argv = _talos(ctx).bootstrap(step.node_ip or "", recover_from=file, skip_hash_check=bool(backup.get("raw")))
         command = Command(tuple(argv), timeout=120)
         sent_before = bool(ctx.journal.step(step.id).data.get("argv"))
         ctx.journal.note(step.id, argv=" ".join(argv))
-        deadline = ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 900.0)
-        said = ""
-        while True:
-            result = _local(ctx).run(list(argv), timeout=command.timeout)
-            if result.ok:
-                info = t.parse_recovery(result.stdout)
-                ctx.progress.note(
-                    f"etcd restored on {step.node} from {file}" + (f" (revision {info.revision})" if info else "")
-                )
-                return
+        said = [""]
+
+        def not_ready(result: Result) -> bool:
+            if result.ok or (t.is_already_bootstrapped(result) and sent_before):
+                return False
             text = result.last_error_line() or ""
-            if t.is_already_bootstrapped(result) and sent_before:
-                return  # sent before a kill: etcd holds the restore already
-            retry = NOT_READY_FOR_RECOVERY in text or t.is_bootstrap_not_ready(result) or t.is_unreachable(result)
-            if not retry or ctx.clock.monotonic() >= deadline:
-                raise CommandError(
-                    f"talosctl bootstrap --recover-from on {step.node} failed: {text or f'exit {result.exit_code}'}",
-                    command=result.command,
-                    exit_code=result.exit_code,
-                    target=step.node,
-                    hint=f"`talosctl -n {step.node_ip} service etcd` must say Preparing; the copy is {file}",
-                )
-            if text != said:
+            return NOT_READY_FOR_RECOVERY in text or t.is_bootstrap_not_ready(result) or t.is_unreachable(result)
+
+        def note(result: Result | BaseException) -> None:
+            text = (result.last_error_line() or "") if isinstance(result, Result) else str(result)
+            if text != said[0]:
                 ctx.progress.note(f"{step.node}: {text} — trying again")
-                said = text
-            ctx.clock.sleep(inventory.policy.poll_interval)
+                said[0] = text
+
+        result = poll(
+            lambda: _local(ctx).run(list(argv), timeout=command.timeout),
+            clock=ctx.clock,
+            interval=inventory.policy.poll_interval,
+            again=not_ready,
+            deadline=ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 900.0),
+            note=note,
+        )
+        if result.ok:
+            info = t.parse_recovery(result.stdout)
+            ctx.progress.note(
+                f"etcd restored on {step.node} from {file}" + (f" (revision {info.revision})" if info else "")
+            )
+            return
+        if t.is_already_bootstrapped(result) and sent_before:
+            return  # sent before a kill: etcd holds the restore already
+        text = result.last_error_line() or ""
+        raise CommandError(
+            f"talosctl bootstrap --recover-from on {step.node} failed: {text or f'exit {result.exit_code}'}",
+            command=result.command,
+            exit_code=result.exit_code,
+            target=step.node,
+            hint=f"`talosctl -n {step.node_ip} service etcd` must say Preparing; the copy is {file}",
+        )
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         inventory = _inventory(ctx)
@@ -406,12 +504,13 @@ class DrInPlace(StepKind):
     """After an etcd restore: which volumes kept their data in place, which pointed at wiped disks."""
 
     name = "dr-inplace"
+    params = InPlaceParams
 
     def run(self, ctx: StepContext, step: Step) -> None:
         from homeops.operations import drmodel
 
         inventory = _inventory(ctx)
-        wiped = set((step.artifact or "").split(","))
+        wiped = set(step.param(InPlaceParams).wiped)
         seen = drmodel.observe(inventory, _local(ctx), now=ctx.clock.now())
         kept, lost = [], []
         for volume in seen.volumes or ():
@@ -439,12 +538,13 @@ class DrLastBackups(StepKind):
     """Every ReplicationSource of the old cluster triggered once more and waited for; the trigger released."""
 
     name = "dr-last-backups"
+    params = LastBackupsParams
 
     def run(self, ctx: StepContext, step: Step) -> None:
         if ctx.journal.step(step.id).data.get("detail"):
             return  # done before a kill
         kctl, runner = _kctl(ctx), _local(ctx)
-        token = step.artifact or "homeops-dr"
+        token = step.param(LastBackupsParams).token
         timeout = step.waits[0].timeout if step.waits else 3600.0
         result = runner.run(vs.get_sources(kctl), timeout=60)
         if k.is_not_found(result):
@@ -462,11 +562,18 @@ class DrLastBackups(StepKind):
                     Command(tuple(vs.trigger_manual(kctl, ns, name, token))), what=f"trigger {source.key}", target=None
                 )
         deadline = ctx.clock.monotonic() + timeout
-        pending = [s.key for s in sources]
-        while pending and ctx.clock.monotonic() < deadline:
-            ctx.clock.sleep(_inventory(ctx).policy.poll_interval)
+
+        def unsynced() -> list[str]:
             now = vs.parse_sources(runner.run(vs.get_sources(kctl), timeout=60).stdout or '{"items":[]}')
-            pending = [s.key for s in now if s.last_manual_sync != token]
+            return [s.key for s in now if s.last_manual_sync != token]
+
+        pending = poll(
+            first_then([s.key for s in sources], unsynced),
+            clock=ctx.clock,
+            interval=_inventory(ctx).policy.poll_interval,
+            again=bool,
+            deadline=deadline,
+        )
         for source in sources:  # a trigger left set switches the schedule off
             ns, name = source.key.split("/", 1)
             ctx.send(Command(tuple(vs.release_manual(kctl, ns, name))), what=f"release {source.key}", target=None)
@@ -499,14 +606,19 @@ class DrLastBackups(StepKind):
             if f"{c.namespace}/{names[c.key]}" not in existing:
                 manifest = cnpg.backup_manifest(c.namespace, c.name, names[c.key])
                 _create(ctx, kctl, manifest, c.key)
-        phases: dict[str, str] = {}
-        while True:
+
+        def phases() -> dict[str, str]:
             seen = runner.run(cnpg.get_backups(kctl), timeout=60)
             found = cnpg.parse_backups(seen.stdout) if seen.ok else {}
-            phases = {c.key: found.get(f"{c.namespace}/{names[c.key]}", "") for c in clusters}
-            if all(p in ("completed", "failed") for p in phases.values()) or ctx.clock.monotonic() >= deadline:
-                return phases
-            ctx.clock.sleep(_inventory(ctx).policy.poll_interval)
+            return {c.key: found.get(f"{c.namespace}/{names[c.key]}", "") for c in clusters}
+
+        return poll(
+            phases,
+            clock=ctx.clock,
+            interval=_inventory(ctx).policy.poll_interval,
+            again=lambda now: not all(p in ("completed", "failed") for p in now.values()),
+            deadline=deadline,
+        )
 
 
 def _create(ctx: StepContext, kctl: k.Kubectl, manifest: str, what: str) -> None:
@@ -544,13 +656,17 @@ class DrPauseBackups(StepKind):
     """``spec.paused: true`` on each new ReplicationSource as soon as it exists, read back."""
 
     name = "dr-pause-backups"
+    params = PauseParams
 
     def run(self, ctx: StepContext, step: Step) -> None:
         kctl, runner = _kctl(ctx), _local(ctx)
-        expected = [x for x in (step.artifact or "").split(",") if x]
+        expected = list(step.param(PauseParams).sources)
         deadline = ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 1800.0)
         paused: list[str] = _strings(ctx.journal.step(step.id).data.get("paused"))
-        while True:
+
+        def pause_what_is_there() -> bool:
+            """Pause each source there is; True once every expected one was there (or, expecting none,
+            Flux has applied everything)."""
             sources = _sources(runner, kctl) or []
             for source in sources:
                 if not source.paused:
@@ -563,9 +679,15 @@ class DrPauseBackups(StepKind):
             keys = {s.key for s in sources}
             missing = [x for x in expected if x not in keys]
             settled = not expected and _kustomizations_ready(runner, kctl)
-            if (expected and not missing) or settled or ctx.clock.monotonic() >= deadline:
-                break
-            ctx.clock.sleep(_inventory(ctx).policy.poll_interval)
+            return bool(expected and not missing) or settled
+
+        poll(
+            pause_what_is_there,
+            clock=ctx.clock,
+            interval=_inventory(ctx).policy.poll_interval,
+            again=lambda done: not done,
+            deadline=deadline,
+        )
         check = _sources(runner, kctl) or []
         still = [s.key for s in check if not s.paused]
         if still:  # a patch that did not stick (Flux, a webhook): say so, never go on as if paused
@@ -582,11 +704,11 @@ class DrResumeBackups(StepKind):
     """Resume what ``dr-pause-backups`` paused, only once every restore was proven."""
 
     name = "dr-resume-backups"
+    params = ResumeParams
 
     def run(self, ctx: StepContext, step: Step) -> None:
         kctl = _kctl(ctx)
-        ids = [x for x in (step.artifact or "").split(",") if x]
-        pause_id, data_ids = ids[0], ids[1:]
+        pause_id, data_ids = step.param(ResumeParams).pause_step, step.param(ResumeParams).data_steps
         problems = [p for sid in data_ids for p in _strings(ctx.journal.step(sid).data.get("problems"))]
         paused = _strings(ctx.journal.step(pause_id).data.get("paused"))
         if problems:
@@ -613,30 +735,37 @@ class DrData(StepKind):
     """Wait for the restores up to the step's deadline; only what this run restored, non-empty, counts."""
 
     name = "dr-data"
+    params = DataParams
 
     def skips(self, wait: Wait, record: object) -> bool:
         return True  # the deadline is this kind's own polling, in run()
 
     def run(self, ctx: StepContext, step: Step) -> None:
         inventory = _inventory(ctx)
-        what, _, listed = (step.artifact or "").partition(":")
-        expected = [x for x in listed.split(",") if x]
+        what, expected = step.param(DataParams).what, list(step.param(DataParams).expected)
         since = float(ctx.journal.record().created)
         runner, kctl = _local(ctx), _kctl(ctx)
-        deadline = ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 3600.0)
-        said: list[str] = []
-        while True:
-            done, pending, failed, detail = (
-                self._volsync(runner, kctl, expected, since)
-                if what == "volsync"
-                else self._cnpg(runner, kctl, expected, since)
-            )
-            if not pending or ctx.clock.monotonic() >= deadline:
-                break
-            if pending != said:
+        said: list[list[str]] = [[]]
+
+        def look() -> tuple[list[str], list[str], list[str], list[str]]:
+            if what == "volsync":
+                return self._volsync(runner, kctl, expected, since)
+            return self._cnpg(runner, kctl, expected, since)
+
+        def note(seen: object) -> None:
+            pending = seen[1] if isinstance(seen, tuple) else []
+            if pending != said[0]:
                 ctx.progress.note(f"{step.summary}: waiting for {', '.join(pending)}")
-                said = pending
-            ctx.clock.sleep(inventory.policy.poll_interval)
+                said[0] = pending
+
+        done, pending, failed, detail = poll(
+            look,
+            clock=ctx.clock,
+            interval=inventory.policy.poll_interval,
+            again=lambda seen: bool(seen[1]),
+            deadline=ctx.clock.monotonic() + (step.waits[0].timeout if step.waits else 3600.0),
+            note=note,
+        )
         problems = [d for d in detail if d.startswith("NOT")]
         ctx.journal.note(step.id, restored=done, not_restored=pending + failed, detail=detail, problems=problems)
         for line in detail:

@@ -24,8 +24,9 @@ from homeops.adapters import proxmox as pve
 from homeops.adapters import talhelper as th
 from homeops.adapters import talosctl as t
 from homeops.adapters import volsync
-from homeops.engine.plan import Plan
+from homeops.engine.plan import Command, Plan, Step
 from homeops.inventory.model import Inventory, Node
+from homeops.operations.bootstrap_inputs import ReleaseParams, SecretParams
 from homeops.operations.vm import VmRecords
 
 Stage = Literal["preflight", "nodes", "talos", "apps", "data"]
@@ -74,6 +75,20 @@ class RecoveryStep:
     node: str | None = None
     pipe: str = ""  # how a person feeds the first command's stdin ("PIPE": the commands are one pipeline)
     after: str = ""  # a line a person runs after the commands (what the step kind does itself)
+
+    def plan_step(self, node: Node, *, action: str, batch: int, timeout: float, **kw: Any) -> Step:
+        """This step in dr.rebuild's plan, on ``node``: the commands a person would run, each ``timeout``."""
+        return Step(
+            id=self.id,
+            action=action,
+            summary=self.title,
+            node=node.hostname,
+            node_ip=node.ip,
+            control_plane=node.control_plane,
+            batch=batch,
+            commands=tuple(Command(a.argv, on=a.on or "local", timeout=timeout) for a in self.actions),
+            **kw,
+        )
 
 
 def _look(argv: list[str], on: str | None = None) -> Action:
@@ -441,10 +456,9 @@ def _from_plan(inventory: Inventory, plan: Plan, book: tuple[RecoveryStep, ...])
         mine = known.get(step.id)
         waits = "; ".join(w.describe for w in step.waits)
         pipe = pipes.get(step.action, "")
-        if step.action == "bootstrap-secret" and step.artifact:  # the file itself, not "the file named above"
-            pipe = (
-                f"{pipes['bootstrap-genconfig']}sops --decrypt {shlex.quote(_rel(inventory, Path(step.artifact)))} | "
-            )
+        if isinstance(step.params, SecretParams):  # the file itself, not "the file named above"
+            secret = shlex.quote(_rel(inventory, Path(step.params.path)))
+            pipe = f"{pipes['bootstrap-genconfig']}sops --decrypt {secret} | "
         steps.append(
             RecoveryStep(
                 step.id,
@@ -1049,8 +1063,8 @@ class _Renderer:
                 f"kubectl create namespace {shlex.quote(n)} --dry-run=client --output yaml | {self.line(apply)}"
                 for n in names
             ]
-        if action == "bootstrap-secret" and planned.artifact:
-            path = Path(planned.artifact)
+        if action == "bootstrap-secret" and isinstance(planned.params, SecretParams):
+            path = Path(planned.params.path)
             namespace = _manifest_namespace(path) or "flux-system"
             env = (("SOPS_AGE_KEY_FILE", str(inv.cluster.age_key)),) if inv.cluster.age_key else ()
             decrypt = Action(("sops", "--decrypt", str(path)), env=env)
@@ -1127,14 +1141,12 @@ class _Renderer:
         if action == "bootstrap-secret":
             return [
                 _look(
-                    self.kctl.get_json(
-                        "secrets", namespace=_manifest_namespace(Path(planned.artifact or "")) or "flux-system"
-                    )
+                    self.kctl.get_json("secrets", namespace=_manifest_namespace(_secret_path(planned)) or "flux-system")
                 )
             ]
         if action == "bootstrap-crds":
             return [_look(self.kctl.get_json("customresourcedefinitions"))]
-        if action == "bootstrap-release" and planned.artifact:
+        if action == "bootstrap-release" and isinstance(planned.params, ReleaseParams):
             return [_look(self.kctl.get_pods())]
         if action == "bootstrap-flux":
             return [_look(self.kctl.get_kustomizations())]
@@ -1324,6 +1336,11 @@ class _Renderer:
                 out += ["", *self.block(actions)]
             out += ["", f"Verify: {check}", "", *self.block(verify)]
         return out
+
+
+def _secret_path(planned: Any) -> Path:
+    """The manifest a planned ``bootstrap-secret`` step applies (``.`` for any other step)."""
+    return Path(planned.params.path) if isinstance(planned.params, SecretParams) else Path("")
 
 
 def _manifest_namespace(path: Path) -> str | None:

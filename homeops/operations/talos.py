@@ -400,7 +400,25 @@ def _annotated(command: Command) -> str:
     return f"{command.argv[at + 1].split('.', 1)[0]}/{command.argv[at + 2]}"
 
 
-class SuspendUpgraders(_Kubectl):
+class _Annotate(_Kubectl):
+    """``kubectl annotate`` each in-cluster upgrader of the step: ``verb`` them, then they are ``state``."""
+
+    verb = ""
+    state = ""
+
+    def run(self, ctx: StepContext, step: Step) -> None:
+        self.send_all(ctx, step.commands)
+        ctx.progress.note(f"{self.state}: {', '.join(_annotated(c) for c in step.commands)}")
+
+    def send_all(self, ctx: StepContext, commands: Sequence[Command]) -> None:
+        for command in commands:
+            ctx.send(command, what=f"kubectl annotate ({self.verb})", target=_annotated(command))
+
+    def reached(self, step: Step, record: StepRecord) -> str | None:
+        return self.state
+
+
+class SuspendUpgraders(_Annotate):
     """Annotate each idle in-cluster upgrader suspended (idempotent: ``--overwrite``).
 
     Journaled like any step: a run killed after it is resumed with them still suspended and restores
@@ -409,14 +427,7 @@ class SuspendUpgraders(_Kubectl):
     """
 
     name = "suspend-upgraders"
-
-    def run(self, ctx: StepContext, step: Step) -> None:
-        for command in step.commands:
-            ctx.send(command, what="kubectl annotate (suspend)", target=_annotated(command))
-        ctx.progress.note(f"suspended: {', '.join(_annotated(c) for c in step.commands)}")
-
-    def reached(self, step: Step, record: StepRecord) -> str | None:
-        return "suspended"
+    verb, state = "suspend", "suspended"
 
     def on_failure(self, ctx: StepContext, plan_steps: Sequence[Step]) -> list[str]:
         suspend = next((s for s in plan_steps if s.action == self.name), None)
@@ -437,18 +448,11 @@ class SuspendUpgraders(_Kubectl):
         return [f"in-cluster upgraders restored: {', '.join(_annotated(c) for c in restore.commands)}"]
 
 
-class RestoreUpgraders(_Kubectl):
+class RestoreUpgraders(_Annotate):
     """Remove homeops' suspend annotation (``KEY-``: removing an absent one is not an error)."""
 
     name = "restore-upgraders"
-
-    def run(self, ctx: StepContext, step: Step) -> None:
-        for command in step.commands:
-            ctx.send(command, what="kubectl annotate (restore)", target=_annotated(command))
-        ctx.progress.note(f"restored: {', '.join(_annotated(c) for c in step.commands)}")
-
-    def reached(self, step: Step, record: StepRecord) -> str | None:
-        return "restored"
+    verb, state = "restore", "restored"
 
 
 class Drain(_Kubectl):

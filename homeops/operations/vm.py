@@ -28,14 +28,15 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from homeops.adapters import proxmox as pve
 from homeops.backupstore import nas_fetch_backup, nas_host, nas_list_backups
 from homeops.engine.gates import Check
 from homeops.engine.journal import StepRecord
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
-from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
+from homeops.engine.plan import Command, Gate, Health, Plan, Step, StepParams, Wait
+from homeops.engine.retry import poll
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, ConfigError, GateFailed, HomeopsError, PlanError
 from homeops.inventory.model import Inventory, Node
@@ -237,22 +238,52 @@ register_gate(QUORUM_GATE, look_quorum)
 # ----------------------------------------------------------------------------------- step kinds
 
 
+@dataclass(frozen=True)
+class VmParams(StepParams):
+    """The VM's status when the action was planned, and the one it is asked to reach (None: unchanged)."""
+
+    tag = "vm-state"
+    replaces = ("to_version", "from_version")  # its artifact is the snapshot it takes
+    status: str
+    wanted: str | None
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> VmParams | None:
+        if step["from_version"] is None and step["to_version"] is None:
+            return None  # a snapshot an upgrade plan takes first: it never had any
+        return cls(step["from_version"] or "", step["to_version"])
+
+    def before(self) -> str | None:
+        return self.status
+
+    @staticmethod
+    def of(step: Step) -> VmParams | None:
+        """A ``vm-*`` step's parameters; None for the snapshot a rolling upgrade takes first (it has none)."""
+        return step.params if isinstance(step.params, VmParams) else None
+
+
 class _Qm(StepKind):
     """A ``qm`` command on the VM's host: Proxmox's own reason when it fails, never retried blindly."""
 
+    params = VmParams
+
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
-        try:
-            pve.check(result, what)
-        except CommandError as exc:
-            return exc
-        return None
+        return pve.refusal(result, what)
 
     def run(self, ctx: StepContext, step: Step) -> None:
         for command in step.commands:
             ctx.send(command, what=" ".join(command.argv[:3]), target=step.node)
 
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        looks = {}
+        for step in steps:
+            params = VmParams.of(step)
+            looks[step.id] = Look(True, before=params.status if params else None)
+        return looks
+
     def reached(self, step: Step, record: StepRecord) -> str | None:
-        return step.to_version
+        params = VmParams.of(step)
+        return params.wanted if params else None
 
 
 class VmPower(_Qm):
@@ -278,7 +309,7 @@ class VmPower(_Qm):
                 node = world.inventory.node(step.node or "")
                 assert node.vm is not None
                 status = _status(world, node.vm.host, node.vm.vmid)
-                if status != step.to_version:
+                if status != step.param(VmParams).wanted:
                     behind.append(f"VM {node.vm.vmid} is {status}")
             return Observation.waiting("; ".join(behind)) if behind else Observation.ok("as asked")
 
@@ -293,9 +324,10 @@ class VmPower(_Qm):
             status = _status(world, node.vm.host, node.vm.vmid)
             seen = f"VM {node.vm.vmid} is {status}"
             if step.reboots:  # a reboot is never "already done"; it needs a running VM
-                looks[step.id] = Look(status == "running", seen + ("" if status == "running" else ": not rebooting"))
+                ready = status == "running"
+                looks[step.id] = Look(ready, seen + ("" if ready else ": not rebooting"), before=status)
             else:
-                looks[step.id] = Look(True, seen, done=status == step.to_version, before=status)
+                looks[step.id] = Look(True, seen, done=status == step.param(VmParams).wanted, before=status)
         return looks
 
 
@@ -362,8 +394,7 @@ def plan_vm(inventory: Inventory, action: VmActionPlan, *, allow_quorum_loss: bo
         node=action.node,
         control_plane=inventory.node(action.node).control_plane,
         commands=tuple(Command(argv, on=action.host, timeout=command_timeout(argv)) for argv in action.commands),
-        from_version=action.status,
-        to_version=after,
+        params=VmParams(action.status, after),
         waits=waits,
         reboots=action.action == "reboot",
         vm_host=action.host,
@@ -567,17 +598,7 @@ def fetch_newest_record(runtime: Runtime) -> Path | None:
 
 
 def finish_vm_step(node: Node, rs: RecoveryStep, batch: int) -> Step:
-    return Step(
-        id=rs.id,
-        action="vm-finish",
-        summary=rs.title,
-        node=node.hostname,
-        node_ip=node.ip,
-        control_plane=node.control_plane,
-        batch=batch,
-        commands=tuple(Command(a.argv, on=a.on or "local", timeout=120) for a in rs.actions),
-        vm_host=node.vm.host if node.vm else None,
-    )
+    return rs.plan_step(node, action="vm-finish", batch=batch, timeout=120, vm_host=node.vm.host if node.vm else None)
 
 
 #: How long the HA stack may take to stop a VM after ``ha-manager set --state stopped`` (its LRM shuts the
@@ -603,18 +624,22 @@ def stop_vm_for_recreate(ctx: StepContext, step: Step, command: Command, vmid: i
     if not via_ha:
         return
     inventory = getattr(ctx.world, "inventory", None)
-    poll = inventory.policy.poll_interval if isinstance(inventory, Inventory) else 5.0
-    deadline = ctx.clock.monotonic() + HA_STOP_TIMEOUT
-    while True:
+    interval = inventory.policy.poll_interval if isinstance(inventory, Inventory) else 5.0
+
+    def status() -> str:
         result = ctx.runner(command).run(pve.qm_status(vmid), timeout=30)
-        status = pve.parse_qm_status(result.stdout) if result.ok else "gone"
-        if status in ("stopped", "gone"):
-            return
-        if ctx.clock.monotonic() >= deadline:
-            raise GateFailed(
-                "vm-stopped",
-                f"VM {vmid} still {status} {HA_STOP_TIMEOUT:.0f}s after the HA stop request",
-                target=step.node,
-                hint=f"look at `ha-manager status` on {command.on}; the resource may be in error state",
-            )
-        ctx.clock.sleep(poll)
+        return pve.parse_qm_status(result.stdout) if result.ok else "gone"
+
+    deadline = ctx.clock.monotonic() + HA_STOP_TIMEOUT
+    last = poll(status, clock=ctx.clock, interval=interval, again=_running, deadline=deadline)
+    if _running(last):
+        raise GateFailed(
+            "vm-stopped",
+            f"VM {vmid} still {last} {HA_STOP_TIMEOUT:.0f}s after the HA stop request",
+            target=step.node,
+            hint=f"look at `ha-manager status` on {command.on}; the resource may be in error state",
+        )
+
+
+def _running(status: str) -> bool:
+    return status not in ("stopped", "gone")

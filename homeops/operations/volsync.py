@@ -13,18 +13,19 @@ trigger) and ``volsync-release``.
 from __future__ import annotations
 
 import calendar
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from homeops.adapters import flux
 from homeops.adapters import kubectl as k
 from homeops.adapters import volsync as vs
 from homeops.engine.journal import Journal
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
-from homeops.engine.plan import Command, Gate, Plan, Step, Wait
+from homeops.engine.plan import Command, Gate, Plan, Step, StepParams, Wait
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory
@@ -37,6 +38,7 @@ TRIGGER = "volsync-trigger"
 RELEASE = "volsync-release"
 SYNCED = "volsync-synced"
 API = Gate("api", "api", "the Kubernetes API answers", timeout=120.0)
+T = TypeVar("T")
 
 
 def token(now: float) -> str:
@@ -96,6 +98,24 @@ def mover_failing(runner: Runner, kctl: k.Kubectl, state: vs.SyncState, *, sourc
 
 
 @dataclass(frozen=True)
+class TriggerParams(StepParams):
+    """The token a backup (or restore) sets in ``spec.trigger.manual`` and waits for in ``lastManualSync``."""
+
+    tag = "volsync-trigger"
+    legacy_field = "artifact"
+    token: str
+
+
+@dataclass(frozen=True)
+class ReleaseParams(StepParams):
+    """The schedule a source follows again once its manual trigger is removed (named in the hints)."""
+
+    tag = "volsync-release"
+    legacy_field = "to_version"
+    schedule: str
+
+
+@dataclass(frozen=True)
 class BackupRequest:
     namespace: str
     app: str
@@ -114,8 +134,7 @@ def plan_backup(inventory: Inventory, source: vs.Source, request: BackupRequest)
             summary=f"back up {key}: spec.trigger.manual={mark}, then wait for the sync",
             commands=(Command(tuple(vs.trigger_manual(kctl, source.namespace, source.name, mark)), timeout=60),),
             waits=(Wait(SYNCED, f"{key} synced for {mark}", request.timeout),),
-            artifact=mark,
-            to_version=mark,
+            params=TriggerParams(mark),
         )
     ]
     if source.schedule:
@@ -126,7 +145,7 @@ def plan_backup(inventory: Inventory, source: vs.Source, request: BackupRequest)
                 summary=f"remove the manual trigger so {key} follows its schedule '{source.schedule}' again",
                 commands=(Command(tuple(vs.release_manual(kctl, source.namespace, source.name)), timeout=60),),
                 batch=1,
-                to_version=source.schedule,
+                params=ReleaseParams(source.schedule),
             )
         )
     return Plan(
@@ -149,12 +168,21 @@ def _key(step: Step) -> tuple[str, str]:
 
 
 class _Kubectl(StepKind):
+    def there(self, ctx: StepContext, step: Step) -> bool:
+        """The object is where the step takes it. A VolSync kind answers both resume questions with it:
+        a command caught mid-flight reached the cluster, and a step that failed after sending got there."""
+        return False
+
+    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self.there(ctx, step)
+
+    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+        return self.there(ctx, step)
+
     def _source(self, ctx: StepContext, step: Step) -> vs.Source:
-        command = step.commands[0]
-        runner = ctx.runner(command)  # where the step's own kubectl runs
-        kubeconfig = command.argv[command.argv.index("--kubeconfig") + 1]
+        runner, kctl = _runner_of(ctx, step)  # where the step's own kubectl runs, with its kubeconfig
         namespace, name = _key(step)
-        return ctx.retrying(lambda: read_source(runner, k.Kubectl(kubeconfig), namespace, name))
+        return ctx.retrying(lambda: read_source(runner, kctl, namespace, name))
 
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
         if result.failed and not k.is_unreachable(result):
@@ -172,6 +200,7 @@ class _Kubectl(StepKind):
 
 class VolsyncTrigger(_Kubectl):
     name = TRIGGER
+    params = TriggerParams
     lockstep = True
     look_gate = "volsync-idle"
     wait_order = (SYNCED,)
@@ -192,9 +221,9 @@ class VolsyncTrigger(_Kubectl):
         for step in steps:
             source = self._source(ctx, step)
             seen = f"{source.key}: {source.reason or 'no sync yet'}, last sync {_when(source.last_sync_time)}"
-            if source.manual == step.artifact and source.last_manual_sync == step.artifact:
+            if source.manual == _token(step) and source.last_manual_sync == _token(step):
                 looks[step.id] = Look(True, seen, done=True)
-            elif source.synchronizing and source.manual != step.artifact:
+            elif source.synchronizing and source.manual != _token(step):
                 why = self._failing(ctx, step, source)
                 if why is not None:
                     looks[step.id] = Look(False, seen + f": its mover is failing: {why}; fix that first")
@@ -204,23 +233,20 @@ class VolsyncTrigger(_Kubectl):
                 looks[step.id] = Look(True, seen, marker=source.last_manual_sync, before=_when(source.last_sync_time))
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._source(ctx, step).manual == step.artifact
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         # The sync failed after the trigger went out: the trigger is still set, so once the mover
         # works again VolSync runs it. Resume waits for it instead of triggering a second sync.
-        return self._source(ctx, step).manual == step.artifact
+        return self._source(ctx, step).manual == _token(step)
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         def look() -> Observation[None]:
             waiting = []
             for step in steps:
                 source = self._source(ctx, step)
-                started = token_time(step.artifact or "")
-                if source.last_manual_sync == step.artifact and source.result != "Failed":
+                started = token_time(_token(step))
+                if source.last_manual_sync == _token(step) and source.result != "Failed":
                     continue
-                why = self._failing(ctx, step, source) if source.manual == step.artifact else None
+                why = self._failing(ctx, step, source) if source.manual == _token(step) else None
                 if why is not None:
                     return Observation.failed(f"{source.key}: the mover failed: {why}")
                 mine = started is not None and (source.last_sync_start_time or 0.0) >= started
@@ -235,7 +261,7 @@ class VolsyncTrigger(_Kubectl):
         return look
 
     def reached(self, step: Step, record: object) -> str | None:
-        return f"lastManualSync={step.artifact}"
+        return f"lastManualSync={_token(step)}"
 
     def hints(self, ctx: StepContext, steps: Sequence[Step]) -> list[str]:
         # A trigger that went out stays set when the wait fails: while spec.trigger.manual is set VolSync
@@ -252,8 +278,8 @@ class VolsyncTrigger(_Kubectl):
             if release is None:
                 continue  # a manual-only source: the trigger is how it is run anyway
             lines.append(
-                f"spec.trigger.manual={step.artifact} is still set on ReplicationSource {namespace}/{name}, "
-                f"so VolSync skips its schedule '{release.to_version}' until it is removed: "
+                f"spec.trigger.manual={_token(step)} is still set on ReplicationSource {namespace}/{name}, "
+                f"so VolSync skips its schedule '{release.param(ReleaseParams).schedule}' until it is removed: "
                 "--resume waits for this backup "
                 f"and removes it; to give it up: {release.commands[0].render()}"
             )
@@ -262,6 +288,7 @@ class VolsyncTrigger(_Kubectl):
 
 class VolsyncRelease(_Kubectl):
     name = RELEASE
+    params = ReleaseParams
     lockstep = True
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
@@ -271,11 +298,15 @@ class VolsyncRelease(_Kubectl):
             looks[step.id] = Look(True, f"manual trigger {source.manual or 'none'}", done=source.manual is None)
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._source(ctx, step).manual is None
 
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._source(ctx, step).manual is None
+    def reached(self, step: Step, record: object) -> str | None:
+        return step.param(ReleaseParams).schedule
+
+
+def _token(step: Step) -> str:
+    return step.param(TriggerParams).token
 
 
 def _when(t: float | None) -> str:
@@ -314,6 +345,132 @@ SCALED = "volsync-scaled"
 RESTORED = "volsync-restored"
 GONE = "volsync-pvc-gone"
 BOUND = "volsync-bound"
+
+
+def _legacy_target(step: Mapping[str, Any]) -> tuple[str, str, str]:
+    kind, namespace, name = str(step["artifact"]).split("/", 2)
+    return kind, namespace, name
+
+
+@dataclass(frozen=True)
+class FluxParams(StepParams):
+    """A Flux Kustomization or HelmRelease to suspend (or resume)."""
+
+    tag = "volsync-flux"
+    kind: str  # Kustomization | HelmRelease
+    namespace: str
+    name: str
+    suspend: bool
+
+    @property
+    def state(self) -> str:
+        return "suspended" if self.suspend else "resumed"
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> FluxParams:
+        return cls(*_legacy_target(step), suspend=step["to_version"] == "suspended")
+
+
+@dataclass(frozen=True)
+class KedaParams(StepParams):
+    """A KEDA ScaledObject to pause (paused-replicas "0") or unpause."""
+
+    tag = "volsync-keda"
+    namespace: str
+    name: str
+    pause: bool
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> KedaParams:
+        namespace, name = str(step["artifact"]).split("/", 1)
+        return cls(namespace, name, pause=step["to_version"] == "paused")
+
+
+@dataclass(frozen=True)
+class ScaleParams(StepParams):
+    """A controller (Deployment/StatefulSet) and the replicas to scale it to."""
+
+    tag = "volsync-scale"
+    kind: str
+    namespace: str
+    name: str
+    replicas: int
+
+    @property
+    def target(self) -> str:
+        return f"{self.kind}/{self.namespace}/{self.name}"
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> ScaleParams:
+        return cls(*_legacy_target(step), replicas=int(step["to_version"] or 0))
+
+
+@dataclass(frozen=True)
+class RestoreParams(StepParams):
+    """Which backup a ReplicationDestination restores: the newest, at or before ``timestamp``, ``previous`` back."""
+
+    tag = "volsync-restore"
+    token: str  # its spec.trigger.manual, waited for in lastManualSync
+    timestamp: str | None = None  # restoreAsOf (RFC3339 UTC)
+    previous: int | None = None  # snapshots skipped
+
+    def when(self) -> str:
+        if self.timestamp:
+            return f"at or before {self.timestamp}"
+        return "that far back (--previous)" if self.previous else "at or before now"
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> RestoreParams:
+        said = step["to_version"] or "latest"
+        previous = None
+        for argv in (c["argv"] for c in step["commands"]):  # the merge patch keeps the count
+            for arg in argv:
+                if arg.startswith("{") and '"previous"' in arg:
+                    spec = json.loads(arg)["spec"]
+                    previous = next(
+                        (m["previous"] for m in spec.values() if isinstance(m, dict) and "previous" in m), None
+                    )
+        if said == "previous" and not previous:
+            previous = 1
+        return cls(step["artifact"], None if said in ("latest", "previous") else said, previous)
+
+
+@dataclass(frozen=True)
+class SnapshotParams(StepParams):
+    """The safety VolumeSnapshot's name and its manifest (written when the step runs)."""
+
+    tag = "volsync-safety-snapshot"
+    name: str
+    manifest: str
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> SnapshotParams:
+        return cls(step["to_version"] or "", step["artifact"] or "")
+
+
+@dataclass(frozen=True)
+class DeleteClaimParams(StepParams):
+    """The UID of the PVC to delete (a PVC of that name with another UID is the recreated one)."""
+
+    tag = "volsync-delete-pvc"
+    legacy_field = "artifact"
+    uid: str | None
+
+
+@dataclass(frozen=True)
+class CreateClaimParams(StepParams):
+    """The recreated PVC's manifest, and the old PVC's UID (the PVC of that name is new once it differs)."""
+
+    tag = "volsync-create-pvc"
+    old_uid: str | None
+    manifest: str
+
+    def before(self) -> str | None:
+        return self.old_uid
+
+    @classmethod
+    def legacy(cls, step: Mapping[str, Any]) -> CreateClaimParams:
+        return cls(step["from_version"], step["artifact"] or "")
 
 
 @dataclass(frozen=True)
@@ -483,8 +640,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
                 ),
             ),
             batch=batch,
-            artifact=f"{kind}/{namespace}/{name}",
-            to_version="resumed" if resume else "suspended",
+            params=FluxParams(kind, namespace, name, suspend=not resume),
         )
 
     def scale_step(w: vs.Workload, replicas: int, batch: int) -> Step:
@@ -507,8 +663,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
                 ),
             ),
             batch=batch,
-            artifact=f"{w.kind}/{w.namespace}/{w.name}",
-            to_version=str(replicas),
+            params=ScaleParams(w.kind, w.namespace, w.name, replicas),
         )
 
     def keda_step(so: vs.ScaledObject, pause: bool, batch: int) -> Step:
@@ -524,8 +679,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             ),
             commands=(Command(tuple(vs.pause_scaling(kctl, so.namespace, so.name, pause=pause)), timeout=60),),
             batch=batch,
-            artifact=f"{so.namespace}/{so.name}",
-            to_version="paused" if pause else "resumed",
+            params=KedaParams(so.namespace, so.name, pause=pause),
         )
 
     for kind, namespace, name in target.flux:
@@ -564,8 +718,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             ),
             waits=(Wait(RESTORED, f"{rd.key} restored for {mark}", request.timeout),),
             batch=2,
-            artifact=mark,
-            to_version=request.timestamp or ("previous" if request.previous else "latest"),
+            params=RestoreParams(mark, request.timestamp, request.previous or None),
         )
     )
     if target.snapshot_class:
@@ -579,8 +732,9 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
                 commands=(Command(tuple(vs.create_from(kctl, snapshot_file(inventory, claim))), timeout=60),),
                 waits=(Wait(SNAPPED, f"VolumeSnapshot {claim.namespace}/{snap} readyToUse", 1800.0),),
                 batch=3,
-                artifact=vs.snapshot_manifest(claim.namespace, snap, claim.name, target.snapshot_class),
-                to_version=snap,
+                params=SnapshotParams(
+                    snap, vs.snapshot_manifest(claim.namespace, snap, claim.name, target.snapshot_class)
+                ),
             )
         )
     steps.append(
@@ -591,7 +745,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             commands=(Command(tuple(vs.delete_claim(kctl, claim.namespace, claim.name, timeout=300)), timeout=330),),
             waits=(Wait(GONE, f"PVC {key} gone", 600.0),),
             batch=4,
-            artifact=claim.uid,
+            params=DeleteClaimParams(claim.uid),
         )
     )
     steps.append(
@@ -607,8 +761,7 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
             commands=(Command(tuple(vs.create_from(kctl, claim_file(inventory, claim))), timeout=60),),
             waits=() if target.wait_for_consumer else (Wait(BOUND, f"PVC {key} Bound", request.timeout),),
             batch=5,
-            artifact=claim.manifest(rd.name),
-            from_version=claim.uid,
+            params=CreateClaimParams(claim.uid, claim.manifest(rd.name)),
         )
     )
     for so in target.scalers:  # before the scale-up: a paused-replicas 0 would take it straight back down
@@ -663,16 +816,39 @@ def plan_restore(inventory: Inventory, target: RestoreTarget, request: RestoreRe
     )
 
 
-def _parts(step: Step) -> tuple[str, str, str]:
-    kind, namespace, name = (step.artifact or "").split("/", 2)
-    return kind, namespace, name
-
-
 def _runner_of(ctx: StepContext, step: Step) -> tuple[Runner, k.Kubectl]:
     command = step.commands[0]
     argv = command.argv
     kubeconfig = argv[argv.index("--kubeconfig") + 1]
     return ctx.runner(command), k.Kubectl(kubeconfig)
+
+
+def _one(found: list[T]) -> T:
+    (one,) = found
+    return one
+
+
+def _get(
+    ctx: StepContext,
+    step: Step,
+    argv: Callable[[k.Kubectl], list[str]],
+    what: str,
+    parse: Callable[[str], T],
+    *,
+    absent: Callable[[], T] | None = None,
+) -> T:
+    """``kubectl get`` with the step's own kubectl (its runner, its --kubeconfig), retried like every look;
+    a missing object is ``absent()`` (without ``absent``: an error, like any failed read)."""
+    runner, kctl = _runner_of(ctx, step)
+
+    def read() -> T:
+        result = runner.run(argv(kctl), timeout=60)
+        if absent is not None and k.is_not_found(result):
+            return absent()
+        result.check(f"kubectl get {what}")
+        return parse(result.stdout)
+
+    return ctx.retrying(read)
 
 
 class _RestoreKind(_Kubectl):
@@ -698,15 +874,15 @@ def restore_hints(ctx: StepContext, plan: Plan) -> list[str]:
     unpause: list[str] = []
     by_id = {s.id: s for s in plan.steps}
     for step in plan.steps:
-        if step.action == KEDA and step.to_version == "paused" and touched(step):
+        if step.action == KEDA and step.param(KedaParams).pause and touched(step):
             again = by_id.get(step.id.replace(":pause:", ":unpause:"))
             if again is not None and not finished(again):
                 unpause.append(" ".join(again.commands[0].argv))
-        if step.action == SCALE and step.to_version == "0" and touched(step):
+        if step.action == SCALE and step.param(ScaleParams).replicas == 0 and touched(step):
             up = by_id.get(step.id.replace(":scale-down:", ":scale-up:"))
             if up is not None and not finished(up):
                 back.append(" ".join(up.commands[0].argv))
-        if step.action == FLUX and step.to_version == "suspended" and touched(step):
+        if step.action == FLUX and step.param(FluxParams).suspend and touched(step):
             again = by_id.get(step.id.replace(":suspend:", ":resume:"))
             if again is not None and not finished(again):
                 back.append(" ".join(again.commands[0].argv))
@@ -737,10 +913,12 @@ class VolsyncFlux(_RestoreKind):
     """
 
     name = FLUX
+    params = FluxParams
 
     def run(self, ctx: StepContext, step: Step) -> None:
-        kind, namespace, name = _parts(step)
-        verb = "resume" if step.to_version == "resumed" else "suspend"
+        p = step.param(FluxParams)
+        kind, namespace, name = p.kind, p.namespace, p.name
+        verb = "suspend" if p.suspend else "resume"
         command = step.commands[0]
         failure: CommandError | None = None
         try:
@@ -748,7 +926,7 @@ class VolsyncFlux(_RestoreKind):
             said = flux.failures(result.stderr)
         except CommandError as exc:
             failure, said = exc, flux.failures(exc.stderr or "") or [str(exc)]
-        if not self._there(ctx, step):
+        if not self.there(ctx, step):
             raise CommandError(
                 f"flux {verb} {kind.lower()} {namespace}/{name} did not take: .spec.suspend is "
                 f"{str(self._suspended(ctx, step)).lower()}" + (f" (flux said: {said[0]})" if said else ""),
@@ -757,48 +935,45 @@ class VolsyncFlux(_RestoreKind):
                 hint="nothing after it was sent; fix it and resume",
             )
         if said:  # resumed, but its reconciliation failed: Flux keeps retrying it; say so and go on
-            ctx.progress.note(f"{kind} {namespace}/{name} is {step.to_version}; flux said: {said[0]}")
+            ctx.progress.note(f"{kind} {namespace}/{name} is {p.state}; flux said: {said[0]}")
 
     def _suspended(self, ctx: StepContext, step: Step) -> bool | None:
-        kind, namespace, name = _parts(step)
-        runner, kctl = _runner_of(ctx, step)
-
-        def read() -> bool | None:
-            result = runner.run(vs.get_flux(kctl, kind, namespace, name), timeout=60)
-            if k.is_not_found(result):
-                return None
-            result.check(f"kubectl get {kind.lower()} {namespace}/{name}")
-            return vs.parse_flux(result.stdout).suspended
-
-        return ctx.retrying(read)
+        p = step.param(FluxParams)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: vs.get_flux(kctl, p.kind, p.namespace, p.name),
+            f"{p.kind.lower()} {p.namespace}/{p.name}",
+            lambda out: vs.parse_flux(out).suspended,
+            absent=lambda: None,
+        )
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
-            kind, namespace, name = _parts(step)
+            p = step.param(FluxParams)
+            kind, namespace, name = p.kind, p.namespace, p.name
             suspended = self._suspended(ctx, step)
             if suspended is None:  # flux would say ✗ and exit 0: do not let that pass as done
                 looks[step.id] = Look(False, f"{kind} {namespace}/{name} does not exist")
                 continue
-            want = step.to_version == "suspended"
+            want = p.suspend
             seen = "suspended" if suspended else "active"
             looks[step.id] = Look(
                 True, f"{kind} {namespace}/{name} {seen}", marker=seen, done=suspended == want, before=seen
             )
         return looks
 
-    def _there(self, ctx: StepContext, step: Step) -> bool:
-        return self._suspended(ctx, step) == (step.to_version == "suspended")
+    def there(self, ctx: StepContext, step: Step) -> bool:
+        return self._suspended(ctx, step) == step.param(FluxParams).suspend
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._there(ctx, step)
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._there(ctx, step)
+    def reached(self, step: Step, record: object) -> str | None:
+        return step.param(FluxParams).state
 
 
 class VolsyncScale(_RestoreKind):
     name = SCALE
+    params = ScaleParams
     wait_order = (SCALED,)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
         SCALED: WaitTerms(
@@ -809,22 +984,20 @@ class VolsyncScale(_RestoreKind):
     }
 
     def placeholders(self, step: Step) -> Mapping[str, str]:
-        kind, _namespace, name = _parts(step)
-        return {"controller": f"{kind.lower()}/{name}"}
+        p = step.param(ScaleParams)
+        return {"controller": f"{p.kind.lower()}/{p.name}"}
 
     def _workload(self, ctx: StepContext, step: Step) -> vs.Workload:
-        kind, namespace, name = _parts(step)
-        runner, kctl = _runner_of(ctx, step)
+        p = step.param(ScaleParams)
 
-        def read() -> vs.Workload:
-            result = runner.run(vs.get_workloads(kctl, kind, namespace), timeout=60)
-            result.check(f"kubectl get {vs.WORKLOADS[kind]} -n {namespace}")
-            found = [w for w in vs.parse_workloads(result.stdout) if w.name == name]
+        def parse(out: str) -> vs.Workload:
+            found = [w for w in vs.parse_workloads(out) if w.name == p.name]
             if not found:
-                raise PlanError(f"{kind} {namespace}/{name} no longer exists", hint="check the app's HelmRelease")
+                raise PlanError(f"{p.kind} {p.namespace}/{p.name} no longer exists", hint="check the app's HelmRelease")
             return found[0]
 
-        return ctx.retrying(read)
+        argv = lambda kctl: vs.get_workloads(kctl, p.kind, p.namespace)  # noqa: E731
+        return _get(ctx, step, argv, f"{vs.WORKLOADS[p.kind]} -n {p.namespace}", parse)
 
     @staticmethod
     def _settled(w: vs.Workload, replicas: int) -> bool:
@@ -834,25 +1007,25 @@ class VolsyncScale(_RestoreKind):
         looks = {}
         for step in steps:
             w = self._workload(ctx, step)
-            want = int(step.to_version or 0)
+            want = step.param(ScaleParams).replicas
             seen = f"{w.key}: {w.replicas} replicas ({w.ready} ready)"
             looks[step.id] = Look(
                 True, seen, marker=f"replicas={w.replicas}", done=self._settled(w, want), before=str(w.replicas)
             )
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._workload(ctx, step).replicas == int(step.to_version or 0)
+    def there(self, ctx: StepContext, step: Step) -> bool:
+        return self._workload(ctx, step).replicas == step.param(ScaleParams).replicas
 
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._workload(ctx, step).replicas == int(step.to_version or 0)
+    def reached(self, step: Step, record: object) -> str | None:
+        return str(step.param(ScaleParams).replicas)
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         def look() -> Observation[None]:
             waiting = []
             for step in steps:
                 w = self._workload(ctx, step)
-                want = int(step.to_version or 0)
+                want = step.param(ScaleParams).replicas
                 if not self._settled(w, want):
                     waiting.append(f"{w.key}: {w.current} pods, {w.ready} ready, want {want}")
             return Observation.waiting("; ".join(waiting)) if waiting else Observation.ok("scaled")
@@ -862,6 +1035,7 @@ class VolsyncScale(_RestoreKind):
 
 class VolsyncRestore(_RestoreKind):
     name = RESTORE
+    params = RestoreParams
     look_gate = "volsync-idle"
     wait_order = (RESTORED,)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
@@ -873,17 +1047,15 @@ class VolsyncRestore(_RestoreKind):
     }
 
     def _rd(self, ctx: StepContext, step: Step) -> vs.Destination:
-        runner, kctl = _runner_of(ctx, step)
         namespace = step.id.split("/", 1)[0]
         name = step.id.rsplit(":", 1)[1]
-
-        def read() -> vs.Destination:
-            result = runner.run(vs.get_destination(kctl, namespace, name), timeout=60)
-            result.check(f"kubectl get replicationdestination {namespace}/{name}")
-            (rd,) = vs.parse_destinations(result.stdout)
-            return rd
-
-        return ctx.retrying(read)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: vs.get_destination(kctl, namespace, name),
+            f"replicationdestination {namespace}/{name}",
+            lambda out: _one(vs.parse_destinations(out)),
+        )
 
     def _failing(self, ctx: StepContext, step: Step, rd: vs.Destination) -> str | None:
         runner, kctl = _runner_of(ctx, step)
@@ -894,9 +1066,9 @@ class VolsyncRestore(_RestoreKind):
         for step in steps:
             rd = self._rd(ctx, step)
             seen = f"{rd.key}: {rd.reason or 'idle'}, latest image {rd.latest_image[1] if rd.latest_image else 'none'}"
-            if rd.manual == step.artifact and rd.restored:
+            if rd.manual == _restore_token(step) and rd.restored:
                 looks[step.id] = Look(True, seen, done=True)
-            elif rd.synchronizing and rd.manual != step.artifact:
+            elif rd.synchronizing and rd.manual != _restore_token(step):
                 why = self._failing(ctx, step, rd)
                 if why is not None:
                     looks[step.id] = Look(False, seen + f": its mover is failing: {why}; fix that first")
@@ -906,25 +1078,20 @@ class VolsyncRestore(_RestoreKind):
                 looks[step.id] = Look(True, seen, marker=rd.last_manual_sync or "none", before=rd.last_manual_sync)
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._rd(ctx, step).manual == step.artifact
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._rd(ctx, step).manual == step.artifact
+    def there(self, ctx: StepContext, step: Step) -> bool:
+        return self._rd(ctx, step).manual == _restore_token(step)
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         def look() -> Observation[None]:
             for step in steps:
                 rd = self._rd(ctx, step)
-                if rd.last_manual_sync != step.artifact:
-                    why = self._failing(ctx, step, rd) if rd.manual == step.artifact else None
+                if rd.last_manual_sync != _restore_token(step):
+                    why = self._failing(ctx, step, rd) if rd.manual == _restore_token(step) else None
                     if why is not None:
                         return Observation.failed(f"{rd.key}: the mover failed: {why}: the volume was not touched")
                     return Observation.waiting(f"{rd.key}: {rd.reason or 'not started'}")
                 if rd.empty:
-                    when = {"latest": "at or before now", "previous": "that far back (--previous)"}.get(
-                        step.to_version or "latest", f"at or before {step.to_version}"
-                    )
+                    when = step.param(RestoreParams).when()
                     return Observation.failed(
                         f"{rd.key}: no backup {when} (the mover said '{vs.NO_SNAPSHOT}'): the volume was not touched"
                     )
@@ -935,27 +1102,35 @@ class VolsyncRestore(_RestoreKind):
         return look
 
     def reached(self, step: Step, record: object) -> str | None:
-        return f"lastManualSync={step.artifact}"
+        return f"lastManualSync={_restore_token(step)}"
+
+
+def _write_manifest(step: Step, manifest: str) -> None:
+    """The manifest the step's ``kubectl create --filename`` reads, written (privately, whole) when the
+    step runs, not at planning: a dry run leaves nothing, and a resume always has it."""
+    write_private(Path(step.commands[0].argv[-1]), manifest + "\n")
+
+
+def _restore_token(step: Step) -> str:
+    return step.param(RestoreParams).token
 
 
 class _ClaimKind(_RestoreKind):
     def _claim(self, ctx: StepContext, step: Step) -> vs.Claim | None:
-        runner, kctl = _runner_of(ctx, step)
         namespace, name = step.id.split(":", 1)[0].split("/", 1)
-
-        def read() -> vs.Claim | None:
-            result = runner.run(vs.get_claim(kctl, namespace, name), timeout=60)
-            if k.is_not_found(result):
-                return None
-            result.check(f"kubectl get pvc {namespace}/{name}")
-            (claim,) = vs.parse_claims(result.stdout)
-            return claim
-
-        return ctx.retrying(read)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: vs.get_claim(kctl, namespace, name),
+            f"pvc {namespace}/{name}",
+            lambda out: _one(vs.parse_claims(out)),
+            absent=lambda: None,
+        )
 
 
 class VolsyncDeleteClaim(_ClaimKind):
     name = DELETE
+    params = DeleteClaimParams
     wait_order = (GONE,)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
         GONE: WaitTerms("the old PVC is gone", "", "a pod still mounts it: kubectl -n <namespace> describe pvc <app>")
@@ -963,13 +1138,13 @@ class VolsyncDeleteClaim(_ClaimKind):
 
     def _gone(self, ctx: StepContext, step: Step) -> bool:
         claim = self._claim(ctx, step)
-        return claim is None or claim.uid != step.artifact  # absent, or already the recreated one
+        return claim is None or claim.uid != step.param(DeleteClaimParams).uid  # absent, or already the recreated one
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
             claim = self._claim(ctx, step)
-            if claim is None or claim.uid != step.artifact:
+            if claim is None or claim.uid != step.param(DeleteClaimParams).uid:
                 looks[step.id] = Look(True, "PVC already deleted", done=True)
             else:
                 seen = f"PVC {claim.namespace}/{claim.name} {claim.phase}" + (
@@ -978,12 +1153,9 @@ class VolsyncDeleteClaim(_ClaimKind):
                 looks[step.id] = Look(True, seen, marker=claim.uid, before=claim.phase)
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         claim = self._claim(ctx, step)
-        return claim is None or claim.deleting or claim.uid != step.artifact
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self.sent_already(ctx, step, record)
+        return claim is None or claim.deleting or claim.uid != step.param(DeleteClaimParams).uid
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         def look() -> Observation[None]:
@@ -998,6 +1170,7 @@ class VolsyncDeleteClaim(_ClaimKind):
 
 class VolsyncCreateClaim(_ClaimKind):
     name = CREATE
+    params = CreateClaimParams
     wait_order = (BOUND,)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
         BOUND: WaitTerms(
@@ -1008,12 +1181,11 @@ class VolsyncCreateClaim(_ClaimKind):
     }
 
     def run(self, ctx: StepContext, step: Step) -> None:
-        # written here, not at planning, so a dry run leaves nothing and a resume always has it
-        write_private(Path(step.commands[0].argv[-1]), (step.artifact or "") + "\n")
+        _write_manifest(step, step.param(CreateClaimParams).manifest)
         super().run(ctx, step)
 
     def _new(self, claim: vs.Claim | None, step: Step) -> bool:
-        return claim is not None and claim.uid != step.from_version and not claim.deleting
+        return claim is not None and claim.uid != step.param(CreateClaimParams).old_uid and not claim.deleting
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
@@ -1030,10 +1202,7 @@ class VolsyncCreateClaim(_ClaimKind):
                 looks[step.id] = Look(True, "PVC absent", marker="absent", before="absent")
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._new(self._claim(ctx, step), step)
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._new(self._claim(ctx, step), step)
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
@@ -1056,48 +1225,50 @@ class VolsyncKeda(_RestoreKind):
     """Pause (paused-replicas "0") or unpause a KEDA ScaledObject: KEDA scales a target at 0 back up."""
 
     name = KEDA
+    params = KedaParams
 
     def _paused(self, ctx: StepContext, step: Step) -> str | bool | None:
-        namespace, name = (step.artifact or "").split("/", 1)
-        runner, kctl = _runner_of(ctx, step)
+        p = step.param(KedaParams)
 
-        def read() -> str | bool | None:
-            result = runner.run(kctl.get_json(vs.SCALED_OBJECTS, name, namespace=namespace), timeout=60)
-            if k.is_not_found(result):
-                return False  # gone: nothing to pause
-            result.check(f"kubectl get scaledobject {namespace}/{name}")
-            found = vs.parse_scaled_objects(result.stdout)
+        def parse(out: str) -> str | bool | None:
+            found = vs.parse_scaled_objects(out)
             return found[0].paused if found else False
 
-        return ctx.retrying(read)
+        return _get(
+            ctx,
+            step,
+            lambda kctl: kctl.get_json(vs.SCALED_OBJECTS, p.name, namespace=p.namespace),
+            f"scaledobject {p.namespace}/{p.name}",
+            parse,
+            absent=lambda: False,  # gone: nothing to pause
+        )
 
-    def _there(self, ctx: StepContext, step: Step) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         paused = self._paused(ctx, step)
         if paused is False:
             return True
-        return (paused == "0") == (step.to_version == "paused")
+        return (paused == "0") == step.param(KedaParams).pause
+
+    def reached(self, step: Step, record: object) -> str | None:
+        return "paused" if step.param(KedaParams).pause else "resumed"
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
             paused = self._paused(ctx, step)
             seen = "absent" if paused is False else ("paused" if paused is not None else "active")
+            p = step.param(KedaParams)
             looks[step.id] = Look(
-                True, f"ScaledObject {step.artifact} {seen}", done=self._there(ctx, step), before=seen
+                True, f"ScaledObject {p.namespace}/{p.name} {seen}", done=self.there(ctx, step), before=seen
             )
         return looks
-
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._there(ctx, step)
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._there(ctx, step)
 
 
 class VolsyncSnapshot(_RestoreKind):
     """A VolumeSnapshot of the PVC about to be deleted: the old data, should the restored one be wrong."""
 
     name = SNAPSHOT
+    params = SnapshotParams
     wait_order = (SNAPPED,)
     terms: ClassVar[Mapping[str, WaitTerms]] = {
         SNAPPED: WaitTerms(
@@ -1108,59 +1279,56 @@ class VolsyncSnapshot(_RestoreKind):
     }
 
     def run(self, ctx: StepContext, step: Step) -> None:
-        path = Path(step.commands[0].argv[-1])  # written here, not at planning: a dry run leaves nothing
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_name(path.name + ".part")
-        part.write_text((step.artifact or "") + "\n", encoding="utf-8")
-        part.replace(path)
+        _write_manifest(step, step.param(SnapshotParams).manifest)
         if self._state(ctx, step) is not None:
             return  # taken by an earlier attempt of this run (its name carries the run's time): not twice
         super().run(ctx, step)
 
     def _state(self, ctx: StepContext, step: Step) -> tuple[bool, str | None] | None:
         namespace = step.id.split("/", 1)[0]
-        runner, kctl = _runner_of(ctx, step)
-
-        def read() -> tuple[bool, str | None] | None:
-            result = runner.run(vs.get_snapshot(kctl, namespace, step.to_version or ""), timeout=60)
-            if k.is_not_found(result):
-                return None
-            result.check(f"kubectl get volumesnapshot {namespace}/{step.to_version}")
-            return vs.parse_snapshot(result.stdout)
-
-        return ctx.retrying(read)
+        name = step.param(SnapshotParams).name
+        return _get(
+            ctx,
+            step,
+            lambda kctl: vs.get_snapshot(kctl, namespace, name),
+            f"volumesnapshot {namespace}/{name}",
+            vs.parse_snapshot,
+            absent=lambda: None,
+        )
 
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
             found = self._state(ctx, step)
+            name = step.param(SnapshotParams).name
             if found is not None and found[0]:
-                looks[step.id] = Look(True, f"VolumeSnapshot {step.to_version} ready", done=True)
+                looks[step.id] = Look(True, f"VolumeSnapshot {name} ready", done=True)
             else:
                 seen = "absent" if found is None else "taken"
-                looks[step.id] = Look(True, f"VolumeSnapshot {step.to_version} {seen}", marker=seen, before=seen)
+                looks[step.id] = Look(True, f"VolumeSnapshot {name} {seen}", marker=seen, before=seen)
         return looks
 
-    def sent_already(self, ctx: StepContext, step: Step, record: object) -> bool:
-        return self._state(ctx, step) is not None
-
-    def arrived(self, ctx: StepContext, step: Step, record: object) -> bool:
+    def there(self, ctx: StepContext, step: Step) -> bool:
         return self._state(ctx, step) is not None
 
     def probe(self, ctx: StepContext, wait_kind: str, steps: Sequence[Step]) -> Probe:
         def look() -> Observation[None]:
             for step in steps:
                 found = self._state(ctx, step)
+                name = step.param(SnapshotParams).name
                 if found is None:
-                    return Observation.failed(f"VolumeSnapshot {step.to_version} disappeared after it was created")
+                    return Observation.failed(f"VolumeSnapshot {name} disappeared after it was created")
                 ready, error = found
                 if error:
-                    return Observation.failed(f"VolumeSnapshot {step.to_version}: {error}: the PVC was not deleted")
+                    return Observation.failed(f"VolumeSnapshot {name}: {error}: the PVC was not deleted")
                 if not ready:
-                    return Observation.waiting(f"VolumeSnapshot {step.to_version} not readyToUse yet")
+                    return Observation.waiting(f"VolumeSnapshot {name} not readyToUse yet")
             return Observation.ok("snapshot ready")
 
         return look
+
+    def reached(self, step: Step, record: object) -> str | None:
+        return step.param(SnapshotParams).name
 
 
 _RESTORE_KINDS = (FLUX, KEDA, SCALE, RESTORE, SNAPSHOT, DELETE, CREATE)
@@ -1216,14 +1384,15 @@ def left_down(rt: Runtime, namespace: str, app: str) -> dict[str, int]:
             continue
         by_id = {step.id: step for step in plan.steps}
         for step in plan.steps:
-            if step.action != SCALE or step.to_version != "0":
+            if step.action != SCALE or step.param(ScaleParams).replicas != 0:
                 continue
             record = journal.step(step.id)
             up = by_id.get(step.id.replace(":scale-down:", ":scale-up:"))
             if up is None or not (record.sent or record.status in ("done", "running", "failed")):
                 continue
-            if journal.step(up.id).status != "done" and up.artifact:
-                recorded.setdefault(up.artifact, int(up.to_version or 0))  # the oldest run knows the count
+            if journal.step(up.id).status != "done":
+                back = up.param(ScaleParams)
+                recorded.setdefault(back.target, back.replicas)  # the oldest run knows the count
     return recorded
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,14 +36,34 @@ def inventory_dir(ctx: Any, explicit: str | None = None) -> Path:
     return Path("inventory")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stopping a unit, CI cancelling a job, ``kill``) during a task.
+
+    A KeyboardInterrupt on purpose: every path that cleans up after Ctrl-C — the journal marked
+    interrupted and resumable, post hooks, the Alertmanager silence expired, the lock released —
+    then runs for a termination too, instead of the process dying with its journal still "running".
+    """
+
+
+#: The status a shell reports for a process SIGTERM ended; a terminated task exits with it after cleaning up.
+SIGTERM_EXIT = 128 + 15
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def user_errors(fn: F) -> F:
-    """Run a task body; a HomeopsError exits with its one-line message and code."""
+    """Run a task body; a HomeopsError exits with its one-line message and code; SIGTERM cleans up like Ctrl-C."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from homeops.errors import HomeopsError
         from homeops.secrets import mask
 
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             result = fn(*args, **kwargs)
             sys.stdout.flush()  # a reader that left (`| head -1`) shows here, not in the interpreter's last flush
@@ -52,10 +74,19 @@ def user_errors(fn: F) -> F:
             _stdout_to_devnull()
             raise Exit(code=SIGPIPE_EXIT) from None
         except HomeopsError as exc:
+            if isinstance(exc.__context__, Terminated) or isinstance(exc.__cause__, Terminated):
+                raise Exit(f"terminated (SIGTERM): {mask(str(exc))}", code=SIGTERM_EXIT) from None
             raise Exit(f"error: {mask(str(exc))}", code=exc.exit_code) from None
+        except Terminated:
+            print("\nterminated", file=sys.stderr)
+            raise Exit("terminated (SIGTERM): nothing more was started; re-run with --resume where offered",
+                       code=SIGTERM_EXIT) from None  # fmt: skip
         except KeyboardInterrupt:
             print("\ninterrupted", file=sys.stderr)
             raise Exit("interrupted: nothing more was started; re-run with --resume where offered", code=130) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapper  # type: ignore[return-value]
 

@@ -8,25 +8,18 @@ the simulator's command log shows every mutating command that took effect exactl
 
 from __future__ import annotations
 
-import io
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-import homeops.app.backend
-import homeops.operations.bootstrap
-import homeops.runtime
-from homeops.app.workflows import run_bootstrap
 from homeops.clock import FakeClock
 from homeops.engine.journal import Journal
-from homeops.errors import HomeopsError
-from homeops.sim import faults, lifecycle
+from homeops.sim import faults
 from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
+from tests.bootstrap.lab import BootstrapLab, blank_inventory
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET_VALUES = ("homeops-example-bootstrap-token-7f3a9c2e41",)
 RELEASES = ("cilium", "coredns", "cert-manager", "flux-operator", "flux-instance")
 STAGE_STEP = {
@@ -49,26 +42,7 @@ def mutating(argv: list[str]) -> bool:
     return tool == "talhelper" and "genconfig" in words
 
 
-class Lab:
-    def __init__(self, root: Path) -> None:
-        self.inventory = root
-        self.store = SimStore(root / ".homeops" / "sim")
-
-    def run(self, which: str = "all", **kw: object) -> str:
-        out = io.StringIO()
-        try:
-            run_bootstrap(self.inventory, which, yes=True, out=out, **kw)  # type: ignore[arg-type]
-        finally:
-            self.output = out.getvalue()
-        return self.output
-
-    def fail(self, which: str = "all", **kw: object) -> str:
-        with pytest.raises(HomeopsError) as info:
-            self.run(which, **kw)
-        message = str(info.value)
-        assert "\n" not in message
-        return message
-
+class Lab(BootstrapLab):
     def log(self) -> list[dict[str, object]]:
         return self.store.log()
 
@@ -99,19 +73,7 @@ class Lab:
 
 @pytest.fixture
 def lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
-    root = tmp_path / "inventory"
-    shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
-    lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
-    real_open = homeops.app.backend.open_runtime
-
-    def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
-        rt = real_open(directory, **kw)  # type: ignore[arg-type]
-        rt.local = SimRunner(root / ".homeops" / "sim")  # the same fake tools, in-process
-        return rt
-
-    # every workflow looks open_runtime up in homeops.app.backend when it runs: one swap reaches bootstrap
-    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
-    return Lab(root)
+    return Lab(blank_inventory(tmp_path / "inventory", monkeypatch))
 
 
 def test_all_from_maintenance_mode_to_flux_ready_then_nothing_to_do(lab: Lab):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -27,34 +26,16 @@ import homeops.runtime
 from bootstrap.realtrees import RENDERED, lay
 from homeops.app.workflows import run_bootstrap
 from homeops.errors import HomeopsError
-from homeops.sim import lifecycle
 from homeops.sim.runner import SimRunner
-from homeops.sim.store import SimStore
+from tests.bootstrap.lab import BootstrapLab, blank_inventory
 
-REPO = Path(__file__).resolve().parents[2]
 REPOS = ("bjw-s-labs__home-ops", "buroa__k8s-gitops")
 
 
-class Lab:
-    def __init__(self, root: Path) -> None:
-        self.inventory = root
-        self.store = SimStore(root / ".homeops" / "sim")
-
+class Lab(BootstrapLab):
     def run(self, which: str = "all", **kw: object) -> str:
-        out = io.StringIO()
         kw.setdefault("skip_validate", True)
-        try:
-            run_bootstrap(self.inventory, which, yes=True, out=out, **kw)  # type: ignore[arg-type]
-        finally:
-            self.output = out.getvalue()
-        return self.output
-
-    def fail(self, which: str = "all", **kw: object) -> str:
-        with pytest.raises(HomeopsError) as info:
-            self.run(which, **kw)
-        message = str(info.value)
-        assert "\n" not in message, message
-        return message
+        return super().run(which, **kw)
 
     def syncs(self) -> Counter[str]:
         out: Counter[str] = Counter()
@@ -68,20 +49,8 @@ class Lab:
 @pytest.fixture
 def make_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     def make(repo: str | None = None) -> Lab:
-        root = tmp_path / "inventory"
-        shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
-        if repo:
-            lay(repo, root)
-        lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
-        real_open = homeops.app.backend.open_runtime
-
-        def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
-            rt = real_open(directory, **kw)  # type: ignore[arg-type]
-            rt.local = SimRunner(root / ".homeops" / "sim")
-            return rt
-
-        monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
-        return Lab(root)
+        prepare = (lambda root: lay(repo, root)) if repo else None
+        return Lab(blank_inventory(tmp_path / "inventory", monkeypatch, prepare))
 
     return make
 

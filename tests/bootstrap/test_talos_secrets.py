@@ -10,41 +10,24 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-import homeops.app.backend
-import homeops.runtime
 from homeops.adapters import talhelper as th
 from homeops.app.backend import open_runtime
 from homeops.app.workflows import run_bootstrap
 from homeops.errors import ConfigError
 from homeops.operations import genconfig as gc
-from homeops.sim import lifecycle
-from homeops.sim.runner import SimRunner
 from homeops.sim.store import SimStore
 from homeops.sops import api as sops
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.bootstrap.lab import blank_inventory
 
 
 @pytest.fixture
 def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "inventory"
-    shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
-    lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
-    real_open = homeops.app.backend.open_runtime
-
-    def patched(directory: object, **kw: object) -> homeops.runtime.Runtime:
-        rt = real_open(directory, **kw)  # type: ignore[arg-type]
-        rt.local = SimRunner(root / ".homeops" / "sim")
-        return rt
-
-    monkeypatch.setattr(homeops.app.backend, "open_runtime", patched)
-    return root
+    return blank_inventory(tmp_path / "inventory", monkeypatch)
 
 
 def _talhelper_calls(root: Path) -> list[list[str]]:
@@ -115,23 +98,10 @@ def test_an_inventory_path_with_a_space_is_parsed():
 
 
 def test_a_space_in_the_inventory_path_bootstraps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    root = tmp_path / "my inventory"
-    shutil.copytree(REPO / "inventory", root, ignore=shutil.ignore_patterns(".homeops", "kubeconfig"))
-    lifecycle.start(root, virtual=True, blank=True, say=lambda _: None)
-    real_open = homeops.app.backend.open_runtime
-    monkeypatch.setattr(
-        homeops.app.backend,
-        "open_runtime",
-        lambda d, **kw: _with(real_open(d, **kw), SimRunner(root / ".homeops" / "sim")),
-    )
+    root = blank_inventory(tmp_path / "my inventory", monkeypatch)
     out = io.StringIO()
     run_bootstrap(root, "talos", yes=True, out=out)
     assert "generated" in out.getvalue()
-
-
-def _with(rt: homeops.runtime.Runtime, runner: SimRunner) -> homeops.runtime.Runtime:
-    rt.local = runner
-    return rt
 
 
 def test_filename_tmpl_is_honoured_and_the_plan_shows_the_env_file(inventory: Path):

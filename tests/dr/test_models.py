@@ -20,6 +20,7 @@ from homeops.errors import HomeopsError, PlanError
 from homeops.operations import drmodel
 from homeops.sim import apps_data
 from homeops.sim.backups import lose_the_vms
+from tests.inprocess import fake_tools_in_process
 
 from .drsim import DrSim
 
@@ -29,19 +30,7 @@ MUTATING = ("reset", "bootstrap", "apply-config", "kubeconfig")
 @pytest.fixture(autouse=True)
 def in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake tools run in-process (as tests/dr/test_rehearse.py does): a rebuild is hundreds of commands."""
-    import homeops.app.backend
-    import homeops.runtime
-    from homeops.sim.runner import SimRunner
-
-    real = homeops.app.backend.open_runtime
-
-    def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
-        rt = real(directory, **kw)  # type: ignore[arg-type]
-        if rt.simulated:
-            rt.local = SimRunner(rt.inventory.state_dir / "sim")  # type: ignore[assignment]
-        return rt
-
-    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
+    fake_tools_in_process(monkeypatch)
 
 
 def talos_mutations(drsim: DrSim, since: int = 0) -> list[list[str]]:

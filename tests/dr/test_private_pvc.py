@@ -8,23 +8,14 @@ import stat
 import pytest
 from invoke.context import Context
 
-import homeops.app.backend
-import homeops.runtime
-from homeops.sim.runner import SimRunner
 from homeops.tasks import volsync as volsync_tasks
+from tests.inprocess import fake_tools_in_process
 
 from .drsim import DrSim
 
 
 def test_the_saved_pvc_manifest_is_private(drsim: DrSim, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_open = homeops.app.backend.open_runtime
-
-    def open_runtime(directory: object, **kw: object) -> homeops.runtime.Runtime:
-        rt = real_open(directory, **kw)  # type: ignore[arg-type]
-        rt.local = SimRunner(rt.inventory.state_dir / "sim")  # the fake tools in-process: the files are the point
-        return rt
-
-    monkeypatch.setattr(homeops.app.backend, "open_runtime", open_runtime)
+    fake_tools_in_process(monkeypatch)  # the files are the point, not the process boundary
     old = os.umask(0o022)
     try:
         volsync_tasks.restore(Context(), inventory=str(drsim.root), namespace="default", app="immich-data", yes=True)

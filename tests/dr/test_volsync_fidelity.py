@@ -306,10 +306,8 @@ def test_sim_kubectl_delete_names_the_namespace_like_kubectl_1_34(drsim: DrSim) 
     assert result.stdout == 'persistentvolumeclaim "paperless-data" deleted from default namespace\n'
 
 
-def test_a_keda_scaled_app_is_paused_during_the_restore_and_unpaused_before_it_comes_back(drsim: DrSim) -> None:
-    # KEDA scales a target at 0 back to minReplicaCount (keda.sh "Pausing autoscaling": paused-replicas);
-    # a plain HPA does not (kubernetes horizontal.go: "scaling is disabled since the replica count of the
-    # target is zero"). Unpaused, KEDA brought immich-server back while its PVC was being deleted.
+def keda_scales_immich_server(drsim: DrSim) -> None:
+    """A KEDA ScaledObject (minReplicaCount 1, not paused) targets the immich-server Deployment."""
     with drsim.store.transaction() as state:
         state["apps"]["scaled_objects"] = [
             {
@@ -321,6 +319,13 @@ def test_a_keda_scaled_app_is_paused_during_the_restore_and_unpaused_before_it_c
                 "annotations": {},
             }
         ]
+
+
+def test_a_keda_scaled_app_is_paused_during_the_restore_and_unpaused_before_it_comes_back(drsim: DrSim) -> None:
+    # KEDA scales a target at 0 back to minReplicaCount (keda.sh "Pausing autoscaling": paused-replicas);
+    # a plain HPA does not (kubernetes horizontal.go: "scaling is disabled since the replica count of the
+    # target is zero"). Unpaused, KEDA brought immich-server back while its PVC was being deleted.
+    keda_scales_immich_server(drsim)
     restore(drsim, yes=True, timeout=900)
     done = sent(drsim)
     assert done[:3] == [*HAPPY[:2], "kubectl patch scaledobjects.keda.sh immich-server"]
@@ -339,17 +344,7 @@ def test_a_keda_scaled_app_is_paused_during_the_restore_and_unpaused_before_it_c
 
 
 def test_a_failed_restore_of_a_keda_app_says_to_unpause_it_first(drsim: DrSim) -> None:
-    with drsim.store.transaction() as state:
-        state["apps"]["scaled_objects"] = [
-            {
-                "namespace": "default",
-                "name": "immich-server",
-                "target_kind": "Deployment",
-                "target_name": "immich-server",
-                "min_replicas": 1,
-                "annotations": {},
-            }
-        ]
+    keda_scales_immich_server(drsim)
     with pytest.raises(Exit) as info:
         restore(drsim, yes=True, timestamp="2020-01-01T00:00:00Z")
     back = str(info.value.message).split("without the restore: ", 1)[1].split(";")[0].split(" && ")

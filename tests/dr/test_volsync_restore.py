@@ -3,8 +3,11 @@ journal, resume), its refusals before anything changes, and a kill at each mutat
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,6 +114,22 @@ def test_restore_suspends_scales_restores_recreates_the_pvc_and_puts_the_app_bac
     assert "restoreAsOf" not in obj(drsim, "replicationdestinations", "immich-data-dst")["spec"]["restic"]
     out = capsys.readouterr().out
     assert "[SIMULATED]" in out and "finished: volsync-restore done" in out
+    # the report's before/after columns, as the homeops before typed step parameters wrote them (main at
+    # bdfe745, same run on this simulator): the kinds say what a step reached, not a smuggled to_version
+    (report,) = (drsim.root / ".homeops" / "runs").glob("*/report.json")
+    rows = [(s["action"], s["before"], s["after"]) for s in json.loads(report.read_text())["steps"]]
+    assert rows == [
+        ("volsync-flux", "active", "suspended"),
+        ("volsync-flux", "active", "suspended"),
+        ("volsync-scale", "1", "0"),
+        ("volsync-restore", "restore-once", f"lastManualSync={TOKEN}"),
+        ("volsync-safety-snapshot", "absent", "immich-data-pre-restore-20251009t085320z"),
+        ("volsync-delete-pvc", "Bound", "deleted"),
+        ("volsync-create-pvc", "absent", "Bound"),
+        ("volsync-scale", "0", "1"),
+        ("volsync-flux", "suspended", "resumed"),
+        ("volsync-flux", "suspended", "resumed"),
+    ]
 
 
 def test_restore_as_of_a_timestamp_sets_restore_as_of_on_the_mover(drsim: DrSim) -> None:
@@ -153,6 +172,9 @@ def test_no_backup_at_that_time_stops_before_the_pvc_and_says_how_to_bring_the_a
     assert "inv volsync.restore --resume" in message
     assert obj(drsim, "persistentvolumeclaims", "immich-data")["metadata"]["uid"] == old  # data untouched
     assert sent(drsim) == HAPPY[:4]
+    (report,) = (drsim.root / ".homeops" / "runs").glob("*/report.json")
+    create = next(s for s in json.loads(report.read_text())["steps"] if s["action"] == "volsync-create-pvc")
+    assert (create["status"], create["before"]) == ("pending", old)  # as planned: the PVC it replaces
 
 
 @pytest.mark.parametrize(
@@ -283,3 +305,52 @@ def test_killed_at_each_step_then_resumed_each_command_is_sent_exactly_once(
     restore(drsim, namespace=None, app=None, resume=True, yes=True)
     assert Counter(sent(drsim)) == Counter(HAPPY)
     assert_restored(drsim, old)
+
+
+# ---------------------------------------------------------------------------------- across an upgrade
+
+BEFORE_PARAMS = Path(__file__).resolve().parents[1] / "fixtures" / "journals" / "volsync-restore-before-params"
+
+
+def test_a_restore_journaled_by_the_homeops_before_typed_parameters_resumes_and_is_recovered_from(
+    drsim: DrSim, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's journal and plan as main at bdfe745 wrote them (replica counts, "suspended" and the
+    restore time in ``to_version``): ``--resume`` reads them, and a later restore brings the app back
+    to the replica count that plan recorded."""
+    with pytest.raises(Exit):
+        restore(drsim, yes=True, timestamp="2020-01-01T00:00:00Z")  # the cluster as that run left it
+    runs = drsim.root / ".homeops" / "runs"
+    (run,) = runs.iterdir()
+    shutil.rmtree(run)
+    (runs / "20251009T085320Z-volsync-restore").mkdir()
+    for name in ("plan.json", "journal.json"):
+        text = (BEFORE_PARAMS / name).read_text().replace("{root}", str(drsim.root))
+        (runs / "20251009T085320Z-volsync-restore" / name).write_text(text)
+    before = len(sent(drsim))
+    with pytest.raises(Exit) as info:
+        restore(drsim, namespace=None, app=None, resume=True, yes=True)
+    assert "default/immich-data-dst: no backup at or before 2020-01-01T00:00:00Z" in str(info.value.message)
+    assert sent(drsim)[before:] == []  # suspended and scaled down already: nothing sent twice
+    capsys.readouterr()
+    restore(drsim, yes=True)
+    out = capsys.readouterr().out
+    assert "deployment/immich-server is at 0 replicas since an earlier volsync.restore" in out
+    deployment = obj(drsim, "deployments", "immich-server")
+    assert (deployment["replicas"], deployment["ready_replicas"]) == (1, 1)
+
+
+def test_resume_of_a_plan_with_parameters_this_homeops_does_not_know_is_one_line(drsim: DrSim) -> None:
+    with pytest.raises(Exit):
+        restore(drsim, yes=True, timestamp="2020-01-01T00:00:00Z")
+    (plan_file,) = (drsim.root / ".homeops" / "runs").glob("*/plan.json")
+    plan_file.write_text(plan_file.read_text().replace('"tag": "volsync-scale"', '"tag": "volsync-scale-v2"'))
+    before = len(sent(drsim))
+    with pytest.raises(Exit) as info:
+        restore(drsim, namespace=None, app=None, resume=True, yes=True)
+    message = str(info.value.message)
+    assert "\n" not in message and "Traceback" not in message
+    assert message.startswith(f"error: {plan_file}: cannot read the plan of run ")
+    assert "step parameters tagged 'volsync-scale-v2', which this homeops does not know" in message
+    assert f"move {plan_file.parent} aside and plan again" in message
+    assert sent(drsim)[before:] == []

@@ -183,7 +183,7 @@ def test_vzdump_backups_through_pvesh(state: dict[str, Any]) -> None:
 def test_pve_vm_stop_of_an_ha_vm_asks_ha_manager_and_waits_until_it_stopped(tmp_path: Path) -> None:
     """`inv pve.vm stop` on an HA-managed VM: before, `qm stop` returned at once ("Requesting HA stop") and the
     step said done while the VM still ran; now the request is `ha-manager set` and the step waits for it."""
-    from homeops.operations.vm import plan_vm, plan_vm_action
+    from homeops.operations.vm import VmParams, plan_vm, plan_vm_action
     from homeops.sim.hosts import local_host_runner
     from homeops.sim.store import SimStore
 
@@ -199,6 +199,6 @@ def test_pve_vm_stop_of_an_ha_vm_asks_ha_manager_and_waits_until_it_stopped(tmp_
     assert action.commands == (("ha-manager", "set", "vm:204", "--state", "stopped"),)
     plan = plan_vm(inventory, action)
     (step,) = plan.steps
-    assert [w.kind for w in step.waits] == ["vm-status"] and step.to_version == "stopped"
+    assert [w.kind for w in step.waits] == ["vm-status"] and step.param(VmParams).wanted == "stopped"
     start = plan_vm_action(rt, "k8s-3", "stop")  # not under HA: qm stop as before, no waiting needed
     assert start.commands == (("qm", "stop", "203"),)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from homeops.errors import ConfigError
 from homeops.inventory.loader import inventory_from_talconfig, load_inventory
 from homeops.inventory.model import VmRef
 from tests.conftest import EXAMPLE_INVENTORY
+from tests.inventory.conftest import edit
 
 QEMU_ID = "ce4c980550dd2ab1b17bbf2b08801c7eb59418eafe8f279833297925d67c7515"
 
@@ -52,22 +52,6 @@ def test_example_inventory() -> None:
     assert (gate.name, gate.kind, gate.expect, gate.timeout) == ("nfs-provisioner-ready", "jsonpath", "1", 120.0)
     assert inv.state_dir == EXAMPLE_INVENTORY / ".homeops"
     assert inv.warnings == ()
-
-
-@pytest.fixture
-def inv_dir(tmp_path: Path) -> Path:
-    """A copy of the example inventory to edit."""
-    target = tmp_path / "inventory"
-    shutil.copytree(EXAMPLE_INVENTORY, target, ignore=shutil.ignore_patterns(".homeops", "age.key"))
-    return target
-
-
-def edit(inv_dir: Path, old: str, new: str) -> Path:
-    path = inv_dir / "homeops.yaml"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-    return path
 
 
 K0 = "k8s-0: { vm: { host: pve1, vmid: 200"

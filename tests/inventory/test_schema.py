@@ -6,7 +6,6 @@ only warned), so the setting the operator meant quietly kept its default.
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -17,23 +16,9 @@ from homeops.inventory import schema
 from homeops.inventory.loader import load_inventory
 from homeops.inventory.talconfig import read_talconfig
 from tests.conftest import EXAMPLE_INVENTORY, REALWORLD, REPO, cannot_run
+from tests.inventory.conftest import edit
 
 BUNDLED = REPO / "homeops" / "sim" / "example"
-
-
-@pytest.fixture
-def inv_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "inventory"
-    shutil.copytree(EXAMPLE_INVENTORY, target, ignore=shutil.ignore_patterns(".homeops"))
-    return target
-
-
-def edit(inv_dir: Path, old: str, new: str) -> Path:
-    path = inv_dir / "homeops.yaml"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-    return path
 
 
 LINT = "lint:\n  disable: [sorted-resources]\n  exceptions:\n    - { path: a/**, rules: [rootless], reason: why }\n"

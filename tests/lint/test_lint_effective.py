@@ -13,18 +13,8 @@ from pathlib import Path
 from homeops.lint.cli import run_lint
 from homeops.lint.engine import lint_repo
 from homeops.lint.findings import RULES, SEVERITY
-from tests.lint.lint_helpers import write
+from tests.lint.lint_helpers import ROOT_KS, kustomization, write
 
-ROOT_KS = """---
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: cluster-apps
-  namespace: flux-system
-spec:
-  path: ./kubernetes/apps
-  sourceRef: {{kind: GitRepository, name: flux-system}}
-{extra}"""
 APP_KS = """---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -44,11 +34,6 @@ POD = """
           securityContext: {{capabilities: {{drop: [ALL]}}}}
 """
 DEPLOY = "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:" + POD
-
-
-def kustomization(*items: str, extra: str = "") -> str:
-    lines = "".join(f"  - {i}\n" for i in items)
-    return f"---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n{extra}resources:\n{lines}"
 
 
 def app(root: Path, name: str, *files: tuple[str, str], ks_extra: str = "  targetNamespace: default\n") -> None:
@@ -197,6 +182,23 @@ def test_app_template_v1_is_read_and_an_unreadable_shape_is_a_finding(tmp_path: 
     )
     write(tmp_path, "apps/odd.yaml", HR.format(name="odd", values="    something: {}\n"))
     assert sorted(found(tmp_path)) == [("apps/odd.yaml", "unread-workload"), ("apps/v1.yaml", "pinned-image")]
+    [odd] = [f for f in lint_repo(tmp_path).findings if f.rule == "unread-workload"]
+    assert odd.message.startswith("HelmRelease 'odd' uses app-template but its values have neither controllers")
+
+
+def test_app_template_values_on_another_chart_are_a_finding_that_names_the_chart_problem(tmp_path: Path) -> None:
+    """Controllers with containers on a chart that is not app-template: its defaults are unknown here."""
+    write(
+        tmp_path,
+        "apps/other.yaml",
+        "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: other\nspec:\n"
+        "  chart:\n    spec:\n      chart: some-chart\n      sourceRef: {kind: HelmRepository, name: charts}\n"
+        "  values:\n    controllers:\n      main:\n        containers:\n          app:\n"
+        "            image: {repository: ghcr.io/x/other, tag: 1.0.0}\n",
+    )
+    [other] = [f for f in lint_repo(tmp_path).findings if f.rule == "unread-workload"]
+    assert other.path == "apps/other.yaml"
+    assert other.message.startswith("HelmRelease 'other' describes controllers like app-template, but its chart is not")
 
 
 def test_load_balancers_from_patches_and_operator_resources(tmp_path: Path) -> None:
@@ -353,13 +355,18 @@ def _lint_out(root: Path, **kwargs: object) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_sarif_github_json_and_skip(tmp_path: Path) -> None:
-    (tmp_path / ".git").mkdir()
+def repo_with_a_load_balancer(root: Path) -> None:
+    """A repository whose one finding is a LoadBalancer Service at kubernetes/apps/svc.yaml line 7."""
+    (root / ".git").mkdir()
     write(
-        tmp_path,
+        root,
         "kubernetes/apps/svc.yaml",
         "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  type: LoadBalancer\n",
     )
+
+
+def test_sarif_github_json_and_skip(tmp_path: Path) -> None:
+    repo_with_a_load_balancer(tmp_path)
     root = tmp_path / "kubernetes"
     code, text = _lint_out(root, fmt="sarif")
     log = json.loads(text)
@@ -380,12 +387,7 @@ def test_sarif_github_json_and_skip(tmp_path: Path) -> None:
 
 
 def test_the_repositorys_own_exceptions_file(tmp_path: Path) -> None:
-    (tmp_path / ".git").mkdir()
-    write(
-        tmp_path,
-        "kubernetes/apps/svc.yaml",
-        "---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  type: LoadBalancer\n",
-    )
+    repo_with_a_load_balancer(tmp_path)
     write(
         tmp_path,
         ".homeops-lint.yaml",

@@ -16,20 +16,8 @@ import pytest
 
 from homeops.lint.repo import load_repo
 from homeops.lint.validate import validate_all, validate_repo
-from tests.lint.lint_helpers import BJWS, BUROA, write
+from tests.lint.lint_helpers import BJWS, BUROA, ROOT_KS, kustomization, write
 
-ROOT_KS = """---
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata:
-  name: cluster-apps
-  namespace: flux-system
-spec:
-  path: ./kubernetes/apps
-  sourceRef:
-    kind: GitRepository
-    name: flux-system
-{extra}"""
 APP_KS = """---
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization
@@ -52,11 +40,6 @@ resources:
 CM = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n"
 
 
-def kustomization(*items: str, extra: str = "") -> str:
-    lines = "".join(f"  - {i}\n" for i in items)
-    return f"---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n{extra}resources:\n{lines}"
-
-
 def cluster(root: Path, *, root_extra: str = "") -> None:
     """A Flux tree like the real ones: flux/cluster/ks.yaml → kubernetes/apps (no kustomization.yaml:
     Flux generates one) → apps/default/kustomization.yaml → apps/default/web/ks.yaml → its app/."""
@@ -70,6 +53,18 @@ def cluster(root: Path, *, root_extra: str = "") -> None:
     )
     write(root, "kubernetes/apps/default/web/app/kustomization.yaml", kustomization("./configmap.yaml"))
     write(root, "kubernetes/apps/default/web/app/configmap.yaml", CM.format(name="web"))
+
+
+def whole_repo(root: Path) -> None:
+    """A repository whose one Flux Kustomization has no spec.path (the source's root) and one ConfigMap."""
+    (root / ".git").mkdir()
+    write(
+        root,
+        "flux/ks.yaml",
+        "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: all\n"
+        "spec:\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+    )
+    write(root, "apps/configmap.yaml", CM.format(name="a"))
 
 
 def errors(root: Path) -> list[str]:
@@ -160,14 +155,7 @@ def test_a_kustomization_of_an_external_source_is_skipped_with_a_note(tmp_path: 
 
 def test_no_spec_path_is_the_source_root(tmp_path: Path) -> None:
     """spec.path is optional: the source's root (kustomize-controller's default); never 'path None'."""
-    (tmp_path / ".git").mkdir()
-    write(
-        tmp_path,
-        "flux/ks.yaml",
-        "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: all\n"
-        "spec:\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
-    )
-    write(tmp_path, "apps/configmap.yaml", CM.format(name="a"))
+    whole_repo(tmp_path)
     assert errors(tmp_path) == []
     assert not any("None" in p.message for p in validate_all(tmp_path))
 
@@ -311,14 +299,7 @@ def test_files_the_artifact_leaves_out_are_not_built(tmp_path: Path) -> None:
     """source-controller leaves .sops.yaml, .github/ and friends (fluxcd/pkg sourceignore/v0.18.0
     sourceignore.go:30-34) and what .sourceignore names out of the artifact: a Kustomization of the
     whole repository never sees them (kustomize would refuse them as 'missing kind')."""
-    (tmp_path / ".git").mkdir()
-    write(
-        tmp_path,
-        "flux/ks.yaml",
-        "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: all\n"
-        "spec:\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
-    )
-    write(tmp_path, "apps/configmap.yaml", CM.format(name="a"))
+    whole_repo(tmp_path)
     write(tmp_path, ".sops.yaml", "creation_rules:\n  - age: age1xyz\n")
     write(tmp_path, ".github/workflows/ci.yaml", "on: push\njobs: {}\n")
     write(tmp_path, "talos/talconfig.yaml", "clusterName: home\n")

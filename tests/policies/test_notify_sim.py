@@ -113,3 +113,23 @@ def test_a_hung_receiver_does_not_stall_a_simulated_upgrade(
     assert "notify: url 1 (json): 'finished' not sent: an earlier one still hangs; gave up waiting" in printed
     assert receiver.url() not in printed
     receiver.release.set()
+
+
+def test_a_run_whose_planning_fails_is_told_too(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A nightly upgrade that cannot even be planned (a node name the inventory does not know, a node down
+    while observing) used to fail before the executor had a plan, so no listener heard of it."""
+    from homeops.errors import ConfigError
+
+    rig = make_sim_rig(tmp_path)
+    monkeypatch.setenv("HOMEOPS_NOTIFY_URLS", receiver.url("/homeops/PlanTok3n"))
+    with_notify(rig, "notify:\n  events: [failed]\n  timeout: 10\n")
+
+    with pytest.raises(ConfigError, match="no node named or addressed 'k8s-99'"):
+        upgrade(rig.runtime, io.StringIO(), nodes=("k8s-99",))
+
+    (told,) = receiver.wait_for(1)
+    assert told["title"] == "[SIMULATED] homeops upgrade-cluster on home: failed (plan)"
+    assert "k8s-99" in told["message"] and "nothing was changed" in told["message"]
+    assert not (rig.inventory.state_dir / "runs").exists() or not any((rig.inventory.state_dir / "runs").iterdir())

@@ -168,6 +168,7 @@ def test_sim_state_reports_and_run_dirs_are_private(inv: Path) -> None:
         "plan.json": 0o600,
         "report.json": 0o600,
         "report.md": 0o600,  # was 0644
+        "sections.json": 0o600,  # the run policies' report sections (hook output may name private things)
     }
 
 

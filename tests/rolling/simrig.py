@@ -7,11 +7,18 @@ executor. Only the runners and the clock come from ``homeops.sim``.
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from homeops.app.runs import node_executor
 from homeops.clock import Clock
@@ -22,7 +29,7 @@ from homeops.inventory.loader import load_inventory
 from homeops.inventory.model import Gates, Inventory
 from homeops.operations.observe import ClusterObserver, cluster_facts
 from homeops.operations.planners import Request, plan_upgrade
-from homeops.runners import Result
+from homeops.runners import Result, Runner
 from homeops.runtime import Runtime
 from homeops.sim import faults
 from homeops.sim.clock import SimClock
@@ -31,7 +38,8 @@ from homeops.sim.runner import SimRunner
 from homeops.sim.state import SimOptions, initial_state
 from homeops.sim.store import SimStore
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "inventory"
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "inventory"
 
 #: Core gates plus the host gates the faults exercise; Flux/VolSync/custom stay off for speed.
 FAST_GATES = Gates(proxmox=True, nas=True, flux=False, volsync=False, ceph=False, custom=())
@@ -165,11 +173,54 @@ def make_sim_rig(
     store = SimStore(sim_dir)
     options = SimOptions(talos_version=talos, client_version=client, clock_mode=clock_mode, config=config or {})
     store.create(initial_state(inventory, options))
-    runtime = Runtime(
+    runtime = in_process_runtime(inventory, HookedRunner(SimRunner(sim_dir)))
+    return SimRig(inventory, store, runtime, ClusterObserver(runtime), io.StringIO())
+
+
+def in_process_runtime(inventory: Inventory, local: Runner | None = None) -> Runtime:
+    """The inventory's simulated cluster through the in-process tools and host shims (same outputs, faster)."""
+    sim_dir = inventory.state_dir / "sim"
+    return Runtime(
         inventory=inventory,
-        local=HookedRunner(SimRunner(sim_dir)),
-        clock=SimClock(store),
+        local=local if local is not None else SimRunner(sim_dir),
+        clock=SimClock(SimStore(sim_dir)),
         simulated=True,
         host_factory=lambda spec: local_host_runner(spec.name, sim_dir, in_process=True),
     )
-    return SimRig(inventory, store, runtime, ClusterObserver(runtime), io.StringIO())
+
+
+def plan_upgrade_cluster(inv: Inventory, facts: Any, req: Request) -> Plan:
+    return plan_upgrade(inv, facts, req, operation="upgrade-cluster")
+
+
+def no_replan(rt: Runtime) -> Request:
+    """The request of a ``--resume``: the journaled plan is executed, so asking for a new one is a bug."""
+    raise AssertionError("resume must not re-plan")
+
+
+def sigkill_upgrade_cluster(tmp: Path, root: Path, ready: Callable[[], bool], *, never: str) -> None:
+    """Run the real ``inv talos.upgrade-cluster --yes`` as a child process and SIGKILL it once ``ready()``.
+
+    Fails the test when inv exits on its own first, or when ``ready()`` is not true within 240 s (``never``).
+    """
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    output = tmp / "inv.log"
+    argv = [sys.executable, "-m", "invoke", "--search-root", str(REPO), "talos.upgrade-cluster", "--yes"]
+    with output.open("w") as sink:
+        proc = subprocess.Popen([*argv, "--inventory", str(root)], cwd=tmp, env=env, stdout=sink, stderr=sink)
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if ready():
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"inv exited early ({proc.returncode}): {output.read_text()}")
+            time.sleep(0.05)
+        else:
+            pytest.fail(never)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

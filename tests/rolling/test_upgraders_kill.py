@@ -8,27 +8,16 @@ tuppr 0.5.0: ``internal/constants/constants.go:12`` (the suspend annotation), ``
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from homeops.app.runs import Options, run_operation
-from homeops.operations.planners import Request, plan_upgrade
-from homeops.runtime import Runtime
-from homeops.sim.clock import SimClock
-from homeops.sim.hosts import local_host_runner
-from homeops.sim.runner import SimRunner
 from homeops.sim.state import SimOptions, initial_state
 from homeops.sim.store import SimStore
 
-from .simrig import fast_example
+from .simrig import fast_example, in_process_runtime, no_replan, plan_upgrade_cluster, sigkill_upgrade_cluster
 
-REPO = Path(__file__).resolve().parents[2]
 SUSPEND = "tuppr.home-operations.com/suspend"
 
 
@@ -54,47 +43,17 @@ def test_sigkill_after_tuppr_was_suspended_then_resume_restores_it(tmp_path: Pat
     with store.transaction() as state:
         state["k8s"]["tuppr"] = [{"kind": "TalosUpgrade", "name": "talos", "phase": "Pending"}]
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    output = tmp_path / "inv.log"
-    argv = [sys.executable, "-m", "invoke", "--search-root", str(REPO), "talos.upgrade-cluster", "--yes"]
-    with output.open("w") as sink:
-        proc = subprocess.Popen([*argv, "--inventory", str(root)], cwd=tmp_path, env=env, stdout=sink, stderr=sink)
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            log = store.read()["log"]
-            if any(e["tool"] == "talosctl" and e["argv"][1] == "upgrade" for e in log):
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"inv exited early ({proc.returncode}): {output.read_text()}")
-            time.sleep(0.05)
-        else:
-            pytest.fail("the upgrade never started")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    def upgrade_sent() -> bool:
+        return any(e["tool"] == "talosctl" and e["argv"][1] == "upgrade" for e in store.read()["log"])
+
+    sigkill_upgrade_cluster(tmp_path, root, upgrade_sent, never="the upgrade never started")
     assert suspended(store) == {"talos": "homeops"}  # the dead run leaves it suspended, never half-restored
 
-    sim_dir = inventory.state_dir / "sim"
-    runtime = Runtime(
-        inventory=inventory,
-        local=SimRunner(sim_dir),
-        clock=SimClock(store),
-        simulated=True,
-        host_factory=lambda spec: local_host_runner(spec.name, sim_dir, in_process=True),
-    )
-
-    def request(rt: Runtime) -> Request:
-        raise AssertionError("resume must not re-plan")
-
-    def planner(inv, facts, req):  # type: ignore[no-untyped-def]
-        return plan_upgrade(inv, facts, req, operation="upgrade-cluster")
-
+    runtime = in_process_runtime(inventory)
     resume = Options(yes=True, resume=True)
-    outcome = run_operation(root, "upgrade-cluster", planner, request, resume, runtime=runtime, out=io.StringIO())
+    outcome = run_operation(
+        root, "upgrade-cluster", plan_upgrade_cluster, no_replan, resume, runtime=runtime, out=io.StringIO()
+    )
     assert outcome.status == "finished"
     assert suspended(store) == {"talos": None}
     assert annotations(store) == [f"{SUSPEND}=homeops", f"{SUSPEND}-"]

@@ -389,6 +389,17 @@ def _sops_ok(proc: subprocess.CompletedProcess[bytes], what: str) -> bytes:
     return proc.stdout
 
 
+def _encrypted_by_sops(env: Env, case: Case, directory: Path) -> tuple[Path, Path, bytes]:
+    """sops encrypts the case's plaintext in ``directory``: its file, the config, and ``sops -d`` of it."""
+    config = _config(case, env.key.recipient, directory)
+    plain = directory / f"plain.{case.ext}"
+    plain.write_bytes(case.plain)
+    enc = directory / f"by-sops.{case.ext}"
+    enc.write_bytes(_sops_ok(env.run("--config", config, "encrypt", plain, cwd=directory), "sops encrypt"))
+    reference = _sops_ok(env.run("--config", config, "decrypt", enc, cwd=directory), "sops decrypt of its own file")
+    return enc, config, reference
+
+
 @pytest.fixture(scope="module")
 def made_by_sops() -> dict[str, tuple[Path, Path, bytes]]:
     """What sops made of each case, once per module: three tests share one encrypt and decrypt."""
@@ -408,14 +419,7 @@ def prepared(
     case: Case = request.param
     (tmp_path / f"plain.{case.ext}").write_bytes(case.plain)
     if case.id not in made_by_sops:
-        directory = tmp_path_factory.mktemp(case.id)
-        config = _config(case, env.key.recipient, directory)
-        plain = directory / f"plain.{case.ext}"
-        plain.write_bytes(case.plain)
-        enc = directory / f"by-sops.{case.ext}"
-        enc.write_bytes(_sops_ok(env.run("--config", config, "encrypt", plain, cwd=directory), "sops encrypt"))
-        reference = _sops_ok(env.run("--config", config, "decrypt", enc, cwd=directory), "sops decrypt of its own file")
-        made_by_sops[case.id] = (enc, config, reference)
+        made_by_sops[case.id] = _encrypted_by_sops(env, case, tmp_path_factory.mktemp(case.id))
     enc, config, reference = made_by_sops[case.id]
     return case, enc, config, reference
 
@@ -573,12 +577,7 @@ def test_random_strings_match_sops(seed: int, ext: str, env: Env, tmp_path: Path
     data = {f"k{i}_{word()}": word() if i % 3 else {f"a{word()}": [word(), {"x": word()}]} for i in range(120)}
     text = _yaml_flow(data) + "\n" if ext == "yaml" else json.dumps(data) + "\n"
     case = Case(f"random-{seed}", ext, text.encode())
-    config = _config(case, env.key.recipient, tmp_path)
-    plain = tmp_path / f"plain.{ext}"
-    plain.write_bytes(case.plain)
-    enc = tmp_path / f"by-sops.{ext}"
-    enc.write_bytes(_sops_ok(env.run("--config", config, "encrypt", plain, cwd=tmp_path), "sops encrypt"))
-    reference = _sops_ok(env.run("--config", config, "decrypt", enc, cwd=tmp_path), "sops decrypt")
+    enc, config, reference = _encrypted_by_sops(env, case, tmp_path)
     assert sops.decrypt_to_bytes(enc, age_key_file=env.key.file) == reference
     ours = _homeops_encrypts(case, config, tmp_path)
     assert _sops_ok(env.run("--config", config, "decrypt", ours, cwd=tmp_path), "sops decrypt of ours") == reference

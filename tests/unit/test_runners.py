@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -42,6 +45,41 @@ def test_local_runner_timeout_kills_and_raises_quickly() -> None:
     assert time.monotonic() - start < 10
     assert "did not finish within 0.5s" in str(exc.value)
     assert isinstance(exc.value, TimeoutError)
+
+
+def test_local_runner_timeout_keeps_what_the_command_said_before_it_hung() -> None:
+    code = "import sys, time; print('waiting for the lock', file=sys.stderr, flush=True); time.sleep(30)"
+    with pytest.raises(CommandTimeout) as exc:
+        LocalRunner().run([PY, "-c", code], timeout=0.5)
+    assert exc.value.stderr == "waiting for the lock\n"
+
+
+def test_local_runner_timeout_does_not_wait_for_a_child_that_left_its_group(tmp_path: Path) -> None:
+    # A daemon (setsid) holding the output pipes: reading them to EOF after the kill turned a 0.3s
+    # timeout into a wait as long as the daemon lives (a hook starting a port-forward, issue 19).
+    script = "setsid sh -c 'echo $$ > daemon.pid; exec sleep 5' & sleep 30"
+    start = time.monotonic()
+    try:
+        with pytest.raises(CommandTimeout):
+            LocalRunner().run(["sh", "-c", script], timeout=0.3, cwd=tmp_path)
+        assert time.monotonic() - start < 3
+    finally:
+        if (tmp_path / "daemon.pid").exists():
+            _kill(int((tmp_path / "daemon.pid").read_text()))
+
+
+def test_local_runner_ctrl_c_kills_the_group_and_reaps_it(tmp_path: Path) -> None:
+    # The command sends this process the SIGINT a Ctrl-C would (once the runner waits for it, not while it
+    # is being spawned); the runner kills it and leaves no zombie.
+    with pytest.raises(KeyboardInterrupt):
+        LocalRunner().run(["sh", "-c", "echo $$ > sh.pid; sleep 0.2; kill -INT $PPID; sleep 30"], cwd=tmp_path)
+    pid = int((tmp_path / "sh.pid").read_text())
+    assert not Path(f"/proc/{pid}").exists(), Path(f"/proc/{pid}/status").read_text().splitlines()[:3]
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def test_local_runner_missing_tool_is_a_clear_error() -> None:

@@ -246,6 +246,20 @@ def cmd_read(c: Ctx) -> None:
 ETCD_DB = "/var/lib/etcd/member/snap/db"
 
 
+def _etcd_database(state: State) -> dict[str, Any]:
+    """What the simulated etcd database holds now: ``cp`` of the db file and ``etcd snapshot`` both save it."""
+    apps_data.remember(state)  # the objects at this revision, for a restore from this file
+    etcd = state["etcd"]
+    return {
+        "homeops-sim-etcd-snapshot": 1,
+        "cluster": state["cluster"]["name"],
+        "revision": etcd["revision"],
+        "total_keys": etcd["data"]["total_keys"],
+        "total_size": etcd["data"]["total_size"],
+        "taken": engine.now(state),
+    }
+
+
 def cmd_cp(c: Ctx) -> None:
     """``talosctl cp /var/lib/etcd/member/snap/db DEST``: the raw etcd database of a control plane, no sha256
     trailer (so ``bootstrap --recover-from`` needs ``--recover-skip-hash-check``); DEST a directory → DEST/db."""
@@ -259,16 +273,7 @@ def cmd_cp(c: Ctx) -> None:
         node = state["nodes"][hostname]
         if source != ETCD_DB or not node["control_plane"] or not node.get("etcd_data"):
             raise Fail(f"error copying: rpc error: code = Unknown desc = stat {source}: no such file or directory")
-        apps_data.remember(state)
-        etcd = state["etcd"]
-        body = {
-            "homeops-sim-etcd-snapshot": 1,
-            "cluster": state["cluster"]["name"],
-            "revision": etcd["revision"],
-            "total_keys": etcd["data"]["total_keys"],
-            "total_size": etcd["data"]["total_size"],
-            "taken": engine.now(state),
-        }
+        body = _etcd_database(state)
     target = c.inv.path(dest)
     if os.path.isdir(target):
         target = os.path.join(target, "db")
@@ -688,16 +693,7 @@ def _etcd_snapshot(c: Ctx, path: str) -> None:
                 "error reading: rpc error: code = Unknown desc = failed to create etcd client: "
                 "context deadline exceeded"
             )
-        etcd = state["etcd"]
-        apps_data.remember(state)  # the objects at this revision, for a restore from this file
-        body = {
-            "homeops-sim-etcd-snapshot": 1,
-            "cluster": state["cluster"]["name"],
-            "revision": etcd["revision"],
-            "total_keys": etcd["data"]["total_keys"],
-            "total_size": etcd["data"]["total_size"],
-            "taken": engine.now(state),
-        }
+        body = _etcd_database(state)
     text = json.dumps(body, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()
     data = (text + "\n" + digest + "\n").encode()

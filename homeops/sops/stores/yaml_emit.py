@@ -187,6 +187,16 @@ class Writer:
         self.column = 0
         self.indention = True
 
+    def write_break(self, c: str) -> None:
+        # emitterc.go write_break: "\n" is put_break; another break character (NEL, LS, PS, CR) is
+        # written as itself and starts a new line too.
+        if c == "\n":
+            self.put_break()
+        else:
+            self.parts.append(c)
+            self.column = 0
+            self.indention = True
+
     def write_indent(self, indent: int) -> None:
         indent = max(indent, 0)
         if not self.indention or self.column > indent or (self.column == indent and not self.whitespace):
@@ -276,12 +286,7 @@ class Writer:
             elif c in _BREAKS:
                 if not breaks and c == "\n":
                     self.put_break()
-                if c == "\n":
-                    self.put_break()
-                else:
-                    self.parts.append(c)
-                    self.column = 0
-                    self.indention = True
+                self.write_break(c)
                 breaks = True
             else:
                 if breaks:
@@ -339,12 +344,7 @@ class Writer:
         breaks = True
         for c in value:
             if c in _BREAKS:
-                if c == "\n":
-                    self.put_break()
-                else:
-                    self.parts.append(c)
-                    self.column = 0
-                    self.indention = True
+                self.write_break(c)
                 breaks = True
             else:
                 if breaks:
