@@ -12,7 +12,7 @@ The public API, for your own ``tasks.py`` (``homeops.__all__``; every name is im
 Running
     ``open_runtime`` (inventory dir -> ``Runtime``: its inventory, runners, clock, ``backend``),
     ``run`` (a named node operation, ``OPERATIONS``, asked with ``Request``'s fields), ``Options``
-    (dry_run, yes, resume, break_lock), ``run_operation`` (your own planner), ``executor_for`` (the
+    (dry_run, yes, resume, break_lock, ignore_window), ``run_operation`` (your own planner), ``executor_for`` (the
     engine's executor for a ``Plan`` you built, wired to a runtime), ``load_inventory``, ``Inventory``,
     ``cluster_status`` (one look at nodes, etcd, Kubernetes and hosts), ``start_simulator`` (what
     ``inv sim.up`` does: every later run on that inventory goes to the simulator and says SIMULATED).

@@ -2,7 +2,7 @@
 
 * ``backend`` — which world a run acts on: ``open_runtime`` loads the inventory and picks the real
   cluster or the simulator (the one rule, written down there), and the runtime says which it is.
-* ``options`` — ``Options``: dry_run, yes, resume, break_lock.
+* ``options`` — ``Options``: dry_run, yes, resume, break_lock, ignore_window.
 * ``runs`` — ``run`` (a named node operation), the executors (only built here), observe → plan →
   show → confirm → execute (``run_operation``), ``--resume`` (``plan_or_resume``) and the resume
   command a run prints.
