@@ -76,6 +76,27 @@ def upgrades_sent(store: SimStore) -> int:
     return sum(1 for e in store.read()["log"] if e["tool"] == "talosctl" and e["argv"][1] == "upgrade")
 
 
+def upgrade_in_background(root: Path, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """``inv talos.upgrade-cluster --yes`` as a process, its output in a file."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    output = tmp_path / "inv.log"
+    with output.open("w") as sink:
+        argv = inv_argv("talos.upgrade-cluster", "--yes", "--inventory", str(root))
+        return subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=sink, stderr=sink), output
+
+
+def until_the_first_upgrade_went_out(proc: subprocess.Popen[bytes], store: SimStore, output: Path) -> float:
+    """Wait (at most 240 s) until the run sent its first upgrade; the deadline, for the caller's next waits."""
+    deadline = time.monotonic() + 240
+    while upgrades_sent(store) < 1:
+        if proc.poll() is not None:
+            pytest.fail(f"inv exited early ({proc.returncode}): {output.read_text()}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no upgrade was sent: {output.read_text()}")
+        time.sleep(0.05)
+    return deadline
+
+
 @pytest.mark.slow
 def test_sigint_mid_run_still_runs_the_post_hook(tmp_path: Path) -> None:
     pre = 'echo "$HOMEOPS_SIMULATED $(command -v talosctl)" > pre.marker'
@@ -83,19 +104,9 @@ def test_sigint_mid_run_still_runs_the_post_hook(tmp_path: Path) -> None:
     root, store = simulated_example(tmp_path, {"pre": [{"run": pre, "timeout": "30s"}], "post": [{"run": post}]})
     inventory = load_inventory(root)
 
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    output = tmp_path / "inv.log"
-    with output.open("w") as sink:
-        argv = inv_argv("talos.upgrade-cluster", "--yes", "--inventory", str(root))
-        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=sink, stderr=sink)
+    proc, output = upgrade_in_background(root, tmp_path)
     try:
-        deadline = time.monotonic() + 240
-        while upgrades_sent(store) < 1:
-            if proc.poll() is not None:
-                pytest.fail(f"inv exited early ({proc.returncode}): {output.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no upgrade was sent: {output.read_text()}")
-            time.sleep(0.05)
+        deadline = until_the_first_upgrade_went_out(proc, store, output)
         proc.send_signal(signal.SIGINT)
         # A second Ctrl-C while the post hook runs: acknowledged, and the hook still finishes.
         while not (root / "post.started").exists():
@@ -132,17 +143,9 @@ def test_sigterm_mid_run_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
     post = 'echo "$HOMEOPS_STATUS $HOMEOPS_RUN_ID" > post.marker'
     root, store = simulated_example(tmp_path, {"post": [{"run": post}]})
     inventory = load_inventory(root)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    output = tmp_path / "inv.log"
-    with output.open("w") as sink:
-        argv = inv_argv("talos.upgrade-cluster", "--yes", "--inventory", str(root))
-        proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=sink, stderr=sink)
+    proc, output = upgrade_in_background(root, tmp_path)
     try:
-        deadline = time.monotonic() + 240
-        while upgrades_sent(store) < 1:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"no upgrade was sent before inv ended: {output.read_text()}")
-            time.sleep(0.05)
+        until_the_first_upgrade_went_out(proc, store, output)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=60)
     finally:
