@@ -125,6 +125,9 @@ def test_the_sim_refuses_a_label_the_node_has_no_volume_for(sim: Sim) -> None:
     assert 'failed to get volume status with label "u-local-hostpath"' in err
     code, _, err = reset(sim, "10.10.0.23", "EPHEMERAL,u-local-hostpaht")
     assert code == 1 and '"u-local-hostpaht"' in err
+    # VolumeStatus IDs are case-sensitive: a lower-case system label is just as unknown (it used to be upper-cased)
+    code, _, err = reset(sim, "10.10.0.23", "ephemeral")
+    assert code == 1 and 'failed to get volume status with label "ephemeral"' in err
     node = sim.state["nodes"]["k8s-0"]
     assert node["boot_id"] == booted and node["maintenance"] is False and node["pending"] is None
     assert apps_data.read_data(sim.state)["default/immich-data"] == "seed:default/immich-data"

@@ -1110,8 +1110,8 @@ def cmd_reset(c: Ctx) -> None:
     o = c.opts
     if o["wait"] and o["insecure"]:
         raise Fail("cannot use --wait and --insecure together")
-    # User volume labels keep their case (u-<name>); the sim has always accepted system labels in any case.
-    labels = [x if x.startswith("u-") else x.upper() for x in o["system-labels-to-wipe"]]
+    # Labels are looked up exactly as given (VolumeStatus IDs are case-sensitive): `ephemeral` is refused.
+    labels = list(o["system-labels-to-wipe"])
     targets: dict[str, tuple[str, str]] = {}
     with c.inv.store.transaction() as state:
         engine.advance(state)
