@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +80,56 @@ def inventory_as_dict(inv: Inventory) -> dict[str, Any]:
         "hosts": [
             {"name": h.name, "address": h.address, "kind": h.kind, "port": h.port, "user": h.user} for h in inv.hosts
         ],
+        "runPolicies": policy_lines(inv),
         "warnings": list(inv.warnings),
     }
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _span(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if seconds < 60 or seconds % 60:
+        return f"{seconds:g}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def policy_lines(inv: Inventory) -> list[str]:
+    """What watches and gates this inventory's mutating runs (homeops.yaml's run policies), one line each.
+
+    Never a URL: they carry tokens and credentials (``$HOMEOPS_NOTIFY_URLS`` is named, not shown)."""
+    lines = []
+    if inv.maintenance is not None:
+        windows = "; ".join(
+            f"{','.join(_DAYS[d] for d in w.days)} {w.start // 60:02d}:{w.start % 60:02d} for {_span(w.duration * 60)} "
+            f"({w.timezone})"
+            for w in inv.maintenance.windows
+        )
+        budget = f"; node budget {_span(inv.maintenance.node_budget * 60)}" if inv.maintenance.node_budget else ""
+        lines.append(f"maintenance windows: {windows}{budget}")
+    sources = []
+    if inv.notify.urls:
+        sources.append(f"{len(inv.notify.urls)} url(s)")
+    if inv.notify.urls_file is not None:
+        sources.append(f"urlsFile {inv.notify.urls_file.name}")
+    if os.environ.get("HOMEOPS_NOTIFY_URLS", "").strip():
+        sources.append("$HOMEOPS_NOTIFY_URLS")
+    if sources:
+        lines.append(f"notify: {', '.join(sources)}; events {', '.join(inv.notify.events)}")
+    if inv.hooks.pre or inv.hooks.post:
+        lines.append(f"hooks: {len(inv.hooks.pre)} pre, {len(inv.hooks.post)} post")
+    if inv.alertmanager is not None:
+        lines.append(
+            f"alertmanager: a silence of {len(inv.alertmanager.matchers)} matcher(s) while a run lives "
+            f"(ttl {_span(inv.alertmanager.ttl)})"
+        )
+    if inv.prometheus is not None:
+        lines.append(
+            f"prometheus: holds before each node while any of {len(inv.prometheus.alerts)} alert selector(s) "
+            f"fires (at most {_span(inv.prometheus.hold_timeout)})"
+        )
+    return lines
 
 
 def render_table(inv: Inventory) -> str:
@@ -105,6 +154,10 @@ def render_table(inv: Inventory) -> str:
         host_rows: list[tuple[str, ...]] = [("HOST", "KIND", "ADDRESS", "USER")]
         host_rows.extend((h.name, h.kind, f"{h.address}:{h.port}", h.user) for h in inv.hosts)
         lines.extend(_columns(host_rows))
+    policies = policy_lines(inv)
+    if policies:
+        lines.append("")
+        lines.extend(f"run policy  {line}" for line in policies)
     cps, workers = len(inv.control_planes), len(inv.workers)
     lines.append("")
     lines.append(f"{len(inv.nodes)} nodes: {cps} control plane, {workers} worker; {len(inv.warnings)} warning(s)")
