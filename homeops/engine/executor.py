@@ -590,11 +590,21 @@ class Executor:
 
     def _last_event(self, journal: Journal, event: RunEvent) -> None:
         # The report is written before the last event (which names it); a listener failing on that
-        # event is then named in the report too.
-        before = sum(count for _, count in self._listener_failures.values())
+        # event, or a policy that learnt something from it (a notifier whose last message did not
+        # go out), is then in the report too.
+        before = (sum(count for _, count in self._listener_failures.values()), self._policy_lines())
         self._emit(event)
-        if sum(count for _, count in self._listener_failures.values()) != before:
+        if (sum(count for _, count in self._listener_failures.values()), self._policy_lines()) != before:
             self._write_report(journal)
+
+    def _policy_lines(self) -> tuple[tuple[str, ...], ...]:
+        def lines(policy: RunPolicy) -> tuple[str, ...]:
+            try:
+                return tuple(str(line) for line in policy.report_lines())
+            except Exception:
+                return ()  # _write_report says it could not read them
+
+        return tuple(lines(p) for p in self.policies)
 
     def failed_before_plan(self, operation: str, cluster: str, error: HomeopsError) -> None:
         """A run that failed before it had a plan to show (observing the cluster, planning, reading the

@@ -8,7 +8,8 @@ worker could not deliver (refused, unreachable, no answer within ``timeout``) is
 (a progress note, or stderr) and the run goes on. The notifier is also a ``RunPolicy`` that never
 refuses or holds: the plan shows where messages go, and its ``end`` waits at most ``timeout`` for
 messages still in flight, so the report's ``notify`` section lists every one that did not go out
-(except the run's last message, sent after the report is written: its failure is a progress note only).
+(the run's last message is sent after the report is written; the executor writes it again when that
+message changed the section).
 
 URLs carry tokens: they are registered with the process masker as they are read (homeops.yaml, the
 SOPS ``urlsFile``, ``$HOMEOPS_NOTIFY_URLS``), every message is masked before it leaves, and a URL is
@@ -297,7 +298,7 @@ class Notifier(RunPolicy):
     It is a ``RunPolicy`` too, one that never refuses or holds: ``describe`` shows where messages go in
     the plan (by position and scheme), ``end`` waits (bounded) for what is in flight so the report's
     ``report_lines`` name every message that did not go out. The last event (finished, failed…) comes
-    after the report is written: a problem sending *it* is only reported on stderr.
+    after the report is written; the executor writes the report again when its lines changed.
 
     ``send`` and ``monotonic`` are seams for tests; ``report`` receives each problem line (default: stderr).
     """

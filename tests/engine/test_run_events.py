@@ -711,3 +711,23 @@ def test_a_listener_error_quoting_a_secret_is_masked_in_output_and_report(tmp_pa
     md = outcome.report.read_text()  # type: ignore[union-attr]
     assert "listener 'Leaky' failed on Planned: POST https://hooks.example/****** refused" in md
     assert "tk_listener_secret_42" not in md + out.getvalue()
+
+
+class LearnsOnTheLastEvent(Policy):
+    """A notifier's shape: a policy and a listener, whose last message fails to go out on the final event."""
+
+    def on_event(self, event: RunEvent) -> None:
+        if isinstance(event, Finished):
+            self.lines.append("'finished' not sent: the service did not answer")
+
+
+def test_a_policy_line_learnt_on_the_last_event_reaches_the_report(tmp_path: Path) -> None:
+    notifier = LearnsOnTheLastEvent(name="notify")
+    executor, _, _, _ = make(tmp_path, policies=[notifier], listeners=[notifier])
+    outcome = executor.run(farm_plan(("a",)), yes=True)
+    assert outcome.report is not None
+    text = outcome.report.read_text()
+    assert "'finished' not sent: the service did not answer" in text
+    assert json.loads((outcome.report.parent / "report.json").read_text())["policies"]["notify"][-1] == (
+        "'finished' not sent: the service did not answer"
+    )
