@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from homeops.errors import CommandError, ConnectionFailed
@@ -173,6 +174,16 @@ def parse_table(text: str, *, what: str = "table", gap: int = 3, required: Seque
 # --------------------------------------------------------------------------- values
 
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
+
+
+def parse_time(value: Any) -> float | None:
+    """``2025-10-09T06:00:00Z`` (metav1.Time) → seconds since the epoch; None when absent or not a time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def go_duration(value: float | str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from homeops.adapters._parse import UnexpectedOutput, parse_json_object
+from homeops.adapters._parse import UnexpectedOutput, parse_json_object, parse_time
 
 TOOL = "helm"
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
@@ -34,17 +34,8 @@ def recovery(name: str, status: str, *, namespace: str, kubeconfig: Path | str) 
     return rollback(name, namespace=namespace, kubeconfig=kubeconfig)
 
 
-def latest_status(text: str, name: str) -> tuple[int, str] | None:
-    """(revision, status) of the newest revision of release ``name`` among helm's release Secrets."""
-    newest = latest(text, name)
-    return (newest[0], newest[1]) if newest else None
-
-
 def latest(text: str, name: str) -> tuple[int, str, float | None] | None:
     """(revision, status, written at — epoch seconds from the Secret's creationTimestamp) of the newest revision."""
-    import calendar
-    import time
-
     what = "kubectl get secrets -l owner=helm"
     data = parse_json_object(text, what=what)
     items = data.get("items")
@@ -60,12 +51,7 @@ def latest(text: str, name: str) -> tuple[int, str, float | None] | None:
             revision = int(labels.get("version", "0"))
         except ValueError:
             raise UnexpectedOutput(what, f"version label {labels.get('version')!r} is not a number") from None
-        try:
-            at: float | None = float(
-                calendar.timegm(time.strptime(str(meta.get("creationTimestamp")), "%Y-%m-%dT%H:%M:%SZ"))
-            )
-        except ValueError:
-            at = None
+        at = parse_time(meta.get("creationTimestamp"))
         if best is None or revision > best[0]:
             best = (revision, str(labels.get("status", "")), at)
     return best

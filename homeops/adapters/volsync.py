@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from homeops.adapters._parse import UnexpectedOutput, parse_json_object
+from homeops.adapters._parse import parse_time as parse_time  # callers read it as vs.parse_time
 from homeops.adapters.kubectl import Kubectl, _condition, _items, _objects
 from homeops.errors import PlanError
 
@@ -60,16 +61,6 @@ NO_SNAPSHOT = "No eligible snapshots"
 
 # An RFC3339 time for restic's restoreAsOf; kopia compares it as a string, so only UTC "…Z".
 _RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-
-
-def parse_time(value: Any) -> float | None:
-    """``2025-10-09T06:00:00Z`` (metav1.Time) → seconds since the epoch; None when absent or not a time."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def format_time(seconds: float) -> str:

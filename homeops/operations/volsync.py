@@ -1243,11 +1243,12 @@ class VolsyncKeda(_RestoreKind):
             absent=lambda: False,  # gone: nothing to pause
         )
 
+    @staticmethod
+    def _at(paused: str | bool | None, step: Step) -> bool:
+        return paused is False or (paused == "0") == step.param(KedaParams).pause
+
     def there(self, ctx: StepContext, step: Step) -> bool:
-        paused = self._paused(ctx, step)
-        if paused is False:
-            return True
-        return (paused == "0") == step.param(KedaParams).pause
+        return self._at(self._paused(ctx, step), step)
 
     def reached(self, step: Step, record: object) -> str | None:
         return "paused" if step.param(KedaParams).pause else "resumed"
@@ -1255,11 +1256,11 @@ class VolsyncKeda(_RestoreKind):
     def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
         looks = {}
         for step in steps:
-            paused = self._paused(ctx, step)
+            paused = self._paused(ctx, step)  # read once: the look and its done come from the same object
             seen = "absent" if paused is False else ("paused" if paused is not None else "active")
             p = step.param(KedaParams)
             looks[step.id] = Look(
-                True, f"ScaledObject {p.namespace}/{p.name} {seen}", done=self.there(ctx, step), before=seen
+                True, f"ScaledObject {p.namespace}/{p.name} {seen}", done=self._at(paused, step), before=seen
             )
         return looks
 
