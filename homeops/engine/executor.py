@@ -228,11 +228,8 @@ class Executor:
                 break_lock=break_lock,
                 adopt_run=resume.run_id if resume else None,
             )
-        except KeyboardInterrupt:
-            self._emit(InterruptedEvent(self._run_info, f"before the run started ({stage})", self.clock.now()))
-            raise
-        except HomeopsError as exc:
-            if isinstance(exc, Interrupted):
+        except (KeyboardInterrupt, HomeopsError) as exc:
+            if isinstance(exc, KeyboardInterrupt | Interrupted):
                 self._emit(InterruptedEvent(self._run_info, f"before the run started ({stage})", self.clock.now()))
             else:
                 self._emit(Failed(self._run_info, str(exc), stage, self.clock.now()))
@@ -572,6 +569,11 @@ class Executor:
         return problems
 
     def _write_report(self, journal: Journal) -> tuple[Path, Path]:
+        sections, problems = self._report_sections()
+        return write_report(journal, policies=sections, listener_problems=problems)
+
+    def _report_sections(self) -> tuple[dict[str, list[str]], list[str]]:
+        """What the run adds to its report: each policy's lines, and the listeners that failed."""
         sections: dict[str, list[str]] = {}
         for policy in self.policies:
             try:
@@ -586,25 +588,17 @@ class Executor:
             mask(first + (f" (and {count - 1} more time(s))" if count > 1 else ""))
             for first, count in self._listener_failures.values()
         ]
-        return write_report(journal, policies=sections, listener_problems=problems)
+        return sections, problems
 
     def _last_event(self, journal: Journal, event: RunEvent) -> None:
         # The report is written before the last event (which names it); a listener failing on that
         # event, or a policy that learnt something from it (a notifier whose last message did not
         # go out), is then in the report too.
-        before = (sum(count for _, count in self._listener_failures.values()), self._policy_lines())
+        before = self._report_sections()
         self._emit(event)
-        if (sum(count for _, count in self._listener_failures.values()), self._policy_lines()) != before:
-            self._write_report(journal)
-
-    def _policy_lines(self) -> tuple[tuple[str, ...], ...]:
-        def lines(policy: RunPolicy) -> tuple[str, ...]:
-            try:
-                return tuple(str(line) for line in policy.report_lines())
-            except Exception:
-                return ()  # _write_report says it could not read them
-
-        return tuple(lines(p) for p in self.policies)
+        after = self._report_sections()
+        if after != before:
+            write_report(journal, policies=after[0], listener_problems=after[1])
 
     def failed_before_plan(self, operation: str, cluster: str, error: HomeopsError) -> None:
         """A run that failed before it had a plan to show (observing the cluster, planning, reading the

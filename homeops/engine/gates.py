@@ -12,13 +12,11 @@ timeout bounds the whole thing.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from homeops.clock import Clock
 from homeops.engine.plan import Gate
-from homeops.engine.retry import LOOK_RETRY, first_then, poll
 from homeops.engine.text import one_line
 from homeops.errors import CommandError, ConnectionFailed, GateFailed
 
@@ -52,10 +50,6 @@ def evaluate(gate: Gate, look: GateLook) -> GateResult:
     return GateResult(gate, check.ok, check.observed)
 
 
-def _errored(result: GateResult) -> bool:
-    return result.errored
-
-
 def _fail(result: GateResult, *, hint: str | None = None) -> GateFailed:
     return GateFailed(result.gate.name, result.observed, target=result.gate.target, hint=hint)
 
@@ -72,13 +66,12 @@ def preflight(
     """Check every gate once; a look that errored is retried; any red gate raises ``GateFailed``."""
     results: list[GateResult] = []
     for gate in gates:
-        result = LOOK_RETRY.call(
-            functools.partial(evaluate, gate, look),
-            sleep=clock.sleep,
-            attempts=retries,
-            interval=interval,
-            again=_errored,
-        )
+        result = evaluate(gate, look)
+        for _ in range(retries - 1):
+            if not result.errored:
+                break
+            clock.sleep(interval)
+            result = evaluate(gate, look)
         if report:
             report(gate, Check(result.ok, result.observed))
         results.append(result)
@@ -111,30 +104,20 @@ def _green_look(
 ) -> tuple[tuple[GateResult, ...], float]:
     """Like ``wait_green``; also returns when the all-green look *began* (its evidence dates from then)."""
     start = clock.monotonic()
-    began = [start]
-    elapsed = [0.0]
-
-    def look_all() -> tuple[GateResult, ...]:
-        began[0] = clock.monotonic()
+    while True:
+        began = clock.monotonic()
         results = tuple(evaluate(g, look) for g in gates)
-        elapsed[0] = clock.monotonic() - start
-        for result in (r for r in results if not r.ok):
-            if elapsed[0] >= result.gate.timeout:  # a gate red past its own timeout ends the wait
+        red = [r for r in results if not r.ok]
+        if not red:
+            return results, began
+        elapsed = clock.monotonic() - start
+        for result in red:
+            if elapsed >= result.gate.timeout:
                 raise _fail(result, hint=hint)
             if report:
                 report(result.gate, Check(False, result.observed))
-        return results
-
-    def pause(results: tuple[GateResult, ...]) -> float:
-        remaining = min(r.gate.timeout for r in results if not r.ok) - elapsed[0]
-        return max(0.0, min(interval, remaining))
-
-    results = poll(look_all, clock=clock, interval=interval, again=_any_red, pause=pause)
-    return results, began[0]
-
-
-def _any_red(results: tuple[GateResult, ...]) -> bool:
-    return not all(r.ok for r in results)
+        remaining = min(r.gate.timeout for r in red) - elapsed
+        clock.sleep(max(0.0, min(interval, remaining)))
 
 
 def hold_green(
@@ -157,30 +140,21 @@ def hold_green(
     if seconds <= 0 or not gates:
         return results
     budget_end = clock.monotonic() + max(g.timeout for g in gates) + seconds
-    window = [window_start]
-
-    def look_again() -> tuple[GateResult, ...]:
+    while True:
+        left = seconds - (clock.monotonic() - window_start)
+        if left <= 0:
+            return results
+        clock.sleep(min(interval, left))
         results = tuple(evaluate(g, look) for g in gates)
         red = [r for r in results if not r.ok]
-        if red:
-            if clock.monotonic() >= budget_end:
-                raise _fail(red[0], hint=hint)
-            if report:
-                for result in red:
-                    report(result.gate, Check(False, result.observed + " (stability window restarts)"))
-            results, window[0] = _green_look(gates, look, **kw)  # type: ignore[arg-type]
-        return results
-
-    def left() -> float:
-        return seconds - (clock.monotonic() - window[0])
-
-    return poll(
-        first_then(results, look_again),  # the all-green look that opened the window comes first
-        clock=clock,
-        interval=interval,
-        again=lambda _: left() > 0,
-        pause=lambda _: min(interval, left()),
-    )
+        if not red:
+            continue
+        if clock.monotonic() >= budget_end:
+            raise _fail(red[0], hint=hint)
+        if report:
+            for result in red:
+                report(result.gate, Check(False, result.observed + " (stability window restarts)"))
+        results, window_start = _green_look(gates, look, **kw)  # type: ignore[arg-type]
 
 
 __all__ = [

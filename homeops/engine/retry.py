@@ -1,4 +1,4 @@
-"""Named retry and poll policies: every loop that tries something again is one of these, on tenacity.
+"""Named retry and poll policies, on tenacity: the step kinds' and the executor's retries and polls.
 
 * ``LOOK_RETRY`` — a read (the look before sending, a step kind's read of its target) that failed with a
   tool or connection error is tried again, 1 s apart, 3 attempts (the executor's ``preflight_retries``);
@@ -6,16 +6,17 @@
 * ``UNREACHABLE_COMMAND`` — a mutating command whose failure cannot have reached its target (the connection
   failed, or the kind says ``unreachable``) is sent again *at once*, 3 attempts: sleeping would send it on
   a look that is no longer current. The last result (or error) is the caller's.
-* ``poll(...)`` — a step kind's (or a gate wait's) own polling: try ``attempt`` until its result is final,
-  or an error that means "not yet" stops coming, or the deadline passes, ``interval`` apart (or as long
-  as ``pause`` says after each result), with a note before each sleep.
+* ``poll(...)`` — a step kind's own polling: try ``attempt`` until its result is final, or an error that
+  means "not yet" stops coming, or the deadline passes, ``interval`` apart, with a note before each sleep.
   At the deadline the last result is returned (the caller says what a timeout means) and the last
   error is raised.
 
 Time is the injected ``Clock``'s: tenacity sleeps with ``clock.sleep`` (``FakeClock`` and the simulator's
 clock never really wait) and deadlines are read from the clock. A policy that does not wait never calls
 ``sleep`` at all (the executor counts sleeps to know whether a look is still current).
-``homeops.engine.waits`` is the other half: waits with success and failure conditions.
+``homeops.engine.waits`` is the other half: waits with success and failure conditions. The gate waits
+(``homeops.engine.gates``) stay plain loops: each sleep depends on the red gates' own timeouts and the
+stability window's start, which a tenacity policy could only carry in closures over mutable cells.
 """
 
 from __future__ import annotations
@@ -96,21 +97,14 @@ def poll(
     deadline: float | None = None,
     now: Callable[[], float] | None = None,
     note: Callable[[T | BaseException], None] | None = None,
-    pause: Callable[[T], float] | None = None,
 ) -> T:
     """``attempt()`` until its result is not ``again`` and it raised nothing ``not_yet``; ``interval`` apart.
 
     ``deadline`` is on ``now`` (default ``clock.monotonic``; None: no deadline, ``again`` decides); once
     it has passed, the last result is returned, the last error raised. ``note`` hears the last result
-    (or error) before each sleep; ``pause`` (when given) says how long to sleep after a result.
+    (or error) before each sleep.
     """
     read = now or clock.monotonic
-
-    def wait(state: RetryCallState) -> float:
-        if pause is None or state.outcome is None or state.outcome.failed:
-            return interval
-        seconds: float = pause(state.outcome.result())
-        return seconds
 
     def stop(state: RetryCallState) -> bool:
         return deadline is not None and read() >= deadline
@@ -123,7 +117,7 @@ def poll(
     retrying = Retrying(
         sleep=lambda seconds: clock.sleep(float(seconds)),
         stop=stop,
-        wait=wait,
+        wait=wait_fixed(interval),
         retry=retry_if_exception(not_yet) | retry_if_result(again),
         before_sleep=before_sleep,
         retry_error_callback=_last,
