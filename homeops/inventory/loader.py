@@ -698,13 +698,14 @@ class _InventoryReader:
         value = data.get(key)
         if value is None and required:
             raise self.error(f"{where}.{key}", "is required (like 4h, 30m or 1h30m)")
-        match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?", value.strip()) if isinstance(value, str) else None
-        minutes = int(match[1] or 0) * 60 + int(match[2] or 0) if match and (match[1] or match[2]) else 0
-        if not 0 < minutes <= _WEEK_MINUTES:
+        # The reader ``span`` uses, kept to text (a bare number would be ambiguous) and to whole minutes.
+        seconds = _span_seconds(value) if isinstance(value, str) else None
+        minutes = round(seconds) / 60 if seconds is not None else 0.0
+        if minutes != int(minutes) or not 0 < minutes <= _WEEK_MINUTES:
             raise self.error(
                 f"{where}.{key}", f"must be a duration like 4h, 30m or 1h30m (at most 168h), not {_describe(value)}"
             )
-        return minutes
+        return int(minutes)
 
     def gib(self, data: Mapping[str, Any], key: str, where: str, default_bytes: int) -> float:
         value = data.get(key, default_bytes / 1024**3)
