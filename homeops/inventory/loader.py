@@ -148,8 +148,8 @@ HOOK_TIMEOUT = 300.0
 
 # maintenance.windows[].days: three letters or the full English name, any case (as kured's --reboot-days,
 # kubereboot/kured pkg/timewindow/days.go; its numbers are left out: 0 is Sunday in Go, Monday in Python).
-_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
-_WEEKDAY_NAMES = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
+_WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAYS = {name: n for n, day in enumerate(_WEEK) for name in (day[:3], day)}
 _WEEK_MINUTES = 7 * 24 * 60
 
 
@@ -660,14 +660,12 @@ class _InventoryReader:
 
     def window(self, raw: Any, where: str) -> MaintenanceWindow:
         data = self.mapping(raw, where)
-        days = data.get("days", list(_WEEKDAYS))
+        days = data.get("days", list(_WEEK))
         if not isinstance(days, list) or not days:
             raise self.error(f"{where}.days", f"must be a list of weekdays like [sat, sun], not {_describe(days)}")
         numbers: set[int] = set()
         for day in days:
             number = _WEEKDAYS.get(day.strip().lower()) if isinstance(day, str) else None
-            if number is None:
-                number = _WEEKDAY_NAMES.get(day.strip().lower()) if isinstance(day, str) else None
             if number is None:
                 raise self.error(f"{where}.days", f"{_describe(day)} is not a weekday; use mon tue wed thu fri sat sun")
             numbers.add(number)
