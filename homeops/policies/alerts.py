@@ -289,12 +289,11 @@ class AlertGate(RunPolicy):
             alerts = self.client.alerts()
         except Exception as exc:
             return Firing(error=" ".join(str(exc).split()))
-        chosen = [
-            a
-            for a in alerts
-            if a.firing and any(all(m.matches(a.label_map()) for m in selector) for selector in self.settings.alerts)
-        ]
+        chosen = [a for a in alerts if a.firing and self._chooses(a.label_map())]
         return Firing(alerts=tuple(sorted(chosen, key=str)))
+
+    def _chooses(self, labels: dict[str, str]) -> bool:
+        return any(all(m.matches(labels) for m in selector) for selector in self.settings.alerts)
 
     # -- RunPolicy ----------------------------------------------------------------------------------
 
