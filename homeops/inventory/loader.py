@@ -648,7 +648,7 @@ class _InventoryReader:
         if not isinstance(raw, list) or not raw:
             raise self.error(
                 "maintenance.windows",
-                f"must list at least one window, not {_describe(raw) if raw != [] else 'an empty list'}",
+                f"must list at least one window, not {_describe(raw)}",
                 hint='e.g. windows: [{days: [sat, sun], start: "02:00", duration: 4h, timezone: Europe/Amsterdam}]; '
                 "without maintenance: runs may start at any time",
             )
@@ -879,6 +879,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     text = getattr(value, "text", None)
     return f"'{text if isinstance(text, str) else value}'"
