@@ -56,6 +56,23 @@ class Endpoint:
         return f"{self.base}{path}{suffix}"
 
 
+class Service:
+    """A client of one service by its base URL; a subclass names the service and sends with ``_call``."""
+
+    service = ""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.endpoint = Endpoint.parse(url)
+        self.timeout = timeout
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.base
+
+    def _call(self, method: str, path: str, *, body: Any = None) -> Any:
+        return call(self.service, self.endpoint, method, path, body=body, timeout=self.timeout)
+
+
 def call(
     service: str,
     endpoint: Endpoint,
