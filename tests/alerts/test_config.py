@@ -83,6 +83,10 @@ def test_defaults(inv_dir: Path) -> None:
          "alertmanager.url: 'http://am:99999' is not a URL"),
         ("  url: https://user:pw@prometheus.example.net/prom/", "  url: ftp://user:pw@p",
          "prometheus.url: 'ftp://***@p' is not an http:// or https:// URL with a host"),
+        ("  url: https://user:pw@prometheus.example.net/prom/", "  url: http://user:pw@pw@p:99999",
+         "prometheus.url: 'http://***@p:99999' is not a URL"),  # urlsplit's password is all up to the last @
+        ("  url: https://user:pw@prometheus.example.net/prom/", "  url: user:pw@p:9090",
+         "prometheus.url: '***@p:9090' is not an http:// or https:// URL with a host"),
         ("  url: http://alertmanager.monitoring:9093\n", "",
          "alertmanager.url: is required"),
         ("  matchers: [\"severity=~warning|critical\", 'cluster=\"home\"']", "  matchers: []",
