@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from homeops.errors import ApiError, ConnectionFailed
+from homeops.inventory.checks import service_url_problem
 
 #: Seconds one request may take; a service that takes longer is treated as not answering.
 DEFAULT_TIMEOUT = 10.0
@@ -33,15 +34,11 @@ class Endpoint:
     @classmethod
     def parse(cls, url: str) -> Endpoint:
         """``ValueError`` (one line, credentials masked) unless ``url`` is an http(s) URL with a host."""
-        try:
-            parts = urlsplit(url.strip())
-            host, port = parts.hostname, parts.port  # .port raises on a non-numeric or out-of-range port
-        except ValueError as exc:
-            raise ValueError(f"'{_masked(url)}' is not a URL ({exc})") from None
-        if parts.scheme not in ("http", "https") or not host:
-            raise ValueError(f"'{_masked(url)}' is not an http:// or https:// URL with a host")
-        if parts.query or parts.fragment:
-            raise ValueError(f"'{_masked(url)}': a base URL takes no ?query or #fragment")
+        problem = service_url_problem(url.strip())
+        if problem:
+            raise ValueError(problem)  # the loader's own check: one reading of a service URL, one wording
+        parts = urlsplit(url.strip())
+        host, port = parts.hostname or "", parts.port
         authorization = None
         if parts.username is not None:
             pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
@@ -57,6 +54,23 @@ class Endpoint:
         if query:
             suffix = "?" + "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in query.items())
         return f"{self.base}{path}{suffix}"
+
+
+class Service:
+    """A client of one service by its base URL; a subclass names the service and sends with ``_call``."""
+
+    service = ""
+
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.endpoint = Endpoint.parse(url)
+        self.timeout = timeout
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.base
+
+    def _call(self, method: str, path: str, *, body: Any = None) -> Any:
+        return call(self.service, self.endpoint, method, path, body=body, timeout=self.timeout)
 
 
 def call(
@@ -109,10 +123,3 @@ def _first_line(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace").strip()
     line = text.splitlines()[0] if text else ""
     return line if len(line) <= 200 else line[:199] + "…"
-
-
-def _masked(url: str) -> str:
-    head, sep, tail = url.partition("://")
-    if sep and "@" in tail.split("/", 1)[0]:
-        return f"{head}://***@{tail.split('@', 1)[1]}"
-    return url

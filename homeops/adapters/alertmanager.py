@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from homeops.adapters._http import DEFAULT_TIMEOUT, Endpoint, call
+from homeops.adapters._http import Service
 from homeops.errors import ApiError
 from homeops.inventory.matchers import Matcher, MatchOp
 
@@ -41,16 +41,10 @@ class Silence:
     comment: str
 
 
-class Alertmanager:
+class Alertmanager(Service):
     """One Alertmanager, by its base URL (``http://alertmanager:9093``, or a prefix behind a proxy)."""
 
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.endpoint = Endpoint.parse(url)
-        self.timeout = timeout
-
-    @property
-    def url(self) -> str:
-        return self.endpoint.base
+    service = SERVICE
 
     def create(
         self, matchers: Sequence[Matcher], *, ends_at: float, created_by: str, comment: str, starts_at: float
@@ -75,9 +69,6 @@ class Alertmanager:
 
     def expire(self, silence_id: str) -> None:
         self._call("DELETE", f"/api/v2/silence/{silence_id}")
-
-    def _call(self, method: str, path: str, *, body: Any = None) -> Any:
-        return call(SERVICE, self.endpoint, method, path, body=body, timeout=self.timeout)
 
 
 def silence_body(

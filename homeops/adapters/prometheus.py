@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from homeops.adapters._http import DEFAULT_TIMEOUT, Endpoint, call
+from homeops.adapters._http import Service
 from homeops.errors import ApiError
 
 SERVICE = "prometheus"
@@ -43,18 +43,12 @@ class Alert:
         return f"{self.name}{{{rest}}}" if rest else self.name
 
 
-class Prometheus:
-    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.endpoint = Endpoint.parse(url)
-        self.timeout = timeout
-
-    @property
-    def url(self) -> str:
-        return self.endpoint.base
+class Prometheus(Service):
+    service = SERVICE
 
     def alerts(self) -> tuple[Alert, ...]:
         """Every active alert (pending and firing)."""
-        return parse_alerts(call(SERVICE, self.endpoint, "GET", "/api/v1/alerts", timeout=self.timeout))
+        return parse_alerts(self._call("GET", "/api/v1/alerts"))
 
 
 def parse_alerts(data: Any) -> tuple[Alert, ...]:

@@ -92,7 +92,8 @@ def first_repeat(values: Iterable[tuple[str, str]]) -> tuple[str, str, str] | No
 
 def service_url_problem(text: str) -> str | None:
     """A service's base URL (Alertmanager, Prometheus): http(s), a host, a valid port, no query."""
-    shown = re.sub(r"//[^/@]*@", "//***@", text)  # credentials in the URL are never echoed
+    # Credentials are never echoed: all before the netloc's last @ (as urlsplit splits it), with or without a scheme.
+    shown = re.sub(r"^((?:[^:/?#]+:)?//)?[^/?#]*@", lambda m: f"{m[1] or ''}***@", text)
     try:
         parts = urlsplit(text)
         host, _ = parts.hostname, parts.port  # .port raises on a non-numeric or out-of-range port

@@ -148,8 +148,8 @@ HOOK_TIMEOUT = 300.0
 
 # maintenance.windows[].days: three letters or the full English name, any case (as kured's --reboot-days,
 # kubereboot/kured pkg/timewindow/days.go; its numbers are left out: 0 is Sunday in Go, Monday in Python).
-_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
-_WEEKDAY_NAMES = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
+_WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAYS = {name: n for n, day in enumerate(_WEEK) for name in (day[:3], day)}
 _WEEK_MINUTES = 7 * 24 * 60
 
 
@@ -648,7 +648,7 @@ class _InventoryReader:
         if not isinstance(raw, list) or not raw:
             raise self.error(
                 "maintenance.windows",
-                f"must list at least one window, not {_describe(raw) if raw != [] else 'an empty list'}",
+                f"must list at least one window, not {_describe(raw)}",
                 hint='e.g. windows: [{days: [sat, sun], start: "02:00", duration: 4h, timezone: Europe/Amsterdam}]; '
                 "without maintenance: runs may start at any time",
             )
@@ -660,14 +660,12 @@ class _InventoryReader:
 
     def window(self, raw: Any, where: str) -> MaintenanceWindow:
         data = self.mapping(raw, where)
-        days = data.get("days", list(_WEEKDAYS))
+        days = data.get("days", list(_WEEK))
         if not isinstance(days, list) or not days:
             raise self.error(f"{where}.days", f"must be a list of weekdays like [sat, sun], not {_describe(days)}")
         numbers: set[int] = set()
         for day in days:
             number = _WEEKDAYS.get(day.strip().lower()) if isinstance(day, str) else None
-            if number is None:
-                number = _WEEKDAY_NAMES.get(day.strip().lower()) if isinstance(day, str) else None
             if number is None:
                 raise self.error(f"{where}.days", f"{_describe(day)} is not a weekday; use mon tue wed thu fri sat sun")
             numbers.add(number)
@@ -698,13 +696,14 @@ class _InventoryReader:
         value = data.get(key)
         if value is None and required:
             raise self.error(f"{where}.{key}", "is required (like 4h, 30m or 1h30m)")
-        match = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?", value.strip()) if isinstance(value, str) else None
-        minutes = int(match[1] or 0) * 60 + int(match[2] or 0) if match and (match[1] or match[2]) else 0
-        if not 0 < minutes <= _WEEK_MINUTES:
+        # The reader ``span`` uses, kept to text (a bare number would be ambiguous) and to whole minutes.
+        seconds = _span_seconds(value) if isinstance(value, str) else None
+        minutes = round(seconds) / 60 if seconds is not None else 0.0
+        if minutes != int(minutes) or not 0 < minutes <= _WEEK_MINUTES:
             raise self.error(
                 f"{where}.{key}", f"must be a duration like 4h, 30m or 1h30m (at most 168h), not {_describe(value)}"
             )
-        return minutes
+        return int(minutes)
 
     def gib(self, data: Mapping[str, Any], key: str, where: str, default_bytes: int) -> float:
         value = data.get(key, default_bytes / 1024**3)
@@ -880,6 +879,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return "a list"
+        return "a list" if value else "an empty list"
     text = getattr(value, "text", None)
     return f"'{text if isinstance(text, str) else value}'"

@@ -43,6 +43,7 @@ from homeops.engine.plan import Plan, Step
 from homeops.errors import ApiError, GateFailed
 from homeops.inventory.matchers import Matcher
 from homeops.inventory.model import AlertGateSettings, Inventory, SilenceSettings
+from homeops.policies import span_text
 from homeops.secrets import mask
 
 CREATED_BY = "homeops"
@@ -73,14 +74,6 @@ def _stderr(line: str) -> None:
 
 def _utc(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S UTC")
-
-
-def _span(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g}m"
-    return f"{seconds:g}s"
 
 
 def _matchers(matchers: Sequence[Matcher]) -> str:
@@ -126,7 +119,8 @@ class SilencePolicy(RunPolicy):
     def describe(self, plan: Plan) -> Sequence[str]:
         return (
             f"silences alerts matching {_matchers(self.settings.matchers)} at {self.client.url} while the run "
-            f"lives (TTL {_span(self.settings.ttl)}, renewed every {_span(self.renew_every)}, expired at its end); "
+            f"lives (TTL {span_text(self.settings.ttl)}, renewed every {span_text(self.renew_every)}, "
+            "expired at its end); "
             "never holds the run",
         )
 
@@ -295,12 +289,11 @@ class AlertGate(RunPolicy):
             alerts = self.client.alerts()
         except Exception as exc:
             return Firing(error=" ".join(str(exc).split()))
-        chosen = [
-            a
-            for a in alerts
-            if a.firing and any(all(m.matches(a.label_map()) for m in selector) for selector in self.settings.alerts)
-        ]
+        chosen = [a for a in alerts if a.firing and self._chooses(a.label_map())]
         return Firing(alerts=tuple(sorted(chosen, key=str)))
+
+    def _chooses(self, labels: dict[str, str]) -> bool:
+        return any(all(m.matches(labels) for m in selector) for selector in self.settings.alerts)
 
     # -- RunPolicy ----------------------------------------------------------------------------------
 
@@ -309,7 +302,8 @@ class AlertGate(RunPolicy):
             return (f"not applied to {plan.operation} (it runs when alerts fire)",)
         return (
             f"before each batch of nodes, holds while {self.chosen()} fires at {self.client.url} "
-            f"(asking every {_span(self.settings.poll_interval)}; failing after {_span(self.settings.hold_timeout)})",
+            f"(asking every {span_text(self.settings.poll_interval)}; "
+            f"failing after {span_text(self.settings.hold_timeout)})",
         )
 
     def begin(self, run: RunInfo, plan: Plan) -> None:
@@ -327,7 +321,7 @@ class AlertGate(RunPolicy):
         now = self.clock.monotonic()
         if seen.clear:
             if self._holding_since is not None and self._held_for is not None:
-                took = _span(round(now - self._holding_since))
+                took = span_text(round(now - self._holding_since))
                 self.lines.append(f"held {took} before {step.summary}: {self._held_for}; then none fired")
             self._holding_since = self._held_for = None
             return GO
@@ -336,16 +330,16 @@ class AlertGate(RunPolicy):
         held = now - self._holding_since
         if held >= self.settings.hold_timeout:
             self._holding_since = self._held_for = None
-            self.lines.append(f"held {_span(round(held))} before {step.summary}, then failed the run: still {seen}")
+            self.lines.append(f"held {span_text(round(held))} before {step.summary}, then failed the run: still {seen}")
             raise GateFailed(
                 "prometheus alerts",
-                f"held {_span(round(held))} (holdTimeout {_span(self.settings.hold_timeout)}), still {seen}; "
+                f"held {span_text(round(held))} (holdTimeout {span_text(self.settings.hold_timeout)}), still {seen}; "
                 "nothing was sent to the next node",
                 target=step.node,
                 hint=f"see {self.client.url}/alerts; resume once they are resolved",
             )
         # The same words while the same alerts fire: the executor prints a hold again only when they change.
-        why = f"{seen} (the run fails if they still fire {_span(self.settings.hold_timeout)} after the hold began)"
+        why = f"{seen} (the run fails if they still fire {span_text(self.settings.hold_timeout)} after the hold began)"
         return Hold(why, min(self.settings.poll_interval, self.settings.hold_timeout - held))
 
 

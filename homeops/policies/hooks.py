@@ -64,6 +64,7 @@ from homeops.engine.events import EndStatus, RunInfo, RunPolicy
 from homeops.engine.journal import runs_dir
 from homeops.errors import CommandError, CommandTimeout, HomeopsError, PolicyRefused
 from homeops.inventory.model import Hook, Hooks, Inventory
+from homeops.policies import span_text
 from homeops.runners import Runner
 from homeops.secrets import mask
 
@@ -101,7 +102,7 @@ class HookRun:
         """One line: how it ended and what it said last."""
         if self.outcome == "timed out":
             said = f"; it last said: {self.last_line}" if self.last_line else ""
-            return f"did not finish within {_duration(self.hook.timeout)}; its process group was killed{said}"
+            return f"did not finish within {span_text(self.hook.timeout)}; its process group was killed{said}"
         if self.outcome == "interrupted":
             return "interrupted by Ctrl-C; its process group was killed"
         said = f": {self.last_line}" if self.last_line else ""
@@ -305,12 +306,4 @@ def _tail(text: str) -> tuple[str, ...]:
 
 
 def _listing(hooks: Sequence[Hook]) -> str:
-    return "; ".join(f"`{command_text(h.run)}` (timeout {_duration(h.timeout)})" for h in hooks)
-
-
-def _duration(seconds: float) -> str:
-    if seconds != int(seconds) or seconds < 60:
-        return f"{seconds:g}s"
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return "; ".join(f"`{command_text(h.run)}` (timeout {span_text(h.timeout)})" for h in hooks)

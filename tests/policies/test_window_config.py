@@ -97,6 +97,21 @@ def test_no_windows_is_refused_not_read_as_never_or_always(tmp_path: Path, secti
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(("text", "minutes"), [("1.5h", 90), ("2h0m", 120), ("600s", 10), ("1h30m0s", 90)])
+def test_a_window_duration_is_read_like_every_other_duration(tmp_path: Path, text: str, minutes: int) -> None:
+    # One reader for the inventory's durations (the loader's ``span``: hooks' timeout, alertmanager.ttl…),
+    # kept to whole minutes here.
+    section = f'maintenance: {{windows: [{{start: "02:00", duration: {text}, timezone: UTC}}]}}\n'
+    maintenance = load_inventory(inventory(tmp_path, section)).maintenance
+    assert maintenance is not None and maintenance.windows[0].duration == minutes
+
+
+def test_a_window_duration_is_whole_minutes(tmp_path: Path) -> None:
+    text = 'maintenance: {windows: [{start: "02:00", duration: 90s, timezone: UTC}]}\n'
+    with pytest.raises(ConfigError, match=r"windows\[0\]\.duration: must be a duration like 4h, 30m or 1h30m"):
+        load_inventory(inventory(tmp_path, text))
+
+
 def test_a_bad_node_budget_is_refused(tmp_path: Path) -> None:
     text = 'maintenance: {windows: [{start: "02:00", duration: 4h, timezone: UTC}], nodeBudget: 45}\n'
     with pytest.raises(ConfigError, match=r"maintenance\.nodeBudget: must be a duration like 4h"):
