@@ -268,15 +268,19 @@ def plan_or_resume(
     task: str | None = None,
     journal: Journal | None = None,
     out: TextIO | None = None,
+    resumed: Callable[[Plan], Plan] | None = None,
 ) -> Outcome:
     """Run ``plan()``, or with ``options.resume`` the journaled plan of the latest ``operation`` run
-    (``journal`` when the caller already read it), saying which homeops.yaml settings it keeps."""
+    (``journal`` when the caller already read it; ``resumed`` changes what the resume asks anew, e.g.
+    a --timeout), saying which homeops.yaml settings it keeps."""
     try:
         if not options.resume:
             made = plan()
         else:
             journal = journal or latest_journal(runtime, operation, task=task)
             saved = journal.plan()
+            if resumed is not None:
+                saved = resumed(saved)
     except HomeopsError as exc:
         executor.failed_before_plan(operation, runtime.inventory.cluster.name, exc)
         raise
