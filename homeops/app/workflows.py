@@ -116,17 +116,11 @@ def etcd_snapshot(
     node: str | None = None,
     to_nas: bool | None = None,
 ) -> snapshot.SavedSnapshot | None:
-    """``inv talos.etcd-snapshot``: from ``node``, else the etcd leader; None on a dry run."""
+    """``inv talos.etcd-snapshot``: from ``node``, else the etcd leader, a one-step plan run by the engine
+    (lock, journal, report); None on a dry run."""
     observer = observer or ClusterObserver(runtime)
     leader = None if node else snapshot.etcd_leader(observer)
     plan = snapshot.plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
-    return run_etcd_snapshot(runtime, observer, plan, options)
-
-
-def run_etcd_snapshot(
-    runtime: Runtime, observer: Observer, plan: Plan, options: Options
-) -> snapshot.SavedSnapshot | None:
-    """``talos.etcd-snapshot``: the one-step plan, run by the engine (lock, journal, report); None on a dry run."""
     executor = executor_for(runtime, observer, task="talos.etcd-snapshot", options=options)
     outcome = executor.run(plan, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
     if outcome.journal is None:
