@@ -268,22 +268,21 @@ def plan_or_resume(
     task: str | None = None,
     journal: Journal | None = None,
     out: TextIO | None = None,
+    resumed: Callable[[Plan], Plan] | None = None,
 ) -> Outcome:
     """Run ``plan()``, or with ``options.resume`` the journaled plan of the latest ``operation`` run
-    (``journal`` when the caller already read it), saying which homeops.yaml settings it keeps."""
+    (``journal`` when the caller already read it; ``resumed`` changes what the resume asks anew, e.g.
+    a --timeout), saying which homeops.yaml settings it keeps."""
     try:
-        if not options.resume:
-            made = plan()
-        else:
+        if options.resume:
             journal = journal or latest_journal(runtime, operation, task=task)
-            saved = journal.plan()
+            made = journal.plan() if resumed is None else resumed(journal.plan())
+        else:
+            journal, made = None, plan()
     except HomeopsError as exc:
         executor.failed_before_plan(operation, runtime.inventory.cluster.name, exc)
         raise
-    if not options.resume:
-        return executor.run(made, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
-    assert journal is not None
-    notice = resume_notice(saved, runtime.inventory.policy)
+    notice = resume_notice(made, runtime.inventory.policy) if journal is not None else ""
     if notice:
         print(notice, file=out or sys.stdout)
-    return executor.run(saved, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal)
+    return executor.run(made, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal)

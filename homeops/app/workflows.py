@@ -8,11 +8,12 @@ executor (``runs``), and plans or resumes. What is planned and how each step run
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from homeops.adapters import kubectl
 from homeops.adapters import volsync as vsa
@@ -30,10 +31,8 @@ from homeops.operations import bootstrap, dr, drmodel, drsteps, snapshot, vm, vo
 from homeops.operations.facts import Observer
 from homeops.operations.health import ClusterWorld, cluster_gates, node_gates
 from homeops.operations.observe import ClusterObserver
-from homeops.operations.saved_settings import resume_notice
 from homeops.runtime import Runtime
 from homeops.sim import rehearsal
-from homeops.sim.rehearsal import Rehearsal
 
 # ----------------------------------------------------------------------------------- health
 
@@ -117,17 +116,11 @@ def etcd_snapshot(
     node: str | None = None,
     to_nas: bool | None = None,
 ) -> snapshot.SavedSnapshot | None:
-    """``inv talos.etcd-snapshot``: from ``node``, else the etcd leader; None on a dry run."""
+    """``inv talos.etcd-snapshot``: from ``node``, else the etcd leader, a one-step plan run by the engine
+    (lock, journal, report); None on a dry run."""
     observer = observer or ClusterObserver(runtime)
     leader = None if node else snapshot.etcd_leader(observer)
     plan = snapshot.plan_etcd_snapshot(runtime.inventory, leader, runtime.clock.now(), node=node, to_nas=to_nas)
-    return run_etcd_snapshot(runtime, observer, plan, options)
-
-
-def run_etcd_snapshot(
-    runtime: Runtime, observer: Observer, plan: Plan, options: Options
-) -> snapshot.SavedSnapshot | None:
-    """``talos.etcd-snapshot``: the one-step plan, run by the engine (lock, journal, report); None on a dry run."""
     executor = executor_for(runtime, observer, task="talos.etcd-snapshot", options=options)
     outcome = executor.run(plan, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock)
     if outcome.journal is None:
@@ -328,36 +321,16 @@ def _finished_with_problems(outcome: Outcome, stream: TextIO) -> None:
         print(f"  - {line}", file=stream)
 
 
-def rehearse(
-    inventory_dir: Path,
-    *,
-    scenario: str = "all-vms-lost",
-    faults: Sequence[str] = (),
-    hosts: bool = False,
-    yes: bool = True,
-    out: TextIO | None = None,
-    budgets: Mapping[str, float] | None = None,
-    clock: str = "virtual",
-    configure: Callable[[dict[str, Any]], None] | None = None,
-) -> Rehearsal:
-    """``inv dr.rehearse``: ``homeops.sim.rehearsal.rehearse`` with this root's runtime, snapshot and rebuild."""
-    wiring = rehearsal.Wiring(
-        open_runtime=lambda path: backend.open_runtime(path),
-        snapshot=lambda rt: take_etcd_snapshot(rt, ClusterObserver(rt), to_nas=True),
-        rebuild=lambda path, recreate_vms, yes, out: run_rebuild(path, recreate_vms=recreate_vms, yes=yes, out=out),
-    )
-    return rehearsal.rehearse(
-        inventory_dir,
-        wiring,
-        scenario=scenario,
-        faults=faults,
-        hosts=hosts,
-        yes=yes,
-        out=out,
-        budgets=budgets,
-        clock=clock,
-        configure=configure,
-    )
+#: What the DR drill runs here: this root's runtime (looked up when called, so a swapped
+#: ``backend.open_runtime`` reaches it), etcd snapshot and rebuild.
+REHEARSAL_WIRING = rehearsal.Wiring(
+    open_runtime=lambda path: backend.open_runtime(path),
+    snapshot=lambda rt: take_etcd_snapshot(rt, ClusterObserver(rt), to_nas=True),
+    rebuild=lambda path, recreate_vms, yes, out: run_rebuild(path, recreate_vms=recreate_vms, yes=yes, out=out),
+)
+
+#: ``inv dr.rehearse``: ``homeops.sim.rehearsal.rehearse`` with ``REHEARSAL_WIRING`` (its options, its defaults).
+rehearse = functools.partial(rehearsal.rehearse, wiring=REHEARSAL_WIRING)
 
 
 # ----------------------------------------------------------------------------------- volsync
@@ -378,18 +351,18 @@ def _volsync_run(
     out: TextIO | None,
 ) -> Outcome:
     """Plan or resume; a --timeout given with --resume replaces the saved run's (and says so)."""
-    if not options.resume or timeout is None:
-        return plan_or_resume(executor, rt, operation, plan, options, task=task, out=out)
-    journal = latest_journal(rt, operation, task=task)
-    saved, old = volsync.retimed(journal.plan(), which(journal.plan()), timeout)
-    if old and set(old) != {timeout}:
-        shown = ", ".join(f"{v:g}s" for v in sorted(set(old)))
-        say = f"--resume: waiting up to {timeout:g}s (--timeout) where the saved run said {shown}"
-        print(say, file=out or sys.stdout)
-    notice = resume_notice(saved, rt.inventory.policy)
-    if notice:
-        print(notice, file=out or sys.stdout)
-    return executor.run(saved, dry_run=options.dry_run, yes=options.yes, break_lock=options.break_lock, resume=journal)
+
+    def retimed(saved: Plan) -> Plan:
+        assert timeout is not None
+        saved, old = volsync.retimed(saved, which(saved), timeout)
+        if old and set(old) != {timeout}:
+            shown = ", ".join(f"{v:g}s" for v in sorted(set(old)))
+            say = f"--resume: waiting up to {timeout:g}s (--timeout) where the saved run said {shown}"
+            print(say, file=out or sys.stdout)
+        return saved
+
+    resumed = None if timeout is None else retimed
+    return plan_or_resume(executor, rt, operation, plan, options, task=task, out=out, resumed=resumed)
 
 
 def run_backup(
