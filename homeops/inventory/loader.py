@@ -148,8 +148,8 @@ HOOK_TIMEOUT = 300.0
 
 # maintenance.windows[].days: three letters or the full English name, any case (as kured's --reboot-days,
 # kubereboot/kured pkg/timewindow/days.go; its numbers are left out: 0 is Sunday in Go, Monday in Python).
-_WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_WEEKDAYS = {name: n for n, day in enumerate(_WEEK) for name in (day[:3], day)}
+WEEK = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_WEEKDAYS = {name: n for n, day in enumerate(WEEK) for name in (day[:3], day)}
 _WEEK_MINUTES = 7 * 24 * 60
 
 
@@ -660,7 +660,7 @@ class _InventoryReader:
 
     def window(self, raw: Any, where: str) -> MaintenanceWindow:
         data = self.mapping(raw, where)
-        days = data.get("days", list(_WEEK))
+        days = data.get("days", list(WEEK))
         if not isinstance(days, list) or not days:
             raise self.error(f"{where}.days", f"must be a list of weekdays like [sat, sun], not {_describe(days)}")
         numbers: set[int] = set()

@@ -85,28 +85,21 @@ def inventory_as_dict(inv: Inventory) -> dict[str, Any]:
     }
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _span(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    if seconds < 60 or seconds % 60:
-        return f"{seconds:g}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
-
-
 def policy_lines(inv: Inventory) -> list[str]:
     """What watches and gates this inventory's mutating runs (homeops.yaml's run policies), one line each.
 
     Never a URL: they carry tokens and credentials (``$HOMEOPS_NOTIFY_URLS`` is named, not shown)."""
+    from homeops.inventory.loader import WEEK
+    from homeops.policies import span_text
+
     lines = []
     if inv.maintenance is not None:
         windows = "; ".join(
-            f"{','.join(_DAYS[d] for d in w.days)} {w.start // 60:02d}:{w.start % 60:02d} for {_span(w.duration * 60)} "
-            f"({w.timezone})"
+            f"{','.join(WEEK[d][:3] for d in w.days)} {w.start // 60:02d}:{w.start % 60:02d} "
+            f"for {span_text(w.duration * 60)} ({w.timezone})"
             for w in inv.maintenance.windows
         )
-        budget = f"; node budget {_span(inv.maintenance.node_budget * 60)}" if inv.maintenance.node_budget else ""
+        budget = f"; node budget {span_text(inv.maintenance.node_budget * 60)}" if inv.maintenance.node_budget else ""
         lines.append(f"maintenance windows: {windows}{budget}")
     sources = []
     if inv.notify.urls:
@@ -122,12 +115,12 @@ def policy_lines(inv: Inventory) -> list[str]:
     if inv.alertmanager is not None:
         lines.append(
             f"alertmanager: a silence of {len(inv.alertmanager.matchers)} matcher(s) while a run lives "
-            f"(ttl {_span(inv.alertmanager.ttl)})"
+            f"(ttl {span_text(inv.alertmanager.ttl)})"
         )
     if inv.prometheus is not None:
         lines.append(
             f"prometheus: holds before each node while any of {len(inv.prometheus.alerts)} alert selector(s) "
-            f"fires (at most {_span(inv.prometheus.hold_timeout)})"
+            f"fires (at most {span_text(inv.prometheus.hold_timeout)})"
         )
     return lines
 

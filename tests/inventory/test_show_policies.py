@@ -38,7 +38,7 @@ def test_show_names_each_run_policy_without_a_url(inv_dir: Path, monkeypatch: py
     (inv_dir / "homeops.yaml").write_text((inv_dir / "homeops.yaml").read_text() + SECTIONS)
     inv = load_inventory(inv_dir)
     expected = [
-        "maintenance windows: sat,sun 02:00 for 4h00m (Europe/Amsterdam); wed 22:30 for 1h30m (UTC); node budget 45m",
+        "maintenance windows: sat,sun 02:00 for 4h (Europe/Amsterdam); wed 22:30 for 1h30m (UTC); node budget 45m",
         "notify: 1 url(s); events started, failed",
         "hooks: 1 pre, 2 post",
         "alertmanager: a silence of 2 matcher(s) while a run lives (ttl 15m)",
