@@ -175,11 +175,9 @@ def _etcd_state(runner: Runner, talos: t.Talosctl, ip: str) -> tuple[str, str]:
 
 
 def _boot_id(runner: Runner, talos: t.Talosctl, ip: str) -> str | None:
-    result = runner.run(talos.boot_id(ip), timeout=30)
-    if result.failed:
-        return None
+    """The node's boot ID; None when it does not answer (down, rebooting) or prints none."""
     try:
-        return t.parse_boot_id(result.stdout)
+        return t.boot_id(runner, talos, ip)
     except HomeopsError:
         return None
 
