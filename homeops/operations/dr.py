@@ -609,14 +609,15 @@ class DrRecreateVm(_ToMaintenance):
             return None
         result = ctx.runner(create).run(pve.qm_config(node.vm.vmid), timeout=30)
         if result.failed:
-            return None  # no VM at that id (or the host does not answer): nothing is destroyed on a guess below
+            return None  # no VM at that id: nothing to destroy (``run`` skips stop and destroy when qm status fails)
         seen = pve.parse_qm_config(result.stdout).get("name", "")
         if seen == want:
             return None
         return (
             f"VM {node.vm.vmid} on {node.vm.host} is named {seen or '(no name)'}, not {want}: recreating "
             f"{step.node}'s VM would destroy another VM — nothing was sent; fix nodes.{step.node}.vm.vmid in "
-            "homeops.yaml, then run again"
+            f"homeops.yaml, or, if it is {step.node}'s VM, name it so (`qm set {node.vm.vmid} --name {want}`), "
+            "then run again"
         )
 
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:

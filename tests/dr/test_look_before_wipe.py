@@ -278,4 +278,5 @@ def test_a_vm_recreate_whose_vmid_holds_another_vm_destroys_nothing(drsim: DrSim
         rebuild(drsim, kill, fresh=True, recreate_vms=True)
     message = str(info.value)
     assert "VM 203 on" in message and "is named nas-backup, not k8s-3" in message and "nothing was sent" in message
+    assert "qm set 203 --name k8s-3" in message and "\n" not in message
     assert wipes(drsim, since) == []
