@@ -46,7 +46,7 @@ from homeops.engine.journal import Journal
 from homeops.engine.kinds import Look, Probe, StepContext, StepKind, WaitTerms, register
 from homeops.engine.plan import Command, Gate, Health, Plan, Step, Wait
 from homeops.engine.waits import Observation
-from homeops.errors import CommandError, HomeopsError, PlanError
+from homeops.errors import HomeopsError, PlanError
 from homeops.inventory.model import Inventory, Node
 from homeops.operations import bootstrap, drcheck, drsteps
 from homeops.operations.bootstrap import API_GATE, BootstrapWorld, prepare
@@ -586,14 +586,44 @@ class DrRecreateVm(_ToMaintenance):
         result = ctx.runner(like).run(pve.qm_status(vmid), timeout=30)
         return result.ok
 
+    def look(self, ctx: StepContext, steps: Sequence[Step]) -> dict[str, Look]:
+        """A VM is destroyed by its vmid: the VM there must carry the name the plan recreates (``--name`` of
+        its ``qm create``), else a vmid that now belongs to another VM (a typo in homeops.yaml, an id reused
+        after the node's VM was lost) would be destroyed — the VM counterpart of ``not_the_node``."""
+        looks = super().look(ctx, steps)
+        for step in steps:
+            wrong = self._not_the_vm(ctx, step)
+            if wrong and looks[step.id].ready:
+                looks[step.id] = Look(False, wrong)
+        return looks
+
+    @staticmethod
+    def _not_the_vm(ctx: StepContext, step: Step) -> str | None:
+        from homeops.adapters import proxmox as pve
+
+        node = _world(ctx).inventory.node(step.node or "")
+        create = next((c for c in step.commands if c.argv[:2] == ("qm", "create")), None)
+        argv = create.argv if create is not None else ()
+        want = argv[argv.index("--name") + 1] if "--name" in argv[:-1] else ""
+        if node.vm is None or create is None or not want:
+            return None
+        result = ctx.runner(create).run(pve.qm_config(node.vm.vmid), timeout=30)
+        if result.failed:
+            return None  # no VM at that id: nothing to destroy (``run`` skips stop and destroy when qm status fails)
+        seen = pve.parse_qm_config(result.stdout).get("name", "")
+        if seen == want:
+            return None
+        return (
+            f"VM {node.vm.vmid} on {node.vm.host} is named {seen or '(no name)'}, not {want}: recreating "
+            f"{step.node}'s VM would destroy another VM — nothing was sent; fix nodes.{step.node}.vm.vmid in "
+            f"homeops.yaml, or, if it is {step.node}'s VM, name it so (`qm set {node.vm.vmid} --name {want}`), "
+            "then run again"
+        )
+
     def refusal(self, result: Result, *, what: str, target: str | None) -> HomeopsError | None:
         from homeops.adapters import proxmox as pve
 
-        try:
-            pve.check(result, what)
-        except CommandError as exc:
-            return exc
-        return None
+        return pve.refusal(result, what)
 
 
 for _kind in (DrReset(), DrRecreateVm()):

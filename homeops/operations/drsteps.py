@@ -46,7 +46,7 @@ from homeops.engine.retry import first_then, poll
 from homeops.engine.waits import Observation
 from homeops.errors import CommandError, HomeopsError, PlanError
 from homeops.inventory.model import Inventory
-from homeops.operations.identity import HOSTNAME_FILE
+from homeops.operations.identity import HOSTNAME_FILE, hostname_at
 from homeops.runners import Result, Runner
 
 ETCD_DB = "/var/lib/etcd/member/snap/db"
@@ -175,23 +175,11 @@ def _etcd_state(runner: Runner, talos: t.Talosctl, ip: str) -> tuple[str, str]:
 
 
 def _boot_id(runner: Runner, talos: t.Talosctl, ip: str) -> str | None:
-    result = runner.run(talos.boot_id(ip), timeout=30)
-    if result.failed:
-        return None
+    """The node's boot ID; None when it does not answer (down, rebooting) or prints none."""
     try:
-        return t.parse_boot_id(result.stdout)
+        return t.boot_id(runner, talos, ip)
     except HomeopsError:
         return None
-
-
-def hostname_at(runner: Runner, talos: t.Talosctl, ip: str) -> tuple[str | None, str]:
-    """The hostname the machine answering at ``ip`` reports (``talosctl read /proc/sys/kernel/hostname``, as
-    the rolling upgrades' identity check reads it), or (None, why it could not be read)."""
-    result = runner.run(talos.read(ip, HOSTNAME_FILE), timeout=30)
-    if result.failed:
-        return None, result.last_error_line() or f"exit {result.exit_code}"
-    lines = result.stdout.strip().splitlines()
-    return (lines[-1].strip() or None) if lines else None, "it printed nothing"
 
 
 def not_the_node(runner: Runner, talos: t.Talosctl, node: str, ip: str) -> str | None:

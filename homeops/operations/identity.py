@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from homeops.adapters.talosctl import Talosctl
 from homeops.inventory.model import Node
+from homeops.runners import Runner
 
 HOSTNAME_FILE = "/proc/sys/kernel/hostname"
 
@@ -33,13 +35,21 @@ def hostnames_at(observer: Any, nodes: Sequence[Node]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for node in nodes:
         try:
-            result = local.run(list(tctl.read(node.ip, HOSTNAME_FILE)), timeout=30)
+            out[node.hostname] = hostname_at(local, tctl, node.ip)[0]
         except Exception:  # an unreachable node is judged by the other waits, not here
             out[node.hostname] = None
-            continue
-        text = result.stdout.strip() if result.ok else ""
-        out[node.hostname] = text.splitlines()[-1].strip() if text else None
     return out
+
+
+def hostname_at(runner: Runner, talos: Talosctl, ip: str) -> tuple[str | None, str]:
+    """The hostname the machine answering at ``ip`` reports (``talosctl read /proc/sys/kernel/hostname``), or
+    (None, why it could not be read): the identity read of the rolling upgrades' waits and of dr.rebuild's
+    look before a reset."""
+    result = runner.run(list(talos.read(ip, HOSTNAME_FILE)), timeout=30)
+    if result.failed:
+        return None, result.last_error_line() or f"exit {result.exit_code}"
+    lines = result.stdout.strip().splitlines()
+    return (lines[-1].strip() or None) if lines else None, "it printed nothing"
 
 
 def impostor(node: Node, seen: str | None, known: Sequence[str]) -> str | None:

@@ -260,3 +260,23 @@ def test_a_configured_node_whose_hostname_cannot_be_read_is_not_reset(drsim: DrS
     with pytest.raises(Killed):
         rebuild(drsim, kill, resume=True)
     assert wipes(drsim) == ["reset 10.10.0.24"]
+
+
+# ----------------------------------------------------------------------------------- 3. which VM is at the vmid
+
+
+def test_a_vm_recreate_whose_vmid_holds_another_vm_destroys_nothing(drsim: DrSim, kill: Kill) -> None:
+    """``qm destroy`` is addressed by vmid: the VM there must carry the name the plan's ``qm create --name``
+    gives back (``qm config`` prints ``name:``, qemu-server ``PVE/QemuServer.pm`` ``confdesc.name``). VM 203's
+    id now belongs to another VM (a vmid typo in homeops.yaml, an id reused): the whole batch is refused."""
+    quorum_lost(drsim)
+    with drsim.store.transaction() as state:
+        vm = next(h["vms"]["203"] for h in state["pve"]["hosts"].values() if "203" in h["vms"])
+        vm["config"]["name"] = "nas-backup"
+    since = len(drsim.store.log())
+    with pytest.raises(HomeopsError) as info:
+        rebuild(drsim, kill, fresh=True, recreate_vms=True)
+    message = str(info.value)
+    assert "VM 203 on" in message and "is named nas-backup, not k8s-3" in message and "nothing was sent" in message
+    assert "qm set 203 --name k8s-3" in message and "\n" not in message
+    assert wipes(drsim, since) == []
