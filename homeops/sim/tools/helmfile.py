@@ -506,6 +506,7 @@ def _sync(inv: Invocation, opts: dict[str, Any], verb: str) -> None:
     state0 = inv.read()
     version = _version(state0)
     helm_seconds = float(state0.get("config", {}).get("helm_seconds", bootstrap_sim.DEFAULTS["helm_seconds"]))
+    kubeconfig = str(opts["kubeconfig"] or inv.env.get("KUBECONFIG") or "")
     updated: list[list[str]] = []
     failed: list[list[str]] = []
     error: str | None = None
@@ -520,8 +521,7 @@ def _sync(inv: Invocation, opts: dict[str, Any], verb: str) -> None:
         log.info(f"Upgrading release={rname}, chart={chart}, namespace={ns}")
         state = inv.read()
         started = engine.now(state)
-        server = bootstrap_sim.kubeconfig_server(str(opts["kubeconfig"] or inv.env.get("KUBECONFIG") or ""))
-        if not engine.api_up(state) or bootstrap_sim.vip_unserved(state, server):
+        if not engine.api_up(state) or bootstrap_sim.vip_unserved(state, kubeconfig=kubeconfig):
             vip = state["cluster"]["vip"]
             error = _helm_failure(
                 display,
