@@ -256,10 +256,15 @@ def kubeconfig_server(path: str) -> str:
         return ""
 
 
-def vip_unserved(state: State, server: str) -> bool:
-    """Config ``api_vip_needs_cni``: the API address is a Cilium LB/BGP IP, answered only once the CNI runs."""
+def vip_unserved(state: State, *, server: str = "", kubeconfig: str = "") -> bool:
+    """Config ``api_vip_needs_cni``: the API address is a Cilium LB/BGP IP, answered only once the CNI runs.
+
+    The address is ``server``, else ``kubeconfig``'s; the kubeconfig is parsed only when the config applies
+    (every kubectl call asks, and the YAML costs more than the rest of a ``kubectl get``).
+    """
     boot = state.get("bootstrap")
     if not boot or not state.get("config", {}).get("api_vip_needs_cni") or boot.get("cni"):
         return False
+    server = server or kubeconfig_server(kubeconfig)
     vip = str(state["cluster"]["vip"])
     return server.split("//")[-1].split(":")[0] == vip

@@ -144,7 +144,6 @@ def decrypt_tree(
                     f"{file}: value at {'.'.join(path)} should be encrypted but is a plain {type(value).__name__}",
                     hint="the file was edited by hand; restore it from git",
                 )
-            enc = crypto.parse_enc(value)
             try:
                 value = crypto.decrypt_value(value, key, aad_of(path))
             except crypto.DecryptionFailed:
@@ -156,7 +155,7 @@ def decrypt_tree(
                 # Go sops writes an encrypted comment inside a sequence as a plain "ENC[…type:comment]"
                 # item; it decrypts back to a comment, which the MAC skips (sops.go Tree.Decrypt).
                 return value
-            if enc is not None and enc.type == "int" and not in_go_int(value):
+            if not in_go_int(value):  # only type:int decrypts to an int
                 unreadable.append(path)
             if value != "":
                 secrets.append(value)

@@ -31,12 +31,6 @@ spec:
     namespace: flux-system
   targetNamespace: default
 {extra}"""
-NS_KUSTOMIZATION = """---
-apiVersion: kustomize.config.k8s.io/v1beta1
-kind: Kustomization
-namespace: default
-resources:
-{items}"""
 CM = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  a: b\n"
 
 
@@ -45,7 +39,9 @@ def cluster(root: Path, *, root_extra: str = "") -> None:
     Flux generates one) → apps/default/kustomization.yaml → apps/default/web/ks.yaml → its app/."""
     (root / ".git").mkdir(parents=True, exist_ok=True)
     write(root, "kubernetes/flux/cluster/ks.yaml", ROOT_KS.format(extra=root_extra))
-    write(root, "kubernetes/apps/default/kustomization.yaml", NS_KUSTOMIZATION.format(items="  - ./web/ks.yaml\n"))
+    write(
+        root, "kubernetes/apps/default/kustomization.yaml", kustomization("./web/ks.yaml", extra="namespace: default\n")
+    )
     write(
         root,
         "kubernetes/apps/default/web/ks.yaml",
@@ -199,7 +195,7 @@ def test_a_broken_reference_in_a_namespace_level_kustomization_is_caught(tmp_pat
     write(
         tmp_path,
         "kubernetes/apps/default/kustomization.yaml",
-        NS_KUSTOMIZATION.format(items="  - ./web/ks.yaml\n  - ./gone/ks.yaml\n"),
+        kustomization("./web/ks.yaml", "./gone/ks.yaml", extra="namespace: default\n"),
     )
     [problem] = validate_repo(tmp_path)
     assert problem.path == "kubernetes/flux/cluster/ks.yaml" and problem.check == "kustomize"

@@ -225,3 +225,30 @@ def test_helmfile_sync_and_template(sim: Sim):
     assert code == 0 and out.startswith("---\n# Source: coredns/templates/") and "name: cilium" not in out
     code, _, err = sim.run("helmfile", "--file", "missing.yaml", "sync")
     assert code == 1 and err.startswith("err: no state file found")
+
+
+def test_helmfile_build_prints_each_files_own_repositories(sim: Sim):
+    """``helmfile build`` (helmfile v1.1.7 ``pkg/app/app.go`` ``PrintState``): one document per state file,
+    with the ``repositories`` it declares or inherits through ``bases:``, and its rendered releases."""
+    (sim.dir / "hf").mkdir()
+    (sim.dir / "repos.yaml").write_text("repositories:\n  - name: cilium\n    url: https://helm.cilium.io\n")
+    (sim.dir / "hf" / "a.yaml").write_text(
+        "bases: [../repos.yaml]\n---\n"
+        "releases:\n  - name: cilium\n    namespace: kube-system\n    chart: cilium/cilium\n"
+    )
+    (sim.dir / "hf" / "b.yaml.gotmpl").write_text(
+        "repositories:\n  - name: jetstack\n    url: https://charts.jetstack.io\n"
+        'releases:\n  - name: {{ "cert-manager" }}\n    namespace: cert-manager\n    chart: jetstack/cert-manager\n'
+    )
+    code, out, err = sim.run("helmfile", "--file", "hf", "build")
+    assert (code, err) == (0, "")
+    docs = out.split("---\n")[1:]
+    assert [d.splitlines()[0] for d in docs] == [
+        f"#  Source: {sim.dir / 'hf' / n}" for n in ("a.yaml", "b.yaml.gotmpl")
+    ]
+    assert "repositories:\n- name: cilium\n  url: https://helm.cilium.io\nreleases:\n- name: cilium\n" in docs[0]
+    assert "jetstack" not in docs[0] and "cilium" not in docs[1]
+    assert (
+        "repositories:\n- name: jetstack\n  url: https://charts.jetstack.io\nreleases:\n- name: cert-manager\n"
+        in docs[1]
+    )

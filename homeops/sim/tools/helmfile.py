@@ -371,6 +371,7 @@ def _load(inv: Invocation, file: str) -> tuple[str, list[dict[str, Any]], dict[s
             release = _render_release(inv, _inherit(raw, state, name), name, env)
             release["_file"] = name
             release["_defaults"] = file_defaults
+            release["_repositories"] = state.get("repositories")  # for `build`, which prints them per file
             releases.append(release)
     return files[0] if len(files) == 1 else file, releases, defaults
 
@@ -505,6 +506,7 @@ def _sync(inv: Invocation, opts: dict[str, Any], verb: str) -> None:
     state0 = inv.read()
     version = _version(state0)
     helm_seconds = float(state0.get("config", {}).get("helm_seconds", bootstrap_sim.DEFAULTS["helm_seconds"]))
+    kubeconfig = str(opts["kubeconfig"] or inv.env.get("KUBECONFIG") or "")
     updated: list[list[str]] = []
     failed: list[list[str]] = []
     error: str | None = None
@@ -517,10 +519,9 @@ def _sync(inv: Invocation, opts: dict[str, Any], verb: str) -> None:
         display = name if name.startswith(("./", "/")) else f"./{name}"
         render_values(inv, release, inv.env)
         log.info(f"Upgrading release={rname}, chart={chart}, namespace={ns}")
-        started = engine.now(inv.read())
         state = inv.read()
-        server = bootstrap_sim.kubeconfig_server(str(opts["kubeconfig"] or inv.env.get("KUBECONFIG") or ""))
-        if not engine.api_up(state) or bootstrap_sim.vip_unserved(state, server):
+        started = engine.now(state)
+        if not engine.api_up(state) or bootstrap_sim.vip_unserved(state, kubeconfig=kubeconfig):
             vip = state["cluster"]["vip"]
             error = _helm_failure(
                 display,
@@ -655,12 +656,13 @@ def _build(inv: Invocation, opts: dict[str, Any]) -> None:
     _, everything, _ = _load(inv, opts["file"])
     by_file: dict[str, list[dict[str, Any]]] = {}
     defaults: dict[str, dict[str, Any]] = {}
+    repositories: dict[str, Any] = {}
     for release in everything:
         by_file.setdefault(str(release["_file"]), []).append(
             {k: v for k, v in release.items() if not k.startswith("_")}
         )
         defaults[str(release["_file"])] = dict(release.get("_defaults") or {})
-    repositories = {name: _read_state(inv, name, inv.env).get("repositories") for name in by_file}
+        repositories[str(release["_file"])] = release.get("_repositories")
     for name, releases in by_file.items():
         state: dict[str, Any] = {"filepath": name}
         if repositories[name]:

@@ -250,12 +250,11 @@ def cmd_kustomize(inv: Invocation, o: dict[str, Any], args: list[str]) -> None:
 
 def refuse_unserved_vip(inv: Invocation, opts: dict[str, Any]) -> None:
     """A Cilium LB/BGP API address does not answer before the CNI (sim config ``api_vip_needs_cni``)."""
-    server = str(opts.get("server") or "") or bootstrap_sim.kubeconfig_server(
-        str(opts.get("kubeconfig") or inv.env.get("KUBECONFIG") or "")
-    )
-    if not server:
+    server = str(opts.get("server") or "")
+    kubeconfig = str(opts.get("kubeconfig") or inv.env.get("KUBECONFIG") or "")
+    if not (server or kubeconfig):
         return
     state = inv.read()
-    if bootstrap_sim.vip_unserved(state, server):
+    if bootstrap_sim.vip_unserved(state, server=server, kubeconfig=kubeconfig):
         vip = state["cluster"]["vip"]
         raise Fail(f"Unable to connect to the server: dial tcp {vip}:6443: connect: no route to host")

@@ -369,6 +369,15 @@ def _document_end(roots: list[yaml.Node], i: int, lines: list[str]) -> int:
     return next((j for j in range(start, -1, -1) if lines[j].startswith("---")), start)
 
 
+def _take(comments: list[_Comment], before: tuple[int, int] | None) -> tuple[list[_Comment], list[_Comment]]:
+    """(the comments before ``(line, column)``, all of them for None; the rest), in one pass."""
+    taken: list[_Comment] = []
+    rest: list[_Comment] = []
+    for c in comments:
+        (taken if before is None or (c.line, c.column) < before else rest).append(c)
+    return taken, rest
+
+
 def parse_documents(text: str, *, file: str) -> list[Branch]:
     """Every YAML document as a branch (comments included)."""
     loader: Any = _Loader(text)
@@ -392,16 +401,14 @@ def parse_documents(text: str, *, file: str) -> list[Branch]:
                 # stores/yaml/store.go:139-143: an empty document (a bare "---") is an empty branch,
                 # holding the comments written in it
                 end_line = _document_end(roots, i, lines)
-                mine = [c for c in comments if c.line < end_line]
-                comments = [c for c in comments if c not in mine]
+                mine, comments = _take(comments, (end_line, 0))
                 docs.append(Mapping((Comment(c.text), None) for c in mine))
                 continue
             raise SopsFormatError(
                 f"{file}: document {i + 1} is not a mapping; sops supports only YAML documents that are mappings"
             )
         end = (root.end_mark.line, root.end_mark.column)
-        mine = [c for c in comments if (c.line, c.column) < end or i == len(roots) - 1]
-        comments = [c for c in comments if c not in mine]
+        mine, comments = _take(comments, None if i == len(roots) - 1 else end)
         builder.attach(root, mine, lines)
         docs.append(builder.build(root))
     return docs  # none for an empty or comment-only stream, which sops will not encrypt
